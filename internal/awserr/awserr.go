@@ -1,0 +1,153 @@
+// Package awserr is shoal's catalogue of Lambda API errors: each error type with its
+// HTTP status, the name sent in X-Amzn-ErrorType and the body AWS sends. Components
+// return these errors; the REST layer alone turns them into responses, so no handler
+// writes a status code by hand.
+package awserr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is a Lambda API error.
+type Error struct {
+	Code    string // X-Amzn-ErrorType, e.g. ResourceNotFoundException
+	Status  int    // HTTP status
+	Message string
+	// Type is "User" or "Service", as in Lambda's error bodies.
+	Type string
+	// Reason is set on throttles (TooManyRequestsException) and some conflicts.
+	Reason string
+	// RetryAfterSeconds is sent as Retry-After on throttles when non-zero.
+	RetryAfterSeconds int
+	// Err is the cause, if any; it is not sent to the client.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// As returns the *Error in err's chain, or nil.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// Is reports whether err carries a Lambda error with the given code.
+func Is(err error, code string) bool {
+	e := As(err)
+	return e != nil && e.Code == code
+}
+
+func newErr(code string, status int, typ, format string, args ...any) *Error {
+	return &Error{Code: code, Status: status, Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+// The catalogue. Status codes and names follow the Lambda API reference.
+const (
+	CodeResourceNotFound               = "ResourceNotFoundException"
+	CodeResourceConflict               = "ResourceConflictException"
+	CodeResourceInUse                  = "ResourceInUseException"
+	CodeInvalidParameterValue          = "InvalidParameterValueException"
+	CodeValidation                     = "ValidationException"
+	CodeInvalidRequestContent          = "InvalidRequestContentException"
+	CodeRequestTooLarge                = "RequestTooLargeException"
+	CodeTooManyRequests                = "TooManyRequestsException"
+	CodePreconditionFailed             = "PreconditionFailedException"
+	CodeService                        = "ServiceException"
+	CodeInvalidZipFile                 = "InvalidZipFileException"
+	CodeCodeStorageExceeded            = "CodeStorageExceededException"
+	CodeResourceNotReady               = "ResourceNotReadyException"
+	CodeProvisionedConcurrencyNotFound = "ProvisionedConcurrencyConfigNotFoundException"
+	CodeUnsupportedMediaType           = "UnsupportedMediaTypeException"
+	CodeInvalidRuntime                 = "InvalidRuntimeException"
+	CodeUnknownOperation               = "UnknownOperationException"
+	CodeAccessDenied                   = "AccessDeniedException"
+	CodeNoPublishedVersion             = "NoPublishedVersionException"
+	CodeCapacityProviderLimitExceeded  = "CapacityProviderLimitExceededException"
+)
+
+// Throttle reasons sent in the Reason field of TooManyRequestsException.
+const (
+	ReasonConcurrentInvocationLimitExceeded                 = "ConcurrentInvocationLimitExceeded"
+	ReasonReservedFunctionConcurrentInvocationLimitExceeded = "ReservedFunctionConcurrentInvocationLimitExceeded"
+	ReasonCallerRateLimitExceeded                           = "CallerRateLimitExceeded"
+	ReasonFunctionInvocationRateLimitExceeded               = "FunctionInvocationRateLimitExceeded"
+	ReasonConcurrentSnapshotCreateLimitExceeded             = "ConcurrentSnapshotCreateLimitExceeded"
+)
+
+func NotFound(format string, args ...any) *Error {
+	return newErr(CodeResourceNotFound, http.StatusNotFound, "User", format, args...)
+}
+
+func Conflict(format string, args ...any) *Error {
+	return newErr(CodeResourceConflict, http.StatusConflict, "User", format, args...)
+}
+
+func InvalidParameter(format string, args ...any) *Error {
+	return newErr(CodeInvalidParameterValue, http.StatusBadRequest, "User", format, args...)
+}
+
+func Validation(format string, args ...any) *Error {
+	return newErr(CodeValidation, http.StatusBadRequest, "User", format, args...)
+}
+
+func InvalidRequestContent(format string, args ...any) *Error {
+	return newErr(CodeInvalidRequestContent, http.StatusBadRequest, "User", format, args...)
+}
+
+func RequestTooLarge(format string, args ...any) *Error {
+	return newErr(CodeRequestTooLarge, http.StatusRequestEntityTooLarge, "User", format, args...)
+}
+
+func PreconditionFailed(format string, args ...any) *Error {
+	return newErr(CodePreconditionFailed, http.StatusPreconditionFailed, "User", format, args...)
+}
+
+func InvalidZipFile(format string, args ...any) *Error {
+	return newErr(CodeInvalidZipFile, http.StatusBadRequest, "User", format, args...)
+}
+
+func CodeStorageExceeded(format string, args ...any) *Error {
+	return newErr(CodeCodeStorageExceeded, http.StatusBadRequest, "User", format, args...)
+}
+
+func ProvisionedConcurrencyNotFound(format string, args ...any) *Error {
+	return newErr(CodeProvisionedConcurrencyNotFound, http.StatusNotFound, "User", format, args...)
+}
+
+func NoPublishedVersion(format string, args ...any) *Error {
+	return newErr(CodeNoPublishedVersion, http.StatusNotFound, "User", format, args...)
+}
+
+func UnknownOperation(format string, args ...any) *Error {
+	return newErr(CodeUnknownOperation, http.StatusNotFound, "User", format, args...)
+}
+
+func UnsupportedMediaType(format string, args ...any) *Error {
+	return newErr(CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "User", format, args...)
+}
+
+// Throttled is a 429 TooManyRequestsException with its Reason.
+func Throttled(reason, message string) *Error {
+	return &Error{Code: CodeTooManyRequests, Status: http.StatusTooManyRequests, Type: "User",
+		Message: message, Reason: reason, RetryAfterSeconds: 1}
+}
+
+// Service is a 500 ServiceException wrapping an internal failure. The cause is kept
+// for logs; the client sees only the message.
+func Service(err error, format string, args ...any) *Error {
+	e := newErr(CodeService, http.StatusInternalServerError, "Service", format, args...)
+	e.Err = err
+	return e
+}
