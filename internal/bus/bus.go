@@ -1,0 +1,207 @@
+// Package bus runs shoal's embedded NATS server with JetStream and hands out
+// connections to it. It owns the server's lifecycle and nothing else: what is stored
+// in JetStream (registry buckets, code objects, streams) belongs to the packages that
+// use it.
+//
+// On one machine the control plane starts the server in-process (Listen "") and talks
+// to it over an in-process connection, without a TCP socket. Setting Listen opens a
+// client port so that agents in other processes or on other hosts can Connect.
+// JetStream data lives under DataDir and survives restarts.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxPayload is the largest message the embedded server accepts (8 MiB): registry
+// records and code chunks stay well below it.
+const MaxPayload = 8 << 20
+
+// Config configures the embedded server.
+type Config struct {
+	// DataDir holds JetStream's files. Required.
+	DataDir string
+	// Listen is the client address ("127.0.0.1:4222", "127.0.0.1:0" for a free port).
+	// Empty means no TCP listener: in-process connections only.
+	Listen string
+	// Logger receives the server's notices and errors; nil discards them.
+	Logger *slog.Logger
+	// StartTimeout bounds how long Start waits for the server; default 10s.
+	StartTimeout time.Duration
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("bus: DataDir is required")
+	}
+	if c.Listen != "" {
+		if _, _, err := splitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("bus: listen address %q: %w", c.Listen, err)
+		}
+	}
+	if c.StartTimeout < 0 {
+		return errors.New("bus: StartTimeout must not be negative")
+	}
+	return nil
+}
+
+// Bus is a running embedded NATS server with one in-process client connection.
+// All fields are set by Start and immutable afterwards; methods are safe for
+// concurrent use.
+type Bus struct {
+	ns  *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *slog.Logger
+}
+
+// Start launches the server and connects to it in-process.
+func Start(ctx context.Context, cfg Config) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "bus")
+	timeout := cfg.StartTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	opts := &server.Options{
+		ServerName: "shoal",
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		MaxPayload: MaxPayload,
+		NoSigs:     true,
+		DontListen: cfg.Listen == "",
+	}
+	if cfg.Listen != "" {
+		host, port, _ := splitHostPort(cfg.Listen)
+		opts.Host = host
+		opts.Port = port
+		if port == 0 {
+			opts.Port = server.RANDOM_PORT
+		}
+	} else {
+		opts.Port = server.RANDOM_PORT // unused: DontListen
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: new server: %w", err)
+	}
+	ns.SetLoggerV2(slogAdapter{logger}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(timeout) {
+		ns.Shutdown()
+		return nil, errors.New("bus: server not ready in time")
+	}
+	if err := ctx.Err(); err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("shoal-control-plane"),
+		nats.MaxReconnects(-1))
+	if err != nil {
+		ns.Shutdown()
+		return nil, fmt.Errorf("bus: connect in-process: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	logger.Info("bus started", "data_dir", cfg.DataDir, "client_url", clientURL(ns, cfg.Listen))
+	return &Bus{ns: ns, nc: nc, js: js, log: logger}, nil
+}
+
+func clientURL(ns *server.Server, listen string) string {
+	if listen == "" {
+		return ""
+	}
+	return ns.ClientURL()
+}
+
+// Conn is the in-process client connection. It stays open until Close.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the JetStream context on the in-process connection.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// ClientURL is the address remote processes pass to Connect, or "" when the bus has
+// no TCP listener.
+func (b *Bus) ClientURL() string {
+	if b.ns.Addr() == nil {
+		return ""
+	}
+	return b.ns.ClientURL()
+}
+
+// Close drains the in-process connection and shuts the server down, waiting for
+// JetStream to flush its files.
+func (b *Bus) Close() {
+	closed := make(chan struct{})
+	b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := b.nc.Drain(); err == nil {
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			b.nc.Close()
+		}
+	} else {
+		b.nc.Close()
+	}
+	b.ns.Shutdown()
+	b.ns.WaitForShutdown()
+	b.log.Info("bus stopped")
+}
+
+// Connect opens a connection to a bus in another process (its ClientURL).
+func Connect(url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	opts = append([]nats.Option{nats.MaxReconnects(-1)}, opts...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bus: connect %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("invalid port %q", p)
+	}
+	return host, port, nil
+}
+
+// slogAdapter routes the server's log lines to slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
