@@ -1,0 +1,142 @@
+// Package agent runs Lambda execution environments on one instance: it starts a
+// function's runtime process tree (through internal/sandbox when available),
+// serves it the Runtime API (internal/runtimeapi) and hands it invocations.
+//
+// An Environment has a fixed number of slots (1 for on-demand and provisioned
+// environments, N for Managed Instances). Invoke never queues: with every slot
+// taken it answers ErrBusy at once, and the caller (the router) places the
+// invocation elsewhere or throttles. The agent owns no routing, pooling or
+// concurrency-limit decisions.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/clock"
+)
+
+// Spec describes the function version an environment runs.
+type Spec struct {
+	FunctionName string
+	FunctionARN  string // unqualified: arn:aws:lambda:us-east-1:123456789012:function:NAME
+	Version      string // "$LATEST", "1", …
+	Runtime      string // provided.al2023, provided, nodejs18.x…, python3.9…
+	Handler      string
+	MemoryMB     int
+	Timeout      time.Duration
+	Environment  map[string]string // the user's variables
+	CodeDir      string            // unpacked code
+	Architecture string
+	// MaxConcurrency is the number of slots served at once: 1 for on-demand and
+	// provisioned environments, N for Managed Instances. 0 means 1.
+	MaxConcurrency int
+	Region         string
+	AccountID      string
+	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
+	// "provisioned-concurrency" or "lambda-managed-instances".
+	InitType    string
+	InitTimeout time.Duration // 0 means 10 s
+	LogGroup    string        // "/aws/lambda/NAME"
+	LogStream   string        // "2026/11/26/[$LATEST]<32 hex>"
+	Isolate     bool          // passed through to the sandbox
+	CPUs        float64       // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
+}
+
+// Invocation is one request handed to an environment.
+type Invocation struct {
+	RequestID       string
+	Payload         []byte
+	InvokedARN      string // as the caller named it (qualified if it was)
+	ClientContext   string // JSON decoded from X-Amz-Client-Context ("" if none)
+	CognitoIdentity string
+	TraceID         string
+	TailLog         bool      // collect this invocation's log for X-Amz-Log-Result
+	Deadline        time.Time // zero: now + Spec.Timeout
+}
+
+// Result is the outcome of one invocation.
+type Result struct {
+	// Payload is the function's response, or Lambda's error JSON when
+	// FunctionError is set.
+	Payload []byte
+	// FunctionError is "" or "Unhandled" (the X-Amz-Function-Error header).
+	FunctionError string
+	// ErrorType is e.g. "Runtime.ExitError", "Sandbox.Timedout",
+	// "Runtime.OutOfMemory" or the handler's errorType.
+	ErrorType string
+	// LogTail holds the last 4 KB of this invocation's log lines, START, END
+	// and REPORT included, when Invocation.TailLog was set.
+	LogTail        []byte
+	Duration       time.Duration
+	BilledDuration time.Duration
+	// InitDuration is non-zero only on the first invocation after a cold start.
+	InitDuration    time.Duration
+	MaxMemoryUsedMB int
+	CPUTime         time.Duration
+	// Replace reports that this environment is finished (timeout, crash,
+	// out of memory): the caller must discard it. The agent is already
+	// closing it.
+	Replace bool
+}
+
+// LogSink receives every log line of an environment. WriteLog must not block
+// for long: it runs on the environment's log path.
+type LogSink interface {
+	WriteLog(rec LogRecord)
+}
+
+// LogRecord is one log line (START, END and REPORT included).
+type LogRecord struct {
+	Function string
+	Version  string
+	Stream   string
+	Time     time.Time
+	Message  string // without the trailing newline
+}
+
+// Deps are an environment's dependencies.
+type Deps struct {
+	Logger  *slog.Logger
+	Clock   clock.Clock // nil: clock.Real{}
+	Logs    LogSink     // nil: logs are discarded
+	WorkDir string      // where environment directories (tmp, runtime) go; "": os.TempDir()
+	// Sandboxes creates the process container of an environment; nil uses
+	// the default (internal/sandbox when available, else plain processes).
+	Sandboxes SandboxFactory
+}
+
+// ErrBusy is returned by Invoke when every slot of the environment is taken.
+var ErrBusy = errors.New("agent: environment busy")
+
+// ErrClosed is returned by Invoke once the environment is closing or has ended.
+var ErrClosed = errors.New("agent: environment closed")
+
+// InitError is returned by Start when the environment failed to initialise.
+// A router answers it as an Unhandled function error with Payload.
+type InitError struct {
+	ErrorType string // Runtime.InitError, Runtime.ExitError, Runtime.InvalidEntrypoint, Sandbox.Timedout or the runtime's reported type
+	Message   string // the message without the "RequestId: … Error: " prefix Lambda adds for platform errors
+	// Payload is Lambda's error JSON as a caller sees it. For errors the
+	// platform produces (exit, timeout, missing bootstrap) it lacks the
+	// request id; ForRequest adds it.
+	Payload      []byte
+	Log          []byte        // the environment's log lines during init (last 4 KB)
+	InitDuration time.Duration // how long init ran
+	platform     bool
+}
+
+func (e *InitError) Error() string {
+	return fmt.Sprintf("agent: init failed: %s: %s", e.ErrorType, e.Message)
+}
+
+// ForRequest returns the error JSON Lambda answers to the invocation with
+// the given request id that triggered this init.
+func (e *InitError) ForRequest(requestID string) []byte {
+	if !e.platform || requestID == "" {
+		return e.Payload
+	}
+	return errorJSON(e.ErrorType, "RequestId: "+requestID+" Error: "+e.Message)
+}

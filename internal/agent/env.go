@@ -1,0 +1,414 @@
+package agent
+
+// Lifecycle of an Environment:
+//
+//	Start ──► initialising ──first GET /next──► ready ◄──► invoking (≤ Slots at once)
+//	               │                              │
+//	               │ init/error, exit, timeout    │ Close, process exit, Replace
+//	               ▼                              ▼
+//	        *InitError (killed)               closing ──in-flight done or ctx──► ended (Done closed)
+//
+// A one-slot environment that times out, crashes or runs out of memory is
+// closed by the agent itself; the Result says Replace so the caller drops it.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/runtimeapi"
+	"github.com/shoal-dev/shoal/internal/runtimes"
+	"github.com/shoal-dev/shoal/internal/sandbox"
+)
+
+// DefaultInitTimeout is Lambda's init limit for on-demand functions.
+const DefaultInitTimeout = 10 * time.Second
+
+// DefaultTimeout is Lambda's default function timeout.
+const DefaultTimeout = 3 * time.Second
+
+// Environment is one running execution environment.
+//
+// Concurrency: the fields in the first group are set by Start and immutable
+// afterwards. inflight, closing and initReported are atomic. exitErr is
+// written once before exited is closed and read only after. closeOnce guards
+// the shutdown sequence; done is closed at its end.
+type Environment struct {
+	spec     Spec
+	id       string
+	logger   *slog.Logger
+	clock    clock.Clock
+	api      *runtimeapi.Server
+	box      Sandbox
+	cmd      *exec.Cmd
+	logs     *logPipe
+	dir      string // this environment's work directory (removed on close)
+	initDur  time.Duration
+	slots    int
+	memStr   string // "128" for REPORT lines
+	fnTimout time.Duration
+
+	inflight     atomic.Int32
+	closing      atomic.Bool
+	initReported atomic.Bool
+	lastCPU      atomic.Int64
+
+	initErrs chan initFailure // the runtime's init/error, once
+	exited   chan struct{}
+	exitErr  error
+
+	closeOnce sync.Once
+	closeErr  error
+	idle      chan struct{} // signalled when inflight drops to zero while closing
+	done      chan struct{}
+}
+
+func (s *Spec) withDefaults() {
+	if s.MaxConcurrency <= 0 {
+		s.MaxConcurrency = 1
+	}
+	if s.InitTimeout <= 0 {
+		s.InitTimeout = DefaultInitTimeout
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = DefaultTimeout
+	}
+	if s.CPUs <= 0 && s.MemoryMB > 0 {
+		s.CPUs = sandbox.CPUsForMemory(s.MemoryMB)
+	}
+	if s.Version == "" {
+		s.Version = "$LATEST"
+	}
+	if s.Region == "" {
+		s.Region = "us-east-1"
+	}
+	if s.InitType == "" {
+		s.InitType = "on-demand"
+	}
+	if s.LogGroup == "" {
+		s.LogGroup = "/aws/lambda/" + s.FunctionName
+	}
+}
+
+// Validate checks a spec.
+func (s *Spec) Validate() error {
+	switch {
+	case s.FunctionName == "":
+		return errors.New("agent: function name is required")
+	case !runtimes.Supported(s.Runtime):
+		return fmt.Errorf("agent: unsupported runtime %q", s.Runtime)
+	case s.CodeDir == "" || !filepath.IsAbs(s.CodeDir):
+		return fmt.Errorf("agent: code dir %q must be an absolute path", s.CodeDir)
+	case s.MemoryMB < 0 || s.MaxConcurrency < 0:
+		return errors.New("agent: negative memory or concurrency")
+	}
+	return nil
+}
+
+var installed sync.Map // runtime dir → error of runtimes.Install
+
+func installRuntimes(dir string) error {
+	if v, ok := installed.Load(dir); ok {
+		if v == nil {
+			return nil
+		}
+		return v.(error)
+	}
+	err := runtimes.Install(dir)
+	if err != nil {
+		installed.Store(dir, err)
+		return err
+	}
+	installed.Store(dir, nil)
+	return nil
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Start spawns an environment and waits until its runtime has initialised
+// (its first GET /next). A failed init returns *InitError.
+func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
+	spec.withDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.WorkDir == "" {
+		deps.WorkDir = os.TempDir()
+	}
+	if deps.Sandboxes == nil {
+		deps.Sandboxes = DefaultSandboxes
+	}
+	e := &Environment{
+		spec:     spec,
+		id:       newID(),
+		clock:    deps.Clock,
+		slots:    spec.MaxConcurrency,
+		memStr:   fmt.Sprint(spec.MemoryMB),
+		fnTimout: spec.Timeout,
+		exited:   make(chan struct{}),
+		idle:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	e.logger = deps.Logger.With("component", "agent", "function", spec.FunctionName,
+		"version", spec.Version, "env", e.id)
+	started := deps.Clock.Now()
+	if err := e.start(spec, deps); err != nil {
+		e.teardown()
+		return nil, err
+	}
+	initTimer := deps.Clock.NewTimer(spec.InitTimeout)
+	defer initTimer.Stop()
+	initErrCh := e.initErrs
+	select {
+	case <-e.api.Ready():
+		e.initDur = deps.Clock.Now().Sub(started)
+		go e.watch()
+		return e, nil
+	case f := <-initErrCh:
+		return nil, e.failInit(started, f)
+	case <-e.exited:
+		select {
+		case f := <-initErrCh:
+			return nil, e.failInit(started, f)
+		default:
+		}
+		msg := exitMessage(e.exitErr)
+		typ := "Runtime.ExitError"
+		if e.box.OOMKilled() {
+			typ = "Runtime.OutOfMemory"
+		}
+		return nil, e.failInit(started, initFailure{typ: typ, msg: msg, platform: true})
+	case <-initTimer.C():
+		return nil, e.failInit(started, initFailure{typ: "Sandbox.Timedout",
+			msg: fmt.Sprintf("Init timed out after %.2f seconds", spec.InitTimeout.Seconds()), platform: true})
+	case <-ctx.Done():
+		e.teardown()
+		return nil, fmt.Errorf("agent: start: %w", ctx.Err())
+	}
+}
+
+// initFailure is how init went wrong.
+type initFailure struct {
+	typ, msg string
+	body     []byte // the runtime's init/error body, if it posted one
+	platform bool
+}
+
+func (e *Environment) failInit(started time.Time, f initFailure) error {
+	d := e.clock.Now().Sub(started)
+	e.logs.platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s",
+		float64(d)/float64(time.Millisecond), f.typ), nil)
+	ie := &InitError{ErrorType: f.typ, Message: f.msg, InitDuration: d, platform: f.platform}
+	if f.body != nil {
+		ie.Payload = f.body
+	} else {
+		ie.Payload = errorJSON(f.typ, f.msg)
+	}
+	ie.Log = e.logs.initTail()
+	e.teardown()
+	return ie
+}
+
+// start creates the directories, the Runtime API server and the sandbox,
+// and starts the runtime.
+func (e *Environment) start(spec Spec, deps Deps) error {
+	e.dir = filepath.Join(deps.WorkDir, "env-"+e.id)
+	runtimeDir := filepath.Join(deps.WorkDir, "runtime")
+	tmpDir := filepath.Join(e.dir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	_ = os.Chmod(tmpDir, 0o1777)
+	if runtimes.KindOf(spec.Runtime) != runtimes.Provided {
+		if err := installRuntimes(runtimeDir); err != nil {
+			return fmt.Errorf("agent: install runtimes: %w", err)
+		}
+	} else {
+		runtimeDir = ""
+	}
+	e.initErrs = make(chan initFailure, 1)
+	api, err := runtimeapi.New(runtimeapi.Config{
+		Slots:  spec.MaxConcurrency,
+		Logger: e.logger,
+		OnInitError: func(typ string, body []byte) {
+			select {
+			case e.initErrs <- initFailure{typ: typ, msg: messageOf(body), body: body}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	e.api = api
+	box, err := deps.Sandboxes(sandbox.Config{
+		ID: "shoal-" + e.id, MemoryMB: spec.MemoryMB, CPUs: spec.CPUs, CodeDir: spec.CodeDir,
+		RuntimeDir: runtimeDir, TmpDir: tmpDir, Isolate: spec.Isolate,
+	}, e.logger)
+	if err != nil {
+		return fmt.Errorf("agent: sandbox: %w", err)
+	}
+	e.box = box
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	e.logs, err = newLogPipe(pr, deps.Logs, e.clock, spec.FunctionName, spec.Version, spec.LogStream)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return fmt.Errorf("agent: %w", err)
+	}
+	rc, err := runtimes.CommandFor(spec.Runtime, spec.CodeDir, box.TaskRoot(), box.RuntimeRoot())
+	if err != nil {
+		pw.Close()
+		if errors.Is(err, runtimes.ErrNoBootstrap) {
+			msg := err.Error()[len(runtimes.ErrNoBootstrap.Error())+2:]
+			return &InitError{ErrorType: "Runtime.InvalidEntrypoint", Message: msg,
+				Payload: errorJSON("Runtime.InvalidEntrypoint", msg), platform: true}
+		}
+		return fmt.Errorf("agent: %w", err)
+	}
+	env := environ(&spec, box.TaskRoot(), box.RuntimeRoot(), api.Addr(), rc)
+	if t := box.TmpDir(); t != "/tmp" {
+		env = append(env, "TMPDIR="+t)
+	}
+	cmd := &exec.Cmd{Path: rc.Path, Args: rc.Args, Env: env, Dir: box.TaskRoot(), Stdout: pw, Stderr: pw}
+	if err := box.Start(cmd); err != nil {
+		pw.Close()
+		msg := err.Error()
+		return &InitError{ErrorType: "Runtime.InvalidEntrypoint", Message: msg,
+			Payload: errorJSON("Runtime.InvalidEntrypoint", msg), platform: true}
+	}
+	pw.Close()
+	e.cmd = cmd
+	go func() {
+		e.exitErr = cmd.Wait()
+		close(e.exited)
+	}()
+	return nil
+}
+
+// messageOf extracts errorMessage from an error body.
+func messageOf(body []byte) string {
+	var v struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.ErrorMessage
+}
+
+// watch closes the environment when its runtime exits on its own.
+func (e *Environment) watch() {
+	select {
+	case <-e.exited:
+		e.logger.Debug("runtime exited", "err", e.exitErr)
+		go e.Close(context.Background())
+	case <-e.done:
+	}
+}
+
+// Slots is the number of invocations served at once.
+func (e *Environment) Slots() int { return e.slots }
+
+// InFlight is the number of slots taken now (an invocation that timed out on
+// a multi-slot environment holds its slot until the runtime answers it).
+func (e *Environment) InFlight() int { return e.api.InUse() }
+
+// InitDuration is how long the runtime took to initialise.
+func (e *Environment) InitDuration() time.Duration { return e.initDur }
+
+// ID identifies the environment (also its sandbox's).
+func (e *Environment) ID() string { return e.id }
+
+// Limited returns "" when the sandbox fully confines the environment, else why not.
+func (e *Environment) Limited() string { return e.box.Limited() }
+
+// Done is closed when the environment has ended.
+func (e *Environment) Done() <-chan struct{} { return e.done }
+
+// Close stops accepting invocations, lets in-flight ones finish until ctx
+// ends, then kills the process tree and removes the environment's files.
+// It is idempotent; every call returns when the environment has ended or
+// ctx ends.
+func (e *Environment) Close(ctx context.Context) error {
+	e.closing.Store(true)
+	e.closeOnce.Do(func() {
+		go func() {
+			if e.inflight.Load() > 0 {
+				select {
+				case <-e.idle:
+				case <-e.exited:
+				case <-ctx.Done():
+				}
+			}
+			e.closeErr = e.teardown()
+			close(e.done)
+		}()
+	})
+	select {
+	case <-e.done:
+		return e.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// teardown kills the process tree and releases everything. It is safe on a
+// partly started environment.
+func (e *Environment) teardown() error {
+	var errs []error
+	if e.box != nil {
+		if err := e.box.Kill(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.cmd != nil {
+		<-e.exited
+	}
+	if e.api != nil {
+		_ = e.api.Close()
+	}
+	if e.logs != nil {
+		// A process that left the tree may still hold the pipe open.
+		t := e.clock.NewTimer(time.Second)
+		select {
+		case <-e.logs.done:
+		case <-t.C():
+		}
+		t.Stop()
+		_ = e.logs.r.Close()
+	}
+	if e.box != nil {
+		if err := e.box.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.dir != "" {
+		if err := os.RemoveAll(e.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,59 @@
+package agent
+
+import (
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/shoal-dev/shoal/internal/runtimes"
+)
+
+// lambdaPath is PATH as Lambda sets it; the directory of the runtime's
+// interpreter is appended when it lies elsewhere.
+const lambdaPath = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+
+const lambdaLDPath = "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+
+// environ builds the runtime's environment: the user's variables, then the
+// ones Lambda sets (which win), then the runtime's own.
+func environ(spec *Spec, taskRoot, runtimeRoot, apiAddr string, cmd runtimes.Command) []string {
+	env := make([]string, 0, len(spec.Environment)+24)
+	for k, v := range spec.Environment {
+		env = append(env, k+"="+v)
+	}
+	path := lambdaPath
+	if dir := filepath.Dir(cmd.Path); cmd.Path != "" && !strings.Contains(":"+lambdaPath+":", ":"+dir+":") {
+		path += ":" + dir
+	}
+	env = append(env,
+		"_HANDLER="+spec.Handler,
+		"LAMBDA_TASK_ROOT="+taskRoot,
+		"LAMBDA_RUNTIME_DIR="+runtimeRoot,
+		"AWS_LAMBDA_FUNCTION_NAME="+spec.FunctionName,
+		"AWS_LAMBDA_FUNCTION_VERSION="+spec.Version,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(spec.MemoryMB),
+		"AWS_LAMBDA_LOG_GROUP_NAME="+spec.LogGroup,
+		"AWS_LAMBDA_LOG_STREAM_NAME="+spec.LogStream,
+		"AWS_REGION="+spec.Region,
+		"AWS_DEFAULT_REGION="+spec.Region,
+		"AWS_EXECUTION_ENV="+runtimes.ExecutionEnv(spec.Runtime),
+		"AWS_LAMBDA_INITIALIZATION_TYPE="+spec.InitType,
+		"AWS_LAMBDA_RUNTIME_API="+apiAddr,
+		"TZ=:UTC",
+		"LANG=en_US.UTF-8",
+		"PATH="+path,
+		"LD_LIBRARY_PATH="+lambdaLDPath,
+	)
+	if spec.MaxConcurrency > 1 {
+		env = append(env, "AWS_LAMBDA_MAX_CONCURRENCY="+strconv.Itoa(spec.MaxConcurrency))
+	}
+	// Go reads its cgroup CPU quota but never goes below 2 procs; a function
+	// with at most one vCPU runs best with GOMAXPROCS=1 (fewer idle
+	// spinning threads on the invoke path). The user's setting wins.
+	if _, set := spec.Environment["GOMAXPROCS"]; !set && runtimes.KindOf(spec.Runtime) == runtimes.Provided {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(1, int(math.Ceil(spec.CPUs-1e-9)))))
+	}
+	env = append(env, cmd.Env...)
+	return env
+}

@@ -1,0 +1,210 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/runtimeapi"
+)
+
+// Invoke runs one invocation on a free slot. It returns ErrBusy at once when
+// every slot is taken (it never queues) and ErrClosed once the environment
+// is closing. When ctx ends first (the caller went away) Invoke returns
+// ctx's error; the runtime's later answer is still accepted and dropped, and
+// the END and REPORT lines are still written.
+func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error) {
+	if e.closing.Load() {
+		return Result{}, ErrClosed
+	}
+	start := e.clock.Now()
+	deadline := inv.Deadline
+	if deadline.IsZero() {
+		deadline = start.Add(e.fnTimout)
+	}
+	rinv := &runtimeapi.Invocation{
+		ID: inv.RequestID, Payload: inv.Payload, Deadline: deadline,
+		InvokedARN: inv.InvokedARN, TraceID: inv.TraceID,
+		ClientContext: inv.ClientContext, CognitoIdentity: inv.CognitoIdentity,
+	}
+	if rinv.InvokedARN == "" {
+		rinv.InvokedARN = e.spec.FunctionARN
+	}
+	e.inflight.Add(1)
+	if err := e.api.Submit(rinv); err != nil {
+		e.release()
+		if errors.Is(err, runtimeapi.ErrNoSlot) {
+			return Result{}, ErrBusy
+		}
+		return Result{}, ErrClosed
+	}
+	var t *tail
+	if inv.TailLog {
+		t = &tail{}
+	}
+	if e.slots == 1 {
+		e.logs.begin(t)
+	} else {
+		e.logs.begin(nil)
+	}
+	e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t)
+	var cpu0 time.Duration
+	if e.slots == 1 {
+		cpu0 = e.box.CPUTime()
+	}
+	timer := e.clock.NewTimer(deadline.Sub(start))
+	w := &waiter{inv: rinv, tail: t, start: start, cpu0: cpu0, timer: timer}
+	select {
+	case o := <-rinv.Done():
+		return e.finish(w, o, outcomeAnswer), nil
+	case <-timer.C():
+		return e.finish(w, runtimeapi.Outcome{}, outcomeTimeout), nil
+	case <-e.exited:
+		return e.finish(w, e.afterExit(rinv), outcomeExit), nil
+	case <-ctx.Done():
+		if e.api.Withdraw(rinv) {
+			timer.Stop()
+			e.logs.end()
+			e.release()
+			return Result{}, ctx.Err()
+		}
+		go func() { _ = e.wait(w) }()
+		return Result{}, ctx.Err()
+	}
+}
+
+// waiter is an invocation the runtime holds.
+type waiter struct {
+	inv   *runtimeapi.Invocation
+	tail  *tail
+	start time.Time
+	cpu0  time.Duration
+	timer interface {
+		C() <-chan time.Time
+		Stop() bool
+	}
+}
+
+type outcomeKind int
+
+const (
+	outcomeAnswer outcomeKind = iota
+	outcomeTimeout
+	outcomeExit
+)
+
+// wait finishes an invocation whose caller has gone.
+func (e *Environment) wait(w *waiter) Result {
+	select {
+	case o := <-w.inv.Done():
+		return e.finish(w, o, outcomeAnswer)
+	case <-w.timer.C():
+		return e.finish(w, runtimeapi.Outcome{}, outcomeTimeout)
+	case <-e.exited:
+		return e.finish(w, e.afterExit(w.inv), outcomeExit)
+	}
+}
+
+// afterExit prefers an answer that raced with the runtime's exit.
+func (e *Environment) afterExit(inv *runtimeapi.Invocation) runtimeapi.Outcome {
+	select {
+	case o := <-inv.Done():
+		return o
+	default:
+		return runtimeapi.Outcome{ErrorType: "exit"}
+	}
+}
+
+func (e *Environment) release() {
+	if e.inflight.Add(-1) == 0 && e.closing.Load() {
+		select {
+		case e.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// finish turns an outcome into a Result and writes END and REPORT.
+func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) Result {
+	w.timer.Stop()
+	now := e.clock.Now()
+	id := w.inv.ID
+	var r Result
+	if kind == outcomeExit && o.ErrorType != "exit" {
+		kind = outcomeAnswer
+	}
+	switch kind {
+	case outcomeAnswer:
+		r.Payload = o.Payload
+		if o.Error {
+			r.FunctionError = "Unhandled"
+			r.ErrorType = o.ErrorType
+		}
+	case outcomeTimeout:
+		msg := timeoutMessage(e.fnTimout)
+		e.logs.platform(now.UTC().Format("2006-01-02T15:04:05.000Z")+" "+id+" "+msg, w.tail)
+		r.FunctionError, r.ErrorType = "Unhandled", "Sandbox.Timedout"
+		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
+		r.Replace = e.slots == 1
+	case outcomeExit:
+		msg := exitMessage(e.exitErr)
+		r.FunctionError, r.ErrorType = "Unhandled", "Runtime.ExitError"
+		if e.box.OOMKilled() {
+			r.ErrorType = "Runtime.OutOfMemory"
+		}
+		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
+		e.logs.platform(withRequestID(id, msg), w.tail)
+		if r.ErrorType == "Runtime.OutOfMemory" {
+			e.logs.platform(r.ErrorType, w.tail)
+		}
+		r.Replace = true
+	}
+	r.Duration = now.Sub(w.start)
+	r.BilledDuration = billed(r.Duration)
+	if !e.initReported.Swap(true) {
+		r.InitDuration = e.initDur
+	}
+	r.MaxMemoryUsedMB = int((peakMemory(e.box) + (1<<20 - 1)) >> 20)
+	if e.slots == 1 {
+		r.CPUTime = e.box.CPUTime() - w.cpu0
+	}
+	e.logs.platform("END RequestId: "+id, w.tail)
+	e.logs.platform(e.report(id, &r), w.tail)
+	if e.slots == 1 {
+		e.logs.end()
+	}
+	r.LogTail = w.tail.bytes()
+	e.release()
+	if r.Replace {
+		go e.Close(context.Background())
+	}
+	return r
+}
+
+// billed rounds a duration up to the millisecond, as Lambda bills.
+func billed(d time.Duration) time.Duration {
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms < 1 {
+		ms = 1
+	}
+	return ms * time.Millisecond
+}
+
+func ms2(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
+}
+
+// report renders Lambda's REPORT line.
+func (e *Environment) report(id string, r *Result) string {
+	s := "REPORT RequestId: " + id +
+		"\tDuration: " + ms2(r.Duration) + " ms" +
+		"\tBilled Duration: " + strconv.FormatInt(int64(r.BilledDuration/time.Millisecond), 10) + " ms" +
+		"\tMemory Size: " + e.memStr + " MB" +
+		"\tMax Memory Used: " + strconv.Itoa(r.MaxMemoryUsedMB) + " MB"
+	if r.InitDuration > 0 {
+		s += "\tInit Duration: " + ms2(r.InitDuration) + " ms"
+	}
+	return s + "\t"
+}
+

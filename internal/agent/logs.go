@@ -1,0 +1,212 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/shoal-dev/shoal/internal/clock"
+)
+
+// tailBytes is how much of an invocation's log X-Amz-Log-Result carries.
+const tailBytes = 4096
+
+// maxLine splits lines longer than this into several records.
+const maxLine = 256 << 10
+
+// logPipe reads an environment's stdout and stderr (one pipe) line by line
+// and hands each line to the sink. It also feeds tails: the init log and,
+// with one slot, the current invocation's log.
+//
+// Lines written by the runtime before it answers an invocation are in the
+// pipe when the answer arrives; drain reads them synchronously so they land
+// between START and END.
+//
+// Concurrency: r, raw, sink, clock and the names are immutable; mu guards
+// everything else. The reader goroutine and drain both read the pipe under mu.
+type logPipe struct {
+	r        *os.File
+	raw      syscall.RawConn
+	sink     LogSink
+	clock    clock.Clock
+	function string
+	version  string
+	stream   string
+
+	mu      sync.Mutex
+	buf     []byte
+	partial []byte
+	eof     bool
+	initLog *tail // until the first invocation
+	cur     *tail // the current invocation's tail (one slot, TailLog), or nil
+	done    chan struct{}
+}
+
+// tail keeps the last tailBytes of log text.
+type tail struct{ b []byte }
+
+func (t *tail) add(line string) {
+	t.b = append(t.b, line...)
+	t.b = append(t.b, '\n')
+	if len(t.b) > 4*tailBytes {
+		t.b = append(t.b[:0], t.b[len(t.b)-tailBytes:]...)
+	}
+}
+
+func (t *tail) bytes() []byte {
+	if t == nil {
+		return nil
+	}
+	b := t.b
+	if len(b) > tailBytes {
+		b = b[len(b)-tailBytes:]
+	}
+	return bytes.Clone(b)
+}
+
+func newLogPipe(r *os.File, sink LogSink, clk clock.Clock, fn, version, stream string) (*logPipe, error) {
+	raw, err := r.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	p := &logPipe{
+		r: r, raw: raw, sink: sink, clock: clk, function: fn, version: version, stream: stream,
+		buf: make([]byte, 32<<10), initLog: &tail{}, done: make(chan struct{}),
+	}
+	go p.run()
+	return p, nil
+}
+
+// run reads until the write ends are all closed.
+func (p *logPipe) run() {
+	defer close(p.done)
+	for {
+		var eof bool
+		err := p.raw.Read(func(fd uintptr) bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			n, err := syscall.Read(int(fd), p.buf)
+			if errors.Is(err, syscall.EAGAIN) {
+				return false
+			}
+			if n > 0 {
+				p.feed(p.buf[:n])
+			}
+			if n == 0 || (err != nil && !errors.Is(err, syscall.EINTR)) {
+				p.flushPartial()
+				p.eof = true
+				eof = true
+			}
+			return true
+		})
+		if err != nil || eof {
+			return
+		}
+	}
+}
+
+// drain reads whatever the pipe holds now, without blocking.
+func (p *logPipe) drain() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drainLocked()
+}
+
+func (p *logPipe) drainLocked() {
+	if p.eof {
+		return
+	}
+	_ = p.raw.Control(func(fd uintptr) {
+		for {
+			n, err := syscall.Read(int(fd), p.buf)
+			if n > 0 {
+				p.feed(p.buf[:n])
+			}
+			if n <= 0 || err != nil {
+				return
+			}
+		}
+	})
+	p.flushPartial()
+}
+
+// feed splits data into lines. Called with mu held.
+func (p *logPipe) feed(data []byte) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			p.partial = append(p.partial, data...)
+			if len(p.partial) >= maxLine {
+				p.flushPartial()
+			}
+			return
+		}
+		if len(p.partial) > 0 {
+			p.partial = append(p.partial, data[:i]...)
+			p.lineLocked(string(p.partial))
+			p.partial = p.partial[:0]
+		} else {
+			p.lineLocked(string(data[:i]))
+		}
+		data = data[i+1:]
+	}
+}
+
+func (p *logPipe) flushPartial() {
+	if len(p.partial) > 0 {
+		p.lineLocked(string(p.partial))
+		p.partial = p.partial[:0]
+	}
+}
+
+// lineLocked delivers one line. Called with mu held.
+func (p *logPipe) lineLocked(line string) {
+	if p.initLog != nil {
+		p.initLog.add(line)
+	}
+	if p.cur != nil {
+		p.cur.add(line)
+	}
+	if p.sink != nil {
+		p.sink.WriteLog(LogRecord{Function: p.function, Version: p.version, Stream: p.stream,
+			Time: p.clock.Now(), Message: line})
+	}
+}
+
+// platform writes a line of the platform's own (START, END, REPORT, …),
+// after draining what the runtime wrote before it. t, when non-nil, also
+// receives the line.
+func (p *logPipe) platform(line string, t *tail) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drainLocked()
+	if t != nil && t != p.cur {
+		t.add(line)
+	}
+	p.lineLocked(line)
+}
+
+// begin marks the start of an invocation on a one-slot environment: lines
+// from now on feed t (nil: none) and the init log stops.
+func (p *logPipe) begin(t *tail) {
+	p.mu.Lock()
+	p.initLog = nil
+	p.cur = t
+	p.mu.Unlock()
+}
+
+// end stops feeding the current tail.
+func (p *logPipe) end() {
+	p.mu.Lock()
+	p.cur = nil
+	p.mu.Unlock()
+}
+
+// initTail returns the init log so far.
+func (p *logPipe) initTail() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.initLog.bytes()
+}

@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/sandbox"
+)
+
+// Sandbox is the process container of one environment: what the agent needs
+// of internal/sandbox.
+type Sandbox interface {
+	Start(cmd *exec.Cmd) error
+	TaskRoot() string
+	RuntimeRoot() string
+	TmpDir() string
+	MaxMemoryUsedBytes() uint64
+	OOMKilled() bool
+	CPUTime() time.Duration
+	Pid() int
+	Kill() error
+	Close() error
+	Limited() string
+}
+
+var _ Sandbox = (*sandbox.Sandbox)(nil)
+
+// SandboxFactory creates the sandbox of one environment.
+type SandboxFactory func(cfg sandbox.Config, logger *slog.Logger) (Sandbox, error)
+
+// DefaultSandboxes creates sandboxes with internal/sandbox.
+func DefaultSandboxes(cfg sandbox.Config, logger *slog.Logger) (Sandbox, error) {
+	return sandbox.New(cfg, logger)
+}
+
+// peakMemory returns the sandbox's peak memory use, falling back to the main
+// process's high-water mark when the sandbox has no memory cgroup.
+func peakMemory(box Sandbox) uint64 {
+	if b := box.MaxMemoryUsedBytes(); b > 0 {
+		return b
+	}
+	pid := box.Pid()
+	if pid <= 0 {
+		return 0
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseUint(string(f[0]), 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

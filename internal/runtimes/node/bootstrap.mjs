@@ -1,0 +1,223 @@
+// shoal's Node.js bootstrap: runs a handler written for AWS Lambda
+// ("file.handler", CommonJS or ES module, async or callback style) against
+// the Lambda Runtime API at AWS_LAMBDA_RUNTIME_API.
+//
+// With AWS_LAMBDA_MAX_CONCURRENCY set it runs that many poll loops at once in
+// this process, each handling one invocation at a time; the Runtime API
+// server enforces the limit.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import util from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+const env = process.env;
+const api = env.AWS_LAMBDA_RUNTIME_API || '';
+const colon = api.lastIndexOf(':');
+const apiHost = api.slice(0, colon);
+const apiPort = Number(api.slice(colon + 1));
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+const base = '/2018-06-01/runtime';
+const multi = env.AWS_LAMBDA_MAX_CONCURRENCY !== undefined;
+const loops = multi ? Math.max(1, parseInt(env.AWS_LAMBDA_MAX_CONCURRENCY, 10) || 1) : 1;
+
+function request(method, p, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: apiHost, port: apiPort, method, path: p, agent, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function post(p, obj, errorType) {
+  let body;
+  try {
+    body = typeof obj === 'string' ? obj : JSON.stringify(obj === undefined ? null : obj);
+  } catch (e) {
+    return post(p.replace(/response$/, 'error'),
+      { errorType: 'Runtime.MarshalError', errorMessage: 'Unable to stringify response body: ' + e.message, trace: [] },
+      'Runtime.MarshalError');
+  }
+  if (body === undefined) body = 'null';
+  const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+  if (errorType) headers['Lambda-Runtime-Function-Error-Type'] = errorType;
+  return request('POST', p, headers, body);
+}
+
+// Logs: console output becomes Lambda's "time\trequestId\tLEVEL\tmessage".
+const store = new AsyncLocalStorage();
+let currentId;
+function patchConsole() {
+  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
+  for (const [name, level] of Object.entries(levels)) {
+    console[name] = (...args) => {
+      const id = (multi ? store.getStore() : currentId) || 'undefined';
+      process.stdout.write(`${new Date().toISOString()}\t${id}\t${level}\t${util.format(...args)}\n`);
+    };
+  }
+}
+
+function errorBody(e) {
+  if (e instanceof Error) {
+    return { errorType: e.name || 'Error', errorMessage: e.message, trace: String(e.stack || '').split('\n') };
+  }
+  if (e && typeof e === 'object') {
+    return { errorType: e.errorType || e.name || 'Error', errorMessage: e.errorMessage || e.message || JSON.stringify(e), trace: [] };
+  }
+  return { errorType: typeof e, errorMessage: String(e), trace: [] };
+}
+
+class InitFault extends Error {
+  constructor(type, message, cause) {
+    super(message);
+    this.name = type;
+    if (cause && cause.stack) this.stack = cause.stack;
+  }
+}
+
+async function loadHandler() {
+  const handler = env._HANDLER || '';
+  const root = env.LAMBDA_TASK_ROOT || process.cwd();
+  const dir = path.dirname(handler);
+  const m = /^([^.]*)\.(.*)$/.exec(path.basename(handler));
+  if (!m) throw new InitFault('Runtime.MalformedHandlerName', "Bad handler " + handler);
+  const [, moduleName, fnPath] = m;
+  const moduleBase = path.resolve(root, dir, moduleName);
+  let file;
+  for (const ext of ['.js', '.mjs', '.cjs']) {
+    if (fs.existsSync(moduleBase + ext)) { file = moduleBase + ext; break; }
+  }
+  let mod;
+  try {
+    mod = file ? await import(pathToFileURL(file).href) : await import(moduleName);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new InitFault('Runtime.UserCodeSyntaxError', `${e.name}: ${e.message}`, e);
+    if (!file && (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND')) {
+      throw new InitFault('Runtime.ImportModuleError', `Error: Cannot find module '${moduleName}'\nRequire stack:\n- ${process.argv[1]}`, e);
+    }
+    if (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') {
+      throw new InitFault('Runtime.ImportModuleError', `Error: ${e.message}`, e);
+    }
+    throw e;
+  }
+  let fn = mod;
+  for (const part of fnPath.split('.')) {
+    fn = fn == null ? undefined : (fn[part] ?? (fn.default ? fn.default[part] : undefined));
+  }
+  if (typeof fn !== 'function') {
+    throw new InitFault('Runtime.HandlerNotFound', `${path.basename(handler)} is undefined or not exported`);
+  }
+  return fn;
+}
+
+function invokeHandler(fn, event, ctx) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const cb = (err, res) => {
+      if (settled) return;
+      settled = true;
+      if (err !== null && err !== undefined) reject(err); else resolve(res);
+    };
+    ctx.done = cb;
+    ctx.succeed = (r) => cb(null, r);
+    ctx.fail = (e) => cb(e === undefined ? 'handled' : e);
+    let r;
+    try {
+      r = fn(event, ctx, cb);
+    } catch (e) {
+      cb(e);
+      return;
+    }
+    if (r && typeof r.then === 'function') r.then((v) => cb(null, v), (e) => cb(e ?? 'rejected'));
+    else if (fn.length < 3) cb(null, r);
+  });
+}
+
+function parseJSONHeader(v) {
+  if (!v) return undefined;
+  try { return JSON.parse(v); } catch { return undefined; }
+}
+
+async function loop(fn) {
+  for (;;) {
+    const next = await request('GET', `${base}/invocation/next`, {});
+    if (next.status !== 200) {
+      process.stderr.write(`invocation/next answered ${next.status}: ${next.body}\n`);
+      process.exit(1);
+    }
+    const h = next.headers;
+    const id = h['lambda-runtime-aws-request-id'];
+    const deadline = Number(h['lambda-runtime-deadline-ms']);
+    if (!multi) {
+      currentId = id;
+      if (h['lambda-runtime-trace-id']) env._X_AMZN_TRACE_ID = h['lambda-runtime-trace-id'];
+      else delete env._X_AMZN_TRACE_ID;
+    }
+    const ctx = {
+      callbackWaitsForEmptyEventLoop: true,
+      functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+      functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+      invokedFunctionArn: h['lambda-runtime-invoked-function-arn'],
+      memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+      awsRequestId: id,
+      logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+      logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+      identity: parseJSONHeader(h['lambda-runtime-cognito-identity']),
+      clientContext: parseJSONHeader(h['lambda-runtime-client-context']),
+      getRemainingTimeInMillis: () => Math.max(deadline - Date.now(), 0),
+    };
+    await store.run(id, async () => {
+      let event;
+      try {
+        event = next.body.length ? JSON.parse(next.body.toString('utf8')) : null;
+      } catch (e) {
+        const body = { errorType: 'Runtime.UnmarshalError', errorMessage: 'Unable to parse event: ' + e.message, trace: [] };
+        await post(`${base}/invocation/${id}/error`, body, body.errorType);
+        return;
+      }
+      try {
+        const result = await invokeHandler(fn, event, ctx);
+        await post(`${base}/invocation/${id}/response`, result);
+      } catch (e) {
+        const body = errorBody(e);
+        console.error('Invoke Error \t' + JSON.stringify(body));
+        await post(`${base}/invocation/${id}/error`, body, body.errorType);
+      }
+    });
+  }
+}
+
+async function main() {
+  patchConsole();
+  let fn;
+  try {
+    fn = await loadHandler();
+  } catch (e) {
+    const body = errorBody(e);
+    console.error(`${body.errorType}: ${body.errorMessage}`);
+    try { await post(`${base}/init/error`, body, body.errorType); } catch {}
+    process.exit(1);
+  }
+  process.on('uncaughtException', (e) => {
+    console.error('Uncaught Exception \t' + JSON.stringify(errorBody(e)));
+    process.exit(129);
+  });
+  process.on('unhandledRejection', (e) => {
+    console.error('Unhandled Promise Rejection \t' + JSON.stringify(errorBody(e)));
+    process.exit(128);
+  });
+  const all = [];
+  for (let i = 0; i < loops; i++) all.push(loop(fn));
+  await Promise.all(all);
+}
+
+main().catch((e) => {
+  process.stderr.write(`bootstrap failed: ${e && e.stack}\n`);
+  process.exit(1);
+});

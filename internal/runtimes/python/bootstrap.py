@@ -1,0 +1,255 @@
+"""shoal's Python bootstrap: runs a handler written for AWS Lambda
+("module.function") against the Lambda Runtime API at AWS_LAMBDA_RUNTIME_API.
+
+With AWS_LAMBDA_MAX_CONCURRENCY=N (N > 1) it forks N worker processes, each
+doing its own init and serving one invocation at a time; a worker that dies
+is replaced.
+"""
+import http.client
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+
+API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
+BASE = "/2018-06-01/runtime"
+_current = {"id": ""}
+
+
+class _Conn(http.client.HTTPConnection):
+    def connect(self):
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Client:
+    def __init__(self):
+        self.conn = _Conn(API)
+
+    def request(self, method, path, body=None, headers=None):
+        for attempt in (0, 1):
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                r = self.conn.getresponse()
+                return r.status, r.headers, r.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = _Conn(API)
+                if attempt:
+                    raise
+
+    def post(self, path, body, error_type=None):
+        headers = {"Content-Type": "application/json"}
+        if error_type:
+            headers["Lambda-Runtime-Function-Error-Type"] = error_type
+        status, _, data = self.request("POST", path, body, headers)
+        if status != 202:
+            sys.stderr.write("%s answered %d: %s\n" % (path, status, data[:200]))
+            if status != 413:
+                sys.exit(1)
+
+
+class CognitoIdentity:
+    def __init__(self, d):
+        self.cognito_identity_id = d.get("cognitoIdentityId") or d.get("cognito_identity_id")
+        self.cognito_identity_pool_id = d.get("cognitoIdentityPoolId") or d.get("cognito_identity_pool_id")
+
+
+class Client_:
+    def __init__(self, d):
+        self.installation_id = d.get("installation_id")
+        self.app_title = d.get("app_title")
+        self.app_version_name = d.get("app_version_name")
+        self.app_version_code = d.get("app_version_code")
+        self.app_package_name = d.get("app_package_name")
+
+
+class ClientContext:
+    def __init__(self, d):
+        self.client = Client_(d["client"]) if isinstance(d.get("client"), dict) else None
+        self.custom = d.get("custom")
+        self.env = d.get("env")
+
+
+class LambdaContext:
+    def __init__(self, request_id, deadline_ms, invoked_arn, client_context, identity):
+        env = os.environ
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_arn
+        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self._deadline_ms = deadline_ms
+        self.identity = CognitoIdentity(_json_or(identity, {}))
+        cc = _json_or(client_context, None)
+        self.client_context = ClientContext(cc) if isinstance(cc, dict) else None
+
+    def get_remaining_time_in_millis(self):
+        return int(max(self._deadline_ms - time.time() * 1000, 0))
+
+
+def _json_or(s, default):
+    if not s:
+        return default
+    try:
+        return json.loads(s)
+    except ValueError:
+        return default
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        record.aws_request_id = _current["id"]
+        return True
+
+
+def _setup_logging():
+    h = logging.StreamHandler(sys.stdout)
+    h.addFilter(_RequestIdFilter())
+    fmt = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+                            "%Y-%m-%dT%H:%M:%S")
+    fmt.converter = time.gmtime
+    h.setFormatter(fmt)
+    root = logging.getLogger()
+    root.handlers = [h]
+
+
+class InitFault(Exception):
+    def __init__(self, error_type, message, trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+def _trace(tb, skip=0):
+    return traceback.format_list(traceback.extract_tb(tb)[skip:])
+
+
+def load_handler(handler):
+    root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError:
+        raise InitFault("Runtime.MalformedHandlerName",
+                        "Bad handler '%s': not enough values to unpack (expected 2, got 1)" % handler)
+    modname = modname.replace("/", ".")
+    try:
+        mod = importlib.import_module(modname)
+    except ImportError as e:
+        raise InitFault("Runtime.ImportModuleError", "Unable to import module '%s': %s" % (modname, e))
+    except SyntaxError as e:
+        raise InitFault("Runtime.UserCodeSyntaxError", "Syntax error in module '%s': %s" % (modname, e),
+                        _trace(e.__traceback__, 1))
+    except Exception as e:
+        raise InitFault(type(e).__name__, str(e), _trace(e.__traceback__, 1))
+    fn = getattr(mod, fname, None)
+    if fn is None:
+        raise InitFault("Runtime.HandlerNotFound", "Handler '%s' missing on module '%s'" % (fname, modname))
+    return fn
+
+
+def error_body(e, request_id, tb):
+    return {"errorMessage": str(e), "errorType": type(e).__name__, "requestId": request_id,
+            "stackTrace": _trace(tb, 1)}
+
+
+def log_error(body):
+    lines = ["[ERROR] %s: %s" % (body["errorType"], body["errorMessage"])]
+    if body.get("stackTrace"):
+        lines.append("Traceback (most recent call last):")
+        lines.extend(s.rstrip("\n") for s in body["stackTrace"])
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def serve(client, fn):
+    while True:
+        status, h, body = client.request("GET", BASE + "/invocation/next")
+        if status != 200:
+            sys.stderr.write("invocation/next answered %d\n" % status)
+            sys.exit(1)
+        rid = h.get("Lambda-Runtime-Aws-Request-Id", "")
+        _current["id"] = rid
+        trace_id = h.get("Lambda-Runtime-Trace-Id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        ctx = LambdaContext(rid, int(h.get("Lambda-Runtime-Deadline-Ms", "0") or 0),
+                            h.get("Lambda-Runtime-Invoked-Function-Arn", ""),
+                            h.get("Lambda-Runtime-Client-Context"), h.get("Lambda-Runtime-Cognito-Identity"))
+        try:
+            event = json.loads(body) if body else None
+        except ValueError as e:
+            err = {"errorMessage": "Unable to unmarshal input: %s" % e, "errorType": "Runtime.UnmarshalError",
+                   "requestId": rid, "stackTrace": []}
+            client.post("%s/invocation/%s/error" % (BASE, rid), json.dumps(err), err["errorType"])
+            continue
+        try:
+            result = fn(event, ctx)
+        except Exception as e:
+            err = error_body(e, rid, e.__traceback__)
+            log_error(err)
+            client.post("%s/invocation/%s/error" % (BASE, rid), json.dumps(err), err["errorType"])
+            continue
+        try:
+            out = json.dumps(result)
+        except (TypeError, ValueError) as e:
+            err = {"errorMessage": "Unable to marshal response: %s" % e, "errorType": "Runtime.MarshalError",
+                   "requestId": rid, "stackTrace": []}
+            log_error(err)
+            client.post("%s/invocation/%s/error" % (BASE, rid), json.dumps(err), err["errorType"])
+            continue
+        client.post("%s/invocation/%s/response" % (BASE, rid), out.encode())
+
+
+def worker():
+    client = Client()
+    _setup_logging()
+    try:
+        fn = load_handler(os.environ.get("_HANDLER", ""))
+    except InitFault as f:
+        err = {"errorMessage": f.message, "errorType": f.error_type, "requestId": "", "stackTrace": f.trace}
+        log_error(err)
+        client.post(BASE + "/init/error", json.dumps(err), f.error_type)
+        sys.exit(1)
+    serve(client, fn)
+
+
+def main():
+    try:
+        n = int(os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY", "1"))
+    except ValueError:
+        n = 1
+    if n <= 1:
+        worker()
+        return
+    children = set()
+
+    def spawn():
+        pid = os.fork()
+        if pid == 0:
+            try:
+                worker()
+            finally:
+                os._exit(1)
+        children.add(pid)
+
+    for _ in range(n):
+        spawn()
+    while children:
+        pid, _ = os.wait()
+        children.discard(pid)
+        spawn()
+
+
+if __name__ == "__main__":
+    main()
