@@ -1,0 +1,210 @@
+// Package logs keeps every execution environment's log lines (the function's
+// stdout and stderr with Lambda's START, END and REPORT lines) in a JetStream
+// stream, one subject per function, and reads them back for `shoal fn logs`.
+// Writing never blocks the invoke path: lines go through a bounded buffer and are
+// published in the background; when the buffer is full, lines are dropped and counted.
+package logs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+)
+
+// StreamName is the JetStream stream that holds the logs.
+const StreamName = "SHOAL_LOGS"
+
+const subjectPrefix = "logs."
+
+// Config configures a Store.
+type Config struct {
+	// MaxAge is how long lines are kept (default 7 days).
+	MaxAge time.Duration
+	// MaxBytes bounds the stream's size (default 1 GiB).
+	MaxBytes int64
+	// Buffer is how many lines may wait to be published (default 16384).
+	Buffer int
+}
+
+// Validate fills defaults.
+func (c *Config) Validate() error {
+	if c.MaxAge == 0 {
+		c.MaxAge = 7 * 24 * time.Hour
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 1 << 30
+	}
+	if c.Buffer == 0 {
+		c.Buffer = 16384
+	}
+	if c.MaxAge < 0 || c.MaxBytes < 0 || c.Buffer < 0 {
+		return errors.New("logs: negative limit")
+	}
+	return nil
+}
+
+// Record is one stored log line.
+type Record struct {
+	Time     time.Time `json:"time"`
+	Function string    `json:"function"`
+	Version  string    `json:"version"`
+	Stream   string    `json:"stream"`
+	Message  string    `json:"message"`
+}
+
+// Store writes and reads log lines.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	logger *slog.Logger
+
+	queue   chan agent.LogRecord
+	dropped atomic.Int64
+	done    chan struct{}
+	closeMu sync.Once
+}
+
+var _ agent.LogSink = (*Store)(nil)
+
+// Open creates the stream if needed and starts the publisher.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:      StreamName,
+		Subjects:  []string{subjectPrefix + ">"},
+		Storage:   jetstream.FileStorage,
+		MaxAge:    cfg.MaxAge,
+		MaxBytes:  cfg.MaxBytes,
+		Discard:   jetstream.DiscardOld,
+		Retention: jetstream.LimitsPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("logs: create stream: %w", err)
+	}
+	s := &Store{
+		js: js, stream: st,
+		logger: logger.With("component", "logs"),
+		queue:  make(chan agent.LogRecord, cfg.Buffer),
+		done:   make(chan struct{}),
+	}
+	go s.publish()
+	return s, nil
+}
+
+// WriteLog queues one line; it never blocks.
+func (s *Store) WriteLog(rec agent.LogRecord) {
+	select {
+	case s.queue <- rec:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// Dropped reports how many lines were dropped because the buffer was full.
+func (s *Store) Dropped() int64 { return s.dropped.Load() }
+
+func (s *Store) publish() {
+	defer close(s.done)
+	for rec := range s.queue {
+		body, err := json.Marshal(Record{Time: rec.Time, Function: rec.Function, Version: rec.Version,
+			Stream: rec.Stream, Message: rec.Message})
+		if err != nil {
+			continue
+		}
+		if _, err := s.js.PublishAsync(subjectPrefix+rec.Function, body); err != nil {
+			s.logger.Warn("log line not stored", "function", rec.Function, "err", err)
+		}
+	}
+	select {
+	case <-s.js.PublishAsyncComplete():
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// Close flushes queued lines and stops the publisher. WriteLog must not be called
+// after Close.
+func (s *Store) Close() {
+	s.closeMu.Do(func() { close(s.queue) })
+	<-s.done
+}
+
+// Query selects lines to read.
+type Query struct {
+	Function string
+	// Since is the earliest time of a line; zero reads from the beginning.
+	Since time.Time
+	// Follow keeps reading new lines until the context ends.
+	Follow bool
+}
+
+// Read calls yield for each stored line of q.Function in order. Without Follow it
+// returns after the last line stored when it began.
+func (s *Store) Read(ctx context.Context, q Query, yield func(Record) error) error {
+	if q.Function == "" {
+		return errors.New("logs: no function named")
+	}
+	subject := subjectPrefix + q.Function
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+	if !q.Since.IsZero() {
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		since := q.Since
+		cfg.OptStartTime = &since
+	}
+	// The last sequence of the subject now is where a non-following read stops.
+	var last uint64
+	if !q.Follow {
+		msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("logs: %w", err)
+		}
+		last = msg.Sequence
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	for {
+		msgs, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("logs: %w", err)
+		}
+		for m := range msgs.Messages() {
+			var rec Record
+			if err := json.Unmarshal(m.Data(), &rec); err != nil {
+				continue
+			}
+			if err := yield(rec); err != nil {
+				return err
+			}
+			if md, err := m.Metadata(); err == nil && !q.Follow && md.Sequence.Stream >= last {
+				return nil
+			}
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			return fmt.Errorf("logs: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}

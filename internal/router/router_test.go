@@ -1,0 +1,329 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/clock"
+)
+
+// These unit tests drive the router's admission and pooling logic with an
+// in-memory environment that stands in for a runtime process; the end-to-end
+// tests in test/ run the same router with real processes.
+
+type fakeEnv struct {
+	id      int
+	done    chan struct{}
+	closed  atomic.Bool
+	gate    chan struct{} // when non-nil, Invoke waits for it
+	replace bool
+	calls   atomic.Int32
+}
+
+func (f *fakeEnv) Invoke(ctx context.Context, inv agent.Invocation) (agent.Result, error) {
+	f.calls.Add(1)
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+		}
+	}
+	return agent.Result{Payload: []byte(fmt.Sprintf(`{"env":%d}`, f.id)), Replace: f.replace}, nil
+}
+
+func (f *fakeEnv) Done() <-chan struct{} { return f.done }
+
+func (f *fakeEnv) Close(context.Context) error {
+	if f.closed.CompareAndSwap(false, true) {
+		close(f.done)
+	}
+	return nil
+}
+
+type fakeStarter struct {
+	mu      sync.Mutex
+	envs    []*fakeEnv
+	specs   []agent.Spec
+	gate    chan struct{}
+	replace bool
+	initErr *agent.InitError
+}
+
+func (s *fakeStarter) start(ctx context.Context, spec agent.Spec) (Env, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.initErr != nil {
+		return nil, s.initErr
+	}
+	e := &fakeEnv{id: len(s.envs), done: make(chan struct{}), gate: s.gate, replace: s.replace}
+	s.envs = append(s.envs, e)
+	s.specs = append(s.specs, spec)
+	return e, nil
+}
+
+func (s *fakeStarter) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.envs)
+}
+
+type dirCode struct{}
+
+func (dirCode) CodeDir(ctx context.Context, sha string) (string, error) { return "/code/" + sha, nil }
+
+func newTestRouter(t *testing.T, cfg Config, st *fakeStarter, clk clock.Clock) *Router {
+	t.Helper()
+	r, err := New(cfg, st.start, dirCode{}, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	return r
+}
+
+func target(fn string, reserved *int) *Target {
+	return &Target{Key: fn + ":1", Function: fn, Version: "1", CodeSha256: "abc",
+		Spec: agent.Spec{FunctionName: fn, Version: "1"}, Reserved: reserved}
+}
+
+func TestWarmReuseAndColdStart(t *testing.T) {
+	st := &fakeStarter{}
+	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+	tg := target("f", nil)
+	for i := range 3 {
+		res, err := r.Invoke(context.Background(), tg, agent.Invocation{RequestID: fmt.Sprint(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(res.Payload) != `{"env":0}` {
+			t.Fatalf("invoke %d ran on %s, want the one warm environment", i, res.Payload)
+		}
+	}
+	if n := st.count(); n != 1 {
+		t.Fatalf("started %d environments, want 1", n)
+	}
+	spec := st.specs[0]
+	if spec.CodeDir != "/code/abc" || spec.InitType != "on-demand" || spec.MaxConcurrency != 1 {
+		t.Fatalf("spec = %+v", spec)
+	}
+}
+
+func TestConcurrentInvocationsGetOwnEnvironments(t *testing.T) {
+	gate := make(chan struct{})
+	st := &fakeStarter{gate: gate}
+	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+	tg := target("f", nil)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := r.Invoke(context.Background(), tg, agent.Invocation{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	eventually(t, func() error {
+		if n, _ := r.InFlight("f"); n != 4 {
+			return fmt.Errorf("in flight %d", n)
+		}
+		if n := st.count(); n != 4 {
+			return fmt.Errorf("started %d", n)
+		}
+		return nil
+	})
+	close(gate)
+	wg.Wait()
+}
+
+func TestReservedConcurrencyThrottles(t *testing.T) {
+	gate := make(chan struct{})
+	st := &fakeStarter{gate: gate}
+	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+	one := 1
+	tg := target("f", &one)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Invoke(context.Background(), tg, agent.Invocation{})
+		done <- err
+	}()
+	eventually(t, func() error {
+		if n, _ := r.InFlight("f"); n != 1 {
+			return fmt.Errorf("in flight %d", n)
+		}
+		return nil
+	})
+	_, err := r.Invoke(context.Background(), tg, agent.Invocation{})
+	e := awserr.As(err)
+	if e == nil || e.Code != awserr.CodeTooManyRequests || e.Reason != awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded || e.Status != 429 {
+		t.Fatalf("err = %v, want a 429 reserved-concurrency throttle", err)
+	}
+	zero := 0
+	if _, err := r.Invoke(context.Background(), target("g", &zero), agent.Invocation{}); !awserr.Is(err, awserr.CodeTooManyRequests) {
+		t.Fatalf("reserved 0: err = %v, want throttle", err)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAccountConcurrencyThrottles(t *testing.T) {
+	gate := make(chan struct{})
+	st := &fakeStarter{gate: gate}
+	r := newTestRouter(t, Config{AccountConcurrency: 3}, st, clock.NewFake(time.Unix(0, 0)))
+	r.SetReservedSum(1) // one unit reserved elsewhere: the unreserved pool is 2
+	var wg sync.WaitGroup
+	for _, fn := range []string{"a", "b"} {
+		wg.Go(func() { _, _ = r.Invoke(context.Background(), target(fn, nil), agent.Invocation{}) })
+	}
+	eventually(t, func() error {
+		if _, total := r.InFlight(""); total != 2 {
+			return fmt.Errorf("total %d", total)
+		}
+		return nil
+	})
+	_, err := r.Invoke(context.Background(), target("c", nil), agent.Invocation{})
+	if e := awserr.As(err); e == nil || e.Reason != awserr.ReasonConcurrentInvocationLimitExceeded {
+		t.Fatalf("err = %v, want account throttle", err)
+	}
+	close(gate)
+	wg.Wait()
+	if _, total := r.InFlight(""); total != 0 {
+		t.Fatalf("total in flight after all returned = %d", total)
+	}
+}
+
+func TestReplacedEnvironmentIsDiscarded(t *testing.T) {
+	st := &fakeStarter{replace: true}
+	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+	tg := target("f", nil)
+	for range 2 {
+		if _, err := r.Invoke(context.Background(), tg, agent.Invocation{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.count(); n != 2 {
+		t.Fatalf("started %d environments, want a fresh one after a replace", n)
+	}
+	eventually(t, func() error {
+		if !st.envs[0].closed.Load() {
+			return errors.New("replaced environment not closed")
+		}
+		return nil
+	})
+}
+
+func TestInitFailureAnswersFunctionError(t *testing.T) {
+	st := &fakeStarter{initErr: &agent.InitError{ErrorType: "Runtime.ExitError", Payload: []byte(`{"errorType":"Runtime.ExitError"}`)}}
+	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+	res, err := r.Invoke(context.Background(), target("f", nil), agent.Invocation{RequestID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FunctionError != "Unhandled" || res.ErrorType != "Runtime.ExitError" {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestIdleEnvironmentsAreReaped(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	st := &fakeStarter{}
+	r := newTestRouter(t, Config{KeepAlive: time.Minute, ReapInterval: 10 * time.Second}, st, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	if _, err := r.Invoke(context.Background(), target("f", nil), agent.Invocation{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		if clk.Waiters() == 0 {
+			return errors.New("reaper not armed")
+		}
+		return nil
+	})
+	clk.Advance(30 * time.Second)
+	if st.envs[0].closed.Load() {
+		t.Fatal("reaped before keep-alive ran out")
+	}
+	for range 4 {
+		clk.Advance(10 * time.Second)
+	}
+	eventually(t, func() error {
+		if !st.envs[0].closed.Load() {
+			return errors.New("idle environment not reaped")
+		}
+		return nil
+	})
+}
+
+func TestProvisionedFirstThenSpillOver(t *testing.T) {
+	gate := make(chan struct{})
+	st := &fakeStarter{gate: gate}
+	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+	tg := target("f", nil)
+	r.SetProvisioned(tg, 2)
+	eventually(t, func() error {
+		ready, err := r.ProvisionedStatus(tg.Key)
+		if err != nil || ready != 2 {
+			return fmt.Errorf("ready %d, err %v", ready, err)
+		}
+		return nil
+	})
+	for _, s := range st.specs {
+		if s.InitType != "provisioned-concurrency" {
+			t.Fatalf("provisioned spec init type %q", s.InitType)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { _, _ = r.Invoke(context.Background(), tg, agent.Invocation{}) })
+	}
+	eventually(t, func() error {
+		if n := st.count(); n != 3 {
+			return fmt.Errorf("started %d, want 2 provisioned + 1 spill-over", n)
+		}
+		return nil
+	})
+	close(gate)
+	wg.Wait()
+	if st.specs[2].InitType != "on-demand" {
+		t.Fatalf("spill-over init type %q", st.specs[2].InitType)
+	}
+	for i := range 2 {
+		if st.envs[i].calls.Load() != 1 {
+			t.Fatalf("provisioned env %d served %d calls, want 1", i, st.envs[i].calls.Load())
+		}
+	}
+	r.SetProvisioned(tg, 0)
+	eventually(t, func() error {
+		if ready, _ := r.ProvisionedStatus(tg.Key); ready != 0 {
+			return fmt.Errorf("ready %d after removing", ready)
+		}
+		return nil
+	})
+}
+
+func eventually(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,102 @@
+// Command gofn is the aws-lambda-go function the end-to-end tests and benchmarks
+// deploy. What it does depends on the event's "op": echo (the default: returns the
+// event), sleep, error, crash, oom, env, context, tmp.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+type event struct {
+	Op    string `json:"op"`
+	Ms    int    `json:"ms"`
+	MB    int    `json:"mb"`
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func init() {
+	if os.Getenv("FAIL_INIT") != "" {
+		fmt.Fprintln(os.Stderr, "init failing as asked")
+		os.Exit(3)
+	}
+}
+
+var sink [][]byte
+
+func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var ev event
+	_ = json.Unmarshal(raw, &ev)
+	switch ev.Op {
+	case "", "echo":
+		return raw, nil
+	case "noop":
+		return nil, nil
+	case "sleep":
+		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
+		return map[string]any{"slept_ms": ev.Ms}, nil
+	case "error":
+		return nil, errors.New("something went wrong")
+	case "crash":
+		fmt.Println("about to crash")
+		os.Exit(1)
+	case "oom":
+		for i := 0; ; i++ {
+			b := make([]byte, 16<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			sink = append(sink, b)
+			if ev.MB > 0 && (i+1)*16 >= ev.MB {
+				return map[string]any{"allocated_mb": (i + 1) * 16}, nil
+			}
+		}
+	case "env":
+		env := map[string]string{}
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		return env, nil
+	case "context":
+		lc, _ := lambdacontext.FromContext(ctx)
+		deadline, _ := ctx.Deadline()
+		out := map[string]any{
+			"request_id":    lc.AwsRequestID,
+			"function_arn":  lc.InvokedFunctionArn,
+			"client_custom": lc.ClientContext.Custom,
+			"remaining_ms":  time.Until(deadline).Milliseconds(),
+			"function_name": lambdacontext.FunctionName,
+			"version":       lambdacontext.FunctionVersion,
+			"memory_mb":     lambdacontext.MemoryLimitInMB,
+		}
+		return out, nil
+	case "log":
+		fmt.Println("hello from the function:", ev.Value)
+		return "logged", nil
+	case "tmp":
+		if ev.Value != "" {
+			if err := os.WriteFile("/tmp/"+ev.Key, []byte(ev.Value), 0o644); err != nil {
+				return nil, err
+			}
+			return "written", nil
+		}
+		b, err := os.ReadFile("/tmp/" + ev.Key)
+		if err != nil {
+			return nil, err
+		}
+		return string(b), nil
+	}
+	return nil, fmt.Errorf("unknown op %q", ev.Op)
+}
+
+func main() { lambda.Start(handle) }
