@@ -23,6 +23,9 @@ func (s *Store) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
 		flusher, _ := w.(http.Flusher)
+		if q.Follow && flusher != nil {
+			flusher.Flush() // let the client see the headers before the first line
+		}
 		enc := json.NewEncoder(w)
 		_ = s.Read(r.Context(), q, func(rec Record) error {
 			if err := enc.Encode(rec); err != nil {
