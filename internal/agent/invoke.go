@@ -207,4 +207,3 @@ func (e *Environment) report(id string, r *Result) string {
 	}
 	return s + "\t"
 }
-

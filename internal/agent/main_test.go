@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// goFnDir holds the aws-lambda-go test function (testdata/gofn) as a
+// provided-runtime package: CODE/bootstrap.
+var goFnDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shoal-agent-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	goFnDir = filepath.Join(dir, "gofn")
+	cmd := exec.Command("go", "build", "-o", filepath.Join(goFnDir, "bootstrap"), "./testdata/gofn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// memLogs is a LogSink that keeps every line.
+type memLogs struct {
+	mu    sync.Mutex
+	lines []LogRecord
+}
+
+func (m *memLogs) WriteLog(r LogRecord) {
+	m.mu.Lock()
+	m.lines = append(m.lines, r)
+	m.mu.Unlock()
+}
+
+func (m *memLogs) text() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var b strings.Builder
+	for _, l := range m.lines {
+		b.WriteString(l.Message)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// eventually polls f until it succeeds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	end := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func goSpec(name string) Spec {
+	return Spec{
+		FunctionName: name,
+		FunctionARN:  "arn:aws:lambda:us-east-1:123456789012:function:" + name,
+		Version:      "$LATEST",
+		Runtime:      "provided.al2023",
+		Handler:      "bootstrap",
+		MemoryMB:     128,
+		Timeout:      3 * time.Second,
+		CodeDir:      goFnDir,
+		AccountID:    "123456789012",
+		LogStream:    "2026/11/26/[$LATEST]0123456789abcdef0123456789abcdef",
+	}
+}
+
+type harness struct {
+	t    testing.TB
+	logs *memLogs
+	deps Deps
+}
+
+func newHarness(t testing.TB) *harness {
+	logs := &memLogs{}
+	return &harness{t: t, logs: logs, deps: Deps{
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logs:    logs,
+		WorkDir: t.TempDir(),
+	}}
+}
+
+func (h *harness) start(spec Spec) *Environment {
+	h.t.Helper()
+	env, err := Start(context.Background(), spec, h.deps)
+	if err != nil {
+		h.t.Fatalf("Start: %v", err)
+	}
+	h.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := env.Close(ctx); err != nil {
+			h.t.Errorf("Close: %v", err)
+		}
+	})
+	return env
+}
+
+var reqSeq struct {
+	sync.Mutex
+	n int
+}
+
+func newReqID() string {
+	reqSeq.Lock()
+	defer reqSeq.Unlock()
+	reqSeq.n++
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", reqSeq.n)
+}
+
+func invoke(t testing.TB, env *Environment, payload string, tail bool) Result {
+	t.Helper()
+	r, err := env.Invoke(context.Background(), Invocation{RequestID: newReqID(), Payload: []byte(payload), TailLog: tail})
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	return r
+}
+
+// errBody decodes Lambda's error JSON.
+type errBody struct {
+	ErrorType    string   `json:"errorType"`
+	ErrorMessage string   `json:"errorMessage"`
+	StackTrace   []string `json:"stackTrace"`
+	Trace        []string `json:"trace"`
+	RequestID    *string  `json:"requestId"`
+}
+
+func decodeErr(t testing.TB, b []byte) errBody {
+	t.Helper()
+	var e errBody
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("error payload %q: %v", b, err)
+	}
+	return e
+}

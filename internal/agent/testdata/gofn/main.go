@@ -1,0 +1,87 @@
+// A test function built with aws-lambda-go. The event's "mode" picks what it
+// does; INIT_PANIC=1 makes it panic during init.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+type event struct {
+	Mode  string `json:"mode"`
+	Sleep int    `json:"sleepMs"`
+	MB    int    `json:"mb"`
+}
+
+type myError struct{ msg string }
+
+func (e myError) Error() string { return e.msg }
+
+var hog [][]byte
+
+func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var ev event
+	_ = json.Unmarshal(raw, &ev)
+	switch ev.Mode {
+	case "error":
+		return nil, myError{"it failed"}
+	case "sleep":
+		time.Sleep(time.Duration(ev.Sleep) * time.Millisecond)
+		return "slept", nil
+	case "exit":
+		fmt.Println("exiting now")
+		os.Exit(1)
+	case "oom":
+		for i := 0; i < ev.MB; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			hog = append(hog, b)
+		}
+		return "survived", nil
+	case "context":
+		lc, _ := lambdacontext.FromContext(ctx)
+		dl, _ := ctx.Deadline()
+		return map[string]any{
+			"requestId":     lc.AwsRequestID,
+			"arn":           lc.InvokedFunctionArn,
+			"clientContext": lc.ClientContext,
+			"identity":      lc.Identity,
+			"traceId":       ctx.Value("x-amzn-trace-id"),
+			"deadlineSet":   !dl.IsZero(),
+			"functionName":  lambdacontext.FunctionName,
+			"memory":        lambdacontext.MemoryLimitInMB,
+			"env": map[string]string{
+				"AWS_REGION": os.Getenv("AWS_REGION"), "TZ": os.Getenv("TZ"), "_HANDLER": os.Getenv("_HANDLER"),
+				"AWS_EXECUTION_ENV": os.Getenv("AWS_EXECUTION_ENV"), "USERVAR": os.Getenv("USERVAR"),
+				"AWS_LAMBDA_MAX_CONCURRENCY": os.Getenv("AWS_LAMBDA_MAX_CONCURRENCY"),
+				"AWS_LAMBDA_INITIALIZATION_TYPE": os.Getenv("AWS_LAMBDA_INITIALIZATION_TYPE"),
+			},
+		}, nil
+	case "log":
+		fmt.Println("hello from the function")
+		fmt.Fprintln(os.Stderr, "and from stderr")
+		return "logged", nil
+	case "noop":
+		return nil, nil
+	}
+	if ev.Mode == "errorsNew" {
+		return nil, errors.New("plain")
+	}
+	return raw, nil
+}
+
+func main() {
+	if os.Getenv("INIT_PANIC") == "1" {
+		panic("init went wrong")
+	}
+	lambda.Start(handle)
+}
