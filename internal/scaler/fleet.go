@@ -1,0 +1,126 @@
+package scaler
+
+import (
+	"fmt"
+)
+
+// instances plans the fleet: the minimum spread over zones, room for the
+// environments that found none, and the drain of an instance nobody needs.
+func (w *work) instances() {
+	cfg := &w.d.cfg
+	perZone := make([]int, len(w.zones))
+	active := 0
+	for i := range w.insts {
+		if w.insts[i].in.State != InstanceDraining {
+			perZone[w.insts[i].zone]++
+			active++
+		}
+	}
+	// The minimum fleet, in the zones with fewest instances.
+	for active < cfg.MinInstances {
+		if !w.launch(perZone, fmt.Sprintf("minimum fleet: %d of %d instances across %d zones", active, cfg.MinInstances, len(cfg.Zones))) {
+			break
+		}
+		active++
+	}
+	// Room for the environments no running instance could take: first what
+	// booting instances will have free, then new instances.
+	type room struct {
+		cpu float64
+		mem int
+	}
+	var rooms []room
+	for i := range w.insts {
+		if w.insts[i].in.State == InstancePending {
+			rooms = append(rooms, room{w.insts[i].freeCPU, w.insts[i].freeMem})
+		}
+	}
+	for range w.plan.AddInstances {
+		rooms = append(rooms, room{cfg.Instance.VCPU - cfg.ReservedVCPU, cfg.Instance.MemoryMiB - cfg.ReservedMemoryMiB})
+	}
+	capped := false
+	for _, wt := range w.wanted {
+		v := wt.v
+		fits := false
+		for i := range rooms {
+			if rooms[i].cpu >= v.EnvVCPU-1e-9 && rooms[i].mem >= v.EnvMemoryMiB {
+				rooms[i].cpu -= v.EnvVCPU
+				rooms[i].mem -= v.EnvMemoryMiB
+				fits = true
+				break
+			}
+		}
+		if fits || capped {
+			continue
+		}
+		r := room{cfg.Instance.VCPU - cfg.ReservedVCPU, cfg.Instance.MemoryMiB - cfg.ReservedMemoryMiB}
+		if r.cpu < v.EnvVCPU-1e-9 || r.mem < v.EnvMemoryMiB {
+			w.setUnplacedReason(v, fmt.Sprintf("an environment (%g vCPU, %d MiB) does not fit a %s", v.EnvVCPU, v.EnvMemoryMiB, cfg.Instance.Type))
+			continue
+		}
+		if !w.launch(perZone, "room for "+wt.reason) {
+			capped = true
+			w.setUnplacedReason(v, fmt.Sprintf("MaxVCpuCount %d reached", cfg.MaxVCPU))
+			continue
+		}
+		r.cpu -= v.EnvVCPU
+		r.mem -= v.EnvMemoryMiB
+		rooms = append(rooms, r)
+	}
+	if len(w.wanted) > 0 || len(w.plan.AddInstances) > 0 || len(w.plan.AddEnvironments) > 0 {
+		return
+	}
+	// Scale in the fleet: one empty instance per interval, from the zone with most.
+	if active <= cfg.MinInstances {
+		return
+	}
+	if w.d.drained && w.now.Sub(w.d.lastDrain) < cfg.ScaleInInterval {
+		return
+	}
+	best := -1
+	for i := range w.insts {
+		s := &w.insts[i]
+		if s.in.State != InstanceRunning || s.hosted > 0 || s.envs > 0 {
+			continue
+		}
+		if best < 0 || perZone[s.zone] > perZone[w.insts[best].zone] ||
+			(perZone[s.zone] == perZone[w.insts[best].zone] && s.in.ID < w.insts[best].in.ID) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return
+	}
+	w.plan.DrainInstances = append(w.plan.DrainInstances, DrainInstance{
+		Instance: w.insts[best].in.ID,
+		Reason:   fmt.Sprintf("scale in: instance hosts no environment; %d instances left above the minimum of %d", active-1-cfg.MinInstances, cfg.MinInstances),
+	})
+	w.d.lastDrain, w.d.drained = w.now, true
+}
+
+// launch asks for one instance in the zone with fewest, within MaxVCpuCount.
+func (w *work) launch(perZone []int, reason string) bool {
+	cfg := &w.d.cfg
+	if w.fleetVCPU+cfg.Instance.VCPU > float64(cfg.MaxVCPU)+1e-9 {
+		return false
+	}
+	z := 0
+	for i := range cfg.Zones {
+		if perZone[i] < perZone[z] {
+			z = i
+		}
+	}
+	perZone[z]++
+	w.fleetVCPU += cfg.Instance.VCPU
+	w.plan.AddInstances = append(w.plan.AddInstances, AddInstance{Zone: cfg.Zones[z], Type: cfg.Instance.Type, Reason: reason})
+	return true
+}
+
+func (w *work) setUnplacedReason(v *Version, why string) {
+	for i := range w.plan.Targets {
+		if w.plan.Targets[i].Version == v.Key {
+			w.plan.Targets[i].Reason += "; " + why
+			return
+		}
+	}
+}
