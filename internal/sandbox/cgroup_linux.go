@@ -1,0 +1,590 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// v1Controllers are the cgroup v1 controllers a sandbox uses, in the order their
+// directories are created.
+var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids"}
+
+// v1Hierarchy is one mounted v1 hierarchy.
+type v1Hierarchy struct {
+	mount string // mount point
+	root  string // hierarchy path mounted there ("/" unless bind-mounted in a container)
+	base  string // <mount>/<own cgroup>/shoal
+}
+
+// dirOf returns the directory of cgroup path p (as listed in /proc/*/cgroup).
+func (h v1Hierarchy) dirOf(p string) string {
+	rel := strings.TrimPrefix(p, h.root)
+	return filepath.Join(h.mount, rel)
+}
+
+// cgroupHost is how this machine's cgroups are laid out, detected once per process.
+type cgroupHost struct {
+	v2 bool
+	// v2: base is the directory under which "<ID>" cgroups are made ("…/shoal").
+	base string
+	// v1: controller → its hierarchy; sandboxes nest under this process's own cgroup.
+	// Co-mounted controllers share a hierarchy.
+	v1 map[string]v1Hierarchy
+	// missing lists wanted controllers the host lacks.
+	missing []string
+}
+
+var (
+	hostOnce sync.Once
+	hostCG   *cgroupHost
+	hostErr  error
+	// cgroupHostOverride, when set (by tests), replaces detection; with noCgroups set,
+	// detection fails.
+	cgroupHostOverride *cgroupHost
+	noCgroups          bool
+)
+
+// detectCgroups finds the cgroup layout once: cgroup v2 when a cgroup2 mount offers the
+// memory controller, else the v1 controllers, else an error.
+func detectCgroups() (*cgroupHost, error) {
+	if noCgroups {
+		return nil, errors.New("cgroups disabled")
+	}
+	if cgroupHostOverride != nil {
+		return cgroupHostOverride, nil
+	}
+	hostOnce.Do(func() { hostCG, hostErr = detectFrom("/proc/self/mountinfo", "/proc/self/cgroup") })
+	return hostCG, hostErr
+}
+
+type cgMount struct {
+	root, point string
+	v2          bool
+	controllers []string // v1 super options that name controllers
+}
+
+func detectFrom(mountinfo, selfCgroup string) (*cgroupHost, error) {
+	mounts, err := readCgroupMounts(mountinfo)
+	if err != nil {
+		return nil, err
+	}
+	own, err := readOwnCgroups(selfCgroup)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mounts {
+		if !m.v2 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(m.point, "cgroup.controllers"))
+		if err != nil || !hasWord(string(b), "memory") {
+			continue
+		}
+		h := &cgroupHost{v2: true, base: filepath.Join(m.point, "shoal")}
+		for _, c := range []string{"cpu", "pids"} {
+			if !hasWord(string(b), c) {
+				h.missing = append(h.missing, c)
+			}
+		}
+		return h, nil
+	}
+	h := &cgroupHost{v1: map[string]v1Hierarchy{}}
+	for _, c := range v1Controllers {
+		found := false
+		for _, m := range mounts {
+			if m.v2 || !contains(m.controllers, c) {
+				continue
+			}
+			hier := v1Hierarchy{mount: m.point, root: m.root}
+			hier.base = filepath.Join(hier.dirOf(own[c]), "shoal")
+			h.v1[c] = hier
+			found = true
+			break
+		}
+		if !found {
+			h.missing = append(h.missing, c)
+		}
+	}
+	if len(h.v1) == 0 {
+		return nil, errors.New("no cgroup v2 memory controller and no cgroup v1 controllers mounted")
+	}
+	return h, nil
+}
+
+func readCgroupMounts(mountinfo string) ([]cgMount, error) {
+	f, err := os.Open(mountinfo)
+	if err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	defer f.Close()
+	var out []cgMount
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if len(pf) < 5 || len(qf) < 3 {
+			continue
+		}
+		m := cgMount{root: unescapeMount(pf[3]), point: unescapeMount(pf[4])}
+		switch qf[0] {
+		case "cgroup2":
+			m.v2 = true
+		case "cgroup":
+			m.controllers = strings.Split(qf[2], ",")
+		default:
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// readOwnCgroups maps each v1 controller (and "" for v2) to this process's cgroup path.
+func readOwnCgroups(selfCgroup string) (map[string]string, error) {
+	b, err := os.ReadFile(selfCgroup)
+	if err != nil {
+		return nil, fmt.Errorf("read own cgroups: %w", err)
+	}
+	own := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[1] == "" {
+			own[""] = parts[2]
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			own[c] = parts[2]
+		}
+	}
+	return own, nil
+}
+
+func hasWord(s, w string) bool { return contains(strings.Fields(s), w) }
+
+func contains(list []string, w string) bool {
+	for _, x := range list {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFile writes one cgroup control file.
+func writeCG(dir, file, value string) error {
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(value), 0); err != nil {
+		return fmt.Errorf("write %s %q: %w", file, value, err)
+	}
+	return nil
+}
+
+func readUint(dir, file string) (uint64, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v, err == nil
+}
+
+// readKey returns the value of "key N" in a flat-keyed file such as memory.events.
+func readKey(dir, file, key string) (uint64, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if ok && k == key {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+func readProcs(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// killProcs SIGKILLs the processes listed in dirs until none is left (a process that
+// forks while being killed shows up in the next round). It never signals this process,
+// whose launcher thread may sit in the cgroup for a moment during Start.
+func killProcs(dirs []string) error {
+	self := os.Getpid()
+	for round := 0; round < 100; round++ {
+		alive := 0
+		for _, dir := range dirs {
+			pids, err := readProcs(dir)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					continue
+				}
+				return fmt.Errorf("list processes: %w", err)
+			}
+			for _, pid := range pids {
+				if pid == self {
+					continue
+				}
+				if err := unix.Kill(pid, unix.SIGKILL); err == nil {
+					alive++
+				}
+			}
+		}
+		if alive == 0 {
+			return nil
+		}
+		time.Sleep(time.Millisecond) // let the kernel finish the exits before re-listing
+	}
+	return errors.New("processes keep appearing in the cgroup")
+}
+
+// removeDirs removes cgroup directories, retrying while the kernel finishes tearing
+// down exited processes (rmdir answers EBUSY until then).
+func removeDirs(dirs []string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	delay := 100 * time.Microsecond
+	for _, dir := range dirs {
+		for {
+			err := unix.Rmdir(dir)
+			if err == nil || errors.Is(err, syscall.ENOENT) {
+				break
+			}
+			if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+				return fmt.Errorf("remove cgroup %s: %w", dir, err)
+			}
+			_ = killProcs([]string{dir})
+			time.Sleep(delay)
+			delay = min(2*delay, 50*time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// cgroupV1 is a sandbox's directory in each v1 controller.
+type cgroupV1 struct {
+	hier map[string]v1Hierarchy
+	dirs map[string]string // controller → dir
+	uniq []string          // distinct dirs, creation order
+}
+
+var _ cgroup = (*cgroupV1)(nil)
+
+func newCgroupV1(h *cgroupHost, cfg Config) (*cgroupV1, error) {
+	cg := &cgroupV1{hier: h.v1, dirs: map[string]string{}}
+	for _, c := range v1Controllers {
+		hier, ok := h.v1[c]
+		if !ok {
+			continue
+		}
+		base := hier.base
+		dir := filepath.Join(base, cfg.ID)
+		cg.dirs[c] = dir
+		if contains(cg.uniq, dir) {
+			continue
+		}
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			_ = cg.remove()
+			return nil, fmt.Errorf("create cgroup %s: %w", base, err)
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			_ = cg.remove()
+			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		cg.uniq = append(cg.uniq, dir)
+	}
+	if err := cg.limit(cfg); err != nil {
+		_ = cg.remove()
+		return nil, err
+	}
+	return cg, nil
+}
+
+func (cg *cgroupV1) limit(cfg Config) error {
+	if dir, ok := cg.dirs["memory"]; ok && cfg.MemoryMB > 0 {
+		bytes := strconv.FormatInt(int64(cfg.MemoryMB)<<20, 10)
+		if err := writeCG(dir, "memory.limit_in_bytes", bytes); err != nil {
+			return err
+		}
+		// Memory+swap equal to memory turns swap off; the file exists only with swap
+		// accounting, and swappiness 0 covers the rest.
+		if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err == nil {
+			if err := writeCG(dir, "memory.memsw.limit_in_bytes", bytes); err != nil {
+				return err
+			}
+		}
+		_ = writeCG(dir, "memory.swappiness", "0")
+	}
+	if dir, ok := cg.dirs["cpu"]; ok && cfg.CPUs > 0 {
+		if err := writeCG(dir, "cpu.cfs_period_us", strconv.Itoa(cfsPeriodUS)); err != nil {
+			return err
+		}
+		if err := writeCG(dir, "cpu.cfs_quota_us", strconv.Itoa(cfsQuotaUS(cfg.CPUs))); err != nil {
+			return err
+		}
+	}
+	if dir, ok := cg.dirs["pids"]; ok {
+		if err := writeCG(dir, "pids.max", strconv.Itoa(cfg.PidsMax)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const cfsPeriodUS = 100000
+
+// cfsQuotaUS converts vCPUs to a CFS quota per 100 ms period (at least 1 ms, the kernel's
+// minimum).
+func cfsQuotaUS(cpus float64) int {
+	return max(int(cpus*cfsPeriodUS+0.5), 1000)
+}
+
+func (cg *cgroupV1) path() string {
+	if d, ok := cg.dirs["memory"]; ok {
+		return d
+	}
+	if len(cg.uniq) > 0 {
+		return cg.uniq[0]
+	}
+	return ""
+}
+
+func (cg *cgroupV1) maxMemoryUsed() uint64 {
+	v, _ := readUint(cg.dirs["memory"], "memory.max_usage_in_bytes")
+	return v
+}
+
+func (cg *cgroupV1) oomKilled() bool {
+	n, _ := readKey(cg.dirs["memory"], "memory.oom_control", "oom_kill")
+	return n > 0
+}
+
+func (cg *cgroupV1) cpuTime() time.Duration {
+	v, _ := readUint(cg.dirs["cpuacct"], "cpuacct.usage")
+	return time.Duration(v)
+}
+
+func (cg *cgroupV1) procs() ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for _, dir := range cg.uniq {
+		pids, err := readProcs(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		for _, p := range pids {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (cg *cgroupV1) kill() error { return killProcs(cg.uniq) }
+
+func (cg *cgroupV1) remove() error { return removeDirs(cg.uniq) }
+
+// enterThread moves the calling OS thread (locked by the caller) into the sandbox's
+// cgroups, so a process it forks is born there; it returns a function that moves the
+// thread back to where it was.
+func (cg *cgroupV1) enterThread() (leave func(), err error) {
+	tid := strconv.Itoa(unix.Gettid())
+	own, err := readOwnCgroups(fmt.Sprintf("/proc/self/task/%s/cgroup", tid))
+	if err != nil {
+		return nil, err
+	}
+	var back []string // tasks files to return to
+	leave = func() {
+		for _, tasks := range back {
+			_ = os.WriteFile(tasks, []byte(tid), 0)
+		}
+	}
+	for _, c := range v1Controllers {
+		dir, ok := cg.dirs[c]
+		if !ok {
+			continue
+		}
+		from := filepath.Join(cg.hier[c].dirOf(own[c]), "tasks")
+		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(tid), 0); err != nil {
+			leave()
+			return nil, fmt.Errorf("move launcher thread into %s: %w", dir, err)
+		}
+		back = append(back, from)
+	}
+	return leave, nil
+}
+
+// cgroupV2 is a sandbox's cgroup v2 directory.
+type cgroupV2 struct {
+	dir string
+	fd  int // O_PATH descriptor for CLONE_INTO_CGROUP; -1 when closed
+}
+
+var _ cgroup = (*cgroupV2)(nil)
+
+var enableOnce sync.Map // base → error, subtree controllers enabled once per base
+
+func newCgroupV2(h *cgroupHost, cfg Config) (*cgroupV2, error) {
+	errv, _ := enableOnce.LoadOrStore(h.base, sync.OnceValue(func() error { return enableV2(h.base) }))
+	if err := errv.(func() error)(); err != nil {
+		return nil, err
+	}
+	cg := &cgroupV2{dir: filepath.Join(h.base, cfg.ID), fd: -1}
+	if err := os.Mkdir(cg.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", cg.dir, err)
+	}
+	if err := cg.limit(cfg); err != nil {
+		_ = cg.remove()
+		return nil, err
+	}
+	fd, err := unix.Open(cg.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = cg.remove()
+		return nil, fmt.Errorf("open cgroup %s: %w", cg.dir, err)
+	}
+	cg.fd = fd
+	return cg, nil
+}
+
+// enableV2 creates base and turns on the memory, cpu and pids controllers for its
+// children (and for base itself in its parent).
+func enableV2(base string) error {
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", base, err)
+	}
+	for _, dir := range []string{filepath.Dir(base), base} {
+		avail, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+		if err != nil {
+			return fmt.Errorf("read controllers of %s: %w", dir, err)
+		}
+		var want []string
+		for _, c := range []string{"memory", "cpu", "pids"} {
+			if hasWord(string(avail), c) {
+				want = append(want, "+"+c)
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
+		if err := writeCG(dir, "cgroup.subtree_control", strings.Join(want, " ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cg *cgroupV2) limit(cfg Config) error {
+	if cfg.MemoryMB > 0 && exists(cg.dir, "memory.max") {
+		if err := writeCG(cg.dir, "memory.max", strconv.FormatInt(int64(cfg.MemoryMB)<<20, 10)); err != nil {
+			return err
+		}
+		if exists(cg.dir, "memory.swap.max") {
+			if err := writeCG(cg.dir, "memory.swap.max", "0"); err != nil {
+				return err
+			}
+		}
+	}
+	if cfg.CPUs > 0 && exists(cg.dir, "cpu.max") {
+		v := fmt.Sprintf("%d %d", cfsQuotaUS(cfg.CPUs), cfsPeriodUS)
+		if err := writeCG(cg.dir, "cpu.max", v); err != nil {
+			return err
+		}
+	}
+	if exists(cg.dir, "pids.max") {
+		if err := writeCG(cg.dir, "pids.max", strconv.Itoa(cfg.PidsMax)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func exists(dir, file string) bool {
+	_, err := os.Stat(filepath.Join(dir, file))
+	return err == nil
+}
+
+func (cg *cgroupV2) path() string { return cg.dir }
+
+func (cg *cgroupV2) maxMemoryUsed() uint64 {
+	v, _ := readUint(cg.dir, "memory.peak")
+	return v
+}
+
+func (cg *cgroupV2) oomKilled() bool {
+	n, _ := readKey(cg.dir, "memory.events", "oom_kill")
+	return n > 0
+}
+
+func (cg *cgroupV2) cpuTime() time.Duration {
+	us, _ := readKey(cg.dir, "cpu.stat", "usage_usec")
+	return time.Duration(us) * time.Microsecond
+}
+
+func (cg *cgroupV2) procs() ([]int, error) { return readProcs(cg.dir) }
+
+func (cg *cgroupV2) kill() error {
+	// cgroup.kill (Linux 5.14) kills the whole subtree atomically.
+	if err := writeCG(cg.dir, "cgroup.kill", "1"); err == nil {
+		return nil
+	}
+	return killProcs([]string{cg.dir})
+}
+
+func (cg *cgroupV2) remove() error {
+	if cg.fd >= 0 {
+		_ = unix.Close(cg.fd)
+		cg.fd = -1
+	}
+	return removeDirs([]string{cg.dir})
+}

@@ -1,0 +1,621 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// eventually polls f until it returns nil or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	delay := time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var idSeq int
+
+// testID returns a sandbox ID unique across test processes running at once.
+func testID(t testing.TB) string {
+	idSeq++
+	return fmt.Sprintf("test-%d-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9, idSeq)
+}
+
+// codeDir makes a code directory holding hello.txt.
+func codeDir(t testing.TB) string {
+	dir := filepath.Join(t.TempDir(), "code")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from code\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func newSandbox(t testing.TB, cfg Config) *Sandbox {
+	t.Helper()
+	if cfg.ID == "" {
+		cfg.ID = testID(t)
+	}
+	if cfg.CodeDir == "" {
+		cfg.CodeDir = codeDir(t)
+	}
+	s, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func requireRoot(t testing.TB) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// requireIsolation skips unless the sandbox can isolate.
+func requireIsolation(t testing.TB, s *Sandbox) {
+	t.Helper()
+	if !s.Isolated() {
+		t.Skipf("isolation unavailable: %s", s.Limited())
+	}
+}
+
+func requireCgroup(t testing.TB, s *Sandbox) {
+	t.Helper()
+	if s.CgroupPath() == "" {
+		t.Skipf("no cgroup: %s", s.Limited())
+	}
+}
+
+// run starts sh -c script in s and returns its stdout after it exits.
+func run(t *testing.T, s *Sandbox, script string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := s.Start(cmd); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	err := cmd.Wait()
+	if errb.Len() > 0 {
+		t.Logf("stderr: %s", errb.String())
+	}
+	return out.String(), err
+}
+
+// fields parses "key=value" lines.
+func fields(out string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{ID: "fn-1.v2_x", CodeDir: "/code"}
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		valid  bool
+	}{
+		{name: "minimal", modify: func(*Config) {}, valid: true},
+		{name: "full", modify: func(c *Config) {
+			c.MemoryMB, c.CPUs, c.PidsMax, c.TaskRoot, c.RuntimeDir, c.TmpDir, c.Isolate = 128, 0.07, 64, "/opt/task", "/rt", "/t", true
+		}, valid: true},
+		{name: "empty id", modify: func(c *Config) { c.ID = "" }},
+		{name: "slash in id", modify: func(c *Config) { c.ID = "a/b" }},
+		{name: "dotdot id", modify: func(c *Config) { c.ID = ".." }},
+		{name: "negative memory", modify: func(c *Config) { c.MemoryMB = -1 }},
+		{name: "negative cpus", modify: func(c *Config) { c.CPUs = -0.5 }},
+		{name: "negative pids", modify: func(c *Config) { c.PidsMax = -1 }},
+		{name: "no code dir", modify: func(c *Config) { c.CodeDir = "" }},
+		{name: "relative code dir", modify: func(c *Config) { c.CodeDir = "code" }},
+		{name: "task root /", modify: func(c *Config) { c.TaskRoot = "/" }},
+		{name: "relative task root", modify: func(c *Config) { c.TaskRoot = "var/task" }},
+		{name: "relative tmp", modify: func(c *Config) { c.TmpDir = "tmp" }},
+		{name: "relative runtime", modify: func(c *Config) { c.RuntimeDir = "rt" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.modify(&c)
+			err := c.Validate()
+			if tt.valid != (err == nil) {
+				t.Fatalf("Validate() = %v, want valid=%v", err, tt.valid)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error %v does not wrap ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+// TestIsolated checks what an isolated function sees: its own /tmp, read-only code at
+// /var/task, the unprivileged user, pid 1 in its own pid namespace, its cgroup.
+func TestIsolated(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, Config{MemoryMB: 128, CPUs: CPUsForMemory(128), Isolate: true})
+	requireIsolation(t, s)
+	if s.TaskRoot() != DefaultTaskRoot || s.TmpDir() != "/tmp" {
+		t.Fatalf("TaskRoot, TmpDir = %q, %q", s.TaskRoot(), s.TmpDir())
+	}
+	hostMarker := filepath.Join(os.TempDir(), "shoal-sandbox-test-"+s.Config().ID)
+	defer os.Remove(hostMarker)
+	script := fmt.Sprintf(`
+echo uid=$(id -u)
+echo gid=$(id -g)
+echo pid=$$
+echo tmp=$(ls -A /tmp | tr '\n' ' ')
+echo fromtmp > /tmp/written && echo tmpwrite=ok
+touch %s 2>/dev/null; echo hostmarker=$?
+echo code=$(cat /var/task/hello.txt)
+touch /var/task/new 2>/dev/null && echo codewrite=ok || echo codewrite=denied
+echo cgroup=$(grep -E '^[0-9]+:(memory|[^:]*):' /proc/self/cgroup | grep -E 'memory|^0::' | head -1)
+echo ns=$(readlink /proc/self/ns/pid)
+`, hostMarker)
+	out, err := run(t, s, script)
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	t.Logf("inside the sandbox:\n%s", out)
+	got := fields(out)
+	hostNS, _ := os.Readlink("/proc/self/ns/pid")
+	checks := []struct{ key, want string }{
+		{"uid", strconv.Itoa(DefaultUID)},
+		{"gid", strconv.Itoa(DefaultGID)},
+		{"pid", "1"},
+		{"tmp", ""},
+		{"tmpwrite", "ok"},
+		{"code", "hello from code"},
+		{"codewrite", "denied"},
+	}
+	for _, c := range checks {
+		if got[c.key] != c.want {
+			t.Errorf("%s = %q, want %q\n%s", c.key, got[c.key], c.want, out)
+		}
+	}
+	if got["ns"] == hostNS || got["ns"] == "" {
+		t.Errorf("pid namespace %q, host %q: not a new namespace", got["ns"], hostNS)
+	}
+	if s.CgroupPath() != "" && !strings.HasSuffix(got["cgroup"], "/shoal/"+s.Config().ID) {
+		t.Errorf("cgroup line %q does not name the sandbox's cgroup", got["cgroup"])
+	}
+	// The function's /tmp is the sandbox's TmpDir; the host's /tmp is untouched.
+	if b, err := os.ReadFile(filepath.Join(s.HostTmpDir(), "written")); err != nil || string(b) != "fromtmp\n" {
+		t.Errorf("TmpDir/written = %q, %v", b, err)
+	}
+	if _, err := os.Stat("/tmp/written"); err == nil {
+		t.Errorf("/tmp/written exists on the host")
+	}
+	if _, err := os.Stat(hostMarker); err == nil && got["hostmarker"] == "0" {
+		// The path is under the host's temp dir; inside, it lands in the private /tmp.
+		t.Errorf("the function wrote %s on the host", hostMarker)
+	}
+	if _, err := os.Stat(filepath.Join(s.Config().CodeDir, "new")); err == nil {
+		t.Errorf("the function wrote into the code dir")
+	}
+}
+
+// TestPlain runs without isolation: the function sees the host paths and runs as us.
+func TestPlain(t *testing.T) {
+	s := newSandbox(t, Config{MemoryMB: 64})
+	if s.Isolated() {
+		t.Fatal("isolated without Isolate")
+	}
+	if s.TaskRoot() != s.Config().CodeDir || s.TmpDir() != s.HostTmpDir() {
+		t.Fatalf("TaskRoot, TmpDir = %q, %q", s.TaskRoot(), s.TmpDir())
+	}
+	out, err := run(t, s, fmt.Sprintf(`echo uid=$(id -u); echo code=$(cat %s/hello.txt); echo cg=$(cat /proc/self/cgroup | grep memory)`, s.TaskRoot()))
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	got := fields(out)
+	if got["uid"] != strconv.Itoa(os.Getuid()) || got["code"] != "hello from code" {
+		t.Errorf("got %v", got)
+	}
+	if s.CgroupPath() != "" && !strings.HasSuffix(got["cg"], "/shoal/"+s.Config().ID) && got["cg"] != "" {
+		t.Errorf("cgroup %q does not name the sandbox", got["cg"])
+	}
+}
+
+func TestStartTwiceAndCloseIdempotent(t *testing.T) {
+	s := newSandbox(t, Config{})
+	if _, err := run(t, s, "true"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(exec.Command("/bin/true")); !errors.Is(err, ErrStarted) {
+		t.Fatalf("second Start = %v, want ErrStarted", err)
+	}
+	dir := s.HostTmpDir()
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("tmp dir %s still there: %v", dir, err)
+	}
+	if p := s.CgroupPath(); p != "" {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s still there: %v", p, err)
+		}
+	}
+	if err := s.Start(exec.Command("/bin/true")); !errors.Is(err, ErrStarted) {
+		t.Fatalf("Start after Close = %v, want ErrStarted", err)
+	}
+}
+
+func TestCallerTmpDirKept(t *testing.T) {
+	tmp := t.TempDir()
+	s := newSandbox(t, Config{TmpDir: tmp})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("caller's tmp dir removed: %v", err)
+	}
+}
+
+// TestLimits checks the values the kernel reports for the sandbox's cgroup.
+func TestLimits(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, Config{MemoryMB: 256, CPUs: 0.5, PidsMax: 77})
+	requireCgroup(t, s)
+	cg, ok := s.cg.(*cgroupV1)
+	if !ok {
+		t.Skip("checks cgroup v1 files")
+	}
+	want := map[string]string{
+		"memory/memory.limit_in_bytes": strconv.Itoa(256 << 20),
+		"cpu/cpu.cfs_quota_us":         "50000",
+		"cpu/cpu.cfs_period_us":        "100000",
+		"pids/pids.max":                "77",
+	}
+	for key, w := range want {
+		ctrl, file, _ := strings.Cut(key, "/")
+		dir, ok := cg.dirs[ctrl]
+		if !ok {
+			t.Logf("no %s controller", ctrl)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || strings.TrimSpace(string(b)) != w {
+			t.Errorf("%s = %q, %v; want %s", key, b, err, w)
+		}
+	}
+}
+
+// TestOOM allocates past the memory limit: the kernel kills the process and OOMKilled
+// says so.
+func TestOOM(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, Config{MemoryMB: 16, Isolate: true})
+	requireCgroup(t, s)
+	if _, ok := s.cg.(*cgroupV1); ok {
+		if _, err := os.Stat(filepath.Join(s.CgroupPath(), "memory.oom_control")); err != nil {
+			t.Skip("no memory controller")
+		}
+	}
+	// dd fills a 64 MiB buffer from /dev/zero: every page is touched.
+	out, err := run(t, s, "dd if=/dev/zero of=/dev/null bs=64M count=1 2>&1; echo survived")
+	if strings.Contains(out, "survived") && !strings.Contains(out, "Killed") && err == nil && !s.OOMKilled() {
+		t.Fatalf("dd with 64 MiB under a 16 MiB limit was not killed: %q", out)
+	}
+	t.Logf("dd: %v, output %q, peak %d bytes", err, out, s.MaxMemoryUsedBytes())
+	if !s.OOMKilled() {
+		t.Fatalf("OOMKilled() = false after %v, output %q", err, out)
+	}
+	if peak := s.MaxMemoryUsedBytes(); peak < 8<<20 || peak > 17<<20 {
+		t.Errorf("MaxMemoryUsedBytes = %d, want between 8 MiB and the 16 MiB limit", peak)
+	}
+}
+
+// TestOOMLeader is the case the agent sees: the started process itself is killed.
+func TestOOMLeader(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, Config{MemoryMB: 16, Isolate: true})
+	requireCgroup(t, s)
+	_, err := run(t, s, "exec dd if=/dev/zero of=/dev/null bs=64M count=1")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("dd: %v, want it killed", err)
+	}
+	ws := ee.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("dd ended with %v, want SIGKILL", ws)
+	}
+	if !s.OOMKilled() {
+		t.Fatal("OOMKilled() = false")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	s := newSandbox(t, Config{MemoryMB: 128})
+	requireCgroup(t, s)
+	if s.OOMKilled() {
+		t.Fatal("OOMKilled before start")
+	}
+	out, err := run(t, s, `i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/dev/null bs=8M count=1 2>/dev/null; echo done`)
+	if err != nil || !strings.Contains(out, "done") {
+		t.Fatalf("script: %v %q", err, out)
+	}
+	if s.CPUTime() <= 0 {
+		t.Errorf("CPUTime = %v after a busy loop", s.CPUTime())
+	}
+	if s.MaxMemoryUsedBytes() < 8<<20 {
+		t.Errorf("MaxMemoryUsedBytes = %d after an 8 MiB buffer", s.MaxMemoryUsedBytes())
+	}
+	if s.OOMKilled() {
+		t.Error("OOMKilled without OOM")
+	}
+}
+
+// TestKillTree starts sh with background sleeps (one in its own session) and checks
+// Kill leaves none of them alive.
+func TestKillTree(t *testing.T) {
+	for _, isolate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("isolate=%v", isolate), func(t *testing.T) {
+			s := newSandbox(t, Config{Isolate: isolate})
+			if isolate {
+				requireIsolation(t, s)
+			}
+			cmd := exec.Command("/bin/sh", "-c", `sleep 1000 & sleep 1000 & setsid sleep 1000 & (sleep 1000 &) ; echo ready; wait`)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(cmd); err != nil {
+				t.Fatal(err)
+			}
+			waited := make(chan error, 1)
+			go func() {
+				buf := make([]byte, 64)
+				n, _ := stdout.Read(buf)
+				if !strings.Contains(string(buf[:n]), "ready") {
+					t.Errorf("output %q", buf[:n])
+				}
+				waited <- cmd.Wait()
+			}()
+			// Every sleep is a descendant we can find through /proc.
+			var tree []int
+			eventually(t, 10*time.Second, func() error {
+				tree = descendants(cmd.Process.Pid)
+				if len(tree) < 4 {
+					return fmt.Errorf("%d descendants so far", len(tree))
+				}
+				return nil
+			})
+			t.Logf("process tree: leader %d, sleeps %v", cmd.Process.Pid, tree)
+			if s.CgroupPath() != "" {
+				procs, err := s.cg.procs()
+				if err != nil || len(procs) < 5 {
+					t.Errorf("cgroup procs = %v, %v; want the shell and 4 sleeps", procs, err)
+				}
+			}
+			if err := s.Kill(); err != nil {
+				t.Fatalf("Kill: %v", err)
+			}
+			<-waited
+			eventually(t, 10*time.Second, func() error {
+				for _, pid := range tree {
+					if alive(pid) {
+						return fmt.Errorf("pid %d still alive", pid)
+					}
+				}
+				if s.CgroupPath() != "" {
+					if procs, _ := s.cg.procs(); len(procs) > 0 {
+						return fmt.Errorf("cgroup still has %v", procs)
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// descendants lists the live descendants of pid (the orphans that sh's subshells leave
+// are found through the sandbox's cgroup or pid namespace instead).
+func descendants(root int) []int {
+	ents, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	rootNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", root))
+	rootPgid, _ := syscall.Getpgid(root)
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == root {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		rest := s[strings.LastIndexByte(s, ')')+2:]
+		f := strings.Fields(rest)
+		if len(f) < 3 || f[0] == "Z" || !strings.Contains(s, "(sleep)") {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		pgid, _ := strconv.Atoi(f[2])
+		parent[pid] = ppid
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+		hostNS, _ := os.Readlink("/proc/self/ns/pid")
+		sameNS := rootNS != hostNS && ns == rootNS
+		if ppid == root || pgid == rootPgid || sameNS || inCgroupOf(pid, root) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// inCgroupOf reports whether pid shares root's memory (or v2) cgroup, when that is a
+// sandbox cgroup.
+func inCgroupOf(pid, root int) bool {
+	a, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", root))
+	return len(b) > 0 && strings.Contains(string(b), "/shoal/") && string(a) == string(b)
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// TestCgroupV2 exercises the v2 code path (CLONE_INTO_CGROUP, cgroup.kill, removal) on
+// the machine's cgroup2 mount, whatever controllers it offers.
+func TestCgroupV2(t *testing.T) {
+	requireRoot(t)
+	mount := ""
+	for _, m := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(m, "cgroup.subtree_control")); err == nil {
+			mount = m
+			break
+		}
+	}
+	if mount == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	cgroupHostOverride = &cgroupHost{v2: true, base: filepath.Join(mount, "shoal-test")}
+	defer func() { cgroupHostOverride = nil }()
+	s := newSandbox(t, Config{MemoryMB: 64, CPUs: 0.25, PidsMax: 50})
+	requireCgroup(t, s)
+	rel := strings.TrimPrefix(s.CgroupPath(), mount)
+	cmd := exec.Command("/bin/sh", "-c", `sleep 1000 & echo cg=$(grep '^0::' /proc/self/cgroup | cut -d: -f3); wait`)
+	stdout, _ := cmd.StdoutPipe()
+	if err := s.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	n, _ := stdout.Read(buf)
+	if got := fields(string(buf[:n]))["cg"]; got != rel {
+		t.Errorf("process cgroup %q, want %q", got, rel)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if procs, _ := s.cg.procs(); len(procs) < 2 {
+			return fmt.Errorf("procs %v", procs)
+		}
+		return nil
+	})
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	eventually(t, 10*time.Second, func() error {
+		if procs, _ := s.cg.procs(); len(procs) > 0 {
+			return fmt.Errorf("procs %v", procs)
+		}
+		return nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.CgroupPath()); !os.IsNotExist(err) {
+		t.Errorf("cgroup dir left: %v", err)
+	}
+}
+
+// TestNoCgroups checks that a sandbox without cgroups still runs, and says why it is
+// limited.
+func TestNoCgroups(t *testing.T) {
+	noCgroups = true
+	defer func() { noCgroups = false }()
+	s := newSandbox(t, Config{MemoryMB: 128})
+	if s.Limited() == "" || s.CgroupPath() != "" {
+		t.Fatalf("Limited() = %q, CgroupPath = %q", s.Limited(), s.CgroupPath())
+	}
+	out, err := run(t, s, "echo ok=yes")
+	if err != nil || fields(out)["ok"] != "yes" {
+		t.Fatalf("run: %v %q", err, out)
+	}
+	if s.MaxMemoryUsedBytes() != 0 || s.OOMKilled() || s.CPUTime() != 0 {
+		t.Error("usage reported without a cgroup")
+	}
+}
+
+func TestDetectFrom(t *testing.T) {
+	dir := t.TempDir()
+	mountinfo := filepath.Join(dir, "mountinfo")
+	self := filepath.Join(dir, "cgroup")
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(mountinfo, `30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+31 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+34 30 0:31 /outer /sys/fs/cgroup/mem\040ory rw,relatime shared:5 - cgroup cgroup rw,memory
+40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`)
+	write(self, "4:memory:/outer/inner\n2:cpu,cpuacct:/\n0::/\n")
+	h, err := detectFrom(mountinfo, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"memory":  "/sys/fs/cgroup/mem ory/inner/shoal",
+		"cpu":     "/sys/fs/cgroup/cpu,cpuacct/shoal",
+		"cpuacct": "/sys/fs/cgroup/cpu,cpuacct/shoal",
+	}
+	if h.v2 || len(h.v1) != 3 {
+		t.Fatalf("host %+v", h)
+	}
+	for c, w := range want {
+		if h.v1[c].base != w {
+			t.Errorf("%s base = %q, want %q", c, h.v1[c].base, w)
+		}
+	}
+	if strings.Join(h.missing, ",") != "pids" {
+		t.Errorf("missing = %v", h.missing)
+	}
+}
