@@ -1,0 +1,321 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/awserr"
+)
+
+// Function is what GetFunction shows about a function besides its configuration.
+type Function struct {
+	Latest   *Version
+	Tags     map[string]string
+	Reserved *int
+}
+
+// CreateFunctionInput is a validated CreateFunction request.
+type CreateFunctionInput struct {
+	// Config carries the user's settings (FunctionName, Runtime, Role, Handler,
+	// Description, Timeout, MemorySize, Environment, Architectures and the fields shoal
+	// records without acting on). The registry fills in ARN, code fields, version,
+	// revision, state and Lambda's defaults for fields left empty.
+	Config  Version
+	ZipFile []byte
+	Tags    map[string]string
+	// Publish also publishes version 1.
+	Publish bool
+}
+
+// CreateFunction stores a new function. It returns $LATEST and, with Publish, the
+// published version.
+func (r *Registry) CreateFunction(ctx context.Context, in CreateFunctionInput) (latest, published *Version, err error) {
+	name := in.Config.FunctionName
+	if !validKeyToken(name) {
+		return nil, nil, awserr.InvalidParameter("invalid function name %q", name)
+	}
+	r.codeMu.RLock()
+	defer r.codeMu.RUnlock()
+	sha, err := r.putCode(ctx, in.ZipFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := in.Config
+	r.fillDefaults(&v)
+	v.FunctionArn = r.FunctionARN(name, "")
+	v.CodeSha256 = sha
+	v.CodeSize = int64(len(in.ZipFile))
+	v.Version = Latest
+	v.LastModified = formatTime(r.cfg.Clock.Now())
+	v.RevisionId = NewRevisionID()
+	rec := &functionRecord{Latest: &v}
+	if len(in.Tags) > 0 {
+		rec.Tags = in.Tags
+	}
+	if in.Publish {
+		published = r.publish(rec, "")
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, nil, awserr.Service(err, "failed to encode function %s", name)
+	}
+	rev, err := r.kv.Create(ctx, fnPrefix+name, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, nil, awserr.Conflict("Function already exist: %s", name)
+	}
+	if err != nil {
+		return nil, nil, awserr.Service(err, "failed to store function %s", name)
+	}
+	r.storeFunc(name, rec, rev)
+	r.log.Info("function created", "function", name, "code_sha256", sha)
+	return rec.Latest, published, nil
+}
+
+// fillDefaults sets Lambda's defaults and the fields it always returns.
+func (r *Registry) fillDefaults(v *Version) {
+	if v.Timeout == 0 {
+		v.Timeout = 3
+	}
+	if v.MemorySize == 0 {
+		v.MemorySize = 128
+	}
+	if len(v.Architectures) == 0 {
+		v.Architectures = []string{"x86_64"}
+	}
+	if v.EphemeralStorage == nil {
+		v.EphemeralStorage = &EphemeralStorage{Size: 512}
+	}
+	if v.TracingConfig == nil || v.TracingConfig.Mode == "" {
+		v.TracingConfig = &TracingConfig{Mode: "PassThrough"}
+	}
+	if v.SnapStart == nil {
+		v.SnapStart = &SnapStart{ApplyOn: "None", OptimizationStatus: "Off"}
+	}
+	if v.LoggingConfig == nil {
+		v.LoggingConfig = &LoggingConfig{}
+	}
+	if v.LoggingConfig.LogFormat == "" {
+		v.LoggingConfig.LogFormat = "Text"
+	}
+	if v.LoggingConfig.LogGroup == "" {
+		v.LoggingConfig.LogGroup = "/aws/lambda/" + v.FunctionName
+	}
+	if v.PackageType == "" {
+		v.PackageType = "Zip"
+	}
+	v.State = "Active"
+	v.StateReason, v.StateReasonCode = "", ""
+	v.LastUpdateStatus = "Successful"
+	v.LastUpdateStatusReason, v.LastUpdateStatusReasonCode = "", ""
+	v.RuntimeVersionConfig = &RuntimeVersionConfig{RuntimeVersionArn: r.runtimeVersionArn(v.Runtime)}
+}
+
+// runtimeVersionArn names a stable build per runtime, in the form Lambda uses.
+func (r *Registry) runtimeVersionArn(runtime string) string {
+	sum := sha256.Sum256([]byte("shoal runtime " + runtime))
+	return "arn:aws:lambda:" + r.cfg.Region + "::runtime:" + hex.EncodeToString(sum[:])
+}
+
+// GetFunction returns a function's $LATEST, tags and reserved concurrency.
+func (r *Registry) GetFunction(ctx context.Context, name string) (*Function, error) {
+	rec, err := r.load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Function{Latest: rec.Latest, Tags: rec.Tags, Reserved: rec.Reserved}, nil
+}
+
+// ListFunctions returns every function's $LATEST (and, with allVersions, its
+// published versions after it), ordered by name then version.
+func (r *Registry) ListFunctions(ctx context.Context, allVersions bool) []*Version {
+	r.mu.RLock()
+	recs := make([]*functionRecord, 0, len(r.funcs))
+	for _, c := range r.funcs {
+		if c.rec != nil {
+			recs = append(recs, c.rec)
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Latest.FunctionName < recs[j].Latest.FunctionName })
+	var out []*Version
+	for _, rec := range recs {
+		out = append(out, rec.Latest)
+		if allVersions {
+			out = append(out, sortedVersions(rec)...)
+		}
+	}
+	return out
+}
+
+func sortedVersions(rec *functionRecord) []*Version {
+	vs := make([]*Version, 0, len(rec.Versions))
+	for _, v := range rec.Versions {
+		vs = append(vs, v)
+	}
+	sort.Slice(vs, func(i, j int) bool { return versionNumber(vs[i].Version) < versionNumber(vs[j].Version) })
+	return vs
+}
+
+func versionNumber(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func checkRevision(current, given string) error {
+	if given != "" && given != current {
+		return awserr.PreconditionFailed("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+	}
+	return nil
+}
+
+// UpdateFunctionCode replaces $LATEST's code. revisionID, when not empty, must match
+// $LATEST's RevisionId. With publish it also publishes a version.
+func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, zip []byte, revisionID string, publish bool) (latest, published *Version, err error) {
+	r.codeMu.RLock()
+	sha, err := r.putCode(ctx, zip)
+	if err != nil {
+		r.codeMu.RUnlock()
+		return nil, nil, err
+	}
+	var old string
+	rec, err := r.update(ctx, name, func(rec *functionRecord) error {
+		if err := checkRevision(rec.Latest.RevisionId, revisionID); err != nil {
+			return err
+		}
+		old = rec.Latest.CodeSha256
+		rec.Latest.CodeSha256 = sha
+		rec.Latest.CodeSize = int64(len(zip))
+		rec.Latest.LastModified = formatTime(r.cfg.Clock.Now())
+		rec.Latest.RevisionId = NewRevisionID()
+		published = nil
+		if publish {
+			published = r.publish(rec, "")
+		}
+		return nil
+	})
+	r.codeMu.RUnlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	if old != sha {
+		r.collectCode(ctx, old)
+	}
+	return rec.Latest, published, nil
+}
+
+// UpdateFunctionConfiguration applies change to a copy of $LATEST and stores it.
+// revisionID, when not empty, must match $LATEST's RevisionId. change must not touch
+// the code, version or identity fields.
+func (r *Registry) UpdateFunctionConfiguration(ctx context.Context, name, revisionID string, change func(v *Version) error) (*Version, error) {
+	rec, err := r.update(ctx, name, func(rec *functionRecord) error {
+		if err := checkRevision(rec.Latest.RevisionId, revisionID); err != nil {
+			return err
+		}
+		v := rec.Latest
+		keep := *v
+		if err := change(v); err != nil {
+			return err
+		}
+		v.FunctionName, v.FunctionArn, v.Version = keep.FunctionName, keep.FunctionArn, keep.Version
+		v.CodeSha256, v.CodeSize = keep.CodeSha256, keep.CodeSize
+		r.fillDefaults(v)
+		v.LastModified = formatTime(r.cfg.Clock.Now())
+		v.RevisionId = NewRevisionID()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rec.Latest, nil
+}
+
+// DeleteFunction deletes a function with all its versions, aliases and configs.
+func (r *Registry) DeleteFunction(ctx context.Context, name string) error {
+	if !validKeyToken(name) {
+		return r.functionNotFound(name, "")
+	}
+	key := fnPrefix + name
+	for range maxCASAttempts {
+		e, err := r.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return r.functionNotFound(name, "")
+		}
+		if err != nil {
+			return awserr.Service(err, "failed to read function %s", name)
+		}
+		rec := new(functionRecord)
+		if err := json.Unmarshal(e.Value(), rec); err != nil {
+			return awserr.Service(err, "failed to decode function %s", name)
+		}
+		err = r.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue
+		}
+		if err != nil {
+			return awserr.Service(err, "failed to delete function %s", name)
+		}
+		// The delete marker's revision is the next one; the watch brings it too.
+		r.storeFunc(name, nil, e.Revision()+1)
+		for q := range rec.Provisioned {
+			r.deleteStatus(ctx, name, q)
+		}
+		shas := []string{rec.Latest.CodeSha256}
+		for _, v := range rec.Versions {
+			shas = append(shas, v.CodeSha256)
+		}
+		r.collectCode(ctx, shas...)
+		r.log.Info("function deleted", "function", name)
+		return nil
+	}
+	return awserr.Conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", r.FunctionARN(name, ""))
+}
+
+// TagFunction adds or replaces tags.
+func (r *Registry) TagFunction(ctx context.Context, name string, tags map[string]string) error {
+	_, err := r.update(ctx, name, func(rec *functionRecord) error {
+		if rec.Tags == nil {
+			rec.Tags = make(map[string]string, len(tags))
+		}
+		for k, v := range tags {
+			rec.Tags[k] = v
+		}
+		return nil
+	})
+	return err
+}
+
+// UntagFunction removes tags; absent keys are ignored.
+func (r *Registry) UntagFunction(ctx context.Context, name string, keys []string) error {
+	_, err := r.update(ctx, name, func(rec *functionRecord) error {
+		for _, k := range keys {
+			delete(rec.Tags, k)
+		}
+		return nil
+	})
+	return err
+}
+
+// AccountUsage returns the number of functions and the total size of their code
+// (every version counted), as GetAccountSettings reports them.
+func (r *Registry) AccountUsage(ctx context.Context) (functions int, totalCodeSize int64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, c := range r.funcs {
+		if c.rec == nil {
+			continue
+		}
+		functions++
+		totalCodeSize += c.rec.Latest.CodeSize
+		for _, v := range c.rec.Versions {
+			totalCodeSize += v.CodeSize
+		}
+	}
+	return functions, totalCodeSize
+}

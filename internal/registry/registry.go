@@ -1,0 +1,372 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/clock"
+)
+
+// Config configures a Registry.
+type Config struct {
+	AccountID string // default "123456789012"
+	Region    string // default "us-east-1"
+	// Bucket is the JetStream KV bucket of function records; default "shoal_registry".
+	Bucket string
+	// CodeBucket is the JetStream object store of code zips; default "shoal_code".
+	CodeBucket string
+	// Replicas of both buckets (1 on one machine; 3 on a NATS cluster).
+	Replicas int
+	Logger   *slog.Logger
+	Clock    clock.Clock
+}
+
+func (c *Config) setDefaults() {
+	if c.AccountID == "" {
+		c.AccountID = "123456789012"
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.Bucket == "" {
+		c.Bucket = "shoal_registry"
+	}
+	if c.CodeBucket == "" {
+		c.CodeBucket = "shoal_code"
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+}
+
+// Validate checks the configuration (after defaults).
+func (c *Config) Validate() error {
+	c.setDefaults()
+	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
+		return fmt.Errorf("registry: account id %q must be 12 digits", c.AccountID)
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return fmt.Errorf("registry: replicas %d out of 1..5", c.Replicas)
+	}
+	return nil
+}
+
+// Registry stores functions and serves them from an in-memory copy that a KV watch
+// keeps current, so reads (ResolveVersion on the invoke path) cost a map lookup.
+//
+// Concurrency: cfg, kv, obj, log are immutable after Open. mu guards funcs, pcs and
+// subs. Every record in funcs is immutable once stored: writers decode a fresh copy,
+// change it, compare-and-set it in KV, then store the new copy. codeMu orders code
+// uploads (read-locked from upload to record commit) against code garbage collection
+// (write-locked). acctMu serialises changes checked against account-wide sums
+// (reserved and provisioned concurrency). Lock order: acctMu, codeMu, mu.
+type Registry struct {
+	cfg Config
+	kv  jetstream.KeyValue
+	obj jetstream.ObjectStore
+	log *slog.Logger
+
+	acctMu sync.Mutex
+	codeMu sync.RWMutex
+
+	mu    sync.RWMutex
+	funcs map[string]*cachedFunc   // by function name; rec nil = deleted at rev
+	pcs   map[string]*cachedStatus // by "name.qualifier"
+	subs  map[*subscriber]struct{}
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type cachedFunc struct {
+	rec *functionRecord
+	rev uint64
+}
+
+type cachedStatus struct {
+	st  *provisionedStatus
+	rev uint64
+}
+
+const (
+	fnPrefix = "fn."
+	pcPrefix = "pcs."
+)
+
+// Open creates or opens the registry's buckets and loads every function.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Registry, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "shoal functions, versions, aliases, concurrency",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: kv bucket %s: %w", cfg.Bucket, err)
+	}
+	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      cfg.CodeBucket,
+		Description: "shoal function code packages by sha256",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: object store %s: %w", cfg.CodeBucket, err)
+	}
+	r := &Registry{
+		cfg:   cfg,
+		kv:    kv,
+		obj:   obj,
+		log:   cfg.Logger.With("component", "registry"),
+		funcs: make(map[string]*cachedFunc),
+		pcs:   make(map[string]*cachedStatus),
+		subs:  make(map[*subscriber]struct{}),
+		done:  make(chan struct{}),
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("registry: watch: %w", err)
+	}
+	// Initial values end with a nil entry.
+	for loaded := false; !loaded; {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				cancel()
+				return nil, errors.New("registry: watch closed while loading")
+			}
+			if e == nil {
+				loaded = true
+				break
+			}
+			r.applyEntry(e)
+		case <-ctx.Done():
+			cancel()
+			_ = w.Stop()
+			return nil, ctx.Err()
+		}
+	}
+	go r.watchLoop(w)
+	r.log.Info("registry open", "functions", r.countFunctions())
+	return r, nil
+}
+
+// Close stops the registry's watch and every Watch channel.
+func (r *Registry) Close() {
+	r.cancel()
+	<-r.done
+	r.mu.Lock()
+	for s := range r.subs {
+		s.stop()
+	}
+	r.subs = map[*subscriber]struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *Registry) watchLoop(w jetstream.KeyWatcher) {
+	defer close(r.done)
+	defer func() { _ = w.Stop() }()
+	for e := range w.Updates() {
+		if e != nil {
+			r.applyEntry(e)
+		}
+	}
+}
+
+func (r *Registry) countFunctions() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, c := range r.funcs {
+		if c.rec != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// applyEntry folds one KV entry (from the watch) into the cache.
+func (r *Registry) applyEntry(e jetstream.KeyValueEntry) {
+	key := e.Key()
+	deleted := e.Operation() != jetstream.KeyValuePut
+	switch {
+	case strings.HasPrefix(key, fnPrefix):
+		name := key[len(fnPrefix):]
+		var rec *functionRecord
+		if !deleted {
+			rec = new(functionRecord)
+			if err := json.Unmarshal(e.Value(), rec); err != nil {
+				r.log.Error("undecodable function record", "function", name, "err", err)
+				return
+			}
+		}
+		r.storeFunc(name, rec, e.Revision())
+	case strings.HasPrefix(key, pcPrefix):
+		var st *provisionedStatus
+		if !deleted {
+			st = new(provisionedStatus)
+			if err := json.Unmarshal(e.Value(), st); err != nil {
+				r.log.Error("undecodable provisioned status", "key", key, "err", err)
+				return
+			}
+		}
+		r.storeStatus(key[len(pcPrefix):], st, e.Revision())
+	}
+}
+
+// storeFunc puts a record (nil: deleted) in the cache unless the cache already holds
+// a newer revision, and notifies watchers.
+func (r *Registry) storeFunc(name string, rec *functionRecord, rev uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.funcs[name]; ok && c.rev >= rev {
+		return
+	}
+	r.funcs[name] = &cachedFunc{rec: rec, rev: rev}
+	ch := Change{Function: name, Deleted: rec == nil}
+	for s := range r.subs {
+		s.notify(ch)
+	}
+}
+
+func (r *Registry) storeStatus(key string, st *provisionedStatus, rev uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.pcs[key]; ok && c.rev >= rev {
+		return
+	}
+	r.pcs[key] = &cachedStatus{st: st, rev: rev}
+}
+
+// cached returns the cached record of a function, or nil.
+func (r *Registry) cached(name string) *functionRecord {
+	r.mu.RLock()
+	c := r.funcs[name]
+	r.mu.RUnlock()
+	if c == nil {
+		return nil
+	}
+	return c.rec
+}
+
+// load returns a function's record, from the cache or, on a miss, from KV (a function
+// created by another process whose watch event has not arrived yet).
+func (r *Registry) load(ctx context.Context, name string) (*functionRecord, error) {
+	if rec := r.cached(name); rec != nil {
+		return rec, nil
+	}
+	if !validKeyToken(name) {
+		return nil, r.functionNotFound(name, "")
+	}
+	e, err := r.kv.Get(ctx, fnPrefix+name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, r.functionNotFound(name, "")
+	}
+	if err != nil {
+		return nil, awserr.Service(err, "failed to read function %s", name)
+	}
+	rec := new(functionRecord)
+	if err := json.Unmarshal(e.Value(), rec); err != nil {
+		return nil, awserr.Service(err, "failed to decode function %s", name)
+	}
+	r.storeFunc(name, rec, e.Revision())
+	return rec, nil
+}
+
+// errRetry is returned by nothing outside update; it marks a lost compare-and-set.
+const maxCASAttempts = 50
+
+// update applies change to a fresh copy of a function's record and stores it with a
+// compare-and-set on the KV revision, retrying when another writer got there first.
+// change may return an error (typically an *awserr.Error) to abort.
+func (r *Registry) update(ctx context.Context, name string, change func(rec *functionRecord) error) (*functionRecord, error) {
+	if !validKeyToken(name) {
+		return nil, r.functionNotFound(name, "")
+	}
+	key := fnPrefix + name
+	for range maxCASAttempts {
+		e, err := r.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, r.functionNotFound(name, "")
+		}
+		if err != nil {
+			return nil, awserr.Service(err, "failed to read function %s", name)
+		}
+		rec := new(functionRecord)
+		if err := json.Unmarshal(e.Value(), rec); err != nil {
+			return nil, awserr.Service(err, "failed to decode function %s", name)
+		}
+		if err := change(rec); err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return nil, awserr.Service(err, "failed to encode function %s", name)
+		}
+		rev, err := r.kv.Update(ctx, key, data, e.Revision())
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue // lost the race: read again
+		}
+		if err != nil {
+			return nil, awserr.Service(err, "failed to store function %s", name)
+		}
+		r.storeFunc(name, rec, rev)
+		return rec, nil
+	}
+	return nil, awserr.Conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", r.FunctionARN(name, ""))
+}
+
+// FunctionARN is the function's ARN, qualified when qualifier is not empty.
+func (r *Registry) FunctionARN(name, qualifier string) string {
+	arn := "arn:aws:lambda:" + r.cfg.Region + ":" + r.cfg.AccountID + ":function:" + name
+	if qualifier != "" {
+		arn += ":" + qualifier
+	}
+	return arn
+}
+
+// AccountID is the account the registry's ARNs name.
+func (r *Registry) AccountID() string { return r.cfg.AccountID }
+
+// Region is the region the registry's ARNs name.
+func (r *Registry) Region() string { return r.cfg.Region }
+
+func (r *Registry) functionNotFound(name, qualifier string) *awserr.Error {
+	return awserr.NotFound("Function not found: %s", r.FunctionARN(name, qualifier))
+}
+
+// validKeyToken reports whether s can be part of a KV key (Lambda's names and
+// qualifiers always can; anything else cannot exist).
+func validKeyToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
