@@ -336,7 +336,9 @@ func TestGoClose(t *testing.T) {
 
 func TestGoOutOfMemory(t *testing.T) {
 	h := newHarness(t)
-	env := h.start(goSpec("oom"))
+	spec := goSpec("oom")
+	spec.Timeout = 30 * time.Second
+	env := h.start(spec)
 	// Warm up so the memory cgroup has a reading, then check it exists.
 	invoke(t, env, `"warm"`, false)
 	if env.box.MaxMemoryUsedBytes() == 0 {

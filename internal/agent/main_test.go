@@ -106,16 +106,20 @@ func newHarness(t testing.TB) *harness {
 }
 
 func (h *harness) start(spec Spec) *Environment {
-	h.t.Helper()
+	return h.startT(h.t, spec)
+}
+
+func (h *harness) startT(t testing.TB, spec Spec) *Environment {
+	t.Helper()
 	env, err := Start(context.Background(), spec, h.deps)
 	if err != nil {
-		h.t.Fatalf("Start: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
-	h.t.Cleanup(func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := env.Close(ctx); err != nil {
-			h.t.Errorf("Close: %v", err)
+			t.Errorf("Close: %v", err)
 		}
 	})
 	return env

@@ -82,7 +82,7 @@ func CommandFor(runtime, codeDir, taskRoot, runtimeDir string) (Command, error) 
 			return Command{}, err
 		}
 		script := filepath.Join(runtimeDir, "node", "bootstrap.mjs")
-		return Command{Path: node, Args: []string{"node", script},
+		return Command{Path: node, Args: []string{node, script},
 			Env: []string{"NODE_PATH=" + taskRoot + "/node_modules"}}, nil
 	case Python:
 		py, err := lookPath("python3")
@@ -90,7 +90,7 @@ func CommandFor(runtime, codeDir, taskRoot, runtimeDir string) (Command, error) 
 			return Command{}, err
 		}
 		script := filepath.Join(runtimeDir, "python", "bootstrap.py")
-		return Command{Path: py, Args: []string{"python3", "-u", script},
+		return Command{Path: py, Args: []string{py, "-u", script},
 			Env: []string{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"}}, nil
 	}
 	return Command{}, fmt.Errorf("runtimes: unsupported runtime %q", runtime)

@@ -38,7 +38,7 @@ function request(method, p, headers, body) {
 function post(p, obj, errorType) {
   let body;
   try {
-    body = typeof obj === 'string' ? obj : JSON.stringify(obj === undefined ? null : obj);
+    body = JSON.stringify(obj === undefined ? null : obj);
   } catch (e) {
     return post(p.replace(/response$/, 'error'),
       { errorType: 'Runtime.MarshalError', errorMessage: 'Unable to stringify response body: ' + e.message, trace: [] },

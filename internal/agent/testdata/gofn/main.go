@@ -41,8 +41,8 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	case "oom":
 		for i := 0; i < ev.MB; i++ {
 			b := make([]byte, 1<<20)
-			for j := range b {
-				b[j] = byte(j)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
 			}
 			hog = append(hog, b)
 		}
