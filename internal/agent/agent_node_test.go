@@ -64,11 +64,11 @@ func TestNodeHandlers(t *testing.T) {
 	}{
 		{"async", "index.asyncEcho", `{"a":1}`, func(t *testing.T, r Result, id string) {
 			var got struct {
-				Event map[string]int `json:"event"`
-				ID, Fn, ARN, Mem  string
-				Remaining         bool
-				CC                map[string]any `json:"cc"`
-				Region, Exec      string
+				Event            map[string]int `json:"event"`
+				ID, Fn, ARN, Mem string
+				Remaining        bool
+				CC               map[string]any `json:"cc"`
+				Region, Exec     string
 			}
 			if err := json.Unmarshal(r.Payload, &got); err != nil {
 				t.Fatalf("%v: %s", err, r.Payload)
