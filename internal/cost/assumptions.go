@@ -22,7 +22,7 @@ func assumptions(cat *pricing.Catalog, r *Result, cfg Config) []string {
 	add("Prices: catalogue %s dated %s, %s, %s; amounts are summed unrounded and rounded half-up to cents only when shown.",
 		cat.Version, cat.Date, cat.Region, cat.Currency)
 	add("Period: %s = %s h; a month is %d h (365 days ÷ 12).", r.Period, r.Period.Hours, pricing.HoursPerMonth)
-	add("Traffic: steady %s req/s, %s requests per %s.", num(r.Rate), r.Requests.Round(0).String(), r.Period)
+	add("Traffic: steady %s req/s, %s requests per %s.", num(r.Rate), groupThousands(r.Requests.Round(0).String()), r.Period)
 	add("Each invocation runs %s and bills %d ms (rounded up to %d ms) at %d MB = %s GB (1 GB = 1024 MB), %s.",
 		w.Duration, r.BilledMs, cat.Lambda.BillingGranularityMs, w.MemoryMB,
 		num(decimal.NewFromInt(w.MemoryMB).Div(decimal.NewFromInt(pricing.MBPerGB))), w.Arch)
@@ -30,11 +30,11 @@ func assumptions(cat *pricing.Catalog, r *Result, cfg Config) []string {
 		ft := cat.Lambda.FreeTierFor(r.Period.Months())
 		add("Free tier applied: %s requests and %s GB-s per month, prorated to %s requests and %s GB-s per %s; "+
 			"the request allowance also applies to Provisioned Concurrency and Managed Instances requests.",
-			cat.Lambda.FreeTier.RequestsPerMonth, cat.Lambda.FreeTier.GBSecondsPerMonth,
-			ft.RequestsPerMonth.Round(0), ft.GBSecondsPerMonth.Round(0), r.Period)
+			groupThousands(cat.Lambda.FreeTier.RequestsPerMonth.String()), groupThousands(cat.Lambda.FreeTier.GBSecondsPerMonth.String()),
+			groupThousands(ft.RequestsPerMonth.Round(0).String()), groupThousands(ft.GBSecondsPerMonth.Round(0).String()), r.Period)
 	} else {
 		add("Free tier not applied (--free-tier deducts %s requests and %s GB-s a month).",
-			cat.Lambda.FreeTier.RequestsPerMonth, cat.Lambda.FreeTier.GBSecondsPerMonth)
+			groupThousands(cat.Lambda.FreeTier.RequestsPerMonth.String()), groupThousands(cat.Lambda.FreeTier.GBSecondsPerMonth.String()))
 	}
 	add("Duration tiers are monthly and prorated to the period.")
 	add("Concurrency by Little's law: %s req/s × %s = %s in flight.", num(r.Rate), w.Duration, num(f.Concurrency))
@@ -70,10 +70,10 @@ func assumptions(cat *pricing.Catalog, r *Result, cfg Config) []string {
 	default:
 		add("Fleet: %d × %s as given; expected CPU utilisation %.0f %%.", f.Instances, f.Type.Name, f.Utilization()*100)
 	}
-	add("%s costs %s/h on demand; management fee %s %% of the on-demand price = %s/h per instance.",
+	add("%s costs $%s/h on demand; management fee %s %% of the on-demand price = $%s/h per instance.",
 		f.Type.Name, f.Type.OnDemandHourly, cat.ManagedInstances.ManagementFee.Shift(2), f.HourlyFee)
 	if cfg.SavingsPlan.IsPositive() {
-		add("Savings Plan: %s %% off the EC2 on-demand price (%s/h); the management fee stays on the on-demand price.",
+		add("Savings Plan: %s %% off the EC2 on-demand price ($%s/h); the management fee stays on the on-demand price.",
 			cfg.SavingsPlan.Shift(2), f.HourlyEC2)
 	}
 	if r.BreakEvenRPS != nil {
