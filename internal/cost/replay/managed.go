@@ -95,6 +95,7 @@ func (f *fleet) warm(conc, cpu float64) {
 			break
 		}
 		f.apply(p, 0, true)
+		f.recount(0)
 	}
 }
 
