@@ -94,8 +94,8 @@ type Server struct {
 	cfg     Config
 	logger  *slog.Logger
 	slots   int32
-	inUse   atomic.Int32      // submitted and not yet answered (or withdrawn and not yet popped)
-	pending chan *Invocation  // capacity slots: never blocks a Submit that got a slot
+	inUse   atomic.Int32     // submitted and not yet answered (or withdrawn and not yet popped)
+	pending chan *Invocation // capacity slots: never blocks a Submit that got a slot
 	ln      net.Listener
 	srv     *http.Server
 	ready   chan struct{} // closed at the first next poll
@@ -122,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	logger := cfg.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = discardLogger()
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -265,3 +265,5 @@ func (s *Server) settle(id string, o Outcome) bool {
 }
 
 func deadlineMs(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
