@@ -333,12 +333,12 @@ func recommend(r *Result) string {
 			titleCompute(r.Cheapest), pricing.FormatUSD(best.Total), r.Period, pricing.FormatUSD(od.Total), saving)
 	}
 	if r.BreakEvenRPS != nil {
-		fmt.Fprintf(&b, "; %d × %s breaks even with on-demand at %s req/s", r.Fleet.Instances, r.Fleet.Type.Name, r.BreakEvenRPS.Round(2).StringFixed(2))
+		side := "above"
 		if r.Rate.LessThan(*r.BreakEvenRPS) {
-			b.WriteString(", above today's rate")
-		} else {
-			b.WriteString(", below today's rate")
+			side = "below"
 		}
+		fmt.Fprintf(&b, "; %d × %s breaks even with on-demand at %s req/s (this workload runs at %s req/s, %s it)",
+			r.Fleet.Instances, r.Fleet.Type.Name, r.BreakEvenRPS.Round(2).StringFixed(2), num(r.Rate), side)
 	}
 	b.WriteString(".")
 	if r.Cheapest == ManagedInstances && !r.Fleet.CarriesLoad() {

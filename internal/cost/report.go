@@ -137,11 +137,11 @@ func (r *Result) JSON() JSONResult {
 		out.BreakEvenRPS = &n
 	}
 	for _, o := range r.Options {
-		jo := JSONOption{Compute: o.Compute, TotalUSD: USD(o.Total), TotalExact: o.Total.String(), Items: []JSONItem{}}
+		jo := JSONOption{Compute: o.Compute, TotalUSD: USD(o.Total), TotalExact: exact(o.Total), Items: []JSONItem{}}
 		for _, it := range o.Items {
 			jo.Items = append(jo.Items, JSONItem{
-				Name: it.Name, USD: USD(it.USD), Exact: it.USD.String(),
-				Quantity: it.Quantity.String(), Unit: it.Unit, UnitPrice: it.UnitPrice.String(),
+				Name: it.Name, USD: USD(it.USD), Exact: exact(it.USD),
+				Quantity: exact(it.Quantity), Unit: it.Unit, UnitPrice: it.UnitPrice.String(),
 			})
 		}
 		switch o.Compute {
@@ -285,3 +285,7 @@ func round6(f float64) float64 {
 	v, _ := decimal.NewFromFloat(f).Round(6).Float64()
 	return v
 }
+
+// exact prints an unrounded amount for machines, trimmed to 10 decimal places (far below
+// a cent; the probabilities behind spill-over are not exact to more anyway).
+func exact(d decimal.Decimal) string { return d.Round(10).String() }
