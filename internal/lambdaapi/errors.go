@@ -1,0 +1,106 @@
+package lambdaapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/shoal-dev/shoal/internal/awserr"
+)
+
+// upperMessage lists the errors whose body spells the message "Message": Lambda's
+// model names the member so for these, "message" for the rest. The SDKs decode a
+// modelled error's members by these names, so a wrong spelling loses the message.
+var upperMessage = map[string]bool{
+	awserr.CodeResourceNotFound:          true,
+	awserr.CodeResourceInUse:             true,
+	awserr.CodeService:                   true,
+	awserr.CodeInvalidZipFile:            true,
+	awserr.CodeInvalidRuntime:            true,
+	awserr.CodeNoPublishedVersion:        true,
+	"CodeSigningConfigNotFoundException": true,
+	"InvalidSecurityGroupIDException":    true,
+	"InvalidSubnetIDException":           true,
+	"ServiceQuotaExceededException":      true,
+	"RecursiveInvocationException":       true,
+	"SnapStartException":                 true,
+	"SnapStartNotReadyException":         true,
+	"KMSAccessDeniedException":           true,
+	"EFSIOException":                     true,
+	"ENILimitReachedException":           true,
+	awserr.CodeAccessDenied:              true,
+	awserr.CodeUnknownOperation:          true,
+}
+
+// untyped lists errors that Lambda's front end answers before the service model
+// applies; their body has only a message, as AWS sends them.
+var untyped = map[string]bool{
+	awserr.CodeValidation:            true,
+	"RequestEntityTooLargeException": true,
+}
+
+// errorBody is the JSON of an error response. Field order follows Lambda's.
+type errorBody struct {
+	Type         string  `json:"Type,omitempty"`
+	UpperMessage *string `json:"Message,omitempty"`
+	LowerMessage *string `json:"message,omitempty"`
+	Reason       string  `json:"Reason,omitempty"`
+}
+
+// writeError is the one place an error becomes a response: status, X-Amzn-ErrorType,
+// Retry-After on throttles, and the body. Errors that are not *awserr.Error are
+// internal failures: logged, and sent as a 500 ServiceException.
+func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := awserr.As(err)
+	if e == nil {
+		e = awserr.Service(err, "An internal error occurred.")
+	}
+	if e.Status >= 500 {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path,
+			"request_id", requestID(r), "err", err)
+	} else {
+		a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path,
+			"request_id", requestID(r), "code", e.Code, "message", e.Message)
+	}
+	status, header, body := errorResponse(e)
+	h := w.Header()
+	for k, v := range header {
+		h[k] = v
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// errorResponse renders e as Lambda does.
+func errorResponse(e *awserr.Error) (status int, header http.Header, body []byte) {
+	status = e.Status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	header = http.Header{
+		"Content-Type":     {"application/json"},
+		"X-Amzn-Errortype": {e.Code},
+	}
+	if e.RetryAfterSeconds > 0 {
+		header["Retry-After"] = []string{strconv.Itoa(e.RetryAfterSeconds)}
+	}
+	msg := e.Message
+	var b errorBody
+	switch {
+	case untyped[e.Code]:
+		b.LowerMessage = &msg
+	case upperMessage[e.Code]:
+		b.UpperMessage = &msg
+	default:
+		b.LowerMessage = &msg
+	}
+	if !untyped[e.Code] {
+		b.Type = e.Type
+		if b.Type == "" {
+			b.Type = "User"
+		}
+	}
+	b.Reason = e.Reason
+	body, _ = json.Marshal(&b)
+	return status, header, body
+}

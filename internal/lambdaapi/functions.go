@@ -1,0 +1,400 @@
+package lambdaapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+
+	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/registry"
+)
+
+type createFunctionRequest struct {
+	configRequest
+	FunctionName  *string           `json:"FunctionName"`
+	Code          *codeRequest      `json:"Code"`
+	Publish       bool              `json:"Publish"`
+	PackageType   *string           `json:"PackageType"`
+	Tags          map[string]string `json:"Tags"`
+	Architectures []string          `json:"Architectures"`
+	// Accepted and ignored, as shoal verifies no code signatures.
+	CodeSigningConfigArn *string `json:"CodeSigningConfigArn"`
+}
+
+// parseCreateFunction decodes and validates a CreateFunction body.
+func (a *api) parseCreateFunction(body []byte) (*createFunctionRequest, error) {
+	var req createFunctionRequest
+	if err := unmarshalBody(body, &req); err != nil {
+		return nil, err
+	}
+	if req.FunctionName == nil {
+		return nil, nullError("functionName")
+	}
+	raw := *req.FunctionName
+	ref, err := a.parseFunctionNameRE(raw, createFunctionNameRE, createFunctionNamePattern)
+	if err != nil {
+		return nil, err
+	}
+	if len(ref.Name) > 64 {
+		return nil, awserr.InvalidParameter("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64", ref.Name)
+	}
+	if ref.Qualifier != "" {
+		return nil, awserr.InvalidParameter("Function name %s must not contain a qualifier.", raw)
+	}
+	req.FunctionName = &ref.Name
+	if req.Role == nil {
+		return nil, nullError("role")
+	}
+	if req.PackageType != nil && *req.PackageType != "Zip" {
+		if *req.PackageType == "Image" {
+			return nil, awserr.InvalidParameter("PackageType Image is not supported by shoal; use Zip.")
+		}
+		return nil, validationError(*req.PackageType, "packageType", "Member must satisfy enum value set: [Image, Zip]")
+	}
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	if req.Runtime == nil {
+		return nil, awserr.InvalidParameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+	}
+	if req.Handler == nil && !isProvided(*req.Runtime) {
+		return nil, awserr.InvalidParameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+	}
+	if err := validateArchitectures(req.Architectures); err != nil {
+		return nil, err
+	}
+	if len(req.Tags) > 50 {
+		return nil, awserr.InvalidParameter("Number of tags exceeds resource tag limit.")
+	}
+	if req.Code == nil {
+		return nil, nullError("code")
+	}
+	if err := a.validateZip(req.Code); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+func isProvided(runtime string) bool {
+	return runtime == "provided" || runtime == "provided.al2" || runtime == "provided.al2023"
+}
+
+func (a *api) createFunction(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(r, a.cfg.MaxRequestBytes, func() error {
+		return requestEntityTooLarge("Request must be smaller than %d bytes for the CreateFunction operation", a.cfg.MaxRequestBytes)
+	})
+	if err != nil {
+		return err
+	}
+	req, err := a.parseCreateFunction(body)
+	if err != nil {
+		return err
+	}
+	cfg := registry.Version{FunctionName: *req.FunctionName, Architectures: req.Architectures}
+	req.configRequest.apply(&cfg)
+	latest, published, err := a.reg.CreateFunction(r.Context(), registry.CreateFunctionInput{
+		Config: cfg, ZipFile: req.Code.ZipFile, Tags: req.Tags, Publish: req.Publish,
+	})
+	if err != nil {
+		return err
+	}
+	out := *latest
+	if published != nil {
+		out = *published
+		out.FunctionArn = latest.FunctionArn
+	}
+	out.State, out.StateReason, out.StateReasonCode = "Pending", "The function is being created.", "Creating"
+	out.LastUpdateStatus = ""
+	return writeJSON(w, http.StatusCreated, &out)
+}
+
+// updating marks a configuration as Lambda's update responses show it.
+func updating(v *registry.Version) *registry.Version {
+	out := *v
+	out.LastUpdateStatus = "InProgress"
+	out.LastUpdateStatusReason = "The function is being created."
+	out.LastUpdateStatusReasonCode = "Creating"
+	return &out
+}
+
+// listed strips the fields Lambda leaves out of list results; qualify makes $LATEST's
+// ARN qualified as ListVersionsByFunction and ListFunctions(ALL) show it.
+func listed(v *registry.Version, qualify bool) *registry.Version {
+	out := *v
+	out.State, out.StateReason, out.StateReasonCode = "", "", ""
+	out.LastUpdateStatus, out.LastUpdateStatusReason, out.LastUpdateStatusReasonCode = "", "", ""
+	out.RuntimeVersionConfig = nil
+	if qualify && out.Version == registry.Latest {
+		out.FunctionArn += ":" + registry.Latest
+	}
+	return &out
+}
+
+type concurrencyBody struct {
+	ReservedConcurrentExecutions *int `json:"ReservedConcurrentExecutions,omitempty"`
+}
+
+type functionCodeLocation struct {
+	RepositoryType string `json:"RepositoryType"`
+	Location       string `json:"Location"`
+}
+
+type getFunctionResponse struct {
+	Configuration *registry.Version    `json:"Configuration"`
+	Code          functionCodeLocation `json:"Code"`
+	Tags          map[string]string    `json:"Tags,omitempty"`
+	Concurrency   *concurrencyBody     `json:"Concurrency,omitempty"`
+}
+
+func (a *api) getFunction(w http.ResponseWriter, r *http.Request) error {
+	ref, err := a.functionRef(r)
+	if err != nil {
+		return err
+	}
+	fn, err := a.reg.GetFunction(r.Context(), ref.Name)
+	if err != nil {
+		return a.notFoundAs(err, ref)
+	}
+	v, err := a.reg.ResolveVersion(r.Context(), ref.Name, ref.Qualifier)
+	if err != nil {
+		return err
+	}
+	resp := getFunctionResponse{
+		Configuration: v,
+		Code:          functionCodeLocation{RepositoryType: "S3", Location: a.codeURL(r, v.CodeSha256)},
+		Tags:          fn.Tags,
+	}
+	if fn.Reserved != nil {
+		resp.Concurrency = &concurrencyBody{ReservedConcurrentExecutions: fn.Reserved}
+	}
+	return writeJSON(w, http.StatusOK, &resp)
+}
+
+// notFoundAs rewrites a missing-function error to name the qualifier, as Lambda's
+// messages do for qualified requests.
+func (a *api) notFoundAs(err error, ref functionRef) error {
+	if awserr.Is(err, awserr.CodeResourceNotFound) && ref.Qualifier != "" {
+		return awserr.NotFound("Function not found: %s", a.reg.FunctionARN(ref.Name, ref.Qualifier))
+	}
+	return err
+}
+
+func (a *api) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) error {
+	ref, err := a.functionRef(r)
+	if err != nil {
+		return err
+	}
+	v, err := a.reg.ResolveVersion(r.Context(), ref.Name, ref.Qualifier)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+type listFunctionsResponse struct {
+	Functions  []*registry.Version `json:"Functions"`
+	NextMarker string              `json:"NextMarker,omitempty"`
+}
+
+func (a *api) listFunctions(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	all := false
+	if fv, ok := q["FunctionVersion"]; ok {
+		if len(fv) == 0 || fv[0] != "ALL" {
+			return validationError(first(fv), "functionVersion", "Member must satisfy enum value set: [ALL]")
+		}
+		all = true
+	}
+	maxItems, err := parseMaxItems(q.Get("MaxItems"), 50, 10000)
+	if err != nil {
+		return err
+	}
+	vs := a.reg.ListFunctions(r.Context(), all)
+	page, next, err := paginate(vs, func(v *registry.Version) string { return v.FunctionName + ":" + v.Version }, q.Get("Marker"), maxItems)
+	if err != nil {
+		return err
+	}
+	out := listFunctionsResponse{Functions: make([]*registry.Version, 0, len(page)), NextMarker: next}
+	for _, v := range page {
+		out.Functions = append(out.Functions, listed(v, all))
+	}
+	return writeJSON(w, http.StatusOK, &out)
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// parseMaxItems reads MaxItems (1..max, default def).
+func parseMaxItems(s string, def, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, awserr.InvalidParameter("Invalid MaxItems: %s", s)
+	}
+	if n < 1 {
+		return 0, validationError(s, "maxItems", "Member must have value greater than or equal to 1")
+	}
+	if n > max {
+		return 0, validationError(s, "maxItems", "Member must have value less than or equal to "+strconv.Itoa(max))
+	}
+	return n, nil
+}
+
+// paginate returns the page of items starting at marker (an opaque key of the first
+// item of the page) and the marker of the next page.
+func paginate[T any](items []T, key func(T) string, marker string, maxItems int) ([]T, string, error) {
+	start := 0
+	if marker != "" {
+		b, err := base64.RawURLEncoding.DecodeString(marker)
+		if err != nil {
+			return nil, "", awserr.InvalidParameter("Invalid Marker: %s", marker)
+		}
+		k := string(b)
+		start = -1
+		for i, it := range items {
+			if key(it) == k {
+				start = i
+				break
+			}
+		}
+		if start < 0 { // that item is gone: continue from the next key in order
+			start = len(items)
+			for i, it := range items {
+				if key(it) > k {
+					start = i
+					break
+				}
+			}
+		}
+	}
+	end := min(start+maxItems, len(items))
+	next := ""
+	if end < len(items) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(key(items[end])))
+	}
+	return items[start:end], next, nil
+}
+
+type updateCodeRequest struct {
+	codeRequest
+	Publish       bool     `json:"Publish"`
+	RevisionId    string   `json:"RevisionId"`
+	DryRun        bool     `json:"DryRun"`
+	Architectures []string `json:"Architectures"`
+}
+
+func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
+	ref, err := a.unqualifiedRef(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r, a.cfg.MaxRequestBytes, func() error {
+		return requestEntityTooLarge("Request must be smaller than %d bytes for the UpdateFunctionCode operation", a.cfg.MaxRequestBytes)
+	})
+	if err != nil {
+		return err
+	}
+	var req updateCodeRequest
+	if err := unmarshalBody(body, &req); err != nil {
+		return err
+	}
+	if err := validateArchitectures(req.Architectures); err != nil {
+		return err
+	}
+	if err := a.validateZip(&req.codeRequest); err != nil {
+		return err
+	}
+	if req.DryRun {
+		v, err := a.reg.ResolveVersion(r.Context(), ref.Name, "")
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, v)
+	}
+	if req.Architectures != nil {
+		if _, err := a.reg.UpdateFunctionConfiguration(r.Context(), ref.Name, req.RevisionId, func(v *registry.Version) error {
+			v.Architectures = req.Architectures
+			return nil
+		}); err != nil {
+			return err
+		}
+		req.RevisionId = ""
+	}
+	latest, published, err := a.reg.UpdateFunctionCode(r.Context(), ref.Name, req.ZipFile, req.RevisionId, req.Publish)
+	if err != nil {
+		return err
+	}
+	if published != nil {
+		return writeJSON(w, http.StatusOK, updating(published))
+	}
+	return writeJSON(w, http.StatusOK, updating(latest))
+}
+
+type updateConfigRequest struct {
+	configRequest
+	RevisionId string `json:"RevisionId"`
+}
+
+func (a *api) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request) error {
+	ref, err := a.unqualifiedRef(r)
+	if err != nil {
+		return err
+	}
+	var req updateConfigRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	v, err := a.reg.UpdateFunctionConfiguration(r.Context(), ref.Name, req.RevisionId, func(v *registry.Version) error {
+		req.configRequest.apply(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, updating(v))
+}
+
+func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request) error {
+	ref, err := a.functionRef(r)
+	if err != nil {
+		return err
+	}
+	switch q := ref.Qualifier; {
+	case q == "":
+		err = a.reg.DeleteFunction(r.Context(), ref.Name)
+	case q == registry.Latest:
+		return awserr.InvalidParameter("$LATEST version cannot be deleted without deleting the function.")
+	case isVersion(q):
+		if _, err := a.reg.GetFunction(r.Context(), ref.Name); err != nil {
+			return err
+		}
+		err = a.reg.DeleteVersion(r.Context(), ref.Name, q)
+	default:
+		return awserr.InvalidParameter("Deletion of aliases is not currently supported.")
+	}
+	if err != nil {
+		return err
+	}
+	return writeNoContent(w)
+}
+
+func isVersion(q string) bool {
+	if q == "" {
+		return false
+	}
+	for i := 0; i < len(q); i++ {
+		if q[i] < '0' || q[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
