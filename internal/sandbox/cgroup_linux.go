@@ -25,7 +25,8 @@ var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids"}
 type v1Hierarchy struct {
 	mount string // mount point
 	root  string // hierarchy path mounted there ("/" unless bind-mounted in a container)
-	base  string // <mount>/<own cgroup>/shoal
+	own   string // this process's cgroup directory
+	base  string // <own>/shoal
 }
 
 // dirOf returns the directory of cgroup path p (as listed in /proc/*/cgroup).
@@ -108,7 +109,8 @@ func detectFrom(mountinfo, selfCgroup string) (*cgroupHost, error) {
 				continue
 			}
 			hier := v1Hierarchy{mount: m.point, root: m.root}
-			hier.base = filepath.Join(hier.dirOf(own[c]), "shoal")
+			hier.own = hier.dirOf(own[c])
+			hier.base = filepath.Join(hier.own, "shoal")
 			h.v1[c] = hier
 			found = true
 			break
@@ -312,15 +314,14 @@ func removeDirs(dirs []string) error {
 
 // cgroupV1 is a sandbox's directory in each v1 controller.
 type cgroupV1 struct {
-	hier map[string]v1Hierarchy
-	dirs map[string]string // controller → dir
+	dirs map[string]string // controller → <own cgroup>/shoal/<ID>
 	uniq []string          // distinct dirs, creation order
 }
 
 var _ cgroup = (*cgroupV1)(nil)
 
 func newCgroupV1(h *cgroupHost, cfg Config) (*cgroupV1, error) {
-	cg := &cgroupV1{hier: h.v1, dirs: map[string]string{}}
+	cg := &cgroupV1{dirs: map[string]string{}}
 	for _, c := range v1Controllers {
 		hier, ok := h.v1[c]
 		if !ok {
@@ -364,11 +365,8 @@ func (cg *cgroupV1) limit(cfg Config) error {
 		}
 		_ = writeCG(dir, "memory.swappiness", "0")
 	}
-	if dir, ok := cg.dirs["cpu"]; ok && cfg.CPUs > 0 {
-		if err := writeCG(dir, "cpu.cfs_period_us", strconv.Itoa(cfsPeriodUS)); err != nil {
-			return err
-		}
-		if err := writeCG(dir, "cpu.cfs_quota_us", strconv.Itoa(cfsQuotaUS(cfg.CPUs))); err != nil {
+	if cfg.CPUs > 0 {
+		if err := cg.setCPUs(cfg.CPUs); err != nil {
 			return err
 		}
 	}
@@ -378,6 +376,20 @@ func (cg *cgroupV1) limit(cfg Config) error {
 		}
 	}
 	return nil
+}
+
+func (cg *cgroupV1) setCPUs(cpus float64) error {
+	dir, ok := cg.dirs["cpu"]
+	if !ok {
+		return nil
+	}
+	if cpus == 0 {
+		return writeCG(dir, "cpu.cfs_quota_us", "-1")
+	}
+	if err := writeCG(dir, "cpu.cfs_period_us", strconv.Itoa(cfsPeriodUS)); err != nil {
+		return err
+	}
+	return writeCG(dir, "cpu.cfs_quota_us", strconv.Itoa(cfsQuotaUS(cpus)))
 }
 
 const cfsPeriodUS = 100000
@@ -437,30 +449,21 @@ func (cg *cgroupV1) remove() error { return removeDirs(cg.uniq) }
 
 // enterThread moves the calling OS thread (locked by the caller) into the sandbox's
 // cgroups, so a process it forks is born there; it returns a function that moves the
-// thread back to where it was.
+// thread back to this process's cgroups. Writing "0" to a tasks file moves just the
+// writing thread.
 func (cg *cgroupV1) enterThread() (leave func(), err error) {
-	tid := strconv.Itoa(unix.Gettid())
-	own, err := readOwnCgroups(fmt.Sprintf("/proc/self/task/%s/cgroup", tid))
-	if err != nil {
-		return nil, err
-	}
 	var back []string // tasks files to return to
 	leave = func() {
 		for _, tasks := range back {
-			_ = os.WriteFile(tasks, []byte(tid), 0)
+			_ = os.WriteFile(tasks, []byte("0"), 0)
 		}
 	}
-	for _, c := range v1Controllers {
-		dir, ok := cg.dirs[c]
-		if !ok {
-			continue
-		}
-		from := filepath.Join(cg.hier[c].dirOf(own[c]), "tasks")
-		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(tid), 0); err != nil {
+	for _, dir := range cg.uniq {
+		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte("0"), 0); err != nil {
 			leave()
 			return nil, fmt.Errorf("move launcher thread into %s: %w", dir, err)
 		}
-		back = append(back, from)
+		back = append(back, filepath.Join(filepath.Dir(filepath.Dir(dir)), "tasks"))
 	}
 	return leave, nil
 }
@@ -535,9 +538,8 @@ func (cg *cgroupV2) limit(cfg Config) error {
 			}
 		}
 	}
-	if cfg.CPUs > 0 && exists(cg.dir, "cpu.max") {
-		v := fmt.Sprintf("%d %d", cfsQuotaUS(cfg.CPUs), cfsPeriodUS)
-		if err := writeCG(cg.dir, "cpu.max", v); err != nil {
+	if cfg.CPUs > 0 {
+		if err := cg.setCPUs(cfg.CPUs); err != nil {
 			return err
 		}
 	}
@@ -547,6 +549,17 @@ func (cg *cgroupV2) limit(cfg Config) error {
 		}
 	}
 	return nil
+}
+
+func (cg *cgroupV2) setCPUs(cpus float64) error {
+	if !exists(cg.dir, "cpu.max") {
+		return nil
+	}
+	v := fmt.Sprintf("max %d", cfsPeriodUS)
+	if cpus > 0 {
+		v = fmt.Sprintf("%d %d", cfsQuotaUS(cpus), cfsPeriodUS)
+	}
+	return writeCG(cg.dir, "cpu.max", v)
 }
 
 func exists(dir, file string) bool {

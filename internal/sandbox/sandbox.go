@@ -129,9 +129,9 @@ func CPUsForMemory(memoryMB int) float64 {
 
 // Sandbox is one confined process tree.
 //
-// cfg, logger, isolated, limited, ownTmp and the cgroup handle are set by New and
-// immutable afterwards. mu guards the lifecycle fields (started, closed, cmd, and the
-// platform's launcher state). All methods are safe for concurrent use.
+// cfg (except cfg.CPUs), logger, isolated, limited, ownTmp and the cgroup handle are set
+// by New and immutable afterwards. mu guards cfg.CPUs and the lifecycle fields (started,
+// closed, cmd, and the platform's launcher state). All methods are safe for concurrent use.
 type Sandbox struct {
 	cfg      Config
 	logger   *slog.Logger
@@ -160,6 +160,8 @@ type cgroup interface {
 	kill() error
 	// remove deletes the cgroup directories; it fails while processes remain.
 	remove() error
+	// setCPUs changes the CPU quota (0 = none).
+	setCPUs(cpus float64) error
 }
 
 // New validates cfg, applies defaults, creates the sandbox's TmpDir when none is given
@@ -237,7 +239,11 @@ func (s *Sandbox) Isolated() bool { return s.isolated }
 func (s *Sandbox) Limited() string { return s.limited }
 
 // Config returns the configuration with defaults applied.
-func (s *Sandbox) Config() Config { return s.cfg }
+func (s *Sandbox) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
 
 // CgroupPath returns the sandbox's cgroup directory (for v1, the memory controller's),
 // or "" without cgroups.
@@ -271,6 +277,26 @@ func (s *Sandbox) CPUTime() time.Duration {
 		return 0
 	}
 	return s.cg.cpuTime()
+}
+
+// SetCPUs changes the CPU quota of a running sandbox (0 removes it). A Lambda-sized
+// quota is small (128 MB buys 7.2 ms of CPU per 100 ms), so a caller may start a sandbox
+// without a quota, let the runtime initialise at full speed, then apply the share.
+// Without a cgroup it does nothing.
+func (s *Sandbox) SetCPUs(cpus float64) error {
+	if cpus < 0 {
+		return fmt.Errorf("%w: cpus %g is negative", ErrInvalidConfig, cpus)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cg == nil || s.closed {
+		return nil
+	}
+	if err := s.cg.setCPUs(cpus); err != nil {
+		return fmt.Errorf("set cpu quota: %w", err)
+	}
+	s.cfg.CPUs = cpus
+	return nil
 }
 
 // Pid returns the pid (in the host's namespace) of the started process, 0 before Start.

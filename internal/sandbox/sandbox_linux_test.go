@@ -178,7 +178,7 @@ func TestConfigValidate(t *testing.T) {
 // /var/task, the unprivileged user, pid 1 in its own pid namespace, its cgroup.
 func TestIsolated(t *testing.T) {
 	requireRoot(t)
-	s := newSandbox(t, Config{MemoryMB: 128, CPUs: CPUsForMemory(128), Isolate: true})
+	s := newSandbox(t, Config{MemoryMB: 128, Isolate: true})
 	requireIsolation(t, s)
 	if s.TaskRoot() != DefaultTaskRoot || s.TmpDir() != "/tmp" {
 		t.Fatalf("TaskRoot, TmpDir = %q, %q", s.TaskRoot(), s.TmpDir())
@@ -326,6 +326,40 @@ func TestLimits(t *testing.T) {
 		if err != nil || strings.TrimSpace(string(b)) != w {
 			t.Errorf("%s = %q, %v; want %s", key, b, err, w)
 		}
+	}
+}
+
+// TestCPUQuota runs a busy loop under the smallest quota: the kernel throttles it; after
+// SetCPUs(0) the quota is gone.
+func TestCPUQuota(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, Config{CPUs: 0.01})
+	requireCgroup(t, s)
+	cg, ok := s.cg.(*cgroupV1)
+	if !ok || cg.dirs["cpu"] == "" {
+		t.Skip("checks the cgroup v1 cpu controller")
+	}
+	quota := func() string {
+		b, _ := os.ReadFile(filepath.Join(cg.dirs["cpu"], "cpu.cfs_quota_us"))
+		return strings.TrimSpace(string(b))
+	}
+	if q := quota(); q != "1000" {
+		t.Fatalf("quota %s, want the 1000 µs minimum", q)
+	}
+	if _, err := run(t, s, `i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done`); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := readKey(cg.dirs["cpu"], "cpu.stat", "nr_throttled"); n == 0 {
+		t.Errorf("busy loop under a 1%% quota was never throttled (cpu time %v)", s.CPUTime())
+	}
+	if err := s.SetCPUs(0); err != nil {
+		t.Fatal(err)
+	}
+	if q := quota(); q != "-1" {
+		t.Errorf("quota after SetCPUs(0) = %s, want -1", q)
+	}
+	if err := s.SetCPUs(2); err != nil || quota() != "200000" || s.Config().CPUs != 2 {
+		t.Errorf("SetCPUs(2): %v, quota %s", err, quota())
 	}
 }
 
