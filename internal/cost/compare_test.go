@@ -342,3 +342,42 @@ func TestParsePeriod(t *testing.T) {
 		}
 	}
 }
+
+func TestOnDemandClimbsTheTiers(t *testing.T) {
+	// 1000 req/s × 1 s × 10 GB for 730 h = 26.28 billion GB-s: all three x86 tiers.
+	res, err := Compare(pricing.Default(), Workload{Rate: dec("1000"), Duration: time.Second, MemoryMB: 10240}, Config{Period: Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, _ := res.Option(OnDemand)
+	// 6e9 × 0.0000166667 + 9e9 × 0.000015 + 11.28e9 × 0.0000133334 = 385,400.952; requests 525.6.
+	if !od.Total.Equal(dec("385926.552")) {
+		t.Errorf("on-demand = %s, want 385926.552", od.Total)
+	}
+	// The same usage in a day climbs day-sized tiers (bounds × 24/730), so it costs
+	// exactly 24/730 of the month.
+	day, err := Compare(pricing.Default(), Workload{Rate: dec("1000"), Duration: time.Second, MemoryMB: 10240}, Config{Period: Day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd, _ := day.Option(OnDemand)
+	if got, want := cents(dd.Total), cents(od.Total.Mul(dec("24")).Div(dec("730"))); got != want {
+		t.Errorf("day = %s, want %s", got, want)
+	}
+}
+
+func FuzzParsePeriod(f *testing.F) {
+	for _, s := range []string{"day", "month", "12h", "0.5h", "-1h", "h", "1e400h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePeriod(s)
+		if err != nil {
+			return
+		}
+		if !p.Hours.IsPositive() {
+			t.Fatalf("ParsePeriod(%q) = %s hours", s, p.Hours)
+		}
+		_ = p.Months()
+	})
+}

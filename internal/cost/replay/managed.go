@@ -234,7 +234,7 @@ func (f *fleet) apply(p scaler.Plan, at int, instant bool) {
 }
 
 func (f *fleet) note(reason string) {
-	if len(f.reasons) < maxReasons {
+	if len(f.reasons) < maxReasons && (len(f.reasons) == 0 || f.reasons[len(f.reasons)-1] != reason) {
 		f.reasons = append(f.reasons, reason)
 	}
 }

@@ -158,7 +158,7 @@ func newSim(s *trace.Series, cfg Config) (*sim, error) {
 	m.note("On-demand: one invocation per environment; an environment is reaped when no invocation started in the last %v; %d concurrent executions before throttles; init time billed per cold start: %v.",
 		cfg.KeepAlive, cfg.AccountConcurrency, cfg.InitDuration)
 	dc := dec.Config()
-	m.note("Managed Instances: %s (%d vCPU, %d GiB, %s/h with the %s%% fee); environments of %g vCPU, %d MiB and %d concurrent invocations (%s: %d per vCPU); %d–%s environments; %s scaling; at least %d instances across %d zones; MaxVCpuCount %d.",
+	m.note("Managed Instances: %s (%d vCPU, %d GiB, $%s/h with the %s%% fee); environments of %g vCPU, %d MiB and %d concurrent invocations (%s: %d per vCPU); %d–%s environments; %s scaling; at least %d instances across %d zones; MaxVCpuCount %d.",
 		it.Name, it.VCPU, it.MemoryGiB, ec2.Add(fee).String(), cat.ManagedInstances.ManagementFee.Shift(2).String(),
 		shape.EnvVCPU, shape.EnvMemoryMiB, shape.EnvSlots, rt.Family, rt.PerVCPU, cfg.MinEnvs, maxName(cfg.MaxEnvs), modeName(dc), dc.MinInstances, len(dc.Zones), dc.MaxVCPU)
 	m.note("Managed Instances scaling: the decider runs every %v; a new instance runs %v after it is asked for, an environment serves %v after it is placed; the replay starts with the fleet the scaler holds for the first step's traffic; an invocation is throttled when every ready environment's slots or vCPUs are in use.",
