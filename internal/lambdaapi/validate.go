@@ -72,7 +72,7 @@ func validateEnvironment(env *registry.Environment) error {
 }
 
 func validEnvKey(k string) bool {
-	if len(k) < 2 {
+	if len(k) < 1 {
 		return false
 	}
 	for i := 0; i < len(k); i++ {
