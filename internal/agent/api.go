@@ -75,7 +75,11 @@ type Result struct {
 	// InitDuration is non-zero only on the first invocation after a cold start.
 	InitDuration    time.Duration
 	MaxMemoryUsedMB int
-	CPUTime         time.Duration
+	// CPUTime is the environment's CPU time since the previous reading, on
+	// one-slot environments. It is read only for invocations of 5 ms or more
+	// (and failures); shorter ones report 0 and the next reading carries
+	// their CPU, so the sum over results is the environment's total.
+	CPUTime time.Duration
 	// Replace reports that this environment is finished (timeout, crash,
 	// out of memory): the caller must discard it. The agent is already
 	// closing it.

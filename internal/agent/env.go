@@ -62,7 +62,8 @@ type Environment struct {
 	inflight     atomic.Int32
 	closing      atomic.Bool
 	initReported atomic.Bool
-	lastCPU      atomic.Int64
+	lastCPU      atomic.Int64 // the sandbox's CPU time when the last invocation ended (one slot)
+	mem          *memReader
 
 	initErrs chan initFailure // the runtime's init/error, once
 	exited   chan struct{}
@@ -183,6 +184,8 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 	select {
 	case <-e.api.Ready():
 		e.initDur = deps.Clock.Now().Sub(started)
+		e.mem = newMemReader(e.box)
+		e.lastCPU.Store(int64(e.box.CPUTime()))
 		go e.watch()
 		return e, nil
 	case f := <-initErrCh:
@@ -399,6 +402,9 @@ func (e *Environment) teardown() error {
 		}
 		t.Stop()
 		_ = e.logs.r.Close()
+	}
+	if e.mem != nil {
+		e.mem.close()
 	}
 	if e.box != nil {
 		if err := e.box.Close(); err != nil {

@@ -49,12 +49,8 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		e.logs.begin(nil)
 	}
 	e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t)
-	var cpu0 time.Duration
-	if e.slots == 1 {
-		cpu0 = e.box.CPUTime()
-	}
 	timer := e.clock.NewTimer(deadline.Sub(start))
-	w := &waiter{inv: rinv, tail: t, start: start, cpu0: cpu0, timer: timer}
+	w := &waiter{inv: rinv, tail: t, start: start, timer: timer}
 	select {
 	case o := <-rinv.Done():
 		return e.finish(w, o, outcomeAnswer), nil
@@ -79,7 +75,6 @@ type waiter struct {
 	inv   *runtimeapi.Invocation
 	tail  *tail
 	start time.Time
-	cpu0  time.Duration
 	timer interface {
 		C() <-chan time.Time
 		Stop() bool
@@ -165,9 +160,13 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	if !e.initReported.Swap(true) {
 		r.InitDuration = e.initDur
 	}
-	r.MaxMemoryUsedMB = int((peakMemory(e.box) + (1<<20 - 1)) >> 20)
-	if e.slots == 1 {
-		r.CPUTime = e.box.CPUTime() - w.cpu0
+	r.MaxMemoryUsedMB = int((e.mem.peak() + (1<<20 - 1)) >> 20)
+	if e.slots == 1 && (r.Duration >= cpuReadMin || kind != outcomeAnswer) {
+		// The environment is idle between invocations, so its CPU time since
+		// the last reading belongs to this invocation and the short ones
+		// before it (the sum over results is the environment's total).
+		cpu := int64(e.box.CPUTime())
+		r.CPUTime = time.Duration(cpu - e.lastCPU.Swap(cpu))
 	}
 	e.logs.platform("END RequestId: "+id, w.tail)
 	e.logs.platform(e.report(id, &r), w.tail)
@@ -181,6 +180,10 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	}
 	return r
 }
+
+// cpuReadMin is the shortest invocation whose CPU time is read: a cgroup v1
+// cpuacct read costs tens of microseconds, too much for every warm invoke.
+const cpuReadMin = 5 * time.Millisecond
 
 // billed rounds a duration up to the millisecond, as Lambda bills.
 func billed(d time.Duration) time.Duration {

@@ -26,6 +26,7 @@ type Sandbox interface {
 	Kill() error
 	Close() error
 	Limited() string
+	CgroupPath() string
 }
 
 var _ Sandbox = (*sandbox.Sandbox)(nil)
@@ -36,6 +37,45 @@ type SandboxFactory func(cfg sandbox.Config, logger *slog.Logger) (Sandbox, erro
 // DefaultSandboxes creates sandboxes with internal/sandbox.
 func DefaultSandboxes(cfg sandbox.Config, logger *slog.Logger) (Sandbox, error) {
 	return sandbox.New(cfg, logger)
+}
+
+// memReader reads a sandbox's peak memory on the invoke path: one pread of a
+// cgroup file kept open (cgroup files regenerate on a read at offset 0)
+// instead of open, read and close each time.
+type memReader struct {
+	f   *os.File // nil: no cgroup file found
+	box Sandbox
+}
+
+func newMemReader(box Sandbox) *memReader {
+	m := &memReader{box: box}
+	if dir := box.CgroupPath(); dir != "" {
+		for _, name := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
+			if f, err := os.Open(dir + "/" + name); err == nil {
+				m.f = f
+				break
+			}
+		}
+	}
+	return m
+}
+
+// peak returns the peak memory use in bytes.
+func (m *memReader) peak() uint64 {
+	if m.f != nil {
+		var buf [32]byte
+		n, _ := m.f.ReadAt(buf[:], 0)
+		if v, err := strconv.ParseUint(string(bytes.TrimSpace(buf[:n])), 10, 64); err == nil && v > 0 {
+			return v
+		}
+	}
+	return peakMemory(m.box)
+}
+
+func (m *memReader) close() {
+	if m.f != nil {
+		m.f.Close()
+	}
 }
 
 // peakMemory returns the sandbox's peak memory use, falling back to the main

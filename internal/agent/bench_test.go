@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"log/slog"
+	"os/exec"
+	"syscall"
+
+	"bytes"
+	"context"
+	"github.com/shoal-dev/shoal/internal/sandbox"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// benchSpec gives the function one vCPU (1769 MB), as Lambda does.
+func benchSpec() Spec {
+	s := goSpec("bench")
+	s.MemoryMB = 1769
+	s.Timeout = 30 * time.Second
+	return s
+}
+
+// BenchmarkWarmInvoke measures warm invokes of an aws-lambda-go echo
+// function through the agent, one at a time (one client).
+func BenchmarkWarmInvoke(b *testing.B) {
+	h := newHarness(b)
+	h.deps.Logs = nil
+	env := h.start(benchSpec())
+	payload := []byte(`{"hello":"world"}`)
+	ctx := context.Background()
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = "00000000-0000-4000-8000-" + strconv.Itoa(100000000000+i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r, err := env.Invoke(ctx, Invocation{RequestID: ids[i%len(ids)], Payload: payload})
+		if err != nil || r.FunctionError != "" {
+			b.Fatalf("invoke: %v %s", err, r.Payload)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
+}
+
+// BenchmarkPlainHTTPEcho is the reference: a plain net/http server that
+// decodes and re-encodes the same JSON, called by one client.
+func BenchmarkPlainHTTPEcho(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := &http.Client{}
+	u := "http://" + ln.Addr().String() + "/"
+	payload := []byte(`{"hello":"world"}`)
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := c.Post(u, "application/json", bytes.NewReader(payload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkColdStart measures Start → first response of the Go function.
+func BenchmarkColdStart(b *testing.B) {
+	h := newHarness(b)
+	h.deps.Logs = nil
+	spec := benchSpec()
+	ctx := context.Background()
+	var initTotal time.Duration
+	for b.Loop() {
+		env, err := Start(ctx, spec, h.deps)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.Invoke(ctx, Invocation{RequestID: "cold", Payload: []byte(`{}`)}); err != nil {
+			b.Fatal(err)
+		}
+		initTotal += env.InitDuration()
+		b.StopTimer()
+		_ = env.Close(ctx)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(initTotal.Microseconds())/float64(b.N)/1000, "init-ms/op")
+}
+
+// plainBox runs the runtime as a plain child process: no cgroup, no
+// namespaces. Benchmarks use it to separate the sandbox's cost.
+type plainBox struct {
+	cfg sandbox.Config
+	cmd *exec.Cmd
+}
+
+func plainSandboxes(cfg sandbox.Config, _ *slog.Logger) (Sandbox, error) {
+	return &plainBox{cfg: cfg}, nil
+}
+
+func (p *plainBox) Start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd = cmd
+	return cmd.Start()
+}
+func (p *plainBox) TaskRoot() string           { return p.cfg.CodeDir }
+func (p *plainBox) RuntimeRoot() string        { return p.cfg.RuntimeDir }
+func (p *plainBox) TmpDir() string             { return p.cfg.TmpDir }
+func (p *plainBox) MaxMemoryUsedBytes() uint64 { return 0 }
+func (p *plainBox) OOMKilled() bool            { return false }
+func (p *plainBox) CPUTime() time.Duration     { return 0 }
+func (p *plainBox) CgroupPath() string         { return "" }
+func (p *plainBox) Limited() string            { return "plain process" }
+func (p *plainBox) Pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+func (p *plainBox) Kill() error {
+	if pid := p.Pid(); pid > 0 {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	return nil
+}
+func (p *plainBox) Close() error { return p.Kill() }
+
+// BenchmarkWarmInvokePlainProcess is BenchmarkWarmInvoke without the sandbox.
+func BenchmarkWarmInvokePlainProcess(b *testing.B) {
+	h := newHarness(b)
+	h.deps.Logs = nil
+	h.deps.Sandboxes = plainSandboxes
+	env := h.start(benchSpec())
+	payload := []byte(`{"hello":"world"}`)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := env.Invoke(ctx, Invocation{RequestID: "00000000-0000-4000-8000-000000000001", Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
+}
