@@ -57,6 +57,7 @@ func assumptions(cat *pricing.Catalog, r *Result, cfg Config) []string {
 	add("Execution environment: %d vCPU and %d GiB (%d MB raised to the %d GB minimum and the %s family's %d GiB per vCPU), %d concurrent requests (%s: %d per vCPU).",
 		f.Env.VCPU, f.Env.MemoryGiB, w.MemoryMB, MinEnvironmentMemoryGiB, f.Type.Family(), f.Type.MemoryGiBPerVCPU(),
 		f.Env.Concurrency, f.Runtime.Family, f.Runtime.PerVCPU)
+	add("Every vCPU and GiB of an instance is available to environments (no per-instance reservation for the OS; the AWS sample calculator keeps 1 vCPU and 1 GB back).")
 	add("Environments needed: max(concurrency %d, CPU %d, minimum %d) = %d; %d per %s (%d vCPU, %d GiB) → %d instances needed (%s sets it; at least %d across Availability Zones).",
 		f.SlotEnvironments, f.CPUEnvironments, f.MinInstances, f.Environments, f.EnvsPerInstance, f.Type.Name,
 		f.Type.VCPU, f.Type.MemoryGiB, f.NeededInstances, f.Binding, f.MinInstances)

@@ -381,3 +381,26 @@ func FuzzParsePeriod(f *testing.F) {
 		_ = p.Months()
 	})
 }
+
+func BenchmarkCompare(b *testing.B) {
+	cat := pricing.Default()
+	w := articleWorkload("100")
+	for b.Loop() {
+		if _, err := Compare(cat, w, Config{Period: Month}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCompareChart(b *testing.B) {
+	cat := pricing.Default()
+	res, err := Compare(cat, articleWorkload("100"), Config{Period: Month})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := CompareChart(cat, res, Config{Period: Month}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
