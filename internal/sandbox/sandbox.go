@@ -136,6 +136,7 @@ type Sandbox struct {
 	cfg      Config
 	logger   *slog.Logger
 	isolated bool   // namespaces, private mounts and unprivileged user are applied
+	ownProc  bool   // isolated with a /proc of its own pid namespace
 	limited  string // why the sandbox is not fully confined; "" when it is
 	ownTmp   bool   // New created cfg.TmpDir and Close removes it
 	cg       cgroup // nil without cgroups

@@ -25,12 +25,15 @@ import (
 //	  │ isolated: unshare(CLONE_NEWNS|CLONE_FS); / made rprivate; CodeDir bound read-only
 //	  │           on TaskRoot, RuntimeDir on /var/runtime, TmpDir on /tmp, a fresh /dev/shm
 //	  │ cgroup v1: the thread joins the sandbox's cgroups (tasks file)
-//	  │ cmd.Start: clone(CLONE_NEWPID|NEWIPC|NEWUTS [+CLONE_INTO_CGROUP on v2]), setuid, exec
+//	  │ cmd.Start: clone(CLONE_NEWPID|NEWIPC|NEWUTS [+CLONE_INTO_CGROUP on v2]), setuid,
+//	  │           PTRACE_TRACEME, exec: the child stops before its first instruction
 //	  │ cgroup v1: the thread goes back to its own cgroups
+//	  │ isolated: a procfs of the child's pid namespace is mounted on /proc (fsconfig
+//	  │           "pidns", Linux 6.15), then the child is let go (PTRACE_DETACH)
 //	  └ waits for Close, then exits
 //
-// The child is therefore inside its cgroups and mount namespace before its first
-// instruction: limits apply from the start, with no window where it runs unconfined.
+// The child is therefore inside its cgroups, mount namespace and own /proc before its
+// first instruction: limits apply from the start, with no window where it runs unconfined.
 // The thread lives as long as the sandbox because Pdeathsig fires when the thread that
 // forked the child exits: closing the sandbox, or the death of shoal, kills the child.
 
@@ -38,6 +41,26 @@ import (
 type platformState struct {
 	release chan struct{} // closed by Close: the launcher thread exits
 }
+
+// probeProcPidns checks once whether procfs takes the "pidns" option (Linux 6.15), which
+// lets a /proc showing only the sandbox's processes be mounted from outside its pid
+// namespace.
+var probeProcPidns = sync.OnceValue(func() error {
+	nsfd, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nsfd)
+	fsfd, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("fsopen proc: %w", err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetFd(fsfd, "pidns", nsfd); err != nil {
+		return fmt.Errorf("procfs pidns option: %w", err)
+	}
+	return nil
+})
 
 // probeIsolation checks once that this process may create mount namespaces.
 var probeIsolation = sync.OnceValue(func() error {
@@ -66,6 +89,11 @@ func (s *Sandbox) setup() error {
 			s.limitedf("isolation unavailable (%v): running a plain process", err)
 		} else {
 			s.isolated = true
+			if err := probeProcPidns(); err != nil {
+				s.limitedf("the host's /proc stays visible inside the sandbox (%v)", err)
+			} else {
+				s.ownProc = true
+			}
 		}
 	}
 	if err := s.setupCgroup(); err != nil {
@@ -166,6 +194,8 @@ func (s *Sandbox) Start(cmd *exec.Cmd) error {
 	if s.isolated {
 		attr.Cloneflags |= syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
 		attr.Credential = &syscall.Credential{Uid: uint32(s.cfg.UID), Gid: uint32(s.cfg.GID)}
+		// Stop the child at its exec until its /proc is mounted.
+		attr.Ptrace = s.ownProc
 	}
 	if cg, ok := s.cg.(*cgroupV2); ok {
 		attr.UseCgroupFD = true
@@ -213,8 +243,77 @@ func (s *Sandbox) launch(cmd *exec.Cmd, release <-chan struct{}, errc chan<- err
 	if placeAfter {
 		s.placeAfterStart(cmd.Process.Pid)
 	}
+	if cmd.SysProcAttr.Ptrace {
+		if err := mountProcAndRelease(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			errc <- fmt.Errorf("start %s: %w", cmd.Path, err)
+			return
+		}
+	}
 	errc <- nil
 	<-release
+}
+
+// Codes of siginfo_t.si_code for SIGCHLD.
+const (
+	cldTrapped = 4
+	cldStopped = 5
+)
+
+// mountProcAndRelease waits for the traced child pid to stop at its exec, mounts a procfs
+// of its pid namespace on /proc (in the mount namespace the calling thread shares with
+// it), and detaches from it. It must run on the thread that started the child.
+func mountProcAndRelease(pid int) error {
+	var info unix.Siginfo
+	for {
+		// WNOWAIT: an exit stays for the caller's Wait to collect.
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WSTOPPED|unix.WNOWAIT|unix.WALL, nil)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("wait for exec stop: %w", err)
+		}
+	}
+	if info.Code != cldTrapped && info.Code != cldStopped {
+		return nil // it died before running anything; Wait reports how
+	}
+	if err := mountProc(pid); err != nil {
+		return err
+	}
+	if err := unix.PtraceDetach(pid); err != nil {
+		return fmt.Errorf("release process: %w", err)
+	}
+	return nil
+}
+
+func mountProc(pid int) error {
+	nsfd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/pid", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open pid namespace: %w", err)
+	}
+	defer unix.Close(nsfd)
+	fsfd, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("fsopen proc: %w", err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetFd(fsfd, "pidns", nsfd); err != nil {
+		return fmt.Errorf("procfs pidns: %w", err)
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return fmt.Errorf("create procfs: %w", err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return fmt.Errorf("fsmount proc: %w", err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, "/proc", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	return nil
 }
 
 // placeAfterStart writes pid to each v1 cgroup.procs (the racy fallback).

@@ -196,6 +196,8 @@ echo code=$(cat /var/task/hello.txt)
 touch /var/task/new 2>/dev/null && echo codewrite=ok || echo codewrite=denied
 echo cgroup=$(grep -E '^[0-9]+:(memory|[^:]*):' /proc/self/cgroup | grep -E 'memory|^0::' | head -1)
 echo ns=$(readlink /proc/self/ns/pid)
+echo proc1=$(tr '\0' ' ' < /proc/1/cmdline)
+echo nprocs=$(ls /proc | grep -c '^[0-9]')
 `, hostMarker)
 	out, err := run(t, s, script)
 	if err != nil {
@@ -217,6 +219,17 @@ echo ns=$(readlink /proc/self/ns/pid)
 		if got[c.key] != c.want {
 			t.Errorf("%s = %q, want %q\n%s", c.key, got[c.key], c.want, out)
 		}
+	}
+	if s.ownProc {
+		// Its /proc shows its own pid namespace: sh as 1, a handful of processes.
+		if !strings.HasPrefix(got["proc1"], "/bin/sh -c") {
+			t.Errorf("/proc/1/cmdline = %q, want the sandbox's shell", got["proc1"])
+		}
+		if n, _ := strconv.Atoi(got["nprocs"]); n < 1 || n > 5 {
+			t.Errorf("/proc lists %s processes, want only the sandbox's", got["nprocs"])
+		}
+	} else {
+		t.Logf("no private /proc: %s", s.Limited())
 	}
 	if got["ns"] == hostNS || got["ns"] == "" {
 		t.Errorf("pid namespace %q, host %q: not a new namespace", got["ns"], hostNS)
