@@ -193,7 +193,11 @@ func TestCreateFunctionValidation(t *testing.T) {
 				t.Errorf("error %v", err)
 			}
 		}},
-		{"weighted is not on create", func(in *lambda.CreateFunctionInput) { in.Code.S3Bucket = aws.String("b"); in.Code.S3Key = aws.String("k"); in.Code.ZipFile = nil }, invalidParam},
+		{"weighted is not on create", func(in *lambda.CreateFunctionInput) {
+			in.Code.S3Bucket = aws.String("b")
+			in.Code.S3Key = aws.String("k")
+			in.Code.ZipFile = nil
+		}, invalidParam},
 		{"exists", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String("exists") }, func(t *testing.T, err error) {
 			e := wantErr[*types.ResourceConflictException](t, err)
 			if got := aws.ToString(e.Message); got != "Function already exist: exists" {
