@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -312,6 +313,23 @@ func removeDirs(dirs []string) error {
 	return nil
 }
 
+// mkdirFresh creates a cgroup directory; one left by an earlier run of shoal under the
+// same ID is emptied and replaced.
+func mkdirFresh(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		_ = killProcs([]string{dir})
+		if err := removeDirs([]string{dir}); err != nil {
+			return fmt.Errorf("replace stale cgroup: %w", err)
+		}
+		err = os.Mkdir(dir, 0o755)
+	}
+	if err != nil {
+		return fmt.Errorf("create cgroup %s: %w", dir, err)
+	}
+	return nil
+}
+
 // cgroupV1 is a sandbox's directory in each v1 controller.
 type cgroupV1 struct {
 	dirs map[string]string // controller → <own cgroup>/shoal/<ID>
@@ -337,9 +355,9 @@ func newCgroupV1(h *cgroupHost, cfg Config) (*cgroupV1, error) {
 			_ = cg.remove()
 			return nil, fmt.Errorf("create cgroup %s: %w", base, err)
 		}
-		if err := os.Mkdir(dir, 0o755); err != nil {
+		if err := mkdirFresh(dir); err != nil {
 			_ = cg.remove()
-			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+			return nil, err
 		}
 		cg.uniq = append(cg.uniq, dir)
 	}
@@ -484,8 +502,8 @@ func newCgroupV2(h *cgroupHost, cfg Config) (*cgroupV2, error) {
 		return nil, err
 	}
 	cg := &cgroupV2{dir: filepath.Join(h.base, cfg.ID), fd: -1}
-	if err := os.Mkdir(cg.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create cgroup %s: %w", cg.dir, err)
+	if err := mkdirFresh(cg.dir); err != nil {
+		return nil, err
 	}
 	if err := cg.limit(cfg); err != nil {
 		_ = cg.remove()

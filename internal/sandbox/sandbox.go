@@ -47,6 +47,8 @@ var ErrStarted = errors.New("sandbox already started or closed")
 // Config describes one sandbox. It is copied by New and never changed afterwards.
 type Config struct {
 	// ID names the sandbox; its cgroups are "shoal/<ID>". Letters, digits, '.', '_', '-'.
+	// It must be unique among live sandboxes: a cgroup found under the same ID is taken
+	// for a leftover of an earlier run, and its processes are killed.
 	ID string
 	// MemoryMB is the memory limit in MiB (swap off where the kernel allows); 0 = no limit.
 	MemoryMB int

@@ -112,6 +112,7 @@ func requireCgroup(t testing.TB, s *Sandbox) {
 func run(t *testing.T, s *Sandbox, script string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Dir = s.TaskRoot()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := s.Start(cmd); err != nil {
@@ -193,6 +194,7 @@ echo tmp=$(ls -A /tmp | tr '\n' ' ')
 echo fromtmp > /tmp/written && echo tmpwrite=ok
 touch %s 2>/dev/null; echo hostmarker=$?
 echo code=$(cat /var/task/hello.txt)
+echo cwd=$(pwd)
 touch /var/task/new 2>/dev/null && echo codewrite=ok || echo codewrite=denied
 echo cgroup=$(grep -E '^[0-9]+:(memory|[^:]*):' /proc/self/cgroup | grep -E 'memory|^0::' | head -1)
 echo ns=$(readlink /proc/self/ns/pid)
@@ -213,6 +215,7 @@ echo nprocs=$(ls /proc | grep -c '^[0-9]')
 		{"tmp", ""},
 		{"tmpwrite", "ok"},
 		{"code", "hello from code"},
+		{"cwd", "/var/task"},
 		{"codewrite", "denied"},
 	}
 	for _, c := range checks {
@@ -300,6 +303,72 @@ func TestStartTwiceAndCloseIdempotent(t *testing.T) {
 	if err := s.Start(exec.Command("/bin/true")); !errors.Is(err, ErrStarted) {
 		t.Fatalf("Start after Close = %v, want ErrStarted", err)
 	}
+}
+
+// TestStaleCgroupReplaced creates a sandbox under the ID of one that was never closed
+// (as after a crash): the leftover cgroup and its process are replaced.
+func TestStaleCgroupReplaced(t *testing.T) {
+	requireRoot(t)
+	id := testID(t)
+	old := newSandbox(t, Config{ID: id})
+	requireCgroup(t, old)
+	cmd := exec.Command("/bin/sleep", "1000")
+	if err := old.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	s := newSandbox(t, Config{ID: id})
+	if s.CgroupPath() != old.CgroupPath() {
+		t.Fatalf("cgroup %q, want %q", s.CgroupPath(), old.CgroupPath())
+	}
+	if err := <-waited; err == nil {
+		t.Fatal("the stale sandbox's process was not killed")
+	}
+	if out, err := run(t, s, "echo ok=1"); err != nil || fields(out)["ok"] != "1" {
+		t.Fatalf("new sandbox: %v %q", err, out)
+	}
+}
+
+// TestLauncherThreadsExit checks that closing sandboxes lets their launcher threads go.
+func TestLauncherThreadsExit(t *testing.T) {
+	threads := func() int {
+		b, _ := os.ReadFile("/proc/self/status")
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n
+			}
+		}
+		return 0
+	}
+	before := threads()
+	const n = 8
+	var boxes []*Sandbox
+	var cmds []*exec.Cmd
+	for range n {
+		s := newSandbox(t, Config{})
+		cmd := exec.Command("/bin/sleep", "1000")
+		if err := s.Start(cmd); err != nil {
+			t.Fatal(err)
+		}
+		boxes, cmds = append(boxes, s), append(cmds, cmd)
+	}
+	if during := threads(); during < before+n {
+		t.Fatalf("%d threads with %d sandboxes running, %d before", during, n, before)
+	}
+	for i, s := range boxes {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmds[i].Wait()
+	}
+	eventually(t, 10*time.Second, func() error {
+		if now := threads(); now > before+2 {
+			return fmt.Errorf("%d threads, %d before", now, before)
+		}
+		return nil
+	})
 }
 
 func TestCallerTmpDirKept(t *testing.T) {
