@@ -16,10 +16,11 @@ import (
 type Decider struct {
 	cfg Config // immutable after New
 
-	hist        map[string]*history
-	lastScaleIn map[string]time.Time
-	lastDrain   time.Time
-	drained     bool
+	hist      map[string]*history // by version key
+	lastDrain time.Time
+	drained   bool
+	gen       uint64 // Decide calls, to forget versions that left
+	w         work   // scratch, reused between calls
 }
 
 // New returns a decider for a capacity provider configured by cfg (zero fields
@@ -29,7 +30,7 @@ func New(cfg Config) (*Decider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Decider{cfg: cfg, hist: map[string]*history{}, lastScaleIn: map[string]time.Time{}}, nil
+	return &Decider{cfg: cfg, hist: map[string]*history{}}, nil
 }
 
 // Config returns the decider's configuration with its defaults filled in.
@@ -40,8 +41,14 @@ type sample struct {
 	slots, cpu float64
 }
 
-// history keeps the demand samples of one version inside the peak window.
-type history struct{ s []sample }
+// history is what the decider remembers of one version: its demand samples
+// inside the peak window and its last scale-in.
+type history struct {
+	s           []sample
+	lastScaleIn time.Time
+	scaledIn    bool
+	gen         uint64
+}
 
 func (h *history) push(now time.Time, window time.Duration, slots, cpu float64) (peakSlots, peakCPU float64) {
 	cut := 0
@@ -88,6 +95,8 @@ type work struct {
 	fleetVCPU float64
 	// wanted are the environments no running instance had room for.
 	wanted []want
+	// removed counts the environments the last scaleIn removed.
+	removed int
 }
 
 type want struct {
@@ -97,8 +106,15 @@ type want struct {
 
 // Decide works out the plan for snapshot s at time now.
 func (d *Decider) Decide(s Snapshot, now time.Time) Plan {
-	w := &work{d: d, now: now, byID: make(map[string]int, len(s.Instances))}
-	w.zones = append(w.zones, d.cfg.Zones...)
+	d.gen++
+	w := &d.w
+	if w.byID == nil {
+		w.byID = make(map[string]int, len(s.Instances))
+	}
+	clear(w.byID)
+	w.d, w.now, w.plan, w.fleetVCPU = d, now, Plan{}, 0
+	w.zones = append(w.zones[:0], d.cfg.Zones...)
+	w.insts, w.wanted = w.insts[:0], w.wanted[:0]
 	for i := range s.Instances {
 		in := &s.Instances[i]
 		w.insts = append(w.insts, slot{
@@ -120,19 +136,18 @@ func (d *Decider) Decide(s Snapshot, now time.Time) Plan {
 			}
 		}
 	}
-	live := map[string]bool{}
 	for vi := range s.Versions {
-		live[s.Versions[vi].Key] = true
 		w.version(&s.Versions[vi])
 	}
-	for k := range d.hist {
-		if !live[k] {
+	for k, h := range d.hist {
+		if h.gen != d.gen {
 			delete(d.hist, k)
-			delete(d.lastScaleIn, k)
 		}
 	}
 	w.instances()
-	return w.plan
+	plan := w.plan
+	w.plan, w.insts = Plan{}, w.insts[:0] // drop references to the caller's snapshot
+	return plan
 }
 
 func (w *work) zoneIndex(z string) int {
@@ -172,43 +187,37 @@ func (w *work) version(v *Version) {
 		h = &history{}
 		w.d.hist[v.Key] = h
 	}
+	h.gen = w.d.gen
 	peakSlots, peakCPU := h.push(w.now, cfg.PeakWindow, slots, cpu)
 
-	t := Target{Version: v.Key, Current: current}
-	var why string
+	t := Target{Version: v.Key, Current: current, PeakInFlight: peakSlots, PeakVCPU: peakCPU}
+	deactivated := v.MinEnvironments == 0 && v.MaxEnvironments == 0
 	switch {
-	case v.MinEnvironments == 0 && v.MaxEnvironments == 0:
-		t.Desired, why = 0, "deactivated (min = max = 0)"
+	case deactivated:
 	case v.EnvSlots <= 0 || !(v.EnvVCPU > 0):
-		t.Desired, why = current, "environment shape unknown; holding"
+		t.Desired = current
 	case cfg.Mode == ModeManual:
 		target := cfg.TargetCPUPercent / 100
-		byCPU := ceil(peakCPU / (target * v.EnvVCPU))
-		bySlots := ceil(peakSlots / float64(v.EnvSlots))
-		t.Desired = max(byCPU, bySlots)
-		why = fmt.Sprintf("manual: peak %.2f vCPU over %v at %.0f%% target needs %d, peak %.1f in-flight needs %d (of %d slots)",
-			peakCPU, cfg.PeakWindow, cfg.TargetCPUPercent, byCPU, peakSlots, bySlots, v.EnvSlots)
+		t.ForCPU = ceil(peakCPU / (target * v.EnvVCPU))
+		t.ForSlots = ceil(peakSlots / float64(v.EnvSlots))
+		t.Desired = max(t.ForCPU, t.ForSlots)
 	default:
-		bySlots := ceil(cfg.Headroom * peakSlots / float64(v.EnvSlots))
-		byCPU := ceil(cfg.Headroom * peakCPU / v.EnvVCPU)
-		t.Desired = max(byCPU, bySlots)
-		why = fmt.Sprintf("auto: peak %.1f in-flight and %.2f vCPU over %v with %gx headroom need %d for slots (%d each) and %d for CPU (%g vCPU each)",
-			peakSlots, peakCPU, cfg.PeakWindow, cfg.Headroom, bySlots, v.EnvSlots, byCPU, v.EnvVCPU)
+		t.ForSlots = ceil(cfg.Headroom * peakSlots / float64(v.EnvSlots))
+		t.ForCPU = ceil(cfg.Headroom * peakCPU / v.EnvVCPU)
+		t.Desired = max(t.ForCPU, t.ForSlots)
 	}
-	if !(v.MinEnvironments == 0 && v.MaxEnvironments == 0) {
+	if !deactivated && v.EnvSlots > 0 && v.EnvVCPU > 0 {
 		if t.Desired < v.MinEnvironments {
-			t.Desired = v.MinEnvironments
-			why += fmt.Sprintf("; raised to the minimum %d", v.MinEnvironments)
+			t.Desired, t.Bound = v.MinEnvironments, BoundMin
 		}
 		if v.MaxEnvironments > 0 && t.Desired > v.MaxEnvironments {
-			t.Desired = v.MaxEnvironments
-			why += fmt.Sprintf("; capped at the maximum %d", v.MaxEnvironments)
+			t.Desired, t.Bound = v.MaxEnvironments, BoundMax
 		}
 	}
-	t.Reason = why
 	switch {
 	case t.Desired > current:
-		reason := fmt.Sprintf("scale out %s %d→%d: %s", v.Key, current, t.Desired, why)
+		t.Reason = w.explain(v, &t)
+		reason := fmt.Sprintf("scale out %s %d→%d: %s", v.Key, current, t.Desired, t.Reason)
 		for i := current; i < t.Desired; i++ {
 			if !w.place(v, reason) {
 				t.Unplaced++
@@ -216,9 +225,41 @@ func (w *work) version(v *Version) {
 			}
 		}
 	case t.Desired < current:
-		w.scaleIn(v, current, t.Desired, why)
+		if w.scaleIn(v, h, current, t.Desired) {
+			t.Reason = w.explain(v, &t)
+			n := len(w.plan.RemoveEnvironments)
+			reason := fmt.Sprintf("scale in %s %d→%d (at most %d per %v): %s", v.Key, current, current-w.removed, max(1, int(cfg.ScaleInStep*float64(current))), cfg.ScaleInInterval, t.Reason)
+			for i := n - w.removed; i < n; i++ {
+				w.plan.RemoveEnvironments[i].Reason = reason
+			}
+		}
 	}
 	w.plan.Targets = append(w.plan.Targets, t)
+}
+
+// explain says why a version wants t.Desired environments.
+func (w *work) explain(v *Version, t *Target) string {
+	cfg := &w.d.cfg
+	var why string
+	switch {
+	case v.MinEnvironments == 0 && v.MaxEnvironments == 0:
+		return "deactivated (min = max = 0)"
+	case v.EnvSlots <= 0 || !(v.EnvVCPU > 0):
+		return "environment shape unknown; holding"
+	case cfg.Mode == ModeManual:
+		why = fmt.Sprintf("manual: peak %.2f vCPU over %v at %g%% target needs %d, peak %.1f in-flight needs %d (%d slots each)",
+			t.PeakVCPU, cfg.PeakWindow, cfg.TargetCPUPercent, t.ForCPU, t.PeakInFlight, t.ForSlots, v.EnvSlots)
+	default:
+		why = fmt.Sprintf("auto: peak %.1f in-flight and %.2f vCPU over %v with %gx headroom need %d for slots (%d each) and %d for CPU (%g vCPU each)",
+			t.PeakInFlight, t.PeakVCPU, cfg.PeakWindow, cfg.Headroom, t.ForSlots, v.EnvSlots, t.ForCPU, v.EnvVCPU)
+	}
+	switch t.Bound {
+	case BoundMin:
+		why += fmt.Sprintf("; raised to the minimum %d", v.MinEnvironments)
+	case BoundMax:
+		why += fmt.Sprintf("; capped at the maximum %d", v.MaxEnvironments)
+	}
+	return why
 }
 
 // place puts one environment of v on the running instance that keeps v best
@@ -282,11 +323,12 @@ func (w *work) versionZones(v *Version) []int {
 }
 
 // scaleIn removes at most one step of v's environments, if the last step is
-// far enough behind.
-func (w *work) scaleIn(v *Version, current, desired int, why string) {
+// far enough behind, and reports whether it removed any (w.removed of them).
+func (w *work) scaleIn(v *Version, h *history, current, desired int) bool {
 	cfg := &w.d.cfg
-	if last, ok := w.d.lastScaleIn[v.Key]; ok && w.now.Sub(last) < cfg.ScaleInInterval {
-		return
+	w.removed = 0
+	if h.scaledIn && w.now.Sub(h.lastScaleIn) < cfg.ScaleInInterval {
+		return false
 	}
 	step := max(1, int(cfg.ScaleInStep*float64(current)))
 	n := min(current-desired, step)
@@ -327,15 +369,16 @@ func (w *work) scaleIn(v *Version, current, desired int, why string) {
 		}
 		return ea.ID < eb.ID
 	})
-	reason := fmt.Sprintf("scale in %s %d→%d (step of at most %d per %v): %s", v.Key, current, current-n, step, cfg.ScaleInInterval, why)
 	for _, ci := range cands[:n] {
 		e := &v.Environments[ci]
 		if i, ok := w.byID[e.Instance]; ok {
 			w.insts[i].envs--
 		}
 		w.plan.RemoveEnvironments = append(w.plan.RemoveEnvironments, RemoveEnvironment{
-			Version: v.Key, Environment: e.ID, Instance: e.Instance, Reason: reason,
+			Version: v.Key, Environment: e.ID, Instance: e.Instance,
 		})
 	}
-	w.d.lastScaleIn[v.Key] = w.now
+	w.removed = n
+	h.lastScaleIn, h.scaledIn = w.now, true
+	return n > 0
 }

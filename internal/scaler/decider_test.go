@@ -336,7 +336,7 @@ func TestManualConvergesToCPUTarget(t *testing.T) {
 			if math.Abs(got-target) > 2 {
 				t.Fatalf("CPU utilisation %.1f%% with %d environments; want %.0f%% ± 2", got, len(f.envs), target)
 			}
-			if f.lastTargets[0].Desired != len(f.envs) || !strings.HasPrefix(f.lastTargets[0].Reason, "manual:") {
+			if tg := f.lastTargets[0]; tg.Desired != len(f.envs) || tg.ForCPU != tg.Desired {
 				t.Fatalf("target %+v with %d environments", f.lastTargets[0], len(f.envs))
 			}
 		})
@@ -350,8 +350,17 @@ func TestLimits(t *testing.T) {
 		if len(f.envs) != 6 {
 			t.Fatalf("%d environments; want the maximum 6", len(f.envs))
 		}
-		if !strings.Contains(f.lastTargets[0].Reason, "capped at the maximum 6") {
-			t.Fatalf("reason %q", f.lastTargets[0].Reason)
+		if f.lastTargets[0].Bound != BoundMax {
+			t.Fatalf("target %+v; want it bound by the maximum", f.lastTargets[0])
+		}
+		var last string
+		for _, p := range f.plans {
+			for _, a := range p.AddEnvironments {
+				last = a.Reason
+			}
+		}
+		if !strings.Contains(last, "capped at the maximum 6") {
+			t.Fatalf("last scale-out reason %q", last)
 		}
 	})
 	t.Run("min environments", func(t *testing.T) {

@@ -2,6 +2,7 @@ package scaler
 
 import (
 	"fmt"
+	"strings"
 )
 
 // instances plans the fleet: the minimum spread over zones, room for the
@@ -118,8 +119,9 @@ func (w *work) launch(perZone []int, reason string) bool {
 
 func (w *work) setUnplacedReason(v *Version, why string) {
 	for i := range w.plan.Targets {
-		if w.plan.Targets[i].Version == v.Key {
-			w.plan.Targets[i].Reason += "; " + why
+		t := &w.plan.Targets[i]
+		if t.Version == v.Key && !strings.HasSuffix(t.Reason, why) {
+			t.Reason += "; " + why
 			return
 		}
 	}

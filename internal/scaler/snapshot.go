@@ -187,5 +187,25 @@ type Target struct {
 	// Unplaced is how many wanted environments found no room this round (they
 	// wait for instances that are booting or were just asked for).
 	Unplaced int
-	Reason   string
+	// The demand sized for: the peaks over the peak window (refused work
+	// included), and the environments they need for slots and for CPU.
+	PeakInFlight float64
+	PeakVCPU     float64
+	ForSlots     int
+	ForCPU       int
+	// Bound says whether the version's minimum or maximum set Desired.
+	Bound Bound
+	// Reason explains Desired in words; it is set when the decider acts on the
+	// version or cannot place what it wants.
+	Reason string
 }
+
+// Bound names the limit that set a version's desired environments.
+type Bound string
+
+// The limits of a version's environments.
+const (
+	BoundNone Bound = ""
+	BoundMin  Bound = "min"
+	BoundMax  Bound = "max"
+)

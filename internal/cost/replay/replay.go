@@ -267,10 +267,9 @@ func envShape(it pricing.InstanceType, memoryMB, slots int, rt cost.RuntimeDefau
 	}, nil
 }
 
-// percentiles returns the p-th percentiles (0..100) of xs, in the order asked,
-// without sorting all of xs (it reorders a copy).
-func percentiles(xs []float64, ps ...float64) []float64 {
-	buf := append([]float64(nil), xs...)
+// percentiles returns the p-th percentiles (0..100) of buf, in the order asked,
+// without sorting all of it (it reorders buf).
+func percentiles(buf []float64, ps ...float64) []float64 {
 	out := make([]float64, len(ps))
 	for i, p := range ps {
 		k := int(math.Ceil(p/100*float64(len(buf)))) - 1

@@ -22,7 +22,6 @@ type sim struct {
 	shape  scaler.Version
 	memMB  int
 	stepMs float64
-	conc   []float64 // per-step concurrency (Little's law)
 
 	provisioned int
 	floor       float64 // hybrid: concurrency sent to its fleet at most
@@ -83,10 +82,12 @@ func newSim(s *trace.Series, cfg Config) (*sim, error) {
 	shape.MinEnvironments, shape.MaxEnvironments = cfg.MinEnvs, cfg.MaxEnvs
 
 	m := &sim{s: s, cfg: cfg, it: it, rt: rt, shape: shape, memMB: mem, stepMs: float64(s.Step / time.Millisecond)}
-	m.conc = make([]float64, s.Len())
+	// Per-step concurrency (Little's law), for the percentiles that size
+	// Provisioned Concurrency and the hybrid's floor; selection reorders it.
+	conc := make([]float64, s.Len())
 	var busy, cpu float64
 	for i, b := range s.BusyMs {
-		m.conc[i] = b / m.stepMs
+		conc[i] = b / m.stepMs
 		busy += b
 		cpu += s.CPUMs[i]
 	}
@@ -109,7 +110,7 @@ func newSim(s *trace.Series, cfg Config) (*sim, error) {
 	// is busy at least provisioned ÷ (on-demand − executed) of the time (60 % at
 	// us-east-1 prices), so the level is the concurrency exceeded that share of steps.
 	breakEven := m.rProv / (m.rOD - m.rPCExec)
-	q := percentiles(m.conc, 100*(1-breakEven), cfg.FloorPercentile)
+	q := percentiles(conc, 100*(1-breakEven), cfg.FloorPercentile)
 	if cfg.Provisioned > 0 {
 		m.provisioned = cfg.Provisioned
 		m.note("Provisioned Concurrency: %d environments, as given.", m.provisioned)
@@ -131,7 +132,7 @@ func newSim(s *trace.Series, cfg Config) (*sim, error) {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	m.mi = newFleet(dec, shape, s.Start, s.Step, cfg.InstanceLaunch, cfg.EnvInit)
-	m.mi.warm(m.conc[0], s.CPUMs[0]/m.stepMs)
+	m.mi.warm(s.BusyMs[0]/m.stepMs, s.CPUMs[0]/m.stepMs)
 
 	// The hybrid's fleet holds the floor; what the scaler would keep for a steady
 	// floor becomes its fixed size (min = max), and everything above goes on-demand.
@@ -203,7 +204,7 @@ func (m *sim) run() {
 	every := max(1, total/100)
 	for i := 0; i < total; i++ {
 		n := float64(s.Count[i])
-		c := m.conc[i]
+		c := s.BusyMs[i] / m.stepMs
 		cpu := s.CPUMs[i] / m.stepMs
 		gbs := s.GBs[i]
 
