@@ -354,8 +354,9 @@ func TestLauncherThreadsExit(t *testing.T) {
 		}
 		boxes, cmds = append(boxes, s), append(cmds, cmd)
 	}
-	if during := threads(); during < before+n {
-		t.Fatalf("%d threads with %d sandboxes running, %d before", during, n, before)
+	// Each running sandbox holds a thread (an idle one may have been taken for it).
+	if during := threads(); during < n+1 {
+		t.Fatalf("%d threads with %d sandboxes running", during, n)
 	}
 	for i, s := range boxes {
 		if err := s.Close(); err != nil {
