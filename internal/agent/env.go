@@ -353,11 +353,13 @@ func (e *Environment) Done() <-chan struct{} { return e.done }
 
 // Close stops accepting invocations, lets in-flight ones finish until ctx
 // ends, then kills the process tree and removes the environment's files.
-// It is idempotent; every call returns when the environment has ended or
-// ctx ends.
+// It is idempotent: the first call returns once the environment has ended;
+// later calls return then or when their ctx ends.
 func (e *Environment) Close(ctx context.Context) error {
 	e.closing.Store(true)
+	first := false
 	e.closeOnce.Do(func() {
+		first = true
 		go func() {
 			if e.inflight.Load() > 0 {
 				select {
@@ -370,6 +372,12 @@ func (e *Environment) Close(ctx context.Context) error {
 			close(e.done)
 		}()
 	})
+	if first {
+		// ctx bounds the wait for in-flight invocations; the teardown after
+		// it is short, so the first caller sees the environment ended.
+		<-e.done
+		return e.closeErr
+	}
 	select {
 	case <-e.done:
 		return e.closeErr

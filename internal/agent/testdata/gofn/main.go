@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -16,6 +17,7 @@ import (
 
 type event struct {
 	Mode  string `json:"mode"`
+	N     int    `json:"n"`
 	Sleep int    `json:"sleepMs"`
 	MB    int    `json:"mb"`
 }
@@ -70,6 +72,23 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		fmt.Println("hello from the function")
 		fmt.Fprintln(os.Stderr, "and from stderr")
 		return "logged", nil
+	case "barrier":
+		// Wait until N invocations are inside at once (they share /tmp).
+		lc, _ := lambdacontext.FromContext(ctx)
+		dir := os.TempDir()
+		if err := os.WriteFile(dir+"/barrier-"+lc.AwsRequestID, nil, 0o644); err != nil {
+			return nil, err
+		}
+		for {
+			m, _ := filepath.Glob(dir + "/barrier-*")
+			if len(m) >= ev.N {
+				return len(m), nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
 	case "noop":
 		return nil, nil
 	}

@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// invokeAll runs n invocations at once and returns their results.
+func invokeAll(t *testing.T, env *Environment, n int, payload string) []Result {
+	t.Helper()
+	res := make([]Result, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = env.Invoke(context.Background(), Invocation{RequestID: newReqID(), Payload: []byte(payload), TailLog: true})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("invocation %d: %v", i, err)
+		}
+	}
+	return res
+}
+
+func multiSpec(s Spec, n int) Spec {
+	s.MaxConcurrency = n
+	s.InitType = "lambda-managed-instances"
+	s.MemoryMB = 2048
+	s.CPUs = 1
+	s.Timeout = 20 * time.Second
+	return s
+}
+
+// Three invocations are inside the Go function at once on a 3-slot
+// environment (each waits until it sees the other two); a fourth is refused.
+func TestGoMultiSlot(t *testing.T) {
+	h := newHarness(t)
+	env := h.start(multiSpec(goSpec("multi"), 3))
+	if env.Slots() != 3 {
+		t.Fatalf("Slots = %d", env.Slots())
+	}
+	r := invoke(t, env, `{"mode":"context"}`, false)
+	if !strings.Contains(string(r.Payload), `"AWS_LAMBDA_MAX_CONCURRENCY":"3"`) ||
+		!strings.Contains(string(r.Payload), `"AWS_LAMBDA_INITIALIZATION_TYPE":"lambda-managed-instances"`) {
+		t.Errorf("environment: %s", r.Payload)
+	}
+
+	// The barrier opens only once all three are inside the function.
+	for _, r := range invokeAll(t, env, 3, `{"mode":"barrier","n":3}`) {
+		if string(r.Payload) != "3" || r.Replace {
+			t.Errorf("barrier result %+v", r)
+		}
+		lines := strings.Split(strings.TrimSpace(string(r.LogTail)), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "START") || !strings.HasPrefix(lines[2], "REPORT") {
+			t.Errorf("multi-slot tail:\n%s", r.LogTail)
+		}
+	}
+}
+
+func TestGoMultiSlotBusy(t *testing.T) {
+	h := newHarness(t)
+	env := h.start(multiSpec(goSpec("multibusy"), 2))
+	done := make(chan []Result, 1)
+	go func() { done <- invokeAll(t, env, 2, `{"mode":"barrier","n":3}`) }()
+	eventually(t, 10*time.Second, func() error {
+		if n := env.InFlight(); n != 2 {
+			return fmt.Errorf("%d in flight", n)
+		}
+		return nil
+	})
+	if _, err := env.Invoke(context.Background(), Invocation{RequestID: newReqID(), Payload: []byte(`{}`)}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third invocation on two slots: %v, want ErrBusy", err)
+	}
+	// Open the barrier from outside (the environment's /tmp): both finish.
+	if err := os.WriteFile(filepath.Join(env.dir, "tmp", "barrier-outside"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range <-done {
+		if string(r.Payload) != "3" {
+			t.Errorf("result %+v", r)
+		}
+	}
+}
+
+// On a multi-slot environment a timeout fails only that invocation.
+func TestGoMultiSlotTimeout(t *testing.T) {
+	h := newHarness(t)
+	spec := multiSpec(goSpec("multitimeout"), 2)
+	spec.Timeout = time.Second
+	env := h.start(spec)
+	r := invoke(t, env, `{"mode":"sleep","sleepMs":3000}`, false)
+	if r.ErrorType != "Sandbox.Timedout" || r.Replace {
+		t.Fatalf("result %+v", r)
+	}
+	// The other slot still serves while the first one is busy.
+	if r := invoke(t, env, `"still here"`, false); string(r.Payload) != `"still here"` {
+		t.Errorf("after timeout: %+v", r)
+	}
+	select {
+	case <-env.Done():
+		t.Fatal("environment ended after a single timeout")
+	default:
+	}
+}
+
+func TestNodeMultiSlot(t *testing.T) {
+	needTool(t, "node")
+	h := newHarness(t)
+	dir := writeCode(t, map[string]string{"index.mjs": `
+let inside = 0;
+const waiters = [];
+export const handler = async (event) => {
+  inside++;
+  if (inside >= event.n) { waiters.splice(0).forEach((w) => w()); }
+  else { await new Promise((r) => waiters.push(r)); }
+  return { concurrency: process.env.AWS_LAMBDA_MAX_CONCURRENCY };
+};`})
+	env := h.start(multiSpec(nodeSpec("nodemulti", "index.handler", dir), 4))
+	for _, r := range invokeAll(t, env, 4, `{"n":4}`) {
+		if string(r.Payload) != `{"concurrency":"4"}` {
+			t.Errorf("result %+v", r)
+		}
+	}
+}
+
+func TestPythonMultiSlot(t *testing.T) {
+	needTool(t, "python3")
+	h := newHarness(t)
+	dir := writeCode(t, map[string]string{"app.py": `
+import glob, os, tempfile, time
+def handler(event, context):
+    d = tempfile.gettempdir()
+    open(os.path.join(d, "in-" + context.aws_request_id), "w").close()
+    while len(glob.glob(os.path.join(d, "in-*"))) < event["n"]:
+        time.sleep(0.002)
+    return {"pid": os.getpid()}
+`})
+	env := h.start(multiSpec(pySpec("pymulti", "app.handler", dir), 3))
+	pids := map[string]bool{}
+	for _, r := range invokeAll(t, env, 3, `{"n":3}`) {
+		if r.FunctionError != "" {
+			t.Fatalf("result %+v %s", r, r.Payload)
+		}
+		pids[string(r.Payload)] = true
+	}
+	if len(pids) != 3 {
+		t.Errorf("3 concurrent invocations ran in %d processes, want 3", len(pids))
+	}
+}
