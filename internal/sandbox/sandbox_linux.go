@@ -23,7 +23,8 @@ import (
 //
 //	launcher goroutine ── LockOSThread (never unlocked: the thread dies with the goroutine)
 //	  │ isolated: unshare(CLONE_NEWNS|CLONE_FS); / made rprivate; CodeDir bound read-only
-//	  │           on TaskRoot, RuntimeDir on /var/runtime, TmpDir on /tmp, a fresh /dev/shm
+//	  │           on TaskRoot, RuntimeDir on /var/runtime, TmpDir on /tmp, a fresh /dev/shm;
+//	  │           no_new_privs
 //	  │ cgroup v1: the thread joins the sandbox's cgroups (tasks file)
 //	  │ cmd.Start: clone(CLONE_NEWPID|NEWIPC|NEWUTS [+CLONE_INTO_CGROUP on v2]), setuid,
 //	  │           PTRACE_TRACEME, exec: the child stops before its first instruction
@@ -220,6 +221,12 @@ func (s *Sandbox) launch(cmd *exec.Cmd, release <-chan struct{}, errc chan<- err
 	if s.isolated {
 		if err := s.mountPrivate(); err != nil {
 			errc <- err
+			return
+		}
+		// no_new_privs is per thread and inherited: setuid binaries cannot raise the
+		// function's privileges back.
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			errc <- fmt.Errorf("set no_new_privs: %w", err)
 			return
 		}
 	}

@@ -198,6 +198,8 @@ echo cwd=$(pwd)
 touch /var/task/new 2>/dev/null && echo codewrite=ok || echo codewrite=denied
 echo cgroup=$(grep -E '^[0-9]+:(memory|[^:]*):' /proc/self/cgroup | grep -E 'memory|^0::' | head -1)
 echo ns=$(readlink /proc/self/ns/pid)
+echo nnp=$(grep NoNewPrivs /proc/self/status | tr -d ' \t' | cut -d: -f2)
+echo capeff=$(grep CapEff /proc/self/status | tr -d ' \t' | cut -d: -f2)
 echo proc1=$(tr '\0' ' ' < /proc/1/cmdline)
 echo nprocs=$(ls /proc | grep -c '^[0-9]')
 `, hostMarker)
@@ -216,6 +218,8 @@ echo nprocs=$(ls /proc | grep -c '^[0-9]')
 		{"tmpwrite", "ok"},
 		{"code", "hello from code"},
 		{"cwd", "/var/task"},
+		{"nnp", "1"},
+		{"capeff", "0000000000000000"},
 		{"codewrite", "denied"},
 	}
 	for _, c := range checks {
