@@ -152,3 +152,24 @@ func BenchmarkWarmInvokePlainProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
 }
+
+// BenchmarkColdStartPlainProcess is BenchmarkColdStart without the sandbox.
+func BenchmarkColdStartPlainProcess(b *testing.B) {
+	h := newHarness(b)
+	h.deps.Logs = nil
+	h.deps.Sandboxes = plainSandboxes
+	spec := benchSpec()
+	ctx := context.Background()
+	for b.Loop() {
+		env, err := Start(ctx, spec, h.deps)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.Invoke(ctx, Invocation{RequestID: "cold", Payload: []byte(`{}`)}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		_ = env.Close(ctx)
+		b.StartTimer()
+	}
+}

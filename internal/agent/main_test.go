@@ -24,6 +24,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Readable by the unprivileged user of isolated sandboxes.
+	_ = os.Chmod(dir, 0o755)
 	goFnDir = filepath.Join(dir, "gofn")
 	cmd := exec.Command("go", "build", "-o", filepath.Join(goFnDir, "bootstrap"), "./testdata/gofn")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
