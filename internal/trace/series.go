@@ -9,7 +9,10 @@ import (
 )
 
 // Series is traffic binned into fixed time steps, the form the replay consumes.
-// Each slice has one element per step; invocations belong to the step they start in.
+// Each slice has one element per step. Invocations are counted and billed in the
+// step they start in; their wall and CPU time is spread over the steps they run
+// in, so BusyMs ÷ the step is the mean concurrency of the step even when
+// invocations outlast it.
 type Series struct {
 	Start time.Time
 	Step  time.Duration
@@ -19,9 +22,9 @@ type Series struct {
 	Functions []string
 
 	Count  []uint32  // invocations started in the step
-	BusyMs []float64 // their wall time, summed
-	CPUMs  []float64 // their CPU time on one full vCPU, summed
-	GBs    []float64 // their billed GB-seconds: Σ max(1, ⌈ms⌉)/1000 × MB/1024
+	BusyMs []float64 // wall time of invocations in flight during the step, clipped to it
+	CPUMs  []float64 // their CPU time on one full vCPU in the step
+	GBs    []float64 // billed GB-seconds of the step's invocations: Σ max(1, ⌈ms⌉)/1000 × MB/1024
 }
 
 // Len is the number of steps.
@@ -167,12 +170,14 @@ func BinInvocations(invs []Invocation, opt BinOptions) (*Series, error) {
 	}
 	s := NewSeries(start, opt.Step, int(span/opt.Step)+1)
 	s.Functions = names
+	sp := newSpreader(s)
 	for i := range invs {
 		inv := &invs[i]
 		if keep != "" && inv.Function != keep {
 			continue
 		}
-		k := int(inv.Time.Sub(start) / opt.Step)
+		off := inv.Time.Sub(start)
+		k := int(off / opt.Step)
 		mem := inv.MemoryMB
 		if opt.MemoryMB > 0 {
 			mem = opt.MemoryMB
@@ -185,10 +190,10 @@ func BinInvocations(invs []Invocation, opt BinOptions) (*Series, error) {
 			cpu = inv.DurationMs * opt.CPUFraction
 		}
 		s.Count[k]++
-		s.BusyMs[k] += inv.DurationMs
-		s.CPUMs[k] += cpu
 		s.GBs[k] += BilledGBs(inv.DurationMs, mem)
+		sp.add(k, float64(off%opt.Step)/float64(time.Millisecond), 1, inv.DurationMs, cpu)
 	}
+	sp.finish()
 	return s, nil
 }
 
@@ -235,6 +240,7 @@ func BinAzure(a *Azure, opt BinOptions) (*Series, error) {
 		return nil, fmt.Errorf("trace has more than %d steps of %v", MaxSteps, opt.Step)
 	}
 	s := NewSeries(a.Start(), opt.Step, steps)
+	sp := newSpreader(s)
 	for i := range fns {
 		f := &fns[i]
 		if f.Duration == nil {
@@ -260,7 +266,9 @@ func BinAzure(a *Azure, opt BinOptions) (*Series, error) {
 			}
 			if perMinute == 1 {
 				k := m / minutesPerStep
-				s.add(k, n, dur, cpu, gbs)
+				s.Count[k] += n
+				s.GBs[k] += float64(n) * gbs
+				sp.add(k, float64((m%minutesPerStep)*60_000), float64(n), dur, cpu)
 				continue
 			}
 			base := m * perMinute
@@ -268,18 +276,78 @@ func BinAzure(a *Azure, opt BinOptions) (*Series, error) {
 			for j := 1; j <= perMinute; j++ {
 				cum := uint64(n) * uint64(j) / uint64(perMinute)
 				if c := uint32(cum - prev); c > 0 {
-					s.add(base+j-1, c, dur, cpu, gbs)
+					s.Count[base+j-1] += c
+					s.GBs[base+j-1] += float64(c) * gbs
+					sp.add(base+j-1, 0, float64(c), dur, cpu)
 				}
 				prev = cum
 			}
 		}
 	}
+	sp.finish()
 	return s, nil
 }
 
-func (s *Series) add(k int, n uint32, durMs, cpuMs, gbs float64) {
-	s.Count[k] += n
-	s.BusyMs[k] += float64(n) * durMs
-	s.CPUMs[k] += float64(n) * cpuMs
-	s.GBs[k] += float64(n) * gbs
+// spreader lays invocations' wall and CPU time over the steps they run in. The
+// whole steps in the middle of a long invocation go to difference arrays, so
+// an invocation costs O(1) however many steps it spans.
+type spreader struct {
+	s           *Series
+	stepMs      float64
+	dBusy, dCPU []float64 // whole-step occupancy, as differences
+}
+
+func newSpreader(s *Series) *spreader {
+	return &spreader{s: s, stepMs: float64(s.Step) / float64(time.Millisecond)}
+}
+
+// add lays n invocations that start offMs into step k and each run durMs of
+// wall time with cpuMs of CPU time (spread evenly over the wall time). Time past
+// the series' end is dropped.
+func (p *spreader) add(k int, offMs, n, durMs, cpuMs float64) {
+	if !(durMs > 0) || n == 0 {
+		return
+	}
+	s, S := p.s, p.stepMs
+	end := offMs + durMs // relative to the start of step k
+	if end <= S {
+		s.BusyMs[k] += n * durMs
+		s.CPUMs[k] += n * cpuMs
+		return
+	}
+	rate := cpuMs / durMs
+	first := S - offMs
+	s.BusyMs[k] += n * first
+	s.CPUMs[k] += n * first * rate
+	last := int(math.Ceil(end/S)) - 1 // steps after k the invocation reaches
+	if k+1 < s.Len() && last > 1 {
+		if p.dBusy == nil {
+			p.dBusy = make([]float64, s.Len()+1)
+			p.dCPU = make([]float64, s.Len()+1)
+		}
+		hi := min(k+last, s.Len())
+		p.dBusy[k+1] += n * S
+		p.dBusy[hi] -= n * S
+		p.dCPU[k+1] += n * S * rate
+		p.dCPU[hi] -= n * S * rate
+	}
+	if j := k + last; j < s.Len() {
+		tail := end - float64(last)*S
+		s.BusyMs[j] += n * tail
+		s.CPUMs[j] += n * tail * rate
+	}
+}
+
+// finish adds the whole steps to the series.
+func (p *spreader) finish() {
+	if p.dBusy == nil {
+		return
+	}
+	var busy, cpu float64
+	for i := range p.s.BusyMs {
+		busy += p.dBusy[i]
+		cpu += p.dCPU[i]
+		p.s.BusyMs[i] += busy
+		p.s.CPUMs[i] += cpu
+	}
 }

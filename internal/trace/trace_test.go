@@ -203,3 +203,46 @@ func TestAzureParseErrors(t *testing.T) {
 		t.Fatal("NaN memory accepted")
 	}
 }
+
+func TestLongInvocationsSpreadOverSteps(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	invs := []Invocation{
+		// 150 s from 00:00:30: half of minute 0, all of minutes 1 and 2.
+		{Time: t0.Add(30 * time.Second), DurationMs: 150_000, CPUMs: 75_000, MemoryMB: 1024, Function: "long"},
+		// 10 minutes from 00:03:00 runs past the trace's end (00:04): only minute 3 stays.
+		{Time: t0.Add(3 * time.Minute), DurationMs: 600_000, CPUMs: -1, MemoryMB: 1024, Function: "long"},
+	}
+	s, err := BinInvocations(invs, BinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 1e-6 })
+	if d := cmp.Diff([]float64{30_000, 60_000, 60_000, 60_000}, s.BusyMs, approx); d != "" {
+		t.Fatalf("busy ms (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]float64{15_000, 30_000, 30_000, 60_000}, s.CPUMs, approx); d != "" {
+		t.Fatalf("cpu ms (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]uint32{1, 0, 0, 1}, s.Count); d != "" {
+		t.Fatalf("counts (-want +got):\n%s", d)
+	}
+	if s.GBs[0] != 150 || s.GBs[3] != 600 {
+		t.Fatalf("GB-s billed in the start step: %v", s.GBs)
+	}
+
+	// An Azure function of 150 s on average, 2 invocations in its first minute,
+	// binned in 30-second steps: both start at 00:00 and run 5 steps.
+	a := &Azure{FirstMinute: 0, Minutes: 4, Functions: []AzureFunction{{
+		AzureKey: AzureKey{Function: "f"}, Counts: []uint32{2, 0, 0, 0},
+		Duration: &AzureDuration{AverageMs: 150_000},
+	}}}
+	s, err = BinAzure(a, BinOptions{Step: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 invocation per 30-second step of minute 0: steps 0..4 and 1..5.
+	want := []float64{30_000, 60_000, 60_000, 60_000, 60_000, 30_000, 0, 0}
+	if d := cmp.Diff(want, s.BusyMs, approx); d != "" {
+		t.Fatalf("azure busy ms (-want +got):\n%s", d)
+	}
+}

@@ -155,7 +155,10 @@ func newSim(s *trace.Series, cfg Config) (*sim, error) {
 	m.bucket = (s.Len() + cfg.Points - 1) / cfg.Points
 	m.points = make([]Point, 0, (s.Len()+m.bucket-1)/m.bucket)
 
-	m.note("Steps of %v; within a step invocations are spread evenly, so a step needs its invocations' total wall time ÷ the step in concurrency (Little's law).", s.Step)
+	if len(s.Functions) > 1 {
+		m.note("The trace's %d functions are replayed as one workload: they share on-demand environments, the provisioned level and the fleet (environments sized for the largest memory, %d MB); each invocation is billed at its own memory.", len(s.Functions), mem)
+	}
+	m.note("Steps of %v; within a step invocations are spread evenly, so a step needs the wall time in flight during it ÷ the step in concurrency (Little's law); invocations longer than a step occupy the steps they run in.", s.Step)
 	m.note("On-demand: one invocation per environment; an environment is reaped when no invocation started in the last %v; %d concurrent executions before throttles; init time billed per cold start: %v.",
 		cfg.KeepAlive, cfg.AccountConcurrency, cfg.InitDuration)
 	dc := dec.Config()
