@@ -379,8 +379,10 @@ func bind(src, dst string, ro bool) error {
 }
 
 // Kill sends SIGKILL to every process of the sandbox: the whole cgroup, and the process
-// group (plain) or pid namespace (isolated) of the started process. It does not wait
-// for them to exit; Close does.
+// group (plain) or pid namespace (isolated) of the started process. Without a cgroup or
+// pid namespace it also kills the started process's descendants found through /proc
+// (a daemon that left both the group and the tree cannot be found then). It does not
+// wait for them to exit; Close does.
 func (s *Sandbox) Kill() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -394,6 +396,9 @@ func (s *Sandbox) killLocked() error {
 		// Signal 0 fails once the caller has reaped the leader, after which its pid (and
 		// process group id) may belong to someone else.
 		if p.Signal(syscall.Signal(0)) == nil && !s.isolated {
+			if s.cg == nil {
+				killDescendants(p.Pid)
+			}
 			_ = unix.Kill(-p.Pid, unix.SIGKILL)
 		}
 		// In a pid namespace, the death of its first process kills all the others.
