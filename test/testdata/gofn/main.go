@@ -61,6 +61,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			}
 		}
 	case "env":
+		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
 		env := map[string]string{}
 		for _, kv := range os.Environ() {
 			k, v, _ := strings.Cut(kv, "=")
@@ -80,6 +81,8 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			"memory_mb":     lambdacontext.MemoryLimitInMB,
 		}
 		return out, nil
+	case "big":
+		return strings.Repeat("x", ev.MB<<20), nil
 	case "log":
 		fmt.Println("hello from the function:", ev.Value)
 		return "logged", nil

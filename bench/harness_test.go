@@ -1,0 +1,215 @@
+// Package bench holds shoal's benchmarks. Each compares shoal with its baselines in
+// one run; bench/RESULTS.md records the figures. Run them with
+//
+//	go test -run '^$' -bench . -benchtime 5s ./bench/
+package bench
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+	binDir    string
+)
+
+// binaries builds shoal, the plain echo server and the aws-lambda-go test function once.
+func binaries(b *testing.B) string {
+	b.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Dir(filepath.Dir(file))
+		binDir, buildErr = os.MkdirTemp("", "shoal-bench-")
+		if buildErr != nil {
+			return
+		}
+		for out, pkg := range map[string]string{"shoal": "./cmd/shoal", "echo": "./bench/echo", "bootstrap": "./test/testdata/gofn"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if o, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProcess runs a server binary until the benchmark ends and waits until addr accepts.
+func startProcess(b *testing.B, addr string, env []string, name string, args ...string) {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not listen on %s:\n%s", name, addr, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startShoal runs `shoal up` and deploys the aws-lambda-go test function as "echo".
+func startShoal(b *testing.B, memoryMB int32) (endpoint string, client *lambda.Client) {
+	b.Helper()
+	dir := binaries(b)
+	addr := freeAddr(b)
+	startProcess(b, addr, nil, filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
+	endpoint = "http://" + addr
+	client = lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	zipData := zipFile(b, filepath.Join(dir, "bootstrap"))
+	_, err := client.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("echo"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String("arn:aws:iam::123456789012:role/bench"), Code: &types.FunctionCode{ZipFile: zipData},
+		MemorySize: aws.Int32(memoryMB), Timeout: aws.Int32(30),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return endpoint, client
+}
+
+func zipFile(b *testing.B, path string) []byte {
+	b.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	hdr := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	hdr.SetMode(0o755)
+	w, err := zw.CreateHeader(hdr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		b.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// load sends b.N POSTs of body to url from clients goroutines, each on its own
+// keep-alive connection, and reports throughput and latency percentiles.
+func load(b *testing.B, url string, clients int, body []byte) {
+	b.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	post := func() (time.Duration, error) {
+		t0 := time.Now()
+		resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Amz-Function-Error") != "" {
+			return 0, fmt.Errorf("status %d %s", resp.StatusCode, resp.Header.Get("X-Amz-Function-Error"))
+		}
+		return time.Since(t0), nil
+	}
+	for range 200 { // warm up: environments started, connections open
+		if _, err := post(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([][]time.Duration, clients)
+	var errs sync.Map
+	next := make(chan struct{}, clients)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	go func() {
+		for range b.N {
+			next <- struct{}{}
+		}
+		close(next)
+	}()
+	for i := range clients {
+		wg.Go(func() {
+			for range next {
+				d, err := post()
+				if err != nil {
+					errs.Store(err.Error(), true)
+					continue
+				}
+				lat[i] = append(lat[i], d)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	failed := b.N - len(all)
+	errs.Range(func(k, _ any) bool { b.Logf("error: %v", k); return true })
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+	}
+	b.ReportMetric(float64(failed), "errors")
+}

@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/lambdaapi"
+	"github.com/shoal-dev/shoal/internal/registry"
+	"github.com/shoal-dev/shoal/internal/router"
+)
+
+// invoker connects the REST API's Invoke to the router: it turns the resolved
+// version into a router target and the request into an invocation.
+type invoker struct {
+	reg    *registry.Registry
+	router *router.Router
+	cfg    Config
+}
+
+var _ lambdaapi.Invoker = (*invoker)(nil)
+
+func (i *invoker) Invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (*lambdaapi.InvokeResult, error) {
+	v := req.Version
+	reserved, err := i.reg.GetFunctionConcurrency(ctx, v.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	t := targetFor(v, i.cfg)
+	t.Reserved = reserved
+	res, err := i.router.Invoke(ctx, t, agent.Invocation{
+		RequestID:     req.RequestID,
+		Payload:       req.Payload,
+		InvokedARN:    req.InvokedARN,
+		ClientContext: req.ClientContext,
+		TailLog:       req.TailLog,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &lambdaapi.InvokeResult{
+		Payload:         res.Payload,
+		FunctionError:   res.FunctionError,
+		LogTail:         res.LogTail,
+		ExecutedVersion: v.Version,
+	}, nil
+}
+
+// targetKey names one runnable configuration: published versions never change,
+// and $LATEST changes its RevisionId with every update.
+func targetKey(v *registry.Version) string {
+	return v.FunctionName + ":" + v.Version + ":" + v.RevisionId
+}
+
+// targetFor builds the router target of a resolved version.
+func targetFor(v *registry.Version, cfg Config) *router.Target {
+	arn := v.FunctionArn
+	if v.Version != registry.Latest {
+		arn = strings.TrimSuffix(arn, ":"+v.Version)
+	}
+	arch := "x86_64"
+	if len(v.Architectures) > 0 {
+		arch = v.Architectures[0]
+	}
+	var env map[string]string
+	if v.Environment != nil {
+		env = v.Environment.Variables
+	}
+	logGroup := ""
+	if v.LoggingConfig != nil {
+		logGroup = v.LoggingConfig.LogGroup
+	}
+	return &router.Target{
+		Key:        targetKey(v),
+		Function:   v.FunctionName,
+		Version:    v.Version,
+		CodeSha256: v.CodeSha256,
+		Spec: agent.Spec{
+			FunctionName: v.FunctionName,
+			FunctionARN:  arn,
+			Version:      v.Version,
+			Runtime:      v.Runtime,
+			Handler:      v.Handler,
+			MemoryMB:     v.MemorySize,
+			Timeout:      time.Duration(v.Timeout) * time.Second,
+			Environment:  env,
+			Architecture: arch,
+			Region:       cfg.Region,
+			AccountID:    cfg.AccountID,
+			LogGroup:     logGroup,
+		},
+	}
+}

@@ -1,0 +1,265 @@
+// Package server assembles shoal's main job, `shoal up`: the embedded NATS server
+// with JetStream, the registry, the log store, the router with its in-process
+// instance, and the Lambda REST API. It owns start-up order, the HTTP listener and a
+// clean shutdown; the components own everything else.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/lambdaapi"
+	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/registry"
+	"github.com/shoal-dev/shoal/internal/router"
+)
+
+// Config configures shoal's main job.
+type Config struct {
+	// DataDir holds JetStream's files (registry, code, logs) and unpacked code.
+	DataDir string
+	// Listen is the REST API's address; "127.0.0.1:0" picks a free port.
+	Listen string
+	// AccountConcurrency is the account's concurrent-execution limit.
+	AccountConcurrency int
+	// KeepAlive is how long an idle on-demand environment is kept warm.
+	KeepAlive time.Duration
+	// Isolate runs environments in namespaces under an unprivileged user when root.
+	Isolate bool
+	// ShutdownTimeout bounds how long in-flight invocations may take to finish on stop.
+	ShutdownTimeout time.Duration
+	// Region and AccountID appear in ARNs.
+	Region, AccountID string
+}
+
+// Validate fills defaults and checks the values.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		c.DataDir = ".shoal"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:9000"
+	}
+	if c.AccountConcurrency == 0 {
+		c.AccountConcurrency = 1000
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 10 * time.Minute
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "123456789012"
+	}
+	if c.AccountConcurrency < 1 {
+		return fmt.Errorf("account concurrency %d: must be at least 1", c.AccountConcurrency)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	return nil
+}
+
+// Deps are the outside world a Server talks to.
+type Deps struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// Progress receives human-readable start-up progress lines; nil discards them.
+	Progress io.Writer
+	// Ready, if set, is called once the API is listening, with its address.
+	Ready func(addr string)
+}
+
+// Run starts shoal and serves until ctx ends, then shuts down cleanly.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	s, err := Start(ctx, cfg, deps)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// Server is a running shoal main job.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	bus    *bus.Bus
+	reg    *registry.Registry
+	logs   *logs.Store
+	router *router.Router
+	http   *http.Server
+	ln     net.Listener
+
+	cancel context.CancelFunc
+	loops  chan struct{} // closed when the background loops have stopped
+}
+
+// Start brings shoal up and returns once the API is listening.
+func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	clk := deps.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	progress := deps.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	step := func(format string, args ...any) { fmt.Fprintf(progress, "  "+format+"\n", args...) }
+
+	s := &Server{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			s.closeParts()
+		}
+	}()
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+
+	t0 := time.Now()
+	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Logger: logger.With("component", "nats")})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	step("embedded NATS with JetStream ready (%s)", since(t0))
+
+	t0 = time.Now()
+	s.reg, err = registry.Open(ctx, s.bus.JetStream(), registry.Config{AccountID: cfg.AccountID, Region: cfg.Region})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.logs, err = logs.Open(ctx, s.bus.JetStream(), logs.Config{}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	step("registry and log store open (%s)", since(t0))
+
+	workDir := filepath.Join(dataDir, "run")
+	if err := os.RemoveAll(workDir); err != nil { // environments of an earlier run are gone
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	code := newCodeCache(filepath.Join(dataDir, "code"), s.reg.Code)
+	envDeps := agent.Deps{Logger: logger, Clock: clk, Logs: s.logs, WorkDir: workDir}
+	start := func(ctx context.Context, spec agent.Spec) (router.Env, error) {
+		spec.Isolate = cfg.Isolate
+		return agent.Start(ctx, spec, envDeps)
+	}
+	s.router, err = router.New(router.Config{AccountConcurrency: cfg.AccountConcurrency, KeepAlive: cfg.KeepAlive},
+		start, code, clk, logger)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+
+	apiCfg := lambdaapi.Config{AccountID: cfg.AccountID, Region: cfg.Region, AccountConcurrencyLimit: cfg.AccountConcurrency,
+		// Lambda keeps 100 of its 1000 unreserved; a smaller account keeps a tenth.
+		MinUnreservedConcurrency: min(100, max(1, cfg.AccountConcurrency/10))}
+	if err := apiCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	api := lambdaapi.New(apiCfg, s.reg, &invoker{reg: s.reg, router: s.router, cfg: cfg}, logger)
+	mux := http.NewServeMux()
+	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
+	mux.Handle("/", api)
+
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("API server stopped", "err", err)
+		}
+	}()
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.loops = make(chan struct{})
+	go func() {
+		defer close(s.loops)
+		done := make(chan struct{})
+		go func() { s.router.Run(loopCtx); close(done) }()
+		s.syncLoop(loopCtx)
+		<-done
+	}()
+	step("Lambda API listening on http://%s", s.ln.Addr())
+	if deps.Ready != nil {
+		deps.Ready(s.ln.Addr().String())
+	}
+	return s, nil
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting requests, lets in-flight invocations finish (up to the
+// shutdown timeout), stops every environment and closes the stores.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if s.http != nil {
+		// Shutdown waits for in-flight requests, invocations included.
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("api: %w", err))
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+		<-s.loops
+	}
+	errs = append(errs, s.closeParts())
+	return errors.Join(errs...)
+}
+
+// closeParts closes whatever Start opened, in reverse order.
+func (s *Server) closeParts() error {
+	var errs []error
+	if s.router != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.router.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("router: %w", err))
+		}
+		cancel()
+	}
+	if s.logs != nil {
+		s.logs.Close()
+	}
+	if s.reg != nil {
+		s.reg.Close()
+	}
+	if s.bus != nil {
+		s.bus.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

@@ -1,0 +1,105 @@
+package test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// awsCLI finds the aws CLI v2 from Debian's awscli package (which .ci/run installs),
+// falling back to any aws on PATH.
+func awsCLI(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/aws"); err == nil {
+		return "/usr/bin/aws"
+	}
+	p, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("the aws CLI is not installed (Debian package awscli)")
+	}
+	return p
+}
+
+func runAWS(t *testing.T, bin, endpoint string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--endpoint-url", endpoint, "--output", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
+		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("aws %v: %v", args, err)
+	}
+	return string(out), 0
+}
+
+func TestAWSCLI(t *testing.T) {
+	bin := awsCLI(t)
+	s := startShoal(t)
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "fn.zip")
+	if err := os.WriteFile(zipPath, goFnZip, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out, code := runAWS(t, bin, s.endpoint, "lambda", "create-function", "--function-name", "cli-echo",
+		"--runtime", "provided.al2023", "--handler", "bootstrap", "--role", role,
+		"--zip-file", "fileb://"+zipPath, "--memory-size", "128", "--timeout", "10",
+		"--environment", "Variables={KEY=VAL}")
+	if code != 0 {
+		t.Fatalf("create-function exit %d: %s", code, out)
+	}
+	var created map[string]any
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created["FunctionName"] != "cli-echo" {
+		t.Fatalf("create-function printed %s (%v)", out, err)
+	}
+
+	args := []string{"lambda", "invoke", "--function-name", "cli-echo", "--payload", `{"hello":"world"}`}
+	if strings.Contains(mustVersion(t, bin), "aws-cli/2") {
+		args = append(args, "--cli-binary-format", "raw-in-base64-out")
+	}
+	resp := filepath.Join(dir, "out.json")
+	out, code = runAWS(t, bin, s.endpoint, append(args, "--log-type", "Tail", resp)...)
+	if code != 0 {
+		t.Fatalf("invoke exit %d: %s", code, out)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal([]byte(out), &meta); err != nil || meta["StatusCode"] != float64(200) || meta["LogResult"] == nil {
+		t.Fatalf("invoke printed %s (%v)", out, err)
+	}
+	if b, _ := os.ReadFile(resp); string(b) != `{"hello":"world"}` {
+		t.Fatalf("invoke response %q", b)
+	}
+
+	out, code = runAWS(t, bin, s.endpoint, "lambda", "get-function", "--function-name", "nope")
+	if code != 254 || !strings.Contains(out, "ResourceNotFoundException") {
+		t.Fatalf("get-function of a missing function: exit %d, %s", code, out)
+	}
+
+	out, code = runAWS(t, bin, s.endpoint, "lambda", "list-functions")
+	if code != 0 || !strings.Contains(out, "cli-echo") {
+		t.Fatalf("list-functions exit %d: %s", code, out)
+	}
+	out, code = runAWS(t, bin, s.endpoint, "lambda", "publish-version", "--function-name", "cli-echo")
+	if code != 0 || !strings.Contains(out, `"Version": "1"`) {
+		t.Fatalf("publish-version exit %d: %s", code, out)
+	}
+	out, code = runAWS(t, bin, s.endpoint, "lambda", "delete-function", "--function-name", "cli-echo")
+	if code != 0 {
+		t.Fatalf("delete-function exit %d: %s", code, out)
+	}
+}
+
+func mustVersion(t *testing.T, bin string) string {
+	t.Helper()
+	out, _ := exec.Command(bin, "--version").CombinedOutput()
+	return string(out)
+}

@@ -1,0 +1,211 @@
+// Package test holds shoal's end-to-end tests: they start the real shoal (in this
+// process through server.Start, or as the built binary where a test needs a
+// process to stop and restart), deploy functions built with aws-lambda-go, Node.js
+// and Python handlers, and drive everything with the AWS SDK for Go v2, shoal's own
+// CLI and the aws CLI.
+package test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/shoal-dev/shoal/internal/server"
+)
+
+// Built once in TestMain.
+var (
+	goFnZip    []byte // the aws-lambda-go test function (test/testdata/gofn) as a deployment package
+	shoalBin   string // the shoal binary
+	moduleRoot string
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test setup:", err)
+		os.Exit(1)
+	}
+	os.Exit(code(m))
+}
+
+func setup() (func(*testing.M) int, error) {
+	_, file, _, _ := runtime.Caller(0)
+	moduleRoot = filepath.Dir(filepath.Dir(file))
+	dir, err := os.MkdirTemp("", "shoal-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	bootstrap := filepath.Join(dir, "bootstrap")
+	if err := goBuild(bootstrap, "./test/testdata/gofn"); err != nil {
+		return nil, err
+	}
+	goFnZip, err = zipFiles(map[string]string{"bootstrap": bootstrap})
+	if err != nil {
+		return nil, err
+	}
+	shoalBin = filepath.Join(dir, "shoal")
+	if err := goBuild(shoalBin, "./cmd/shoal"); err != nil {
+		return nil, err
+	}
+	return func(m *testing.M) int {
+		defer os.RemoveAll(dir)
+		return m.Run()
+	}, nil
+}
+
+func goBuild(out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = moduleRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// zipFiles zips name → path of a file on disk, keeping the file's mode.
+func zipFiles(files map[string]string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, path := range files {
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		hdr, err := zip.FileInfoHeader(info)
+		if err != nil {
+			return nil, err
+		}
+		hdr.Name = name
+		hdr.Method = zip.Deflate
+		w, err := zw.CreateHeader(hdr)
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(b); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// zipSources zips name → contents.
+func zipSources(files map[string]string) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			panic(err)
+		}
+		if _, err := w.Write([]byte(body)); err != nil {
+			panic(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+// shoal is one running shoal main job with an SDK client pointed at it.
+type shoal struct {
+	srv      *server.Server
+	client   *lambda.Client
+	endpoint string
+	dataDir  string
+}
+
+type option func(*server.Config)
+
+// startShoal starts shoal in this process on a free port with its own data directory.
+func startShoal(t *testing.T, opts ...option) *shoal {
+	t.Helper()
+	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Isolate: true, ShutdownTimeout: 10 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.Start(context.Background(), cfg, server.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	endpoint := "http://" + srv.Addr()
+	return &shoal{srv: srv, client: newClient(endpoint), endpoint: endpoint, dataDir: cfg.DataDir}
+}
+
+func newClient(endpoint string) *lambda.Client {
+	return lambda.New(lambda.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+	})
+}
+
+func ctx(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// eventually polls f until it succeeds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type serverConfig = server.Config
+
+// isErrAs is errors.As for the SDK's typed errors.
+func isErrAs[E error](err error, target *E) bool { return errors.As(err, target) }
+
+func errUnexpected(what string, got any) error { return fmt.Errorf("%s: got %v", what, got) }
+
+// memoryCgroup reports whether this machine can enforce a memory limit.
+func memoryCgroup() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	for _, p := range []string{"/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cgroup.controllers"} {
+		if b, err := os.ReadFile(p); err == nil && (strings.HasSuffix(p, "limit_in_bytes") || strings.Contains(string(b), "memory")) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,186 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+)
+
+// shoalProcess is the shoal binary running `shoal up`.
+type shoalProcess struct {
+	cmd      *exec.Cmd
+	endpoint string
+	output   *strings.Builder
+	exited   chan error
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runShoalUp starts `shoal up` and waits until it says it is up.
+func runShoalUp(t *testing.T, dataDir, addr string) *shoalProcess {
+	t.Helper()
+	cmd := exec.Command(shoalBin, "up", "--data", dataDir, "--listen", addr)
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &shoalProcess{cmd: cmd, endpoint: "http://" + addr, output: &strings.Builder{}, exited: make(chan error, 1)}
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		signalled := false
+		for sc.Scan() {
+			p.output.WriteString(sc.Text() + "\n")
+			if !signalled && strings.Contains(sc.Text(), "shoal is up") {
+				close(up)
+				signalled = true
+			}
+		}
+	}()
+	go func() { p.exited <- cmd.Wait(); pw.Close() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	select {
+	case <-up:
+	case err := <-p.exited:
+		t.Fatalf("shoal up exited: %v\n%s", err, p.output)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("shoal up did not come up:\n%s", p.output)
+	}
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *shoalProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("shoal exited with %v after SIGTERM:\n%s", err, p.output)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("shoal did not stop after SIGTERM:\n%s", p.output)
+	}
+}
+
+func TestRestartKeepsFunctions(t *testing.T) {
+	dataDir := t.TempDir()
+	addr := freePort(t)
+	p := runShoalUp(t, dataDir, addr)
+	c := newClient(p.endpoint)
+	s := &shoal{client: c, endpoint: p.endpoint}
+	createGoFn(t, s, "keep")
+	if _, err := c.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("keep")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("keep"),
+		Name: aws.String("prod"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("keep"), Payload: []byte(`{"n":1}`)})
+
+	// An invocation in flight when SIGTERM arrives still finishes.
+	inflight := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("keep"), Payload: []byte(`{"op":"sleep","ms":1500}`)})
+		if err == nil && out.FunctionError != nil {
+			err = fmt.Errorf("function error %s: %s", *out.FunctionError, out.Payload)
+		}
+		inflight <- err
+	}()
+	// Wait until the slow invocation has started in its environment (its START line).
+	eventually(t, 10*time.Second, func() error {
+		if n := strings.Count(readLogs(t, p.endpoint, "keep"), "START RequestId:"); n < 2 {
+			return fmt.Errorf("%d START lines", n)
+		}
+		return nil
+	})
+	if len(processesOf("keep")) == 0 {
+		t.Fatal("no environment process of the function is running")
+	}
+	p.stop(t)
+	if err := <-inflight; err != nil {
+		t.Fatalf("in-flight invocation during shutdown: %v", err)
+	}
+	if pids := processesOf("keep"); len(pids) > 0 {
+		t.Fatalf("environment processes left running after shoal stopped: %v", pids)
+	}
+
+	p2 := runShoalUp(t, dataDir, addr)
+	defer p2.stop(t)
+	c2 := newClient(p2.endpoint)
+	s2 := &shoal{client: c2, endpoint: p2.endpoint}
+	if _, err := c2.GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String("keep"), Qualifier: aws.String("1")}); err != nil {
+		t.Fatalf("version 1 after restart: %v", err)
+	}
+	alias, err := c2.GetAlias(ctx(t), &lambda.GetAliasInput{FunctionName: aws.String("keep"), Name: aws.String("prod")})
+	if err != nil || aws.ToString(alias.FunctionVersion) != "1" {
+		t.Fatalf("alias after restart: %v, %v", alias, err)
+	}
+	out := invoke(t, s2, &lambda.InvokeInput{FunctionName: aws.String("keep"), Qualifier: aws.String("prod"), Payload: []byte(`{"n":2}`)})
+	if string(out.Payload) != `{"n":2}` || aws.ToString(out.ExecutedVersion) != "1" {
+		t.Fatalf("invoke after restart: %s (version %s)", out.Payload, aws.ToString(out.ExecutedVersion))
+	}
+}
+
+// readLogs returns a function's stored log lines as shoal serves them.
+func readLogs(t *testing.T, endpoint, function string) string {
+	t.Helper()
+	resp, err := http.Get(endpoint + "/shoal/v1/functions/" + function + "/logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// processesOf lists the processes whose environment names the function.
+func processesOf(function string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	want := []byte("AWS_LAMBDA_FUNCTION_NAME=" + function + "\x00")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && bytes.Contains(env, want) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
