@@ -647,42 +647,50 @@ func TestCgroupV2(t *testing.T) {
 	if mount == "" {
 		t.Skip("no cgroup2 mount")
 	}
-	cgroupHostOverride = &cgroupHost{v2: true, base: filepath.Join(mount, "shoal-test")}
-	defer func() { cgroupHostOverride = nil }()
-	s := newSandbox(t, Config{MemoryMB: 64, CPUs: 0.25, PidsMax: 50})
-	requireCgroup(t, s)
-	rel := strings.TrimPrefix(s.CgroupPath(), mount)
-	cmd := exec.Command("/bin/sh", "-c", `sleep 1000 & echo cg=$(grep '^0::' /proc/self/cgroup | cut -d: -f3); wait`)
-	stdout, _ := cmd.StdoutPipe()
-	if err := s.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 256)
-	n, _ := stdout.Read(buf)
-	if got := fields(string(buf[:n]))["cg"]; got != rel {
-		t.Errorf("process cgroup %q, want %q", got, rel)
-	}
-	eventually(t, 10*time.Second, func() error {
-		if procs, _ := s.cg.procs(); len(procs) < 2 {
-			return fmt.Errorf("procs %v", procs)
-		}
-		return nil
-	})
-	if err := s.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	eventually(t, 10*time.Second, func() error {
-		if procs, _ := s.cg.procs(); len(procs) > 0 {
-			return fmt.Errorf("procs %v", procs)
-		}
-		return nil
-	})
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(s.CgroupPath()); !os.IsNotExist(err) {
-		t.Errorf("cgroup dir left: %v", err)
+	base := filepath.Join(mount, "shoal-test")
+	cgroupHostOverride = &cgroupHost{v2: true, base: base}
+	defer func() {
+		cgroupHostOverride = nil
+		_ = syscall.Rmdir(base)
+	}()
+	for _, isolate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("isolate=%v", isolate), func(t *testing.T) {
+			s := newSandbox(t, Config{MemoryMB: 64, CPUs: 0.25, PidsMax: 50, Isolate: isolate})
+			requireCgroup(t, s)
+			rel := strings.TrimPrefix(s.CgroupPath(), mount)
+			cmd := exec.Command("/bin/sh", "-c", `sleep 1000 & echo cg=$(grep '^0::' /proc/self/cgroup | cut -d: -f3); wait`)
+			stdout, _ := cmd.StdoutPipe()
+			if err := s.Start(cmd); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 256)
+			n, _ := stdout.Read(buf)
+			if got := fields(string(buf[:n]))["cg"]; got != rel {
+				t.Errorf("process cgroup %q, want %q", got, rel)
+			}
+			eventually(t, 10*time.Second, func() error {
+				if procs, _ := s.cg.procs(); len(procs) < 2 {
+					return fmt.Errorf("procs %v", procs)
+				}
+				return nil
+			})
+			if err := s.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			eventually(t, 10*time.Second, func() error {
+				if procs, _ := s.cg.procs(); len(procs) > 0 {
+					return fmt.Errorf("procs %v", procs)
+				}
+				return nil
+			})
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(s.CgroupPath()); !os.IsNotExist(err) {
+				t.Errorf("cgroup dir left: %v", err)
+			}
+		})
 	}
 }
 
