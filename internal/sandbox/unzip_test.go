@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -294,4 +295,50 @@ func FuzzUnzip(f *testing.F) {
 		_ = Unzip(data, filepath.Join(parent, "code"), UnzipLimits{MaxUnzippedBytes: 1 << 20, MaxFiles: 200})
 		assertContained(t, parent, "code")
 	})
+}
+
+// TestUnzipZipTool unpacks an archive made by Info-ZIP's zip (symlinks stored as links)
+// and compares the tree with the original.
+func TestUnzipZipTool(t *testing.T) {
+	zipTool, err := exec.LookPath("zip")
+	if err != nil {
+		t.Skip("zip not installed")
+	}
+	src := t.TempDir()
+	files := map[string]os.FileMode{"bootstrap": 0o755, "lib/a.js": 0o644, "node_modules/pkg/cli.js": 0o755}
+	for name, mode := range files {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(name), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(src, "node_modules/.bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../pkg/cli.js", filepath.Join(src, "node_modules/.bin/cli")); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "code.zip")
+	cmd := exec.Command(zipTool, "-q", "-r", "-y", archive, ".")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("zip: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "code")
+	if err := Unzip(data, dst, UnzipLimits{}); err != nil {
+		t.Fatalf("Unzip: %v", err)
+	}
+	if diff := cmp.Diff(tree(t, src), tree(t, dst)); diff != "" {
+		t.Errorf("unpacked tree differs (-zip source +unpacked):\n%s", diff)
+	}
 }
