@@ -10,9 +10,11 @@ package replay
 type pool struct {
 	keep int // keep-alive in steps
 
-	// deque of (step, need) with decreasing need, as a ring buffer.
+	// deque of (step, need) with decreasing need, as a ring buffer whose
+	// size is a power of two (mask = size - 1).
 	steps []int
 	needs []int
+	mask  int
 	head  int
 	n     int
 
@@ -25,17 +27,19 @@ func newPool(keepAliveSteps int) *pool {
 	if keepAliveSteps < 1 {
 		keepAliveSteps = 1
 	}
-	size := keepAliveSteps + 2
-	return &pool{keep: keepAliveSteps, steps: make([]int, size), needs: make([]int, size)}
+	size := 1
+	for size < keepAliveSteps+2 {
+		size <<= 1
+	}
+	return &pool{keep: keepAliveSteps, steps: make([]int, size), needs: make([]int, size), mask: size - 1}
 }
 
 // step records that step i needs need concurrent environments and returns the
 // cold starts it took.
 func (p *pool) step(i, need int) int {
-	size := len(p.steps)
 	// Drop environments idle for longer than keep-alive.
 	for p.n > 0 && p.steps[p.head] < i-p.keep {
-		p.head = (p.head + 1) % size
+		p.head = (p.head + 1) & p.mask
 		p.n--
 	}
 	warm := 0
@@ -48,11 +52,11 @@ func (p *pool) step(i, need int) int {
 		p.cold += uint64(cold)
 	}
 	if need > 0 {
-		for p.n > 0 && p.needs[(p.head+p.n-1)%size] <= need {
+		for p.n > 0 && p.needs[(p.head+p.n-1)&p.mask] <= need {
 			p.n--
 		}
-		p.steps[(p.head+p.n)%size] = i
-		p.needs[(p.head+p.n)%size] = need
+		p.steps[(p.head+p.n)&p.mask] = i
+		p.needs[(p.head+p.n)&p.mask] = need
 		p.n++
 	}
 	p.alive = max(warm, need)
