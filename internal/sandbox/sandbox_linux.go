@@ -29,8 +29,8 @@ import (
 //	  │ cmd.Start: clone(CLONE_NEWPID|NEWIPC|NEWUTS [+CLONE_INTO_CGROUP on v2]), setuid,
 //	  │           PTRACE_TRACEME, exec: the child stops before its first instruction
 //	  │ cgroup v1: the thread goes back to its own cgroups
-//	  │ isolated: a procfs of the child's pid namespace is mounted on /proc (fsconfig
-//	  │           "pidns", Linux 6.15), then the child is let go (PTRACE_DETACH)
+//	  │ isolated: a procfs of the child's pid namespace is mounted on /proc (the procfs
+//	  │           "pidns" option of recent kernels), then the child is let go (PTRACE_DETACH)
 //	  └ waits for Close, then exits
 //
 // The child is therefore inside its cgroups, mount namespace and own /proc before its
@@ -43,7 +43,7 @@ type platformState struct {
 	release chan struct{} // closed by Close: the launcher thread exits
 }
 
-// probeProcPidns checks once whether procfs takes the "pidns" option (Linux 6.15), which
+// probeProcPidns checks once whether procfs takes the "pidns" option (recent kernels), which
 // lets a /proc showing only the sandbox's processes be mounted from outside its pid
 // namespace.
 var probeProcPidns = sync.OnceValue(func() error {
