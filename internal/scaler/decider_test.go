@@ -438,3 +438,45 @@ func ramp(at, over time.Duration, from, to float64) func(time.Duration) float64 
 		return from + (to-from)*float64(t-at)/float64(over)
 	}
 }
+
+func TestVersionsShareTheFleet(t *testing.T) {
+	d, err := New(autoCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three running instances of 2 vCPU: room for six 1-vCPU environments.
+	s := Snapshot{}
+	for i, z := range DefaultZones {
+		s.Instances = append(s.Instances, Instance{ID: fmt.Sprintf("i-%d", i), Zone: z, State: InstanceRunning, VCPU: 2, MemoryMiB: 8192})
+	}
+	a := version(3, 0)
+	a.Key = "a:1"
+	b := version(2, 0)
+	b.Key, b.EnvVCPU, b.EnvMemoryMiB = "b:1", 2, 4096
+	s.Versions = []Version{a, b}
+	p := d.Decide(s, t0)
+	perVersion := map[string]map[string]int{}
+	for _, e := range p.AddEnvironments {
+		if perVersion[e.Version] == nil {
+			perVersion[e.Version] = map[string]int{}
+		}
+		perVersion[e.Version][e.Zone]++
+	}
+	if len(perVersion["a:1"]) != 3 {
+		t.Fatalf("a:1 placed in zones %v; want one in each of 3", perVersion["a:1"])
+	}
+	// b needs 2 × 2 vCPU: with a's three on the three instances, neither fits now,
+	// so the fleet grows by the instances b needs.
+	placedB := perVersion["b:1"]
+	if n := placedB["zone-a"] + placedB["zone-b"] + placedB["zone-c"]; n+p.Targets[1].Unplaced != 2 {
+		t.Fatalf("b:1 placed %d and left %d unplaced; want 2 in all", n, p.Targets[1].Unplaced)
+	}
+	if got := len(p.AddInstances); got != p.Targets[1].Unplaced {
+		t.Fatalf("%d instances asked for %d unplaced 2-vCPU environments", got, p.Targets[1].Unplaced)
+	}
+	for _, in := range p.AddInstances {
+		if !strings.HasPrefix(in.Reason, "room for scale out b:1") {
+			t.Fatalf("instance reason %q", in.Reason)
+		}
+	}
+}

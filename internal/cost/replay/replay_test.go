@@ -259,3 +259,25 @@ func TestValidate(t *testing.T) {
 		t.Error("fractional-second step accepted")
 	}
 }
+
+func TestManagedManualMode(t *testing.T) {
+	// CPU-bound: 10 in flight use 10 vCPUs. At a 50 % target the scaler holds
+	// 20 one-vCPU environments on 10 m7i.large; at 80 %, 13 on 7.
+	s := series(time.Minute, 1024, 1000, 1000, repeat(60, 600)...)
+	for _, tc := range []struct {
+		target     float64
+		envs, inst int
+	}{{50, 20, 10}, {80, 13, 7}} {
+		cfg := Config{}
+		cfg.Scaling.Mode, cfg.Scaling.TargetCPUPercent = "Manual", tc.target
+		r := run(t, s, cfg)
+		mi := r.Option(ManagedInstances)
+		if mi.Throttles != 0 || mi.PeakEnvironments != tc.envs || mi.PeakInstances != tc.inst {
+			t.Fatalf("target %v%%: %d throttles, %d environments on %d instances; want 0, %d on %d",
+				tc.target, mi.Throttles, mi.PeakEnvironments, mi.PeakInstances, tc.envs, tc.inst)
+		}
+		if want := float64(tc.inst); mi.InstanceHours != want {
+			t.Fatalf("target %v%%: %v instance-hours; want %v", tc.target, mi.InstanceHours, want)
+		}
+	}
+}
