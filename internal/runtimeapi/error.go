@@ -1,33 +1,24 @@
 package runtimeapi
 
-import (
-	"encoding/json"
-	"net/http"
-)
+import "encoding/json"
 
 // handleError serves POST /runtime/invocation/{id}/error: the handler
 // failed. The body (Lambda's error JSON) is passed through as the caller's
 // payload; the type comes from Lambda-Runtime-Function-Error-Type, else
 // from the body's errorType.
-func (s *Server) handleError(w http.ResponseWriter, r *http.Request, id string) {
-	body, err := readBody(r, MaxResponseBytes)
-	if err != nil {
-		body = nil
-	}
-	typ, payload := errorPayload(r.Header.Get(hdrErrorType), body)
+func (s *Server) handleError(id string, req *request, body []byte) int {
+	typ, payload := errorPayload(req.errorType, body)
 	if !s.settle(id, Outcome{Payload: payload, Error: true, ErrorType: typ}) {
-		writeInvalidID(w)
-		return
+		return 400
 	}
-	writeAccepted(w)
+	return 202
 }
 
 // errorPayload decides the error type and the payload the caller sees for
 // an error the runtime posted.
 func errorPayload(headerType string, body []byte) (string, []byte) {
 	var probe struct {
-		ErrorType    string `json:"errorType"`
-		ErrorMessage string `json:"errorMessage"`
+		ErrorType string `json:"errorType"`
 	}
 	valid := len(body) > 0 && json.Unmarshal(body, &probe) == nil
 	typ := headerType

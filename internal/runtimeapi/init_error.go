@@ -1,15 +1,9 @@
 package runtimeapi
 
-import "net/http"
-
 // handleInitError serves POST /runtime/init/error: the runtime could not
 // initialise. The agent fails the environment's start with it.
-func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, MaxResponseBytes)
-	if err != nil {
-		body = nil
-	}
-	typ, payload := errorPayload(r.Header.Get(hdrErrorType), body)
+func (s *Server) handleInitError(req *request, body []byte) int {
+	typ, payload := errorPayload(req.errorType, body)
 	if typ == "Unhandled" {
 		typ = "Runtime.InitError"
 	}
@@ -20,5 +14,5 @@ func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
 	if first && s.cfg.OnInitError != nil {
 		s.cfg.OnInitError(typ, payload)
 	}
-	writeAccepted(w)
+	return 202
 }

@@ -1,12 +1,8 @@
 package runtimeapi
 
-import (
-	"net/http"
-	"strconv"
-)
+import "strconv"
 
-// Header names of invocation/next, as Lambda sends them (canonical form, set
-// directly in the header map to skip canonicalisation on the hot path).
+// Header names of invocation/next, as Lambda sends them.
 const (
 	hdrRequestID       = "Lambda-Runtime-Aws-Request-Id"
 	hdrDeadline        = "Lambda-Runtime-Deadline-Ms"
@@ -17,35 +13,50 @@ const (
 	hdrErrorType       = "Lambda-Runtime-Function-Error-Type"
 )
 
-var jsonContentType = []string{"application/json"}
-
 // handleNext serves GET /runtime/invocation/next: a long poll that returns
-// the next submitted invocation.
-func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
+// the next submitted invocation. It reports whether the connection can go on.
+func (s *Server) handleNext(c *conn) bool {
 	s.readyOnce.Do(func() { close(s.ready) })
-	inv := s.take(r.Context())
-	if inv == nil {
-		// The poller went away or the environment is closing; nothing was
-		// handed out.
-		writeError(w, http.StatusServiceUnavailable, "Runtime.Closed", "environment is shutting down")
-		return
+	for {
+		inv := s.take(s.closed)
+		if inv == nil {
+			c.writeError(503, "Runtime.Closed", "environment is shutting down", true)
+			return false
+		}
+		if c.peerClosed() {
+			// The poller left while waiting: give the invocation to the next one.
+			s.requeue(inv)
+			return false
+		}
+		b := append(c.out[:0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"+hdrRequestID+": "...)
+		b = append(b, inv.ID...)
+		b = append(b, "\r\n"+hdrDeadline+": "...)
+		b = strconv.AppendInt(b, inv.Deadline.UnixMilli(), 10)
+		b = append(b, "\r\n"+hdrInvokedARN+": "...)
+		b = append(b, inv.InvokedARN...)
+		if inv.TraceID != "" {
+			b = append(b, "\r\n"+hdrTraceID+": "...)
+			b = append(b, inv.TraceID...)
+		}
+		if inv.ClientContext != "" {
+			b = append(b, "\r\n"+hdrClientContext+": "...)
+			b = append(b, inv.ClientContext...)
+		}
+		if inv.CognitoIdentity != "" {
+			b = append(b, "\r\n"+hdrCognitoIdentity+": "...)
+			b = append(b, inv.CognitoIdentity...)
+		}
+		b = append(b, "\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(inv.Payload)), 10)
+		b = append(b, "\r\n\r\n"...)
+		b = append(b, inv.Payload...)
+		if cap(b) <= 64<<10 {
+			c.out = b[:0]
+		}
+		if _, err := c.w.Write(b); err != nil {
+			s.requeue(inv)
+			return false
+		}
+		return true
 	}
-	h := w.Header()
-	h[hdrRequestID] = []string{inv.ID}
-	h[hdrDeadline] = []string{deadlineMs(inv.Deadline)}
-	h[hdrInvokedARN] = []string{inv.InvokedARN}
-	if inv.TraceID != "" {
-		h[hdrTraceID] = []string{inv.TraceID}
-	}
-	if inv.ClientContext != "" {
-		h[hdrClientContext] = []string{inv.ClientContext}
-	}
-	if inv.CognitoIdentity != "" {
-		h[hdrCognitoIdentity] = []string{inv.CognitoIdentity}
-	}
-	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = []string{strconv.Itoa(len(inv.Payload))}
-	h["Date"] = nil
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(inv.Payload)
 }

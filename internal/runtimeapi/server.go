@@ -13,13 +13,10 @@
 package runtimeapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,8 +85,9 @@ func (inv *Invocation) Done() <-chan Outcome { return inv.done }
 
 // Server is the Runtime API of one environment.
 //
-// Concurrency: cfg, slots, pending, ln, srv, ready and closed are set in New
-// and immutable after; inUse is atomic; mu guards out and initErr.
+// Concurrency: cfg, slots, pending, ln, ready and closed are set in New
+// and immutable after; inUse is atomic; mu guards out, conns and initErr.
+// Each connection is served by one goroutine (conn.go).
 type Server struct {
 	cfg     Config
 	logger  *slog.Logger
@@ -97,7 +95,6 @@ type Server struct {
 	inUse   atomic.Int32     // submitted and not yet answered (or withdrawn and not yet popped)
 	pending chan *Invocation // capacity slots: never blocks a Submit that got a slot
 	ln      net.Listener
-	srv     *http.Server
 	ready   chan struct{} // closed at the first next poll
 	closed  chan struct{} // closed by Close
 
@@ -106,6 +103,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	out     map[string]*Invocation // handed out, awaiting the runtime's answer
+	conns   map[net.Conn]struct{}  // open runtime connections
 	initErr bool                   // init/error was posted
 }
 
@@ -130,18 +128,44 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := newServer(cfg, logger)
 	s.ln = ln
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 0, // the runtime is trusted to be slow; keep-alive is never closed
-		IdleTimeout:       0,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Warn("runtime api stopped", "err", err)
-		}
-	}()
+	go s.accept()
 	return s, nil
+}
+
+// accept serves each runtime connection on its own goroutine. Connections
+// have no timeouts: the runtime is trusted, and keep-alive is never closed.
+func (s *Server) accept() {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closed:
+			default:
+				s.logger.Warn("runtime api stopped accepting", "err", err)
+			}
+			return
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		s.mu.Lock()
+		select {
+		case <-s.closed:
+			s.mu.Unlock()
+			nc.Close()
+			return
+		default:
+		}
+		s.conns[nc] = struct{}{}
+		s.mu.Unlock()
+		go s.serveConn(nc)
+	}
+}
+
+func (s *Server) forget(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
 }
 
 func newServer(cfg Config, logger *slog.Logger) *Server {
@@ -153,6 +177,7 @@ func newServer(cfg Config, logger *slog.Logger) *Server {
 		ready:   make(chan struct{}),
 		closed:  make(chan struct{}),
 		out:     make(map[string]*Invocation, cfg.Slots),
+		conns:   make(map[net.Conn]struct{}),
 	}
 }
 
@@ -207,44 +232,63 @@ func (s *Server) Outstanding() []string {
 	return ids
 }
 
-// Close stops serving: pending polls return, and no more Submits are
-// accepted. Outstanding invocations get no answer from the server; the
-// agent settles them.
+// Close stops serving: pending polls return, connections close, and no
+// more Submits are accepted. Outstanding invocations get no answer from the
+// server; the agent settles them.
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		close(s.closed)
-		if s.srv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-			defer cancel()
-			if err = s.srv.Shutdown(ctx); err != nil {
-				err = s.srv.Close()
-			}
+		conns := make([]net.Conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		if s.ln != nil {
+			err = s.ln.Close()
+		}
+		for _, c := range conns {
+			_ = c.Close()
 		}
 	})
 	return err
 }
 
-// take hands the next submitted invocation out, skipping withdrawn ones.
-// It returns nil when ctx ends or the server closes.
-func (s *Server) take(ctx context.Context) *Invocation {
+// take hands the next submitted invocation out, skipping withdrawn ones. A
+// pending invocation is preferred over stop; it returns nil once stop is
+// closed and nothing is pending.
+func (s *Server) take(stop <-chan struct{}) *Invocation {
 	for {
+		var inv *Invocation
 		select {
-		case inv := <-s.pending:
-			if !inv.state.CompareAndSwap(statePending, stateOut) {
-				s.inUse.Add(-1) // withdrawn: its slot is free now
-				continue
+		case inv = <-s.pending:
+		default:
+			select {
+			case inv = <-s.pending:
+			case <-stop:
+				return nil
 			}
-			s.mu.Lock()
-			s.out[inv.ID] = inv
-			s.mu.Unlock()
-			return inv
-		case <-ctx.Done():
-			return nil
-		case <-s.closed:
-			return nil
 		}
+		if !inv.state.CompareAndSwap(statePending, stateOut) {
+			s.inUse.Add(-1) // withdrawn: its slot is free now
+			continue
+		}
+		s.mu.Lock()
+		s.out[inv.ID] = inv
+		s.mu.Unlock()
+		return inv
 	}
+}
+
+// requeue puts back an invocation whose poller went away before receiving
+// it; it keeps its slot.
+func (s *Server) requeue(inv *Invocation) {
+	s.mu.Lock()
+	delete(s.out, inv.ID)
+	s.mu.Unlock()
+	inv.state.Store(statePending)
+	s.pending <- inv // its place in the channel is free: it came out of it
 }
 
 // settle removes id from the outstanding set, frees its slot and delivers o.
@@ -263,7 +307,5 @@ func (s *Server) settle(id string, o Outcome) bool {
 	inv.done <- o // buffered 1, delivered once
 	return true
 }
-
-func deadlineMs(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
