@@ -35,7 +35,6 @@ func FuzzParsePath(f *testing.F) {
 	})
 }
 
-
 var seeds = []string{
 	"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n",
 	"POST /2018-06-01/runtime/invocation/id-1/response HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
