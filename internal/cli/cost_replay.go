@@ -20,8 +20,11 @@ import (
 	"github.com/shoal-dev/shoal/internal/trace"
 )
 
-// progressMinSteps is the trace length from which a terminal gets a progress bar.
-const progressMinSteps = 200_000
+// A terminal gets progress bars from these sizes on: steps to replay, bytes of CSV to read.
+const (
+	progressMinSteps = 200_000
+	progressMinBytes = 32 << 20
+)
 
 type costReplayFlags struct {
 	trace, format, function string
@@ -117,17 +120,24 @@ func runCostReplay(out, errOut io.Writer, f costReplayFlags) error {
 	default:
 		return fmt.Errorf("--scaling-mode %q: want auto or manual", f.mode)
 	}
-	series, err := loadSeries(f)
+	tty := isTerminal(errOut)
+	series, err := loadSeries(f, func(size int64) io.Writer {
+		if !f.progress && !(tty && size >= progressMinBytes) {
+			return nil
+		}
+		return errOut
+	})
 	if err != nil {
 		return err
 	}
-	if f.progress || (series.Len() >= progressMinSteps && isTerminal(errOut)) {
+	if f.progress || (series.Len() >= progressMinSteps && tty) {
 		bar := progressbar.NewOptions(series.Len(),
 			progressbar.OptionSetWriter(errOut),
 			progressbar.OptionSetDescription("replaying"),
 			progressbar.OptionShowCount(),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetRenderBlankState(true),
 		)
 		cfg.Progress = func(done, _ int) { _ = bar.Set(done) }
 		defer bar.Finish()
@@ -150,8 +160,9 @@ func runCostReplay(out, errOut io.Writer, f costReplayFlags) error {
 	return replay.WriteTable(out, res)
 }
 
-// loadSeries reads and bins the trace the flags name.
-func loadSeries(f costReplayFlags) (*trace.Series, error) {
+// loadSeries reads and bins the trace the flags name. progressTo says where to
+// draw a progress bar for reading a file of the given size (nil: none).
+func loadSeries(f costReplayFlags, progressTo func(size int64) io.Writer) (*trace.Series, error) {
 	format := strings.ToLower(f.format)
 	if format == "" {
 		var err error
@@ -173,7 +184,23 @@ func loadSeries(f costReplayFlags) (*trace.Series, error) {
 			return nil, fmt.Errorf("open trace: %w", err)
 		}
 		defer file.Close()
-		invs, err := trace.ParseCSV(bufio.NewReaderSize(file, 1<<20))
+		var r io.Reader = file
+		if st, err := file.Stat(); err == nil {
+			if w := progressTo(st.Size()); w != nil {
+				bar := progressbar.NewOptions64(st.Size(),
+					progressbar.OptionSetWriter(w),
+					progressbar.OptionSetDescription("reading trace"),
+					progressbar.OptionShowBytes(true),
+					progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish(),
+					progressbar.OptionSetRenderBlankState(true),
+				)
+				defer bar.Finish()
+				pr := progressbar.NewReader(file, bar)
+				r = &pr
+			}
+		}
+		invs, err := trace.ParseCSV(bufio.NewReaderSize(r, 1<<20))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.trace, err)
 		}

@@ -79,6 +79,10 @@ func TestCostReplayJSON(t *testing.T) {
 	if errOut != "" {
 		t.Fatalf("stderr without a terminal or --progress: %q", errOut)
 	}
+	_, errOut, code = runCLI(t, "cost", "replay", "--trace", path, "-o", "json", "--progress", "--step", "1s")
+	if code != 0 || !strings.Contains(errOut, "reading trace") || !strings.Contains(errOut, "replaying") {
+		t.Fatalf("--progress: exit %d, stderr %q; want bars for reading and replaying", code, errOut)
+	}
 	var r replayJSON
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out)
