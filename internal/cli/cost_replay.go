@@ -71,7 +71,7 @@ Example:
 	fl := c.Flags()
 	fl.StringVar(&f.trace, "trace", "", "trace file or Azure trace folder (required)")
 	fl.StringVar(&f.format, "format", "", "trace format: csv or azure (default: detected)")
-	fl.DurationVar(&f.step, "step", time.Minute, "replay step: 1m (default) or 1s")
+	fl.DurationVar(&f.step, "step", time.Minute, "replay step: 1m, or 1s for one-second resolution")
 	fl.StringVar(&f.function, "function", "", "replay only this function (a unique prefix of its name will do)")
 	fl.IntVar(&f.memory, "memory", 0, "function memory in MB (default: the trace's)")
 	fl.StringVar(&f.arch, "arch", string(pricing.X86_64), "architecture: x86_64 or arm64")
