@@ -1,0 +1,75 @@
+package wire
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+)
+
+// FuzzFrameDecoder feeds arbitrary bytes to the frame reader and the body
+// decoders: they must return errors, never panic or allocate past MaxFrame,
+// and a decoded invoke must re-encode to the same body.
+func FuzzFrameDecoder(f *testing.F) {
+	b, _ := appendInvoke(nil, 1, "env", &agent.Invocation{RequestID: "r", Payload: []byte(`{}`), TailLog: true,
+		Deadline: time.Unix(5, 6)})
+	f.Add(b)
+	b, _ = appendResult(nil, 2, &agent.Result{Payload: []byte("x"), LogTail: []byte("log"), Duration: 9, MaxMemoryUsedMB: 3})
+	f.Add(b)
+	f.Add(appendRefused(nil, 3, ReasonCPU, "hot"))
+	f.Add(appendError(nil, 4, "boom"))
+	f.Add(appendCancel(nil, 5))
+	f.Add([]byte{0, 0, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr := frameReader{r: bytes.NewReader(data)}
+		for {
+			fm, err := fr.next()
+			if err != nil {
+				return
+			}
+			if len(fm.body) > MaxFrame {
+				t.Fatalf("body of %d bytes", len(fm.body))
+			}
+			switch fm.typ {
+			case frameInvoke:
+				env, inv, err := decodeInvoke(fm.body)
+				if err != nil {
+					continue
+				}
+				re, err := appendInvoke(nil, fm.id, env, &inv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				env2, inv2, err := decodeInvoke(re[headerLen:])
+				if err != nil {
+					t.Fatalf("re-encoded invoke does not decode: %v", err)
+				}
+				if env2 != env || !cmp.Equal(inv, inv2, cmpopts.EquateEmpty()) {
+					t.Fatalf("invoke round trip differs: %s", cmp.Diff(inv, inv2, cmpopts.EquateEmpty()))
+				}
+			case frameResult:
+				r, err := decodeResult(fm.body)
+				if err != nil {
+					continue
+				}
+				re, err := appendResult(nil, fm.id, &r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r2, err := decodeResult(re[headerLen:])
+				if err != nil || !cmp.Equal(r, r2, cmpopts.EquateEmpty()) {
+					t.Fatalf("result round trip differs: %v %s", err, cmp.Diff(r, r2, cmpopts.EquateEmpty()))
+				}
+			case frameRefused:
+				_, _ = decodeRefused(fm.body)
+			case frameError:
+				_, _ = decodeError(fm.body)
+			}
+		}
+	})
+}

@@ -1,0 +1,207 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+)
+
+// Handler runs invocations for a server. It must refuse with *RefusedError
+// rather than wait when it cannot start an invocation at once. ctx ends when
+// the caller cancels or the connection breaks.
+type Handler interface {
+	Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error)
+
+// Invoke calls f.
+func (f HandlerFunc) Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+	return f(ctx, envID, inv)
+}
+
+// Serve accepts connections on ln and serves h on each until ln is closed.
+func Serve(ln net.Listener, h Handler) error {
+	return NewServer(h, nil).Serve(ln)
+}
+
+// Server serves the invoke protocol. Each connection has one reading
+// goroutine; each invocation runs on a goroutine of its own (it blocks for as
+// long as the function runs) and writes its answer itself.
+//
+// Concurrency: h and log are immutable; mu guards lns, conns and closed.
+type Server struct {
+	h   Handler
+	log *slog.Logger
+
+	mu     sync.Mutex
+	lns    map[net.Listener]struct{}
+	conns  map[*serverConn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewServer returns a server of h; logger may be nil.
+func NewServer(h Handler, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{h: h, log: logger.With("component", "wire"),
+		lns: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{})}
+}
+
+// Serve accepts connections until ln is closed or Close is called. It
+// returns nil after Close, else the accept error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			delete(s.lns, ln)
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return err
+		}
+		sc := &serverConn{s: s, nc: nc, w: &frameWriter{c: nc}, cancels: make(map[uint64]context.CancelFunc)}
+		sc.ctx, sc.stop = context.WithCancel(context.Background())
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return nil
+		}
+		s.conns[sc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go sc.serve()
+	}
+}
+
+// Close stops accepting, closes every connection (cancelling the
+// invocations on them) and waits for their reading goroutines to end.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.lns {
+		_ = ln.Close()
+	}
+	for sc := range s.conns {
+		_ = sc.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// serverConn is one client connection.
+//
+// Concurrency: s, nc, w, ctx, stop are immutable; mu guards cancels (the
+// invocations running, by request id).
+type serverConn struct {
+	s    *Server
+	nc   net.Conn
+	w    *frameWriter
+	ctx  context.Context
+	stop context.CancelFunc
+
+	mu      sync.Mutex
+	cancels map[uint64]context.CancelFunc
+}
+
+func (sc *serverConn) serve() {
+	defer sc.s.wg.Done()
+	defer func() {
+		sc.stop()
+		_ = sc.nc.Close()
+		sc.s.mu.Lock()
+		delete(sc.s.conns, sc)
+		sc.s.mu.Unlock()
+	}()
+	fr := frameReader{r: bufio.NewReaderSize(sc.nc, 64<<10)}
+	for {
+		f, err := fr.next()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				sc.s.log.Debug("connection ended", "remote", sc.nc.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		switch f.typ {
+		case frameInvoke:
+			envID, inv, err := decodeInvoke(f.body)
+			if err != nil {
+				sc.s.log.Warn("bad invoke frame; closing the connection", "err", err)
+				return
+			}
+			ctx, cancel := context.WithCancel(sc.ctx)
+			sc.mu.Lock()
+			if _, dup := sc.cancels[f.id]; dup {
+				sc.mu.Unlock()
+				cancel()
+				sc.s.log.Warn("duplicate request id; closing the connection", "id", f.id)
+				return
+			}
+			sc.cancels[f.id] = cancel
+			sc.mu.Unlock()
+			go sc.invoke(ctx, f.id, envID, inv)
+		case frameCancel:
+			sc.mu.Lock()
+			cancel := sc.cancels[f.id]
+			delete(sc.cancels, f.id)
+			sc.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		default:
+			sc.s.log.Warn("unexpected frame type; closing the connection", "type", f.typ)
+			return
+		}
+	}
+}
+
+// invoke runs one invocation and answers it unless the caller cancelled it.
+func (sc *serverConn) invoke(ctx context.Context, id uint64, envID string, inv agent.Invocation) {
+	res, err := sc.s.h.Invoke(ctx, envID, inv)
+	sc.mu.Lock()
+	cancel, live := sc.cancels[id]
+	delete(sc.cancels, id)
+	sc.mu.Unlock()
+	if !live {
+		return // cancelled: the caller has gone, the answer is dropped
+	}
+	cancel()
+	var werr error
+	switch r, refused := AsRefused(err); {
+	case err == nil:
+		werr = sc.w.write(func(b []byte) ([]byte, error) { return appendResult(b, id, &res) })
+		if errors.Is(werr, ErrFrameTooLarge) {
+			werr = sc.w.write(func(b []byte) ([]byte, error) {
+				return appendError(b, id, "the function's response is larger than the protocol's frame limit"), nil
+			})
+		}
+	case refused:
+		werr = sc.w.write(func(b []byte) ([]byte, error) { return appendRefused(b, id, r.Reason, r.Message), nil })
+	default:
+		werr = sc.w.write(func(b []byte) ([]byte, error) { return appendError(b, id, err.Error()), nil })
+	}
+	if werr != nil && !errors.Is(werr, ErrFrameTooLarge) {
+		sc.s.log.Debug("answer not delivered", "env", envID, "request_id", inv.RequestID, "err", werr)
+	}
+}
