@@ -37,6 +37,7 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		ids[i] = "00000000-0000-4000-8000-" + strconv.Itoa(100000000000+i)
 	}
 	b.ReportAllocs()
+	fn0, self0 := env.box.CPUTime(), selfCPU()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		r, err := env.Invoke(ctx, Invocation{RequestID: ids[i%len(ids)], Payload: payload})
@@ -45,6 +46,18 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
+	// CPU per invocation is steadier than throughput on a shared machine.
+	b.ReportMetric(float64((selfCPU()-self0).Microseconds())/float64(b.N), "platform-cpu-µs/op")
+	if fn := env.box.CPUTime() - fn0; fn > 0 {
+		b.ReportMetric(float64(fn.Microseconds())/float64(b.N), "function-cpu-µs/op")
+	}
+}
+
+// selfCPU is this process's user and system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPlainHTTPEcho is the reference: a plain net/http server that

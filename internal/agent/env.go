@@ -221,7 +221,7 @@ type initFailure struct {
 func (e *Environment) failInit(started time.Time, f initFailure) error {
 	d := e.clock.Now().Sub(started)
 	e.logs.platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s",
-		float64(d)/float64(time.Millisecond), f.typ), nil)
+		float64(d)/float64(time.Millisecond), f.typ), nil, true)
 	ie := &InitError{ErrorType: f.typ, Message: f.msg, InitDuration: d, platform: f.platform}
 	if f.body != nil {
 		ie.Payload = f.body

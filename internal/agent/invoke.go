@@ -48,7 +48,7 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 	} else {
 		e.logs.begin(nil)
 	}
-	e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t)
+	e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t, false)
 	timer := e.clock.NewTimer(deadline.Sub(start))
 	w := &waiter{inv: rinv, tail: t, start: start, timer: timer}
 	select {
@@ -138,7 +138,7 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		}
 	case outcomeTimeout:
 		msg := timeoutMessage(e.fnTimout)
-		e.logs.platform(now.UTC().Format("2006-01-02T15:04:05.000Z")+" "+id+" "+msg, w.tail)
+		e.logs.platform(now.UTC().Format("2006-01-02T15:04:05.000Z")+" "+id+" "+msg, w.tail, true)
 		r.FunctionError, r.ErrorType = "Unhandled", "Sandbox.Timedout"
 		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
 		r.Replace = e.slots == 1
@@ -149,9 +149,9 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 			r.ErrorType = "Runtime.OutOfMemory"
 		}
 		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
-		e.logs.platform(withRequestID(id, msg), w.tail)
+		e.logs.platform(withRequestID(id, msg), w.tail, true)
 		if r.ErrorType == "Runtime.OutOfMemory" {
-			e.logs.platform(r.ErrorType, w.tail)
+			e.logs.platform(r.ErrorType, w.tail, false)
 		}
 		r.Replace = true
 	}
@@ -168,8 +168,8 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		cpu := int64(e.box.CPUTime())
 		r.CPUTime = time.Duration(cpu - e.lastCPU.Swap(cpu))
 	}
-	e.logs.platform("END RequestId: "+id, w.tail)
-	e.logs.platform(e.report(id, &r), w.tail)
+	e.logs.platform("END RequestId: "+id, w.tail, true)
+	e.logs.platform(e.report(id, &r), w.tail, false)
 	if e.slots == 1 {
 		e.logs.end()
 	}

@@ -176,12 +176,14 @@ func (p *logPipe) lineLocked(line string) {
 }
 
 // platform writes a line of the platform's own (START, END, REPORT, …),
-// after draining what the runtime wrote before it. t, when non-nil, also
-// receives the line.
-func (p *logPipe) platform(line string, t *tail) {
+// after draining what the runtime wrote before it when drain is set (one
+// read syscall). t, when non-nil, also receives the line.
+func (p *logPipe) platform(line string, t *tail, drain bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.drainLocked()
+	if drain {
+		p.drainLocked()
+	}
 	if t != nil && t != p.cur {
 		t.add(line)
 	}
