@@ -97,6 +97,8 @@ type work struct {
 	wanted []want
 	// removed counts the environments the last scaleIn removed.
 	removed int
+	// active is set when some version is not deactivated.
+	active bool
 }
 
 type want struct {
@@ -112,7 +114,7 @@ func (d *Decider) Decide(s Snapshot, now time.Time) Plan {
 		w.byID = make(map[string]int, len(s.Instances))
 	}
 	clear(w.byID)
-	w.d, w.now, w.plan, w.fleetVCPU = d, now, Plan{}, 0
+	w.d, w.now, w.plan, w.fleetVCPU, w.active = d, now, Plan{}, 0, false
 	w.zones = append(w.zones[:0], d.cfg.Zones...)
 	w.insts, w.wanted = w.insts[:0], w.wanted[:0]
 	for i := range s.Instances {
@@ -192,6 +194,7 @@ func (w *work) version(v *Version) {
 
 	t := Target{Version: v.Key, Current: current, PeakInFlight: peakSlots, PeakVCPU: peakCPU}
 	deactivated := v.MinEnvironments == 0 && v.MaxEnvironments == 0
+	w.active = w.active || !deactivated
 	switch {
 	case deactivated:
 	case v.EnvSlots <= 0 || !(v.EnvVCPU > 0):
@@ -225,10 +228,13 @@ func (w *work) version(v *Version) {
 			}
 		}
 	case t.Desired < current:
-		if w.scaleIn(v, h, current, t.Desired) {
+		if w.scaleIn(v, h, current, t.Desired, deactivated) {
 			t.Reason = w.explain(v, &t)
 			n := len(w.plan.RemoveEnvironments)
 			reason := fmt.Sprintf("scale in %s %d→%d (at most %d per %v): %s", v.Key, current, current-w.removed, max(1, int(cfg.ScaleInStep*float64(current))), cfg.ScaleInInterval, t.Reason)
+			if deactivated {
+				reason = fmt.Sprintf("scale in %s %d→0: %s", v.Key, current, t.Reason)
+			}
 			for i := n - w.removed; i < n; i++ {
 				w.plan.RemoveEnvironments[i].Reason = reason
 			}
@@ -324,14 +330,18 @@ func (w *work) versionZones(v *Version) []int {
 
 // scaleIn removes at most one step of v's environments, if the last step is
 // far enough behind, and reports whether it removed any (w.removed of them).
-func (w *work) scaleIn(v *Version, h *history, current, desired int) bool {
+// A deactivated version loses all of them at once.
+func (w *work) scaleIn(v *Version, h *history, current, desired int, deactivated bool) bool {
 	cfg := &w.d.cfg
 	w.removed = 0
-	if h.scaledIn && w.now.Sub(h.lastScaleIn) < cfg.ScaleInInterval {
+	if !deactivated && h.scaledIn && w.now.Sub(h.lastScaleIn) < cfg.ScaleInInterval {
 		return false
 	}
 	step := max(1, int(cfg.ScaleInStep*float64(current)))
 	n := min(current-desired, step)
+	if deactivated {
+		n = current
+	}
 	cands := make([]int, 0, current)
 	for i, e := range v.Environments {
 		if e.State != EnvDraining {

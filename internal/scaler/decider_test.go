@@ -97,7 +97,8 @@ func (f *fleet) apply(p Plan) {
 		}
 		f.envs = append(f.envs, &simEnv{id: f.id("e"), inst: a.Instance, readyAt: f.now.Add(f.init)})
 	}
-	if n := len(p.RemoveEnvironments); n > max(1, len(f.envs)/10) {
+	deactivated := f.ver.MinEnvironments == 0 && f.ver.MaxEnvironments == 0
+	if n := len(p.RemoveEnvironments); n > max(1, len(f.envs)/10) && !deactivated {
 		f.t.Fatalf("one plan removes %d of %d environments", n, len(f.envs))
 	}
 	for _, r := range p.RemoveEnvironments {
@@ -386,9 +387,19 @@ func TestLimits(t *testing.T) {
 		f := newFleet(t, autoCfg(), version(3, 0))
 		f.run(5*time.Minute, func(time.Duration) float64 { return 10 })
 		f.ver.MinEnvironments, f.ver.MaxEnvironments = 0, 0
+		f.run(10*time.Second, func(time.Duration) float64 { return 0 })
+		if len(f.envs) != 0 {
+			t.Fatalf("deactivated: %d environments left after one decision; want none", len(f.envs))
+		}
 		f.run(10*time.Minute, func(time.Duration) float64 { return 0 })
-		if len(f.envs) != 0 || len(f.insts) != 3 {
-			t.Fatalf("deactivated: %d environments on %d instances; want 0 on the minimum 3", len(f.envs), len(f.insts))
+		if len(f.envs) != 0 || len(f.insts) != 0 {
+			t.Fatalf("deactivated: %d environments on %d instances; want none", len(f.envs), len(f.insts))
+		}
+		// Reactivating brings the minimum fleet back.
+		f.ver.MinEnvironments, f.ver.MaxEnvironments = 3, 0
+		f.run(5*time.Minute, func(time.Duration) float64 { return 10 })
+		if len(f.envs) != 3 || len(f.insts) != 3 || len(f.zones()) != 3 {
+			t.Fatalf("reactivated: %d environments on %d instances in %d zones; want 3 on 3 in 3", len(f.envs), len(f.insts), len(f.zones()))
 		}
 	})
 }

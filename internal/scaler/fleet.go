@@ -17,9 +17,14 @@ func (w *work) instances() {
 			active++
 		}
 	}
-	// The minimum fleet, in the zones with fewest instances.
-	for active < cfg.MinInstances {
-		if !w.launch(perZone, fmt.Sprintf("minimum fleet: %d of %d instances across %d zones", active, cfg.MinInstances, len(cfg.Zones))) {
+	// The minimum fleet, in the zones with fewest instances, while any version
+	// is active; a capacity provider without one keeps no instances.
+	minimum := cfg.MinInstances
+	if !w.active {
+		minimum = 0
+	}
+	for active < minimum {
+		if !w.launch(perZone, fmt.Sprintf("minimum fleet: %d of %d instances across %d zones", active, minimum, len(cfg.Zones))) {
 			break
 		}
 		active++
@@ -71,8 +76,20 @@ func (w *work) instances() {
 	if len(w.wanted) > 0 || len(w.plan.AddInstances) > 0 || len(w.plan.AddEnvironments) > 0 {
 		return
 	}
+	// Without an active version every empty instance goes at once.
+	if !w.active {
+		for i := range w.insts {
+			s := &w.insts[i]
+			if s.in.State == InstanceRunning && s.hosted == 0 && s.envs == 0 {
+				w.plan.DrainInstances = append(w.plan.DrainInstances, DrainInstance{
+					Instance: s.in.ID, Reason: "no active function version on the capacity provider",
+				})
+			}
+		}
+		return
+	}
 	// Scale in the fleet: one empty instance per interval, from the zone with most.
-	if active <= cfg.MinInstances {
+	if active <= minimum {
 		return
 	}
 	if w.d.drained && w.now.Sub(w.d.lastDrain) < cfg.ScaleInInterval {
@@ -94,7 +111,7 @@ func (w *work) instances() {
 	}
 	w.plan.DrainInstances = append(w.plan.DrainInstances, DrainInstance{
 		Instance: w.insts[best].in.ID,
-		Reason:   fmt.Sprintf("scale in: instance hosts no environment; %d instances left above the minimum of %d", active-1-cfg.MinInstances, cfg.MinInstances),
+		Reason:   fmt.Sprintf("scale in: instance hosts no environment; %d instances left above the minimum of %d", active-1-minimum, minimum),
 	})
 	w.d.lastDrain, w.d.drained = w.now, true
 }

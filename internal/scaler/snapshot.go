@@ -15,7 +15,7 @@
 // traffic to double within 5 minutes without throttles; Manual mode holds a
 // target CPU utilisation; every version stays within its minimum and maximum
 // environments, the fleet within MaxVCpuCount and above its minimum of instances
-// spread over zones; scale-in is gradual.
+// spread over zones (while any version is active); scale-in is gradual.
 package scaler
 
 // InstanceState is where an instance is in its life, as the decider sees it.
