@@ -239,7 +239,7 @@ func (f *fleet) note(reason string) {
 	}
 }
 
-// instanceHours is the billed instance time.
+// instanceSeconds is the billed instance time: every instance that exists, booting or draining included.
 func (f *fleet) instanceSeconds() int64 {
 	return f.instSteps * int64(f.step/time.Second)
 }
