@@ -35,14 +35,16 @@ type Spec struct {
 	MaxConcurrency int
 	Region         string
 	AccountID      string
-	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
-	// "provisioned-concurrency" or "lambda-managed-instances".
-	InitType    string
-	InitTimeout time.Duration // 0 means 10 s
-	LogGroup    string        // "/aws/lambda/NAME"
-	LogStream   string        // "2026/11/26/[$LATEST]<32 hex>"
-	Isolate     bool          // passed through to the sandbox
-	CPUs        float64       // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
+	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: InitOnDemand ("" too),
+	// InitProvisioned or InitManagedInstances.
+	InitType string
+	// InitTimeout bounds init; 0 means 10 s, or max(130 s, Timeout) for
+	// Managed Instances.
+	InitTimeout time.Duration
+	LogGroup    string  // "/aws/lambda/NAME"
+	LogStream   string  // "2026/11/26/[$LATEST]<32 hex>"; "" generates one
+	Isolate     bool    // passed through to the sandbox
+	CPUs        float64 // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
 }
 
 // Invocation is one request handed to an environment.
@@ -72,7 +74,8 @@ type Result struct {
 	LogTail        []byte
 	Duration       time.Duration
 	BilledDuration time.Duration
-	// InitDuration is non-zero only on the first invocation after a cold start.
+	// InitDuration is non-zero only on the first invocation after a cold
+	// start (never for provisioned-concurrency environments, as on Lambda).
 	InitDuration    time.Duration
 	MaxMemoryUsedMB int
 	// CPUTime is the environment's CPU time since the previous reading, on

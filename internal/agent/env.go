@@ -35,6 +35,13 @@ import (
 // DefaultInitTimeout is Lambda's init limit for on-demand functions.
 const DefaultInitTimeout = 10 * time.Second
 
+// Initialisation types (AWS_LAMBDA_INITIALIZATION_TYPE).
+const (
+	InitOnDemand         = "on-demand"
+	InitProvisioned      = "provisioned-concurrency"
+	InitManagedInstances = "lambda-managed-instances"
+)
+
 // DefaultTimeout is Lambda's default function timeout.
 const DefaultTimeout = 3 * time.Second
 
@@ -79,11 +86,15 @@ func (s *Spec) withDefaults() {
 	if s.MaxConcurrency <= 0 {
 		s.MaxConcurrency = 1
 	}
-	if s.InitTimeout <= 0 {
-		s.InitTimeout = DefaultInitTimeout
-	}
 	if s.Timeout <= 0 {
 		s.Timeout = DefaultTimeout
+	}
+	if s.InitTimeout <= 0 {
+		s.InitTimeout = DefaultInitTimeout
+		if s.InitType == InitManagedInstances {
+			// Managed Instances: max(130 s, the function timeout).
+			s.InitTimeout = max(130*time.Second, s.Timeout)
+		}
 	}
 	if s.CPUs <= 0 && s.MemoryMB > 0 {
 		s.CPUs = sandbox.CPUsForMemory(s.MemoryMB)
@@ -95,7 +106,7 @@ func (s *Spec) withDefaults() {
 		s.Region = "us-east-1"
 	}
 	if s.InitType == "" {
-		s.InitType = "on-demand"
+		s.InitType = InitOnDemand
 	}
 	if s.LogGroup == "" {
 		s.LogGroup = "/aws/lambda/" + s.FunctionName
@@ -159,6 +170,9 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 	}
 	if deps.Sandboxes == nil {
 		deps.Sandboxes = DefaultSandboxes
+	}
+	if spec.LogStream == "" {
+		spec.LogStream = deps.Clock.Now().UTC().Format("2006/01/02") + "/[" + spec.Version + "]" + newID() + newID()
 	}
 	e := &Environment{
 		spec:     spec,

@@ -22,6 +22,9 @@ func environ(spec *Spec, taskRoot, runtimeRoot, apiAddr string, cmd runtimes.Com
 	for k, v := range spec.Environment {
 		env = append(env, k+"="+v)
 	}
+	if runtimeRoot == "" {
+		runtimeRoot = "/var/runtime" // as Lambda sets it, even where nothing is there
+	}
 	path := lambdaPath
 	if dir := filepath.Dir(cmd.Path); cmd.Path != "" && !strings.Contains(":"+lambdaPath+":", ":"+dir+":") {
 		path += ":" + dir

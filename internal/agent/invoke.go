@@ -157,7 +157,9 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	}
 	r.Duration = now.Sub(w.start)
 	r.BilledDuration = billed(r.Duration)
-	if !e.initReported.Swap(true) {
+	// The first invocation after a cold start reports the init; provisioned
+	// environments initialised ahead of demand do not (as on Lambda).
+	if !e.initReported.Swap(true) && e.spec.InitType != InitProvisioned {
 		r.InitDuration = e.initDur
 	}
 	r.MaxMemoryUsedMB = int((e.mem.peak() + (1<<20 - 1)) >> 20)
