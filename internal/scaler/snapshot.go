@@ -112,8 +112,9 @@ type Version struct {
 	EnvSlots     int
 	Environments []Environment
 	// Unserved is the concurrency the router refused over the last interval
-	// (throttled invocations × mean duration ÷ interval). It is demand that
-	// in-flight counts cannot show, since a saturated version serves no more.
+	// (throttled invocations × mean duration ÷ interval), measured over the
+	// same interval as the environments' InFlight. It is demand that in-flight
+	// counts cannot show, since a saturated version serves no more.
 	Unserved float64
 }
 
