@@ -10,6 +10,8 @@ package lambdaapi
 
 import (
 	"context"
+	"encoding/binary"
+	"math/rand/v2"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,23 +209,45 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 // wrap gives every response a request id and sends returned errors through writeError.
 func (a *api) wrap(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := newRequestID()
-		w.Header()["X-Amzn-Requestid"] = []string{id}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		w.Header()[hdrRequestID] = []string{newRequestID()}
 		if err := fn(w, r); err != nil {
 			a.writeError(w, r, err)
 		}
 	})
 }
 
-type requestIDKey struct{}
+// hdrRequestID is x-amzn-RequestId in Go's canonical form.
+const hdrRequestID = "X-Amzn-Requestid"
 
-func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(requestIDKey{}).(string)
-	return id
+// requestID is the id wrap gave the response.
+func requestID(w http.ResponseWriter) string {
+	if v := w.Header()[hdrRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
-func newRequestID() string { return registry.NewRevisionID() }
+// newRequestID returns a random UUID (version 4). Request ids need to be unique, not
+// secret, so they come from the fast per-thread generator.
+func newRequestID() string {
+	const hexdigits = "0123456789abcdef"
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hexdigits[c>>4], hexdigits[c&0xf]
+		j += 2
+	}
+	return string(out[:])
+}
 
 // writeJSON sends v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -57,10 +57,10 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if e.Status >= 500 {
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path,
-			"request_id", requestID(r), "err", err)
+			"request_id", requestID(w), "err", err)
 	} else {
 		a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path,
-			"request_id", requestID(r), "code", e.Code, "message", e.Message)
+			"request_id", requestID(w), "code", e.Code, "message", e.Message)
 	}
 	status, header, body := errorResponse(e)
 	h := w.Header()

@@ -74,7 +74,7 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request) error {
 		Version:       v,
 		Qualifier:     ref.Qualifier,
 		InvokedARN:    a.reg.FunctionARN(ref.Name, ref.Qualifier),
-		RequestID:     requestID(r),
+		RequestID:     requestID(w),
 		Payload:       payload,
 		ClientContext: clientContext,
 		TailLog:       tail,

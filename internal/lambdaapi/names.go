@@ -113,11 +113,17 @@ func validateQualifier(q string) error {
 
 // functionRef reads the {name} path value and the Qualifier query parameter.
 func (a *api) functionRef(r *http.Request) (functionRef, error) {
-	ref, err := a.parseFunctionName(r.PathValue("name"))
+	q, ok := queryValue(r, "Qualifier")
+	return a.parseRef(r.PathValue("name"), q, ok)
+}
+
+// parseRef parses a FunctionName and, when hasQualifier, a Qualifier parameter.
+func (a *api) parseRef(name, q string, hasQualifier bool) (functionRef, error) {
+	ref, err := a.parseFunctionName(name)
 	if err != nil {
 		return ref, err
 	}
-	if q, ok := queryValue(r, "Qualifier"); ok {
+	if hasQualifier {
 		if err := validateQualifier(q); err != nil {
 			return ref, err
 		}

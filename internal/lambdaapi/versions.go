@@ -3,7 +3,6 @@ package lambdaapi
 import (
 	"net/http"
 
-	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
 
@@ -62,4 +61,3 @@ func (a *api) listVersions(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, &out)
 }
 
-var _ = awserr.CodeValidation

@@ -1,0 +1,109 @@
+package lambdaapi
+
+import (
+	"encoding/base64"
+	"regexp"
+	"testing"
+
+	"github.com/shoal-dev/shoal/internal/awserr"
+)
+
+func fuzzAPI() *api {
+	cfg := Config{MaxZippedCodeBytes: 1 << 20, MaxUnzippedCodeBytes: 4 << 20}
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	return &api{cfg: cfg}
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+
+// FuzzParseRef: function names, partial and full ARNs with qualifiers never panic,
+// fail only with Lambda's error types, and yield a name and qualifier of the allowed
+// shape.
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"fn", "fn:1", "function:fn", "123456789012:function:fn:live",
+		"arn:aws:lambda:us-east-1:123456789012:function:fn", "arn:aws:lambda:us-east-1:123456789012:function:fn:$LATEST",
+		"arn:aws:lambda:eu-west-1:123456789012:function:fn", "arn:aws:lambda:us-east-1:111111111111:function:fn",
+		"arn:aws:lambda::123456789012:function:fn", "my-function!", "*", "fn:1:2", "a.b"} {
+		f.Add(s, "", false)
+		f.Add(s, "1", true)
+		f.Add(s, "$LATEST", true)
+	}
+	a := fuzzAPI()
+	f.Fuzz(func(t *testing.T, name, q string, hasQ bool) {
+		ref, err := a.parseRef(name, q, hasQ)
+		if err != nil {
+			e := awserr.As(err)
+			if e == nil {
+				t.Fatalf("non-Lambda error %v", err)
+			}
+			switch e.Code {
+			case awserr.CodeValidation, awserr.CodeInvalidParameterValue, awserr.CodeResourceNotFound, awserr.CodeAccessDenied:
+			default:
+				t.Fatalf("unexpected error type %s", e.Code)
+			}
+			return
+		}
+		if !nameRE.MatchString(ref.Name) {
+			t.Fatalf("parsed name %q from %q", ref.Name, name)
+		}
+		if hasQ && ref.Qualifier != q {
+			t.Fatalf("qualifier %q, given %q", ref.Qualifier, q)
+		}
+		if isPlainName(name) && ref.Name != name {
+			t.Fatalf("plain name %q parsed as %q", name, ref.Name)
+		}
+	})
+}
+
+// FuzzCreateFunctionBody: CreateFunction bodies never panic and are refused only with
+// Lambda's error types; an accepted body has a valid name, runtime and zip.
+func FuzzCreateFunctionBody(f *testing.F) {
+	zip := base64.StdEncoding.EncodeToString(makeZip(f, map[string]string{"bootstrap": "x"}))
+	f.Add(`{"FunctionName":"fn","Role":"arn:aws:iam::123456789012:role/r","Runtime":"provided.al2023","Handler":"bootstrap","Code":{"ZipFile":"` + zip + `"}}`)
+	f.Add(`{"FunctionName":"fn","Role":"arn:aws:iam::123456789012:role/r","Runtime":"python3.12","Handler":"h.h","MemorySize":64,"Code":{"ZipFile":"` + zip + `"}}`)
+	f.Add(`{"FunctionName":"fn","Role":"r","Runtime":"nodejs22.x","Handler":"index.handler","Environment":{"Variables":{"AWS_REGION":"x"}},"Code":{"ZipFile":"bm90"}}`)
+	f.Add(`{"FunctionName":"a:b:c","Architectures":["x86_64","arm64"],"Tags":{"a":"b"},"Timeout":901}`)
+	f.Add(`{`)
+	f.Add(``)
+	a := fuzzAPI()
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := a.parseCreateFunction([]byte(body))
+		if err != nil {
+			e := awserr.As(err)
+			if e == nil || e.Status < 400 || e.Status >= 500 {
+				t.Fatalf("refusal %v is not a Lambda client error", err)
+			}
+			return
+		}
+		if !isPlainName(*req.FunctionName) {
+			t.Fatalf("accepted name %q", *req.FunctionName)
+		}
+		if req.Runtime == nil || !knownRuntimes[*req.Runtime] {
+			t.Fatalf("accepted runtime %v", req.Runtime)
+		}
+		if req.Code == nil || len(req.Code.ZipFile) == 0 {
+			t.Fatal("accepted without code")
+		}
+	})
+}
+
+// FuzzClientContext: any header value either decodes to JSON or is refused as Lambda does.
+func FuzzClientContext(f *testing.F) {
+	f.Add(base64.StdEncoding.EncodeToString([]byte(`{"custom":{"a":"b"}}`)))
+	f.Add("string")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := decodeClientContext(s)
+		if err != nil {
+			if e := awserr.As(err); e == nil || e.Status != 400 {
+				t.Fatalf("refusal %v", err)
+			}
+			return
+		}
+		if s != "" && out == "" {
+			t.Fatal("accepted a context and returned nothing")
+		}
+	})
+}
