@@ -11,12 +11,12 @@ package lambdaapi
 import (
 	"context"
 	"encoding/binary"
-	"math/rand/v2"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 

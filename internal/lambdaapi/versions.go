@@ -60,4 +60,3 @@ func (a *api) listVersions(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, &out)
 }
-
