@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -109,19 +110,14 @@ func TestConcurrencyLimits(t *testing.T) {
 	// One slow invocation holds the only unit; a second one is throttled at once.
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("limited"), Payload: []byte(`{"op":"sleep","ms":1500}`)})
+		invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("limited"), Payload: []byte(`{"op":"sleep","ms":2000}`)})
 	})
-	eventually(t, 10*time.Second, func() error {
-		_, err := s.client.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("limited")})
-		if isErr[*types.TooManyRequestsException](err) {
-			var tm *types.TooManyRequestsException
-			if isErrAs(err, &tm) && string(tm.Reason) == "ReservedFunctionConcurrentInvocationLimitExceeded" {
-				return nil
-			}
-		}
-		t.Logf("second invocation: %v", err)
-		return errUnexpected("second invocation", err)
-	})
+	waitStarted(t, s, "limited", 1)
+	_, err = s.noRetry.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("limited")})
+	var tm *types.TooManyRequestsException
+	if !isErrAs(err, &tm) || string(tm.Reason) != "ReservedFunctionConcurrentInvocationLimitExceeded" {
+		t.Fatalf("second invocation: %v, want a ReservedFunctionConcurrentInvocationLimitExceeded throttle", err)
+	}
 	wg.Wait()
 
 	// Reserved concurrency 0 throttles everything.
@@ -151,18 +147,28 @@ func TestAccountConcurrencyLimit(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("acct"), Payload: []byte(`{"op":"sleep","ms":1500}`)})
+			invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("acct"), Payload: []byte(`{"op":"sleep","ms":2000}`)})
 		})
 	}
-	eventually(t, 10*time.Second, func() error {
-		_, err := s.client.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("acct")})
-		var tm *types.TooManyRequestsException
-		if isErrAs(err, &tm) && string(tm.Reason) == "ConcurrentInvocationLimitExceeded" {
-			return nil
-		}
-		return errUnexpected("third invocation", err)
-	})
+	waitStarted(t, s, "acct", 2)
+	_, err := s.noRetry.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("acct")})
+	var tm *types.TooManyRequestsException
+	if !isErrAs(err, &tm) || string(tm.Reason) != "ConcurrentInvocationLimitExceeded" {
+		t.Fatalf("third invocation: %v, want a ConcurrentInvocationLimitExceeded throttle", err)
+	}
 	wg.Wait()
+}
+
+// waitStarted waits until n invocations of function have started in an environment
+// (their START lines are in the function's log).
+func waitStarted(t *testing.T, s *shoal, function string, n int) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		if got := strings.Count(readLogs(t, s.endpoint, function), "START RequestId:"); got < n {
+			return fmt.Errorf("%d of %d invocations started", got, n)
+		}
+		return nil
+	})
 }
 
 func TestProvisionedConcurrency(t *testing.T) {

@@ -131,8 +131,10 @@ func zipSources(files map[string]string) []byte {
 
 // shoal is one running shoal main job with an SDK client pointed at it.
 type shoal struct {
-	srv      *server.Server
-	client   *lambda.Client
+	srv    *server.Server
+	client *lambda.Client
+	// noRetry does not retry throttles, so a test sees each 429.
+	noRetry  *lambda.Client
 	endpoint string
 	dataDir  string
 }
@@ -156,15 +158,16 @@ func startShoal(t *testing.T, opts ...option) *shoal {
 		}
 	})
 	endpoint := "http://" + srv.Addr()
-	return &shoal{srv: srv, client: newClient(endpoint), endpoint: endpoint, dataDir: cfg.DataDir}
+	return &shoal{srv: srv, client: newClient(endpoint), noRetry: newClient(endpoint, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		endpoint: endpoint, dataDir: cfg.DataDir}
 }
 
-func newClient(endpoint string) *lambda.Client {
+func newClient(endpoint string, opts ...func(*lambda.Options)) *lambda.Client {
 	return lambda.New(lambda.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-	})
+	}, opts...)
 }
 
 func ctx(t *testing.T) context.Context {
