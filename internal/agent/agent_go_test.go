@@ -357,3 +357,25 @@ func TestGoOutOfMemory(t *testing.T) {
 		t.Errorf("message %q, want %q", e.ErrorMessage, want)
 	}
 }
+
+// aws-lambda-go sends every response chunked with trailers; a handler that
+// returns an io.Reader streams it, and a reader that fails is reported in
+// the Lambda-Runtime-Function-Error-* trailers.
+func TestGoStreamedResponse(t *testing.T) {
+	h := newHarness(t)
+	env := h.start(goSpec("stream"))
+	r := invoke(t, env, `{"mode":"stream"}`, false)
+	if string(r.Payload) != strings.Repeat("chunk ", 5000) || r.FunctionError != "" {
+		t.Fatalf("streamed: %d bytes, error %q", len(r.Payload), r.FunctionError)
+	}
+	r = invoke(t, env, `{"mode":"streamfail"}`, false)
+	if r.FunctionError != "Unhandled" || r.ErrorType == "" {
+		t.Fatalf("failed stream: %+v %s", r, r.Payload)
+	}
+	if !strings.Contains(string(r.Payload), "stream broke") {
+		t.Errorf("payload %s", r.Payload)
+	}
+	if r := invoke(t, env, `"after"`, false); string(r.Payload) != `"after"` {
+		t.Errorf("after: %s", r.Payload)
+	}
+}

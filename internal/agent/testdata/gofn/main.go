@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,6 +23,10 @@ type event struct {
 	Sleep int    `json:"sleepMs"`
 	MB    int    `json:"mb"`
 }
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("stream broke") }
 
 type myError struct{ msg string }
 
@@ -89,6 +95,10 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
+	case "stream":
+		return strings.NewReader(strings.Repeat("chunk ", 5000)), nil
+	case "streamfail":
+		return io.MultiReader(strings.NewReader("partial "), failingReader{}), nil
 	case "noop":
 		return nil, nil
 	}
