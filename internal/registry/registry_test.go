@@ -303,3 +303,32 @@ func TestResolveAndDelete(t *testing.T) {
 		t.Fatal("unexpected")
 	}
 }
+
+func BenchmarkResolveVersion(b *testing.B) {
+	bs, err := bus.Start(context.Background(), bus.Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bs.Close()
+	r, err := Open(context.Background(), bs.JetStream(), Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	if _, _, err := r.CreateFunction(ctx, CreateFunctionInput{Config: Version{FunctionName: "f", Runtime: "provided.al2023"}, ZipFile: testZip(b, "x")}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.PublishVersion(ctx, "f", "", "", ""); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.CreateAlias(ctx, "f", Alias{Name: "live", FunctionVersion: "1"}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.ResolveVersion(ctx, "f", "live"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
