@@ -33,6 +33,8 @@ type costReplayFlags struct {
 	arch, runtime           string
 	instanceType            string
 	provisioned             int
+	freeTier                bool
+	savingsPlan             string
 	keepAlive               time.Duration
 	cpuFraction             float64
 	mode                    string
@@ -78,6 +80,8 @@ Example:
 	fl.StringVar(&f.runtime, "runtime", cost.DefaultRuntime, "runtime, for the Managed Instances concurrency per vCPU (nodejs, python, java, dotnet, provided)")
 	fl.StringVar(&f.instanceType, "instance-type", "", "Managed Instances instance type (default: m7i.large, or m7g.large on arm64)")
 	fl.IntVar(&f.provisioned, "provisioned", 0, "Provisioned Concurrency level (default: sized from the trace)")
+	fl.BoolVar(&f.freeTier, "free-tier", false, "deduct the Lambda free tier, prorated to the trace's length")
+	fl.StringVar(&f.savingsPlan, "savings-plan", "0", "fraction off the EC2 on-demand price, e.g. 0.3 or 30%; the management fee is not discounted")
 	fl.DurationVar(&f.keepAlive, "keep-alive", replay.DefaultKeepAlive, "how long an idle on-demand environment stays warm")
 	fl.Float64Var(&f.cpuFraction, "cpu-fraction", 1, "CPU time as a fraction of the duration, where the trace gives none")
 	fl.StringVar(&f.mode, "scaling-mode", "auto", "Managed Instances scaling mode: auto or manual")
@@ -107,9 +111,13 @@ func runCostReplay(out, errOut io.Writer, f costReplayFlags) error {
 	if err != nil {
 		return fmt.Errorf("--arch: %w", err)
 	}
+	sp, err := parseFraction(f.savingsPlan)
+	if err != nil {
+		return fmt.Errorf("--savings-plan: %w", err)
+	}
 	cfg := replay.Config{
 		Catalog: cat, Arch: arch, MemoryMB: f.memory, Runtime: f.runtime, InstanceType: f.instanceType,
-		Provisioned: f.provisioned, KeepAlive: f.keepAlive,
+		Provisioned: f.provisioned, KeepAlive: f.keepAlive, FreeTier: f.freeTier, SavingsPlan: sp,
 		Scaling: scaler.Config{MaxVCPU: f.maxVCPU},
 	}
 	switch strings.ToLower(f.mode) {

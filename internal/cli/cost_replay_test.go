@@ -151,8 +151,8 @@ func TestCostReplayAzureAndFormats(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "<svg") || !strings.Contains(out, "Cumulative cost") {
 		t.Fatalf("html: exit %d %s", code, errOut)
 	}
-	out, _, code = runCLI(t, "cost", "replay", "--trace", dir, "--function", "9d133e10")
-	if code != 0 || !strings.Contains(out, "managed-instances") || !strings.Contains(out, "assumptions:") {
+	out, _, code = runCLI(t, "cost", "replay", "--trace", dir, "--function", "9d133e10", "--savings-plan", "30%", "--free-tier")
+	if code != 0 || !strings.Contains(out, "managed-instances") || !strings.Contains(out, "30% off EC2") || !strings.Contains(out, "after free tier") {
 		t.Fatalf("table: exit %d\n%s", code, out)
 	}
 }
@@ -172,6 +172,7 @@ func TestCostReplayErrors(t *testing.T) {
 		{"unknown function", []string{"--trace", path, "--function", "nope"}, "not in the trace"},
 		{"bad mode", []string{"--trace", path, "--scaling-mode", "sometimes"}, "--scaling-mode"},
 		{"arch mismatch", []string{"--trace", path, "--instance-type", "m7g.large"}, "arm64"},
+		{"savings plan", []string{"--trace", path, "--savings-plan", "120%"}, "--savings-plan"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,6 +70,13 @@ type Config struct {
 	// Provisioned is the Provisioned Concurrency level; 0 sizes it from the trace.
 	Provisioned int
 
+	// FreeTier deducts Lambda's monthly free tier, prorated to the trace's
+	// length (once per option; the hybrid's goes to its on-demand part).
+	FreeTier bool
+	// SavingsPlan is the fraction off the EC2 on-demand price of Managed
+	// Instances; the management fee stays on the on-demand price.
+	SavingsPlan decimal.Decimal
+
 	// Managed Instances.
 	Scaling        scaler.Config // Mode, TargetCPUPercent, MaxVCPU, MinInstances, Zones…; Instance is set from InstanceType
 	MinEnvs        int           // the version's minimum environments; 0 means 3
@@ -147,6 +154,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replay: floor percentile %v: want (0, 100]", c.FloorPercentile)
 	case c.Points < 2:
 		return errors.New("replay: want at least 2 points")
+	case c.SavingsPlan.IsNegative() || c.SavingsPlan.GreaterThanOrEqual(decimal.NewFromInt(1)):
+		return fmt.Errorf("replay: savings plan %s: want a fraction in [0, 1)", c.SavingsPlan)
 	}
 	return nil
 }

@@ -281,3 +281,25 @@ func TestManagedManualMode(t *testing.T) {
 		}
 	}
 }
+
+func TestSavingsPlanAndFreeTier(t *testing.T) {
+	s := series(time.Minute, 1024, 1000, 100, repeat(60, 600)...)
+	r := run(t, s, Config{SavingsPlan: usd("0.3"), FreeTier: true})
+	// 3 instance-hours at 70 % of $0.1008 plus the fee on the full price; the
+	// hour's share of the free requests (1M ÷ 730) comes off the request charge.
+	months := usd("1").Div(usd("730"))
+	freeReq := usd("1000000").Mul(months)
+	req := usd("36000").Sub(freeReq).Mul(usd("0.0000002"))
+	want := usd("3").Mul(usd("0.1008")).Mul(usd("0.85")).Add(req)
+	if mi := r.Option(ManagedInstances); !mi.Total().Round(9).Equal(want.Round(9)) {
+		t.Fatalf("managed with a 30%% Savings Plan and the free tier: %s, want %s", mi.Total(), want)
+	}
+	gbs := usd("36000").Sub(usd("400000").Mul(months))
+	want = req.Add(gbs.Mul(usd("0.0000166667")))
+	if od := r.Option(OnDemand); !od.Total().Round(9).Equal(want.Round(9)) {
+		t.Fatalf("on-demand with the free tier: %s, want %s", od.Total(), want)
+	}
+	if _, err := Run(s, Config{SavingsPlan: usd("1")}); err == nil {
+		t.Fatal("a 100% Savings Plan was accepted")
+	}
+}

@@ -37,7 +37,7 @@ func (m *sim) result() (*Result, error) {
 	// On-demand.
 	od, err := cost.PriceOnDemand(cat, cost.OnDemandUsage{
 		Arch: cfg.Arch, Requests: qty(m.odReq).Round(0), GBSeconds: qty(m.odGBs + initGBs(m.coldOD)),
-	}, period, false)
+	}, period, cfg.FreeTier)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (m *sim) result() (*Result, error) {
 		ExecutedGBSeconds:    qty(m.pcExecGBs),
 		SpillGBSeconds:       qty(m.pcSpillGBs + initGBs(m.coldPC)),
 		SpillFraction:        spillFrac,
-	}, period, false)
+	}, period, cfg.FreeTier)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (m *sim) result() (*Result, error) {
 	r.Options = append(r.Options, o)
 
 	// Managed Instances.
-	mi, err := m.priceFleet(m.mi, m.miReq, period)
+	mi, err := m.priceFleet(m.mi, m.miReq, period, cfg.FreeTier)
 	if err != nil {
 		return nil, err
 	}
@@ -79,14 +79,15 @@ func (m *sim) result() (*Result, error) {
 	// Hybrid.
 	hyOD, err := cost.PriceOnDemand(cat, cost.OnDemandUsage{
 		Arch: cfg.Arch, Requests: qty(m.hyODReq).Round(0), GBSeconds: qty(m.hyODGBs + initGBs(m.coldHy)),
-	}, period, false)
+	}, period, cfg.FreeTier)
 	if err != nil {
 		return nil, err
 	}
 	hy := cost.Option{Compute: Hybrid}
 	o = Option{Compute: Hybrid, ColdStarts: m.coldHy, SpillOvers: count(m.hySpillInv), PeakEnvironments: m.hyODPeak}
 	if m.hy != nil {
-		hmi, err := m.priceFleet(m.hy, m.hyMIReq, period)
+		// The account's free tier is counted once, on the hybrid's on-demand part.
+		hmi, err := m.priceFleet(m.hy, m.hyMIReq, period, false)
 		if err != nil {
 			return nil, err
 		}
@@ -112,12 +113,13 @@ func (m *sim) result() (*Result, error) {
 	return r, nil
 }
 
-func (m *sim) priceFleet(f *fleet, requests float64, period cost.Period) (cost.Option, error) {
+func (m *sim) priceFleet(f *fleet, requests float64, period cost.Period, freeTier bool) (cost.Option, error) {
 	hours := decimal.NewFromInt(f.instanceSeconds()).Div(decimal.NewFromInt(3600))
 	return cost.PriceManagedInstances(m.cfg.Catalog, cost.ManagedUsage{
 		Requests:      qty(requests).Round(0),
 		InstanceHours: []cost.InstanceHours{{Type: m.it.Name, Hours: hours}},
-	}, period, false)
+		SavingsPlan:   m.cfg.SavingsPlan,
+	}, period, freeTier)
 }
 
 func appendBill(dst *cost.Option, prefix string, src cost.Option) {

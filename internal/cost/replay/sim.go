@@ -103,7 +103,7 @@ func newSim(s *trace.Series, cfg Config) (*sim, error) {
 	m.rOD = f(rates.FirstTierPrice())
 	m.rProv = f(rates.ProvisionedPerGBSecond)
 	m.rPCExec = f(rates.ProvisionedDurationPerGBSecond)
-	ec2, fee := cat.ManagedInstances.Hourly(it, decimal.Zero)
+	ec2, fee := cat.ManagedInstances.Hourly(it, cfg.SavingsPlan)
 	m.rHour = f(ec2.Add(fee))
 
 	// Provisioned Concurrency: a provisioned environment pays for itself when it
@@ -168,7 +168,14 @@ func newSim(s *trace.Series, cfg Config) (*sim, error) {
 	m.note("Managed Instances scaling: the decider runs every %v; a new instance runs %v after it is asked for, an environment serves %v after it is placed; the replay starts with the fleet the scaler holds for the first step's traffic; an invocation is throttled when every ready environment's slots or vCPUs are in use.",
 		time.Duration(m.decideSteps)*s.Step, cfg.InstanceLaunch, cfg.EnvInit)
 	m.note("CPU demand is the trace's CPU time per step; where the trace gives none, its duration (CPU-bound).")
-	m.note("No free tier, no Savings Plan; prices from catalogue %s (%s, %s).", cat.Version, cat.Region, cat.Date)
+	ft, sp := "no free tier", "no Savings Plan"
+	if cfg.FreeTier {
+		ft = "the Lambda free tier prorated to the trace's length (in the bills; the cumulative-cost chart ignores it)"
+	}
+	if cfg.SavingsPlan.IsPositive() {
+		sp = fmt.Sprintf("a Savings Plan of %s%% off EC2 (the management fee stays on the on-demand price)", cfg.SavingsPlan.Shift(2).String())
+	}
+	m.note("Prices from catalogue %s (%s, %s); %s; %s.", cat.Version, cat.Region, cat.Date, ft, sp)
 	return m, nil
 }
 
