@@ -41,6 +41,11 @@ func TestParseCSV(t *testing.T) {
 			in:   "function,memory_mb,timestamp,duration_ms\napi,256,2026-01-01T00:00:00Z,3\n",
 			want: []Invocation{{Time: t0, DurationMs: 3, CPUMs: -1, MemoryMB: 256, Function: "api"}},
 		},
+		{
+			name: "byte-order mark and CRLF",
+			in:   "\ufefftimestamp,duration_ms,memory_mb,function\r\n0,5,128,a\r\n",
+			want: []Invocation{{Time: time.Unix(0, 0).UTC(), DurationMs: 5, CPUMs: -1, MemoryMB: 128, Function: "a"}},
+		},
 		{name: "wrong field count", in: "1,2,3\n", err: "want 4 or 5 fields"},
 		{name: "ragged", in: "1,2,128,a\n1,2,3,128,a\n", err: "want 4 fields"},
 		{name: "negative duration", in: "1,-2,128,a\n", err: "duration"},
