@@ -31,7 +31,13 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 	if rinv.InvokedARN == "" {
 		rinv.InvokedARN = e.spec.FunctionARN
 	}
+	// Count first, then look at closing: Close sets closing, then waits for
+	// the count to drop, so no invocation slips past a Close.
 	e.inflight.Add(1)
+	if e.closing.Load() {
+		e.release()
+		return Result{}, ErrClosed
+	}
 	if err := e.api.Submit(rinv); err != nil {
 		e.release()
 		if errors.Is(err, runtimeapi.ErrNoSlot) {
