@@ -1,0 +1,83 @@
+package lambdaapi
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAWSCLI drives the API with the aws CLI (v1 or v2), whichever is installed.
+func TestAWSCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the aws CLI")
+	}
+	awsBin, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("aws CLI not installed")
+	}
+	e := newEnv(t)
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "fn.zip")
+	if err := os.WriteFile(zipPath, makeZip(t, map[string]string{"bootstrap": "x"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(awsBin, append([]string{"--endpoint-url", e.url, "--output", "json", "lambda"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null",
+			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	mustJSON := func(args ...string) map[string]any {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatalf("aws lambda %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("aws lambda %s: output %q: %v", strings.Join(args, " "), out, err)
+		}
+		return m
+	}
+	created := mustJSON("create-function", "--function-name", "echo", "--runtime", "provided.al2023",
+		"--role", "arn:aws:iam::123456789012:role/r", "--handler", "bootstrap", "--zip-file", "fileb://"+zipPath,
+		"--memory-size", "128", "--timeout", "10", "--environment", "Variables={K=V}")
+	if created["FunctionName"] != "echo" {
+		t.Fatalf("create-function: %v", created)
+	}
+	got := mustJSON("get-function", "--function-name", "echo")
+	if got["Configuration"].(map[string]any)["State"] != "Active" {
+		t.Errorf("get-function: %v", got)
+	}
+	if fns := mustJSON("list-functions")["Functions"].([]any); len(fns) != 1 {
+		t.Errorf("list-functions: %v", fns)
+	}
+	mustJSON("publish-version", "--function-name", "echo")
+	mustJSON("create-alias", "--function-name", "echo", "--name", "live", "--function-version", "1")
+	mustJSON("put-function-concurrency", "--function-name", "echo", "--reserved-concurrent-executions", "5")
+	out := filepath.Join(dir, "out.json")
+	args := []string{"invoke", "--function-name", "arn:aws:lambda:us-east-1:123456789012:function:echo", "--qualifier", "live",
+		"--payload", `{"hello":"world"}`, "--log-type", "Tail"}
+	if v, _ := run("--version"); strings.Contains(v, "aws-cli/2") {
+		args = append(args, "--cli-binary-format", "raw-in-base64-out")
+	}
+	inv := mustJSON(append(args, out)...)
+	if inv["StatusCode"] != float64(200) || inv["ExecutedVersion"] != "1" {
+		t.Errorf("invoke: %v", inv)
+	}
+	if b, _ := os.ReadFile(out); string(b) != `{"hello":"world"}` {
+		t.Errorf("invoke payload %q", b)
+	}
+	msg, err := run("get-function", "--function-name", "nope")
+	if err == nil || !strings.Contains(msg, "ResourceNotFoundException") || !strings.Contains(msg, "Function not found: arn:aws:lambda:us-east-1:123456789012:function:nope") {
+		t.Errorf("get-function nope: %v\n%s", err, msg)
+	}
+	if out, err := run("delete-function", "--function-name", "echo"); err != nil {
+		t.Errorf("delete-function: %v\n%s", err, out)
+	}
+}
