@@ -1,0 +1,551 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/pricing"
+	"github.com/shoal-dev/shoal/internal/wire"
+)
+
+// Agent is one running instance: it hosts the execution environments the
+// control plane asks for, serves invocations to them over internal/wire, and
+// heartbeats its state and host metrics over NATS.
+//
+// Concurrency: the fields of the first group are set by Start and immutable.
+// cpuBits, memUsed, draining and seq are atomic. mu guards envs. The
+// heartbeat goroutine alone samples metrics.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	clock    clock.Clock
+	nc       *nats.Conn
+	ownNC    bool
+	it       pricing.InstanceType
+	metrics  HostMetrics
+	code     *codeCache
+	envDeps  agent.Deps
+	logStore *logs.Store
+	srv      *wire.Server
+	ln       net.Listener
+	network  string
+	addr     string
+	started  time.Time
+	sub      *nats.Subscription
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	kick     chan struct{}
+	hbDone   chan struct{}
+
+	cpuBits  atomic.Uint64
+	memUsed  atomic.Int64
+	draining atomic.Bool
+	seq      atomic.Uint64
+
+	mu   sync.RWMutex
+	envs map[string]*env
+
+	drainOnce sync.Once
+	drained   chan struct{}
+	closeOnce sync.Once
+}
+
+var _ wire.Handler = (*Agent)(nil)
+
+// Run starts an agent and serves until ctx ends or a shutdown command
+// arrives, then drains, publishes its last heartbeat and returns.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	a, err := Start(ctx, cfg, deps)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-a.runCtx.Done():
+	}
+	return a.Close()
+}
+
+// Start connects to NATS, listens for invocations and commands, and
+// publishes a first heartbeat.
+func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	it, _ := pricing.Default().InstanceType(cfg.Type)
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
+	}
+	a := &Agent{
+		cfg: cfg, clock: deps.Clock, it: it, metrics: deps.Metrics,
+		log:     deps.Logger.With("component", "instance", "instance", cfg.ID),
+		kick:    make(chan struct{}, 1),
+		hbDone:  make(chan struct{}),
+		envs:    make(map[string]*env),
+		drained: make(chan struct{}),
+		started: deps.Clock.Now(),
+	}
+	if a.metrics == nil {
+		m := newHostMetrics()
+		a.log.Info("host metrics", "source", m.Source())
+		a.metrics = m
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.WorkDir, "code"), 0o755); err != nil {
+		return nil, fmt.Errorf("instance: %w", err)
+	}
+	a.nc = deps.NATS
+	if a.nc == nil {
+		nc, _, err := bus.Connect(cfg.NATSURL, nats.Name("shoal-agent-"+cfg.ID))
+		if err != nil {
+			return nil, fmt.Errorf("instance: %w", err)
+		}
+		a.nc, a.ownNC = nc, true
+	}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		a.closeNC()
+		return nil, fmt.Errorf("instance: jetstream: %w", err)
+	}
+	a.code = newCodeCache(filepath.Join(cfg.WorkDir, "code"), js, cfg.CodeBucket)
+	sink := deps.Logs
+	if sink == nil {
+		st, err := logs.Open(ctx, js, logs.Config{}, deps.Logger)
+		if err != nil {
+			a.closeNC()
+			return nil, fmt.Errorf("instance: %w", err)
+		}
+		a.logStore, sink = st, st
+	}
+	a.envDeps = agent.Deps{Logger: deps.Logger, Clock: deps.Clock, Logs: sink,
+		WorkDir: filepath.Join(cfg.WorkDir, "envs"), Sandboxes: deps.Sandboxes}
+	if err := a.listen(); err != nil {
+		a.closeLogs()
+		a.closeNC()
+		return nil, err
+	}
+	a.runCtx, a.cancel = context.WithCancel(context.Background())
+	a.srv = wire.NewServer(a, deps.Logger)
+	go func() {
+		if err := a.srv.Serve(a.ln); err != nil {
+			a.log.Error("invoke listener failed", "err", err)
+		}
+	}()
+	a.sub, err = a.nc.Subscribe(CommandSubject(cfg.ID), func(m *nats.Msg) { go a.command(m) })
+	if err != nil {
+		a.cancel()
+		a.srv.Close()
+		a.closeLogs()
+		a.closeNC()
+		return nil, fmt.Errorf("instance: subscribe: %w", err)
+	}
+	if err := a.nc.Flush(); err != nil { // the subscription is in place before anyone hears of us
+		a.log.Warn("flush", "err", err)
+	}
+	a.metrics.Sample(a.clock.Now(), it.VCPU)
+	a.publish(StateRunning)
+	go a.heartbeats()
+	a.log.Info("agent started", "type", cfg.Type, "zone", cfg.Zone, "capacity_provider", cfg.CapacityProvider,
+		"invoke", a.network+" "+a.addr)
+	return a, nil
+}
+
+func (a *Agent) listen() error {
+	var err error
+	if a.cfg.Socket != "" {
+		_ = os.Remove(a.cfg.Socket) // a socket left by an earlier run
+		a.network, a.addr = "unix", a.cfg.Socket
+		a.ln, err = net.Listen("unix", a.cfg.Socket)
+	} else {
+		a.network = "tcp"
+		a.ln, err = net.Listen("tcp", a.cfg.Listen)
+		if err == nil {
+			a.addr = a.ln.Addr().String()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("instance: listen: %w", err)
+	}
+	return nil
+}
+
+// InvokeAddr is where the agent serves invocations: network and address.
+func (a *Agent) InvokeAddr() (network, addr string) { return a.network, a.addr }
+
+// Done is closed when a shutdown command arrived (Run then returns).
+func (a *Agent) Done() <-chan struct{} { return a.runCtx.Done() }
+
+// Close drains every environment (within Config.StopTimeout), publishes the
+// last heartbeat ("terminated") and disconnects.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+		a.drain(ctx)
+		cancel()
+		a.cancel()
+		<-a.hbDone
+		_ = a.sub.Unsubscribe()
+		a.srv.Close()
+		_ = os.Remove(a.cfg.Socket)
+		a.publish(StateTerminated)
+		_ = a.nc.Flush()
+		a.closeLogs()
+		a.closeNC()
+		a.log.Info("agent stopped")
+	})
+	return nil
+}
+
+func (a *Agent) closeLogs() {
+	if a.logStore != nil {
+		a.logStore.Close()
+	}
+}
+
+func (a *Agent) closeNC() {
+	if a.ownNC {
+		a.nc.Close()
+	}
+}
+
+// Invoke routes one invocation to its environment, or refuses it at once.
+func (a *Agent) Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+	a.mu.RLock()
+	e := a.envs[envID]
+	a.mu.RUnlock()
+	if e == nil {
+		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "no environment %s on instance %s", envID, a.cfg.ID)
+	}
+	switch e.getState() {
+	case stReady:
+	case stDraining:
+		return agent.Result{}, wire.Refused(wire.ReasonDraining, "environment %s is draining", envID)
+	case stInitializing:
+		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "environment %s is initializing", envID)
+	default:
+		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "environment %s failed", envID)
+	}
+	if a.draining.Load() {
+		return agent.Result{}, wire.Refused(wire.ReasonDraining, "instance %s is draining", a.cfg.ID)
+	}
+	if cpu := math.Float64frombits(a.cpuBits.Load()); cpu > a.cfg.CPUThreshold {
+		return agent.Result{}, wire.Refused(wire.ReasonCPU, "instance %s CPU utilisation %.0f%% is above %.0f%%",
+			a.cfg.ID, cpu*100, a.cfg.CPUThreshold*100)
+	}
+	if total := a.it.MemoryGiB * 1024; total > 0 {
+		if used := a.memUsed.Load(); float64(used) > a.cfg.MemoryThreshold*float64(total) {
+			return agent.Result{}, wire.Refused(wire.ReasonMemory, "instance %s uses %d of %d MB", a.cfg.ID, used, total)
+		}
+	}
+	res, err := e.ae.Invoke(ctx, inv)
+	switch {
+	case errors.Is(err, agent.ErrBusy):
+		return agent.Result{}, wire.Refused(wire.ReasonConcurrency, "all %d slots of environment %s are taken", e.slots, envID)
+	case errors.Is(err, agent.ErrClosed):
+		return agent.Result{}, wire.Refused(wire.ReasonDraining, "environment %s is closing", envID)
+	}
+	return res, err
+}
+
+// command answers one request on the command subject.
+func (a *Agent) command(m *nats.Msg) {
+	var cmd Command
+	var rep Reply
+	if err := json.Unmarshal(m.Data, &cmd); err != nil {
+		rep.Error = "bad command: " + err.Error()
+	} else {
+		rep = a.do(cmd)
+	}
+	body, _ := json.Marshal(rep)
+	if err := m.Respond(body); err != nil {
+		a.log.Warn("command reply failed", "op", cmd.Op, "err", err)
+	}
+}
+
+func (a *Agent) do(cmd Command) Reply {
+	switch cmd.Op {
+	case OpStart:
+		if cmd.Start == nil {
+			return Reply{Error: "start: missing environment"}
+		}
+		return a.startEnv(*cmd.Start)
+	case OpStop:
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+		defer cancel()
+		return a.stopEnv(ctx, cmd.EnvID)
+	case OpDrain:
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+		defer cancel()
+		a.drain(ctx)
+		hb := a.heartbeat(a.state())
+		return Reply{OK: true, Heartbeat: &hb}
+	case OpStatus:
+		hb := a.heartbeat(a.state())
+		return Reply{OK: true, Heartbeat: &hb}
+	case OpShutdown:
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+		defer cancel()
+		a.drain(ctx)
+		hb := a.heartbeat(a.state())
+		a.cancel() // Run returns and closes the agent
+		return Reply{OK: true, Heartbeat: &hb}
+	}
+	return Reply{Error: fmt.Sprintf("unknown op %q", cmd.Op)}
+}
+
+func (a *Agent) state() string {
+	if a.draining.Load() {
+		return StateDraining
+	}
+	return StateRunning
+}
+
+// startEnv starts an environment and answers once its init is over.
+func (a *Agent) startEnv(req StartEnv) Reply {
+	switch {
+	case !idPattern.MatchString(req.EnvID):
+		return Reply{Error: fmt.Sprintf("start: environment id %q must be 1-64 letters, digits, '-' or '_'", req.EnvID)}
+	case req.CapacityProvider != a.cfg.CapacityProvider:
+		return Reply{Error: fmt.Sprintf("start: instance %s belongs to capacity provider %q, not %q",
+			a.cfg.ID, a.cfg.CapacityProvider, req.CapacityProvider)}
+	case a.draining.Load():
+		return Reply{Error: fmt.Sprintf("start: instance %s is draining", a.cfg.ID)}
+	}
+	a.mu.Lock()
+	if e := a.envs[req.EnvID]; e != nil {
+		a.mu.Unlock()
+		<-e.ready
+		return envReply(e)
+	}
+	e := newEnv(req.EnvID, &req.Spec)
+	a.envs[req.EnvID] = e
+	a.mu.Unlock()
+	a.heartbeatNow()
+
+	ae, err := a.launch(req)
+	e.ae, e.initErr = ae, err
+	if err != nil {
+		a.mu.Lock()
+		delete(a.envs, req.EnvID)
+		a.mu.Unlock()
+		e.fail(err.Error())
+	} else if !e.setState(stInitializing, stReady) {
+		// stopped during init: the stop closes it
+	} else {
+		go a.watch(e)
+	}
+	close(e.ready)
+	if err == nil && a.draining.Load() {
+		// A drain began while this environment started: it may have missed it.
+		e.markDraining()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+			defer cancel()
+			e.stop(ctx, ctx, func() { a.remove(e) })
+		}()
+	}
+	a.heartbeatNow()
+	log := a.log.With("env", e.id, "function", e.function, "version", e.version)
+	if err != nil {
+		log.Warn("environment failed to start", "err", err)
+	} else {
+		log.Info("environment ready", "slots", e.slots, "init", ae.InitDuration())
+	}
+	return envReply(e)
+}
+
+func envReply(e *env) Reply {
+	st := e.status()
+	if e.initErr == nil {
+		return Reply{OK: true, Env: &st}
+	}
+	rep := Reply{Error: e.initErr.Error(), Env: &st}
+	var ie *agent.InitError
+	if errors.As(e.initErr, &ie) {
+		rep.Init = &InitFailure{ErrorType: ie.ErrorType, Message: ie.Message, Payload: ie.Payload,
+			Log: ie.Log, InitDuration: ie.InitDuration}
+	}
+	return rep
+}
+
+// launch fetches the code and starts the environment.
+func (a *Agent) launch(req StartEnv) (*agent.Environment, error) {
+	spec := req.Spec
+	dir, err := a.code.CodeDir(a.runCtx, req.CodeSha256)
+	if err != nil {
+		return nil, err
+	}
+	spec.CodeDir = dir
+	spec.InitType = "lambda-managed-instances"
+	if spec.InitTimeout <= 0 {
+		spec.InitTimeout = InitTimeout(spec.Timeout)
+	}
+	if spec.MaxConcurrency <= 0 {
+		spec.MaxConcurrency = 1
+	}
+	spec.Isolate = spec.Isolate || a.cfg.Isolate
+	if spec.LogStream == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		v := spec.Version
+		if v == "" {
+			v = "$LATEST"
+		}
+		spec.LogStream = a.clock.Now().UTC().Format("2006/01/02") + "/[" + v + "]" + hex.EncodeToString(b[:])
+	}
+	return agent.Start(a.runCtx, spec, a.envDeps)
+}
+
+// watch marks an environment failed when it ends without being stopped.
+func (a *Agent) watch(e *env) {
+	<-e.ae.Done()
+	if e.setState(stReady, stFailed) {
+		e.fail("the environment ended: its runtime exited")
+		a.log.Warn("environment ended on its own", "env", e.id, "function", e.function)
+		a.heartbeatNow()
+	}
+}
+
+// stopEnv drains and removes one environment.
+func (a *Agent) stopEnv(ctx context.Context, id string) Reply {
+	a.mu.RLock()
+	e := a.envs[id]
+	a.mu.RUnlock()
+	if e == nil {
+		return Reply{OK: true}
+	}
+	e.markDraining()
+	a.heartbeatNow()
+	e.stop(ctx, ctx, func() { a.remove(e) })
+	select {
+	case <-e.stopped:
+		st := e.status()
+		return Reply{OK: true, Env: &st}
+	default:
+		return Reply{Error: fmt.Sprintf("stop: environment %s still draining: %v", id, ctx.Err())}
+	}
+}
+
+func (a *Agent) remove(e *env) {
+	a.mu.Lock()
+	if a.envs[e.id] == e {
+		delete(a.envs, e.id)
+	}
+	a.mu.Unlock()
+	a.heartbeatNow()
+}
+
+// drain refuses new invocations and environments, and stops every
+// environment; it returns when all have ended or ctx ends.
+func (a *Agent) drain(ctx context.Context) {
+	a.drainOnce.Do(func() {
+		a.draining.Store(true)
+		a.heartbeatNow()
+		a.log.Info("draining")
+		go func() {
+			a.mu.RLock()
+			envs := make([]*env, 0, len(a.envs))
+			for _, e := range a.envs {
+				envs = append(envs, e)
+			}
+			a.mu.RUnlock()
+			var wg sync.WaitGroup
+			stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+			defer cancel()
+			for _, e := range envs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					e.markDraining()
+					a.heartbeatNow()
+					e.stop(stopCtx, stopCtx, func() { a.remove(e) })
+				}()
+			}
+			wg.Wait()
+			close(a.drained)
+			a.log.Info("drained")
+		}()
+	})
+	select {
+	case <-a.drained:
+	case <-ctx.Done():
+	}
+}
+
+// heartbeatNow asks the heartbeat goroutine to publish at once.
+func (a *Agent) heartbeatNow() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) heartbeats() {
+	defer close(a.hbDone)
+	t := a.clock.NewTicker(a.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.runCtx.Done():
+			return
+		case <-t.C():
+			cpu, mem := a.metrics.Sample(a.clock.Now(), a.it.VCPU)
+			a.cpuBits.Store(math.Float64bits(cpu))
+			a.memUsed.Store(int64(mem))
+		case <-a.kick:
+		}
+		a.publish(a.state())
+	}
+}
+
+// heartbeat builds the current heartbeat.
+func (a *Agent) heartbeat(state string) Heartbeat {
+	total := a.it.MemoryGiB * 1024
+	used := int(a.memUsed.Load())
+	hb := Heartbeat{
+		ID: a.cfg.ID, CapacityProvider: a.cfg.CapacityProvider, Type: a.cfg.Type, Zone: a.cfg.Zone,
+		VCPU: a.it.VCPU, MemoryMB: total, InvokeNetwork: a.network, InvokeAddr: a.addr, State: state,
+		CPUUtilization: math.Float64frombits(a.cpuBits.Load()), MemoryUsedMB: used,
+		MemoryAvailableMB: max(total-used, 0), Pid: os.Getpid(), Seq: a.seq.Add(1),
+		StartedAt: a.started, Time: a.clock.Now(), Environments: []EnvStatus{},
+	}
+	a.mu.RLock()
+	for _, e := range a.envs {
+		hb.Environments = append(hb.Environments, e.status())
+	}
+	a.mu.RUnlock()
+	sort.Slice(hb.Environments, func(i, j int) bool { return hb.Environments[i].ID < hb.Environments[j].ID })
+	return hb
+}
+
+func (a *Agent) publish(state string) {
+	body, err := json.Marshal(a.heartbeat(state))
+	if err != nil {
+		return
+	}
+	if err := a.nc.Publish(HeartbeatSubject(a.cfg.ID), body); err != nil {
+		a.log.Warn("heartbeat not published", "err", err)
+	}
+}

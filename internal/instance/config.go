@@ -1,0 +1,113 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/pricing"
+)
+
+// Config configures one agent (one instance).
+type Config struct {
+	// NATSURL is the control plane's bus. Required unless Deps.NATS is set.
+	NATSURL string
+	// ID names the instance; letters, digits, '-', '_' (it is a NATS subject token).
+	ID string
+	// CapacityProvider owns the instance; environments of other capacity
+	// providers are refused.
+	CapacityProvider string
+	// Type is an instance type of the price catalogue (e.g. m7i.large): it
+	// gives the vCPUs and memory the agent announces and measures against.
+	Type string
+	Zone string
+	// Socket is the Unix socket the invoke protocol is served on. Listen (a
+	// TCP host:port) may be given instead, for agents on other hosts.
+	Socket string
+	Listen string
+	// WorkDir holds unpacked code and environment directories. Required.
+	WorkDir string
+	// Heartbeat is the heartbeat interval (default 1 s).
+	Heartbeat time.Duration
+	// CPUThreshold (0..1, default 0.9) is the instance CPU utilisation above
+	// which new invocations are refused with reason "cpu"; above 1 disables it.
+	CPUThreshold float64
+	// MemoryThreshold (0..1, default 0.95) is the share of the instance's
+	// memory in use above which invocations are refused with "memory".
+	MemoryThreshold float64
+	// CodeBucket is the JetStream object store of code packages (default "shoal_code").
+	CodeBucket string
+	// Isolate runs environments in namespaces under an unprivileged user (root only).
+	Isolate bool
+	// StopTimeout bounds how long a drain waits for in-flight invocations
+	// (default 15 min, Lambda's longest function timeout).
+	StopTimeout time.Duration
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (c *Config) setDefaults() {
+	if c.Heartbeat == 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.CPUThreshold == 0 {
+		c.CPUThreshold = 0.9
+	}
+	if c.MemoryThreshold == 0 {
+		c.MemoryThreshold = 0.95
+	}
+	if c.CodeBucket == "" {
+		c.CodeBucket = "shoal_code"
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 15 * time.Minute
+	}
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	c.setDefaults()
+	switch {
+	case !idPattern.MatchString(c.ID):
+		return fmt.Errorf("instance: id %q must be 1-64 letters, digits, '-' or '_'", c.ID)
+	case c.CapacityProvider == "":
+		return errors.New("instance: capacity provider is required")
+	case c.Zone == "":
+		return errors.New("instance: zone is required")
+	case (c.Socket == "") == (c.Listen == ""):
+		return errors.New("instance: exactly one of socket and listen is required")
+	case c.WorkDir == "" || !filepath.IsAbs(c.WorkDir):
+		return fmt.Errorf("instance: work dir %q must be an absolute path", c.WorkDir)
+	case c.Heartbeat < 0 || c.StopTimeout < 0:
+		return errors.New("instance: negative duration")
+	case c.CPUThreshold < 0 || c.MemoryThreshold < 0:
+		return errors.New("instance: negative threshold")
+	}
+	if _, err := pricing.Default().InstanceType(c.Type); err != nil {
+		return fmt.Errorf("instance: %w", err)
+	}
+	return nil
+}
+
+// Deps are an agent's dependencies.
+type Deps struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// NATS is an open connection to use instead of dialling Config.NATSURL
+	// (the caller keeps ownership).
+	NATS *nats.Conn
+	// Metrics measures the host; nil measures the agent's own cgroup, or /proc.
+	Metrics HostMetrics
+	// Logs receives the environments' log lines; nil publishes them to the
+	// log stream on the bus (internal/logs).
+	Logs agent.LogSink
+	// Sandboxes creates environment sandboxes; nil is agent's default.
+	Sandboxes agent.SandboxFactory
+}

@@ -1,0 +1,145 @@
+package instance
+
+// Lifecycle of an environment on an agent:
+//
+//	start ──► initializing ──init ok──► ready ──stop / drain──► draining ──in-flight done──► (removed)
+//	               │                      │
+//	               │ init error           │ runtime ended on its own
+//	               ▼                      ▼
+//	          (removed; the           failed ──stop──► (removed)
+//	          start reply says why)
+//
+// Lifecycle of the agent (the instance):
+//
+//	running ──drain──► draining ──shutdown / signal──► terminated (last heartbeat, exit)
+//
+// Every command is idempotent: starting an id that exists answers its
+// outcome, stopping an unknown id succeeds, draining twice waits for the same
+// drain.
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+)
+
+type envState int32
+
+const (
+	stInitializing envState = iota
+	stReady
+	stDraining
+	stFailed
+)
+
+func (s envState) String() string {
+	switch s {
+	case stInitializing:
+		return EnvInitializing
+	case stReady:
+		return EnvReady
+	case stDraining:
+		return EnvDraining
+	}
+	return EnvFailed
+}
+
+// env is one environment of the agent.
+//
+// Concurrency: id, function, version and slots are immutable. ae and initErr
+// are written once before ready is closed and read only after. state is
+// atomic; mu guards failure. stopOnce starts the stop; stopped closes at its end.
+type env struct {
+	id       string
+	function string
+	version  string
+	slots    int
+
+	ready   chan struct{}
+	ae      *agent.Environment
+	initErr error
+
+	state atomic.Int32
+
+	mu      sync.Mutex
+	failure string
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+}
+
+func newEnv(id string, spec *agent.Spec) *env {
+	slots := spec.MaxConcurrency
+	if slots <= 0 {
+		slots = 1
+	}
+	version := spec.Version
+	if version == "" {
+		version = "$LATEST"
+	}
+	return &env{id: id, function: spec.FunctionName, version: version, slots: slots,
+		ready: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+func (e *env) getState() envState { return envState(e.state.Load()) }
+
+// setState moves from one state to another; it reports whether it did.
+func (e *env) setState(from, to envState) bool {
+	return e.state.CompareAndSwap(int32(from), int32(to))
+}
+
+func (e *env) fail(why string) {
+	e.mu.Lock()
+	e.failure = why
+	e.mu.Unlock()
+	e.state.Store(int32(stFailed))
+}
+
+func (e *env) status() EnvStatus {
+	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Slots: e.slots, State: e.getState().String()}
+	select {
+	case <-e.ready:
+		if e.ae != nil {
+			st.InFlight = e.ae.InFlight()
+		}
+	default:
+	}
+	e.mu.Lock()
+	st.Error = e.failure
+	e.mu.Unlock()
+	return st
+}
+
+// markDraining moves a starting or ready environment to draining; a failed
+// one stays failed.
+func (e *env) markDraining() {
+	for {
+		s := e.getState()
+		if s == stDraining || s == stFailed || e.setState(s, stDraining) {
+			return
+		}
+	}
+}
+
+// stop drains the environment: no new invocations, the in-flight ones
+// finish (within ctx), then it closes. It waits for init first. Every caller
+// returns once the one stop has finished or its own wait ends.
+func (e *env) stop(ctx context.Context, wait context.Context, done func()) {
+	e.stopOnce.Do(func() {
+		go func() {
+			defer close(e.stopped)
+			defer done()
+			e.markDraining()
+			<-e.ready // init is bounded by its own timeout
+			if e.ae != nil {
+				_ = e.ae.Close(ctx)
+			}
+		}()
+	})
+	select {
+	case <-e.stopped:
+	case <-wait.Done():
+	}
+}

@@ -1,0 +1,333 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/wire"
+)
+
+type testAgent struct {
+	a       *Agent
+	metrics *fakeMetrics
+	client  *Client
+	hbs     *heartbeats
+	conn    *wire.Conn
+	sha     string
+	cfg     Config
+}
+
+func startTestAgent(t *testing.T) *testAgent {
+	t.Helper()
+	b, sha := testBus(t)
+	sock, err := os.MkdirTemp("", "inst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sock) })
+	cfg := Config{
+		NATSURL: b.ClientURL(), ID: "i-test", CapacityProvider: "cp1", Type: "m7i.large", Zone: "us-east-1a",
+		Socket: filepath.Join(sock, "agent.sock"), WorkDir: t.TempDir(), Heartbeat: 50 * time.Millisecond,
+		StopTimeout: 30 * time.Second,
+	}
+	m := &fakeMetrics{}
+	hbs := watchHeartbeats(t, b.Conn())
+	a, err := Start(context.Background(), cfg, Deps{Logger: testLogger(), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	network, addr := a.InvokeAddr()
+	conn, err := wire.Dial(context.Background(), network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &testAgent{a: a, metrics: m, client: NewClient(b.Conn()), hbs: hbs, conn: conn, sha: sha, cfg: cfg}
+}
+
+func (ta *testAgent) start(t *testing.T, envID string, n int) EnvStatus {
+	t.Helper()
+	st, err := ta.client.StartEnvironment(context.Background(), ta.cfg.ID,
+		StartEnv{EnvID: envID, CapacityProvider: "cp1", CodeSha256: ta.sha, Spec: sleepySpec(n)})
+	if err != nil {
+		t.Fatalf("start %s: %v", envID, err)
+	}
+	return st
+}
+
+// envState waits until a heartbeat shows environment id in state (or gone, for "").
+func (ta *testAgent) waitEnv(t *testing.T, id, state string) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		hb, ok := ta.hbs.get(ta.cfg.ID)
+		if !ok {
+			return errors.New("no heartbeat yet")
+		}
+		for _, e := range hb.Environments {
+			if e.ID == id {
+				if e.State == state {
+					return nil
+				}
+				return fmt.Errorf("environment %s is %s", id, e.State)
+			}
+		}
+		if state == "" {
+			return nil
+		}
+		return fmt.Errorf("environment %s not in the heartbeat", id)
+	})
+}
+
+func sleepInv(i int) agent.Invocation {
+	return agent.Invocation{RequestID: fmt.Sprintf("req-%02d", i), Payload: []byte(`{"op":"sleep","ms":1000}`)}
+}
+
+func TestSaturatedEnvironmentRefusesAtOnce(t *testing.T) {
+	ta := startTestAgent(t)
+	st := ta.start(t, "env-a", 10)
+	if st.State != EnvReady || st.Slots != 10 {
+		t.Fatalf("started %+v", st)
+	}
+	ta.waitEnv(t, "env-a", EnvReady)
+
+	// 30 at once on one environment with 10 slots: 10 run, 20 are refused
+	// before any of the 10 has finished (a refusal never waits for a slot).
+	var ok, finished atomic.Int32
+	var mu sync.Mutex
+	var refusedBeforeAnyFinished, refusedAfter int
+	var other []error
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := ta.conn.Invoke(context.Background(), "env-a", sleepInv(i))
+			if err == nil {
+				if res.FunctionError != "" {
+					t.Errorf("function error: %s", res.Payload)
+				}
+				ok.Add(1)
+				finished.Add(1)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if r, isRefusal := wire.AsRefused(err); isRefusal && r.Reason == wire.ReasonConcurrency {
+				if finished.Load() == 0 {
+					refusedBeforeAnyFinished++
+				} else {
+					refusedAfter++
+				}
+				return
+			}
+			other = append(other, err)
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 10 || refusedBeforeAnyFinished != 20 || refusedAfter != 0 || len(other) != 0 {
+		t.Fatalf("ok %d, refused at once %d, refused late %d, other errors %v", ok.Load(), refusedBeforeAnyFinished, refusedAfter, other)
+	}
+
+	// Three such environments, with the caller spreading as a router does
+	// (try the next environment on a refusal), serve all 30 in one round.
+	ta.start(t, "env-b", 10)
+	ta.start(t, "env-c", 10)
+	envs := []string{"env-a", "env-b", "env-c"}
+	var served atomic.Int32
+	began := time.Now()
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range envs {
+				_, err := ta.conn.Invoke(context.Background(), envs[(i+k)%3], sleepInv(i))
+				if err == nil {
+					served.Add(1)
+					return
+				}
+				if _, isRefusal := wire.AsRefused(err); !isRefusal {
+					t.Errorf("invoke: %v", err)
+					return
+				}
+			}
+			t.Errorf("invocation %d refused by all three environments", i)
+		}()
+	}
+	wg.Wait()
+	t.Logf("30 one-second invocations over 3 environments of 10 slots took %v", time.Since(began))
+	if served.Load() != 30 {
+		t.Fatalf("served %d of 30", served.Load())
+	}
+}
+
+func TestRefusalsAndLifecycle(t *testing.T) {
+	ta := startTestAgent(t)
+	ctx := context.Background()
+	ta.start(t, "env-a", 2)
+	ta.start(t, "env-b", 2)
+
+	refusal := func(envID string) string {
+		t.Helper()
+		_, err := ta.conn.Invoke(ctx, envID, agent.Invocation{RequestID: "r", Payload: []byte(`{"op":"noop"}`)})
+		if err == nil {
+			return ""
+		}
+		r, ok := wire.AsRefused(err)
+		if !ok {
+			t.Fatalf("invoke %s: %v", envID, err)
+		}
+		return r.Reason
+	}
+	if got := refusal("env-a"); got != "" {
+		t.Fatalf("ready environment refused: %s", got)
+	}
+	if got := refusal("nope"); got != wire.ReasonUnknown {
+		t.Errorf("unknown environment: %q", got)
+	}
+
+	// CPU above the threshold: refused until it falls again.
+	ta.metrics.set(0.97, 0)
+	eventually(t, 10*time.Second, func() error {
+		if got := refusal("env-a"); got != wire.ReasonCPU {
+			return fmt.Errorf("reason %q", got)
+		}
+		return nil
+	})
+	hb, _ := ta.hbs.get(ta.cfg.ID)
+	ta.metrics.set(0.1, 7*1024+900) // m7i.large has 8 GiB: 98 % used
+	eventually(t, 10*time.Second, func() error {
+		if got := refusal("env-a"); got != wire.ReasonMemory {
+			return fmt.Errorf("reason %q", got)
+		}
+		return nil
+	})
+	ta.metrics.set(0.1, 1024)
+	eventually(t, 10*time.Second, func() error {
+		if got := refusal("env-a"); got != "" {
+			return fmt.Errorf("reason %q", got)
+		}
+		return nil
+	})
+	if hb.VCPU != 2 || hb.MemoryMB != 8192 || hb.Zone != "us-east-1a" || hb.CapacityProvider != "cp1" ||
+		hb.InvokeNetwork != "unix" || hb.InvokeAddr != ta.cfg.Socket {
+		t.Errorf("heartbeat %+v", hb)
+	}
+
+	// Another capacity provider's function is refused.
+	_, err := ta.client.StartEnvironment(ctx, ta.cfg.ID, StartEnv{EnvID: "env-x", CapacityProvider: "cp2",
+		CodeSha256: ta.sha, Spec: sleepySpec(2)})
+	if err == nil {
+		t.Error("environment of another capacity provider started")
+	}
+	// A failing init is reported with Lambda's error type.
+	spec := sleepySpec(2)
+	spec.Environment = map[string]string{"FAIL_INIT": "1"}
+	_, err = ta.client.StartEnvironment(ctx, ta.cfg.ID, StartEnv{EnvID: "env-bad", CapacityProvider: "cp1",
+		CodeSha256: ta.sha, Spec: spec})
+	var ie *agent.InitError
+	if !errors.As(err, &ie) || ie.ErrorType != "Runtime.ExitError" {
+		t.Errorf("failed init: %v", err)
+	}
+
+	// Stop drains: an invocation in flight finishes, new ones are refused.
+	slow := make(chan error, 1)
+	go func() {
+		res, err := ta.conn.Invoke(ctx, "env-a", agent.Invocation{RequestID: "slow", Payload: []byte(`{"op":"sleep","ms":500}`)})
+		if err == nil && res.FunctionError != "" {
+			err = fmt.Errorf("function error %s", res.Payload)
+		}
+		slow <- err
+	}()
+	eventually(t, 10*time.Second, func() error {
+		hb, _ := ta.hbs.get(ta.cfg.ID)
+		for _, e := range hb.Environments {
+			if e.ID == "env-a" && e.InFlight == 1 {
+				return nil
+			}
+		}
+		return errors.New("not in flight")
+	})
+	stopped := make(chan error, 1)
+	go func() { stopped <- ta.client.StopEnvironment(ctx, ta.cfg.ID, "env-a") }()
+	eventually(t, 10*time.Second, func() error {
+		if got := refusal("env-a"); got != wire.ReasonDraining && got != wire.ReasonUnknown {
+			return fmt.Errorf("reason %q", got)
+		}
+		return nil
+	})
+	if err := <-slow; err != nil {
+		t.Errorf("in-flight invocation during drain: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	ta.waitEnv(t, "env-a", "")
+	if got := refusal("env-a"); got != wire.ReasonUnknown {
+		t.Errorf("stopped environment: %q", got)
+	}
+
+	// A crashed runtime marks its environment failed.
+	_, err = ta.conn.Invoke(ctx, "env-b", agent.Invocation{RequestID: "crash", Payload: []byte(`{"op":"crash"}`)})
+	if err != nil {
+		t.Fatalf("crash invoke: %v", err)
+	}
+	ta.waitEnv(t, "env-b", EnvFailed)
+	if got := refusal("env-b"); got != wire.ReasonUnknown {
+		t.Errorf("failed environment: %q", got)
+	}
+
+	// Draining the instance ends its environments and refuses new ones.
+	ta.start(t, "env-c", 2)
+	hbd, err := ta.client.Drain(ctx, ta.cfg.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hbd.State != StateDraining || len(hbd.Environments) != 0 {
+		t.Errorf("after drain: %+v", hbd)
+	}
+	if got := refusal("env-c"); got != wire.ReasonUnknown && got != wire.ReasonDraining {
+		t.Errorf("after drain: %q", got)
+	}
+	if _, err := ta.client.StartEnvironment(ctx, ta.cfg.ID, StartEnv{EnvID: "env-d", CapacityProvider: "cp1",
+		CodeSha256: ta.sha, Spec: sleepySpec(2)}); err == nil {
+		t.Error("started an environment on a draining instance")
+	}
+}
+
+func TestShutdownEndsRun(t *testing.T) {
+	b, _ := testBus(t)
+	sock, _ := os.MkdirTemp("", "inst")
+	defer os.RemoveAll(sock)
+	hbs := watchHeartbeats(t, b.Conn())
+	cfg := Config{NATSURL: b.ClientURL(), ID: "i-run", CapacityProvider: "cp1", Type: "c7g.large", Zone: "us-east-1b",
+		Socket: filepath.Join(sock, "s"), WorkDir: t.TempDir(), Heartbeat: 50 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), cfg, Deps{Logger: testLogger(), Metrics: &fakeMetrics{}}) }()
+	eventually(t, 10*time.Second, func() error {
+		if _, ok := hbs.get("i-run"); !ok {
+			return errors.New("no heartbeat")
+		}
+		return nil
+	})
+	if _, err := NewClient(b.Conn()).Shutdown(context.Background(), "i-run"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if hb, _ := hbs.get("i-run"); hb.State != StateTerminated {
+			return fmt.Errorf("state %q", hb.State)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,175 @@
+package instance
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/registry"
+)
+
+// goFnZip is the aws-lambda-go test function (test/testdata/gofn) packaged
+// as a provided-runtime zip with its bootstrap.
+var goFnZip []byte
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shoal-instance-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin := filepath.Join(dir, "bootstrap")
+	cmd := exec.Command("go", "build", "-o", bin, "../../test/testdata/gofn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	goFnZip, err = zipFile(bin, "bootstrap")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func zipFile(path, name string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// eventually polls f until it succeeds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	end := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fakeMetrics reports what the test sets.
+type fakeMetrics struct {
+	cpu atomic.Uint64
+	mem atomic.Int64
+}
+
+func (f *fakeMetrics) Sample(time.Time, int) (float64, int) {
+	return math.Float64frombits(f.cpu.Load()), int(f.mem.Load())
+}
+
+func (f *fakeMetrics) set(cpu float64, memMB int) {
+	f.cpu.Store(math.Float64bits(cpu))
+	f.mem.Store(int64(memMB))
+}
+
+// heartbeats keeps the latest heartbeat of every agent.
+type heartbeats struct {
+	mu   sync.Mutex
+	last map[string]Heartbeat
+}
+
+func watchHeartbeats(t testing.TB, nc *nats.Conn) *heartbeats {
+	h := &heartbeats{last: map[string]Heartbeat{}}
+	sub, err := nc.Subscribe(HeartbeatWildcard, func(m *nats.Msg) {
+		var hb Heartbeat
+		if json.Unmarshal(m.Data, &hb) == nil {
+			h.mu.Lock()
+			if prev, ok := h.last[hb.ID]; !ok || hb.Seq > prev.Seq || hb.Pid != prev.Pid {
+				h.last[hb.ID] = hb
+			}
+			h.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	return h
+}
+
+func (h *heartbeats) get(id string) (Heartbeat, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hb, ok := h.last[id]
+	return hb, ok
+}
+
+// testBus starts an embedded bus with a TCP listener and the code of the
+// test function in its object store; it returns the bus and the code's sha.
+func testBus(t testing.TB) (*bus.Bus, string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	obj, err := b.JetStream().CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "shoal_code"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := registry.CodeSha256(goFnZip)
+	key, _ := registry.CodeKey(sha)
+	if _, err := obj.PutBytes(ctx, key, goFnZip); err != nil {
+		t.Fatal(err)
+	}
+	return b, sha
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func sleepySpec(n int) agent.Spec {
+	return agent.Spec{
+		FunctionName: "sleepy", FunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:sleepy",
+		Version: "1", Runtime: "provided.al2023", Handler: "bootstrap", MemoryMB: 512,
+		Timeout: 10 * time.Second, MaxConcurrency: n, AccountID: "123456789012",
+	}
+}

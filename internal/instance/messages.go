@@ -1,0 +1,143 @@
+package instance
+
+import (
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+)
+
+// NATS subjects of an agent. Heartbeats are published; commands are
+// request/reply. All bodies are JSON.
+const (
+	// HeartbeatPrefix + id carries the agent's Heartbeat every interval, at
+	// once after a change of state, and a last one (state "terminated") when
+	// the agent exits.
+	HeartbeatPrefix = "shoal.fleet.hb."
+	// HeartbeatWildcard subscribes to every agent's heartbeats.
+	HeartbeatWildcard = HeartbeatPrefix + "*"
+)
+
+// HeartbeatSubject is where agent id publishes its heartbeats.
+func HeartbeatSubject(id string) string { return HeartbeatPrefix + id }
+
+// CommandSubject is where agent id answers Commands.
+func CommandSubject(id string) string { return "shoal.agent." + id + ".cmd" }
+
+// Instance states in heartbeats.
+const (
+	StateRunning    = "running"
+	StateDraining   = "draining"
+	StateTerminated = "terminated"
+)
+
+// Environment states in heartbeats and replies.
+const (
+	EnvInitializing = "initializing"
+	EnvReady        = "ready"
+	EnvDraining     = "draining"
+	// EnvFailed: the environment ended on its own (its runtime crashed) or its
+	// init failed. It stays in heartbeats until stopped, so the control plane
+	// sees it and places a replacement.
+	EnvFailed = "failed"
+)
+
+// Heartbeat is what an agent announces about itself.
+type Heartbeat struct {
+	ID               string `json:"id"`
+	CapacityProvider string `json:"capacity_provider"`
+	Type             string `json:"type"`
+	Zone             string `json:"zone"`
+	VCPU             int    `json:"vcpu"`
+	MemoryMB         int    `json:"memory_mb"`
+	// InvokeNetwork ("unix" or "tcp") and InvokeAddr are where the agent
+	// serves the invoke protocol (internal/wire).
+	InvokeNetwork string `json:"invoke_network"`
+	InvokeAddr    string `json:"invoke_addr"`
+	State         string `json:"state"` // running, draining, terminated
+	// CPUUtilization is the share (0..1) of the instance's vCPUs used over the
+	// last interval; MemoryUsedMB and MemoryAvailableMB are the instance's.
+	CPUUtilization    float64     `json:"cpu_utilization"`
+	MemoryUsedMB      int         `json:"memory_used_mb"`
+	MemoryAvailableMB int         `json:"memory_available_mb"`
+	Environments      []EnvStatus `json:"environments"`
+	Pid               int         `json:"pid"`
+	Seq               uint64      `json:"seq"` // increases with every heartbeat of one agent process
+	StartedAt         time.Time   `json:"started_at"`
+	Time              time.Time   `json:"time"`
+}
+
+// EnvStatus is one environment of an agent.
+type EnvStatus struct {
+	ID       string `json:"id"`
+	Function string `json:"function"`
+	Version  string `json:"version"`
+	Slots    int    `json:"slots"`
+	InFlight int    `json:"in_flight"`
+	State    string `json:"state"` // initializing, ready, draining, failed
+	// Error says why a failed environment failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Command operations.
+const (
+	OpStart    = "start"    // start an environment (Start)
+	OpStop     = "stop"     // drain and stop one environment (EnvID)
+	OpDrain    = "drain"    // drain the whole instance
+	OpStatus   = "status"   // answer the current heartbeat
+	OpShutdown = "shutdown" // drain, then exit the agent process
+)
+
+// Command is a request to an agent on CommandSubject.
+type Command struct {
+	Op    string    `json:"op"`
+	EnvID string    `json:"env_id,omitempty"`
+	Start *StartEnv `json:"start,omitempty"`
+}
+
+// StartEnv asks for one environment.
+type StartEnv struct {
+	// EnvID names the environment; the router passes it with each invocation.
+	// Starting an id that exists answers that environment's outcome (the
+	// command is idempotent).
+	EnvID string `json:"env_id"`
+	// CapacityProvider must be the agent's: an instance never hosts functions
+	// of two capacity providers.
+	CapacityProvider string `json:"capacity_provider"`
+	// CodeSha256 names the code package in the JetStream object store; the
+	// agent fetches and unpacks it once per sha and sets Spec.CodeDir.
+	CodeSha256 string `json:"code_sha256"`
+	// Spec is the environment; its MaxConcurrency is the number of slots.
+	// InitType is forced to "lambda-managed-instances" and an unset
+	// InitTimeout becomes max(130 s, Spec.Timeout).
+	Spec agent.Spec `json:"spec"`
+}
+
+// Reply answers a Command.
+type Reply struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// Init is set when a start failed because the function's init failed.
+	Init *InitFailure `json:"init,omitempty"`
+	// Env is the environment a start or stop concerned.
+	Env *EnvStatus `json:"env,omitempty"`
+	// Heartbeat answers OpStatus and OpDrain.
+	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+}
+
+// InitFailure is an environment's failed init, as agent.InitError reports it.
+type InitFailure struct {
+	ErrorType    string        `json:"error_type"`
+	Message      string        `json:"message"`
+	Payload      []byte        `json:"payload"`
+	Log          []byte        `json:"log,omitempty"`
+	InitDuration time.Duration `json:"init_duration"`
+}
+
+// MinInitTimeout is the least init time a Managed Instances environment gets.
+const MinInitTimeout = 130 * time.Second
+
+// InitTimeout is Managed Instances' init limit for a function timeout:
+// max(130 s, timeout).
+func InitTimeout(functionTimeout time.Duration) time.Duration {
+	return max(MinInitTimeout, functionTimeout)
+}

@@ -1,0 +1,238 @@
+package instance
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// HostMetrics measures the instance.
+type HostMetrics interface {
+	// Sample returns the CPU time used since the previous call as a share of
+	// vcpu vCPUs over the elapsed time (0 on the first call), and the memory
+	// in use in MB.
+	Sample(now time.Time, vcpu int) (cpu float64, memUsedMB int)
+}
+
+// cgroupMetrics reads the agent's own cgroup (the instance's, when the fleet
+// confines the agent), falling back to /proc/stat and /proc/meminfo.
+//
+// Concurrency: the paths are set by newHostMetrics; mu guards the previous sample.
+type cgroupMetrics struct {
+	cpuFile  string // cpuacct.usage (ns) or cpu.stat (usage_usec); "" → /proc/stat
+	cpuV2    bool
+	memFile  string // memory.usage_in_bytes or memory.current; "" → /proc/meminfo
+	procStat bool
+
+	mu       sync.Mutex
+	lastAt   time.Time
+	lastCPU  float64 // seconds of CPU (cgroup) or busy jiffies (proc)
+	lastTot  float64 // total jiffies (proc)
+	hasPrior bool
+}
+
+func newHostMetrics() *cgroupMetrics {
+	m := &cgroupMetrics{}
+	own := ownCgroups("/proc/self/cgroup")
+	mounts := cgroupMounts("/proc/self/mountinfo")
+	if p, ok := own["cpuacct"]; ok && mounts["cpuacct"] != "" {
+		m.cpuFile = filepath.Join(mounts["cpuacct"], p, "cpuacct.usage")
+	} else if p, ok := own[""]; ok && mounts[""] != "" {
+		m.cpuFile, m.cpuV2 = filepath.Join(mounts[""], p, "cpu.stat"), true
+	}
+	if m.cpuFile != "" {
+		if _, err := os.Stat(m.cpuFile); err != nil {
+			m.cpuFile = ""
+		}
+	}
+	if p, ok := own["memory"]; ok && mounts["memory"] != "" {
+		m.memFile = filepath.Join(mounts["memory"], p, "memory.usage_in_bytes")
+	} else if p, ok := own[""]; ok && mounts[""] != "" {
+		m.memFile = filepath.Join(mounts[""], p, "memory.current")
+	}
+	if m.memFile != "" {
+		if _, err := os.Stat(m.memFile); err != nil {
+			m.memFile = ""
+		}
+	}
+	m.procStat = m.cpuFile == ""
+	return m
+}
+
+// Source says where the figures come from, for logs.
+func (m *cgroupMetrics) Source() string {
+	cpu, mem := m.cpuFile, m.memFile
+	if cpu == "" {
+		cpu = "/proc/stat"
+	}
+	if mem == "" {
+		mem = "/proc/meminfo"
+	}
+	return "cpu " + cpu + ", memory " + mem
+}
+
+func (m *cgroupMetrics) Sample(now time.Time, vcpu int) (float64, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var util float64
+	if m.procStat {
+		busy, total, ok := readProcStat()
+		if ok && m.hasPrior && total > m.lastTot {
+			util = (busy - m.lastCPU) / (total - m.lastTot)
+		}
+		m.lastCPU, m.lastTot, m.hasPrior = busy, total, ok
+	} else {
+		secs, ok := m.cpuSeconds()
+		if ok && m.hasPrior && vcpu > 0 {
+			if el := now.Sub(m.lastAt).Seconds(); el > 0 {
+				util = (secs - m.lastCPU) / el / float64(vcpu)
+			}
+		}
+		m.lastCPU, m.hasPrior = secs, ok
+	}
+	m.lastAt = now
+	return max(util, 0), m.memUsedMB()
+}
+
+func (m *cgroupMetrics) cpuSeconds() (float64, bool) {
+	data, err := os.ReadFile(m.cpuFile)
+	if err != nil {
+		return 0, false
+	}
+	if !m.cpuV2 {
+		ns, err := strconv.ParseUint(string(bytes.TrimSpace(data)), 10, 64)
+		return float64(ns) / 1e9, err == nil
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			us, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return float64(us) / 1e6, err == nil
+		}
+	}
+	return 0, false
+}
+
+func (m *cgroupMetrics) memUsedMB() int {
+	if m.memFile != "" {
+		if data, err := os.ReadFile(m.memFile); err == nil {
+			if b, err := strconv.ParseUint(string(bytes.TrimSpace(data)), 10, 64); err == nil {
+				return int(b >> 20)
+			}
+		}
+	}
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var total, avail uint64
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "MemTotal:":
+			total = v
+		case "MemAvailable:":
+			avail = v
+		}
+	}
+	if avail > total {
+		return 0
+	}
+	return int((total - avail) >> 10)
+}
+
+// readProcStat returns the busy and total jiffies of all CPUs.
+func readProcStat() (busy, total float64, ok bool) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return 0, 0, false
+	}
+	fields := strings.Fields(sc.Text())
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, s := range fields[1:] {
+		v, _ := strconv.ParseFloat(s, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total, true
+}
+
+// ownCgroups maps each controller ("" for cgroup v2) to this process's cgroup path.
+func ownCgroups(path string) map[string]string {
+	out := map[string]string{}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return out
+	}
+	for line := range strings.Lines(string(data)) {
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[1] == "" {
+			out[""] = parts[2]
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			out[c] = parts[2]
+		}
+	}
+	return out
+}
+
+// cgroupMounts maps each controller ("" for cgroup v2) to its mount point.
+func cgroupMounts(path string) map[string]string {
+	out := map[string]string{}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return out
+	}
+	for line := range strings.Lines(string(data)) {
+		pre, post, ok := strings.Cut(strings.TrimSpace(line), " - ")
+		if !ok {
+			continue
+		}
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if len(pf) < 5 || len(qf) < 3 {
+			continue
+		}
+		root, point := pf[3], pf[4]
+		if root != "/" {
+			continue // a bind of a sub-tree: paths in /proc/self/cgroup would not match
+		}
+		switch qf[0] {
+		case "cgroup2":
+			if _, seen := out[""]; !seen {
+				out[""] = point
+			}
+		case "cgroup":
+			for _, opt := range strings.Split(qf[2], ",") {
+				switch opt {
+				case "rw", "ro":
+				default:
+					if _, seen := out[opt]; !seen {
+						out[opt] = point
+					}
+				}
+			}
+		}
+	}
+	return out
+}
