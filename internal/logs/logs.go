@@ -6,6 +6,7 @@
 package logs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,23 +118,68 @@ func (s *Store) WriteLog(rec agent.LogRecord) {
 // Dropped reports how many lines were dropped because the buffer was full.
 func (s *Store) Dropped() int64 { return s.dropped.Load() }
 
+// publish sends queued lines in batches: one JetStream message carries the lines
+// (newline-delimited JSON) of one function that arrived within batchLinger, so the
+// three lines every invocation writes cost one message or less.
 func (s *Store) publish() {
 	defer close(s.done)
-	for rec := range s.queue {
-		body, err := json.Marshal(Record{Time: rec.Time, Function: rec.Function, Version: rec.Version,
-			Stream: rec.Stream, Message: rec.Message})
-		if err != nil {
-			continue
-		}
-		if _, err := s.js.PublishAsync(subjectPrefix+rec.Function, body); err != nil {
-			s.logger.Warn("log line not stored", "function", rec.Function, "err", err)
+	batches := make(map[string][]byte) // by function
+	flush := func() {
+		for fn, body := range batches {
+			if _, err := s.js.PublishAsync(subjectPrefix+fn, body); err != nil {
+				s.logger.Warn("log lines not stored", "function", fn, "err", err)
+			}
+			delete(batches, fn)
 		}
 	}
+	add := func(rec agent.LogRecord) {
+		line, err := json.Marshal(Record{Time: rec.Time, Function: rec.Function, Version: rec.Version,
+			Stream: rec.Stream, Message: rec.Message})
+		if err != nil {
+			return
+		}
+		b := append(batches[rec.Function], line...)
+		batches[rec.Function] = append(b, '\n')
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		rec, ok := <-s.queue
+		if !ok {
+			break
+		}
+		add(rec)
+		timer.Reset(batchLinger)
+		n := 1
+	collect:
+		for n < batchMax {
+			select {
+			case rec, ok := <-s.queue:
+				if !ok {
+					break collect
+				}
+				add(rec)
+				n++
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		flush()
+	}
+	flush()
 	select {
 	case <-s.js.PublishAsyncComplete():
 	case <-time.After(5 * time.Second):
 	}
 }
+
+// batchLinger is how long a line may wait for others to share its message;
+// batchMax bounds the lines of one message.
+const (
+	batchLinger = 20 * time.Millisecond
+	batchMax    = 512
+)
 
 // Close flushes queued lines and stops the publisher. WriteLog must not be called
 // after Close.
@@ -189,12 +235,17 @@ func (s *Store) Read(ctx context.Context, q Query, yield func(Record) error) err
 			return fmt.Errorf("logs: %w", err)
 		}
 		for m := range msgs.Messages() {
-			var rec Record
-			if err := json.Unmarshal(m.Data(), &rec); err != nil {
-				continue
-			}
-			if err := yield(rec); err != nil {
-				return err
+			for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
+				var rec Record
+				if len(line) == 0 || json.Unmarshal(line, &rec) != nil {
+					continue
+				}
+				if rec.Time.Before(q.Since) {
+					continue
+				}
+				if err := yield(rec); err != nil {
+					return err
+				}
 			}
 			if md, err := m.Metadata(); err == nil && !q.Follow && md.Sequence.Stream >= last {
 				return nil
