@@ -145,11 +145,23 @@ type api struct {
 // handlerFunc is an operation: it writes its response or returns an error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// New returns the REST API handler. cfg is validated (and defaulted) first; an invalid
-// cfg panics, so call cfg.Validate() beforehand to handle it.
+// New returns the REST API handler. Empty AccountID and Region are taken from the
+// registry (whose ARNs the API returns); cfg is then validated and defaulted. An invalid
+// cfg, or one naming another account or region than the registry, panics: call
+// cfg.Validate() beforehand to handle it as an error.
 func New(cfg Config, reg *registry.Registry, inv Invoker, logger *slog.Logger) http.Handler {
+	if cfg.AccountID == "" {
+		cfg.AccountID = reg.AccountID()
+	}
+	if cfg.Region == "" {
+		cfg.Region = reg.Region()
+	}
 	if err := cfg.Validate(); err != nil {
 		panic(err)
+	}
+	if cfg.AccountID != reg.AccountID() || cfg.Region != reg.Region() {
+		panic(fmt.Sprintf("lambdaapi: account %s / region %s differ from the registry's %s / %s",
+			cfg.AccountID, cfg.Region, reg.AccountID(), reg.Region()))
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -91,6 +91,15 @@ func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID s
 			if _, ok := rec.Versions[a.FunctionVersion]; !ok {
 				return r.functionNotFound(function, a.FunctionVersion)
 			}
+		} else if _, ok := rec.Provisioned[name]; ok {
+			return awserr.InvalidParameter("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+		}
+		if before != a.FunctionVersion {
+			if _, ok := rec.Provisioned[a.FunctionVersion]; ok {
+				if _, mine := rec.Provisioned[name]; mine {
+					return awserr.Conflict("Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
+				}
+			}
 		}
 		a.Name, a.AliasArn = name, r.FunctionARN(function, name)
 		a.RevisionId = NewRevisionID()

@@ -121,6 +121,9 @@ func (r *Registry) provisionedTarget(rec *functionRecord, function, qualifier st
 	if !ok {
 		return "", awserr.NotFound("Cannot find alias arn: %s", r.FunctionARN(function, qualifier))
 	}
+	if a.FunctionVersion == Latest {
+		return "", awserr.InvalidParameter("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+	}
 	return a.FunctionVersion, nil
 }
 

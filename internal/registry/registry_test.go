@@ -332,3 +332,48 @@ func BenchmarkResolveVersion(b *testing.B) {
 		}
 	}
 }
+
+func TestProvisionedRules(t *testing.T) {
+	ctx := context.Background()
+	r := newRegistry(t)
+	create(t, r, "f")
+	if _, err := r.PublishVersion(ctx, "f", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	limits := ConcurrencyLimits{Account: 1000, MinUnreserved: 100}
+	if _, err := r.CreateAlias(ctx, "f", Alias{Name: "latest", FunctionVersion: Latest}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.PutProvisionedConcurrency(ctx, "f", "latest", 1, limits)
+	wantCode(t, err, awserr.CodeInvalidParameterValue)
+	if _, err := r.CreateAlias(ctx, "f", Alias{Name: "live", FunctionVersion: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PutProvisionedConcurrency(ctx, "f", "live", 2, limits); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.UpdateAlias(ctx, "f", "live", "", func(a *Alias) error { a.FunctionVersion = Latest; return nil })
+	wantCode(t, err, awserr.CodeInvalidParameterValue)
+	// Moving a provisioned alias resets its status to IN_PROGRESS.
+	if err := r.SetProvisionedStatus(ctx, "f", "live", 2, 2, ProvisionedReady, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.UpdateFunctionConfiguration(ctx, "f", "", func(v *Version) error { v.Description = "v2"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PublishVersion(ctx, "f", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.UpdateAlias(ctx, "f", "live", "", func(a *Alias) error { a.FunctionVersion = "2"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.GetProvisionedConcurrency(ctx, "f", "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != ProvisionedInProgress || c.Version != "2" {
+		t.Errorf("after moving the alias: %+v", c)
+	}
+	wantCode(t, r.SetProvisionedStatus(ctx, "f", "nope", 1, 1, ProvisionedReady, ""), awserr.CodeProvisionedConcurrencyNotFound)
+	wantCode(t, r.SetProvisionedStatus(ctx, "f", "live", 1, 1, "DONE", ""), awserr.CodeInvalidParameterValue)
+}
