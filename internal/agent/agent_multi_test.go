@@ -159,3 +159,34 @@ def handler(event, context):
 		t.Errorf("3 concurrent invocations ran in %d processes, want 3", len(pids))
 	}
 }
+
+// A Python worker process that dies fails only its invocation; the
+// environment serves on with the other workers and a replacement.
+func TestPythonMultiSlotWorkerCrash(t *testing.T) {
+	needTool(t, "python3")
+	h := newHarness(t)
+	dir := writeCode(t, map[string]string{"app.py": `
+import os
+def handler(event, context):
+    if event.get("die"):
+        os._exit(3)
+    return {"pid": os.getpid()}
+`})
+	env := h.start(multiSpec(pySpec("pycrash", "app.handler", dir), 2))
+	id := newReqID()
+	r, err := env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{"die":true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ErrorType != "Runtime.ExitError" || r.Replace {
+		t.Fatalf("result %+v %s", r, r.Payload)
+	}
+	if want := "RequestId: " + id + " Error: Runtime exited without providing a reason"; decodeErr(t, r.Payload).ErrorMessage != want {
+		t.Errorf("payload %s", r.Payload)
+	}
+	for range 4 {
+		if r := invoke(t, env, `{}`, false); r.FunctionError != "" {
+			t.Fatalf("after the crash: %+v %s", r, r.Payload)
+		}
+	}
+}

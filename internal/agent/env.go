@@ -268,6 +268,9 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	api, err := runtimeapi.New(runtimeapi.Config{
 		Slots:  spec.MaxConcurrency,
 		Logger: e.logger,
+		// shoal's Python bootstrap runs one process per slot, each on one
+		// connection of its own: a closed connection is a dead worker.
+		WorkerConnections: spec.MaxConcurrency > 1 && runtimes.KindOf(spec.Runtime) == runtimes.Python,
 		OnInitError: func(typ string, body []byte) {
 			select {
 			case e.initErrs <- initFailure{typ: typ, msg: messageOf(body), body: body}:

@@ -142,6 +142,13 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 			r.FunctionError = "Unhandled"
 			r.ErrorType = o.ErrorType
 		}
+		if o.WorkerExited {
+			// One worker of a multi-slot environment died; the others serve on.
+			msg := withRequestID(id, "Runtime exited without providing a reason")
+			r.Payload = errorJSON(r.ErrorType, msg)
+			e.logs.platform(msg, w.tail, true)
+			r.Replace = e.slots == 1
+		}
 	case outcomeTimeout:
 		msg := timeoutMessage(e.fnTimout)
 		e.logs.platform(now.UTC().Format("2006-01-02T15:04:05.000Z")+" "+id+" "+msg, w.tail, true)

@@ -66,6 +66,9 @@ type conn struct {
 	// peerClosed reports, without blocking, whether the runtime has closed
 	// the connection (checked before handing out an invocation).
 	peerClosed func() bool
+	// held lists invocations handed out on this connection and not yet
+	// answered on it (only with Config.WorkerConnections).
+	held []string
 }
 
 func (s *Server) serveConn(nc net.Conn) {
@@ -93,6 +96,7 @@ func peerClosed(rc syscall.RawConn) bool {
 
 // serve runs requests until the connection ends or must close.
 func (c *conn) serve() {
+	defer c.orphan()
 	var req request
 	for {
 		if err := readRequestHead(c.br, &req); err != nil {
@@ -102,6 +106,24 @@ func (c *conn) serve() {
 			return
 		}
 		if !c.handle(&req) || req.close {
+			return
+		}
+	}
+}
+
+// orphan ends the invocations a dead worker held.
+func (c *conn) orphan() {
+	for _, id := range c.held {
+		c.s.settle(id, Outcome{Error: true, ErrorType: "Runtime.ExitError", WorkerExited: true})
+	}
+	c.held = nil
+}
+
+// answered drops id from the held list.
+func (c *conn) answered(id string) {
+	for i, h := range c.held {
+		if h == id {
+			c.held = append(c.held[:i], c.held[i+1:]...)
 			return
 		}
 	}
@@ -147,6 +169,9 @@ func (c *conn) handle(req *request) bool {
 			c.writeError(400, "InvalidRequest", "malformed body", true)
 		}
 		return false
+	}
+	if c.s.cfg.WorkerConnections && id != "" {
+		c.answered(id)
 	}
 	var status int
 	switch rt {

@@ -57,6 +57,9 @@ func (s *Server) handleNext(c *conn) bool {
 			s.requeue(inv)
 			return false
 		}
+		if s.cfg.WorkerConnections {
+			c.held = append(c.held, inv.ID)
+		}
 		return true
 	}
 }

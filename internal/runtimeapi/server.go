@@ -40,6 +40,12 @@ type Config struct {
 	Logger *slog.Logger
 	// OnInitError is called once when the runtime posts init/error.
 	OnInitError func(errorType string, body []byte)
+	// WorkerConnections says each runtime worker keeps one connection of
+	// its own and answers on it (shoal's Python bootstrap with one process
+	// per slot): when such a connection closes while it holds invocations,
+	// its worker died, and they end with Outcome.WorkerExited. Runtimes
+	// that re-dial (aws-lambda-go) must leave it off.
+	WorkerConnections bool
 }
 
 // Validate checks the configuration.
@@ -78,6 +84,9 @@ type Outcome struct {
 	// response exceeded MaxResponseBytes (ErrorType Function.ResponseSizeTooLarge).
 	Error     bool
 	ErrorType string
+	// WorkerExited is set when the worker holding the invocation went away
+	// without answering (Config.WorkerConnections).
+	WorkerExited bool
 }
 
 // Done returns the channel that receives the runtime's answer (once).
