@@ -304,3 +304,25 @@ func TestTags(t *testing.T) {
 	_, err = e.client.ListTags(ctx, &lambda.ListTagsInput{Resource: aws.String("arn:aws:something")})
 	validation(t, err)
 }
+
+func TestCreateWithPublish(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	in := createInput("fn", makeZip(t, map[string]string{"bootstrap": "x"}))
+	in.Publish = true
+	out, err := e.client.CreateFunction(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.Version) != "1" || aws.ToString(out.FunctionArn) != "arn:aws:lambda:us-east-1:123456789012:function:fn" {
+		t.Errorf("create with Publish returned version %s arn %s", aws.ToString(out.Version), aws.ToString(out.FunctionArn))
+	}
+	v, err := e.client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("fn"), Qualifier: aws.String("1")})
+	if err != nil || aws.ToString(v.CodeSha256) != aws.ToString(out.CodeSha256) {
+		t.Fatalf("version 1: %+v %v", v, err)
+	}
+	again, err := e.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("fn")})
+	if err != nil || aws.ToString(again.Version) != "1" {
+		t.Fatalf("publishing right after a create with Publish: %v %v", again, err)
+	}
+}
