@@ -57,6 +57,9 @@ func parsePath(p string) (route, string) {
 	return routeNotFound, ""
 }
 
+// maxDiscard bounds how much of an oversized body is read and dropped.
+const maxDiscard = 64 << 20
+
 // conn is one runtime connection. Only its own goroutine touches it.
 type conn struct {
 	s   *Server
@@ -157,6 +160,11 @@ func (c *conn) handle(req *request) bool {
 	}
 	body, err := readBody(c.br, req, nil, MaxResponseBytes)
 	if errors.Is(err, errTooLarge) {
+		// Read what the client is still sending (within reason) so that it
+		// sees the answer rather than a reset connection.
+		if !req.chunked && req.contentLength <= maxDiscard {
+			_, _ = io.CopyN(io.Discard, c.br, req.contentLength)
+		}
 		if rt == routeResponse && c.s.settle(id, Outcome{Payload: tooLargePayload, Error: true, ErrorType: "Function.ResponseSizeTooLarge"}) {
 			c.writeError(413, "RequestEntityTooLarge", "Exceeded maximum allowed payload size (6291556 bytes).", true)
 			return false
