@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -313,6 +314,33 @@ func removeDirs(dirs []string) error {
 	return nil
 }
 
+// baseWeight is the CPU weight of the cgroup holding all sandboxes, in host threads:
+// together the sandboxes weigh as much as 8 busy threads per CPU. With the default
+// weight of one thread, a freshly created sandbox is starved by busy host processes
+// until the kernel's load averages for its group warm up (measured: /bin/true took
+// twice as long on a loaded host); each sandbox's quota still caps what it uses.
+var baseWeight = 8 * runtime.NumCPU()
+
+var preparedBases sync.Map // base dir → func() error, run once per process
+
+// prepareBase creates the v1 directory holding the sandboxes of one hierarchy and, for
+// the cpu controller, raises its weight (once per process).
+func prepareBase(base string, cpu bool) error {
+	f, _ := preparedBases.LoadOrStore(base, sync.OnceValue(func() error {
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			return fmt.Errorf("create cgroup %s: %w", base, err)
+		}
+		if cpu {
+			shares := min(1024*baseWeight, 262144) // the kernel's maximum
+			if err := writeCG(base, "cpu.shares", strconv.Itoa(shares)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	return f.(func() error)()
+}
+
 // mkdirFresh creates a cgroup directory; one left by an earlier run of shoal under the
 // same ID is emptied and replaced.
 func mkdirFresh(dir string) error {
@@ -351,9 +379,9 @@ func newCgroupV1(h *cgroupHost, cfg Config) (*cgroupV1, error) {
 		if contains(cg.uniq, dir) {
 			continue
 		}
-		if err := os.MkdirAll(base, 0o755); err != nil {
+		if err := prepareBase(base, c == "cpu"); err != nil {
 			_ = cg.remove()
-			return nil, fmt.Errorf("create cgroup %s: %w", base, err)
+			return nil, err
 		}
 		if err := mkdirFresh(dir); err != nil {
 			_ = cg.remove()
@@ -539,6 +567,11 @@ func enableV2(base string) error {
 			continue
 		}
 		if err := writeCG(dir, "cgroup.subtree_control", strings.Join(want, " ")); err != nil {
+			return err
+		}
+	}
+	if exists(base, "cpu.weight") {
+		if err := writeCG(base, "cpu.weight", strconv.Itoa(min(100*baseWeight, 10000))); err != nil {
 			return err
 		}
 	}

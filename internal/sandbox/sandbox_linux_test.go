@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -412,6 +413,13 @@ func TestLimits(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil || strings.TrimSpace(string(b)) != w {
 			t.Errorf("%s = %q, %v; want %s", key, b, err, w)
+		}
+	}
+	// The cgroup holding all sandboxes weighs 8 host threads per CPU.
+	if dir, ok := cg.dirs["cpu"]; ok {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(dir), "cpu.shares"))
+		if got, want := strings.TrimSpace(string(b)), strconv.Itoa(min(8*1024*runtime.NumCPU(), 262144)); got != want {
+			t.Errorf("shoal cpu.shares = %s, want %s", got, want)
 		}
 	}
 }
