@@ -359,6 +359,14 @@ func (e *Environment) InFlight() int { return e.api.InUse() }
 // InitDuration is how long the runtime took to initialise.
 func (e *Environment) InitDuration() time.Duration { return e.initDur }
 
+// Spec is the environment's spec with defaults applied.
+func (e *Environment) Spec() Spec { return e.spec }
+
+// CPUTime is the CPU time the environment's processes have used so far
+// (0 without a CPU cgroup); one cgroup read, for samplers rather than the
+// invoke path.
+func (e *Environment) CPUTime() time.Duration { return e.box.CPUTime() }
+
 // ID identifies the environment (also its sandbox's).
 func (e *Environment) ID() string { return e.id }
 
