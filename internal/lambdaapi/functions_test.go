@@ -349,3 +349,38 @@ func TestDeleteQualifiers(t *testing.T) {
 		t.Errorf("versions after deleting 1: %+v", vs.Versions)
 	}
 }
+
+// A package of several MB goes through the object store in chunks and downloads intact.
+func TestLargePackage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := make([]byte, 2<<20)
+	x := uint32(1)
+	for i := range data {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		data[i] = byte(x)
+	}
+	zip := makeZip(t, map[string]string{"bootstrap": string(data)})
+	if _, err := e.client.CreateFunction(ctx, createInput("big", zip)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.reg.Code(ctx, aws.ToString(got.Configuration.CodeSha256))
+	if err != nil || string(code) != string(zip) {
+		t.Fatalf("code from the registry: %d bytes, %v", len(code), err)
+	}
+	resp, err := http.Get(aws.ToString(got.Code.Location))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != string(zip) {
+		t.Fatalf("download: %d bytes, want %d", len(body), len(zip))
+	}
+}
