@@ -10,6 +10,12 @@
 //
 // Without root, without cgroups or on other systems, a sandbox still runs its process as
 // a plain child and Limited says why it is not confined.
+//
+// On Linux an isolated function also gets a /proc showing only its own processes (where
+// the kernel supports procfs's "pidns" option), a private /dev/shm and no_new_privs. It
+// shares the host's network namespace (it must reach its Runtime API on loopback) and
+// the same unprivileged uid as other sandboxes. Each started sandbox holds one OS thread
+// of the calling process until Close (see sandbox_linux.go for why).
 package sandbox
 
 import (
