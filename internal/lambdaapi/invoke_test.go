@@ -221,3 +221,11 @@ func TestRawHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestWrongMethodIsUnknownOperation(t *testing.T) {
+	e := newEnv(t)
+	resp, _ := rawDo(t, "PATCH", e.url+"/2015-03-31/functions/fn", nil, nil)
+	if resp.StatusCode != 404 || resp.Header.Get("X-Amzn-ErrorType") != "UnknownOperationException" {
+		t.Fatalf("PATCH: %d %s", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+	}
+}
