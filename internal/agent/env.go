@@ -75,6 +75,7 @@ type Environment struct {
 	initErrs chan initFailure // the runtime's init/error, once
 	exited   chan struct{}
 	exitErr  error
+	exitOOM  bool // the kernel killed the runtime for memory; set with exitErr
 
 	closeOnce sync.Once
 	closeErr  error
@@ -212,7 +213,7 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 		}
 		msg := exitMessage(e.exitErr)
 		typ := "Runtime.ExitError"
-		if e.box.OOMKilled() {
+		if e.exitOOM {
 			typ = "Runtime.OutOfMemory"
 		}
 		return nil, e.failInit(started, initFailure{typ: typ, msg: msg, platform: true})
@@ -325,6 +326,8 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	e.cmd = cmd
 	go func() {
 		e.exitErr = cmd.Wait()
+		// Read before anyone tears the sandbox (and its cgroup) down.
+		e.exitOOM = box.OOMKilled()
 		close(e.exited)
 	}()
 	return nil

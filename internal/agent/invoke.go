@@ -158,7 +158,7 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	case outcomeExit:
 		msg := exitMessage(e.exitErr)
 		r.FunctionError, r.ErrorType = "Unhandled", "Runtime.ExitError"
-		if e.box.OOMKilled() {
+		if e.exitOOM {
 			r.ErrorType = "Runtime.OutOfMemory"
 		}
 		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
@@ -175,13 +175,15 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	if !e.initReported.Swap(true) && e.spec.InitType != InitProvisioned {
 		r.InitDuration = e.initDur
 	}
-	r.MaxMemoryUsedMB = int((e.mem.peak() + (1<<20 - 1)) >> 20)
+	r.MaxMemoryUsedMB = int((e.mem.peakFor(now, r.Duration) + (1<<20 - 1)) >> 20)
 	if e.slots == 1 && (r.Duration >= cpuReadMin || kind != outcomeAnswer) {
 		// The environment is idle between invocations, so its CPU time since
 		// the last reading belongs to this invocation and the short ones
 		// before it (the sum over results is the environment's total).
-		cpu := int64(e.box.CPUTime())
-		r.CPUTime = time.Duration(cpu - e.lastCPU.Swap(cpu))
+		// After the sandbox is gone the reading is 0: report nothing then.
+		if cpu, last := int64(e.box.CPUTime()), e.lastCPU.Load(); cpu >= last && e.lastCPU.CompareAndSwap(last, cpu) {
+			r.CPUTime = time.Duration(cpu - last)
+		}
 	}
 	e.logs.platform("END RequestId: "+id, w.tail, true)
 	e.logs.platform(e.report(id, &r), w.tail, false)
