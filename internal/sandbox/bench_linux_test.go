@@ -3,7 +3,9 @@
 package sandbox
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -123,4 +125,70 @@ func report(b *testing.B, prefix string, ps []phases) {
 	b.ReportMetric(median(n), prefix+"new-µs")
 	b.ReportMetric(median(se), prefix+"start-exit-µs")
 	b.ReportMetric(median(c), prefix+"close-µs")
+}
+
+// BenchmarkGoStartQuota starts a small Go program (net/http linked in, as a Lambda Go
+// function is) under CPU quotas: Lambda's share for 128 MB (7.2 ms of CPU per 100 ms),
+// for 512 MB, one vCPU, and none. Start-up CPU beyond the first period's quota waits for
+// the next period, which is what a cold start pays when the quota applies during init.
+func BenchmarkGoStartQuota(b *testing.B) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		b.Skip("go tool not found")
+	}
+	dir := b.TempDir()
+	src := `package main
+
+import (
+	"fmt"
+	"net/http"
+)
+
+var _ = http.DefaultClient
+
+func main() { fmt.Println("ready") }
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.22\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	build := exec.Command(goTool, "build", "-o", "hello", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	bin := filepath.Join(dir, "hello")
+	for _, q := range []struct {
+		name string
+		cpus float64
+	}{{"none", 0}, {"128MB", CPUsForMemory(128)}, {"512MB", CPUsForMemory(512)}, {"1vCPU", 1}} {
+		b.Run(q.name, func(b *testing.B) {
+			var wall, cpu []time.Duration
+			for b.Loop() {
+				s, err := New(Config{ID: testID(b), CodeDir: dir, MemoryMB: 128, CPUs: q.cpus}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s.CgroupPath() == "" {
+					b.Skipf("no cgroup: %s", s.Limited())
+				}
+				t0 := time.Now()
+				cmd := exec.Command(bin)
+				if err := s.Start(cmd); err != nil {
+					b.Fatal(err)
+				}
+				if err := cmd.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				wall = append(wall, time.Since(t0))
+				cpu = append(cpu, s.CPUTime())
+				_ = s.Close()
+			}
+			b.ReportMetric(median(wall), "start-exit-µs")
+			b.ReportMetric(median(cpu), "cpu-µs")
+		})
+	}
 }

@@ -588,6 +588,12 @@ func (cg *cgroupV2) limit(cfg Config) error {
 				return err
 			}
 		}
+		// Out of memory, the whole environment dies, not just its largest process.
+		if exists(cg.dir, "memory.oom.group") {
+			if err := writeCG(cg.dir, "memory.oom.group", "1"); err != nil {
+				return err
+			}
+		}
 	}
 	if cfg.CPUs > 0 {
 		if err := cg.setCPUs(cfg.CPUs); err != nil {
