@@ -14,7 +14,9 @@ import (
 
 func TestGoEcho(t *testing.T) {
 	h := newHarness(t)
-	env := h.start(goSpec("echo"))
+	spec := goSpec("echo")
+	spec.CPUs = 0 // Lambda's share for 128 MB
+	env := h.start(spec)
 	if env.InitDuration() <= 0 {
 		t.Errorf("InitDuration = %v", env.InitDuration())
 	}

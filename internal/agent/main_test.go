@@ -85,6 +85,7 @@ func goSpec(name string) Spec {
 		Runtime:      "provided.al2023",
 		Handler:      "bootstrap",
 		MemoryMB:     128,
+		CPUs:         1, // not 128 MB's 0.07 vCPU: keeps the suite fast on a shared machine
 		Timeout:      3 * time.Second,
 		CodeDir:      goFnDir,
 		AccountID:    "123456789012",
