@@ -3,6 +3,8 @@ package agent
 import (
 	"log/slog"
 	"os/exec"
+	"runtime"
+	"sync/atomic"
 	"syscall"
 
 	"bytes"
@@ -185,4 +187,31 @@ func BenchmarkColdStartPlainProcess(b *testing.B) {
 		_ = env.Close(ctx)
 		b.StartTimer()
 	}
+}
+
+// BenchmarkWarmInvokeMultiSlot measures one 8-slot environment (Managed
+// Instances style, AWS_LAMBDA_MAX_CONCURRENCY=8) driven by 8 callers.
+func BenchmarkWarmInvokeMultiSlot(b *testing.B) {
+	h := newHarness(b)
+	h.deps.Logs = nil
+	spec := benchSpec()
+	spec.MaxConcurrency = 8
+	spec.InitType = InitManagedInstances
+	env := h.start(spec)
+	payload := []byte(`{"hello":"world"}`)
+	var seq atomic.Int64
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			id := "00000000-0000-4000-8000-" + strconv.FormatInt(200000000000+seq.Add(1), 10)
+			r, err := env.Invoke(ctx, Invocation{RequestID: id, Payload: payload})
+			if err != nil || r.FunctionError != "" {
+				b.Errorf("invoke: %v %s", err, r.Payload)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
 }
