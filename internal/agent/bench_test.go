@@ -215,3 +215,33 @@ func BenchmarkWarmInvokeMultiSlot(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
 }
+
+// BenchmarkWarmInvokeNode and BenchmarkWarmInvokePython measure warm
+// invokes of an echo handler through shoal's bootstraps (one vCPU).
+func BenchmarkWarmInvokeNode(b *testing.B) {
+	needTool(b, "node")
+	benchHandler(b, nodeSpec("benchnode", "index.handler",
+		writeCode(b, map[string]string{"index.mjs": "export const handler = async (e) => e;"})))
+}
+
+func BenchmarkWarmInvokePython(b *testing.B) {
+	needTool(b, "python3")
+	benchHandler(b, pySpec("benchpy", "app.handler",
+		writeCode(b, map[string]string{"app.py": "def handler(e, c):\n    return e\n"})))
+}
+
+func benchHandler(b *testing.B, spec Spec) {
+	h := newHarness(b)
+	h.deps.Logs = nil
+	env := h.start(spec)
+	payload := []byte(`{"hello":"world"}`)
+	ctx := context.Background()
+	for b.Loop() {
+		r, err := env.Invoke(ctx, Invocation{RequestID: "00000000-0000-4000-8000-000000000009", Payload: payload})
+		if err != nil || r.FunctionError != "" {
+			b.Fatalf("invoke: %v %s", err, r.Payload)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
+	b.ReportMetric(float64(env.InitDuration().Microseconds())/1000, "init-ms")
+}

@@ -72,10 +72,11 @@ type Environment struct {
 	lastCPU      atomic.Int64 // the sandbox's CPU time when the last invocation ended (one slot)
 	mem          *memReader
 
-	initErrs chan initFailure // the runtime's init/error, once
-	exited   chan struct{}
-	exitErr  error
-	exitOOM  bool // the kernel killed the runtime for memory; set with exitErr
+	initErrs  chan initFailure // the runtime's init/error, once
+	exited    chan struct{}
+	exitErr   error
+	exitOOM   bool      // the kernel killed the runtime for memory; set with exitErr
+	startedAt time.Time // when the runtime process was started
 
 	closeOnce sync.Once
 	closeErr  error
@@ -188,11 +189,13 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 	}
 	e.logger = deps.Logger.With("component", "agent", "function", spec.FunctionName,
 		"version", spec.Version, "env", e.id)
-	started := deps.Clock.Now()
 	if err := e.start(spec, deps); err != nil {
 		e.teardown()
 		return nil, err
 	}
+	// Init Duration counts from the runtime's start, as on Lambda; preparing
+	// the sandbox is not part of it.
+	started := e.startedAt
 	initTimer := deps.Clock.NewTimer(spec.InitTimeout)
 	defer initTimer.Stop()
 	initErrCh := e.initErrs
@@ -316,6 +319,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		env = append(env, "TMPDIR="+t)
 	}
 	cmd := &exec.Cmd{Path: rc.Path, Args: rc.Args, Env: env, Dir: box.TaskRoot(), Stdout: pw, Stderr: pw}
+	e.startedAt = e.clock.Now()
 	if err := box.Start(cmd); err != nil {
 		pw.Close()
 		msg := err.Error()
