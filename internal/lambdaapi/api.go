@@ -282,6 +282,7 @@ func writeNoContent(w http.ResponseWriter) error {
 // a larger one.
 func readBody(r *http.Request, limit int64, tooLarge func() error) ([]byte, error) {
 	if r.ContentLength > limit {
+		drain(r)
 		return nil, tooLarge()
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
@@ -289,9 +290,19 @@ func readBody(r *http.Request, limit int64, tooLarge func() error) ([]byte, erro
 		return nil, awserr.InvalidRequestContent("Could not read request body: %v", err)
 	}
 	if int64(len(b)) > limit {
+		drain(r)
 		return nil, tooLarge()
 	}
 	return b, nil
+}
+
+// maxDrainBytes bounds how much of a refused body is read and discarded.
+const maxDrainBytes = 256 << 20
+
+// drain reads what is left of a refused request body (within maxDrainBytes), so that
+// a client still sending it reads the error response instead of a reset connection.
+func drain(r *http.Request) {
+	_, _ = io.CopyN(io.Discard, r.Body, maxDrainBytes)
 }
 
 // decodeJSON reads a small JSON body into v. An empty body leaves v unchanged.

@@ -384,3 +384,14 @@ func TestLargePackage(t *testing.T) {
 		t.Fatalf("download: %d bytes, want %d", len(body), len(zip))
 	}
 }
+
+func TestOversizedCreateRequest(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxRequestBytes = 1000 })
+	in := createInput("fn", makeZip(t, map[string]string{"bootstrap": strings.Repeat("x", 2000)}))
+	in.Code.ZipFile = append(in.Code.ZipFile, make([]byte, 1000)...)
+	_, err := e.client.CreateFunction(context.Background(), in)
+	apiErr := wantErr[smithy.APIError](t, err)
+	if apiErr.ErrorCode() != "RequestEntityTooLargeException" || apiErr.ErrorMessage() != "Request must be smaller than 1000 bytes for the CreateFunction operation" {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -139,6 +139,7 @@ func (a *api) readPayload(r *http.Request) ([]byte, error) {
 			Message: "Request must be smaller than " + strconv.Itoa(limit) + " bytes for the InvokeFunction operation"}
 	}
 	if r.ContentLength > int64(limit) {
+		drain(r)
 		return nil, tooLarge()
 	}
 	var b []byte
@@ -153,6 +154,7 @@ func (a *api) readPayload(r *http.Request) ([]byte, error) {
 		return nil, awserr.InvalidRequestContent("Could not read request body: %v", err)
 	}
 	if len(b) > limit {
+		drain(r)
 		return nil, tooLarge()
 	}
 	if len(b) == 0 {

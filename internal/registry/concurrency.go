@@ -314,6 +314,10 @@ func (r *Registry) SetProvisionedStatus(ctx context.Context, function, qualifier
 	if !ok {
 		return awserr.ProvisionedConcurrencyNotFound("No Provisioned Concurrency Config found for this function")
 	}
+	if st := r.status(function, qualifier); st != nil && st.Requested == p.Requested &&
+		st.Allocated == allocated && st.Available == available && st.Status == status && st.Reason == reason {
+		return nil // unchanged: keep LastModified and spare the write
+	}
 	return r.putStatus(ctx, function, qualifier, &provisionedStatus{
 		Requested: p.Requested, Allocated: allocated, Available: available,
 		Status: status, Reason: reason, LastModified: formatTime(r.cfg.Clock.Now()),
