@@ -245,3 +245,47 @@ func benchHandler(b *testing.B, spec Spec) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "invokes/s")
 	b.ReportMetric(float64(env.InitDuration().Microseconds())/1000, "init-ms")
 }
+
+// BenchmarkHTTPFrontInvoke is BenchmarkPlainHTTPEcho's client and server
+// with the server's handler invoking the aws-lambda-go echo function through
+// the agent: the in-process invoke path (front → Runtime API → function),
+// comparable with BenchmarkPlainHTTPEcho run alongside.
+func BenchmarkHTTPFrontInvoke(b *testing.B) {
+	h := newHarness(b)
+	h.deps.Logs = nil
+	env := h.start(benchSpec())
+	var seq atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		id := "00000000-0000-4000-8000-" + strconv.FormatInt(300000000000+seq.Add(1), 10)
+		res, err := env.Invoke(r.Context(), Invocation{RequestID: id, Payload: body})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(res.Payload)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := &http.Client{}
+	u := "http://" + ln.Addr().String() + "/"
+	payload := []byte(`{"hello":"world"}`)
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := c.Post(u, "application/json", bytes.NewReader(payload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
