@@ -317,16 +317,9 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, v)
 	}
-	if req.Architectures != nil {
-		if _, err := a.reg.UpdateFunctionConfiguration(r.Context(), ref.Name, req.RevisionId, func(v *registry.Version) error {
-			v.Architectures = req.Architectures
-			return nil
-		}); err != nil {
-			return err
-		}
-		req.RevisionId = ""
-	}
-	latest, published, err := a.reg.UpdateFunctionCode(r.Context(), ref.Name, req.ZipFile, req.RevisionId, req.Publish)
+	latest, published, err := a.reg.UpdateFunctionCode(r.Context(), ref.Name, registry.UpdateCodeInput{
+		ZipFile: req.ZipFile, RevisionID: req.RevisionId, Publish: req.Publish, Architectures: req.Architectures,
+	})
 	if err != nil {
 		return err
 	}

@@ -395,3 +395,20 @@ func TestOversizedCreateRequest(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestUpdateCodeArchitecture(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.create(t, "fn")
+	out, err := e.client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("fn"),
+		ZipFile: makeZip(t, map[string]string{"bootstrap": "arm"}), Architectures: []types.Architecture{types.ArchitectureArm64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Architectures) != 1 || out.Architectures[0] != types.ArchitectureArm64 {
+		t.Errorf("architectures %v", out.Architectures)
+	}
+	_, err = e.client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("fn"),
+		ZipFile: makeZip(t, map[string]string{"bootstrap": "x"}), Architectures: []types.Architecture{"sparc"}})
+	validation(t, err)
+}

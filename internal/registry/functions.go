@@ -175,27 +175,41 @@ func checkRevision(current, given string) error {
 	return nil
 }
 
-// UpdateFunctionCode replaces $LATEST's code. revisionID, when not empty, must match
-// $LATEST's RevisionId. With publish it also publishes a version.
-func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, zip []byte, revisionID string, publish bool) (latest, published *Version, err error) {
+// UpdateCodeInput is a validated UpdateFunctionCode request.
+type UpdateCodeInput struct {
+	ZipFile []byte
+	// RevisionID, when not empty, must match $LATEST's RevisionId.
+	RevisionID string
+	// Publish also publishes a version.
+	Publish bool
+	// Architectures, when not nil, replaces $LATEST's.
+	Architectures []string
+}
+
+// UpdateFunctionCode replaces $LATEST's code (and architectures), and with Publish
+// publishes a version, in one change.
+func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in UpdateCodeInput) (latest, published *Version, err error) {
 	r.codeMu.RLock()
-	sha, err := r.putCode(ctx, zip)
+	sha, err := r.putCode(ctx, in.ZipFile)
 	if err != nil {
 		r.codeMu.RUnlock()
 		return nil, nil, err
 	}
 	var old string
 	rec, err := r.update(ctx, name, func(rec *functionRecord) error {
-		if err := checkRevision(rec.Latest.RevisionId, revisionID); err != nil {
+		if err := checkRevision(rec.Latest.RevisionId, in.RevisionID); err != nil {
 			return err
 		}
 		old = rec.Latest.CodeSha256
 		rec.Latest.CodeSha256 = sha
-		rec.Latest.CodeSize = int64(len(zip))
+		rec.Latest.CodeSize = int64(len(in.ZipFile))
+		if in.Architectures != nil {
+			rec.Latest.Architectures = in.Architectures
+		}
 		rec.Latest.LastModified = formatTime(r.cfg.Clock.Now())
 		rec.Latest.RevisionId = NewRevisionID()
 		published = nil
-		if publish {
+		if in.Publish {
 			published = r.publish(rec, "")
 		}
 		return nil
