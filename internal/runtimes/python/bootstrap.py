@@ -232,7 +232,8 @@ def main():
     if n <= 1:
         worker()
         return
-    children = set()
+    children = {}
+    delay = 0.0
 
     def spawn():
         pid = os.fork()
@@ -241,13 +242,20 @@ def main():
                 worker()
             finally:
                 os._exit(1)
-        children.add(pid)
+        children[pid] = time.monotonic()
 
     for _ in range(n):
         spawn()
     while children:
-        pid, _ = os.wait()
-        children.discard(pid)
+        pid, status = os.wait()
+        started = children.pop(pid, None)
+        sys.stderr.write("worker %d exited (status %d); starting another\n" % (pid, status))
+        # A worker that dies at once (a failing init) is restarted ever more slowly.
+        if started is not None and time.monotonic() - started < 1.0:
+            delay = min(max(delay * 2, 0.1), 5.0)
+            time.sleep(delay)
+        else:
+            delay = 0.0
         spawn()
 
 
