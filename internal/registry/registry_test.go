@@ -377,3 +377,52 @@ func TestProvisionedRules(t *testing.T) {
 	wantCode(t, r.SetProvisionedStatus(ctx, "f", "nope", 1, 1, ProvisionedReady, ""), awserr.CodeProvisionedConcurrencyNotFound)
 	wantCode(t, r.SetProvisionedStatus(ctx, "f", "live", 1, 1, "DONE", ""), awserr.CodeInvalidParameterValue)
 }
+
+// Racing publishers never share a version number, and every change is published.
+func TestConcurrentPublish(t *testing.T) {
+	ctx := context.Background()
+	r := newRegistry(t)
+	create(t, r, "f")
+	const n = 6
+	var wg sync.WaitGroup
+	versions := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.UpdateFunctionConfiguration(ctx, "f", "", func(v *Version) error {
+				v.Description = fmt.Sprint("change ", i)
+				return nil
+			}); err != nil {
+				t.Error(err)
+				return
+			}
+			v, err := r.PublishVersion(ctx, "f", "", "", "")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			versions[i] = v.Version
+		}()
+	}
+	wg.Wait()
+	all, err := r.ListVersions(ctx, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, v := range all[1:] {
+		if seen[v.Version] {
+			t.Fatalf("version %s twice", v.Version)
+		}
+		seen[v.Version] = true
+	}
+	for _, v := range versions {
+		if !seen[v] {
+			t.Errorf("published version %q is not listed", v)
+		}
+	}
+	if len(all)-1 > n {
+		t.Errorf("%d versions from %d publishes", len(all)-1, n)
+	}
+}
