@@ -15,13 +15,19 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 )
 
+// Default bucket names. Remote agents read code from DefaultCodeBucket by CodeKey.
+const (
+	DefaultBucket     = "shoal_registry"
+	DefaultCodeBucket = "shoal_code"
+)
+
 // Config configures a Registry.
 type Config struct {
 	AccountID string // default "123456789012"
 	Region    string // default "us-east-1"
-	// Bucket is the JetStream KV bucket of function records; default "shoal_registry".
+	// Bucket is the JetStream KV bucket of function records; default DefaultBucket.
 	Bucket string
-	// CodeBucket is the JetStream object store of code zips; default "shoal_code".
+	// CodeBucket is the JetStream object store of code zips; default DefaultCodeBucket.
 	CodeBucket string
 	// Replicas of both buckets (1 on one machine; 3 on a NATS cluster).
 	Replicas int
@@ -37,10 +43,10 @@ func (c *Config) setDefaults() {
 		c.Region = "us-east-1"
 	}
 	if c.Bucket == "" {
-		c.Bucket = "shoal_registry"
+		c.Bucket = DefaultBucket
 	}
 	if c.CodeBucket == "" {
-		c.CodeBucket = "shoal_code"
+		c.CodeBucket = DefaultCodeBucket
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
