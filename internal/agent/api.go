@@ -55,6 +55,7 @@ type Invocation struct {
 	ClientContext   string // JSON decoded from X-Amz-Client-Context ("" if none)
 	CognitoIdentity string
 	TraceID         string
+	TenantID        string    // Lambda-Runtime-Aws-Tenant-Id (tenant isolation mode); "" if none
 	TailLog         bool      // collect this invocation's log for X-Amz-Log-Result
 	Deadline        time.Time // zero: now + Spec.Timeout
 }

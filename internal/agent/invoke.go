@@ -27,6 +27,7 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		ID: inv.RequestID, Payload: inv.Payload, Deadline: deadline,
 		InvokedARN: inv.InvokedARN, TraceID: inv.TraceID,
 		ClientContext: inv.ClientContext, CognitoIdentity: inv.CognitoIdentity,
+		TenantID: inv.TenantID,
 	}
 	if rinv.InvokedARN == "" {
 		rinv.InvokedARN = e.spec.FunctionARN

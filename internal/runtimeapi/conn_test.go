@@ -137,3 +137,24 @@ func TestPollerGoneGetsNothing(t *testing.T) {
 		t.Fatalf("live poller got %+v %v", r, err)
 	}
 }
+
+// Header values from callers (a pretty-printed client context) cannot break
+// the response framing.
+func TestNextHeaderValuesSanitised(t *testing.T) {
+	s := newTestServer(t, 1)
+	inv := &Invocation{ID: "id-1", Payload: []byte(`{}`), Deadline: time.Now().Add(time.Minute),
+		ClientContext: "{\n  \"custom\": {\"a\": 1}\r\n}", TraceID: "Root=1\r\nX-Injected: yes"}
+	if err := s.Submit(inv); err != nil {
+		t.Fatal(err)
+	}
+	r, err := get(t.Context(), &http.Client{}, url(s, "invocation/next"))
+	if err != nil || r.status != 200 {
+		t.Fatalf("next: %v %v", r.status, err)
+	}
+	if got := r.header.Get("Lambda-Runtime-Client-Context"); got != `{   "custom": {"a": 1}  }` {
+		t.Errorf("client context %q", got)
+	}
+	if r.header.Get("X-Injected") != "" || r.body != "{}" {
+		t.Errorf("framing broken: %v %q", r.header, r.body)
+	}
+}

@@ -10,6 +10,7 @@ const (
 	hdrTraceID         = "Lambda-Runtime-Trace-Id"
 	hdrClientContext   = "Lambda-Runtime-Client-Context"
 	hdrCognitoIdentity = "Lambda-Runtime-Cognito-Identity"
+	hdrTenantID        = "Lambda-Runtime-Aws-Tenant-Id"
 	hdrErrorType       = "Lambda-Runtime-Function-Error-Type"
 )
 
@@ -29,22 +30,26 @@ func (s *Server) handleNext(c *conn) bool {
 			return false
 		}
 		b := append(c.out[:0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"+hdrRequestID+": "...)
-		b = append(b, inv.ID...)
+		b = appendValue(b, inv.ID)
 		b = append(b, "\r\n"+hdrDeadline+": "...)
 		b = strconv.AppendInt(b, inv.Deadline.UnixMilli(), 10)
 		b = append(b, "\r\n"+hdrInvokedARN+": "...)
-		b = append(b, inv.InvokedARN...)
+		b = appendValue(b, inv.InvokedARN)
 		if inv.TraceID != "" {
 			b = append(b, "\r\n"+hdrTraceID+": "...)
-			b = append(b, inv.TraceID...)
+			b = appendValue(b, inv.TraceID)
 		}
 		if inv.ClientContext != "" {
 			b = append(b, "\r\n"+hdrClientContext+": "...)
-			b = append(b, inv.ClientContext...)
+			b = appendValue(b, inv.ClientContext)
 		}
 		if inv.CognitoIdentity != "" {
 			b = append(b, "\r\n"+hdrCognitoIdentity+": "...)
-			b = append(b, inv.CognitoIdentity...)
+			b = appendValue(b, inv.CognitoIdentity)
+		}
+		if inv.TenantID != "" {
+			b = append(b, "\r\n"+hdrTenantID+": "...)
+			b = appendValue(b, inv.TenantID)
 		}
 		b = append(b, "\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, int64(len(inv.Payload)), 10)
@@ -62,4 +67,18 @@ func (s *Server) handleNext(c *conn) bool {
 		}
 		return true
 	}
+}
+
+// appendValue appends a header value with control characters (a JSON client
+// context may hold newlines) turned into spaces, so a value can never break
+// the response's framing.
+func appendValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < ' ' || c == 0x7f {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return b
 }

@@ -66,6 +66,7 @@ type Invocation struct {
 	TraceID         string
 	ClientContext   string
 	CognitoIdentity string
+	TenantID        string
 
 	state atomic.Int32 // statePending → stateOut | stateWithdrawn
 	done  chan Outcome // buffered 1: the runtime's answer

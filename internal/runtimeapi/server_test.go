@@ -77,7 +77,7 @@ func TestNextHeadersAndResponse(t *testing.T) {
 	deadline := time.UnixMilli(1_800_000_000_123)
 	inv := &Invocation{ID: "req-1", Payload: []byte(`{"a":1}`), Deadline: deadline,
 		InvokedARN: "arn:aws:lambda:us-east-1:123456789012:function:f:prod", TraceID: "Root=1-x",
-		ClientContext: `{"custom":{}}`, CognitoIdentity: `{"cognitoIdentityId":"c"}`}
+		ClientContext: `{"custom":{}}`, CognitoIdentity: `{"cognitoIdentityId":"c"}`, TenantID: "tenant-1"}
 	if err := s.Submit(inv); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,7 @@ func TestNextHeadersAndResponse(t *testing.T) {
 		"Lambda-Runtime-Trace-Id":             "Root=1-x",
 		"Lambda-Runtime-Client-Context":       `{"custom":{}}`,
 		"Lambda-Runtime-Cognito-Identity":     `{"cognitoIdentityId":"c"}`,
+		"Lambda-Runtime-Aws-Tenant-Id":        "tenant-1",
 		"Content-Type":                        "application/json",
 	}
 	for k, v := range want {
