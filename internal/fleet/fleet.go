@@ -1,0 +1,104 @@
+// Package fleet provides the instances of Managed Instances capacity
+// providers behind one interface, Provider. An instance is a machine's worth
+// of capacity of an instance type, in a zone, running `shoal agent`
+// (internal/instance) for exactly one capacity provider.
+//
+// The local provider (Local) runs each instance as a `shoal agent` child
+// process confined to a cgroup the size of its type, so a laptop has a real
+// fleet: instances boot, heartbeat, get lost and drain. Instance records live
+// in a JetStream KV bucket, so a restarted control plane finds the instances
+// it had. Pool keeps one multiplexed invoke connection (internal/wire) per
+// instance for the router.
+//
+// The package launches, watches and stops instances; deciding how many and
+// where (the scaler) and which environment takes an invocation (the router)
+// are not its business.
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/instance"
+)
+
+// Provider launches and stops instances and reports their state.
+type Provider interface {
+	// Launch asks for an instance. It returns once the instance is recorded
+	// (state pending); it becomes running with its first heartbeat. Set
+	// spec.ID (NewInstanceID) to know the instance's id beforehand.
+	Launch(ctx context.Context, spec InstanceSpec) error
+	// Terminate drains the instance (no new work, in-flight invocations
+	// finish), then stops it. It returns once the instance is terminated.
+	Terminate(ctx context.Context, id string) error
+	// Instances lists the instances that are not terminated.
+	Instances() []Instance
+	// Watch delivers an Event for every change of an instance's state or of
+	// its environments, until ctx ends.
+	Watch(ctx context.Context) <-chan Event
+}
+
+// Instance states.
+const (
+	StatePending    = "pending"    // launched, no heartbeat yet
+	StateRunning    = "running"    // heartbeating, takes environments
+	StateDraining   = "draining"   // takes no new work; stopped once empty
+	StateLost       = "lost"       // stopped heartbeating or its process died
+	StateTerminated = "terminated" // stopped and forgotten
+)
+
+// InstanceSpec asks for one instance.
+type InstanceSpec struct {
+	// ID names the instance; empty picks one ("i-" and 17 hex digits).
+	ID               string
+	CapacityProvider string
+	Type             string
+	// Zone is one of the provider's zones; empty picks the one with the
+	// fewest instances of the capacity provider.
+	Zone string
+}
+
+// EnvStatus is one execution environment on an instance, as its agent reports it.
+type EnvStatus = instance.EnvStatus
+
+// Instance is the state of one instance.
+type Instance struct {
+	ID               string `json:"id"`
+	CapacityProvider string `json:"capacity_provider"`
+	Type             string `json:"type"`
+	Zone             string `json:"zone"`
+	State            string `json:"state"`
+	// StateReason says why an instance is lost or draining.
+	StateReason string `json:"state_reason,omitempty"`
+	VCPU        int    `json:"vcpu"`
+	MemoryMB    int    `json:"memory_mb"`
+	// InvokeNetwork and InvokeAddr are where the agent serves internal/wire.
+	InvokeNetwork     string      `json:"invoke_network,omitempty"`
+	InvokeAddr        string      `json:"invoke_addr,omitempty"`
+	CPUUtilization    float64     `json:"cpu_utilization"`
+	MemoryUtilization float64     `json:"memory_utilization"`
+	Environments      []EnvStatus `json:"environments,omitempty"`
+	LastHeartbeat     time.Time   `json:"last_heartbeat"`
+	LaunchedAt        time.Time   `json:"launched_at"`
+}
+
+// Event is a change of one instance.
+type Event struct {
+	Instance Instance
+	// Previous is the state before the change ("" for a new instance).
+	Previous string
+}
+
+// NewInstanceID returns a fresh instance id: "i-" and 17 hex digits, as EC2's.
+func NewInstanceID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return "i-" + hex.EncodeToString(b[:])[:17]
+}
+
+func (in Instance) clone() Instance {
+	in.Environments = append([]EnvStatus(nil), in.Environments...)
+	return in
+}

@@ -1,0 +1,594 @@
+package fleet
+
+// Lifecycle of a local instance:
+//
+//	Launch ──► pending ──(LaunchDelay) spawn, first heartbeat──► running ──Terminate──► draining
+//	              │                                                 │                       │
+//	              │ no heartbeat within BootTimeout,                │ no heartbeat within    │ agent drained
+//	              │ spawn failed, process died                      │ HeartbeatTimeout,      │ and exited
+//	              ▼                                                 ▼ process died           ▼
+//	             lost ◄─────────────────────────────────────────────┘                   terminated
+//	              │                                                                   (record deleted)
+//	              └──Terminate──► terminated
+//
+// A lost instance's processes are killed at once and its record kept until
+// Terminate, so the control plane sees the loss and replaces the instance.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/pricing"
+	"github.com/shoal-dev/shoal/internal/sandbox"
+)
+
+// LocalConfig configures the local provider.
+type LocalConfig struct {
+	// NATSURL is the bus address the agents connect to. Required.
+	NATSURL string
+	// Binary is the shoal binary (default os.Executable()); Args come before
+	// the agent's flags (default ["agent"]).
+	Binary string
+	Args   []string
+	// WorkDir holds a directory per instance (its work dir, socket and log). Required.
+	WorkDir string
+	// Zones instances are spread over (default us-east-1a, us-east-1b, us-east-1c).
+	Zones []string
+	// LaunchDelay emulates a real machine's boot: the agent starts this long
+	// after Launch.
+	LaunchDelay time.Duration
+	// Heartbeat is the agents' heartbeat interval (default 1 s).
+	Heartbeat time.Duration
+	// HeartbeatTimeout marks an instance lost when no heartbeat came for this
+	// long (default 5 × Heartbeat).
+	HeartbeatTimeout time.Duration
+	// BootTimeout marks an instance lost when its first heartbeat does not
+	// come within this long after its spawn (default 60 s).
+	BootTimeout time.Duration
+	// Bucket is the JetStream KV bucket of instance records (default "shoal_fleet").
+	Bucket string
+	// NoConfine runs agents without a cgroup of their type's size.
+	NoConfine bool
+	// Env is added to the agents' environment.
+	Env []string
+}
+
+func (c *LocalConfig) setDefaults() {
+	if c.Binary == "" {
+		c.Binary, _ = os.Executable()
+	}
+	if c.Args == nil {
+		c.Args = []string{"agent"}
+	}
+	if len(c.Zones) == 0 {
+		c.Zones = []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = 5 * c.Heartbeat
+	}
+	if c.BootTimeout == 0 {
+		c.BootTimeout = time.Minute
+	}
+	if c.Bucket == "" {
+		c.Bucket = "shoal_fleet"
+	}
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *LocalConfig) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.NATSURL == "":
+		return errors.New("fleet: NATS URL is required (the bus must listen on TCP)")
+	case c.Binary == "":
+		return errors.New("fleet: shoal binary not found")
+	case c.WorkDir == "" || !filepath.IsAbs(c.WorkDir):
+		return fmt.Errorf("fleet: work dir %q must be an absolute path", c.WorkDir)
+	case c.LaunchDelay < 0 || c.Heartbeat <= 0 || c.HeartbeatTimeout <= c.Heartbeat || c.BootTimeout <= 0:
+		return errors.New("fleet: LaunchDelay ≥ 0, Heartbeat > 0, HeartbeatTimeout > Heartbeat and BootTimeout > 0 are required")
+	}
+	return nil
+}
+
+// LocalDeps are the local provider's dependencies.
+type LocalDeps struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// NATS is the control plane's connection to the bus. Required.
+	NATS *nats.Conn
+}
+
+// Local runs instances as `shoal agent` child processes on this machine.
+//
+// Concurrency: cfg, log, clock, nc, kv, agents and catalog are immutable
+// after NewLocal. mu guards insts, watchers and closed. Records are written
+// to KV outside mu, by the goroutine that made the change.
+type Local struct {
+	cfg     LocalConfig
+	log     *slog.Logger
+	clock   clock.Clock
+	nc      *nats.Conn
+	kv      jetstream.KeyValue
+	agents  *instance.Client
+	catalog *pricing.Catalog
+	sub     *nats.Subscription
+	stop    chan struct{}
+	loopEnd chan struct{}
+
+	mu       sync.Mutex
+	insts    map[string]*localInst
+	watchers map[chan Event]struct{}
+	closed   bool
+}
+
+var _ Provider = (*Local)(nil)
+
+// localInst is one instance. Its fields are guarded by Local.mu, except
+// exited (closed once the child has been reaped) and the immutable ones.
+type localInst struct {
+	info    Instance
+	dir     string
+	socket  string
+	pid     int
+	box     *sandbox.Sandbox // nil when unconfined or adopted
+	cmd     *exec.Cmd        // nil when adopted
+	exited  chan struct{}    // nil when adopted
+	cancel  chan struct{}    // closed to abandon a delayed spawn
+	cgroups []string         // the instance's cgroup directories, for a later cleanup
+	cleaned bool
+	// terminating is set by Terminate: neither a missed heartbeat nor the
+	// process's exit makes the instance lost then.
+	terminating bool
+	hbPid       int
+	hbSeq       uint64
+}
+
+// NewLocal opens the instance records, adopts or cleans up the instances of
+// an earlier run, and starts watching heartbeats.
+func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.NATS == nil {
+		return nil, errors.New("fleet: a NATS connection is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	js, err := jetstream.New(deps.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1})
+	if err != nil {
+		return nil, fmt.Errorf("fleet: instance records: %w", err)
+	}
+	l := &Local{
+		cfg: cfg, log: deps.Logger.With("component", "fleet"), clock: deps.Clock, nc: deps.NATS, kv: kv,
+		agents: instance.NewClient(deps.NATS), catalog: pricing.Default(),
+		stop: make(chan struct{}), loopEnd: make(chan struct{}),
+		insts: make(map[string]*localInst), watchers: make(map[chan Event]struct{}),
+	}
+	if err := l.recover(ctx); err != nil {
+		return nil, err
+	}
+	l.sub, err = deps.NATS.Subscribe(instance.HeartbeatWildcard, l.onHeartbeat)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: subscribe heartbeats: %w", err)
+	}
+	go l.monitor()
+	return l, nil
+}
+
+// Close stops watching; the instances keep running (a later NewLocal on the
+// same bucket finds them). Watch channels are closed.
+func (l *Local) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	for ch := range l.watchers {
+		close(ch)
+	}
+	l.watchers = nil
+	l.mu.Unlock()
+	_ = l.sub.Unsubscribe()
+	close(l.stop)
+	<-l.loopEnd
+	return nil
+}
+
+// Instances lists the instances that are not terminated, by id.
+func (l *Local) Instances() []Instance {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Instance, 0, len(l.insts))
+	for _, li := range l.insts {
+		out = append(out, li.info.clone())
+	}
+	slices.SortFunc(out, func(a, b Instance) int { return cmpString(a.ID, b.ID) })
+	return out
+}
+
+// Instance returns one instance.
+func (l *Local) Instance(id string) (Instance, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	li := l.insts[id]
+	if li == nil {
+		return Instance{}, false
+	}
+	return li.info.clone(), true
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Watch delivers changes until ctx ends or the provider closes. A watcher
+// that falls more than 1024 events behind loses the oldest ones (Instances
+// always has the current state).
+func (l *Local) Watch(ctx context.Context) <-chan Event {
+	ch := make(chan Event, 1024)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		close(ch)
+		return ch
+	}
+	l.watchers[ch] = struct{}{}
+	l.mu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-l.stop:
+			return
+		}
+		l.mu.Lock()
+		if _, ok := l.watchers[ch]; ok {
+			delete(l.watchers, ch)
+			close(ch)
+		}
+		l.mu.Unlock()
+	}()
+	return ch
+}
+
+// emitLocked sends an event to every watcher; l.mu is held.
+func (l *Local) emitLocked(in Instance, prev string) {
+	ev := Event{Instance: in.clone(), Previous: prev}
+	for ch := range l.watchers {
+		select {
+		case ch <- ev:
+		default:
+			l.log.Warn("fleet watcher is behind; event dropped", "instance", in.ID, "state", in.State)
+		}
+	}
+}
+
+// pickZoneLocked returns the zone with the fewest live instances of cp.
+func (l *Local) pickZoneLocked(cp string) string {
+	count := make(map[string]int)
+	for _, li := range l.insts {
+		if li.info.CapacityProvider == cp && (li.info.State == StatePending || li.info.State == StateRunning) {
+			count[li.info.Zone]++
+		}
+	}
+	best := l.cfg.Zones[0]
+	for _, z := range l.cfg.Zones[1:] {
+		if count[z] < count[best] {
+			best = z
+		}
+	}
+	return best
+}
+
+// Launch records a pending instance and spawns its agent after LaunchDelay.
+func (l *Local) Launch(ctx context.Context, spec InstanceSpec) error {
+	if spec.CapacityProvider == "" {
+		return errors.New("fleet: launch: capacity provider is required")
+	}
+	it, err := l.catalog.InstanceType(spec.Type)
+	if err != nil {
+		return fmt.Errorf("fleet: launch: %w", err)
+	}
+	if spec.Zone != "" && !slices.Contains(l.cfg.Zones, spec.Zone) {
+		return fmt.Errorf("fleet: launch: zone %q is not one of %v", spec.Zone, l.cfg.Zones)
+	}
+	if spec.ID == "" {
+		spec.ID = NewInstanceID()
+	}
+	dir := filepath.Join(l.cfg.WorkDir, spec.ID)
+	li := &localInst{dir: dir, socket: socketPath(dir, spec.ID), cancel: make(chan struct{})}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return errors.New("fleet: provider closed")
+	}
+	if _, dup := l.insts[spec.ID]; dup {
+		l.mu.Unlock()
+		return fmt.Errorf("fleet: launch: instance %s exists", spec.ID)
+	}
+	if spec.Zone == "" {
+		spec.Zone = l.pickZoneLocked(spec.CapacityProvider)
+	}
+	li.info = Instance{
+		ID: spec.ID, CapacityProvider: spec.CapacityProvider, Type: it.Name, Zone: spec.Zone, State: StatePending,
+		VCPU: it.VCPU, MemoryMB: it.MemoryGiB * 1024, LaunchedAt: l.clock.Now(),
+	}
+	l.insts[spec.ID] = li
+	rec := l.recordLocked(li)
+	l.emitLocked(li.info, "")
+	l.mu.Unlock()
+	l.save(ctx, rec)
+	l.log.Info("instance launched", "instance", spec.ID, "type", it.Name, "zone", spec.Zone,
+		"capacity_provider", spec.CapacityProvider, "launch_delay", l.cfg.LaunchDelay)
+	go l.spawnAfterDelay(li, it)
+	return nil
+}
+
+// socketPath keeps a Unix socket path within sun_path's 108 bytes.
+func socketPath(dir, id string) string {
+	p := filepath.Join(dir, "agent.sock")
+	if len(p) < 100 {
+		return p
+	}
+	return filepath.Join(os.TempDir(), "shoal-"+id+".sock")
+}
+
+func (l *Local) spawnAfterDelay(li *localInst, it pricing.InstanceType) {
+	if l.cfg.LaunchDelay > 0 {
+		t := l.clock.NewTimer(l.cfg.LaunchDelay)
+		select {
+		case <-t.C():
+		case <-li.cancel:
+			t.Stop()
+			return
+		case <-l.stop:
+			t.Stop()
+			return
+		}
+	}
+	if err := l.spawn(li, it); err != nil {
+		l.log.Error("instance failed to start", "instance", li.info.ID, "err", err)
+		l.markLost(li.info.ID, "the agent failed to start: "+err.Error())
+	}
+}
+
+// spawn starts the agent process, in a cgroup of the type's size.
+func (l *Local) spawn(li *localInst, it pricing.InstanceType) error {
+	l.mu.Lock()
+	if li.info.State != StatePending {
+		l.mu.Unlock()
+		return nil // terminated before it booted
+	}
+	info := li.info
+	l.mu.Unlock()
+	work := filepath.Join(li.dir, "work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(li.dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	args := append(slices.Clone(l.cfg.Args),
+		"--nats", l.cfg.NATSURL, "--id", info.ID, "--capacity-provider", info.CapacityProvider,
+		"--type", info.Type, "--zone", info.Zone, "--socket", li.socket, "--work", work,
+		"--heartbeat", l.cfg.Heartbeat.String())
+	cmd := exec.Command(l.cfg.Binary, args...)
+	cmd.Env = append(os.Environ(), l.cfg.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = li.dir
+	var box *sandbox.Sandbox
+	if !l.cfg.NoConfine {
+		box, err = sandbox.New(sandbox.Config{
+			ID: "instance-" + info.ID, MemoryMB: it.MemoryGiB * 1024, CPUs: float64(it.VCPU),
+			PidsMax: 1 << 16, CodeDir: li.dir, TmpDir: filepath.Join(li.dir, "tmp"),
+		}, l.log)
+		if err != nil {
+			return fmt.Errorf("confine: %w", err)
+		}
+		if why := box.Limited(); why != "" {
+			l.log.Warn("instance not confined to its type's size", "instance", info.ID, "reason", why)
+		}
+		err = box.Start(cmd)
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
+		if box != nil {
+			_ = box.Close()
+		}
+		return err
+	}
+	exited := make(chan struct{})
+	l.mu.Lock()
+	li.box, li.cmd, li.exited, li.pid = box, cmd, exited, cmd.Process.Pid
+	if box != nil {
+		li.cgroups = cgroupDirsOf(cmd.Process.Pid, "instance-"+info.ID)
+	}
+	rec := l.recordLocked(li)
+	l.mu.Unlock()
+	l.save(context.Background(), rec)
+	go func() {
+		err := cmd.Wait()
+		close(exited)
+		l.onExit(info.ID, err)
+	}()
+	return nil
+}
+
+// onExit handles the end of an agent process.
+func (l *Local) onExit(id string, err error) {
+	l.mu.Lock()
+	li := l.insts[id]
+	terminating := li != nil && li.terminating
+	l.mu.Unlock()
+	if li == nil || terminating {
+		return // Terminate is waiting for it
+	}
+	l.markLost(id, fmt.Sprintf("the agent process exited: %v", err))
+}
+
+// markLost records the loss of an instance and kills what is left of it.
+func (l *Local) markLost(id, why string) {
+	l.mu.Lock()
+	li := l.insts[id]
+	if li == nil || li.info.State == StateLost || li.info.State == StateTerminated {
+		l.mu.Unlock()
+		return
+	}
+	prev := li.info.State
+	li.info.State, li.info.StateReason = StateLost, why
+	rec := l.recordLocked(li)
+	l.emitLocked(li.info, prev)
+	l.mu.Unlock()
+	l.log.Warn("instance lost", "instance", id, "reason", why)
+	l.save(context.Background(), rec)
+	l.cleanup(li)
+}
+
+// Terminate drains the instance, asks its agent to exit, waits for it (or
+// kills it when ctx ends first) and forgets the instance.
+func (l *Local) Terminate(ctx context.Context, id string) error {
+	l.mu.Lock()
+	li := l.insts[id]
+	if li == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("fleet: terminate: no instance %s", id)
+	}
+	li.terminating = true
+	prev := li.info.State
+	live := prev == StateRunning || prev == StateDraining || (prev == StatePending && li.pid != 0)
+	if prev == StatePending {
+		select {
+		case <-li.cancel:
+		default:
+			close(li.cancel)
+		}
+	}
+	if live && prev != StateDraining {
+		li.info.State, li.info.StateReason = StateDraining, "terminating"
+		l.emitLocked(li.info, prev)
+	}
+	rec := l.recordLocked(li)
+	l.mu.Unlock()
+	if live {
+		l.save(ctx, rec)
+		l.log.Info("instance draining", "instance", id)
+		if _, err := l.agents.Shutdown(ctx, id); err != nil {
+			l.log.Warn("instance did not drain; stopping it", "instance", id, "err", err)
+		}
+		l.waitExit(ctx, li)
+	}
+	l.cleanup(li)
+	l.mu.Lock()
+	prev = li.info.State
+	li.info.State, li.info.StateReason = StateTerminated, ""
+	delete(l.insts, id)
+	l.emitLocked(li.info, prev)
+	l.mu.Unlock()
+	if err := l.kv.Delete(context.Background(), id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		l.log.Warn("instance record not deleted", "instance", id, "err", err)
+	}
+	l.log.Info("instance terminated", "instance", id)
+	return nil
+}
+
+// waitExit waits for the agent to exit after its shutdown: the child process
+// to be reaped, or for an adopted agent its last heartbeat.
+func (l *Local) waitExit(ctx context.Context, li *localInst) {
+	l.mu.Lock()
+	exited, pid := li.exited, li.pid
+	l.mu.Unlock()
+	if exited != nil {
+		select {
+		case <-exited:
+		case <-ctx.Done():
+		}
+		return
+	}
+	// Adopted: not our child; watch its pid go away.
+	if pid <= 0 {
+		return
+	}
+	t := l.clock.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for syscall.Kill(pid, 0) == nil {
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// cleanup kills the instance's processes and removes its cgroup and files.
+func (l *Local) cleanup(li *localInst) {
+	l.mu.Lock()
+	if li.cleaned {
+		l.mu.Unlock()
+		return
+	}
+	li.cleaned = true
+	box, cmd, exited, pid, id, cgs := li.box, li.cmd, li.exited, li.pid, li.info.ID, li.cgroups
+	l.mu.Unlock()
+	switch {
+	case box != nil:
+		_ = box.Kill()
+		<-exited
+		if err := removeCgroupTrees(cgs, false); err != nil {
+			l.log.Warn("environment cgroups not removed", "instance", id, "err", err)
+		}
+		if err := box.Close(); err != nil {
+			l.log.Warn("instance cgroup not removed", "instance", id, "err", err)
+		}
+	case cmd != nil:
+		_ = cmd.Process.Kill()
+		<-exited
+	default: // adopted, or recorded by an earlier run
+		if pid > 0 {
+			killAgent(pid, id)
+		}
+		if err := removeCgroupTrees(cgs, true); err != nil {
+			l.log.Warn("instance cgroups not removed", "instance", id, "err", err)
+		}
+	}
+	_ = os.Remove(li.socket)
+	_ = os.RemoveAll(li.dir)
+}

@@ -1,0 +1,210 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/instance"
+)
+
+// record is an instance as kept in the KV bucket.
+type record struct {
+	Instance
+	Pid     int      `json:"pid,omitempty"`
+	Dir     string   `json:"dir"`
+	Socket  string   `json:"socket"`
+	Cgroups []string `json:"cgroups,omitempty"`
+}
+
+func (l *Local) recordLocked(li *localInst) record {
+	in := li.info.clone()
+	in.Environments = nil // they change with every heartbeat; agents report them
+	return record{Instance: in, Pid: li.pid, Dir: li.dir, Socket: li.socket, Cgroups: li.cgroups}
+}
+
+func (l *Local) save(ctx context.Context, rec record) {
+	if ctx.Err() != nil {
+		ctx = context.Background()
+	}
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	if _, err := l.kv.Put(ctx, rec.ID, body); err != nil {
+		l.log.Warn("instance record not saved", "instance", rec.ID, "err", err)
+	}
+}
+
+// recover reads the records of an earlier run: an instance whose agent still
+// answers is adopted; the others are cleaned up and forgotten.
+func (l *Local) recover(ctx context.Context) error {
+	keys, err := l.kv.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fleet: list instance records: %w", err)
+	}
+	var ids []string
+	for k := range keys.Keys() {
+		ids = append(ids, k)
+	}
+	for _, id := range ids {
+		e, err := l.kv.Get(ctx, id)
+		if err != nil {
+			continue
+		}
+		var rec record
+		if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.ID != id {
+			l.log.Warn("unreadable instance record dropped", "instance", id)
+			_ = l.kv.Delete(ctx, id)
+			continue
+		}
+		li := &localInst{info: rec.Instance, dir: rec.Dir, socket: rec.Socket, pid: rec.Pid,
+			cgroups: rec.Cgroups, cancel: make(chan struct{})}
+		close(li.cancel)
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		hb, err := l.agents.Status(sctx, id)
+		cancel()
+		if err == nil && hb.State != instance.StateTerminated {
+			l.applyHeartbeatLocked(li, hb)
+			li.info.LastHeartbeat = l.clock.Now()
+			l.insts[id] = li
+			l.log.Info("instance adopted", "instance", id, "state", li.info.State)
+			continue
+		}
+		l.log.Info("instance of an earlier run is gone; cleaning up", "instance", id)
+		l.cleanup(li)
+		if err := l.kv.Delete(ctx, id); err != nil {
+			l.log.Warn("instance record not deleted", "instance", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// onHeartbeat updates an instance from its agent's heartbeat.
+func (l *Local) onHeartbeat(m *nats.Msg) {
+	var hb instance.Heartbeat
+	if err := json.Unmarshal(m.Data, &hb); err != nil {
+		return
+	}
+	l.mu.Lock()
+	li := l.insts[hb.ID]
+	if li == nil || li.info.State == StateLost || li.info.State == StateTerminated {
+		l.mu.Unlock()
+		return
+	}
+	if li.cmd != nil && hb.Pid != li.pid && hb.Pid != 0 {
+		l.mu.Unlock()
+		return // another process claiming the id
+	}
+	if hb.Pid == li.hbPid && hb.Seq <= li.hbSeq {
+		l.mu.Unlock()
+		return // out of order
+	}
+	if hb.State == instance.StateTerminated {
+		adoptedExit := li.exited == nil && !li.terminating
+		l.mu.Unlock()
+		if adoptedExit {
+			l.markLost(hb.ID, "the agent exited")
+		}
+		return
+	}
+	prev := li.info.State
+	before := li.info.Environments
+	l.applyHeartbeatLocked(li, hb)
+	li.info.LastHeartbeat = l.clock.Now()
+	var rec *record
+	switch {
+	case prev != li.info.State:
+		r := l.recordLocked(li)
+		rec = &r
+		l.emitLocked(li.info, prev)
+	case envsChanged(before, li.info.Environments):
+		l.emitLocked(li.info, prev)
+	}
+	l.mu.Unlock()
+	if rec != nil {
+		l.log.Info("instance state", "instance", hb.ID, "state", rec.State, "previous", prev)
+		l.save(context.Background(), *rec)
+	}
+}
+
+// applyHeartbeatLocked copies a heartbeat into li; l.mu is held (or li is not shared yet).
+func (l *Local) applyHeartbeatLocked(li *localInst, hb instance.Heartbeat) {
+	li.hbPid, li.hbSeq = hb.Pid, hb.Seq
+	if li.pid == 0 {
+		li.pid = hb.Pid
+	}
+	in := &li.info
+	in.InvokeNetwork, in.InvokeAddr = hb.InvokeNetwork, hb.InvokeAddr
+	in.CPUUtilization = hb.CPUUtilization
+	if hb.MemoryMB > 0 {
+		in.MemoryUtilization = float64(hb.MemoryUsedMB) / float64(hb.MemoryMB)
+	}
+	in.Environments = append([]EnvStatus(nil), hb.Environments...)
+	switch {
+	case hb.State == instance.StateDraining && in.State != StateDraining:
+		in.State, in.StateReason = StateDraining, "the agent is draining"
+	case hb.State == instance.StateRunning && in.State == StatePending:
+		in.State, in.StateReason = StateRunning, ""
+	}
+}
+
+// envsChanged reports whether the set of environments or any of their
+// states differ (in-flight counts alone do not count).
+func envsChanged(a, b []EnvStatus) bool {
+	if len(a) != len(b) {
+		return true
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].State != b[i].State {
+			return true
+		}
+	}
+	return false
+}
+
+// monitor marks instances lost when their heartbeats stop or their boot
+// takes too long.
+func (l *Local) monitor() {
+	defer close(l.loopEnd)
+	t := l.clock.NewTicker(max(l.cfg.Heartbeat/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C():
+		}
+		now := l.clock.Now()
+		type loss struct{ id, why string }
+		var lost []loss
+		l.mu.Lock()
+		for id, li := range l.insts {
+			if li.terminating {
+				continue
+			}
+			switch li.info.State {
+			case StatePending:
+				if li.pid != 0 && now.Sub(li.info.LaunchedAt) > l.cfg.LaunchDelay+l.cfg.BootTimeout {
+					lost = append(lost, loss{id, "no heartbeat within the boot timeout"})
+				}
+			case StateRunning, StateDraining:
+				if now.Sub(li.info.LastHeartbeat) > l.cfg.HeartbeatTimeout {
+					lost = append(lost, loss{id, "no heartbeat for " + now.Sub(li.info.LastHeartbeat).Round(time.Millisecond).String()})
+				}
+			}
+		}
+		l.mu.Unlock()
+		for _, x := range lost {
+			l.markLost(x.id, x.why)
+		}
+	}
+}
