@@ -170,6 +170,7 @@ async function loop(fn) {
       logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
       identity: parseJSONHeader(h['lambda-runtime-cognito-identity']),
       clientContext: parseJSONHeader(h['lambda-runtime-client-context']),
+      tenantId: h['lambda-runtime-aws-tenant-id'],
       getRemainingTimeInMillis: () => Math.max(deadline - Date.now(), 0),
     };
     await store.run(id, async () => {

@@ -76,8 +76,9 @@ class ClientContext:
 
 
 class LambdaContext:
-    def __init__(self, request_id, deadline_ms, invoked_arn, client_context, identity):
+    def __init__(self, request_id, deadline_ms, invoked_arn, client_context, identity, tenant_id=None):
         env = os.environ
+        self.tenant_id = tenant_id
         self.aws_request_id = request_id
         self.invoked_function_arn = invoked_arn
         self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
@@ -185,7 +186,8 @@ def serve(client, fn):
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         ctx = LambdaContext(rid, int(h.get("Lambda-Runtime-Deadline-Ms", "0") or 0),
                             h.get("Lambda-Runtime-Invoked-Function-Arn", ""),
-                            h.get("Lambda-Runtime-Client-Context"), h.get("Lambda-Runtime-Cognito-Identity"))
+                            h.get("Lambda-Runtime-Client-Context"), h.get("Lambda-Runtime-Cognito-Identity"),
+                            h.get("Lambda-Runtime-Aws-Tenant-Id"))
         try:
             event = json.loads(body) if body else None
         except ValueError as e:
