@@ -130,21 +130,23 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-var installed sync.Map // runtime dir → error of runtimes.Install
+var (
+	installMu sync.Mutex
+	installed = map[string]bool{} // runtime dirs written by runtimes.Install
+)
 
+// installRuntimes writes shoal's bootstraps into dir once per process;
+// concurrent cold starts wait for the first.
 func installRuntimes(dir string) error {
-	if v, ok := installed.Load(dir); ok {
-		if v == nil {
-			return nil
-		}
-		return v.(error)
+	installMu.Lock()
+	defer installMu.Unlock()
+	if installed[dir] {
+		return nil
 	}
-	err := runtimes.Install(dir)
-	if err != nil {
-		installed.Store(dir, err)
+	if err := runtimes.Install(dir); err != nil {
 		return err
 	}
-	installed.Store(dir, nil)
+	installed[dir] = true
 	return nil
 }
 
