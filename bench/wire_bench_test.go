@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -25,17 +26,17 @@ import (
 // invocation over all callers; p50 and p99 are per-call latencies.
 func BenchmarkWireRoundTrip(b *testing.B) {
 	for _, callers := range []int{1, 8} {
-		b.Run("wire-unix/c="+itoa(callers), func(b *testing.B) {
+		b.Run("wire-unix/c="+strconv.Itoa(callers), func(b *testing.B) {
 			c := wireConn(b)
 			inv := agent.Invocation{RequestID: "bench", Payload: echoBody}
-			run(b, callers, func() error {
+			wireLoad(b, callers, func() error {
 				_, err := c.Invoke(context.Background(), "env", inv)
 				return err
 			})
 		})
-		b.Run("http1-unix/c="+itoa(callers), func(b *testing.B) {
-			client := httpUnix(b)
-			run(b, callers, func() error {
+		b.Run("http1-unix/c="+strconv.Itoa(callers), func(b *testing.B) {
+			client := wireHTTPBaseline(b)
+			wireLoad(b, callers, func() error {
 				resp, err := client.Post("http://agent/invoke", "application/json", bytes.NewReader(echoBody))
 				if err != nil {
 					return err
@@ -48,11 +49,7 @@ func BenchmarkWireRoundTrip(b *testing.B) {
 	}
 }
 
-func itoa(n int) string {
-	return string(rune('0' + n))
-}
-
-func shortSocket(b *testing.B) string {
+func wireSocket(b *testing.B) string {
 	dir, err := os.MkdirTemp("", "wb")
 	if err != nil {
 		b.Fatal(err)
@@ -62,7 +59,7 @@ func shortSocket(b *testing.B) string {
 }
 
 func wireConn(b *testing.B) *wire.Conn {
-	path := shortSocket(b)
+	path := wireSocket(b)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		b.Fatal(err)
@@ -82,8 +79,8 @@ func wireConn(b *testing.B) *wire.Conn {
 	return c
 }
 
-func httpUnix(b *testing.B) *http.Client {
-	path := shortSocket(b)
+func wireHTTPBaseline(b *testing.B) *http.Client {
+	path := wireSocket(b)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		b.Fatal(err)
@@ -105,8 +102,8 @@ func httpUnix(b *testing.B) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// run spreads b.N calls over callers goroutines and reports latency percentiles.
-func run(b *testing.B, callers int, call func() error) {
+// wireLoad spreads b.N calls over callers goroutines and reports latency percentiles.
+func wireLoad(b *testing.B, callers int, call func() error) {
 	for range 100 { // warm up connections
 		if err := call(); err != nil {
 			b.Fatal(err)
