@@ -3,6 +3,7 @@ package cli
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,13 @@ with the control plane's NATS address.`,
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
+			}
+			if cfg.WorkDir != "" {
+				abs, err := filepath.Abs(cfg.WorkDir)
+				if err != nil {
+					return err
+				}
+				cfg.WorkDir = abs
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			return instance.Run(cmd.Context(), cfg, instance.Deps{Logger: logger})
