@@ -151,3 +151,28 @@ func Service(err error, format string, args ...any) *Error {
 	e.Err = err
 	return e
 }
+
+// Lambda Managed Instances (API 2025-11-30).
+const (
+	CodeFunctionVersionsPerCapacityProviderLimitExceeded = "FunctionVersionsPerCapacityProviderLimitExceededException"
+)
+
+// CapacityProviderLimitExceeded is the 400 CreateCapacityProvider answers when the
+// account has as many capacity providers as its quota allows.
+func CapacityProviderLimitExceeded(format string, args ...any) *Error {
+	return newErr(CodeCapacityProviderLimitExceeded, http.StatusBadRequest, "User", format, args...)
+}
+
+// FunctionVersionsPerCapacityProviderLimitExceeded is the 400 CreateFunction and
+// PublishVersion answer when a capacity provider already runs as many function
+// versions as its quota allows.
+func FunctionVersionsPerCapacityProviderLimitExceeded(format string, args ...any) *Error {
+	return newErr(CodeFunctionVersionsPerCapacityProviderLimitExceeded, http.StatusBadRequest, "User", format, args...)
+}
+
+// NoPublishedVersionToInvoke is NoPublishedVersionException with the status Lambda's
+// service model gives it (400): an invocation of a Managed Instances function that
+// has no published version.
+func NoPublishedVersionToInvoke(format string, args ...any) *Error {
+	return newErr(CodeNoPublishedVersion, http.StatusBadRequest, "User", format, args...)
+}
