@@ -331,3 +331,35 @@ func TestShutdownEndsRun(t *testing.T) {
 		return nil
 	})
 }
+
+func TestServesOverTCP(t *testing.T) {
+	b, _ := testBus(t)
+	cfg := Config{NATSURL: b.ClientURL(), ID: "i-tcp", CapacityProvider: "cp1", Type: "r7i.large", Zone: "us-east-1c",
+		Listen: "127.0.0.1:0", WorkDir: t.TempDir(), Heartbeat: 50 * time.Millisecond}
+	hbs := watchHeartbeats(t, b.Conn())
+	a, err := Start(context.Background(), cfg, Deps{Logger: testLogger(), Metrics: &fakeMetrics{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var hb Heartbeat
+	eventually(t, 10*time.Second, func() error {
+		var ok bool
+		if hb, ok = hbs.get("i-tcp"); !ok {
+			return errors.New("no heartbeat")
+		}
+		return nil
+	})
+	if hb.InvokeNetwork != "tcp" || hb.MemoryMB != 16384 || hb.VCPU != 2 {
+		t.Fatalf("heartbeat %+v", hb)
+	}
+	c, err := wire.Dial(context.Background(), hb.InvokeNetwork, hb.InvokeAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Invoke(context.Background(), "none", agent.Invocation{RequestID: "r"})
+	if r, ok := wire.AsRefused(err); !ok || r.Reason != wire.ReasonUnknown {
+		t.Fatalf("err = %v", err)
+	}
+}
