@@ -4,6 +4,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +25,6 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/instance"
-	"github.com/shoal-dev/shoal/internal/registry"
 )
 
 var (
@@ -131,8 +133,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sha := registry.CodeSha256(goFnZip)
-	key, _ := registry.CodeKey(sha)
+	sum := sha256.Sum256(goFnZip)
+	sha, key := base64.StdEncoding.EncodeToString(sum[:]), hex.EncodeToString(sum[:])
 	if _, err := obj.PutBytes(ctx, key, goFnZip); err != nil {
 		t.Fatal(err)
 	}

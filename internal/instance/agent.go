@@ -238,35 +238,50 @@ func (a *Agent) Invoke(ctx context.Context, envID string, inv agent.Invocation) 
 	if e == nil {
 		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "no environment %s on instance %s", envID, a.cfg.ID)
 	}
+	if err := a.admit(e); err != nil {
+		e.countRefusal(err.Reason)
+		return agent.Result{}, err
+	}
+	e.begin()
+	res, err := e.ae.Invoke(ctx, inv)
+	e.inflight.Add(-1)
+	switch {
+	case errors.Is(err, agent.ErrBusy):
+		e.countRefusal(wire.ReasonConcurrency)
+		return agent.Result{}, wire.Refused(wire.ReasonConcurrency, "all %d slots of environment %s are taken", e.slots, envID)
+	case errors.Is(err, agent.ErrClosed):
+		e.countRefusal(wire.ReasonDraining)
+		return agent.Result{}, wire.Refused(wire.ReasonDraining, "environment %s is closing", envID)
+	case err == nil:
+		e.invocations.Add(1)
+	}
+	return res, err
+}
+
+// admit checks the environment's and the instance's state before an invocation.
+func (a *Agent) admit(e *env) *wire.RefusedError {
 	switch e.getState() {
 	case stReady:
 	case stDraining:
-		return agent.Result{}, wire.Refused(wire.ReasonDraining, "environment %s is draining", envID)
+		return wire.Refused(wire.ReasonDraining, "environment %s is draining", e.id)
 	case stInitializing:
-		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "environment %s is initializing", envID)
+		return wire.Refused(wire.ReasonUnknown, "environment %s is initializing", e.id)
 	default:
-		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "environment %s failed", envID)
+		return wire.Refused(wire.ReasonUnknown, "environment %s failed", e.id)
 	}
 	if a.draining.Load() {
-		return agent.Result{}, wire.Refused(wire.ReasonDraining, "instance %s is draining", a.cfg.ID)
+		return wire.Refused(wire.ReasonDraining, "instance %s is draining", a.cfg.ID)
 	}
 	if cpu := math.Float64frombits(a.cpuBits.Load()); cpu > a.cfg.CPUThreshold {
-		return agent.Result{}, wire.Refused(wire.ReasonCPU, "instance %s CPU utilisation %.0f%% is above %.0f%%",
+		return wire.Refused(wire.ReasonCPU, "instance %s CPU utilisation %.0f%% is above %.0f%%",
 			a.cfg.ID, cpu*100, a.cfg.CPUThreshold*100)
 	}
 	if total := a.it.MemoryGiB * 1024; total > 0 {
 		if used := a.memUsed.Load(); float64(used) > a.cfg.MemoryThreshold*float64(total) {
-			return agent.Result{}, wire.Refused(wire.ReasonMemory, "instance %s uses %d of %d MB", a.cfg.ID, used, total)
+			return wire.Refused(wire.ReasonMemory, "instance %s uses %d of %d MB", a.cfg.ID, used, total)
 		}
 	}
-	res, err := e.ae.Invoke(ctx, inv)
-	switch {
-	case errors.Is(err, agent.ErrBusy):
-		return agent.Result{}, wire.Refused(wire.ReasonConcurrency, "all %d slots of environment %s are taken", e.slots, envID)
-	case errors.Is(err, agent.ErrClosed):
-		return agent.Result{}, wire.Refused(wire.ReasonDraining, "environment %s is closing", envID)
-	}
-	return res, err
+	return nil
 }
 
 // command answers one request on the command subject.
@@ -299,16 +314,16 @@ func (a *Agent) do(cmd Command) Reply {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 		defer cancel()
 		a.drain(ctx)
-		hb := a.heartbeat(a.state())
+		hb := a.heartbeat(a.state(), false)
 		return Reply{OK: true, Heartbeat: &hb}
 	case OpStatus:
-		hb := a.heartbeat(a.state())
+		hb := a.heartbeat(a.state(), false)
 		return Reply{OK: true, Heartbeat: &hb}
 	case OpShutdown:
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 		defer cancel()
 		a.drain(ctx)
-		hb := a.heartbeat(a.state())
+		hb := a.heartbeat(a.state(), false)
 		a.cancel() // Run returns and closes the agent
 		return Reply{OK: true, Heartbeat: &hb}
 	}
@@ -377,7 +392,7 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 }
 
 func envReply(e *env) Reply {
-	st := e.status()
+	st := e.status(false)
 	if e.initErr == nil {
 		return Reply{OK: true, Env: &st}
 	}
@@ -441,7 +456,7 @@ func (a *Agent) stopEnv(ctx context.Context, id string) Reply {
 	e.stop(ctx, ctx, func() { a.remove(e) })
 	select {
 	case <-e.stopped:
-		st := e.status()
+		st := e.status(false)
 		return Reply{OK: true, Env: &st}
 	default:
 		return Reply{Error: fmt.Sprintf("stop: environment %s still draining: %v", id, ctx.Err())}
@@ -521,7 +536,7 @@ func (a *Agent) heartbeats() {
 }
 
 // heartbeat builds the current heartbeat.
-func (a *Agent) heartbeat(state string) Heartbeat {
+func (a *Agent) heartbeat(state string, resetPeak bool) Heartbeat {
 	total := a.it.MemoryGiB * 1024
 	used := int(a.memUsed.Load())
 	hb := Heartbeat{
@@ -533,7 +548,7 @@ func (a *Agent) heartbeat(state string) Heartbeat {
 	}
 	a.mu.RLock()
 	for _, e := range a.envs {
-		hb.Environments = append(hb.Environments, e.status())
+		hb.Environments = append(hb.Environments, e.status(resetPeak))
 	}
 	a.mu.RUnlock()
 	sort.Slice(hb.Environments, func(i, j int) bool { return hb.Environments[i].ID < hb.Environments[j].ID })
@@ -541,7 +556,7 @@ func (a *Agent) heartbeat(state string) Heartbeat {
 }
 
 func (a *Agent) publish(state string) {
-	body, err := json.Marshal(a.heartbeat(state))
+	body, err := json.Marshal(a.heartbeat(state, true))
 	if err != nil {
 		return
 	}

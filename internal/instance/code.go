@@ -2,6 +2,9 @@ package instance
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 )
 
@@ -36,6 +38,16 @@ type codeLoad struct {
 	err  error
 }
 
+// codeKey is the object name of a package in the code store: the hex form of
+// its CodeSha256 (as the registry names it; base64 has '/' and '+').
+func codeKey(codeSha256 string) (string, bool) {
+	b, err := base64.StdEncoding.DecodeString(codeSha256)
+	if err != nil || len(b) != sha256.Size {
+		return "", false
+	}
+	return hex.EncodeToString(b), true
+}
+
 func newCodeCache(dir string, js jetstream.JetStream, bucket string) *codeCache {
 	return &codeCache{dir: dir, js: js, bucket: bucket, inflight: make(map[string]*codeLoad)}
 }
@@ -43,7 +55,7 @@ func newCodeCache(dir string, js jetstream.JetStream, bucket string) *codeCache 
 // CodeDir returns the unpacked directory of the package whose CodeSha256
 // (base64, as Lambda reports it) is given.
 func (c *codeCache) CodeDir(ctx context.Context, codeSha256 string) (string, error) {
-	key, ok := registry.CodeKey(codeSha256)
+	key, ok := codeKey(codeSha256)
 	if !ok {
 		return "", fmt.Errorf("code: bad CodeSha256 %q", codeSha256)
 	}

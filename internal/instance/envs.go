@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/wire"
 )
 
 type envState int32
@@ -63,6 +64,12 @@ type env struct {
 
 	state atomic.Int32
 
+	// Counters of the invoke path.
+	inflight    atomic.Int32
+	peak        atomic.Int32 // since the previous heartbeat
+	invocations atomic.Uint64
+	refused     [len(refusalReasons)]atomic.Uint64
+
 	mu      sync.Mutex
 	failure string
 
@@ -97,8 +104,47 @@ func (e *env) fail(why string) {
 	e.state.Store(int32(stFailed))
 }
 
-func (e *env) status() EnvStatus {
-	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Slots: e.slots, State: e.getState().String()}
+// refusalReasons index env.refused.
+var refusalReasons = [...]string{wire.ReasonConcurrency, wire.ReasonCPU, wire.ReasonMemory, wire.ReasonUnknown, wire.ReasonDraining}
+
+func (e *env) countRefusal(reason string) {
+	for i, r := range refusalReasons {
+		if r == reason {
+			e.refused[i].Add(1)
+			return
+		}
+	}
+}
+
+// begin counts an invocation handed to the environment and raises the peak.
+func (e *env) begin() {
+	n := e.inflight.Add(1)
+	for {
+		p := e.peak.Load()
+		if n <= p || e.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// status reports the environment; resetPeak starts a new peak interval (heartbeats do).
+func (e *env) status(resetPeak bool) EnvStatus {
+	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Slots: e.slots, State: e.getState().String(),
+		Invocations: e.invocations.Load()}
+	if resetPeak {
+		st.PeakInFlight = int(e.peak.Swap(e.inflight.Load()))
+	} else {
+		st.PeakInFlight = int(e.peak.Load())
+	}
+	st.PeakInFlight = min(st.PeakInFlight, e.slots)
+	for i, r := range refusalReasons {
+		if n := e.refused[i].Load(); n > 0 {
+			if st.Refused == nil {
+				st.Refused = map[string]uint64{}
+			}
+			st.Refused[r] = n
+		}
+	}
 	select {
 	case <-e.ready:
 		if e.ae != nil {

@@ -136,6 +136,19 @@ func TestSaturatedEnvironmentRefusesAtOnce(t *testing.T) {
 	if ok.Load() != 10 || refusedBeforeAnyFinished != 20 || refusedAfter != 0 || len(other) != 0 {
 		t.Fatalf("ok %d, refused at once %d, refused late %d, other errors %v", ok.Load(), refusedBeforeAnyFinished, refusedAfter, other)
 	}
+	// Heartbeats count what happened: 10 at once at the peak, 10 run, 20 refused.
+	eventually(t, 10*time.Second, func() error {
+		hb, _ := ta.hbs.get(ta.cfg.ID)
+		for _, e := range hb.Environments {
+			if e.ID == "env-a" {
+				if e.Invocations != 10 || e.Refused[wire.ReasonConcurrency] != 20 || ta.hbs.peakOf("env-a") != 10 {
+					return fmt.Errorf("env-a: %d invocations, refused %v, peak %d", e.Invocations, e.Refused, ta.hbs.peakOf("env-a"))
+				}
+				return nil
+			}
+		}
+		return errors.New("env-a not in the heartbeat")
+	})
 
 	// Three such environments, with the caller spreading as a router does
 	// (try the next environment on a refusal), serve all 30 in one round.

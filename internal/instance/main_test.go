@@ -4,6 +4,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,7 +25,6 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
-	"github.com/shoal-dev/shoal/internal/registry"
 )
 
 // goFnZip is the aws-lambda-go test function (test/testdata/gofn) packaged
@@ -109,16 +111,20 @@ func (f *fakeMetrics) set(cpu float64, memMB int) {
 type heartbeats struct {
 	mu   sync.Mutex
 	last map[string]Heartbeat
+	peak map[string]int // environment id → highest PeakInFlight seen
 }
 
 func watchHeartbeats(t testing.TB, nc *nats.Conn) *heartbeats {
-	h := &heartbeats{last: map[string]Heartbeat{}}
+	h := &heartbeats{last: map[string]Heartbeat{}, peak: map[string]int{}}
 	sub, err := nc.Subscribe(HeartbeatWildcard, func(m *nats.Msg) {
 		var hb Heartbeat
 		if json.Unmarshal(m.Data, &hb) == nil {
 			h.mu.Lock()
 			if prev, ok := h.last[hb.ID]; !ok || hb.Seq > prev.Seq || hb.Pid != prev.Pid {
 				h.last[hb.ID] = hb
+			}
+			for _, e := range hb.Environments {
+				h.peak[e.ID] = max(h.peak[e.ID], e.PeakInFlight)
 			}
 			h.mu.Unlock()
 		}
@@ -128,6 +134,12 @@ func watchHeartbeats(t testing.TB, nc *nats.Conn) *heartbeats {
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
 	return h
+}
+
+func (h *heartbeats) peakOf(env string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peak[env]
 }
 
 func (h *heartbeats) get(id string) (Heartbeat, bool) {
@@ -151,8 +163,8 @@ func testBus(t testing.TB) (*bus.Bus, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sha := registry.CodeSha256(goFnZip)
-	key, _ := registry.CodeKey(sha)
+	sum := sha256.Sum256(goFnZip)
+	sha, key := base64.StdEncoding.EncodeToString(sum[:]), hex.EncodeToString(sum[:])
 	if _, err := obj.PutBytes(ctx, key, goFnZip); err != nil {
 		t.Fatal(err)
 	}

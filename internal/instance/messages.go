@@ -76,6 +76,14 @@ type EnvStatus struct {
 	State    string `json:"state"` // initializing, ready, draining, failed
 	// Error says why a failed environment failed.
 	Error string `json:"error,omitempty"`
+	// PeakInFlight is the most invocations in flight at once since the
+	// previous heartbeat (the scaler's saturation signal; InFlight is a
+	// moment's). Invocations counts the invocations the environment ran and
+	// Refused the refusals of invocations addressed to it, by reason, since it
+	// started; both only grow.
+	PeakInFlight int               `json:"peak_in_flight"`
+	Invocations  uint64            `json:"invocations"`
+	Refused      map[string]uint64 `json:"refused,omitempty"`
 }
 
 // Command operations.
