@@ -2,6 +2,7 @@ package agent
 
 import (
 	"log/slog"
+	"os"
 	"os/exec"
 	"runtime"
 	"sync/atomic"
@@ -92,10 +93,22 @@ func BenchmarkPlainHTTPEcho(b *testing.B) {
 }
 
 // BenchmarkColdStart measures Start → first response of the Go function.
-func BenchmarkColdStart(b *testing.B) {
+func BenchmarkColdStart(b *testing.B) { benchColdStart(b, false) }
+
+// BenchmarkColdStartIsolated adds namespaces, the unprivileged user and
+// private mounts (root only).
+func BenchmarkColdStartIsolated(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("isolation needs root")
+	}
+	benchColdStart(b, true)
+}
+
+func benchColdStart(b *testing.B, isolate bool) {
 	h := newHarness(b)
 	h.deps.Logs = nil
 	spec := benchSpec()
+	spec.Isolate = isolate
 	ctx := context.Background()
 	var initTotal time.Duration
 	for b.Loop() {
