@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -114,6 +115,30 @@ func TestEnviron(t *testing.T) {
 			}
 			if !strings.HasPrefix(got["PATH"], "/var/lang/bin:") || got["LD_LIBRARY_PATH"] == "" {
 				t.Errorf("PATH %q LD_LIBRARY_PATH %q", got["PATH"], got["LD_LIBRARY_PATH"])
+			}
+		})
+	}
+}
+
+func TestPlatformMessages(t *testing.T) {
+	run := func(script string) error { return exec.Command("/bin/sh", "-c", script).Run() }
+	cases := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"exit 1", exitMessage(run("exit 1")), "Runtime exited with error: exit status 1"},
+		{"exit 127", exitMessage(run("exit 127")), "Runtime exited with error: exit status 127"},
+		{"exit 0", exitMessage(run("exit 0")), "Runtime exited without providing a reason"},
+		{"killed", exitMessage(run("kill -9 $$")), "Runtime exited with error: signal: killed"},
+		{"timeout", timeoutMessage(3 * time.Second), "Task timed out after 3.00 seconds"},
+		{"timeout fraction", timeoutMessage(1500 * time.Millisecond), "Task timed out after 1.50 seconds"},
+		{"request id", withRequestID("r-1", "x"), "RequestId: r-1 Error: x"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %q, want %q", c.got, c.want)
 			}
 		})
 	}
