@@ -32,6 +32,8 @@ type CreateFunctionInput struct {
 	Tags    map[string]string
 	// Publish also publishes version 1.
 	Publish bool
+	// PublishTo LATEST_PUBLISHED also publishes $LATEST.PUBLISHED.
+	PublishTo string
 }
 
 // CreateFunction stores a new function. It returns $LATEST and, with Publish, the
@@ -40,6 +42,17 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateFunctionInput) (
 	name := in.Config.FunctionName
 	if !validKeyToken(name) {
 		return nil, nil, awserr.InvalidParameter("invalid function name %q", name)
+	}
+	if in.Config.ManagedInstances() != nil {
+		r.cpMu.Lock()
+		defer r.cpMu.Unlock()
+		c := in.Config
+		r.fillDefaults(&c)
+		if err := r.checkCapacityProvider(ctx, &c); err != nil {
+			return nil, nil, err
+		}
+	} else if in.PublishTo != "" {
+		return nil, nil, awserr.InvalidParameter("PublishTo LATEST_PUBLISHED is only supported for functions that use a capacity provider.")
 	}
 	r.codeMu.RLock()
 	defer r.codeMu.RUnlock()
@@ -60,7 +73,14 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateFunctionInput) (
 		rec.Tags = in.Tags
 	}
 	if in.Publish {
-		published = r.publish(rec, "")
+		if published, err = r.publishTo(rec, "", ""); err != nil {
+			return nil, nil, err
+		}
+	}
+	if in.PublishTo != "" {
+		if published, err = r.publishTo(rec, in.PublishTo, ""); err != nil {
+			return nil, nil, err
+		}
 	}
 	data, err := json.Marshal(rec)
 	if err != nil {
@@ -184,11 +204,15 @@ type UpdateCodeInput struct {
 	Publish bool
 	// Architectures, when not nil, replaces $LATEST's.
 	Architectures []string
+	// PublishTo LATEST_PUBLISHED also publishes $LATEST.PUBLISHED.
+	PublishTo string
 }
 
 // UpdateFunctionCode replaces $LATEST's code (and architectures), and with Publish
 // publishes a version, in one change.
 func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in UpdateCodeInput) (latest, published *Version, err error) {
+	r.cpMu.Lock()
+	defer r.cpMu.Unlock()
 	r.codeMu.RLock()
 	sha, err := r.putCode(ctx, in.ZipFile)
 	if err != nil {
@@ -205,12 +229,26 @@ func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in Updat
 		rec.Latest.CodeSize = int64(len(in.ZipFile))
 		if in.Architectures != nil {
 			rec.Latest.Architectures = in.Architectures
+			if err := r.checkCapacityProvider(ctx, rec.Latest); err != nil {
+				return err
+			}
 		}
 		rec.Latest.LastModified = formatTime(r.cfg.Clock.Now())
 		rec.Latest.RevisionId = NewRevisionID()
 		published = nil
+		if in.PublishTo != "" && rec.Latest.ManagedInstances() == nil {
+			return awserr.InvalidParameter("PublishTo LATEST_PUBLISHED is only supported for functions that use a capacity provider.")
+		}
+		var err error
 		if in.Publish {
-			published = r.publish(rec, "")
+			if published, err = r.publishTo(rec, "", ""); err != nil {
+				return err
+			}
+		}
+		if in.PublishTo != "" {
+			if published, err = r.publishTo(rec, in.PublishTo, ""); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -228,6 +266,8 @@ func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in Updat
 // revisionID, when not empty, must match $LATEST's RevisionId. change must not touch
 // the code, version or identity fields.
 func (r *Registry) UpdateFunctionConfiguration(ctx context.Context, name, revisionID string, change func(v *Version) error) (*Version, error) {
+	r.cpMu.Lock()
+	defer r.cpMu.Unlock()
 	rec, err := r.update(ctx, name, func(rec *functionRecord) error {
 		if err := checkRevision(rec.Latest.RevisionId, revisionID); err != nil {
 			return err
@@ -239,6 +279,12 @@ func (r *Registry) UpdateFunctionConfiguration(ctx context.Context, name, revisi
 		}
 		v.FunctionName, v.FunctionArn, v.Version = keep.FunctionName, keep.FunctionArn, keep.Version
 		v.CodeSha256, v.CodeSize = keep.CodeSha256, keep.CodeSize
+		if (keep.ManagedInstances() == nil) != (v.ManagedInstances() == nil) {
+			return awserr.InvalidParameter("CapacityProviderConfig cannot be added to or removed from an existing function.")
+		}
+		if err := r.checkCapacityProvider(ctx, v); err != nil {
+			return err
+		}
 		r.fillDefaults(v)
 		v.LastModified = formatTime(r.cfg.Clock.Now())
 		v.RevisionId = NewRevisionID()
@@ -279,6 +325,9 @@ func (r *Registry) DeleteFunction(ctx context.Context, name string) error {
 		r.storeFunc(name, nil, e.Revision()+1)
 		for q := range rec.Provisioned {
 			r.deleteStatus(ctx, name, q)
+		}
+		for q := range rec.Versions {
+			r.deleteVersionStatus(ctx, name, q)
 		}
 		shas := []string{rec.Latest.CodeSha256}
 		for _, v := range rec.Versions {

@@ -31,6 +31,11 @@ type Config struct {
 	CodeBucket string
 	// Replicas of both buckets (1 on one machine; 3 on a NATS cluster).
 	Replicas int
+	// CapacityProviderLimit is the account's quota of capacity providers (default
+	// 1000); VersionsPerCapacityProvider the published function versions one capacity
+	// provider may run (default 100).
+	CapacityProviderLimit       int
+	VersionsPerCapacityProvider int
 	Logger   *slog.Logger
 	Clock    clock.Clock
 }
@@ -51,6 +56,12 @@ func (c *Config) setDefaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.CapacityProviderLimit == 0 {
+		c.CapacityProviderLimit = DefaultCapacityProviderLimit
+	}
+	if c.VersionsPerCapacityProvider == 0 {
+		c.VersionsPerCapacityProvider = DefaultVersionsPerCapacityProvider
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -68,31 +79,40 @@ func (c *Config) Validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		return fmt.Errorf("registry: replicas %d out of 1..5", c.Replicas)
 	}
+	if c.CapacityProviderLimit < 0 || c.VersionsPerCapacityProvider < 0 {
+		return errors.New("registry: capacity provider limits must not be negative")
+	}
 	return nil
 }
 
 // Registry stores functions and serves them from an in-memory copy that a KV watch
 // keeps current, so reads (ResolveVersion on the invoke path) cost a map lookup.
 //
-// Concurrency: cfg, kv, obj, log are immutable after Open. mu guards funcs, pcs and
-// subs. Every record in funcs is immutable once stored: writers decode a fresh copy,
+// Concurrency: cfg, kv, obj, log are immutable after Open. mu guards funcs, pcs,
+// cps, cpStatus, vStatus and subs. Every record in funcs is immutable once stored: writers decode a fresh copy,
 // change it, compare-and-set it in KV, then store the new copy. codeMu orders code
 // uploads (read-locked from upload to record commit) against code garbage collection
 // (write-locked). acctMu serialises changes checked against account-wide sums
-// (reserved and provisioned concurrency). Lock order: acctMu, codeMu, mu.
+// (reserved and provisioned concurrency). cpMu serialises capacity provider creation
+// and deletion against functions that start using one. Lock order: cpMu, acctMu,
+// codeMu, mu.
 type Registry struct {
 	cfg Config
 	kv  jetstream.KeyValue
 	obj jetstream.ObjectStore
 	log *slog.Logger
 
+	cpMu   sync.Mutex
 	acctMu sync.Mutex
 	codeMu sync.RWMutex
 
-	mu    sync.RWMutex
-	funcs map[string]*cachedFunc   // by function name; rec nil = deleted at rev
-	pcs   map[string]*cachedStatus // by "name.qualifier"
-	subs  map[*subscriber]struct{}
+	mu       sync.RWMutex
+	funcs    map[string]*cachedFunc   // by function name; rec nil = deleted at rev
+	pcs      map[string]*cachedStatus // by "name.qualifier"
+	cps      map[string]*cachedCP     // by capacity provider name; rec nil = deleted
+	cpStatus map[string]*cachedCPStatus
+	vStatus  map[string]*cachedVersionStatus // by versionStatusKey
+	subs     map[*subscriber]struct{}
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -108,9 +128,27 @@ type cachedStatus struct {
 	rev uint64
 }
 
+type cachedCP struct {
+	rec *capacityProviderRecord
+	rev uint64
+}
+
+type cachedCPStatus struct {
+	st  *capacityProviderStatus
+	rev uint64
+}
+
+type cachedVersionStatus struct {
+	st  *versionStatus
+	rev uint64
+}
+
 const (
-	fnPrefix = "fn."
-	pcPrefix = "pcs."
+	fnPrefix       = "fn."
+	pcPrefix       = "pcs."
+	cpPrefix       = "cp."
+	cpStatusPrefix = "cps."
+	vStatusPrefix  = "vst."
 )
 
 // Open creates or opens the registry's buckets and loads every function.
@@ -146,6 +184,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Registry, e
 		pcs:   make(map[string]*cachedStatus),
 		subs:  make(map[*subscriber]struct{}),
 		done:  make(chan struct{}),
+
+		cps:      make(map[string]*cachedCP),
+		cpStatus: make(map[string]*cachedCPStatus),
+		vStatus:  make(map[string]*cachedVersionStatus),
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -238,6 +280,36 @@ func (r *Registry) applyEntry(e jetstream.KeyValueEntry) {
 			}
 		}
 		r.storeStatus(key[len(pcPrefix):], st, e.Revision())
+	case strings.HasPrefix(key, cpPrefix):
+		var rec *capacityProviderRecord
+		if !deleted {
+			rec = new(capacityProviderRecord)
+			if err := json.Unmarshal(e.Value(), rec); err != nil {
+				r.log.Error("undecodable capacity provider", "key", key, "err", err)
+				return
+			}
+		}
+		r.storeCP(key[len(cpPrefix):], rec, e.Revision())
+	case strings.HasPrefix(key, cpStatusPrefix):
+		var st *capacityProviderStatus
+		if !deleted {
+			st = new(capacityProviderStatus)
+			if err := json.Unmarshal(e.Value(), st); err != nil {
+				r.log.Error("undecodable capacity provider status", "key", key, "err", err)
+				return
+			}
+		}
+		r.storeCPStatus(key[len(cpStatusPrefix):], st, e.Revision())
+	case strings.HasPrefix(key, vStatusPrefix):
+		var st *versionStatus
+		if !deleted {
+			st = new(versionStatus)
+			if err := json.Unmarshal(e.Value(), st); err != nil {
+				r.log.Error("undecodable version status", "key", key, "err", err)
+				return
+			}
+		}
+		r.storeVersionStatus(key[len(vStatusPrefix):], st, e.Revision())
 	}
 }
 

@@ -44,6 +44,8 @@ type Version struct {
 	SnapStart         *SnapStart         `json:"SnapStart,omitempty"`
 	LoggingConfig     *LoggingConfig     `json:"LoggingConfig,omitempty"`
 	PackageType       string             `json:"PackageType,omitempty"`
+	// CapacityProviderConfig places the function on Lambda Managed Instances.
+	CapacityProviderConfig *CapacityProviderConfig `json:"CapacityProviderConfig,omitempty"`
 
 	RevisionId                 string                `json:"RevisionId"`
 	State                      string                `json:"State,omitempty"`
@@ -155,11 +157,14 @@ type ProvisionedConcurrencyConfig struct {
 }
 
 // Change tells a watcher that something about a function changed (its $LATEST,
-// versions, aliases, tags, concurrency or Provisioned Concurrency configs). The
-// watcher re-reads what it needs; changes to the same function may be coalesced.
+// versions, aliases, tags, concurrency, Provisioned Concurrency or scaling configs),
+// or, when CapacityProvider is set, that a capacity provider was created, updated or
+// deleted (Function is then empty). The watcher re-reads what it needs; changes to
+// the same function or capacity provider may be coalesced.
 type Change struct {
-	Function string
-	// Deleted is true when the function no longer exists.
+	Function         string
+	CapacityProvider string
+	// Deleted is true when the function (or capacity provider) no longer exists.
 	Deleted bool
 }
 
@@ -187,6 +192,12 @@ type functionRecord struct {
 	Reserved             *int                    `json:"reserved,omitempty"`
 	Tags                 map[string]string       `json:"tags,omitempty"`
 	Provisioned          map[string]*provisioned `json:"provisioned,omitempty"`
+	// LatestPublishedFingerprint is the fingerprint of $LATEST when $LATEST.PUBLISHED
+	// was last published (stored in Versions under LatestPublished).
+	LatestPublishedFingerprint string `json:"latestPublishedFingerprint,omitempty"`
+	// Scaling holds the requested scaling configs of Managed Instances versions, by
+	// version number or LatestPublished (whose config carries over to each republish).
+	Scaling map[string]*ScalingConfig `json:"scaling,omitempty"`
 }
 
 type provisioned struct {

@@ -54,22 +54,7 @@ func (r *Registry) publish(rec *functionRecord, description string) *Version {
 // PublishVersion publishes $LATEST. codeSha256 and revisionID, when not empty, must
 // match $LATEST's.
 func (r *Registry) PublishVersion(ctx context.Context, name, codeSha256, description, revisionID string) (*Version, error) {
-	var out *Version
-	_, err := r.update(ctx, name, func(rec *functionRecord) error {
-		if codeSha256 != "" && codeSha256 != rec.Latest.CodeSha256 {
-			return awserr.InvalidParameter("CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). Please try again with the CodeSHA256 in $LATEST.", codeSha256, rec.Latest.CodeSha256)
-		}
-		if err := checkRevision(rec.Latest.RevisionId, revisionID); err != nil {
-			return err
-		}
-		out = r.publish(rec, description)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.log.Info("version published", "function", name, "version", out.Version)
-	return out, nil
+	return r.PublishVersionTo(ctx, name, "", codeSha256, description, revisionID)
 }
 
 // ListVersions returns $LATEST then the published versions in ascending order.
@@ -102,6 +87,10 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 		}
 		sha = v.CodeSha256
 		delete(rec.Versions, version)
+		delete(rec.Scaling, version)
+		if version == LatestPublished {
+			rec.LatestPublishedFingerprint = ""
+		}
 		if _, ok := rec.Provisioned[version]; ok {
 			delete(rec.Provisioned, version)
 		}
@@ -111,6 +100,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 		return err
 	}
 	r.deleteStatus(ctx, name, version)
+	r.deleteVersionStatus(ctx, name, version)
 	r.collectCode(ctx, sha)
 	return nil
 }

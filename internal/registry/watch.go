@@ -12,8 +12,11 @@ import (
 // deleted). Changes not yet received are coalesced per function, so a slow reader
 // never blocks the registry and never misses the latest state of a function: on
 // receiving a Change, read what you need (ResolveVersion, ListProvisionedConcurrency,
-// GetFunctionConcurrency). Status reports made with SetProvisionedStatus do not
-// produce changes. The channel closes when ctx ends or the registry closes.
+// GetFunctionConcurrency). Capacity providers are watched the same way: a Change
+// with CapacityProvider set (and Function empty) for each one that exists, then on
+// every create, update and delete. Status reports (SetProvisionedStatus,
+// SetCapacityProviderState, SetVersionState) do not produce changes. The channel
+// closes when ctx ends or the registry closes.
 func (r *Registry) Watch(ctx context.Context) (<-chan Change, error) {
 	s := &subscriber{
 		pending: make(map[string]Change),
@@ -31,6 +34,16 @@ func (r *Registry) Watch(ctx context.Context) (<-chan Change, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		s.notify(Change{Function: n})
+	}
+	cps := make([]string, 0, len(r.cps))
+	for name, c := range r.cps {
+		if c.rec != nil {
+			cps = append(cps, name)
+		}
+	}
+	sort.Strings(cps)
+	for _, n := range cps {
+		s.notify(Change{CapacityProvider: n})
 	}
 	r.subs[s] = struct{}{}
 	r.mu.Unlock()
@@ -77,12 +90,21 @@ type subscriber struct {
 	quitOnce sync.Once
 }
 
-func (s *subscriber) notify(ch Change) {
-	s.mu.Lock()
-	if _, ok := s.pending[ch.Function]; !ok {
-		s.order = append(s.order, ch.Function)
+// changeKey keeps functions and capacity providers of the same name apart.
+func changeKey(ch Change) string {
+	if ch.CapacityProvider != "" {
+		return "cp:" + ch.CapacityProvider
 	}
-	s.pending[ch.Function] = ch
+	return "fn:" + ch.Function
+}
+
+func (s *subscriber) notify(ch Change) {
+	key := changeKey(ch)
+	s.mu.Lock()
+	if _, ok := s.pending[key]; !ok {
+		s.order = append(s.order, key)
+	}
+	s.pending[key] = ch
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
