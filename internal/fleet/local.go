@@ -152,7 +152,9 @@ type localInst struct {
 	exited  chan struct{}    // nil when adopted
 	cancel  chan struct{}    // closed to abandon a delayed spawn
 	cgroups []string         // the instance's cgroup directories, for a later cleanup
-	cleaned bool
+	// cleaning is closed when the cleanup of the instance's processes and
+	// files has finished; nil until one starts.
+	cleaning chan struct{}
 	// terminating is set by Terminate: neither a missed heartbeat nor the
 	// process's exit makes the instance lost then.
 	terminating bool
@@ -480,7 +482,7 @@ func (l *Local) markLost(id, why string) {
 	l.mu.Unlock()
 	l.log.Warn("instance lost", "instance", id, "reason", why)
 	l.save(context.Background(), rec)
-	l.cleanup(li)
+	go l.cleanup(li) // not on the caller's goroutine: heartbeats keep flowing
 }
 
 // Terminate drains the instance, asks its agent to exit, waits for it (or
@@ -559,13 +561,17 @@ func (l *Local) waitExit(ctx context.Context, li *localInst) {
 }
 
 // cleanup kills the instance's processes and removes its cgroup and files.
+// Every caller returns once the one cleanup has finished.
 func (l *Local) cleanup(li *localInst) {
 	l.mu.Lock()
-	if li.cleaned {
+	if li.cleaning != nil {
+		done := li.cleaning
 		l.mu.Unlock()
+		<-done
 		return
 	}
-	li.cleaned = true
+	li.cleaning = make(chan struct{})
+	defer close(li.cleaning)
 	box, cmd, exited, pid, id, cgs := li.box, li.cmd, li.exited, li.pid, li.info.ID, li.cgroups
 	l.mu.Unlock()
 	switch {
