@@ -145,6 +145,8 @@ def handler(event, context):
     open(os.path.join(d, "in-" + context.aws_request_id), "w").close()
     while len(glob.glob(os.path.join(d, "in-*"))) < event["n"]:
         time.sleep(0.002)
+    for _ in range(50):
+        print("line-" + context.aws_request_id[-1] * 2000)
     return {"pid": os.getpid()}
 `})
 	env := h.start(multiSpec(pySpec("pymulti", "app.handler", dir), 3))
@@ -157,6 +159,20 @@ def handler(event, context):
 	}
 	if len(pids) != 3 {
 		t.Errorf("3 concurrent invocations ran in %d processes, want 3", len(pids))
+	}
+	// The workers' lines reach the log whole, never interleaved.
+	lines := 0
+	for _, l := range strings.Split(h.logs.text(), "\n") {
+		if !strings.HasPrefix(l, "line-") {
+			continue
+		}
+		lines++
+		if len(l) != 2005 || strings.Count(l, l[5:6]) != 2000 {
+			t.Fatalf("mangled line (%d bytes): %.80q…", len(l), l)
+		}
+	}
+	if lines != 150 {
+		t.Errorf("%d lines, want 150", lines)
 	}
 }
 

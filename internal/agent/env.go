@@ -110,6 +110,9 @@ func (s *Spec) withDefaults() {
 	if s.InitType == "" {
 		s.InitType = InitOnDemand
 	}
+	if s.FunctionARN == "" && s.AccountID != "" {
+		s.FunctionARN = "arn:aws:lambda:" + s.Region + ":" + s.AccountID + ":function:" + s.FunctionName
+	}
 	if s.LogGroup == "" {
 		s.LogGroup = "/aws/lambda/" + s.FunctionName
 	}

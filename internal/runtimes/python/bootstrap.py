@@ -213,7 +213,43 @@ def serve(client, fn):
         client.post("%s/invocation/%s/response" % (BASE, rid), out.encode())
 
 
-def worker():
+class _LineWriter:
+    """Writes whole lines with one write() each, so that the lines of
+    concurrent worker processes sharing the log pipe do not interleave."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, fd):
+        self._fd = fd
+        self._buf = ""
+
+    def write(self, s):
+        self._buf += s
+        if "\n" in self._buf:
+            head, _, self._buf = self._buf.rpartition("\n")
+            os.write(self._fd, (head + "\n").encode("utf-8", "replace"))
+        return len(s)
+
+    def flush(self):
+        if self._buf:
+            os.write(self._fd, self._buf.encode("utf-8", "replace"))
+            self._buf = ""
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._fd
+
+    def writable(self):
+        return True
+
+
+def worker(multi=False):
+    if multi:
+        sys.stdout = _LineWriter(1)
+        sys.stderr = _LineWriter(2)
     client = Client()
     _setup_logging()
     try:
@@ -241,7 +277,7 @@ def main():
         pid = os.fork()
         if pid == 0:
             try:
-                worker()
+                worker(multi=True)
             finally:
                 os._exit(1)
         children[pid] = time.monotonic()
