@@ -184,7 +184,8 @@ func TestGoTimeout(t *testing.T) {
 	if want := "RequestId: " + id + " Error: Task timed out after 1.00 seconds"; e.ErrorMessage != want || e.ErrorType != "Sandbox.Timedout" {
 		t.Errorf("payload %s", r.Payload)
 	}
-	if !strings.Contains(string(r.LogTail), id+" Task timed out after 1.00 seconds") {
+	if !strings.Contains(string(r.LogTail), id+" Task timed out after 1.00 seconds") ||
+		!strings.Contains(string(r.LogTail), "\tStatus: timeout\t\n") {
 		t.Errorf("tail:\n%s", r.LogTail)
 	}
 	select {
@@ -217,7 +218,8 @@ func TestGoCrash(t *testing.T) {
 	if want := "RequestId: " + id + " Error: Runtime exited with error: exit status 1"; e.ErrorMessage != want {
 		t.Errorf("message %q, want %q", e.ErrorMessage, want)
 	}
-	if !strings.Contains(string(r.LogTail), "exiting now") {
+	if !strings.Contains(string(r.LogTail), "exiting now") ||
+		!strings.Contains(string(r.LogTail), "\tStatus: error\tError Type: Runtime.ExitError\t\n") {
 		t.Errorf("tail misses the function's last words:\n%s", r.LogTail)
 	}
 	<-env.Done()

@@ -136,6 +136,13 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	if kind == outcomeExit && o.ErrorType != "exit" {
 		kind = outcomeAnswer
 	}
+	status := "" // the REPORT line's Status, for invocations the platform ended
+	switch {
+	case kind == outcomeTimeout:
+		status = "timeout"
+	case kind == outcomeExit || o.WorkerExited:
+		status = "error"
+	}
 	switch kind {
 	case outcomeAnswer:
 		r.Payload = o.Payload
@@ -187,7 +194,7 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		}
 	}
 	e.logs.platform("END RequestId: "+id, w.tail, true)
-	e.logs.platform(e.report(id, &r), w.tail, false)
+	e.logs.platform(e.report(id, &r, status), w.tail, false)
 	if e.slots == 1 {
 		e.logs.end()
 	}
@@ -216,8 +223,9 @@ func ms2(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
 }
 
-// report renders Lambda's REPORT line.
-func (e *Environment) report(id string, r *Result) string {
+// report renders Lambda's REPORT line; invocations the platform ended
+// carry "Status: timeout" or "Status: error\tError Type: …".
+func (e *Environment) report(id string, r *Result, status string) string {
 	s := "REPORT RequestId: " + id +
 		"\tDuration: " + ms2(r.Duration) + " ms" +
 		"\tBilled Duration: " + strconv.FormatInt(int64(r.BilledDuration/time.Millisecond), 10) + " ms" +
@@ -225,6 +233,12 @@ func (e *Environment) report(id string, r *Result) string {
 		"\tMax Memory Used: " + strconv.Itoa(r.MaxMemoryUsedMB) + " MB"
 	if r.InitDuration > 0 {
 		s += "\tInit Duration: " + ms2(r.InitDuration) + " ms"
+	}
+	switch status {
+	case "timeout":
+		s += "\tStatus: timeout"
+	case "error":
+		s += "\tStatus: error\tError Type: " + r.ErrorType
 	}
 	return s + "\t"
 }
