@@ -526,9 +526,15 @@ func (a *Agent) heartbeats() {
 		case <-a.runCtx.Done():
 			return
 		case <-t.C():
-			cpu, mem := a.metrics.Sample(a.clock.Now(), a.it.VCPU)
+			now := a.clock.Now()
+			cpu, mem := a.metrics.Sample(now, a.it.VCPU)
 			a.cpuBits.Store(math.Float64bits(cpu))
 			a.memUsed.Store(int64(mem))
+			a.mu.RLock()
+			for _, e := range a.envs {
+				e.sampleCPU(now)
+			}
+			a.mu.RUnlock()
 		case <-a.kick:
 		}
 		a.publish(a.state())

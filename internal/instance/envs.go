@@ -19,8 +19,10 @@ package instance
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/wire"
@@ -69,6 +71,12 @@ type env struct {
 	peak        atomic.Int32 // since the previous heartbeat
 	invocations atomic.Uint64
 	refused     [len(refusalReasons)]atomic.Uint64
+
+	// CPU utilisation over the last heartbeat interval (float64 bits),
+	// written by the heartbeat goroutine, which alone uses lastCPU and lastAt.
+	cpuBits atomic.Uint64
+	lastCPU time.Duration
+	lastAt  time.Time
 
 	mu      sync.Mutex
 	failure string
@@ -130,7 +138,7 @@ func (e *env) begin() {
 // status reports the environment; resetPeak starts a new peak interval (heartbeats do).
 func (e *env) status(resetPeak bool) EnvStatus {
 	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Slots: e.slots, State: e.getState().String(),
-		Invocations: e.invocations.Load()}
+		Invocations: e.invocations.Load(), CPUUtilization: math.Float64frombits(e.cpuBits.Load())}
 	if resetPeak {
 		st.PeakInFlight = int(e.peak.Swap(e.inflight.Load()))
 	} else {
@@ -156,6 +164,28 @@ func (e *env) status(resetPeak bool) EnvStatus {
 	st.Error = e.failure
 	e.mu.Unlock()
 	return st
+}
+
+// sampleCPU updates the environment's CPU utilisation; heartbeat goroutine only.
+func (e *env) sampleCPU(now time.Time) {
+	select {
+	case <-e.ready:
+	default:
+		return
+	}
+	if e.ae == nil {
+		return
+	}
+	cpu := e.ae.CPUTime()
+	if !e.lastAt.IsZero() {
+		vcpu := e.ae.Spec().CPUs
+		if el := now.Sub(e.lastAt); el > 0 && vcpu > 0 && cpu >= e.lastCPU {
+			// Over an interval shorter than a few CFS periods the quota can
+			// be overrun at the edges; the share is capped at the quota.
+			e.cpuBits.Store(math.Float64bits(min(float64(cpu-e.lastCPU)/float64(el)/vcpu, 1)))
+		}
+	}
+	e.lastCPU, e.lastAt = cpu, now
 }
 
 // markDraining moves a starting or ready environment to draining; a failed

@@ -235,6 +235,19 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 		t.Errorf("heartbeat %+v", hb)
 	}
 
+	// An environment that works shows CPU utilisation in heartbeats.
+	eventually(t, 20*time.Second, func() error {
+		res, err := ta.conn.Invoke(ctx, "env-b", agent.Invocation{RequestID: "burn", Payload: []byte(`{"op":"oom","mb":128}`)})
+		if err != nil || res.FunctionError != "" {
+			return fmt.Errorf("burn: %s %v", res.Payload, err)
+		}
+		if u := ta.hbs.cpuOf("env-b"); u <= 0 {
+			return errors.New("no CPU utilisation reported yet")
+		}
+		return nil
+	})
+	t.Logf("env-b peak CPU utilisation %.2f", ta.hbs.cpuOf("env-b"))
+
 	// Another capacity provider's function is refused.
 	_, err := ta.client.StartEnvironment(ctx, ta.cfg.ID, StartEnv{EnvID: "env-x", CapacityProvider: "cp2",
 		CodeSha256: ta.sha, Spec: sleepySpec(2)})

@@ -111,11 +111,12 @@ func (f *fakeMetrics) set(cpu float64, memMB int) {
 type heartbeats struct {
 	mu   sync.Mutex
 	last map[string]Heartbeat
-	peak map[string]int // environment id → highest PeakInFlight seen
+	peak map[string]int     // environment id → highest PeakInFlight seen
+	cpu  map[string]float64 // environment id → highest CPUUtilization seen
 }
 
 func watchHeartbeats(t testing.TB, nc *nats.Conn) *heartbeats {
-	h := &heartbeats{last: map[string]Heartbeat{}, peak: map[string]int{}}
+	h := &heartbeats{last: map[string]Heartbeat{}, peak: map[string]int{}, cpu: map[string]float64{}}
 	sub, err := nc.Subscribe(HeartbeatWildcard, func(m *nats.Msg) {
 		var hb Heartbeat
 		if json.Unmarshal(m.Data, &hb) == nil {
@@ -125,6 +126,7 @@ func watchHeartbeats(t testing.TB, nc *nats.Conn) *heartbeats {
 			}
 			for _, e := range hb.Environments {
 				h.peak[e.ID] = max(h.peak[e.ID], e.PeakInFlight)
+				h.cpu[e.ID] = max(h.cpu[e.ID], e.CPUUtilization)
 			}
 			h.mu.Unlock()
 		}
@@ -134,6 +136,12 @@ func watchHeartbeats(t testing.TB, nc *nats.Conn) *heartbeats {
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
 	return h
+}
+
+func (h *heartbeats) cpuOf(env string) float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cpu[env]
 }
 
 func (h *heartbeats) peakOf(env string) int {

@@ -81,9 +81,12 @@ type EnvStatus struct {
 	// moment's). Invocations counts the invocations the environment ran and
 	// Refused the refusals of invocations addressed to it, by reason, since it
 	// started; both only grow.
-	PeakInFlight int               `json:"peak_in_flight"`
-	Invocations  uint64            `json:"invocations"`
-	Refused      map[string]uint64 `json:"refused,omitempty"`
+	PeakInFlight int `json:"peak_in_flight"`
+	// CPUUtilization is the share (0..1) of the environment's vCPUs it used
+	// over the last heartbeat interval.
+	CPUUtilization float64           `json:"cpu_utilization"`
+	Invocations    uint64            `json:"invocations"`
+	Refused        map[string]uint64 `json:"refused,omitempty"`
 }
 
 // Command operations.
