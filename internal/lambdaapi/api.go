@@ -1,6 +1,7 @@
 // Package lambdaapi serves the Lambda REST API (2015-03-31 and its companion paths
-// for concurrency, provisioned concurrency, tags and account settings) over the
-// registry, with Lambda's field names, status codes, validation messages and error
+// for concurrency, provisioned concurrency, tags and account settings, and the
+// 2025-11-30 capacity provider and function scaling operations of Lambda Managed
+// Instances) over the registry, with Lambda's field names, status codes, validation messages and error
 // shapes. Invocations are handed to an Invoker (the router); this package never runs
 // code. Requests are accepted unsigned or with any SigV4 signature.
 //
@@ -208,6 +209,17 @@ func (a *api) routes() {
 	h("POST /2017-03-31/tags/{arn}", a.tagResource)
 	h("DELETE /2017-03-31/tags/{arn}", a.untagResource)
 	h("GET /2017-03-31/tags/{arn}", a.listTags)
+	// Lambda Managed Instances.
+	h("POST /2025-11-30/capacity-providers", a.createCapacityProvider)
+	h("POST /2025-11-30/capacity-providers/{$}", a.createCapacityProvider)
+	h("GET /2025-11-30/capacity-providers", a.listCapacityProviders)
+	h("GET /2025-11-30/capacity-providers/{$}", a.listCapacityProviders)
+	h("GET /2025-11-30/capacity-providers/{cp}", a.getCapacityProvider)
+	h("PUT /2025-11-30/capacity-providers/{cp}", a.updateCapacityProvider)
+	h("DELETE /2025-11-30/capacity-providers/{cp}", a.deleteCapacityProvider)
+	h("GET /2025-11-30/capacity-providers/{cp}/function-versions", a.listFunctionVersionsByCapacityProvider)
+	h("GET /2025-11-30/functions/{name}/function-scaling-config", a.getFunctionScalingConfig)
+	h("PUT /2025-11-30/functions/{name}/function-scaling-config", a.putFunctionScalingConfig)
 	// Invoke and code download.
 	h("POST /2015-03-31/functions/{name}/invocations", a.invoke)
 	h("GET /shoal/v1/code/{sha}", a.getCode)

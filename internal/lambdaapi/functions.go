@@ -17,6 +17,7 @@ type createFunctionRequest struct {
 	PackageType   *string           `json:"PackageType"`
 	Tags          map[string]string `json:"Tags"`
 	Architectures []string          `json:"Architectures"`
+	PublishTo     *string           `json:"PublishTo"`
 	// Accepted and ignored, as shoal verifies no code signatures.
 	CodeSigningConfigArn *string `json:"CodeSigningConfigArn"`
 }
@@ -63,6 +64,9 @@ func (a *api) parseCreateFunction(body []byte) (*createFunctionRequest, error) {
 	if err := validateArchitectures(req.Architectures); err != nil {
 		return nil, err
 	}
+	if err := validatePublishTo(req.PublishTo); err != nil {
+		return nil, err
+	}
 	if len(req.Tags) > 50 {
 		return nil, awserr.InvalidParameter("Number of tags exceeds resource tag limit.")
 	}
@@ -73,6 +77,21 @@ func (a *api) parseCreateFunction(body []byte) (*createFunctionRequest, error) {
 		return nil, err
 	}
 	return &req, nil
+}
+
+// validatePublishTo checks the PublishTo enum.
+func validatePublishTo(p *string) error {
+	if p != nil && *p != registry.PublishToLatestPublished {
+		return validationError(*p, "publishTo", "Member must satisfy enum value set: [LATEST_PUBLISHED]")
+	}
+	return nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func isProvided(runtime string) bool {
@@ -92,8 +111,11 @@ func (a *api) createFunction(w http.ResponseWriter, r *http.Request) error {
 	}
 	cfg := registry.Version{FunctionName: *req.FunctionName, Architectures: req.Architectures}
 	req.configRequest.apply(&cfg)
+	if err := a.finishCompute(&cfg, nil, &req.configRequest); err != nil {
+		return err
+	}
 	latest, published, err := a.reg.CreateFunction(r.Context(), registry.CreateFunctionInput{
-		Config: cfg, ZipFile: req.Code.ZipFile, Tags: req.Tags, Publish: req.Publish,
+		Config: cfg, ZipFile: req.Code.ZipFile, Tags: req.Tags, Publish: req.Publish, PublishTo: deref(req.PublishTo),
 	})
 	if err != nil {
 		return err
@@ -160,7 +182,7 @@ func (a *api) getFunction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := getFunctionResponse{
-		Configuration: v,
+		Configuration: a.shown(v),
 		Code:          functionCodeLocation{RepositoryType: "S3", Location: a.codeURL(r, v.CodeSha256)},
 		Tags:          fn.Tags,
 	}
@@ -188,7 +210,7 @@ func (a *api) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, a.shown(v))
 }
 
 type listFunctionsResponse struct {
@@ -287,6 +309,7 @@ type updateCodeRequest struct {
 	RevisionId    string   `json:"RevisionId"`
 	DryRun        bool     `json:"DryRun"`
 	Architectures []string `json:"Architectures"`
+	PublishTo     *string  `json:"PublishTo"`
 }
 
 func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
@@ -307,6 +330,9 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 	if err := validateArchitectures(req.Architectures); err != nil {
 		return err
 	}
+	if err := validatePublishTo(req.PublishTo); err != nil {
+		return err
+	}
 	if err := a.validateZip(&req.codeRequest); err != nil {
 		return err
 	}
@@ -319,6 +345,7 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	latest, published, err := a.reg.UpdateFunctionCode(r.Context(), ref.Name, registry.UpdateCodeInput{
 		ZipFile: req.ZipFile, RevisionID: req.RevisionId, Publish: req.Publish, Architectures: req.Architectures,
+		PublishTo: deref(req.PublishTo),
 	})
 	if err != nil {
 		return err
@@ -347,8 +374,13 @@ func (a *api) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	v, err := a.reg.UpdateFunctionConfiguration(r.Context(), ref.Name, req.RevisionId, func(v *registry.Version) error {
+		prev := *v
+		if mi := prev.ManagedInstances(); mi != nil {
+			c := *mi
+			prev.CapacityProviderConfig = &registry.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &c}
+		}
 		req.configRequest.apply(v)
-		return nil
+		return a.finishCompute(v, &prev, &req.configRequest)
 	})
 	if err != nil {
 		return err
@@ -366,7 +398,7 @@ func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request) error {
 		err = a.reg.DeleteFunction(r.Context(), ref.Name)
 	case q == registry.Latest:
 		return awserr.InvalidParameter("$LATEST version cannot be deleted without deleting the function.")
-	case isVersion(q):
+	case isVersion(q) || q == registry.LatestPublished:
 		if _, err := a.reg.GetFunction(r.Context(), ref.Name); err != nil {
 			return err
 		}

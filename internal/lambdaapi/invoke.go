@@ -59,7 +59,7 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := a.reg.ResolveVersion(r.Context(), ref.Name, ref.Qualifier)
+	v, err := a.reg.ResolveInvocation(r.Context(), ref.Name, ref.Qualifier)
 	if err != nil {
 		if ref.Qualifier == "" && awserr.Is(err, awserr.CodeResourceNotFound) {
 			return awserr.NotFound("Function not found: %s", a.reg.FunctionARN(ref.Name, registry.Latest))

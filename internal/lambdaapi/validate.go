@@ -122,8 +122,8 @@ type configRequest struct {
 	SnapStart         *registry.SnapStart         `json:"SnapStart"`
 	LoggingConfig     *registry.LoggingConfig     `json:"LoggingConfig"`
 	ImageConfig       json.RawMessage             `json:"ImageConfig"`
-	// CapacityProviderConfig belongs to Lambda Managed Instances (API 2025-11-30).
-	CapacityProviderConfig json.RawMessage `json:"CapacityProviderConfig"`
+	// CapacityProviderConfig places the function on Lambda Managed Instances.
+	CapacityProviderConfig *capacityProviderConfigRequest `json:"CapacityProviderConfig"`
 }
 
 // validate checks the given settings as Lambda does.
@@ -162,9 +162,9 @@ func (c *configRequest) validate() error {
 			return validationError(fmt.Sprint(m), "memorySize", "Member must have value greater than or equal to 128")
 		case m > 32768:
 			return validationError(fmt.Sprint(m), "memorySize", "Member must have value less than or equal to 32768")
-		case m > 10240:
-			return awserr.InvalidParameter("'MemorySize' value failed to satisfy constraint: Member must have value less than or equal to 10240")
 		}
+		// Above 10240 MB is for Managed Instances functions only: finishCompute checks
+		// it once the request is applied (an update need not repeat the config).
 	}
 	if err := validateEnvironment(c.Environment); err != nil {
 		return err
@@ -181,8 +181,10 @@ func (c *configRequest) validate() error {
 	if len(c.ImageConfig) > 0 && string(c.ImageConfig) != "null" {
 		return awserr.InvalidParameter("ImageConfig is not supported for Zip functions; shoal runs Zip packages only.")
 	}
-	if len(c.CapacityProviderConfig) > 0 && string(c.CapacityProviderConfig) != "null" {
-		return awserr.InvalidParameter("CapacityProviderConfig (Lambda Managed Instances) is not supported by shoal yet.")
+	if c.CapacityProviderConfig != nil {
+		if err := c.CapacityProviderConfig.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -247,6 +249,9 @@ func (c *configRequest) apply(v *registry.Version) {
 		}
 		s.OptimizationStatus = "Off"
 		v.SnapStart = &s
+	}
+	if c.CapacityProviderConfig != nil {
+		c.CapacityProviderConfig.apply(v)
 	}
 	if c.LoggingConfig != nil {
 		lc := registry.LoggingConfig{}

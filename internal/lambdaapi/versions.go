@@ -7,9 +7,10 @@ import (
 )
 
 type publishVersionRequest struct {
-	CodeSha256  string `json:"CodeSha256"`
-	Description string `json:"Description"`
-	RevisionId  string `json:"RevisionId"`
+	CodeSha256  string  `json:"CodeSha256"`
+	Description string  `json:"Description"`
+	RevisionId  string  `json:"RevisionId"`
+	PublishTo   *string `json:"PublishTo"`
 }
 
 func (a *api) publishVersion(w http.ResponseWriter, r *http.Request) error {
@@ -24,11 +25,14 @@ func (a *api) publishVersion(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Description) > 256 {
 		return validationError(req.Description, "description", "Member must have length less than or equal to 256")
 	}
-	v, err := a.reg.PublishVersion(r.Context(), ref.Name, req.CodeSha256, req.Description, req.RevisionId)
+	if err := validatePublishTo(req.PublishTo); err != nil {
+		return err
+	}
+	v, err := a.reg.PublishVersionTo(r.Context(), ref.Name, deref(req.PublishTo), req.CodeSha256, req.Description, req.RevisionId)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, v)
+	return writeJSON(w, http.StatusCreated, a.shown(v))
 }
 
 type listVersionsResponse struct {

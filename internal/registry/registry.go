@@ -36,8 +36,8 @@ type Config struct {
 	// provider may run (default 100).
 	CapacityProviderLimit       int
 	VersionsPerCapacityProvider int
-	Logger   *slog.Logger
-	Clock    clock.Clock
+	Logger                      *slog.Logger
+	Clock                       clock.Clock
 }
 
 func (c *Config) setDefaults() {
