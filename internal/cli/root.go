@@ -41,6 +41,7 @@ func NewRoot() *cobra.Command {
 		newUpCmd(),
 		newFnCmd(),
 		newCostCmd(),
+		newAgentCmd(),
 	)
 	return root
 }
