@@ -54,12 +54,18 @@ type env struct {
 
 func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
+	return newEnvWithRegistry(t, registry.Config{}, mutate...)
+}
+
+// newEnvWithRegistry is newEnv with a registry configuration (e.g. its quotas).
+func newEnvWithRegistry(t testing.TB, rc registry.Config, mutate ...func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, b.JetStream(), registry.Config{})
+	reg, err := registry.Open(ctx, b.JetStream(), rc)
 	if err != nil {
 		t.Fatal(err)
 	}
