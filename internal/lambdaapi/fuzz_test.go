@@ -107,3 +107,48 @@ func FuzzClientContext(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCreateCapacityProviderBody: CreateCapacityProvider bodies never panic and are
+// refused only with Lambda's client errors; an accepted body has a valid name, one
+// architecture, subnets, an operator role and a scaling config within the limits.
+func FuzzCreateCapacityProviderBody(f *testing.F) {
+	f.Add(`{"CapacityProviderName":"cp1","VpcConfig":{"SubnetIds":["subnet-1"],"SecurityGroupIds":["sg-1"]},"PermissionsConfig":{"CapacityProviderOperatorRoleArn":"arn:aws:iam::123456789012:role/op"}}`)
+	f.Add(`{"CapacityProviderName":"arn:aws:lambda:us-east-1:123456789012:capacity-provider:cp","VpcConfig":{"SubnetIds":["subnet-1"]},"PermissionsConfig":{"CapacityProviderOperatorRoleArn":"arn:aws:iam::123456789012:role/op"},"InstanceRequirements":{"Architectures":["arm64"],"AllowedInstanceTypes":["c7g.*"]},"CapacityProviderScalingConfig":{"ScalingMode":"Manual","MaxVCpuCount":8,"ScalingPolicies":[{"PredefinedMetricType":"LambdaCapacityProviderAverageCPUUtilization","TargetValue":50}]}}`)
+	f.Add(`{"CapacityProviderName":"x","VpcConfig":{"SubnetIds":[]},"InstanceRequirements":{"AllowedInstanceTypes":["*"],"ExcludedInstanceTypes":["*"]}}`)
+	f.Add(`{"CapacityProviderName":"x","VpcConfig":{"SubnetIds":["subnet-1"]},"PermissionsConfig":{"CapacityProviderOperatorRoleArn":"arn:aws:iam::123456789012:role/op"},"PropagateTags":{"Mode":"Explicit","ExplicitTags":{"a":"b"}},"TelemetryConfig":{"LoggingConfig":{"SystemLogLevel":"INFO","LogGroup":"/a/b"}},"Tags":{"k":"v"},"KmsKeyArn":"arn:aws:kms:us-east-1:123456789012:key/x"}`)
+	f.Add(`{"CapacityProviderScalingConfig":{"MaxVCpuCount":1e99}}`)
+	f.Add(`{`)
+	f.Add(``)
+	a := fuzzAPI()
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := a.parseCreateCapacityProvider([]byte(body))
+		if err != nil {
+			e := awserr.As(err)
+			if e == nil || e.Status < 400 || e.Status >= 500 {
+				t.Fatalf("refusal %v is not a Lambda client error", err)
+			}
+			return
+		}
+		cp := req.Provider
+		if !isPlainName(req.Name) {
+			t.Fatalf("accepted name %q", req.Name)
+		}
+		if cp.InstanceRequirements == nil || len(cp.InstanceRequirements.Architectures) != 1 {
+			t.Fatalf("accepted instance requirements %+v", cp.InstanceRequirements)
+		}
+		if len(cp.InstanceRequirements.AllowedInstanceTypes) > 0 && len(cp.InstanceRequirements.ExcludedInstanceTypes) > 0 {
+			t.Fatal("accepted both allowed and excluded instance types")
+		}
+		if cp.VpcConfig == nil || len(cp.VpcConfig.SubnetIds) < 1 || len(cp.VpcConfig.SubnetIds) > 16 || len(cp.VpcConfig.SecurityGroupIds) > 5 {
+			t.Fatalf("accepted VPC config %+v", cp.VpcConfig)
+		}
+		if cp.PermissionsConfig == nil || cp.PermissionsConfig.CapacityProviderOperatorRoleArn == "" {
+			t.Fatal("accepted without an operator role")
+		}
+		sc := cp.CapacityProviderScalingConfig
+		if sc == nil || sc.MaxVCpuCount < 2 || sc.MaxVCpuCount > 15000 || (sc.ScalingMode != "Auto" && sc.ScalingMode != "Manual") ||
+			(sc.ScalingMode == "Manual") != (len(sc.ScalingPolicies) > 0) {
+			t.Fatalf("accepted scaling config %+v", sc)
+		}
+	})
+}

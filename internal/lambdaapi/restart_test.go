@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/registry"
@@ -70,4 +71,61 @@ func TestRestartThroughAPI(t *testing.T) {
 	if err != nil || aws.ToString(v2.Version) != "1" {
 		t.Fatalf("unchanged function after restart published %v, %v; want version 1 again", v2, err)
 	}
+}
+
+// Capacity providers (with their reported state), Managed Instances versions (with
+// theirs) and scaling configs are all there after a restart.
+func TestManagedInstancesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	start := func() (*env, func()) {
+		b, err := bus.Start(ctx, bus.Config{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := registry.Open(ctx, b.JetStream(), registry.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv := &fakeInvoker{}
+		srv := httptest.NewServer(New(Config{}, reg, inv, nil))
+		client := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+			Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1})
+		return &env{reg: reg, inv: inv, client: client, url: srv.URL}, func() { srv.Close(); reg.Close(); b.Close() }
+	}
+	e, stop := start()
+	e.createCP(t, cpInput("cp"), true)
+	e.createCP(t, cpInput("pending"), false)
+	e.createManaged(t, "mi", "cp", func(in *lambda.CreateFunctionInput) {
+		in.PublishTo = types.FunctionVersionLatestPublishedLatestPublished
+	})
+	lp := aws.String(registry.LatestPublished)
+	if _, err := e.client.PutFunctionScalingConfig(ctx, &lambda.PutFunctionScalingConfigInput{FunctionName: aws.String("mi"), Qualifier: lp,
+		FunctionScalingConfig: &types.FunctionScalingConfig{MinExecutionEnvironments: aws.Int32(4), MaxExecutionEnvironments: aws.Int32(9)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.SetVersionState(ctx, "mi", registry.LatestPublished, registry.StateActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	e, stop = start()
+	defer stop()
+	for name, want := range map[string]types.CapacityProviderState{"cp": types.CapacityProviderStateActive, "pending": types.CapacityProviderStatePending} {
+		got, err := e.client.GetCapacityProvider(ctx, &lambda.GetCapacityProviderInput{CapacityProviderName: aws.String(name)})
+		if err != nil || got.CapacityProvider.State != want {
+			t.Fatalf("%s after restart: %+v, %v", name, got, err)
+		}
+	}
+	sc, err := e.client.GetFunctionScalingConfig(ctx, &lambda.GetFunctionScalingConfigInput{FunctionName: aws.String("mi"), Qualifier: lp})
+	if err != nil || aws.ToInt32(sc.RequestedFunctionScalingConfig.MinExecutionEnvironments) != 4 ||
+		aws.ToInt32(sc.AppliedFunctionScalingConfig.MaxExecutionEnvironments) != 9 {
+		t.Fatalf("scaling config after restart: %+v, %v", sc, err)
+	}
+	out, err := e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("mi")})
+	if err != nil || aws.ToString(out.ExecutedVersion) != registry.LatestPublished {
+		t.Fatalf("invoke after restart: %+v, %v", out, err)
+	}
+	_, err = e.client.DeleteCapacityProvider(ctx, &lambda.DeleteCapacityProviderInput{CapacityProviderName: aws.String("cp")})
+	wantErr[*types.ResourceConflictException](t, err)
 }
