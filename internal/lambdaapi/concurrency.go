@@ -8,6 +8,16 @@ import (
 	"github.com/shoal-dev/shoal/internal/registry"
 )
 
+// refuseManaged refuses an operation that Managed Instances functions do not
+// support, whose environments are set by their scaling config instead.
+func (a *api) refuseManaged(r *http.Request, function, what string) error {
+	fn, err := a.reg.GetFunction(r.Context(), function)
+	if err != nil || fn.Latest.ManagedInstances() == nil {
+		return nil // the operation reports a missing function its own way
+	}
+	return awserr.InvalidParameter("%s is not supported for functions that use a capacity provider; use PutFunctionScalingConfig to set their execution environments.", what)
+}
+
 // onlyFunctions refuses a qualified name for operations on the function itself.
 func onlyFunctions(ref functionRef) error {
 	if ref.ARNQualifier != "" {
@@ -36,6 +46,9 @@ func (a *api) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) err
 		if _, gerr := a.reg.GetFunction(r.Context(), ref.Name); gerr != nil {
 			return awserr.NotFound("Function not found: %s", a.reg.FunctionARN(ref.Name, registry.Latest))
 		}
+		return err
+	}
+	if err := a.refuseManaged(r, ref.Name, "Reserved concurrency"); err != nil {
 		return err
 	}
 	got, err := a.reg.PutFunctionConcurrency(r.Context(), ref.Name, n, a.limits)

@@ -65,6 +65,8 @@ func FuzzCreateFunctionBody(f *testing.F) {
 	f.Add(`{"FunctionName":"fn","Role":"arn:aws:iam::123456789012:role/r","Runtime":"python3.12","Handler":"h.h","MemorySize":64,"Code":{"ZipFile":"` + zip + `"}}`)
 	f.Add(`{"FunctionName":"fn","Role":"r","Runtime":"nodejs22.x","Handler":"index.handler","Environment":{"Variables":{"AWS_REGION":"x"}},"Code":{"ZipFile":"bm90"}}`)
 	f.Add(`{"FunctionName":"a:b:c","Architectures":["x86_64","arm64"],"Tags":{"a":"b"},"Timeout":901}`)
+	f.Add(`{"FunctionName":"mi","Role":"arn:aws:iam::123456789012:role/r","Runtime":"python3.13","Handler":"h.h","MemorySize":4096,"PublishTo":"LATEST_PUBLISHED","CapacityProviderConfig":{"LambdaManagedInstancesCapacityProviderConfig":{"CapacityProviderArn":"arn:aws:lambda:us-east-1:123456789012:capacity-provider:cp","PerExecutionEnvironmentMaxConcurrency":8,"ExecutionEnvironmentMemoryGiBPerVCpu":4.0}},"Code":{"ZipFile":"` + zip + `"}}`)
+	f.Add(`{"FunctionName":"mi","CapacityProviderConfig":{"LambdaManagedInstancesCapacityProviderConfig":{"ExecutionEnvironmentMemoryGiBPerVCpu":3}}}`)
 	f.Add(`{`)
 	f.Add(``)
 	a := fuzzAPI()

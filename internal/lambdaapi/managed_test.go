@@ -353,3 +353,39 @@ func TestVersionsPerCapacityProviderQuota(t *testing.T) {
 	_, err = e.client.CreateFunction(ctx, in)
 	wantErr[*types.FunctionVersionsPerCapacityProviderLimitExceededException](t, err)
 }
+
+func TestManagedFunctionRefusals(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createCP(t, cpInput("cp"), true)
+	e.createManaged(t, "mi", "cp", func(in *lambda.CreateFunctionInput) {
+		in.PublishTo = types.FunctionVersionLatestPublishedLatestPublished
+	})
+	fn := aws.String("mi")
+	_, err := e.client.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: fn, ReservedConcurrentExecutions: aws.Int32(5)})
+	wantErr[*types.InvalidParameterValueException](t, err)
+	_, err = e.client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: fn,
+		Qualifier: aws.String("$LATEST.PUBLISHED"), ProvisionedConcurrentExecutions: aws.Int32(1)})
+	wantErr[*types.InvalidParameterValueException](t, err)
+	// Aliases may point at $LATEST.PUBLISHED; invoking one runs it once Active.
+	if _, err := e.client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String("live"),
+		FunctionVersion: aws.String("$LATEST.PUBLISHED")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.SetVersionState(ctx, "mi", registry.LatestPublished, registry.StateActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: fn, Qualifier: aws.String("live")})
+	if err != nil || aws.ToString(out.ExecutedVersion) != "$LATEST.PUBLISHED" {
+		t.Fatalf("invoke via alias = %+v, %v", out, err)
+	}
+	// $LATEST.PUBLISHED can be deleted like a version; then nothing is published.
+	if _, err := e.client.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: fn, Name: aws.String("live")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: fn, Qualifier: aws.String("$LATEST.PUBLISHED")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: fn})
+	wantErr[*types.NoPublishedVersionException](t, err)
+}

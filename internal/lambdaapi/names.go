@@ -15,7 +15,7 @@ const (
 	createFunctionNamePattern = `(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?`
 	qualifierPattern          = `\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+`
 	aliasNamePattern          = `(?!^[0-9]+$)([a-zA-Z0-9-_]+)`
-	functionVersionPattern    = `(\$LATEST|[0-9]+)`
+	functionVersionPattern    = `(\$LATEST(\.PUBLISHED)?|[0-9]+)`
 	rolePattern               = `arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`
 	tagResourcePattern        = `arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)`
 )
@@ -26,7 +26,7 @@ var (
 	createFunctionNameRE = regexp.MustCompile(`^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d:)?(?P<account>\d{12}:)?(?:function:)?(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?$`)
 	qualifierRE          = regexp.MustCompile(`^(?:\$(?:LATEST(?:\.PUBLISHED)?)|[a-zA-Z0-9_$-]+)$`)
 	aliasNameRE          = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-	functionVersionRE    = regexp.MustCompile(`^(?:\$LATEST|[0-9]+)$`)
+	functionVersionRE    = regexp.MustCompile(`^(?:\$LATEST(?:\.PUBLISHED)?|[0-9]+)$`)
 	roleRE               = regexp.MustCompile(`^arn:(?:aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@_/-]+$`)
 	tagResourceRE        = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:lambda:(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d):(?P<account>\d{12}):function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$`)
 	tagOtherResourceRE   = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:lambda:(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d:\d{12}:(?:layer:[a-zA-Z0-9_-]+|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F-]{36}|capacity-provider:[a-zA-Z0-9_-]+)$`)

@@ -63,6 +63,9 @@ func (a *api) putProvisionedConcurrency(w http.ResponseWriter, r *http.Request) 
 	if n < 1 {
 		return validationError(itoa(n), "provisionedConcurrentExecutions", "Member must have value greater than or equal to 1")
 	}
+	if err := a.refuseManaged(r, ref.Name, "Provisioned Concurrency"); err != nil {
+		return err
+	}
 	c, err := a.reg.PutProvisionedConcurrency(r.Context(), ref.Name, ref.Qualifier, n, a.limits)
 	if err != nil {
 		return err
