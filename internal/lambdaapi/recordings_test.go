@@ -80,6 +80,9 @@ func bodyKeys(m map[string]any) []string {
 	return keys
 }
 
+// cpTags is the recorded test of tag operations on capacity providers.
+const cpTags = "TestLambdaTag::test_tag_exceptions[capacity_provider]"
+
 func TestErrorsMatchRecordings(t *testing.T) {
 	e := newEnv(t)
 	e.create(t, "fn")
@@ -128,6 +131,11 @@ func TestErrorsMatchRecordings(t *testing.T) {
 		{"TestLambdaTags::test_tag_exceptions", "untag_empty_keys", "DELETE", "/2017-03-31/tags/" + arn, "", nil, nil},
 		{"TestLambdaTags::test_tag_exceptions", "tag_empty_tags", "POST", "/2017-03-31/tags/" + arn, `{"Tags":{}}`, nil, nil},
 		{"TestLambdaTags::test_tag_exceptions", "tag_lambda_invalidarn", "POST", "/2017-03-31/tags/arn:aws:something", `{"Tags":{"a":"b"}}`, nil, nil},
+		{cpTags, "not_found_exception_tag", "POST", "/2017-03-31/tags/" + cpARN("gone"), `{"Tags":{"a":"b"}}`, nil, []string{"<resource-name>", "gone"}},
+		{cpTags, "not_found_exception_untag", "DELETE", "/2017-03-31/tags/" + cpARN("gone") + "?tagKeys=a", "", nil, []string{"<resource-name>", "gone"}},
+		{cpTags, "not_found_exception_list", "GET", "/2017-03-31/tags/" + cpARN("gone"), "", nil, []string{"<resource-name>", "gone"}},
+		{cpTags, "aliased_arn_exception", "POST", "/2017-03-31/tags/" + cpARN("gone") + ":alias", `{"Tags":{"a":"b"}}`, nil, []string{"<resource-name>", "gone"}},
+		{cpTags, "invalid_arn_exception", "POST", "/2017-03-31/tags/arn:aws:lambda:us-east-1:123456789012:foobar:gone", `{"Tags":{"a":"b"}}`, nil, []string{"<resource-name>", "gone"}},
 	} {
 		t.Run(tc.test+"/"+tc.step, func(t *testing.T) {
 			rec := recording(t, tc.test, tc.step)
