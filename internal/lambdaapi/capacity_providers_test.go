@@ -336,7 +336,9 @@ func TestCapacityProviderQuota(t *testing.T) {
 	e.createCP(t, cpInput("a"), false)
 	e.createCP(t, cpInput("b"), false)
 	_, err := e.client.CreateCapacityProvider(ctx, cpInput("c"))
-	wantErr[*types.CapacityProviderLimitExceededException](t, err)
+	if e := wantErr[*types.CapacityProviderLimitExceededException](t, err); aws.ToString(e.Message) != "The number of capacity providers in this account exceeds the limit of 2." {
+		t.Errorf("message %q", aws.ToString(e.Message))
+	}
 	if _, err := e.client.DeleteCapacityProvider(ctx, &lambda.DeleteCapacityProviderInput{CapacityProviderName: aws.String("a")}); err != nil {
 		t.Fatal(err)
 	}

@@ -81,3 +81,68 @@ func TestAWSCLI(t *testing.T) {
 		t.Errorf("delete-function: %v\n%s", err, out)
 	}
 }
+
+// TestAWSCLIManagedInstances drives the capacity provider operations with an aws CLI
+// that has them (the pyenv CLI v1 with botocore ≥ 1.42, or $SHOAL_AWS_CLI).
+func TestAWSCLIManagedInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the aws CLI")
+	}
+	awsBin := os.Getenv("SHOAL_AWS_CLI")
+	if awsBin == "" {
+		awsBin = "/root/.pyenv/shims/aws"
+	}
+	if _, err := os.Stat(awsBin); err != nil {
+		t.Skipf("no aws CLI with capacity provider commands: %v", err)
+	}
+	e := newEnv(t)
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "fn.zip")
+	if err := os.WriteFile(zipPath, makeZip(t, map[string]string{"app.py": "x"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(awsBin, append([]string{"--endpoint-url", e.url, "--output", "json", "lambda"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null",
+			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("create-capacity-provider", "--capacity-provider-name", "cp1",
+		"--vpc-config", "SubnetIds=subnet-1,SecurityGroupIds=sg-1",
+		"--permissions-config", "CapacityProviderOperatorRoleArn=arn:aws:iam::123456789012:role/op")
+	if err != nil && (strings.Contains(out, "Invalid choice") || strings.Contains(out, "not found")) {
+		t.Skipf("this aws CLI has no capacity provider commands: %s", out)
+	}
+	if err != nil {
+		t.Fatalf("create-capacity-provider: %v\n%s", err, out)
+	}
+	var created struct{ CapacityProvider map[string]any }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.CapacityProvider["State"] != "Pending" {
+		t.Fatalf("create-capacity-provider: %s (%v)", out, err)
+	}
+	out, err = run("create-function", "--function-name", "mi", "--runtime", "python3.13", "--role", "arn:aws:iam::123456789012:role/r",
+		"--handler", "app.handler", "--zip-file", "fileb://"+zipPath, "--capacity-provider-config",
+		"LambdaManagedInstancesCapacityProviderConfig={CapacityProviderArn=arn:aws:lambda:us-east-1:123456789012:capacity-provider:cp1,PerExecutionEnvironmentMaxConcurrency=8,ExecutionEnvironmentMemoryGiBPerVCpu=2.0}")
+	if err != nil || !strings.Contains(out, `"PerExecutionEnvironmentMaxConcurrency": 8`) {
+		t.Fatalf("create-function: %v\n%s", err, out)
+	}
+	out, err = run("publish-version", "--function-name", "mi", "--publish-to", "LATEST_PUBLISHED")
+	if err != nil || !strings.Contains(out, `"Version": "$LATEST.PUBLISHED"`) {
+		t.Fatalf("publish-version: %v\n%s", err, out)
+	}
+	out, err = run("put-function-scaling-config", "--function-name", "mi", "--qualifier", "$LATEST.PUBLISHED",
+		"--function-scaling-config", "MinExecutionEnvironments=0,MaxExecutionEnvironments=0")
+	if err != nil || !strings.Contains(out, `"FunctionState": "Deactivating"`) {
+		t.Fatalf("put-function-scaling-config: %v\n%s", err, out)
+	}
+	out, err = run("list-capacity-providers", "--state", "Pending")
+	if err != nil || !strings.Contains(out, "capacity-provider:cp1") {
+		t.Fatalf("list-capacity-providers: %v\n%s", err, out)
+	}
+	out, err = run("delete-capacity-provider", "--capacity-provider-name", "cp1")
+	if err == nil || !strings.Contains(out, "ResourceConflictException") {
+		t.Fatalf("delete-capacity-provider in use: %v\n%s", err, out)
+	}
+}
