@@ -14,37 +14,50 @@ import (
 // invoker connects the REST API's Invoke to the router: it turns the resolved
 // version into a router target and the request into an invocation.
 type invoker struct {
-	reg    *registry.Registry
-	router *router.Router
-	cfg    Config
+	reg     *registry.Registry
+	router  *router.Router
+	managed *router.Managed
+	cfg     Config
 }
 
 var _ lambdaapi.Invoker = (*invoker)(nil)
 
 func (i *invoker) Invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (*lambdaapi.InvokeResult, error) {
 	v := req.Version
+	inv := agent.Invocation{
+		RequestID:     req.RequestID,
+		Payload:       req.Payload,
+		InvokedARN:    req.InvokedARN,
+		ClientContext: req.ClientContext,
+		TailLog:       req.TailLog,
+	}
+	if v.CapacityProviderConfig != nil {
+		res, err := i.managed.Invoke(ctx, v.FunctionName+":"+v.Version, inv)
+		if err != nil {
+			return nil, err
+		}
+		return result(res, v), nil
+	}
 	reserved, err := i.reg.GetFunctionConcurrency(ctx, v.FunctionName)
 	if err != nil {
 		return nil, err
 	}
 	t := targetFor(v, i.cfg)
 	t.Reserved = reserved
-	res, err := i.router.Invoke(ctx, t, agent.Invocation{
-		RequestID:     req.RequestID,
-		Payload:       req.Payload,
-		InvokedARN:    req.InvokedARN,
-		ClientContext: req.ClientContext,
-		TailLog:       req.TailLog,
-	})
+	res, err := i.router.Invoke(ctx, t, inv)
 	if err != nil {
 		return nil, err
 	}
+	return result(res, v), nil
+}
+
+func result(res agent.Result, v *registry.Version) *lambdaapi.InvokeResult {
 	return &lambdaapi.InvokeResult{
 		Payload:         res.Payload,
 		FunctionError:   res.FunctionError,
 		LogTail:         res.LogTail,
 		ExecutedVersion: v.Version,
-	}, nil
+	}
 }
 
 // targetKey names one runnable configuration: published versions never change,

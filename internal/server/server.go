@@ -41,6 +41,16 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Region and AccountID appear in ARNs.
 	Region, AccountID string
+
+	// Managed Instances: AgentBinary is the shoal binary the local fleet runs as
+	// `shoal agent` (default: this executable); Zones the fleet spreads over;
+	// LaunchDelay emulates an instance's boot; Heartbeat is the agents' interval;
+	// ScaleInterval is how often the scaler decides.
+	AgentBinary   string
+	Zones         []string
+	LaunchDelay   time.Duration
+	Heartbeat     time.Duration
+	ScaleInterval time.Duration
 }
 
 // Validate fills defaults and checks the values.
@@ -100,12 +110,14 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 
-	bus    *bus.Bus
-	reg    *registry.Registry
-	logs   *logs.Store
-	router *router.Router
-	http   *http.Server
-	ln     net.Listener
+	clock   clock.Clock
+	bus     *bus.Bus
+	reg     *registry.Registry
+	logs    *logs.Store
+	router  *router.Router
+	managed *managedPlane
+	http    *http.Server
+	ln      net.Listener
 
 	cancel context.CancelFunc
 	loops  chan struct{} // closed when the background loops have stopped
@@ -130,7 +142,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 	step := func(format string, args ...any) { fmt.Fprintf(progress, "  "+format+"\n", args...) }
 
-	s := &Server{cfg: cfg, logger: logger}
+	s := &Server{cfg: cfg, logger: logger, clock: clk}
 	defer func() {
 		if err != nil {
 			s.closeParts()
@@ -145,7 +157,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 
 	t0 := time.Now()
-	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Logger: logger.With("component", "nats")})
+	// The agents of Managed Instances connect over loopback TCP.
+	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: "127.0.0.1:0",
+		Logger: logger.With("component", "nats")})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -178,15 +192,21 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 
+	if err := s.startManaged(ctx, dataDir); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	step("Managed Instances fleet and scaler ready")
+
 	apiCfg := lambdaapi.Config{AccountID: cfg.AccountID, Region: cfg.Region, AccountConcurrencyLimit: cfg.AccountConcurrency,
 		// Lambda keeps 100 of its 1000 unreserved; a smaller account keeps a tenth.
 		MinUnreservedConcurrency: min(100, max(1, cfg.AccountConcurrency/10))}
 	if err := apiCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	api := lambdaapi.New(apiCfg, s.reg, &invoker{reg: s.reg, router: s.router, cfg: cfg}, logger)
+	api := lambdaapi.New(apiCfg, s.reg, &invoker{reg: s.reg, router: s.router, managed: s.managed.router, cfg: cfg}, logger)
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
+	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
 	mux.Handle("/", api)
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
@@ -243,6 +263,13 @@ func (s *Server) Close() error {
 // closeParts closes whatever Start opened, in reverse order.
 func (s *Server) closeParts() error {
 	var errs []error
+	if s.managed != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		if err := s.managed.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("managed instances: %w", err))
+		}
+		cancel()
+	}
 	if s.router != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s.router.Close(ctx); err != nil {

@@ -41,6 +41,11 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return raw, nil
 	case "noop":
 		return nil, nil
+	case "span":
+		start := time.Now()
+		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
+		return map[string]any{"start": start.UnixNano(), "end": time.Now().UnixNano(),
+			"max_concurrency": os.Getenv("AWS_LAMBDA_MAX_CONCURRENCY")}, nil
 	case "sleep":
 		time.Sleep(time.Duration(ev.Ms) * time.Millisecond)
 		return map[string]any{"slept_ms": ev.Ms}, nil

@@ -1,0 +1,505 @@
+package scaler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/clock"
+	fleetpkg "github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/pricing"
+	"github.com/shoal-dev/shoal/internal/registry"
+)
+
+// The loop that applies the decider's plans to the live fleet. Every tick it reads
+// the capacity providers and their function versions from the registry and the
+// instances (with their environments, as their agents heartbeat them) from the
+// fleet, builds a Snapshot per capacity provider, asks that provider's Decider for
+// a Plan and carries it out: launch instances, start environments (asynchronously:
+// an environment's init may take minutes), drain environments and instances. It
+// also writes back what users see: a capacity provider becomes Active, a version
+// Pending until its minimum environments are ready, then Active.
+
+// Registry is what the loop reads and reports; *registry.Registry implements it.
+type Registry interface {
+	ListCapacityProviders(ctx context.Context) ([]*registry.CapacityProvider, error)
+	ListManagedVersions(ctx context.Context) ([]registry.ManagedVersion, error)
+	SetCapacityProviderState(ctx context.Context, name, state, reason string) error
+	SetVersionState(ctx context.Context, function, version, state, reason string) error
+}
+
+// Fleet launches and stops instances; fleet.Provider implements it.
+type Fleet interface {
+	Launch(ctx context.Context, spec fleetpkg.InstanceSpec) error
+	Terminate(ctx context.Context, id string) error
+	Instances() []fleetpkg.Instance
+}
+
+// Environments starts and stops environments on instances; *instance.Client implements it.
+type Environments interface {
+	StartEnvironment(ctx context.Context, id string, req instance.StartEnv) (instance.EnvStatus, error)
+	StopEnvironment(ctx context.Context, id, envID string) error
+}
+
+// Demand reports, for a version key, the cumulative invocations served, their
+// summed duration and the invocations throttled; the router keeps these counters.
+type Demand func(versionKey string) (served int64, busy time.Duration, throttled int64)
+
+// LoopConfig configures a Loop.
+type LoopConfig struct {
+	// Interval between two decisions (default 2 s).
+	Interval time.Duration
+	// Zones the fleet spreads over (default the decider's).
+	Zones []string
+	// Isolate runs environments in namespaces (passed to the agents).
+	Isolate bool
+}
+
+// LoopDeps are the loop's collaborators.
+type LoopDeps struct {
+	Registry     Registry
+	Fleet        Fleet
+	Environments Environments
+	Demand       Demand
+	// Spec builds the environment spec of a version (name, runtime, handler,
+	// environment, timeout, ARN); the loop sets memory, vCPUs and slots.
+	Spec    func(v *registry.Version) agent.Spec
+	Catalog *pricing.Catalog
+	Clock   clock.Clock
+	Logger  *slog.Logger
+}
+
+// Loop scales the Managed Instances capacity providers.
+type Loop struct {
+	cfg  LoopConfig
+	deps LoopDeps
+	log  *slog.Logger
+
+	// Owned by the goroutine running Run (or the caller of Tick).
+	deciders map[string]*providerState
+	demand   map[string]demandSample // by version key, the counters at the last tick
+	failed   map[string]string       // version key + revision → why its init failed
+	states   map[string]string       // last state reported per version key
+	cpStates map[string]string
+
+	mu       sync.Mutex           // guards starting and stopping
+	starting map[string]starting  // environment id → its start in progress
+	stopping map[string]time.Time // environment or instance id → when its stop was asked
+	wg       sync.WaitGroup       // asynchronous starts and stops
+}
+
+type providerState struct {
+	decider *Decider
+	cfg     Config
+}
+
+type demandSample struct {
+	served, throttled int64
+	busy              time.Duration
+}
+
+type starting struct {
+	version, instance, zone string
+	since                   time.Time
+}
+
+// NewLoop returns a loop; run it with Run.
+func NewLoop(cfg LoopConfig, deps LoopDeps) (*Loop, error) {
+	if cfg.Interval == 0 {
+		cfg.Interval = 2 * time.Second
+	}
+	if deps.Registry == nil || deps.Fleet == nil || deps.Environments == nil || deps.Spec == nil {
+		return nil, errors.New("scaler: loop needs a registry, a fleet, environments and a spec builder")
+	}
+	if deps.Catalog == nil {
+		deps.Catalog = pricing.Default()
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Demand == nil {
+		deps.Demand = func(string) (int64, time.Duration, int64) { return 0, 0, 0 }
+	}
+	return &Loop{
+		cfg: cfg, deps: deps, log: deps.Logger.With("component", "scaler"),
+		deciders: map[string]*providerState{}, demand: map[string]demandSample{},
+		failed: map[string]string{}, states: map[string]string{}, cpStates: map[string]string{},
+		starting: map[string]starting{}, stopping: map[string]time.Time{},
+	}, nil
+}
+
+// Run ticks until ctx ends, then waits for the starts and stops under way.
+func (l *Loop) Run(ctx context.Context) {
+	tk := l.deps.Clock.NewTicker(l.cfg.Interval)
+	defer tk.Stop()
+	defer l.wg.Wait()
+	for {
+		l.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C():
+		}
+	}
+}
+
+// Tick makes one round of decisions and starts carrying them out.
+func (l *Loop) Tick(ctx context.Context) {
+	now := l.deps.Clock.Now()
+	cps, err := l.deps.Registry.ListCapacityProviders(ctx)
+	if err != nil {
+		l.log.Warn("listing capacity providers", "err", err)
+		return
+	}
+	versions, err := l.deps.Registry.ListManagedVersions(ctx)
+	if err != nil {
+		l.log.Warn("listing managed versions", "err", err)
+		return
+	}
+	instances := l.deps.Fleet.Instances()
+	l.cleanUp(ctx, instances, cps)
+
+	for _, cp := range cps {
+		name := cp.Name()
+		if l.cpStates[name] != registry.CapacityProviderActive && cp.State != registry.CapacityProviderActive {
+			if err := l.deps.Registry.SetCapacityProviderState(ctx, name, registry.CapacityProviderActive, ""); err == nil {
+				l.cpStates[name] = registry.CapacityProviderActive
+			}
+		}
+		var mine []registry.ManagedVersion
+		for _, mv := range versions {
+			if mv.CapacityProvider == name {
+				mine = append(mine, mv)
+			}
+		}
+		ps, err := l.provider(cp, mine)
+		if err != nil {
+			l.log.Warn("capacity provider cannot scale", "capacity_provider", name, "err", err)
+			continue
+		}
+		snap, byKey := l.snapshot(name, mine, instances, now)
+		plan := ps.decider.Decide(snap, now)
+		l.apply(ctx, name, plan, byKey, instances)
+		l.report(ctx, mine, snap)
+	}
+}
+
+// provider returns the decider of cp, made anew when its configuration changed.
+func (l *Loop) provider(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (*providerState, error) {
+	cfg := Config{Mode: ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: l.cfg.Zones}
+	if sc := cp.CapacityProviderScalingConfig; sc != nil {
+		if sc.ScalingMode == string(ModeManual) {
+			cfg.Mode = ModeManual
+			for _, p := range sc.ScalingPolicies {
+				cfg.TargetCPUPercent = p.TargetValue
+			}
+		}
+	}
+	shape, err := l.instanceShape(cp, versions)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Instance = shape
+	ps := l.deciders[cp.Name()]
+	if ps != nil && ps.cfg.Mode == cfg.Mode && ps.cfg.TargetCPUPercent == cfg.TargetCPUPercent &&
+		ps.cfg.MaxVCPU == cfg.MaxVCPU && ps.cfg.Instance == cfg.Instance {
+		return ps, nil
+	}
+	d, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ps = &providerState{decider: d, cfg: cfg}
+	l.deciders[cp.Name()] = ps
+	return ps, nil
+}
+
+// instanceShape picks the cheapest allowed instance type that holds the largest
+// environment of the provider's versions.
+func (l *Loop) instanceShape(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (InstanceShape, error) {
+	var allowed, excluded []string
+	if r := cp.InstanceRequirements; r != nil {
+		allowed, excluded = r.AllowedInstanceTypes, r.ExcludedInstanceTypes
+	}
+	arch, err := pricing.ParseArch(cp.Architecture())
+	if err != nil {
+		return InstanceShape{}, err
+	}
+	needVCPU, needMiB := 0, 0
+	for _, mv := range versions {
+		needVCPU = max(needVCPU, mv.VCPUs)
+		needMiB = max(needMiB, mv.MemoryMB)
+	}
+	for _, it := range pricing.MatchInstanceTypes(l.deps.Catalog, arch, allowed, excluded) {
+		mib := it.MemoryGiB * 1024
+		if it.VCPU >= needVCPU && mib >= needMiB {
+			return InstanceShape{Type: it.Name, VCPU: float64(it.VCPU), MemoryMiB: mib}, nil
+		}
+	}
+	return InstanceShape{}, fmt.Errorf("no allowed %s instance type holds an environment of %d vCPU and %d MiB", arch, needVCPU, needMiB)
+}
+
+func versionKey(function, version string) string { return function + ":" + version }
+
+// snapshot builds the decider's view of one capacity provider.
+func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances []fleetpkg.Instance, now time.Time) (Snapshot, map[string]registry.ManagedVersion) {
+	var snap Snapshot
+	byKey := map[string]registry.ManagedVersion{}
+	envsOf := map[string][]Environment{}
+	seen := map[string]bool{}
+	for _, in := range instances {
+		if in.CapacityProvider != cp {
+			continue
+		}
+		var st InstanceState
+		switch in.State {
+		case fleetpkg.StatePending:
+			st = InstancePending
+		case fleetpkg.StateRunning:
+			st = InstanceRunning
+		case fleetpkg.StateDraining:
+			st = InstanceDraining
+		default:
+			continue // lost or terminated: its environments are gone
+		}
+		snap.Instances = append(snap.Instances, Instance{ID: in.ID, Zone: in.Zone, Type: in.Type, State: st,
+			VCPU: float64(in.VCPU), MemoryMiB: in.MemoryMB, CPUUtilization: in.CPUUtilization})
+		for _, es := range in.Environments {
+			seen[es.ID] = true
+			var est EnvState
+			switch es.State {
+			case "initializing":
+				est = EnvInitializing
+			case "ready":
+				est = EnvReady
+			case "draining":
+				est = EnvDraining
+			default:
+				continue // failed: the decider places a replacement
+			}
+			key := versionKey(es.Function, es.Version)
+			envsOf[key] = append(envsOf[key], Environment{ID: es.ID, Instance: in.ID, State: est,
+				InFlight: float64(es.PeakInFlight), CPUUtilization: es.CPUUtilization})
+		}
+	}
+	// Starts the agents have not reported yet count as initialising.
+	l.mu.Lock()
+	for id, s := range l.starting {
+		if !seen[id] {
+			envsOf[s.version] = append(envsOf[s.version], Environment{ID: id, Instance: s.instance, State: EnvInitializing})
+		}
+	}
+	l.mu.Unlock()
+	for _, mv := range versions {
+		v := mv.Version
+		key := versionKey(v.FunctionName, v.Version)
+		byKey[key] = mv
+		minEnv, maxEnv := mv.MinEnvironments, mv.MaxEnvironments
+		if _, failed := l.failed[key+"@"+v.RevisionId]; failed {
+			minEnv, maxEnv = 0, 0 // its init fails: start nothing more until it changes
+		}
+		snap.Versions = append(snap.Versions, Version{
+			Key: key, MinEnvironments: minEnv, MaxEnvironments: maxEnv,
+			EnvVCPU: float64(max(mv.VCPUs, 1)), EnvMemoryMiB: mv.MemoryMB, EnvSlots: max(mv.MaxConcurrency, 1),
+			Environments: envsOf[key], Unserved: l.unserved(key),
+		})
+	}
+	return snap, byKey
+}
+
+// unserved turns the throttles since the last tick into concurrency: throttled
+// invocations × their mean duration ÷ the interval.
+func (l *Loop) unserved(key string) float64 {
+	served, busy, throttled := l.deps.Demand(key)
+	last := l.demand[key]
+	l.demand[key] = demandSample{served: served, busy: busy, throttled: throttled}
+	dThrottled := throttled - last.throttled
+	if dThrottled <= 0 {
+		return 0
+	}
+	mean := 100 * time.Millisecond // when nothing was served yet, assume a short invocation
+	if dServed := served - last.served; dServed > 0 {
+		mean = (busy - last.busy) / time.Duration(dServed)
+	}
+	return float64(dThrottled) * mean.Seconds() / l.cfg.Interval.Seconds()
+}
+
+// apply carries out a plan: instances are launched at once; environments start
+// and stop in the background.
+func (l *Loop) apply(ctx context.Context, cp string, plan Plan, byKey map[string]registry.ManagedVersion, instances []fleetpkg.Instance) {
+	for _, a := range plan.AddInstances {
+		if err := l.deps.Fleet.Launch(ctx, fleetpkg.InstanceSpec{CapacityProvider: cp, Type: a.Type, Zone: a.Zone}); err != nil {
+			l.log.Warn("launching an instance", "capacity_provider", cp, "type", a.Type, "zone", a.Zone, "err", err)
+			continue
+		}
+		l.log.Info("launched an instance", "capacity_provider", cp, "type", a.Type, "zone", a.Zone, "reason", a.Reason)
+	}
+	for _, a := range plan.AddEnvironments {
+		mv, ok := byKey[a.Version]
+		if !ok {
+			continue
+		}
+		l.startEnvironment(ctx, cp, mv, a)
+	}
+	for _, r := range plan.RemoveEnvironments {
+		l.stop(r.Environment, func(ctx context.Context) error {
+			return l.deps.Environments.StopEnvironment(ctx, r.Instance, r.Environment)
+		}, "removing an environment", r.Reason)
+	}
+	for _, d := range plan.DrainInstances {
+		l.stop(d.Instance, func(ctx context.Context) error { return l.deps.Fleet.Terminate(ctx, d.Instance) },
+			"draining an instance", d.Reason)
+	}
+}
+
+func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.ManagedVersion, a AddEnvironment) {
+	v := mv.Version
+	spec := l.deps.Spec(v)
+	spec.MemoryMB = mv.MemoryMB
+	spec.CPUs = float64(mv.VCPUs)
+	spec.MaxConcurrency = mv.MaxConcurrency
+	spec.InitType = agent.InitManagedInstances
+	spec.Isolate = l.cfg.Isolate
+	id := newEnvID()
+	l.mu.Lock()
+	l.starting[id] = starting{version: a.Version, instance: a.Instance, zone: a.Zone, since: l.deps.Clock.Now()}
+	l.mu.Unlock()
+	l.log.Info("starting an environment", "capacity_provider", cp, "version", a.Version, "instance", a.Instance,
+		"environment", id, "reason", a.Reason)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		_, err := l.deps.Environments.StartEnvironment(context.WithoutCancel(ctx), a.Instance, instance.StartEnv{
+			EnvID: id, CapacityProvider: cp, CodeSha256: v.CodeSha256, Spec: spec,
+		})
+		l.mu.Lock()
+		delete(l.starting, id)
+		l.mu.Unlock()
+		var ie *agent.InitError
+		if errors.As(err, &ie) {
+			l.log.Warn("environment failed to initialise", "version", a.Version, "environment", id, "err", err)
+			l.mu.Lock()
+			l.failed[a.Version+"@"+v.RevisionId] = ie.ErrorType + ": " + ie.Message
+			l.mu.Unlock()
+			return
+		}
+		if err != nil {
+			l.log.Warn("starting an environment", "version", a.Version, "environment", id, "err", err)
+		}
+	}()
+}
+
+// stop runs a stop in the background, once per id at a time.
+func (l *Loop) stop(id string, f func(context.Context) error, what, reason string) {
+	l.mu.Lock()
+	if _, ok := l.stopping[id]; ok {
+		l.mu.Unlock()
+		return
+	}
+	l.stopping[id] = l.deps.Clock.Now()
+	l.mu.Unlock()
+	l.log.Info(what, "id", id, "reason", reason)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			l.log.Warn(what, "id", id, "err", err)
+		}
+		l.mu.Lock()
+		delete(l.stopping, id)
+		l.mu.Unlock()
+	}()
+}
+
+// cleanUp terminates lost instances (their records and cgroups go), instances of
+// capacity providers that no longer exist, and stops failed environments.
+func (l *Loop) cleanUp(ctx context.Context, instances []fleetpkg.Instance, cps []*registry.CapacityProvider) {
+	exists := map[string]bool{}
+	for _, cp := range cps {
+		exists[cp.Name()] = true
+	}
+	for _, in := range instances {
+		switch {
+		case in.State == fleetpkg.StateLost:
+			l.stop(in.ID, func(ctx context.Context) error { return l.deps.Fleet.Terminate(ctx, in.ID) },
+				"cleaning up a lost instance", in.StateReason)
+		case !exists[in.CapacityProvider] && in.State != fleetpkg.StateTerminated:
+			l.stop(in.ID, func(ctx context.Context) error { return l.deps.Fleet.Terminate(ctx, in.ID) },
+				"draining an instance", "its capacity provider was deleted")
+		default:
+			for _, es := range in.Environments {
+				if es.State == "failed" {
+					l.stop(es.ID, func(ctx context.Context) error {
+						return l.deps.Environments.StopEnvironment(ctx, in.ID, es.ID)
+					}, "removing a failed environment", es.Error)
+				}
+			}
+		}
+	}
+}
+
+// report writes each version's state: Pending until its minimum environments are
+// ready, then Active; Deactivating then Deactivated when min = max = 0; Failed
+// when its environments cannot initialise.
+func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, snap Snapshot) {
+	for i, mv := range versions {
+		v := mv.Version
+		key := versionKey(v.FunctionName, v.Version)
+		sv := snap.Versions[i]
+		ready, live := 0, 0
+		for _, e := range sv.Environments {
+			if e.State == EnvReady {
+				ready++
+			}
+			if e.State != EnvDraining {
+				live++
+			}
+		}
+		state, reason := mv.State, ""
+		l.mu.Lock()
+		why, failed := l.failed[key+"@"+v.RevisionId]
+		l.mu.Unlock()
+		switch {
+		case failed:
+			state, reason = registry.StateFailed, why
+		case mv.MinEnvironments == 0 && mv.MaxEnvironments == 0:
+			state = registry.StateDeactivated
+			if live > 0 || len(sv.Environments) > 0 {
+				state = registry.StateDeactivating
+			}
+		case ready >= mv.MinEnvironments && ready > 0:
+			state = registry.StateActive
+		case mv.State == registry.StateActive && ready > 0:
+			// An active version stays active while it serves; the decider is
+			// replacing what it lost.
+		default:
+			state = registry.StatePending
+		}
+		if state == mv.State && l.states[key] == state {
+			continue
+		}
+		if err := l.deps.Registry.SetVersionState(ctx, v.FunctionName, v.Version, state, reason); err != nil {
+			l.log.Warn("reporting a version's state", "version", key, "err", err)
+			continue
+		}
+		l.states[key] = state
+	}
+}
+
+func newEnvID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "e-" + hex.EncodeToString(b[:])
+}
