@@ -154,3 +154,54 @@ func FuzzCreateCapacityProviderBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUpdateCapacityProviderBody: UpdateCapacityProvider bodies never panic, are
+// refused only with Lambda's client errors, and never change a setting fixed at
+// creation.
+func FuzzUpdateCapacityProviderBody(f *testing.F) {
+	f.Add(`{"CapacityProviderScalingConfig":{"ScalingMode":"Manual","ScalingPolicies":[{"PredefinedMetricType":"LambdaCapacityProviderAverageCPUUtilization","TargetValue":40}]}}`)
+	f.Add(`{"PropagateTags":{"Mode":"Explicit","ExplicitTags":{"a":"b"}},"TelemetryConfig":{"LoggingConfig":{"SystemLogLevel":"DEBUG"}}}`)
+	f.Add(`{"VpcConfig":{"SubnetIds":["subnet-2"]}}`)
+	f.Add(`{"KmsKeyArn":null,"CapacityProviderScalingConfig":{"MaxVCpuCount":2}}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		u, err := parseUpdateCapacityProvider([]byte(body))
+		if err != nil {
+			if e := awserr.As(err); e == nil || e.Status < 400 || e.Status >= 500 {
+				t.Fatalf("refusal %v is not a Lambda client error", err)
+			}
+			return
+		}
+		if sc := u.ScalingConfig; sc != nil && (sc.MaxVCpuCount < 2 || sc.MaxVCpuCount > 15000) {
+			t.Fatalf("accepted MaxVCpuCount %d", sc.MaxVCpuCount)
+		}
+	})
+}
+
+// FuzzFunctionScalingConfig: any min/max pair is accepted only within Lambda's rules.
+func FuzzFunctionScalingConfig(f *testing.F) {
+	f.Add(3, 10, true, true)
+	f.Add(0, 0, true, true)
+	f.Add(0, 5, true, true)
+	f.Add(-1, 0, true, false)
+	f.Fuzz(func(t *testing.T, lo, hi int, hasLo, hasHi bool) {
+		c := &functionScalingConfig{}
+		if hasLo {
+			c.MinExecutionEnvironments = &lo
+		}
+		if hasHi {
+			c.MaxExecutionEnvironments = &hi
+		}
+		got, err := validateFunctionScaling(c)
+		if err != nil {
+			if e := awserr.As(err); e == nil || e.Status != 400 {
+				t.Fatalf("refusal %v", err)
+			}
+			return
+		}
+		l, h := got.Bounds()
+		if l < 0 || h > 15000 || l > h || (l == 0 && h != 0) {
+			t.Fatalf("accepted min %d max %d", l, h)
+		}
+	})
+}
