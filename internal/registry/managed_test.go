@@ -174,3 +174,39 @@ func TestListManagedVersions(t *testing.T) {
 		t.Fatalf("scaling config of a deleted version: %v", err)
 	}
 }
+
+// Functions created while their capacity provider is being deleted either exist with
+// the capacity provider still there, or were refused: none points at a deleted one.
+func TestDeleteCapacityProviderRacesCreateFunction(t *testing.T) {
+	ctx := context.Background()
+	r := newRegistry(t)
+	for round := range 5 {
+		cp := "cp" + itoa(round)
+		createCP(t, r, cp)
+		errs := make(chan error, 9)
+		for i := range 8 {
+			go func() {
+				_, _, err := r.CreateFunction(ctx, CreateFunctionInput{
+					Config: Version{FunctionName: cp + "-f" + itoa(i), Runtime: "python3.13", Handler: "h", Role: "arn:aws:iam::123456789012:role/r",
+						MemorySize: 2048, CapacityProviderConfig: &CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &ManagedInstancesConfig{
+							CapacityProviderArn: r.CapacityProviderARN(cp)}}},
+					ZipFile: testZip(t, "x"),
+				})
+				errs <- err
+			}()
+		}
+		go func() {
+			_, err := r.DeleteCapacityProvider(ctx, cp)
+			errs <- err
+		}()
+		for range 9 {
+			if err := <-errs; err != nil && !awserr.Is(err, awserr.CodeInvalidParameterValue) && !awserr.Is(err, awserr.CodeResourceConflict) {
+				t.Fatalf("unexpected error %v", err)
+			}
+		}
+		users := r.versionsOn(cp, true)
+		if _, err := r.GetCapacityProvider(ctx, cp); err != nil && len(users) > 0 {
+			t.Fatalf("round %d: capacity provider deleted while %d functions use it", round, len(users))
+		}
+	}
+}
