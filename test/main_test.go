@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,7 +149,11 @@ func startShoal(t *testing.T, opts ...option) *shoal {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv, err := server.Start(context.Background(), cfg, server.Deps{})
+	var deps server.Deps
+	if os.Getenv("SHOAL_TEST_LOG") != "" { // SHOAL_TEST_LOG=1 go test … shows shoal's own log
+		deps.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := server.Start(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

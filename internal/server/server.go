@@ -76,6 +76,9 @@ func (c *Config) Validate() error {
 	if c.AccountID == "" {
 		c.AccountID = "123456789012"
 	}
+	if len(c.Zones) == 0 {
+		c.Zones = []string{c.Region + "a", c.Region + "b", c.Region + "c"}
+	}
 	if c.AccountConcurrency < 1 {
 		return fmt.Errorf("account concurrency %d: must be at least 1", c.AccountConcurrency)
 	}
