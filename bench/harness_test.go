@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,10 +109,9 @@ func startShoal(b *testing.B, memoryMB int32) (endpoint string, client *lambda.C
 	b.Helper()
 	dir := binaries(b)
 	addr := freeAddr(b)
-	startProcess(b, addr, nil, filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
+	startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
 	endpoint = "http://" + addr
-	client = lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	client = lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: credentialsFor()})
 	zipData := zipFile(b, filepath.Join(dir, "bootstrap"))
 	_, err := client.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
 		FunctionName: aws.String("echo"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
@@ -167,11 +167,18 @@ func load(b *testing.B, url string, clients int, body []byte) {
 		}
 		return time.Since(t0), nil
 	}
-	for range 200 { // warm up: environments started, connections open
-		if _, err := post(); err != nil {
-			b.Fatal(err)
-		}
+	// Warm up: environments started, every client's connection open. Errors here
+	// are not counted (the emulator refuses some at every concurrency); those of
+	// the measured run are, in the "errors" metric.
+	var warm sync.WaitGroup
+	for range clients {
+		warm.Go(func() {
+			for range max(4, 200/clients) {
+				_, _ = post()
+			}
+		})
 	}
+	warm.Wait()
 	lat := make([][]time.Duration, clients)
 	var errs sync.Map
 	next := make(chan struct{}, clients)
@@ -204,7 +211,7 @@ func load(b *testing.B, url string, clients int, body []byte) {
 		all = append(all, l...)
 	}
 	failed := b.N - len(all)
-	errs.Range(func(k, _ any) bool { b.Logf("error: %v", k); return true })
+	errs.Range(func(k, _ any) bool { b.Logf("error (one of each kind): %v", k); return true })
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 	if len(all) > 0 {
@@ -212,4 +219,12 @@ func load(b *testing.B, url string, clients int, body []byte) {
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 	}
 	b.ReportMetric(float64(failed), "errors")
+}
+
+// shoalEnv is extra environment for the shoal process under test (SHOAL_BENCH_ENV,
+// space-separated KEY=VALUE pairs), to compare settings such as GOMAXPROCS.
+func shoalEnv() []string { return strings.Fields(os.Getenv("SHOAL_BENCH_ENV")) }
+
+func credentialsFor() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")
 }

@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// startManaged runs `shoal up` and deploys the aws-lambda-go test function on a
+// Managed Instances capacity provider: one environment (min = max = 1) of
+// 2048 MB (1 vCPU) serving n invocations at once, in its own agent process.
+func startManaged(b *testing.B, n int32) string {
+	b.Helper()
+	dir := binaries(b)
+	addr := freeAddr(b)
+	startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
+	endpoint := "http://" + addr
+	client := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentialsFor()})
+	ctx := context.Background()
+	cp, err := client.CreateCapacityProvider(ctx, &lambda.CreateCapacityProviderInput{
+		CapacityProviderName: aws.String("bench"),
+		VpcConfig:            &types.CapacityProviderVpcConfig{SubnetIds: []string{"subnet-1"}, SecurityGroupIds: []string{"sg-1"}},
+		PermissionsConfig:    &types.CapacityProviderPermissionsConfig{CapacityProviderOperatorRoleArn: aws.String("arn:aws:iam::123456789012:role/op")},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = client.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("echo"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String("arn:aws:iam::123456789012:role/bench"), Code: &types.FunctionCode{ZipFile: zipFile(b, filepath.Join(dir, "bootstrap"))},
+		MemorySize: aws.Int32(2048), Timeout: aws.Int32(30),
+		CapacityProviderConfig: &types.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &types.LambdaManagedInstancesCapacityProviderConfig{
+			CapacityProviderArn: cp.CapacityProvider.CapacityProviderArn, PerExecutionEnvironmentMaxConcurrency: aws.Int32(n),
+			ExecutionEnvironmentMemoryGiBPerVCpu: aws.Float64(2)}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("echo")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := client.PutFunctionScalingConfig(ctx, &lambda.PutFunctionScalingConfigInput{FunctionName: aws.String("echo"),
+		Qualifier: v.Version, FunctionScalingConfig: &types.FunctionScalingConfig{
+			MinExecutionEnvironments: aws.Int32(1), MaxExecutionEnvironments: aws.Int32(1)}}); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got, err := client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("echo"), Qualifier: v.Version})
+		if err == nil && got.State == types.StateActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the version did not become active: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return endpoint + "/2015-03-31/functions/echo/invocations?Qualifier=" + aws.ToString(v.Version)
+}
+
+// BenchmarkManagedIOBound: a handler that sleeps 100 ms, on one environment with
+// N = 64, driven by 64 clients. Little's law bounds it at 64 / 0.1 s = 640/s.
+func BenchmarkManagedIOBound(b *testing.B) {
+	url := startManaged(b, 64)
+	load(b, url, 64, []byte(`{"op":"sleep","ms":100}`))
+}
+
+// BenchmarkManagedWarmInvoke compares a warm invoke of the no-op aws-lambda-go
+// echo function on Managed Instances (one environment with N = 8 in its own agent
+// process, reached over the multiplexed connection) with a plain Go net/http echo
+// server and with the AWS Lambda Runtime Interface Emulator, at 1 and 8 clients,
+// in one run. The emulator comes from
+// `go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d`;
+// point SHOAL_BENCH_RIE at the binary (its sub-benchmarks skip without it).
+func BenchmarkManagedWarmInvoke(b *testing.B) {
+	for _, c := range []int{1, 8} {
+		b.Run(fmt.Sprintf("plain-net-http/c=%d", c), func(b *testing.B) {
+			dir := binaries(b)
+			addr := freeAddr(b)
+			startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
+			load(b, "http://"+addr+"/", c, echoBody)
+		})
+		b.Run(fmt.Sprintf("shoal-managed-instances/c=%d", c), func(b *testing.B) {
+			load(b, startManaged(b, 8), c, echoBody)
+		})
+		b.Run(fmt.Sprintf("rie-lmi/c=%d", c), func(b *testing.B) {
+			load(b, startRIE(b, true), c, echoBody)
+		})
+		if c == 1 { // the classic emulator crashes on concurrent invokes
+			b.Run("rie-classic/c=1", func(b *testing.B) {
+				load(b, startRIE(b, false), c, echoBody)
+			})
+		}
+	}
+}
+
+// startRIE runs the Runtime Interface Emulator with the test function and returns
+// its invoke URL. In Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY=8) it
+// insists on /var/task/bootstrap, so it runs in a private mount namespace with
+// the function bound there.
+func startRIE(b *testing.B, lmi bool) string {
+	b.Helper()
+	rie := os.Getenv("SHOAL_BENCH_RIE")
+	if rie == "" {
+		b.Skip("SHOAL_BENCH_RIE is not set: no Runtime Interface Emulator to compare with")
+	}
+	dir := binaries(b)
+	addr, apiAddr := freeAddr(b), freeAddr(b)
+	if !lmi {
+		startProcess(b, addr, nil, rie, "--runtime-interface-emulator-address", addr,
+			"--runtime-api-address", apiAddr, "--log-level", "error", filepath.Join(dir, "bootstrap"))
+		return "http://" + addr + "/2015-03-31/functions/function/invocations"
+	}
+	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
+		b.Skip("the emulator's Managed Instances mode needs root and unshare for its /var/task")
+	}
+	task := b.TempDir()
+	data, err := os.ReadFile(filepath.Join(dir, "bootstrap"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(task, "bootstrap"), data, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	script := fmt.Sprintf(`mount -t tmpfs tmpfs /var && mkdir -p /var/task /var/runtime && mount --bind %s /var/task && cd /var/task && exec env AWS_LAMBDA_MAX_CONCURRENCY=8 %s --runtime-interface-emulator-address %s --runtime-api-address %s --log-level error`,
+		task, rie, addr, apiAddr)
+	startProcess(b, addr, nil, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	return "http://" + addr + "/2015-03-31/functions/function/invocations"
+}
