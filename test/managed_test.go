@@ -213,6 +213,36 @@ func TestManagedInstances(t *testing.T) {
 		t.Logf("30 × 1 s on 3 environments with N=10: %v wall time", wall.Round(time.Millisecond))
 	})
 
+	t.Run("shoal cp and shoal fleet show the fleet", func(t *testing.T) {
+		out, errOut, code := shoalCLI(t, s, "cp", "list")
+		if code != 0 || !strings.Contains(out, "cp1") || !strings.Contains(out, "Active") {
+			t.Fatalf("cp list exit %d: %s %s", code, out, errOut)
+		}
+		out, errOut, code = shoalCLI(t, s, "cp", "get", "cp1")
+		if code != 0 || !strings.Contains(out, "m7i.large") || !strings.Contains(out, "mi:"+ver) {
+			t.Fatalf("cp get exit %d: %s %s", code, out, errOut)
+		}
+		out, errOut, code = shoalCLI(t, s, "fleet", "-o", "json")
+		if code != 0 {
+			t.Fatalf("fleet exit %d: %s", code, errOut)
+		}
+		var fv fleetView
+		if err := json.Unmarshal([]byte(out), &fv); err != nil {
+			t.Fatalf("fleet -o json: %v\n%s", err, out)
+		}
+		zones := map[string]bool{}
+		for _, in := range fv.Instances {
+			zones[in.Zone] = true
+		}
+		if len(zones) < 3 {
+			t.Fatalf("fleet shows zones %v", zones)
+		}
+		out, _, code = shoalCLI(t, s, "fleet")
+		if code != 0 || !strings.Contains(out, "THROTTLES") || !strings.Contains(out, "us-east-1b") {
+			t.Fatalf("fleet exit %d: %s", code, out)
+		}
+	})
+
 	t.Run("deleting a capacity provider in use is refused", func(t *testing.T) {
 		_, err := s.client.DeleteCapacityProvider(ctx(t), &lambda.DeleteCapacityProviderInput{CapacityProviderName: aws.String("cp1")})
 		if !isErr[*types.ResourceConflictException](err) {

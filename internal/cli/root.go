@@ -42,6 +42,8 @@ func NewRoot() *cobra.Command {
 		newFnCmd(),
 		newCostCmd(),
 		newAgentCmd(),
+		newCPCmd(),
+		newFleetCmd(),
 	)
 	return root
 }

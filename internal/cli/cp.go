@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/spf13/cobra"
+)
+
+func newCPCmd() *cobra.Command {
+	var cf clientFlags
+	c := &cobra.Command{
+		Use:               "cp",
+		Short:             "Inspect Managed Instances capacity providers",
+		PersistentPreRunE: func(*cobra.Command, []string) error { return cf.validate() },
+	}
+	cf.register(c)
+	c.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List capacity providers",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			var all []types.CapacityProvider
+			p := lambda.NewListCapacityProvidersPaginator(cf.lambdaClient(), &lambda.ListCapacityProvidersInput{})
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctxOf(c))
+				if err != nil {
+					return err
+				}
+				all = append(all, page.CapacityProviders...)
+			}
+			if cf.json() {
+				return printJSON(c.OutOrStdout(), map[string]any{"CapacityProviders": all})
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tARCH\tSCALING\tMAX VCPU\tINSTANCE TYPES")
+			for _, p := range all {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", arnTail(aws.ToString(p.CapacityProviderArn)), p.State,
+					archOf(p), scalingOf(p), maxVCPUOf(p), typesOf(p))
+			}
+			return tw.Flush()
+		},
+	}, &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a capacity provider and its instances",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			out, err := cf.lambdaClient().GetCapacityProvider(ctxOf(c), &lambda.GetCapacityProviderInput{CapacityProviderName: aws.String(args[0])})
+			if err != nil {
+				return err
+			}
+			fv, err := getFleetView(c, &cf)
+			if err != nil {
+				return err
+			}
+			name := arnTail(aws.ToString(out.CapacityProvider.CapacityProviderArn))
+			var mine []fleetInstance
+			for _, in := range fv.Instances {
+				if in.CapacityProvider == name {
+					mine = append(mine, in)
+				}
+			}
+			if cf.json() {
+				return printJSON(c.OutOrStdout(), map[string]any{"CapacityProvider": out.CapacityProvider, "Instances": mine})
+			}
+			p := *out.CapacityProvider
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "Name:            %s\nArn:             %s\nState:           %s\nArchitecture:    %s\n",
+				name, aws.ToString(p.CapacityProviderArn), p.State, archOf(p))
+			fmt.Fprintf(w, "Scaling:         %s (MaxVCpuCount %s)\nInstance types:  %s\n\n", scalingOf(p), maxVCPUOf(p), typesOf(p))
+			return writeInstances(w, mine)
+		},
+	})
+	return c
+}
+
+func arnTail(arn string) string {
+	if i := strings.LastIndexByte(arn, ':'); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+func archOf(p types.CapacityProvider) string {
+	if p.InstanceRequirements != nil && len(p.InstanceRequirements.Architectures) > 0 {
+		return string(p.InstanceRequirements.Architectures[0])
+	}
+	return "x86_64"
+}
+
+func scalingOf(p types.CapacityProvider) string {
+	if s := p.CapacityProviderScalingConfig; s != nil && s.ScalingMode != "" {
+		if s.ScalingMode == types.CapacityProviderScalingModeManual {
+			for _, pol := range s.ScalingPolicies {
+				return fmt.Sprintf("Manual, CPU %.0f %%", aws.ToFloat64(pol.TargetValue))
+			}
+		}
+		return string(s.ScalingMode)
+	}
+	return "Auto"
+}
+
+func maxVCPUOf(p types.CapacityProvider) string {
+	if s := p.CapacityProviderScalingConfig; s != nil && s.MaxVCpuCount != nil {
+		return fmt.Sprint(*s.MaxVCpuCount)
+	}
+	return "400"
+}
+
+func typesOf(p types.CapacityProvider) string {
+	if r := p.InstanceRequirements; r != nil {
+		if len(r.AllowedInstanceTypes) > 0 {
+			return strings.Join(r.AllowedInstanceTypes, ",")
+		}
+		if len(r.ExcludedInstanceTypes) > 0 {
+			return "all but " + strings.Join(r.ExcludedInstanceTypes, ",")
+		}
+	}
+	return "any C, M, R .large and up"
+}
+
+// fleetView is shoal's GET /shoal/v1/fleet.
+type fleetView struct {
+	Instances []fleetInstance `json:"instances"`
+	Versions  []struct {
+		Version              string `json:"version"`
+		Environments         int    `json:"environments"`
+		Invocations          int64  `json:"invocations"`
+		ThrottlesConcurrency int64  `json:"throttles_concurrency"`
+		ThrottlesCPU         int64  `json:"throttles_cpu"`
+		ThrottlesMemory      int64  `json:"throttles_memory"`
+	} `json:"versions"`
+}
+
+type fleetInstance struct {
+	ID                string  `json:"id"`
+	CapacityProvider  string  `json:"capacity_provider"`
+	Type              string  `json:"type"`
+	Zone              string  `json:"zone"`
+	State             string  `json:"state"`
+	VCPU              int     `json:"vcpu"`
+	MemoryMB          int     `json:"memory_mb"`
+	CPUUtilization    float64 `json:"cpu_utilization"`
+	MemoryUtilization float64 `json:"memory_utilization"`
+	Environments      []struct {
+		ID       string `json:"id"`
+		Function string `json:"function"`
+		Version  string `json:"version"`
+		Slots    int    `json:"slots"`
+		InFlight int    `json:"in_flight"`
+		State    string `json:"state"`
+	} `json:"environments"`
+}
+
+func getFleetView(c *cobra.Command, cf *clientFlags) (*fleetView, error) {
+	req, err := http.NewRequestWithContext(ctxOf(c), http.MethodGet, strings.TrimRight(cf.endpoint, "/")+"/shoal/v1/fleet", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("fleet: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var fv fleetView
+	if err := json.NewDecoder(resp.Body).Decode(&fv); err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	return &fv, nil
+}
+
+func writeInstances(w io.Writer, instances []fleetInstance) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\tZONE\tSTATE\tCPU\tMEMORY\tENVIRONMENTS\tIN FLIGHT")
+	for _, in := range instances {
+		inFlight := 0
+		for _, e := range in.Environments {
+			inFlight += e.InFlight
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f %%\t%.0f %% of %d MB\t%d\t%d\n", in.ID, in.CapacityProvider, in.Type,
+			in.Zone, in.State, in.CPUUtilization*100, in.MemoryUtilization*100, in.MemoryMB, len(in.Environments), inFlight)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var envs [][]string
+	for _, in := range instances {
+		for _, e := range in.Environments {
+			envs = append(envs, []string{e.ID, e.Function + ":" + e.Version, in.ID, e.State, fmt.Sprintf("%d/%d", e.InFlight, e.Slots)})
+		}
+	}
+	if len(envs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENVIRONMENT\tFUNCTION\tINSTANCE\tSTATE\tSLOTS USED")
+	for _, e := range envs {
+		fmt.Fprintln(tw, strings.Join(e, "\t"))
+	}
+	return tw.Flush()
+}
+
+func newFleetCmd() *cobra.Command {
+	var cf clientFlags
+	c := &cobra.Command{
+		Use:   "fleet",
+		Short: "Show the Managed Instances fleet: instances, environments and throttles",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := cf.validate(); err != nil {
+				return err
+			}
+			fv, err := getFleetView(c, &cf)
+			if err != nil {
+				return err
+			}
+			if cf.json() {
+				return printJSON(c.OutOrStdout(), fv)
+			}
+			w := c.OutOrStdout()
+			if err := writeInstances(w, fv.Instances); err != nil {
+				return err
+			}
+			if len(fv.Versions) == 0 {
+				return nil
+			}
+			fmt.Fprintln(w)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FUNCTION\tENVIRONMENTS\tINVOCATIONS\tTHROTTLES (CONCURRENCY / CPU / MEMORY)")
+			for _, v := range fv.Versions {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d / %d / %d\n", v.Version, v.Environments, v.Invocations,
+					v.ThrottlesConcurrency, v.ThrottlesCPU, v.ThrottlesMemory)
+			}
+			return tw.Flush()
+		},
+	}
+	cf.register(c)
+	return c
+}
