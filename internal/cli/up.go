@@ -55,5 +55,7 @@ func newUpCmd() *cobra.Command {
 	f.BoolVar(&cfg.Isolate, "isolate", true, "run environments in namespaces under an unprivileged user (root only)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight invocations may take to finish on stop")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	f.StringSliceVar(&cfg.Zones, "zones", nil, "zones the Managed Instances fleet spreads over (default REGIONa,b,c)")
+	f.DurationVar(&cfg.LaunchDelay, "launch-delay", 0, "emulate an instance's boot time before its agent starts (e.g. 90s)")
 	return c
 }
