@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"time"
@@ -98,6 +100,9 @@ func (p *pool) startEnv(ctx context.Context, initType string) (Env, error) {
 	spec.CodeDir = dir
 	spec.InitType = initType
 	spec.MaxConcurrency = 1
+	if spec.LogStream == "" {
+		spec.LogStream = logStream(p.r.clock.Now(), spec.Version)
+	}
 	// The environment outlives the request that started it.
 	env, err := p.r.start(context.WithoutCancel(ctx), spec)
 	if err != nil {
@@ -251,6 +256,14 @@ func (p *pool) startProvisioned() {
 		return
 	}
 	p.pidle = append(p.pidle, e)
+}
+
+// logStream names an environment's log stream as Lambda does:
+// "2026/11/26/[$LATEST]" and 32 hex digits.
+func logStream(now time.Time, version string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("2006/01/02") + "/[" + version + "]" + hex.EncodeToString(b[:])
 }
 
 func pop(s *[]*entry) *entry {
