@@ -27,6 +27,16 @@ import (
 // records and code chunks stay well below it.
 const MaxPayload = 8 << 20
 
+// APITimeout bounds each JetStream API request. nats.go's default (5 s) is too
+// short for a loaded two-core machine moving code packages while tests run in
+// parallel; a slow answer is better than a spurious failure.
+const APITimeout = 30 * time.Second
+
+// NewJetStream returns the JetStream context shoal uses on nc.
+func NewJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	return jetstream.New(nc, jetstream.WithDefaultTimeout(APITimeout))
+}
+
 // Config configures the embedded server.
 type Config struct {
 	// DataDir holds JetStream's files. Required.
@@ -118,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("bus: connect in-process: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := NewJetStream(nc)
 	if err != nil {
 		nc.Close()
 		ns.Shutdown()
@@ -176,7 +186,7 @@ func Connect(url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("bus: connect %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := NewJetStream(nc)
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("bus: jetstream: %w", err)

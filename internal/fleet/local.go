@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/instance"
 	"github.com/shoal-dev/shoal/internal/pricing"
@@ -180,7 +181,7 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
-	js, err := jetstream.New(deps.NATS)
+	js, err := bus.NewJetStream(deps.NATS)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
