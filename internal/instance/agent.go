@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -73,8 +74,12 @@ type Agent struct {
 var _ wire.Handler = (*Agent)(nil)
 
 // Run starts an agent and serves until ctx ends or a shutdown command
-// arrives, then drains, publishes its last heartbeat and returns.
+// arrives, then drains, publishes its last heartbeat and returns. It is the
+// agent process's main loop: it sets the process's GOMAXPROCS (Config.Procs).
 func Run(ctx context.Context, cfg Config, deps Deps) error {
+	if n := agentProcs(&cfg); n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
 	a, err := Start(ctx, cfg, deps)
 	if err != nil {
 		return err
@@ -84,6 +89,21 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	case <-a.runCtx.Done():
 	}
 	return a.Close()
+}
+
+// agentProcs is the GOMAXPROCS Run sets, or 0 to keep Go's own choice.
+func agentProcs(cfg *Config) int {
+	if cfg.Procs > 0 {
+		return cfg.Procs
+	}
+	if os.Getenv("GOMAXPROCS") != "" {
+		return 0
+	}
+	it, err := pricing.Default().InstanceType(cfg.Type)
+	if err != nil {
+		return 0 // Start refuses the configuration
+	}
+	return min(max(1, it.VCPU/8), runtime.NumCPU())
 }
 
 // Start connects to NATS, listens for invocations and commands, and

@@ -49,6 +49,12 @@ type Config struct {
 	// StopTimeout bounds how long a drain waits for in-flight invocations
 	// (default 15 min, Lambda's longest function timeout).
 	StopTimeout time.Duration
+	// Procs is the GOMAXPROCS Run gives the agent process. 0 means one per
+	// 8 vCPUs of the instance type, at least 1 (forwarding invocations needs
+	// little CPU, and every extra P costs idle spinning and thread wake-ups
+	// on the invoke path); a GOMAXPROCS environment variable wins over the
+	// default. Start, for agents embedded in another process, leaves it alone.
+	Procs int
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -85,6 +91,8 @@ func (c *Config) Validate() error {
 		return errors.New("instance: exactly one of socket and listen is required")
 	case c.WorkDir == "" || !filepath.IsAbs(c.WorkDir):
 		return fmt.Errorf("instance: work dir %q must be an absolute path", c.WorkDir)
+	case c.Procs < 0:
+		return fmt.Errorf("instance: procs %d is negative", c.Procs)
 	case c.Heartbeat < 0 || c.StopTimeout < 0:
 		return errors.New("instance: negative duration")
 	case c.CPUThreshold < 0 || c.MemoryThreshold < 0:
