@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/registry"
@@ -183,7 +184,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if err := os.RemoveAll(workDir); err != nil { // environments of an earlier run are gone
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	code := newCodeCache(filepath.Join(dataDir, "code"), s.reg.Code)
+	code := codecache.New(filepath.Join(dataDir, "code"), s.reg.Code)
 	envDeps := agent.Deps{Logger: logger, Clock: clk, Logs: s.logs, WorkDir: workDir}
 	start := func(ctx context.Context, spec agent.Spec) (router.Env, error) {
 		spec.Isolate = cfg.Isolate

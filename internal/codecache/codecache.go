@@ -1,4 +1,8 @@
-package server
+// Package codecache unpacks function code packages once per CodeSha256 into a
+// directory that every environment of that code shares. Where the zips come from
+// (the registry's object store, directly or over NATS) is the caller's fetch
+// function; this package only unpacks, with internal/sandbox's checks and limits.
+package codecache
 
 import (
 	"context"
@@ -12,13 +16,15 @@ import (
 	"github.com/shoal-dev/shoal/internal/sandbox"
 )
 
-// codeCache unpacks code packages once into dir/<sha256 hex>/ and serves the
+// Cache unpacks code packages once into dir/<sha256 hex>/ and serves the
 // directory to every environment of that code. A directory is used only once its
 // unpacking finished (a ".complete" marker beside it), so a crash half-way never
 // serves half a package.
-type codeCache struct {
+//
+// Concurrency: dir and fetch are immutable; mu guards inflight.
+type Cache struct {
 	dir   string
-	fetch func(ctx context.Context, codeSha256 string) ([]byte, error)
+	fetch Fetch
 
 	mu       sync.Mutex // guards inflight
 	inflight map[string]*codeLoad
@@ -30,13 +36,17 @@ type codeLoad struct {
 	err  error
 }
 
-func newCodeCache(dir string, fetch func(ctx context.Context, codeSha256 string) ([]byte, error)) *codeCache {
-	return &codeCache{dir: dir, fetch: fetch, inflight: make(map[string]*codeLoad)}
+// Fetch returns the zip of the package whose CodeSha256 is given.
+type Fetch func(ctx context.Context, codeSha256 string) ([]byte, error)
+
+// New returns a cache that unpacks into dir what fetch returns.
+func New(dir string, fetch Fetch) *Cache {
+	return &Cache{dir: dir, fetch: fetch, inflight: make(map[string]*codeLoad)}
 }
 
 // CodeDir returns the unpacked directory of the package whose CodeSha256 (base64,
 // as Lambda reports it) is given.
-func (c *codeCache) CodeDir(ctx context.Context, codeSha256 string) (string, error) {
+func (c *Cache) CodeDir(ctx context.Context, codeSha256 string) (string, error) {
 	raw, err := base64.StdEncoding.DecodeString(codeSha256)
 	if err != nil || len(raw) != 32 {
 		return "", fmt.Errorf("code: bad CodeSha256 %q", codeSha256)
@@ -68,7 +78,7 @@ func (c *codeCache) CodeDir(ctx context.Context, codeSha256 string) (string, err
 	}
 }
 
-func (c *codeCache) load(ctx context.Context, codeSha256, path string) (string, error) {
+func (c *Cache) load(ctx context.Context, codeSha256, path string) (string, error) {
 	zipData, err := c.fetch(ctx, codeSha256)
 	if err != nil {
 		return "", fmt.Errorf("code: fetch %s: %w", codeSha256, err)
