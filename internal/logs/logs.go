@@ -143,28 +143,35 @@ func (s *Store) publish() {
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for {
+	open := true
+	for open {
 		rec, ok := <-s.queue
 		if !ok {
 			break
 		}
 		add(rec)
+		// Let the lines of the next batchLinger gather in the buffer rather
+		// than waking for each of them: one wake-up per batch, not per line.
 		timer.Reset(batchLinger)
+		<-timer.C
 		n := 1
 	collect:
-		for n < batchMax {
+		for {
 			select {
 			case rec, ok := <-s.queue:
 				if !ok {
+					open = false
 					break collect
 				}
 				add(rec)
-				n++
-			case <-timer.C:
+				if n++; n == batchMax {
+					flush()
+					n = 0
+				}
+			default:
 				break collect
 			}
 		}
-		timer.Stop()
 		flush()
 	}
 	flush()
