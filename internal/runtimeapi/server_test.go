@@ -187,7 +187,11 @@ func TestSlotsEnforced(t *testing.T) {
 				id := r.header.Get("Lambda-Runtime-Aws-Request-Id")
 				held.Add(-1)
 				if st, _ := post(c, url(s, "invocation/"+id+"/response"), `"`+id+`"`, nil); st != 202 {
-					t.Errorf("response %s: %d", id, st)
+					// The last answers may meet the server's Close (the
+					// invocation is settled before the 202 is written).
+					if ctx.Err() == nil {
+						t.Errorf("response %s: %d", id, st)
+					}
 					return
 				}
 			}
