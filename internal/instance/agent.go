@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
@@ -144,7 +143,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		}
 		a.nc, a.ownNC = nc, true
 	}
-	js, err := jetstream.New(a.nc)
+	js, err := bus.NewJetStream(a.nc)
 	if err != nil {
 		a.closeNC()
 		return nil, fmt.Errorf("instance: jetstream: %w", err)
