@@ -25,6 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/shoal-dev/shoal/internal/server"
+
+	// The functions under testdata are built from this module, so it must keep
+	// requiring aws-lambda-go (go mod tidy does not look into testdata).
+	_ "github.com/aws/aws-lambda-go/lambda"
 )
 
 // Built once in TestMain.
