@@ -57,7 +57,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	case "oom":
 		for i := 0; ; i++ {
 			b := make([]byte, 16<<20)
-			for j := range b {
+			for j := 0; j < len(b); j += 4096 { // touch every page, so the memory is really used
 				b[j] = byte(j)
 			}
 			sink = append(sink, b)
