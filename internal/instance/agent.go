@@ -23,6 +23,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/wire"
@@ -43,7 +44,7 @@ type Agent struct {
 	ownNC    bool
 	it       pricing.InstanceType
 	metrics  HostMetrics
-	code     *codeCache
+	code     *codecache.Cache
 	envDeps  agent.Deps
 	logStore *logs.Store
 	srv      *wire.Server
@@ -148,7 +149,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		a.closeNC()
 		return nil, fmt.Errorf("instance: jetstream: %w", err)
 	}
-	a.code = newCodeCache(filepath.Join(cfg.WorkDir, "code"), js, cfg.CodeBucket)
+	a.code = codecache.New(filepath.Join(cfg.WorkDir, "code"), (&codeStore{js: js, bucket: cfg.CodeBucket}).Fetch)
 	sink := deps.Logs
 	if sink == nil {
 		st, err := logs.Open(ctx, js, logs.Config{}, deps.Logger)
