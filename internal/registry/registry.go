@@ -260,57 +260,40 @@ func (r *Registry) applyEntry(e jetstream.KeyValueEntry) {
 	deleted := e.Operation() != jetstream.KeyValuePut
 	switch {
 	case strings.HasPrefix(key, fnPrefix):
-		name := key[len(fnPrefix):]
-		var rec *functionRecord
-		if !deleted {
-			rec = new(functionRecord)
-			if err := json.Unmarshal(e.Value(), rec); err != nil {
-				r.log.Error("undecodable function record", "function", name, "err", err)
-				return
-			}
+		if rec, ok := decodeEntry[functionRecord](r, e, deleted, "function record"); ok {
+			r.storeFunc(key[len(fnPrefix):], rec, e.Revision())
 		}
-		r.storeFunc(name, rec, e.Revision())
 	case strings.HasPrefix(key, pcPrefix):
-		var st *provisionedStatus
-		if !deleted {
-			st = new(provisionedStatus)
-			if err := json.Unmarshal(e.Value(), st); err != nil {
-				r.log.Error("undecodable provisioned status", "key", key, "err", err)
-				return
-			}
+		if st, ok := decodeEntry[provisionedStatus](r, e, deleted, "provisioned status"); ok {
+			r.storeStatus(key[len(pcPrefix):], st, e.Revision())
 		}
-		r.storeStatus(key[len(pcPrefix):], st, e.Revision())
 	case strings.HasPrefix(key, cpPrefix):
-		var rec *capacityProviderRecord
-		if !deleted {
-			rec = new(capacityProviderRecord)
-			if err := json.Unmarshal(e.Value(), rec); err != nil {
-				r.log.Error("undecodable capacity provider", "key", key, "err", err)
-				return
-			}
+		if rec, ok := decodeEntry[capacityProviderRecord](r, e, deleted, "capacity provider"); ok {
+			r.storeCP(key[len(cpPrefix):], rec, e.Revision())
 		}
-		r.storeCP(key[len(cpPrefix):], rec, e.Revision())
 	case strings.HasPrefix(key, cpStatusPrefix):
-		var st *capacityProviderStatus
-		if !deleted {
-			st = new(capacityProviderStatus)
-			if err := json.Unmarshal(e.Value(), st); err != nil {
-				r.log.Error("undecodable capacity provider status", "key", key, "err", err)
-				return
-			}
+		if st, ok := decodeEntry[capacityProviderStatus](r, e, deleted, "capacity provider status"); ok {
+			r.storeCPStatus(key[len(cpStatusPrefix):], st, e.Revision())
 		}
-		r.storeCPStatus(key[len(cpStatusPrefix):], st, e.Revision())
 	case strings.HasPrefix(key, vStatusPrefix):
-		var st *versionStatus
-		if !deleted {
-			st = new(versionStatus)
-			if err := json.Unmarshal(e.Value(), st); err != nil {
-				r.log.Error("undecodable version status", "key", key, "err", err)
-				return
-			}
+		if st, ok := decodeEntry[versionStatus](r, e, deleted, "version status"); ok {
+			r.storeVersionStatus(key[len(vStatusPrefix):], st, e.Revision())
 		}
-		r.storeVersionStatus(key[len(vStatusPrefix):], st, e.Revision())
 	}
+}
+
+// decodeEntry decodes a watched entry's value into a new T; a deletion gives nil.
+// An undecodable value is logged and reported as not ok, so the cache keeps what it had.
+func decodeEntry[T any](r *Registry, e jetstream.KeyValueEntry, deleted bool, what string) (*T, bool) {
+	if deleted {
+		return nil, true
+	}
+	v := new(T)
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		r.log.Error("undecodable "+what, "key", e.Key(), "err", err)
+		return nil, false
+	}
+	return v, true
 }
 
 // storeFunc puts a record (nil: deleted) in the cache unless the cache already holds
