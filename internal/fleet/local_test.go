@@ -280,6 +280,15 @@ func TestLocalFleet(t *testing.T) {
 	waitState(t, l, ids[0], StateTerminated)
 
 	// Terminate drains: an invocation in flight when it starts completes.
+	// r1's slot is held until the runtime asks for its next event, so wait
+	// for the heartbeats to show it free before counting the slow one.
+	eventually(t, 10*time.Second, func() error {
+		in, _ := l.Instance(ids[1])
+		if len(in.Environments) == 1 && in.Environments[0].InFlight == 0 {
+			return nil
+		}
+		return errors.New("r1 still holds its slot")
+	})
 	slow := make(chan error, 1)
 	go func() {
 		res, err := pool.Invoke(ctx, in1, "env-1", agent.Invocation{RequestID: "slow", Payload: []byte(`{"op":"sleep","ms":700}`)})
