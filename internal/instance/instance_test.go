@@ -265,6 +265,17 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	}
 
 	// Stop drains: an invocation in flight finishes, new ones are refused.
+	// Earlier invocations hold their slots until the runtime asks for its
+	// next event, so wait for them to free before counting the slow one.
+	eventually(t, 10*time.Second, func() error {
+		hb, _ := ta.hbs.get(ta.cfg.ID)
+		for _, e := range hb.Environments {
+			if e.ID == "env-a" && e.InFlight == 0 {
+				return nil
+			}
+		}
+		return errors.New("earlier invocations still hold slots")
+	})
 	slow := make(chan error, 1)
 	go func() {
 		res, err := ta.conn.Invoke(ctx, "env-a", agent.Invocation{RequestID: "slow", Payload: []byte(`{"op":"sleep","ms":500}`)})
