@@ -79,10 +79,11 @@ type Result struct {
 	// start (never for provisioned-concurrency environments, as on Lambda).
 	InitDuration    time.Duration
 	MaxMemoryUsedMB int
-	// CPUTime is the environment's CPU time since the previous reading, on
-	// one-slot environments. It is read only for invocations of 5 ms or more
-	// (and failures); shorter ones report 0 and the next reading carries
-	// their CPU, so the sum over results is the environment's total.
+	// CPUTime is the environment's CPU time since the previous reading (on a
+	// multi-slot environment, shared among invocations in the order they
+	// finish). It is read only for invocations of 5 ms or more (and
+	// failures); shorter ones report 0 and the next reading carries their
+	// CPU, so the sum over results is the environment's total.
 	CPUTime time.Duration
 	// Replace reports that this environment is finished (timeout, crash,
 	// out of memory): the caller must discard it. The agent is already
@@ -114,6 +115,15 @@ type Deps struct {
 	// Sandboxes creates the process container of an environment; nil uses
 	// the default (internal/sandbox when available, else plain processes).
 	Sandboxes SandboxFactory
+	// Usage, if set, is told of every finished invocation before its result
+	// is returned (the usage ledger's source).
+	Usage UsageSink
+}
+
+// UsageSink receives finished invocations. InvocationDone runs on the invoke
+// path, before the caller sees the result, so it must be quick.
+type UsageSink interface {
+	InvocationDone(spec *Spec, requestID string, start time.Time, r *Result)
 }
 
 // ErrBusy is returned by Invoke when every slot of the environment is taken.

@@ -56,6 +56,7 @@ type Environment struct {
 	id       string
 	logger   *slog.Logger
 	clock    clock.Clock
+	usage    UsageSink
 	api      *runtimeapi.Server
 	box      Sandbox
 	cmd      *exec.Cmd
@@ -69,7 +70,7 @@ type Environment struct {
 	inflight     atomic.Int32
 	closing      atomic.Bool
 	initReported atomic.Bool
-	lastCPU      atomic.Int64 // the sandbox's CPU time when the last invocation ended (one slot)
+	lastCPU      atomic.Int64 // the sandbox's CPU time at the last reading
 	mem          *memReader
 
 	initErrs  chan initFailure // the runtime's init/error, once
@@ -185,6 +186,7 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 		spec:     spec,
 		id:       newID(),
 		clock:    deps.Clock,
+		usage:    deps.Usage,
 		slots:    spec.MaxConcurrency,
 		memStr:   fmt.Sprint(spec.MemoryMB),
 		fnTimout: spec.Timeout,

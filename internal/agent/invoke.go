@@ -177,17 +177,25 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		r.Replace = true
 	}
 	r.Duration = now.Sub(w.start)
-	r.BilledDuration = billed(r.Duration)
 	// The first invocation after a cold start reports the init; provisioned
 	// environments initialised ahead of demand do not (as on Lambda).
 	if !e.initReported.Swap(true) && e.spec.InitType != InitProvisioned {
 		r.InitDuration = e.initDur
 	}
+	// Lambda bills an on-demand cold start's init with its first invocation
+	// (since August 2025); Managed Instances bill no duration at all.
+	if e.spec.InitType == InitOnDemand || e.spec.InitType == "" {
+		r.BilledDuration = billed(r.Duration + r.InitDuration)
+	} else {
+		r.BilledDuration = billed(r.Duration)
+	}
 	r.MaxMemoryUsedMB = int((e.mem.peakFor(now, r.Duration) + (1<<20 - 1)) >> 20)
-	if e.slots == 1 && (r.Duration >= cpuReadMin || kind != outcomeAnswer) {
-		// The environment is idle between invocations, so its CPU time since
-		// the last reading belongs to this invocation and the short ones
-		// before it (the sum over results is the environment's total).
+	if r.Duration >= cpuReadMin || kind != outcomeAnswer {
+		// A one-slot environment is idle between invocations, so its CPU
+		// time since the last reading belongs to this invocation and the
+		// short ones before it; a multi-slot one shares it among the
+		// invocations that finish, in the order they finish. Either way the
+		// sum over results is the environment's total.
 		// After the sandbox is gone the reading is 0: report nothing then.
 		if cpu, last := int64(e.box.CPUTime()), e.lastCPU.Load(); cpu >= last && e.lastCPU.CompareAndSwap(last, cpu) {
 			r.CPUTime = time.Duration(cpu - last)
@@ -199,6 +207,9 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		e.logs.end()
 	}
 	r.LogTail = w.tail.bytes()
+	if e.usage != nil {
+		e.usage.InvocationDone(&e.spec, id, w.start, &r)
+	}
 	e.release()
 	if r.Replace {
 		go e.Close(context.Background())

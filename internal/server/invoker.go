@@ -17,12 +17,24 @@ type invoker struct {
 	reg     *registry.Registry
 	router  *router.Router
 	managed *router.Managed
+	metrics *serverMetrics
 	cfg     Config
 }
 
 var _ lambdaapi.Invoker = (*invoker)(nil)
 
 func (i *invoker) Invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (*lambdaapi.InvokeResult, error) {
+	v := req.Version
+	i.metrics.begin(v)
+	res, err := i.invoke(ctx, req)
+	i.metrics.end(v, res, err)
+	if err != nil {
+		return nil, err
+	}
+	return result(res, v), nil
+}
+
+func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (agent.Result, error) {
 	v := req.Version
 	inv := agent.Invocation{
 		RequestID:     req.RequestID,
@@ -32,23 +44,15 @@ func (i *invoker) Invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (*la
 		TailLog:       req.TailLog,
 	}
 	if v.CapacityProviderConfig != nil {
-		res, err := i.managed.Invoke(ctx, v.FunctionName+":"+v.Version, inv)
-		if err != nil {
-			return nil, err
-		}
-		return result(res, v), nil
+		return i.managed.Invoke(ctx, v.FunctionName+":"+v.Version, inv)
 	}
 	reserved, err := i.reg.GetFunctionConcurrency(ctx, v.FunctionName)
 	if err != nil {
-		return nil, err
+		return agent.Result{}, err
 	}
 	t := targetFor(v, i.cfg)
 	t.Reserved = reserved
-	res, err := i.router.Invoke(ctx, t, inv)
-	if err != nil {
-		return nil, err
-	}
-	return result(res, v), nil
+	return i.router.Invoke(ctx, t, inv)
 }
 
 func result(res agent.Result, v *registry.Version) *lambdaapi.InvokeResult {

@@ -120,6 +120,7 @@ type Server struct {
 	logs    *logs.Store
 	router  *router.Router
 	managed *managedPlane
+	metrics *serverMetrics
 	http    *http.Server
 	ln      net.Listener
 
@@ -207,10 +208,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if err := apiCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	api := lambdaapi.New(apiCfg, s.reg, &invoker{reg: s.reg, router: s.router, managed: s.managed.router, cfg: cfg}, logger)
+	s.metrics = newServerMetrics(s)
+	api := lambdaapi.New(apiCfg, s.reg, &invoker{reg: s.reg, router: s.router, managed: s.managed.router,
+		metrics: s.metrics, cfg: cfg}, logger)
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.Handle("/", api)
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
