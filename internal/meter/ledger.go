@@ -1,0 +1,175 @@
+package meter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The ledger's stream.
+const (
+	StreamName    = "SHOAL_USAGE"
+	SubjectPrefix = "shoal.usage."
+	// DuplicateWindow is how long JetStream remembers event ids. A journal
+	// line is deleted seconds after its acknowledgement, so only events
+	// re-sent after a crash within that moment can repeat, well inside it.
+	DuplicateWindow = 10 * time.Minute
+	// MaxLag is how long after its End an event may reach the ledger and
+	// still be found by a Read of its period (a journal published late, after
+	// an outage).
+	MaxLag = 24 * time.Hour
+)
+
+// EnsureStream creates the ledger's stream if it does not exist.
+func EnsureStream(ctx context.Context, js jetstream.JetStream) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       StreamName,
+		Subjects:   []string{SubjectPrefix + ">"},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Duplicates: DuplicateWindow,
+	})
+	if err != nil {
+		return fmt.Errorf("meter: create stream: %w", err)
+	}
+	return nil
+}
+
+// Query selects events by when they ended, [Since, Until), and by function.
+// A function filter keeps that function's invocations and provisioned
+// segments and every instance segment (instances belong to capacity
+// providers, which a reader attributes).
+type Query struct {
+	Since, Until time.Time
+	Function     string
+}
+
+func (q Query) match(ev *Event) bool {
+	if !q.Since.IsZero() && ev.End.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && !ev.End.Before(q.Until) {
+		return false
+	}
+	return q.Function == "" || ev.Kind == KindInstance || ev.Function == q.Function
+}
+
+// Read returns the events of q in the ledger, each once, ordered by End.
+func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]Event, error) {
+	var out []Event
+	seen := map[string]bool{}
+	err := Scan(ctx, js, q, func(ev *Event) error {
+		if !seen[ev.ID] {
+			seen[ev.ID] = true
+			out = append(out, *ev)
+		}
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b Event) int { return a.End.Compare(b.End) })
+	return out, err
+}
+
+// Scan calls yield for every stored event of q in the order stored; an event
+// re-sent after a crash outside JetStream's duplicate window appears again
+// (Read removes such repeats).
+func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Event) error) error {
+	stream, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		return fmt.Errorf("meter: %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("meter: %w", err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{}
+	if q.Function != "" {
+		cfg.FilterSubjects = []string{
+			SubjectPrefix + string(KindInvocation) + "." + token(q.Function),
+			SubjectPrefix + string(KindProvisioned) + "." + token(q.Function),
+			SubjectPrefix + string(KindInstance) + ".>",
+		}
+	}
+	if !q.Since.IsZero() {
+		start := q.Since.Add(-MaxLag)
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = &start
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("meter: %w", err)
+	}
+	for {
+		msgs, err := cons.Fetch(1024, jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			return fmt.Errorf("meter: %w", err)
+		}
+		got := 0
+		for m := range msgs.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("meter: %w", err)
+			}
+			var ev Event
+			if json.Unmarshal(m.Data(), &ev) == nil && q.match(&ev) {
+				if err := yield(&ev); err != nil {
+					return err
+				}
+			}
+			if md.Sequence.Stream >= last {
+				return nil
+			}
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return fmt.Errorf("meter: %w", err)
+		}
+		if got == 0 {
+			// Nothing more matches the filter before the last sequence.
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// Handler serves GET /shoal/v1/usage?since=RFC3339&until=RFC3339&function=F
+// as newline-delimited JSON events (Read's result).
+func Handler(js jetstream.JetStream) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var q Query
+		for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
+			if v := r.URL.Query().Get(name); v != "" {
+				t, err := time.Parse(time.RFC3339Nano, v)
+				if err != nil {
+					http.Error(w, name+": not an RFC 3339 time", http.StatusBadRequest)
+					return
+				}
+				*dst = t
+			}
+		}
+		q.Function = r.URL.Query().Get("function")
+		events, err := Read(r.Context(), js, q)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		for i := range events {
+			if err := enc.Encode(&events[i]); err != nil {
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,258 @@
+package meter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/bus"
+)
+
+func eventually(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func startBus(t *testing.T, dir, listen string) *bus.Bus {
+	t.Helper()
+	b, err := bus.Start(context.Background(), bus.Config{DataDir: dir, Listen: listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStream(context.Background(), b.JetStream()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func inv(i int, at time.Time) *Event {
+	return &Event{ID: "inv-" + strconv.Itoa(i), Kind: KindInvocation, Start: at, End: at.Add(time.Millisecond),
+		Function: "fn", Version: "1", Compute: OnDemand, MemoryMB: 128, DurationMs: 0.7, BilledMs: 1, Outcome: OutcomeSuccess}
+}
+
+// count reads the stream without Read's deduplication.
+func count(t *testing.T, js jetstream.JetStream, q Query) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	if err := Scan(context.Background(), js, q, func(ev *Event) error { got[ev.ID]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestRecordAndRead(t *testing.T) {
+	b := startBus(t, t.TempDir(), "")
+	defer b.Close()
+	js := b.JetStream()
+	dir := t.TempDir()
+	r, err := NewRecorder(Config{Dir: dir, SegmentBytes: 4096}, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for i := range 200 {
+		r.Record(inv(i, t0.Add(time.Duration(i)*time.Second)))
+	}
+	other := inv(1000, t0)
+	other.Function = "other"
+	r.Record(other)
+	seg := &Event{ID: "inst-a-1", Kind: KindInstance, Start: t0, End: t0.Add(time.Minute), CapacityProvider: "cp1",
+		Instance: "a", InstanceType: "m7i.large", Zone: "us-east-1a", State: InstanceRunning}
+	r.Record(seg)
+	eventually(t, 10*time.Second, func() error {
+		if n := r.Published(); n != 202 {
+			return fmt.Errorf("published %d of 202", n)
+		}
+		return nil
+	})
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := segments(dir); len(segs) != 0 {
+		t.Errorf("journal segments left after a clean close: %v", segs)
+	}
+
+	ctx := context.Background()
+	all, err := Read(ctx, js, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 202 {
+		t.Fatalf("read %d events, want 202", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].End.Before(all[i-1].End) {
+			t.Fatalf("events out of order at %d", i)
+		}
+	}
+	// A period and a function.
+	got, err := Read(ctx, js, Query{Since: t0.Add(10 * time.Second), Until: t0.Add(20 * time.Second), Function: "fn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 || got[0].ID != "inv-10" || got[9].ID != "inv-19" {
+		t.Errorf("period read: %d events %v…", len(got), got[:min(1, len(got))])
+	}
+	got, err = Read(ctx, js, Query{Function: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "inv-1000" && got[1].ID != "inv-1000" {
+		t.Errorf("function read: %+v", got)
+	}
+}
+
+// A journal left by a killed process, including a torn last line, is
+// published by Drain; publishing it twice stores each event once.
+func TestDrainDeadJournal(t *testing.T) {
+	b := startBus(t, t.TempDir(), "")
+	defer b.Close()
+	js := b.JetStream()
+	dir := t.TempDir()
+	w, err := openWriter(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	var copyOf []byte
+	for i := range 50 {
+		ev := inv(i, t0)
+		line := encodeLine(nil, ev.ID, Subject(ev), mustJSON(t, ev))
+		if err := w.append(line); err != nil {
+			t.Fatal(err)
+		}
+		copyOf = append(copyOf, line...)
+	}
+	// The process dies in the middle of nothing: a torn write cannot happen
+	// with one write(2) per line, but a damaged file must not stop a drain.
+	if err := w.append([]byte("inv-torn\tshoal.usage.invocation.fn\t{\"id\":")); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.close()
+	// The same events again, as a process re-sending after a crash would.
+	if err := os.WriteFile(filepath.Join(dir, segName(99)), copyOf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Drain(context.Background(), js, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 100 {
+		t.Errorf("drained %d lines, want 100", n)
+	}
+	if segs, _ := segments(dir); len(segs) != 0 {
+		t.Errorf("segments left: %v", segs)
+	}
+	got := count(t, js, Query{})
+	if len(got) != 50 {
+		t.Errorf("%d distinct events stored, want 50", len(got))
+	}
+	for id, c := range got {
+		if c != 1 {
+			t.Errorf("event %s stored %d times", id, c)
+		}
+	}
+}
+
+// A Recorder whose ledger goes away keeps its events and sends them, once
+// each, when the ledger is back.
+func TestRecorderSurvivesLedgerOutage(t *testing.T) {
+	natsDir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	b := startBus(t, natsDir, addr)
+	nc, js, err := bus.Connect(b.ClientURL(), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r, err := NewRecorder(Config{Dir: t.TempDir(), Linger: time.Millisecond}, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for i := range 100 {
+		r.Record(inv(i, t0))
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := r.Published(); n != 100 {
+			return fmt.Errorf("published %d", n)
+		}
+		return nil
+	})
+	b.Close()
+	for i := 100; i < 300; i++ {
+		r.Record(inv(i, t0))
+	}
+	time.Sleep(100 * time.Millisecond) // let the publisher fail a few times against the dead ledger
+	if n := r.Published(); n != 100 {
+		t.Errorf("published %d while the ledger was down", n)
+	}
+	b = startBus(t, natsDir, addr)
+	defer b.Close()
+	eventually(t, 20*time.Second, func() error {
+		if n := r.Published(); n < 300 {
+			return fmt.Errorf("published %d of 300 after the ledger came back", n)
+		}
+		return nil
+	})
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := count(t, b.JetStream(), Query{})
+	if len(got) != 300 {
+		t.Errorf("%d distinct events stored, want 300", len(got))
+	}
+	for id, c := range got {
+		if c != 1 {
+			t.Errorf("event %s stored %d times", id, c)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{{}, {Dir: "x", SegmentBytes: 10}, {Dir: "x", Batch: -1}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	c := Config{Dir: "x"}
+	if err := c.Validate(); err != nil || c.Batch == 0 || c.Linger == 0 || c.SegmentBytes == 0 {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	if Subject(&Event{Kind: KindInvocation, Function: "a.b c"}) != "shoal.usage.invocation.a_b_c" {
+		t.Error("subject tokens not sanitised")
+	}
+}
+
+func mustJSON(t *testing.T, ev *Event) []byte {
+	t.Helper()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
