@@ -201,7 +201,27 @@ func (m *Managed) Invoke(ctx context.Context, versionKey string, inv agent.Invoc
 	default:
 		stats.ThrottlesConcurrency.Add(1)
 	}
-	return agent.Result{}, awserr.Throttled(awserr.ReasonConcurrentInvocationLimitExceeded, "Rate Exceeded.")
+	throttle := awserr.Throttled(awserr.ReasonConcurrentInvocationLimitExceeded, "Rate Exceeded.")
+	throttle.Err = throttleCause(cause)
+	return agent.Result{}, throttle
+}
+
+// throttleCause is the cause kept in a Managed Instances throttle: the
+// wire.Reason… of the limit that refused it. Clients never see it; Lambda
+// reports it only in its throttle metrics.
+type throttleCause string
+
+func (c throttleCause) Error() string { return "throttled by " + string(c) }
+
+// ThrottleCause reports why a Managed Instances invocation was throttled:
+// wire.ReasonCPU, wire.ReasonMemory or wire.ReasonConcurrency; "" when err
+// carries no cause.
+func ThrottleCause(err error) string {
+	var c throttleCause
+	if errors.As(err, &c) {
+		return string(c)
+	}
+	return ""
 }
 
 // pick returns the untried, reachable environment with the fewest outstanding

@@ -1,25 +1,346 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/registry"
+	"github.com/shoal-dev/shoal/internal/router"
+	"github.com/shoal-dev/shoal/internal/wire"
+)
+
+// Throttle causes, the values of the cause label: Lambda's ConcurrencyThrottles,
+// CPUThrottles and MemoryThrottles.
+const (
+	causeConcurrency = wire.ReasonConcurrency
+	causeCPU         = wire.ReasonCPU
+	causeMemory      = wire.ReasonMemory
+)
+
+var throttleCauses = [...]string{causeConcurrency, causeCPU, causeMemory}
+
+// Buckets of the duration histograms, in seconds: from a warm millisecond to
+// Lambda's 15-minute limit, and up to Managed Instances' init limit (130 s).
+var (
+	durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900}
+	initBuckets     = []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 130}
 )
 
 // serverMetrics is the control plane's Prometheus registry: per function and
 // version invocations, errors, throttles by cause, durations and concurrent
 // executions, and the Managed Instances fleet as the scaler sees it.
-type serverMetrics struct{}
+//
+// The invoke path costs two lock-free map reads and a few atomic adds: the
+// labelled children of each version are made once and kept in an immutable
+// map that is replaced (under mu) when a version is first seen or pruned.
+type serverMetrics struct {
+	reg *prometheus.Registry
+	// versions lists the registry's versions, so that the series of deleted
+	// ones are dropped at scrape time; nil keeps every series.
+	versions func() []*registry.Version
 
-func newServerMetrics(s *Server) *serverMetrics { return &serverMetrics{} }
+	invocations, errors, serviceErrors *prometheus.CounterVec
+	throttles                          *prometheus.CounterVec
+	duration, initDuration             *prometheus.HistogramVec
+	concurrent                         *prometheus.GaugeVec
+
+	children atomic.Pointer[map[versionKey]*versionMetrics]
+	mu       sync.Mutex // serialises replacements of children
+}
+
+type versionKey struct{ function, version string }
+
+// versionMetrics are one version's labelled children.
+type versionMetrics struct {
+	invocations, errors, serviceErrors prometheus.Counter
+	throttles                          [len(throttleCauses)]prometheus.Counter
+	duration, initDuration             prometheus.Observer
+	concurrent                         prometheus.Gauge
+}
+
+func newServerMetrics(s *Server) *serverMetrics {
+	m := newMetrics()
+	if s != nil && s.reg != nil {
+		m.versions = func() []*registry.Version { return s.reg.ListFunctions(context.Background(), true) }
+	}
+	if s != nil && s.managed != nil {
+		m.reg.MustRegister(&fleetCollector{instances: s.managed.fleet.Instances})
+	}
+	return m
+}
+
+// newMetrics returns the function metrics and the process's own.
+func newMetrics() *serverMetrics {
+	fv := []string{"function", "version"}
+	m := &serverMetrics{
+		reg: prometheus.NewRegistry(),
+		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_function_invocations_total",
+			Help: "Invocations: invocations that ran the function, successful or ending in a function error (throttles excluded)."}, fv),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_function_errors_total",
+			Help: "Errors: invocations that ended in a function error (X-Amz-Function-Error)."}, fv),
+		serviceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_function_service_errors_total",
+			Help: "Invocations answered with a service error (5xx) instead of running."}, fv),
+		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_function_throttles_total",
+			Help: "Throttles: invocations answered 429, by cause (ConcurrencyThrottles, CPUThrottles, MemoryThrottles)."},
+			append(fv, "cause")),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "shoal_function_duration_seconds",
+			Help: "Duration: the time the function's handler ran.", Buckets: durationBuckets}, fv),
+		initDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "shoal_function_init_duration_seconds",
+			Help: "Init Duration of the invocations that cold-started an environment.", Buckets: initBuckets}, fv),
+		concurrent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "shoal_function_concurrent_executions",
+			Help: "ConcurrentExecutions: invocations of the version in flight."}, fv),
+	}
+	empty := map[versionKey]*versionMetrics{}
+	m.children.Store(&empty)
+	m.reg.MustRegister(m.invocations, m.errors, m.serviceErrors, m.throttles, m.duration, m.initDuration, m.concurrent,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// of returns the children of v, making them on first use.
+func (m *serverMetrics) of(v *registry.Version) *versionMetrics {
+	k := versionKey{v.FunctionName, v.Version}
+	if c := (*m.children.Load())[k]; c != nil {
+		return c
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.children.Load()
+	if c := old[k]; c != nil {
+		return c
+	}
+	c := &versionMetrics{
+		invocations:   m.invocations.WithLabelValues(k.function, k.version),
+		errors:        m.errors.WithLabelValues(k.function, k.version),
+		serviceErrors: m.serviceErrors.WithLabelValues(k.function, k.version),
+		duration:      m.duration.WithLabelValues(k.function, k.version),
+		initDuration:  m.initDuration.WithLabelValues(k.function, k.version),
+		concurrent:    m.concurrent.WithLabelValues(k.function, k.version),
+	}
+	for i, cause := range throttleCauses {
+		c.throttles[i] = m.throttles.WithLabelValues(k.function, k.version, cause)
+	}
+	next := make(map[versionKey]*versionMetrics, len(old)+1)
+	for kk, vv := range old {
+		next[kk] = vv
+	}
+	next[k] = c
+	m.children.Store(&next)
+	return c
+}
 
 // begin counts an invocation of v as executing.
-func (m *serverMetrics) begin(v *registry.Version) {}
+func (m *serverMetrics) begin(v *registry.Version) {
+	m.of(v).concurrent.Inc()
+}
 
 // end records the outcome of an invocation of v: its result, or err (a
 // throttle, a service error) when there is none.
-func (m *serverMetrics) end(v *registry.Version, res agent.Result, err error) {}
+func (m *serverMetrics) end(v *registry.Version, res agent.Result, err error) {
+	c := m.of(v)
+	c.concurrent.Dec()
+	if err != nil {
+		var e *awserr.Error
+		switch {
+		case errors.As(err, &e) && e.Code == awserr.CodeTooManyRequests:
+			c.throttles[causeIndex(router.ThrottleCause(err))].Inc()
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			// The caller went away: neither a result nor a failure of shoal's.
+		default:
+			c.serviceErrors.Inc()
+		}
+		return
+	}
+	c.invocations.Inc()
+	if res.FunctionError != "" {
+		c.errors.Inc()
+	}
+	c.duration.Observe(res.Duration.Seconds())
+	if res.InitDuration > 0 {
+		c.initDuration.Observe(res.InitDuration.Seconds())
+	}
+}
+
+// causeIndex maps a throttle cause to its index in throttleCauses; the
+// throttles of the on-demand router (account and reserved concurrency) have
+// none and count as concurrency.
+func causeIndex(cause string) int {
+	switch cause {
+	case causeCPU:
+		return 1
+	case causeMemory:
+		return 2
+	}
+	return 0
+}
+
+// prune drops the series of versions the registry no longer has.
+func (m *serverMetrics) prune() {
+	if m.versions == nil {
+		return
+	}
+	live := map[versionKey]bool{}
+	for _, v := range m.versions() {
+		live[versionKey{v.FunctionName, v.Version}] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.children.Load()
+	var gone []versionKey
+	for k := range old {
+		if !live[k] {
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	next := make(map[versionKey]*versionMetrics, len(old))
+	for k, c := range old {
+		if live[k] {
+			next[k] = c
+		}
+	}
+	m.children.Store(&next)
+	for _, k := range gone {
+		l := prometheus.Labels{"function": k.function, "version": k.version}
+		for _, vec := range []interface {
+			DeletePartialMatch(prometheus.Labels) int
+		}{m.invocations, m.errors, m.serviceErrors, m.throttles, m.duration, m.initDuration, m.concurrent} {
+			vec.DeletePartialMatch(l)
+		}
+	}
+}
 
 // handler serves the metrics in Prometheus' text format.
-func (m *serverMetrics) handler() http.Handler { return http.NotFoundHandler() }
+func (m *serverMetrics) handler() http.Handler {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.prune()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// fleetCollector exports the Managed Instances fleet on every scrape from the
+// same fleet.Instance records the scaler decides on (fleet.Local.Instances):
+// per instance the capacity provider metrics of Lambda Managed Instances,
+// per environment its concurrency, limit and utilisation.
+type fleetCollector struct {
+	instances func() []fleet.Instance
+}
+
+var (
+	instanceLabels = []string{"capacity_provider", "instance", "instance_type", "zone"}
+	envLabels      = []string{"capacity_provider", "function", "version", "instance", "environment"}
+
+	descInstances = prometheus.NewDesc("shoal_instances",
+		"Instances of each capacity provider, by type, zone and state.",
+		[]string{"capacity_provider", "instance_type", "zone", "state"}, nil)
+	descCPU = prometheus.NewDesc("shoal_instance_cpu_utilization_ratio",
+		"CPUUtilization: CPU time the instance used over its last heartbeat interval, as a share of its vCPUs.", instanceLabels, nil)
+	descMem = prometheus.NewDesc("shoal_instance_memory_utilization_ratio",
+		"MemoryUtilization: memory in use as a share of the instance's memory.", instanceLabels, nil)
+	descVCPUAvail = prometheus.NewDesc("shoal_instance_vcpu_available",
+		"vCPUAvailable: vCPUs of the instance not allocated to execution environments.", instanceLabels, nil)
+	descVCPUAlloc = prometheus.NewDesc("shoal_instance_vcpu_allocated",
+		"vCPUAllocated: vCPUs of the instance allocated to execution environments.", instanceLabels, nil)
+	descMemAvail = prometheus.NewDesc("shoal_instance_memory_available_bytes",
+		"MemoryAvailable: memory of the instance not allocated to execution environments.", instanceLabels, nil)
+	descMemAlloc = prometheus.NewDesc("shoal_instance_memory_allocated_bytes",
+		"MemoryAllocated: memory of the instance allocated to execution environments.", instanceLabels, nil)
+	descRx = prometheus.NewDesc("shoal_instance_network_receive_bytes_total",
+		"Bytes the instance's agent received on its invoke connections.", instanceLabels, nil)
+	descTx = prometheus.NewDesc("shoal_instance_network_transmit_bytes_total",
+		"Bytes the instance's agent sent on its invoke connections.", instanceLabels, nil)
+	descFDs = prometheus.NewDesc("shoal_instance_open_fds",
+		"File descriptors open in the instance's agent and environments.", instanceLabels, nil)
+	descInstEnvs = prometheus.NewDesc("shoal_instance_environments",
+		"Execution environments on the instance, by state.", append(instanceLabels[:len(instanceLabels):len(instanceLabels)], "state"), nil)
+
+	descEnvs = prometheus.NewDesc("shoal_execution_environments",
+		"ExecutionEnvironmentCount: execution environments of a version, by state.",
+		[]string{"capacity_provider", "function", "version", "state"}, nil)
+	descEnvConc = prometheus.NewDesc("shoal_execution_environment_concurrency",
+		"ExecutionEnvironmentConcurrency: the most invocations in flight at once in the environment over the last heartbeat interval (the scaler's saturation signal).", envLabels, nil)
+	descEnvLimit = prometheus.NewDesc("shoal_execution_environment_concurrency_limit",
+		"ExecutionEnvironmentConcurrencyLimit: the invocations the environment runs at once.", envLabels, nil)
+	descEnvCPU = prometheus.NewDesc("shoal_execution_environment_cpu_utilization_ratio",
+		"ExecutionEnvironmentCPUUtilization: CPU time over the last heartbeat interval, as a share of the environment's vCPUs.", envLabels, nil)
+	descEnvMem = prometheus.NewDesc("shoal_execution_environment_memory_utilization_ratio",
+		"ExecutionEnvironmentMemoryUtilization: memory in use as a share of the environment's memory.", envLabels, nil)
+)
+
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descInstances, descCPU, descMem, descVCPUAvail, descVCPUAlloc, descMemAvail,
+		descMemAlloc, descRx, descTx, descFDs, descInstEnvs, descEnvs, descEnvConc, descEnvLimit, descEnvCPU, descEnvMem} {
+		ch <- d
+	}
+}
+
+// envStates are the environment states an agent reports.
+var envStates = []string{"initializing", "ready", "draining", "failed"}
+
+func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	type group struct{ cp, typ, zone, state string }
+	instances := map[group]int{}
+	type versionState struct{ cp, function, version, state string }
+	versions := map[versionState]int{}
+	for _, in := range c.instances() {
+		instances[group{in.CapacityProvider, in.Type, in.Zone, in.State}]++
+		if in.State != fleet.StateRunning && in.State != fleet.StateDraining {
+			continue // no figures: not booted yet, or gone
+		}
+		il := []string{in.CapacityProvider, in.ID, in.Type, in.Zone}
+		var vcpu float64
+		var memMB int
+		envs := map[string]int{}
+		for _, st := range envStates {
+			envs[st] = 0
+		}
+		for _, e := range in.Environments {
+			vcpu += e.VCPU
+			memMB += e.MemoryMB
+			envs[e.State]++
+			versions[versionState{in.CapacityProvider, e.Function, e.Version, e.State}]++
+			el := []string{in.CapacityProvider, e.Function, e.Version, in.ID, e.ID}
+			gauge(descEnvConc, float64(e.PeakInFlight), el...)
+			gauge(descEnvLimit, float64(e.Slots), el...)
+			gauge(descEnvCPU, e.CPUUtilization, el...)
+			gauge(descEnvMem, e.MemoryUtilization, el...)
+		}
+		gauge(descCPU, in.CPUUtilization, il...)
+		gauge(descMem, in.MemoryUtilization, il...)
+		gauge(descVCPUAlloc, vcpu, il...)
+		gauge(descVCPUAvail, max(float64(in.VCPU)-vcpu, 0), il...)
+		gauge(descMemAlloc, float64(uint64(memMB)<<20), il...)
+		gauge(descMemAvail, float64(uint64(max(in.MemoryMB-memMB, 0))<<20), il...)
+		counter(descRx, float64(in.NetworkRxBytes), il...)
+		counter(descTx, float64(in.NetworkTxBytes), il...)
+		gauge(descFDs, float64(in.OpenFDs), il...)
+		for st, n := range envs {
+			gauge(descInstEnvs, float64(n), append(il[:len(il):len(il)], st)...)
+		}
+	}
+	for g, n := range instances {
+		gauge(descInstances, float64(n), g.cp, g.typ, g.zone, g.state)
+	}
+	for v, n := range versions {
+		gauge(descEnvs, float64(n), v.cp, v.function, v.version, v.state)
+	}
+}

@@ -1,0 +1,293 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/registry"
+	"github.com/shoal-dev/shoal/internal/router"
+	"github.com/shoal-dev/shoal/internal/wire"
+)
+
+// scrape GETs the handler and parses the answer with Prometheus' text parser.
+func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return mfs
+}
+
+// sample returns the value of the series of name with exactly labels (a
+// histogram's sample count), and whether there is one.
+func sample(mfs map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		if len(m.GetLabel()) != len(labels) {
+			continue
+		}
+		for _, l := range m.GetLabel() {
+			if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// refusingAgent is an agent's invoke server that refuses every invocation
+// with the reason in reason.
+func refusingAgent(t *testing.T, reason *atomic.Value) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := wire.NewServer(wire.HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+		return agent.Result{}, wire.Refused(reason.Load().(string), "refused by the test")
+	}), nil)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+type dialer struct{}
+
+func (dialer) Conn(ctx context.Context, in fleet.Instance) (*wire.Conn, error) {
+	return wire.Dial(ctx, in.InvokeNetwork, in.InvokeAddr)
+}
+
+func TestFunctionMetrics(t *testing.T) {
+	var reason atomic.Value
+	reason.Store(wire.ReasonCPU)
+	managed := router.NewManaged(dialer{})
+	managed.Update([]fleet.Instance{{ID: "i-1", State: fleet.StateRunning, InvokeNetwork: "tcp",
+		InvokeAddr: refusingAgent(t, &reason),
+		Environments: []fleet.EnvStatus{{ID: "e-1", Function: "mi", Version: "1", Slots: 4, State: "ready"}}}})
+	managedThrottle := func(why string) func() (agent.Result, error) {
+		return func() (agent.Result, error) {
+			reason.Store(why)
+			return managed.Invoke(context.Background(), "mi:1", agent.Invocation{RequestID: "r"})
+		}
+	}
+	ok := func(res agent.Result) func() (agent.Result, error) {
+		return func() (agent.Result, error) { return res, nil }
+	}
+	fail := func(err error) func() (agent.Result, error) {
+		return func() (agent.Result, error) { return agent.Result{}, err }
+	}
+	fn := &registry.Version{FunctionName: "fn", Version: "$LATEST"}
+	mi := &registry.Version{FunctionName: "mi", Version: "1"}
+	tests := []struct {
+		name   string
+		v      *registry.Version
+		invoke func() (agent.Result, error)
+		metric string
+		labels map[string]string
+	}{
+		{name: "success", v: fn, invoke: ok(agent.Result{Duration: 20 * time.Millisecond}),
+			metric: "shoal_function_invocations_total"},
+		{name: "duration", v: fn, invoke: ok(agent.Result{Duration: time.Second}),
+			metric: "shoal_function_duration_seconds"},
+		{name: "function error", v: fn, invoke: ok(agent.Result{FunctionError: "Unhandled", Duration: time.Millisecond}),
+			metric: "shoal_function_errors_total"},
+		{name: "cold start", v: fn, invoke: ok(agent.Result{Duration: time.Millisecond, InitDuration: 300 * time.Millisecond}),
+			metric: "shoal_function_init_duration_seconds"},
+		{name: "reserved concurrency throttle", v: fn,
+			invoke: fail(awserr.Throttled(awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded, "Rate Exceeded.")),
+			metric: "shoal_function_throttles_total", labels: map[string]string{"cause": "concurrency"}},
+		{name: "service error", v: fn, invoke: fail(awserr.Service(errors.New("boom"), "The function could not be invoked.")),
+			metric: "shoal_function_service_errors_total"},
+		{name: "managed CPU throttle", v: mi, invoke: managedThrottle(wire.ReasonCPU),
+			metric: "shoal_function_throttles_total", labels: map[string]string{"cause": "cpu"}},
+		{name: "managed memory throttle", v: mi, invoke: managedThrottle(wire.ReasonMemory),
+			metric: "shoal_function_throttles_total", labels: map[string]string{"cause": "memory"}},
+		{name: "managed concurrency throttle", v: mi, invoke: managedThrottle(wire.ReasonConcurrency),
+			metric: "shoal_function_throttles_total", labels: map[string]string{"cause": "concurrency"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMetrics()
+			labels := map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version}
+			for k, v := range tc.labels {
+				labels[k] = v
+			}
+			m.begin(tc.v)
+			if got, _ := sample(scrape(t, m.handler()), "shoal_function_concurrent_executions",
+				map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version}); got != 1 {
+				t.Errorf("concurrent executions during the invocation = %v, want 1", got)
+			}
+			res, err := tc.invoke()
+			m.end(tc.v, res, err)
+			mfs := scrape(t, m.handler())
+			if got, found := sample(mfs, tc.metric, labels); got != 1 {
+				t.Errorf("%s%v = %v (found %v), want 1", tc.metric, labels, got, found)
+			}
+			if got, _ := sample(mfs, "shoal_function_concurrent_executions",
+				map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version}); got != 0 {
+				t.Errorf("concurrent executions after = %v, want 0", got)
+			}
+			// Every cause has a series from the first invocation on, so rates start at 0.
+			for _, cause := range throttleCauses {
+				if _, found := sample(mfs, "shoal_function_throttles_total",
+					map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version, "cause": cause}); !found {
+					t.Errorf("no throttle series with cause %s", cause)
+				}
+			}
+			// Lambda counts neither throttles nor service errors as invocations.
+			inv, _ := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version})
+			if want := float64(boolInt(err == nil)); inv != want {
+				t.Errorf("invocations = %v, want %v", inv, want)
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestMetricsPruneDeletedVersions(t *testing.T) {
+	m := newMetrics()
+	a := &registry.Version{FunctionName: "a", Version: "1"}
+	b := &registry.Version{FunctionName: "b", Version: "$LATEST"}
+	live := []*registry.Version{a, b}
+	m.versions = func() []*registry.Version { return live }
+	for _, v := range live {
+		m.begin(v)
+		m.end(v, agent.Result{Duration: time.Millisecond}, nil)
+	}
+	live = live[:1] // b is deleted
+	mfs := scrape(t, m.handler())
+	if _, found := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": "a", "version": "1"}); !found {
+		t.Error("the series of a live version was dropped")
+	}
+	if _, found := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": "b", "version": "$LATEST"}); found {
+		t.Error("the series of a deleted version remain")
+	}
+}
+
+func TestMetricsInvokePathDoesNotAllocate(t *testing.T) {
+	m := newMetrics()
+	v := &registry.Version{FunctionName: "fn", Version: "7"}
+	res := agent.Result{Duration: 3 * time.Millisecond}
+	m.begin(v)
+	m.end(v, res, nil)
+	if n := testing.AllocsPerRun(1000, func() {
+		m.begin(v)
+		m.end(v, res, nil)
+	}); n != 0 {
+		t.Errorf("begin+end allocate %v times per invocation, want 0", n)
+	}
+}
+
+// BenchmarkMetricsInvoke is the metrics' cost per invocation, from many
+// goroutines at once over a few versions.
+func BenchmarkMetricsInvoke(b *testing.B) {
+	m := newMetrics()
+	vs := []*registry.Version{{FunctionName: "a", Version: "1"}, {FunctionName: "b", Version: "$LATEST"}, {FunctionName: "c", Version: "3"}}
+	res := agent.Result{Duration: 3 * time.Millisecond}
+	var n atomic.Uint32
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		v := vs[int(n.Add(1))%len(vs)]
+		for pb.Next() {
+			m.begin(v)
+			m.end(v, res, nil)
+		}
+	})
+}
+
+func TestFleetCollector(t *testing.T) {
+	instances := []fleet.Instance{
+		{ID: "i-1", CapacityProvider: "cp", Type: "m7i.large", Zone: "z1", State: fleet.StateRunning, VCPU: 2, MemoryMB: 8192,
+			CPUUtilization: 0.5, MemoryUtilization: 0.25, NetworkRxBytes: 1000, NetworkTxBytes: 2000, OpenFDs: 42,
+			Environments: []fleet.EnvStatus{
+				{ID: "e-1", Function: "f", Version: "1", Slots: 10, PeakInFlight: 7, State: "ready", VCPU: 1, MemoryMB: 2048,
+					CPUUtilization: 0.8, MemoryUtilization: 0.1},
+				{ID: "e-2", Function: "f", Version: "1", Slots: 10, State: "initializing"},
+			}},
+		{ID: "i-2", CapacityProvider: "cp", Type: "m7i.large", Zone: "z2", State: fleet.StatePending, VCPU: 2, MemoryMB: 8192},
+	}
+	m := newMetrics()
+	m.reg.MustRegister(&fleetCollector{instances: func() []fleet.Instance { return instances }})
+	mfs := scrape(t, m.handler())
+	il := map[string]string{"capacity_provider": "cp", "instance": "i-1", "instance_type": "m7i.large", "zone": "z1"}
+	el := map[string]string{"capacity_provider": "cp", "function": "f", "version": "1", "instance": "i-1", "environment": "e-1"}
+	tests := []struct {
+		metric string
+		labels map[string]string
+		want   float64
+	}{
+		{"shoal_instance_cpu_utilization_ratio", il, 0.5},
+		{"shoal_instance_memory_utilization_ratio", il, 0.25},
+		{"shoal_instance_vcpu_allocated", il, 1},
+		{"shoal_instance_vcpu_available", il, 1},
+		{"shoal_instance_memory_allocated_bytes", il, 2048 << 20},
+		{"shoal_instance_memory_available_bytes", il, 6144 << 20},
+		{"shoal_instance_network_receive_bytes_total", il, 1000},
+		{"shoal_instance_network_transmit_bytes_total", il, 2000},
+		{"shoal_instance_open_fds", il, 42},
+		{"shoal_instance_environments", with(il, "state", "ready"), 1},
+		{"shoal_instance_environments", with(il, "state", "initializing"), 1},
+		{"shoal_instance_environments", with(il, "state", "draining"), 0},
+		{"shoal_instances", map[string]string{"capacity_provider": "cp", "instance_type": "m7i.large", "zone": "z2", "state": "pending"}, 1},
+		{"shoal_execution_environments", map[string]string{"capacity_provider": "cp", "function": "f", "version": "1", "state": "ready"}, 1},
+		{"shoal_execution_environment_concurrency", el, 7},
+		{"shoal_execution_environment_concurrency_limit", el, 10},
+		{"shoal_execution_environment_cpu_utilization_ratio", el, 0.8},
+		{"shoal_execution_environment_memory_utilization_ratio", el, 0.1},
+	}
+	for _, tc := range tests {
+		if got, found := sample(mfs, tc.metric, tc.labels); !found || got != tc.want {
+			t.Errorf("%s%v = %v (found %v), want %v", tc.metric, tc.labels, got, found, tc.want)
+		}
+	}
+	if _, found := sample(mfs, "shoal_instance_cpu_utilization_ratio",
+		map[string]string{"capacity_provider": "cp", "instance": "i-2", "instance_type": "m7i.large", "zone": "z2"}); found {
+		t.Error("a pending instance has utilisation figures")
+	}
+}
+
+func with(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for kk, vv := range m {
+		out[kk] = vv
+	}
+	return out
+}
