@@ -82,6 +82,14 @@ type Instance struct {
 	Environments      []EnvStatus `json:"environments,omitempty"`
 	LastHeartbeat     time.Time   `json:"last_heartbeat"`
 	LaunchedAt        time.Time   `json:"launched_at"`
+	// MetricsAddr is the host:port of the agent's Prometheus endpoint.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// NetworkRxBytes and NetworkTxBytes count the bytes of the agent's invoke
+	// connections; OpenFDs the descriptors open in the agent and its
+	// environments (instance.Heartbeat).
+	NetworkRxBytes uint64 `json:"network_rx_bytes"`
+	NetworkTxBytes uint64 `json:"network_tx_bytes"`
+	OpenFDs        int    `json:"open_fds"`
 }
 
 // Event is a change of one instance.

@@ -145,6 +145,8 @@ func (l *Local) applyHeartbeatLocked(li *localInst, hb instance.Heartbeat) {
 	in := &li.info
 	in.InvokeNetwork, in.InvokeAddr = hb.InvokeNetwork, hb.InvokeAddr
 	in.CPUUtilization = hb.CPUUtilization
+	in.MetricsAddr = hb.MetricsAddr
+	in.NetworkRxBytes, in.NetworkTxBytes, in.OpenFDs = hb.NetworkRxBytes, hb.NetworkTxBytes, hb.OpenFDs
 	if hb.MemoryMB > 0 {
 		in.MemoryUtilization = float64(hb.MemoryUsedMB) / float64(hb.MemoryMB)
 	}

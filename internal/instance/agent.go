@@ -57,6 +57,7 @@ type Agent struct {
 	cancel   context.CancelFunc
 	kick     chan struct{}
 	hbDone   chan struct{}
+	obs      *observer // network, descriptors, environments' memory; GET /metrics
 
 	cpuBits  atomic.Uint64
 	memUsed  atomic.Int64
@@ -159,13 +160,15 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		}
 		a.logStore, sink = st, st
 	}
+	a.obs = newObserver()
 	a.envDeps = agent.Deps{Logger: deps.Logger, Clock: deps.Clock, Logs: sink,
-		WorkDir: filepath.Join(cfg.WorkDir, "envs"), Sandboxes: deps.Sandboxes}
+		WorkDir: filepath.Join(cfg.WorkDir, "envs"), Sandboxes: a.obs.sandboxes(deps.Sandboxes)}
 	if err := a.listen(); err != nil {
 		a.closeLogs()
 		a.closeNC()
 		return nil, err
 	}
+	a.ln = a.obs.countConns(a.ln)
 	a.runCtx, a.cancel = context.WithCancel(context.Background())
 	a.srv = wire.NewServer(a, deps.Logger)
 	go func() {
@@ -185,6 +188,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		a.log.Warn("flush", "err", err)
 	}
 	a.metrics.Sample(a.clock.Now(), it.VCPU)
+	if err := a.obs.serve(a); err != nil {
+		a.log.Warn("no metrics endpoint", "err", err)
+	}
+	a.obs.sample(a)
 	a.publish(StateRunning)
 	go a.heartbeats()
 	a.log.Info("agent started", "type", cfg.Type, "zone", cfg.Zone, "capacity_provider", cfg.CapacityProvider,
@@ -228,6 +235,7 @@ func (a *Agent) Close() error {
 		<-a.hbDone
 		_ = a.sub.Unsubscribe()
 		a.srv.Close()
+		a.obs.close()
 		_ = os.Remove(a.cfg.Socket)
 		a.publish(StateTerminated)
 		_ = a.nc.Flush()
@@ -555,6 +563,7 @@ func (a *Agent) heartbeats() {
 				e.sampleCPU(now)
 			}
 			a.mu.RUnlock()
+			a.obs.sample(a)
 		case <-a.kick:
 		}
 		a.publish(a.state())
@@ -577,6 +586,7 @@ func (a *Agent) heartbeat(state string, resetPeak bool) Heartbeat {
 		hb.Environments = append(hb.Environments, e.status(resetPeak))
 	}
 	a.mu.RUnlock()
+	a.obs.fill(a, &hb)
 	sort.Slice(hb.Environments, func(i, j int) bool { return hb.Environments[i].ID < hb.Environments[j].ID })
 	return hb
 }

@@ -64,6 +64,16 @@ type Heartbeat struct {
 	Seq               uint64      `json:"seq"` // increases with every heartbeat of one agent process
 	StartedAt         time.Time   `json:"started_at"`
 	Time              time.Time   `json:"time"`
+	// MetricsAddr is the host:port of the agent's Prometheus endpoint
+	// (GET /metrics), "" when it has none.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// NetworkRxBytes and NetworkTxBytes count the bytes the agent received
+	// and sent on its invoke connections since it started.
+	NetworkRxBytes uint64 `json:"network_rx_bytes"`
+	NetworkTxBytes uint64 `json:"network_tx_bytes"`
+	// OpenFDs counts the file descriptors open in the agent and the
+	// processes of its environments.
+	OpenFDs int `json:"open_fds"`
 }
 
 // EnvStatus is one environment of an agent.
@@ -87,6 +97,12 @@ type EnvStatus struct {
 	CPUUtilization float64           `json:"cpu_utilization"`
 	Invocations    uint64            `json:"invocations"`
 	Refused        map[string]uint64 `json:"refused,omitempty"`
+	// VCPU and MemoryMB are what the environment is allocated (0 until its
+	// init is over); MemoryUtilization is the share (0..1) of MemoryMB its
+	// processes used at the last heartbeat tick.
+	VCPU              float64 `json:"vcpu,omitempty"`
+	MemoryMB          int     `json:"memory_mb,omitempty"`
+	MemoryUtilization float64 `json:"memory_utilization"`
 }
 
 // Command operations.

@@ -236,3 +236,44 @@ func cgroupMounts(path string) map[string]string {
 	}
 	return out
 }
+
+// cgroupMemoryBytes reads the memory in use of a cgroup directory, v1 or v2.
+func cgroupMemoryBytes(dir string) (uint64, bool) {
+	for _, f := range []string{"memory.usage_in_bytes", "memory.current"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+			v, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// openFDs counts the descriptors of this process and of every other process
+// in the cgroup directories.
+func openFDs(cgroups []string) int {
+	n := countDir("/proc/self/fd")
+	self := strconv.Itoa(os.Getpid())
+	for _, d := range cgroups {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, pid := range strings.Fields(string(b)) {
+			if pid != self {
+				n += countDir("/proc/" + pid + "/fd")
+			}
+		}
+	}
+	return n
+}
+
+// countDir counts the entries of a directory, 0 if it cannot be read.
+func countDir(dir string) int {
+	f, err := os.Open(dir)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	return len(names)
+}
