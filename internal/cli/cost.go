@@ -20,6 +20,7 @@ func newCostCmd() *cobra.Command {
 	c.AddCommand(newCostCompareCmd())
 	c.AddCommand(newCostPricesCmd())
 	c.AddCommand(newCostReplayCmd())
+	c.AddCommand(newCostReportCmd())
 	return c
 }
 

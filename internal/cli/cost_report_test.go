@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/shoal-dev/shoal/internal/billing"
+	"github.com/shoal-dev/shoal/internal/meter"
+)
+
+// usageServer serves events as GET /shoal/v1/usage does, and remembers the
+// queries it was asked.
+type usageServer struct {
+	*httptest.Server
+	mu      sync.Mutex
+	queries []string
+}
+
+func newUsageServer(t *testing.T, events []meter.Event) *usageServer {
+	s := &usageServer{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /shoal/v1/usage", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.queries = append(s.queries, r.URL.RawQuery)
+		s.mu.Unlock()
+		since, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("since"))
+		if err != nil {
+			http.Error(w, "since: not an RFC 3339 time", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		for i := range events {
+			if !events[i].End.Before(since) {
+				_ = enc.Encode(&events[i])
+			}
+		}
+	})
+	s.Server = httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestCostReportJSON(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	var events []meter.Event
+	for i := range 10 {
+		start := t0.Add(time.Duration(i) * time.Minute)
+		events = append(events, meter.Event{
+			ID: "inv-" + string(rune('a'+i)), Kind: meter.KindInvocation, Start: start, End: start.Add(100 * time.Millisecond),
+			Function: "f", Version: "$LATEST", Compute: meter.OnDemand, Architecture: "x86_64", MemoryMB: 1024,
+			DurationMs: 100, BilledMs: 100, CPUMs: 5,
+		})
+	}
+	// Before the period, and an instance segment that runs past its end.
+	events = append(events, meter.Event{ID: "old", Kind: meter.KindInvocation, Start: t0.Add(-time.Hour), End: t0.Add(-time.Hour + time.Second),
+		Function: "f", Compute: meter.OnDemand, MemoryMB: 1024, DurationMs: 1000, BilledMs: 1000})
+	events = append(events, meter.Event{ID: "seg", Kind: meter.KindInstance, Start: t0.Add(30 * time.Minute), End: t0.Add(2 * time.Hour),
+		CapacityProvider: "cp", Instance: "i-1", InstanceType: "m7i.large", State: meter.InstanceRunning})
+	srv := newUsageServer(t, events)
+
+	out, errOut, code := runShoal(t, "cost", "report", "--endpoint-url", srv.URL, "-o", "json",
+		"--since", t0.Format(time.RFC3339), "--until", t0.Add(time.Hour).Format(time.RFC3339))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc billing.JSONReport
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	// 10 requests of 0.1 GB-s, and half an hour of an m7i.large with its fee.
+	want := decimal.RequireFromString("0.000002").
+		Add(decimal.RequireFromString("1").Mul(decimal.RequireFromString("0.0000166667"))).
+		Add(decimal.RequireFromString("0.5").Mul(decimal.RequireFromString("0.1008")).Mul(decimal.RequireFromString("1.15")))
+	if doc.Total.Exact != want.String() || doc.Total.USD != "0.06" {
+		t.Errorf("total %+v, want %s", doc.Total, want)
+	}
+	if doc.Events["invocation"] != 10 || len(doc.CapacityProviders) != 1 {
+		t.Errorf("events %v, %d capacity providers", doc.Events, len(doc.CapacityProviders))
+	}
+	if len(srv.queries) != 1 || strings.Contains(srv.queries[0], "until") || strings.Contains(srv.queries[0], "function") {
+		t.Errorf("queries %q: want since only", srv.queries)
+	}
+}
+
+func TestCostReportTableAndHTML(t *testing.T) {
+	now := time.Now()
+	srv := newUsageServer(t, []meter.Event{{
+		ID: "inv-1", Kind: meter.KindInvocation, Start: now.Add(-10 * time.Minute), End: now.Add(-10*time.Minute + 20*time.Millisecond),
+		Function: "hello", Version: "$LATEST", Compute: meter.OnDemand, Architecture: "x86_64", MemoryMB: 128,
+		DurationMs: 20, BilledMs: 20,
+	}})
+	out, errOut, code := runShoal(t, "cost", "report", "--endpoint-url", srv.URL, "--since", "1h")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, s := range []string{"hello", "on-demand", "Stay on on-demand", "(agree)", "assumptions:"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("table lacks %q:\n%s", s, out)
+		}
+	}
+	out, errOut, code = runShoal(t, "cost", "report", "--endpoint-url", srv.URL, "--since", "1h", "-o", "html", "--no-what-if")
+	if code != 0 || !strings.HasPrefix(out, "<!DOCTYPE html>") {
+		t.Fatalf("exit %d: %s\n%.200s", code, errOut, out)
+	}
+}
+
+func TestCostReportFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad since", []string{"--since", "yesterday"}, "--since"},
+		{"backwards", []string{"--since", "1h", "--until", "2h"}, "is not before"},
+		{"bad output", []string{"-o", "yaml"}, "--output"},
+		{"bad step", []string{"--step", "1500ms"}, "whole seconds"},
+		{"bad runtime", []string{"--runtime", "cobol"}, "--runtime"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"cost", "report", "--endpoint-url", "http://127.0.0.1:1"}, tt.args...)
+			_, errOut, code := runShoal(t, args...)
+			if code == 0 || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr %q: want an error naming %q", code, errOut, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"now", now},
+		{"1h", now.Add(-time.Hour)},
+		{"90s", now.Add(-90 * time.Second)},
+		{"7d", now.Add(-7 * 24 * time.Hour)},
+		{"2026-11-26T09:30:00Z", time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)},
+		{"2026-11-26T09:30:00.5+01:00", time.Date(2026, 11, 26, 8, 30, 0, 5e8, time.UTC)},
+	}
+	for _, tt := range tests {
+		got, err := parseWhen(tt.in, now)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("parseWhen(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"-1h", "soon", "1x"} {
+		if _, err := parseWhen(bad, now); err == nil {
+			t.Errorf("parseWhen(%q): no error", bad)
+		}
+	}
+}
