@@ -51,6 +51,7 @@ with the control plane's NATS address.`,
 	f.StringVar(&cfg.WorkDir, "work", "", "work directory for code and environments")
 	f.DurationVar(&cfg.Heartbeat, "heartbeat", time.Second, "heartbeat interval")
 	f.Float64Var(&cfg.CPUThreshold, "cpu-threshold", 0.9, "refuse invocations above this CPU utilisation (0..1; above 1 disables)")
+	f.BoolVar(&cfg.NoMeter, "no-meter", false, "do not record invocations in the usage ledger")
 	f.BoolVar(&cfg.Isolate, "isolate", false, "run environments in namespaces under an unprivileged user (root)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	for _, name := range []string{"id", "capacity-provider", "work"} {

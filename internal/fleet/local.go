@@ -66,6 +66,12 @@ type LocalConfig struct {
 	NoConfine bool
 	// Env is added to the agents' environment.
 	Env []string
+	// UsageCheckpoint is how often open instance-time segments are recorded
+	// (default 5 s): the most instance time a dying control plane leaves
+	// unrecorded.
+	UsageCheckpoint time.Duration
+	// NoMeter starts agents without the usage ledger.
+	NoMeter bool
 }
 
 func (c *LocalConfig) setDefaults() {
@@ -89,6 +95,9 @@ func (c *LocalConfig) setDefaults() {
 	}
 	if c.Bucket == "" {
 		c.Bucket = "shoal_fleet"
+	}
+	if c.UsageCheckpoint == 0 {
+		c.UsageCheckpoint = 5 * time.Second
 	}
 }
 
@@ -114,6 +123,8 @@ type LocalDeps struct {
 	Clock  clock.Clock
 	// NATS is the control plane's connection to the bus. Required.
 	NATS *nats.Conn
+	// Usage, if set, records each instance's time in each state.
+	Usage UsageRecorder
 }
 
 // Local runs instances as `shoal agent` child processes on this machine.
@@ -126,7 +137,9 @@ type Local struct {
 	log     *slog.Logger
 	clock   clock.Clock
 	nc      *nats.Conn
+	js      jetstream.JetStream
 	kv      jetstream.KeyValue
+	usage   UsageRecorder
 	agents  *instance.Client
 	catalog *pricing.Catalog
 	sub     *nats.Subscription
@@ -136,6 +149,7 @@ type Local struct {
 	mu       sync.Mutex
 	insts    map[string]*localInst
 	watchers map[chan Event]struct{}
+	segs     map[string]*segment // open instance-time segments, by instance
 	closed   bool
 }
 
@@ -192,11 +206,13 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 		return nil, fmt.Errorf("fleet: instance records: %w", err)
 	}
 	l := &Local{
-		cfg: cfg, log: deps.Logger.With("component", "fleet"), clock: deps.Clock, nc: deps.NATS, kv: kv,
+		cfg: cfg, log: deps.Logger.With("component", "fleet"), clock: deps.Clock, nc: deps.NATS, js: js, kv: kv,
+		usage: deps.Usage, segs: make(map[string]*segment),
 		agents: instance.NewClient(deps.NATS), catalog: pricing.Default(),
 		stop: make(chan struct{}), loopEnd: make(chan struct{}),
 		insts: make(map[string]*localInst), watchers: make(map[chan Event]struct{}),
 	}
+	l.drainOrphans()
 	if err := l.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -225,6 +241,7 @@ func (l *Local) Close() error {
 	_ = l.sub.Unsubscribe()
 	close(l.stop)
 	<-l.loopEnd
+	l.closeUsage()
 	return nil
 }
 
@@ -292,6 +309,7 @@ func (l *Local) Watch(ctx context.Context) <-chan Event {
 
 // emitLocked sends an event to every watcher; l.mu is held.
 func (l *Local) emitLocked(in Instance, prev string) {
+	l.meterLocked(in)
 	ev := Event{Instance: in.clone(), Previous: prev}
 	for ch := range l.watchers {
 		select {
@@ -413,6 +431,9 @@ func (l *Local) spawn(li *localInst, it pricing.InstanceType) error {
 		"--nats", l.cfg.NATSURL, "--id", info.ID, "--capacity-provider", info.CapacityProvider,
 		"--type", info.Type, "--zone", info.Zone, "--socket", li.socket, "--work", work,
 		"--heartbeat", l.cfg.Heartbeat.String())
+	if l.cfg.NoMeter {
+		args = append(args, "--no-meter")
+	}
 	cmd := exec.Command(l.cfg.Binary, args...)
 	cmd.Env = append(os.Environ(), l.cfg.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -597,5 +618,6 @@ func (l *Local) cleanup(li *localInst) {
 		}
 	}
 	_ = os.Remove(li.socket)
+	l.drainJournal(li.dir, id)
 	_ = os.RemoveAll(li.dir)
 }

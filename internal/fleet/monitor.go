@@ -76,6 +76,7 @@ func (l *Local) recover(ctx context.Context) error {
 			l.applyHeartbeatLocked(li, hb)
 			li.info.LastHeartbeat = l.clock.Now()
 			l.insts[id] = li
+			l.meterLocked(li.info)
 			l.log.Info("instance adopted", "instance", id, "state", li.info.State)
 			continue
 		}
@@ -186,6 +187,7 @@ func (l *Local) monitor() {
 		case <-t.C():
 		}
 		now := l.clock.Now()
+		l.checkpointUsage(now)
 		type loss struct{ id, why string }
 		var lost []loss
 		l.mu.Lock()

@@ -25,6 +25,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
@@ -47,6 +48,7 @@ type Agent struct {
 	code     *codecache.Cache
 	envDeps  agent.Deps
 	logStore *logs.Store
+	meter    *meter.Recorder // nil when Deps.Usage is given or metering is off
 	srv      *wire.Server
 	ln       net.Listener
 	network  string
@@ -163,7 +165,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	a.obs = newObserver()
 	a.envDeps = agent.Deps{Logger: deps.Logger, Clock: deps.Clock, Logs: sink,
 		WorkDir: filepath.Join(cfg.WorkDir, "envs"), Sandboxes: a.obs.sandboxes(deps.Sandboxes)}
+	if err := a.openMeter(ctx, js, deps.Usage); err != nil {
+		a.closeLogs()
+		a.closeNC()
+		return nil, err
+	}
 	if err := a.listen(); err != nil {
+		a.closeMeter()
 		a.closeLogs()
 		a.closeNC()
 		return nil, err
@@ -180,6 +188,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	if err != nil {
 		a.cancel()
 		a.srv.Close()
+		a.closeMeter()
 		a.closeLogs()
 		a.closeNC()
 		return nil, fmt.Errorf("instance: subscribe: %w", err)
@@ -237,6 +246,7 @@ func (a *Agent) Close() error {
 		a.srv.Close()
 		a.obs.close()
 		_ = os.Remove(a.cfg.Socket)
+		a.closeMeter()
 		a.publish(StateTerminated)
 		_ = a.nc.Flush()
 		a.closeLogs()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	// StopTimeout bounds how long a drain waits for in-flight invocations
 	// (default 15 min, Lambda's longest function timeout).
 	StopTimeout time.Duration
+	// NoMeter turns the usage ledger off: invocations are not journaled or
+	// published (for measuring what metering costs).
+	NoMeter bool
 	// Procs is the GOMAXPROCS Run gives the agent process. 0 means one per
 	// 8 vCPUs of the instance type, at least 1 (forwarding invocations needs
 	// little CPU, and every extra P costs idle spinning and thread wake-ups
@@ -118,4 +122,13 @@ type Deps struct {
 	Logs agent.LogSink
 	// Sandboxes creates environment sandboxes; nil is agent's default.
 	Sandboxes agent.SandboxFactory
+	// Usage receives the usage events of invocations; nil journals them in
+	// WorkDir/meter and publishes them to the ledger on the bus
+	// (internal/meter), unless Config.NoMeter.
+	Usage UsageRecorder
+}
+
+// UsageRecorder records usage events; *meter.Recorder implements it.
+type UsageRecorder interface {
+	Record(ev *meter.Event)
 }

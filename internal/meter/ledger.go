@@ -144,7 +144,8 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Even
 }
 
 // Handler serves GET /shoal/v1/usage?since=RFC3339&until=RFC3339&function=F
-// as newline-delimited JSON events (Read's result).
+// as newline-delimited JSON events (Read's result); with raw=true, every
+// stored message in stream order, without removing repeats.
 func Handler(js jetstream.JetStream) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var q Query
@@ -159,13 +160,18 @@ func Handler(js jetstream.JetStream) http.Handler {
 			}
 		}
 		q.Function = r.URL.Query().Get("function")
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		if r.URL.Query().Get("raw") == "true" {
+			// Every stored message, repeats included, in stream order.
+			_ = Scan(r.Context(), js, q, func(ev *Event) error { return enc.Encode(ev) })
+			return
+		}
 		events, err := Read(r.Context(), js, q)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		enc := json.NewEncoder(w)
 		for i := range events {
 			if err := enc.Encode(&events[i]); err != nil {
 				return

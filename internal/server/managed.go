@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
 	"github.com/shoal-dev/shoal/internal/scaler"
@@ -51,7 +52,8 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		LaunchDelay: cfg.LaunchDelay,
 		Heartbeat:   cfg.Heartbeat,
 		NoConfine:   !cfg.Isolate,
-	}, fleet.LocalDeps{Logger: s.logger, Clock: s.clock, NATS: s.bus.Conn()})
+		NoMeter:     cfg.NoMeter,
+	}, fleet.LocalDeps{Logger: s.logger, Clock: s.clock, NATS: s.bus.Conn(), Usage: usageRecorder(s.meter)})
 	if err != nil {
 		return fmt.Errorf("managed instances: %w", err)
 	}
@@ -137,4 +139,12 @@ func (m *managedPlane) close(ctx context.Context) error {
 	wg.Wait()
 	m.pool.Close()
 	return m.fleet.Close()
+}
+
+// usageRecorder is rec as a fleet.UsageRecorder, nil when metering is off.
+func usageRecorder(rec *meter.Recorder) fleet.UsageRecorder {
+	if rec == nil {
+		return nil
+	}
+	return rec
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
 	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	LaunchDelay   time.Duration
 	Heartbeat     time.Duration
 	ScaleInterval time.Duration
+
+	// NoMeter turns the usage ledger off (for measuring what metering costs).
+	NoMeter bool
 }
 
 // Validate fills defaults and checks the values.
@@ -121,8 +125,11 @@ type Server struct {
 	router  *router.Router
 	managed *managedPlane
 	metrics *serverMetrics
-	http    *http.Server
-	ln      net.Listener
+	meter   *meter.Recorder // nil with Config.NoMeter
+	// provUsage records Provisioned Concurrency time; nil without a meter.
+	provUsage *provisionedUsage
+	http      *http.Server
+	ln        net.Listener
 
 	cancel context.CancelFunc
 	loops  chan struct{} // closed when the background loops have stopped
@@ -163,9 +170,12 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 
 	t0 := time.Now()
 	// The agents of Managed Instances connect over loopback TCP.
-	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: "127.0.0.1:0",
+	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: busListen(dataDir),
 		Logger: logger.With("component", "nats")})
 	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := saveBusListen(dataDir, s.bus.ClientURL()); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	step("embedded NATS with JetStream ready (%s)", since(t0))
@@ -179,7 +189,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	step("registry and log store open (%s)", since(t0))
+	if err := s.openMeter(ctx, dataDir); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	step("registry, log store and usage ledger open (%s)", since(t0))
 
 	workDir := filepath.Join(dataDir, "run")
 	if err := os.RemoveAll(workDir); err != nil { // environments of an earlier run are gone
@@ -187,6 +200,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 	code := codecache.New(filepath.Join(dataDir, "code"), s.reg.Code)
 	envDeps := agent.Deps{Logger: logger, Clock: clk, Logs: s.logs, WorkDir: workDir}
+	if s.meter != nil {
+		envDeps.Usage = usageSink{rec: s.meter}
+	}
 	start := func(ctx context.Context, spec agent.Spec) (router.Env, error) {
 		spec.Isolate = cfg.Isolate
 		return agent.Start(ctx, spec, envDeps)
@@ -214,6 +230,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
+	mux.Handle("GET /shoal/v1/usage", meter.Handler(s.bus.JetStream()))
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.Handle("/", api)
 
@@ -282,6 +299,14 @@ func (s *Server) closeParts() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s.router.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("router: %w", err))
+		}
+		cancel()
+	}
+	if s.meter != nil {
+		s.provUsage.checkpoint(s.clock.Now(), true)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.meter.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("usage ledger: %w", err))
 		}
 		cancel()
 	}

@@ -21,10 +21,14 @@ func (s *Server) syncLoop(ctx context.Context) {
 	}
 	// provisioned maps each config ("function:qualifier") to the target it keeps.
 	provisioned := make(map[string]*router.Target)
+	tick := s.clock.NewTicker(usageCheckpoint)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case now := <-tick.C():
+			s.provUsage.checkpoint(now, false)
 		case ch, ok := <-changes:
 			if !ok {
 				return
@@ -94,10 +98,12 @@ func (s *Server) syncProvisioned(ctx context.Context, provisioned map[string]*ro
 		seen[id] = true
 		provisioned[id] = t
 		s.router.SetProvisioned(t, c.Requested)
+		s.provUsage.set(id, c.Qualifier, t, c.Requested, s.clock.Now())
 	}
 	for id, t := range provisioned {
 		if !seen[id] {
 			s.router.SetProvisioned(t, 0)
+			s.provUsage.set(id, "", nil, 0, s.clock.Now())
 			delete(provisioned, id)
 		}
 	}

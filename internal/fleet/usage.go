@@ -1,0 +1,132 @@
+package fleet
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/meter"
+)
+
+// UsageRecorder records usage events; *meter.Recorder implements it.
+type UsageRecorder interface {
+	Record(ev *meter.Event)
+}
+
+// segment is the open stretch of one instance's life in one state.
+type segment struct {
+	in    Instance // id, capacity provider, type, zone
+	state string
+	start time.Time
+}
+
+// meterLocked closes the instance's open segment at now and opens one in its
+// new state (none once terminated). l.mu is held.
+func (l *Local) meterLocked(in Instance) {
+	if l.usage == nil {
+		return
+	}
+	now := l.clock.Now()
+	if seg := l.segs[in.ID]; seg != nil {
+		if seg.state == in.State {
+			return
+		}
+		l.closeSegmentLocked(seg, now)
+	}
+	if in.State == StateTerminated {
+		delete(l.segs, in.ID)
+		return
+	}
+	l.segs[in.ID] = &segment{in: in, state: in.State, start: now}
+}
+
+func (l *Local) closeSegmentLocked(seg *segment, now time.Time) {
+	if !now.After(seg.start) {
+		return
+	}
+	l.usage.Record(&meter.Event{
+		ID:   "inst-" + seg.in.ID + "-" + strconv.FormatInt(seg.start.UnixNano(), 10),
+		Kind: meter.KindInstance, Start: seg.start, End: now,
+		CapacityProvider: seg.in.CapacityProvider, Instance: seg.in.ID, InstanceType: seg.in.Type,
+		Zone: seg.in.Zone, State: seg.state,
+	})
+	seg.start = now
+}
+
+// checkpointUsage closes every segment older than the checkpoint interval
+// and opens the next in the same state, so that no more than that much
+// instance time is unrecorded when the control plane dies.
+func (l *Local) checkpointUsage(now time.Time) {
+	if l.usage == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, seg := range l.segs {
+		if now.Sub(seg.start) >= l.cfg.UsageCheckpoint {
+			l.closeSegmentLocked(seg, now)
+		}
+	}
+}
+
+// closeUsage records the open segments up to now (Close: the instances may
+// outlive this control plane, and its successor opens new ones).
+func (l *Local) closeUsage() {
+	if l.usage == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	for id, seg := range l.segs {
+		l.closeSegmentLocked(seg, now)
+		delete(l.segs, id)
+	}
+}
+
+// drainJournal publishes the usage journal an agent left in its work
+// directory (it died, or exited before publishing all of it). A journal that
+// cannot be published now is moved aside and published by the next NewLocal.
+func (l *Local) drainJournal(dir, id string) {
+	src := filepath.Join(dir, "work", "meter")
+	if _, err := os.Stat(src); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := meter.Drain(ctx, l.js, src)
+	if err == nil {
+		if n > 0 {
+			l.log.Info("usage journal of a stopped agent published", "instance", id, "events", n)
+		}
+		return
+	}
+	dst := filepath.Join(l.cfg.WorkDir, orphanPrefix+id)
+	if rerr := os.Rename(src, dst); rerr != nil {
+		l.log.Error("usage journal of a stopped agent lost", "instance", id, "err", err, "move", rerr)
+		return
+	}
+	l.log.Warn("usage journal of a stopped agent kept for later", "instance", id, "err", err)
+}
+
+const orphanPrefix = ".meter-"
+
+// drainOrphans publishes journals earlier runs moved aside.
+func (l *Local) drainOrphans() {
+	ents, _ := os.ReadDir(l.cfg.WorkDir)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), orphanPrefix) {
+			continue
+		}
+		dir := filepath.Join(l.cfg.WorkDir, e.Name())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := meter.Drain(ctx, l.js, dir)
+		cancel()
+		if err == nil {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/meter"
+)
+
+// openMeter sets up the usage ledger of the agent's environments: every
+// finished invocation is journaled in WorkDir/meter before its result goes
+// back, and published to the ledger whenever the bus is reachable. A journal
+// an earlier agent process left in the same directory is published first.
+func (a *Agent) openMeter(ctx context.Context, js jetstream.JetStream, rec UsageRecorder) error {
+	if a.cfg.NoMeter {
+		return nil
+	}
+	if rec == nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := meter.EnsureStream(sctx, js)
+		cancel()
+		if err != nil {
+			// The control plane creates the stream too; the journal keeps
+			// the events until it exists.
+			a.log.Warn("usage ledger not reachable yet", "err", err)
+		}
+		r, err := meter.NewRecorder(meter.Config{Dir: filepath.Join(a.cfg.WorkDir, "meter")}, js, a.log)
+		if err != nil {
+			return fmt.Errorf("instance: %w", err)
+		}
+		a.meter, rec = r, r
+	}
+	a.envDeps.Usage = &usageSink{rec: rec, cfg: &a.cfg}
+	return nil
+}
+
+// closeMeter publishes what the journal still holds (for a little while) and
+// closes it; what is left is published by the next agent on the directory or
+// by the control plane when it cleans the instance up.
+func (a *Agent) closeMeter() {
+	if a.meter == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.meter.Close(ctx); err != nil {
+		a.log.Warn("usage events left in the journal", "err", err)
+	}
+}
+
+// usageSink turns finished invocations into Managed Instances usage events.
+type usageSink struct {
+	rec UsageRecorder
+	cfg *Config
+}
+
+func (u *usageSink) InvocationDone(spec *agent.Spec, requestID string, start time.Time, r *agent.Result) {
+	ev := meter.InvocationEvent(spec, requestID, start, r, meter.ManagedInstances)
+	ev.CapacityProvider, ev.Instance, ev.InstanceType, ev.Zone = u.cfg.CapacityProvider, u.cfg.ID, u.cfg.Type, u.cfg.Zone
+	u.rec.Record(ev)
+}

@@ -1,0 +1,223 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmw "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/shoal-dev/shoal/internal/meter"
+)
+
+// usageEvents reads the ledger through GET /shoal/v1/usage; raw keeps every
+// stored message, repeats included.
+func usageEvents(endpoint string, raw bool) ([]meter.Event, error) {
+	url := endpoint + "/shoal/v1/usage"
+	if raw {
+		url += "?raw=true"
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("usage: %s", resp.Status)
+	}
+	var out []meter.Event
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev meter.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, sc.Err()
+}
+
+// completed is the set of invocations whose answer a client received.
+type completed struct {
+	mu  sync.Mutex
+	ids map[string]string // request id → function
+}
+
+func (c *completed) add(id, fn string) {
+	c.mu.Lock()
+	c.ids[id] = fn
+	c.mu.Unlock()
+}
+
+func (c *completed) count(fn string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, f := range c.ids {
+		if f == fn {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLedgerSurvivesKills runs a load on an on-demand and a Managed Instances
+// function, SIGKILLs one instance's agent and then the control plane in the
+// middle of it, starts the control plane again, and finds every invocation a
+// client saw complete in the ledger exactly once.
+func TestLedgerSurvivesKills(t *testing.T) {
+	dataDir, addr := t.TempDir(), freePort(t)
+	p := runShoalUp(t, dataDir, addr)
+	s := &shoal{client: newClient(p.endpoint), noRetry: newClient(p.endpoint, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		endpoint: p.endpoint, dataDir: dataDir}
+
+	createGoFn(t, s, "metered-od")
+	cpArn := createCapacityProvider(t, s, "metered-cp")
+	createManagedFn(t, s, "metered-mi", cpArn, 8)
+	ver := publishBounded(t, s, "metered-mi", 2)
+
+	done := &completed{ids: map[string]string{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	load := func(fn, qualifier string) {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			in := &lambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte(`{"op":"sleep","ms":5}`)}
+			if qualifier != "" {
+				in.Qualifier = aws.String(qualifier)
+			}
+			out, err := s.noRetry.Invoke(c, in)
+			cancel()
+			if err != nil {
+				time.Sleep(20 * time.Millisecond) // the control plane is down or restarting
+				continue
+			}
+			if out.FunctionError != nil {
+				t.Errorf("%s: function error %s", fn, out.Payload)
+				continue
+			}
+			id, ok := awsmw.GetRequestIDMetadata(out.ResultMetadata)
+			if !ok || id == "" {
+				t.Errorf("%s: no request id in the answer", fn)
+				continue
+			}
+			done.add(id, fn)
+		}
+	}
+	wg.Add(4)
+	go load("metered-od", "")
+	go load("metered-od", "")
+	go load("metered-mi", ver)
+	go load("metered-mi", ver)
+
+	waitCount := func(fn string, n int) {
+		eventually(t, 2*time.Minute, func() error {
+			if got := done.count(fn); got < n {
+				return fmt.Errorf("%s: %d invocations completed, waiting for %d", fn, got, n)
+			}
+			return nil
+		})
+	}
+	waitCount("metered-od", 50)
+	waitCount("metered-mi", 50)
+
+	// One instance's agent dies under load.
+	f := getFleet(t, s)
+	if len(f.Instances) == 0 {
+		t.Fatal("no instances")
+	}
+	victim := f.Instances[0].ID
+	if err := syscall.Kill(agentPid(t, victim), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	mi := done.count("metered-mi")
+	waitCount("metered-mi", mi+50)
+
+	// Then the control plane.
+	od := done.count("metered-od")
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	p = runShoalUp(t, dataDir, addr)
+	waitCount("metered-od", od+50)
+	waitCount("metered-mi", done.count("metered-mi")+20)
+	close(stop)
+	wg.Wait()
+
+	done.mu.Lock()
+	want := done.ids
+	done.mu.Unlock()
+	t.Logf("%d invocations completed (%d on-demand, %d managed)", len(want), done.count("metered-od"), done.count("metered-mi"))
+	var stored map[string]int
+	eventually(t, time.Minute, func() error {
+		events, err := usageEvents(p.endpoint, true)
+		if err != nil {
+			return err
+		}
+		stored = map[string]int{}
+		for _, ev := range events {
+			if ev.Kind == meter.KindInvocation {
+				stored[ev.RequestID]++
+			}
+		}
+		missing := 0
+		for id := range want {
+			if stored[id] == 0 {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d completed invocations not in the ledger yet", missing, len(want))
+		}
+		return nil
+	})
+	for id, n := range stored {
+		if n != 1 {
+			t.Errorf("invocation %s stored %d times", id, n)
+		}
+	}
+	events, err := usageEvents(p.endpoint, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]meter.Event{}
+	for _, ev := range events {
+		byID[ev.RequestID] = ev
+	}
+	for id, fn := range want {
+		ev := byID[id]
+		wantCompute := meter.OnDemand
+		if fn == "metered-mi" {
+			wantCompute = meter.ManagedInstances
+		}
+		if ev.Function != fn || ev.Compute != wantCompute || ev.Outcome != meter.OutcomeSuccess || ev.DurationMs < 5 {
+			t.Errorf("invocation %s recorded as %+v", id, ev)
+			break
+		}
+		if fn == "metered-mi" && (ev.Instance == "" || ev.Zone == "" || ev.CapacityProvider != "metered-cp") {
+			t.Errorf("managed invocation %s without its instance: %+v", id, ev)
+			break
+		}
+		if fn == "metered-od" && (ev.BilledMs < int64(ev.DurationMs) || ev.MemoryMB != 256) {
+			t.Errorf("on-demand invocation %s billed %d ms for %.2f ms at %d MB", id, ev.BilledMs, ev.DurationMs, ev.MemoryMB)
+			break
+		}
+	}
+	p.stop(t)
+}
