@@ -44,6 +44,7 @@ func NewRoot() *cobra.Command {
 		newAgentCmd(),
 		newCPCmd(),
 		newFleetCmd(),
+		newTopCmd(),
 	)
 	return root
 }
