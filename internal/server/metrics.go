@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -48,11 +49,12 @@ type serverMetrics struct {
 	// versions lists the registry's versions, so that the series of deleted
 	// ones are dropped at scrape time; nil keeps every series.
 	versions func() []*registry.Version
+	// instances lists the Managed Instances fleet; nil without one.
+	instances func() []fleet.Instance
 
 	invocations, errors, serviceErrors *prometheus.CounterVec
 	throttles                          *prometheus.CounterVec
 	duration, initDuration             *prometheus.HistogramVec
-	concurrent                         *prometheus.GaugeVec
 
 	children atomic.Pointer[map[versionKey]*versionMetrics]
 	mu       sync.Mutex // serialises replacements of children
@@ -65,7 +67,9 @@ type versionMetrics struct {
 	invocations, errors, serviceErrors prometheus.Counter
 	throttles                          [len(throttleCauses)]prometheus.Counter
 	duration, initDuration             prometheus.Observer
-	concurrent                         prometheus.Gauge
+	// inFlight counts the version's invocations under way; a collector
+	// reads it at scrape time (shoal_function_concurrent_executions).
+	inFlight atomic.Int64
 }
 
 func newServerMetrics(s *Server) *serverMetrics {
@@ -74,7 +78,8 @@ func newServerMetrics(s *Server) *serverMetrics {
 		m.versions = func() []*registry.Version { return s.reg.ListFunctions(context.Background(), true) }
 	}
 	if s != nil && s.managed != nil {
-		m.reg.MustRegister(&fleetCollector{instances: s.managed.fleet.Instances})
+		m.instances = s.managed.fleet.Instances
+		m.reg.MustRegister(&fleetCollector{instances: m.instances})
 	}
 	return m
 }
@@ -97,13 +102,11 @@ func newMetrics() *serverMetrics {
 			Help: "Duration: the time the function's handler ran.", Buckets: durationBuckets}, fv),
 		initDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "shoal_function_init_duration_seconds",
 			Help: "Init Duration of the invocations that cold-started an environment.", Buckets: initBuckets}, fv),
-		concurrent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "shoal_function_concurrent_executions",
-			Help: "ConcurrentExecutions: invocations of the version in flight."}, fv),
 	}
 	empty := map[versionKey]*versionMetrics{}
 	m.children.Store(&empty)
-	m.reg.MustRegister(m.invocations, m.errors, m.serviceErrors, m.throttles, m.duration, m.initDuration, m.concurrent,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.invocations, m.errors, m.serviceErrors, m.throttles, m.duration, m.initDuration,
+		concurrentCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -125,7 +128,6 @@ func (m *serverMetrics) of(v *registry.Version) *versionMetrics {
 		serviceErrors: m.serviceErrors.WithLabelValues(k.function, k.version),
 		duration:      m.duration.WithLabelValues(k.function, k.version),
 		initDuration:  m.initDuration.WithLabelValues(k.function, k.version),
-		concurrent:    m.concurrent.WithLabelValues(k.function, k.version),
 	}
 	for i, cause := range throttleCauses {
 		c.throttles[i] = m.throttles.WithLabelValues(k.function, k.version, cause)
@@ -141,14 +143,14 @@ func (m *serverMetrics) of(v *registry.Version) *versionMetrics {
 
 // begin counts an invocation of v as executing.
 func (m *serverMetrics) begin(v *registry.Version) {
-	m.of(v).concurrent.Inc()
+	m.of(v).inFlight.Add(1)
 }
 
 // end records the outcome of an invocation of v: its result, or err (a
 // throttle, a service error) when there is none.
 func (m *serverMetrics) end(v *registry.Version, res agent.Result, err error) {
 	c := m.of(v)
-	c.concurrent.Dec()
+	c.inFlight.Add(-1)
 	if err != nil {
 		var e *awserr.Error
 		switch {
@@ -184,7 +186,8 @@ func causeIndex(cause string) int {
 	return 0
 }
 
-// prune drops the series of versions the registry no longer has.
+// prune drops the series of versions the registry no longer has, once
+// they have no invocation under way.
 func (m *serverMetrics) prune() {
 	if m.versions == nil {
 		return
@@ -197,8 +200,8 @@ func (m *serverMetrics) prune() {
 	defer m.mu.Unlock()
 	old := *m.children.Load()
 	var gone []versionKey
-	for k := range old {
-		if !live[k] {
+	for k, c := range old {
+		if !live[k] && c.inFlight.Load() == 0 {
 			gone = append(gone, k)
 		}
 	}
@@ -207,18 +210,33 @@ func (m *serverMetrics) prune() {
 	}
 	next := make(map[versionKey]*versionMetrics, len(old))
 	for k, c := range old {
-		if live[k] {
-			next[k] = c
-		}
+		next[k] = c
+	}
+	for _, k := range gone {
+		delete(next, k)
 	}
 	m.children.Store(&next)
 	for _, k := range gone {
 		l := prometheus.Labels{"function": k.function, "version": k.version}
 		for _, vec := range []interface {
 			DeletePartialMatch(prometheus.Labels) int
-		}{m.invocations, m.errors, m.serviceErrors, m.throttles, m.duration, m.initDuration, m.concurrent} {
+		}{m.invocations, m.errors, m.serviceErrors, m.throttles, m.duration, m.initDuration} {
 			vec.DeletePartialMatch(l)
 		}
+	}
+}
+
+var descConcurrent = prometheus.NewDesc("shoal_function_concurrent_executions",
+	"ConcurrentExecutions: invocations of the version in flight.", []string{"function", "version"}, nil)
+
+// concurrentCollector reads the versions' in-flight counters at scrape time.
+type concurrentCollector struct{ m *serverMetrics }
+
+func (c concurrentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descConcurrent }
+
+func (c concurrentCollector) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range *c.m.children.Load() {
+		ch <- prometheus.MustNewConstMetric(descConcurrent, prometheus.GaugeValue, float64(v.inFlight.Load()), k.function, k.version)
 	}
 }
 
@@ -228,6 +246,30 @@ func (m *serverMetrics) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.prune()
 		h.ServeHTTP(w, r)
+	})
+}
+
+// agentTargets serves the agents' metrics endpoints in the format of
+// Prometheus' HTTP service discovery (http_sd_configs), one target per
+// running or draining instance, labelled as the fleet metrics are.
+func (m *serverMetrics) agentTargets() http.Handler {
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		groups := []group{}
+		if m.instances != nil {
+			for _, in := range m.instances() {
+				if in.MetricsAddr == "" || (in.State != fleet.StateRunning && in.State != fleet.StateDraining) {
+					continue
+				}
+				groups = append(groups, group{Targets: []string{in.MetricsAddr}, Labels: map[string]string{
+					"capacity_provider": in.CapacityProvider, "instance_id": in.ID, "instance_type": in.Type, "zone": in.Zone}})
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(groups)
 	})
 }
 

@@ -94,7 +94,7 @@ func TestFunctionMetrics(t *testing.T) {
 	reason.Store(wire.ReasonCPU)
 	managed := router.NewManaged(dialer{})
 	managed.Update([]fleet.Instance{{ID: "i-1", State: fleet.StateRunning, InvokeNetwork: "tcp",
-		InvokeAddr: refusingAgent(t, &reason),
+		InvokeAddr:   refusingAgent(t, &reason),
 		Environments: []fleet.EnvStatus{{ID: "e-1", Function: "mi", Version: "1", Slots: 4, State: "ready"}}}})
 	managedThrottle := func(why string) func() (agent.Result, error) {
 		return func() (agent.Result, error) {
@@ -200,6 +200,25 @@ func TestMetricsPruneDeletedVersions(t *testing.T) {
 	if _, found := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": "b", "version": "$LATEST"}); found {
 		t.Error("the series of a deleted version remain")
 	}
+
+	// A deleted version with an invocation under way keeps its series
+	// until the invocation ends, so its gauge returns to 0, never below.
+	m.begin(a)
+	live = nil
+	mfs = scrape(t, m.handler())
+	if got, _ := sample(mfs, "shoal_function_concurrent_executions", map[string]string{"function": "a", "version": "1"}); got != 1 {
+		t.Errorf("concurrent executions of a deleted version in flight = %v, want 1", got)
+	}
+	m.end(a, agent.Result{Duration: time.Millisecond}, nil)
+	mfs = scrape(t, m.handler())
+	if _, found := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": "a", "version": "1"}); found {
+		t.Error("the series of a deleted version remain after its last invocation")
+	}
+	m.begin(a) // created again
+	mfs = scrape(t, m.handler())
+	if got, _ := sample(mfs, "shoal_function_concurrent_executions", map[string]string{"function": "a", "version": "1"}); got != 1 {
+		t.Errorf("concurrent executions of a re-created version = %v, want 1", got)
+	}
 }
 
 func TestMetricsInvokePathDoesNotAllocate(t *testing.T) {
@@ -290,4 +309,21 @@ func with(m map[string]string, k, v string) map[string]string {
 		out[kk] = vv
 	}
 	return out
+}
+
+func TestAgentTargets(t *testing.T) {
+	m := newMetrics()
+	m.instances = func() []fleet.Instance {
+		return []fleet.Instance{
+			{ID: "i-1", CapacityProvider: "cp", Type: "m7i.large", Zone: "z1", State: fleet.StateRunning, MetricsAddr: "127.0.0.1:4001"},
+			{ID: "i-2", CapacityProvider: "cp", Type: "m7i.large", Zone: "z2", State: fleet.StatePending},
+			{ID: "i-3", CapacityProvider: "cp", Type: "m7i.large", Zone: "z3", State: fleet.StateLost, MetricsAddr: "127.0.0.1:4003"},
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.agentTargets().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	want := `[{"targets":["127.0.0.1:4001"],"labels":{"capacity_provider":"cp","instance_id":"i-1","instance_type":"m7i.large","zone":"z1"}}]` + "\n"
+	if got := rec.Body.String(); got != want {
+		t.Errorf("targets:\n got %s\nwant %s", got, want)
+	}
 }
