@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -272,6 +273,46 @@ func TestMetrics(t *testing.T) {
 			}
 			return nil
 		})
+
+		// Each agent serves its own /metrics, announced in its heartbeat: together
+		// they ran every invocation the control plane counted.
+		resp, err := http.Get(s.endpoint + "/shoal/v1/fleet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fleet struct {
+			Instances []struct {
+				ID               string `json:"id"`
+				CapacityProvider string `json:"capacity_provider"`
+				State            string `json:"state"`
+				MetricsAddr      string `json:"metrics_addr"`
+			} `json:"instances"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&fleet)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ran, refused float64
+		agents := 0
+		for _, in := range fleet.Instances {
+			if in.CapacityProvider != "cp-metrics" || in.State != "running" {
+				continue
+			}
+			if in.MetricsAddr == "" {
+				t.Fatalf("instance %s announces no metrics endpoint", in.ID)
+			}
+			am := scrapeMetrics(t, "http://"+in.MetricsAddr+"/metrics")
+			if got := am.value("shoal_agent_vcpus", labels("instance", in.ID)); got != 2 {
+				t.Errorf("agent %s: %v vCPUs, want 2", in.ID, got)
+			}
+			ran += am.value("shoal_agent_environment_invocations_total", labels("function", "mim", "version", ver))
+			refused += am.value("shoal_agent_environment_refusals_total", labels("function", "mim", "version", ver))
+			agents++
+		}
+		if agents < 3 || ran != slots+1 {
+			t.Errorf("%d agents ran %v invocations of mim (refused %v), want %d", agents, ran, refused, slots+1)
+		}
 	})
 }
 
