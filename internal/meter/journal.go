@@ -2,6 +2,8 @@ package meter
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,34 @@ const (
 )
 
 func segName(n uint64) string { return fmt.Sprintf("%s%012d%s", segPrefix, n, segSuffix) }
+
+// posName is the position file of segment n: 8 bytes of how much of it is
+// published, 8 bytes of the end of the range being published.
+func posName(n uint64) string { return fmt.Sprintf("%s%012d.pos", segPrefix, n) }
+
+// maxMessage bounds the size of one ledger message (NATS allows 1 MB).
+const maxMessage = 512 << 10
+
+// journalID returns the id of the journal in dir, creating it on first use.
+// Message ids start with it, so two journals never share one.
+func journalID(dir string) (string, error) {
+	file := filepath.Join(dir, "journal.id")
+	if b, err := os.ReadFile(file); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(file, []byte(id+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return id, nil
+}
 
 // segments lists the segment numbers in dir, oldest first.
 func segments(dir string) ([]uint64, error) {
@@ -132,11 +162,10 @@ func (w *writer) close() error {
 	return err
 }
 
-// line is one journal entry.
+// line is one journal entry (its id is in the event itself).
 type line struct {
-	id, subject string
-	data        []byte
-	end         int // offset just past the line's '\n' in what was read
+	subject, data []byte
+	end           int // offset just past the line's '\n' in what was read
 }
 
 func encodeLine(buf []byte, id, subject string, data []byte) []byte {
@@ -148,8 +177,9 @@ func encodeLine(buf []byte, id, subject string, data []byte) []byte {
 	return append(buf, '\n')
 }
 
-// parseLines splits whole lines off b; rest is the unfinished tail.
-func parseLines(b []byte) (lines []line, consumed int) {
+// parseLines splits whole lines off b, appending them to lines; consumed is
+// where the unfinished tail starts.
+func parseLines(lines []line, b []byte) (_ []line, consumed int) {
 	for {
 		i := bytes.IndexByte(b[consumed:], '\n')
 		if i < 0 {
@@ -162,19 +192,32 @@ func parseLines(b []byte) (lines []line, consumed int) {
 		if !ok1 || !ok2 || len(id) == 0 || len(subject) == 0 {
 			continue // a damaged line: nothing to publish
 		}
-		lines = append(lines, line{id: string(id), subject: string(subject), data: data, end: consumed})
+		lines = append(lines, line{subject: subject, data: data, end: consumed})
 	}
 }
 
-// readFrom reads segment seg of dir from offset off to its end.
-func readFrom(dir string, seg uint64, off int64) ([]byte, error) {
+// readFrom reads segment seg of dir from offset off to its end into buf.
+func readFrom(dir string, seg uint64, off int64, buf []byte) ([]byte, error) {
 	f, err := os.Open(filepath.Join(dir, segName(seg)))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
+	st, err := f.Stat()
+	if err != nil {
 		return nil, err
 	}
-	return io.ReadAll(f)
+	n := st.Size() - off
+	if n <= 0 {
+		return buf[:0], nil
+	}
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	got, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:got], nil
 }

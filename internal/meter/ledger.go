@@ -1,6 +1,7 @@
 package meter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,9 +17,10 @@ import (
 const (
 	StreamName    = "SHOAL_USAGE"
 	SubjectPrefix = "shoal.usage."
-	// DuplicateWindow is how long JetStream remembers event ids. A journal
-	// line is deleted seconds after its acknowledgement, so only events
-	// re-sent after a crash within that moment can repeat, well inside it.
+	// DuplicateWindow is how long JetStream remembers message ids. Only a
+	// range re-sent by a publisher that found its predecessor's range
+	// unfinished repeats one, at its next start: well inside the window
+	// unless the process stays down longer (Read still drops such repeats).
 	DuplicateWindow = 10 * time.Minute
 	// MaxLag is how long after its End an event may reach the ledger and
 	// still be found by a Read of its period (a journal published late, after
@@ -120,10 +122,12 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Even
 			if err != nil {
 				return fmt.Errorf("meter: %w", err)
 			}
-			var ev Event
-			if json.Unmarshal(m.Data(), &ev) == nil && q.match(&ev) {
-				if err := yield(&ev); err != nil {
-					return err
+			for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
+				var ev Event
+				if len(line) > 0 && json.Unmarshal(line, &ev) == nil && q.match(&ev) {
+					if err := yield(&ev); err != nil {
+						return err
+					}
 				}
 			}
 			if md.Sequence.Stream >= last {

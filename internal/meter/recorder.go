@@ -1,13 +1,16 @@
 package meter
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +89,7 @@ func NewRecorder(cfg Config, js jetstream.JetStream, logger *slog.Logger) (*Reco
 		cfg: cfg, w: w, logger: logger.With("component", "meter"),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	r.pub = &publisher{dir: cfg.Dir, js: js, batch: cfg.Batch, live: w.current}
+	r.pub = &publisher{dir: cfg.Dir, js: js, batch: cfg.Batch, maxBytes: maxMessage, live: w.current}
 	r.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	go r.run()
 	return r, nil
@@ -99,13 +102,13 @@ func (r *Recorder) Record(ev *Event) {
 		r.failed.Add(1)
 		return
 	}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		r.failed.Add(1)
-		return
-	}
 	bp := r.bufs.Get().(*[]byte)
-	buf := encodeLine((*bp)[:0], ev.ID, Subject(ev), data)
+	buf := append((*bp)[:0], ev.ID...)
+	buf = append(buf, '\t')
+	buf = appendSubject(buf, ev)
+	buf = append(buf, '\t')
+	buf = appendJSON(buf, ev)
+	buf = append(buf, '\n')
 	if err := r.w.append(buf); err != nil {
 		if r.failed.Add(1) == 1 {
 			r.logger.Error("usage event not journaled", "id", ev.ID, "err", err)
@@ -172,6 +175,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 	r.stopOnce.Do(func() { close(r.stop) })
 	<-r.done
+	r.pub.closeSegment()
 	if err := r.w.close(); err != nil {
 		return fmt.Errorf("meter: journal: %w", err)
 	}
@@ -183,11 +187,12 @@ func (r *Recorder) Close(ctx context.Context) error {
 // process left behind — to js and removes the journal. It returns how many
 // events it published, and gives up when ctx ends.
 func Drain(ctx context.Context, js jetstream.JetStream, dir string) (int, error) {
-	return drain(ctx, &publisher{dir: dir, js: js, batch: 512})
+	return drain(ctx, &publisher{dir: dir, js: js, batch: 512, maxBytes: maxMessage})
 }
 
 func drain(ctx context.Context, p *publisher) (int, error) {
 	p.live = nil
+	defer p.closeSegment()
 	total := 0
 	backoff := 50 * time.Millisecond
 	for {
@@ -214,19 +219,39 @@ func drain(ctx context.Context, p *publisher) (int, error) {
 
 // publisher publishes journal segments, oldest first, and deletes each once
 // it is fully published and finished (a newer segment exists, or no writer).
+//
+// Events travel in batches: the lines of the byte range [s, e) of a segment,
+// one message per subject, each message a newline-delimited list of events
+// whose message id is "<journal id>-<segment>-<s>-<k>". Before it publishes a
+// range the publisher records it as intended in the segment's position file,
+// and after the acknowledgement as done; a publisher that finds an intended
+// range not done (its predecessor died in between) publishes exactly that
+// range again, under the same ids, so JetStream drops what it had stored.
 type publisher struct {
-	dir   string
-	js    jetstream.JetStream
-	batch int
-	live  func() uint64 // the segment being written; nil when nobody writes
+	dir      string
+	js       jetstream.JetStream
+	batch    int
+	maxBytes int
+	live     func() uint64 // the segment being written; nil when nobody writes
 
+	jid       string // the journal's id, read on first use
+	buf       []byte // read buffer
+	lines     []line // parse buffer
 	seg       uint64 // the segment being read
-	off       int64  // how much of it is published
+	pos       *os.File
+	done      int64 // how much of seg is published
 	published atomic.Int64
 }
 
 // step publishes everything the journal holds now.
 func (p *publisher) step(ctx context.Context) (int, error) {
+	if p.jid == "" {
+		id, err := journalID(p.dir)
+		if err != nil {
+			return 0, err
+		}
+		p.jid = id
+	}
 	segs, err := segments(p.dir)
 	if err != nil {
 		return 0, err
@@ -236,61 +261,172 @@ func (p *publisher) step(ctx context.Context) (int, error) {
 		if seg < p.seg {
 			continue // deleted earlier; a listing can race with removal
 		}
-		if seg != p.seg {
-			p.seg, p.off = seg, 0
+		if seg != p.seg || p.pos == nil {
+			if err := p.openSegment(seg); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					continue
+				}
+				return total, err
+			}
 		}
 		finished := i < len(segs)-1 || p.live == nil || p.live() != seg
-		base := p.off
-		data, err := readFrom(p.dir, seg, base)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return total, err
-		}
-		lines, consumed := parseLines(data)
-		n, err := p.publish(ctx, lines)
+		n, err := p.publishSegment(ctx)
 		total += n
 		if err != nil {
 			return total, err
 		}
-		p.off = base + int64(consumed) // damaged lines count as read
 		if !finished {
 			return total, nil
 		}
-		if err := os.Remove(filepath.Join(p.dir, segName(seg))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return total, err
+		p.closeSegment()
+		for _, name := range []string{segName(seg), posName(seg)} {
+			if err := os.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return total, err
+			}
 		}
-		p.seg, p.off = seg+1, 0
+		p.seg = seg + 1
 	}
 	return total, nil
 }
 
-// publish sends lines in batches and advances the offset past each batch
-// once JetStream has acknowledged all of it.
-func (p *publisher) publish(ctx context.Context, lines []line) (int, error) {
-	base := p.off
-	sent := 0
-	for len(lines) > 0 {
-		n := min(len(lines), p.batch)
-		futures := make([]jetstream.PubAckFuture, 0, n)
-		for _, l := range lines[:n] {
-			msg := &nats.Msg{Subject: l.subject, Data: l.data, Header: nats.Header{nats.MsgIdHdr: []string{l.id}}}
-			f, err := p.js.PublishMsgAsync(msg)
-			if err != nil {
-				return sent, err
-			}
-			futures = append(futures, f)
+// openSegment opens seg's position file and publishes an intended range
+// left unfinished.
+func (p *publisher) openSegment(seg uint64) error {
+	p.closeSegment()
+	if _, err := os.Stat(filepath.Join(p.dir, segName(seg))); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(p.dir, posName(seg)), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	p.seg, p.pos, p.done = seg, f, 0
+	var b [16]byte
+	if n, _ := f.ReadAt(b[:], 0); n == 16 {
+		p.done = int64(binary.LittleEndian.Uint64(b[:8]))
+	}
+	return nil
+}
+
+func (p *publisher) closeSegment() {
+	if p.pos != nil {
+		_ = p.pos.Close()
+		p.pos = nil
+	}
+}
+
+// intended reads the range recorded as intended, if it is not done.
+func (p *publisher) intended() int64 {
+	var b [16]byte
+	if n, _ := p.pos.ReadAt(b[:], 0); n == 16 {
+		if e := int64(binary.LittleEndian.Uint64(b[8:])); e > p.done {
+			return e
 		}
-		if err := awaitAcks(ctx, futures); err != nil {
+	}
+	return 0
+}
+
+func (p *publisher) writePos(done, intent int64) error {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(done))
+	binary.LittleEndian.PutUint64(b[8:], uint64(intent))
+	_, err := p.pos.WriteAt(b[:], 0)
+	return err
+}
+
+// publishSegment publishes the current segment from where it was left.
+func (p *publisher) publishSegment(ctx context.Context) (int, error) {
+	data, err := readFrom(p.dir, p.seg, p.done, p.buf)
+	if err != nil {
+		return 0, err
+	}
+	if cap(data) <= 8<<20 {
+		p.buf = data[:0] // reused by the next round
+	}
+	sent := 0
+	if e := p.intended(); e > 0 {
+		// A range a dead predecessor may have stored: the same range again.
+		if e-p.done > int64(len(data)) {
+			e = p.done + int64(len(data))
+		}
+		skip := int(e - p.done)
+		lines, _ := parseLines(p.lines[:0], data[:skip])
+		p.lines = lines[:0]
+		n, err := p.publishRange(ctx, lines, e)
+		sent += n
+		if err != nil {
 			return sent, err
 		}
-		p.off = base + int64(lines[n-1].end)
-		lines = lines[n:]
-		sent += n
-		p.published.Add(int64(n))
+		data = data[skip:]
 	}
-	return sent, nil
+	for {
+		lines, consumed := parseLines(p.lines[:0], data)
+		p.lines = lines[:0]
+		if consumed == 0 {
+			return sent, nil
+		}
+		// The range: up to batch lines and maxBytes bytes.
+		k, size := 0, 0
+		for k < len(lines) && k < p.batch && (k == 0 || size+len(lines[k].data) <= p.maxBytes) {
+			size += len(lines[k].data) + 1
+			k++
+		}
+		end := consumed
+		if k < len(lines) {
+			end = lines[k-1].end
+		}
+		if k == 0 { // only damaged lines: skip them
+			end = consumed
+		}
+		e := p.done + int64(end)
+		if err := p.writePos(p.done, e); err != nil {
+			return sent, err
+		}
+		n, err := p.publishRange(ctx, lines[:k], e)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+		data = data[end:]
+	}
+}
+
+// publishRange publishes lines as the range [p.done, e) and marks it done.
+func (p *publisher) publishRange(ctx context.Context, lines []line, e int64) (int, error) {
+	// One message per subject, in order of first appearance.
+	type group struct {
+		subject []byte
+		body    []byte
+	}
+	var groups []group
+	for _, l := range lines {
+		k := slices.IndexFunc(groups, func(g group) bool { return bytes.Equal(g.subject, l.subject) })
+		if k < 0 {
+			groups = append(groups, group{subject: l.subject, body: make([]byte, 0, 64*1024)})
+			k = len(groups) - 1
+		}
+		groups[k].body = append(append(groups[k].body, l.data...), '\n')
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(groups))
+	prefix := p.jid + "-" + strconv.FormatUint(p.seg, 10) + "-" + strconv.FormatInt(p.done, 10) + "-"
+	for k, g := range groups {
+		msg := &nats.Msg{Subject: string(g.subject), Data: g.body,
+			Header: nats.Header{nats.MsgIdHdr: []string{prefix + strconv.Itoa(k)}}}
+		f, err := p.js.PublishMsgAsync(msg)
+		if err != nil {
+			return 0, err
+		}
+		futures = append(futures, f)
+	}
+	if err := awaitAcks(ctx, futures); err != nil {
+		return 0, err
+	}
+	if err := p.writePos(e, e); err != nil {
+		return 0, err
+	}
+	p.done = e
+	p.published.Add(int64(len(lines)))
+	return len(lines), nil
 }
 
 func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
@@ -312,12 +448,17 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 
 // Subject is the ledger subject of ev:
 // shoal.usage.<kind>.<function, or capacity provider for instance segments>.
-func Subject(ev *Event) string {
+func Subject(ev *Event) string { return string(appendSubject(nil, ev)) }
+
+func appendSubject(b []byte, ev *Event) []byte {
 	owner := ev.Function
 	if ev.Kind == KindInstance {
 		owner = ev.CapacityProvider
 	}
-	return SubjectPrefix + string(ev.Kind) + "." + token(owner)
+	b = append(b, SubjectPrefix...)
+	b = append(b, ev.Kind...)
+	b = append(b, '.')
+	return append(b, token(owner)...)
 }
 
 // token makes s a single NATS subject token.

@@ -1,0 +1,119 @@
+package meter
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// appendJSON appends ev as JSON, the shape encoding/json gives it (fields
+// with omitempty left out when empty), without reflection: it runs on the
+// invoke path.
+func appendJSON(b []byte, ev *Event) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, ev.ID)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, string(ev.Kind))
+	b = append(b, `,"start":`...)
+	b = appendTime(b, ev.Start)
+	b = append(b, `,"end":`...)
+	b = appendTime(b, ev.End)
+	b = strField(b, "function", ev.Function)
+	b = strField(b, "version", ev.Version)
+	b = strField(b, "compute", ev.Compute)
+	b = strField(b, "architecture", ev.Architecture)
+	b = intField(b, "memory_mb", int64(ev.MemoryMB))
+	b = strField(b, "capacity_provider", ev.CapacityProvider)
+	b = strField(b, "instance", ev.Instance)
+	b = strField(b, "instance_type", ev.InstanceType)
+	b = strField(b, "zone", ev.Zone)
+	b = strField(b, "request_id", ev.RequestID)
+	b = floatField(b, "duration_ms", ev.DurationMs)
+	b = intField(b, "billed_ms", ev.BilledMs)
+	b = floatField(b, "init_ms", ev.InitMs)
+	b = floatField(b, "cpu_ms", ev.CPUMs)
+	b = intField(b, "max_memory_used_mb", int64(ev.MaxMemoryUsedMB))
+	b = strField(b, "outcome", ev.Outcome)
+	b = strField(b, "error_type", ev.ErrorType)
+	b = strField(b, "state", ev.State)
+	b = strField(b, "qualifier", ev.Qualifier)
+	b = intField(b, "concurrency", int64(ev.Concurrency))
+	return append(b, '}')
+}
+
+func key(b []byte, name string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
+}
+
+func strField(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendString(key(b, name), v)
+}
+
+func intField(b []byte, name string, v int64) []byte {
+	if v == 0 {
+		return b
+	}
+	return strconv.AppendInt(key(b, name), v, 10)
+}
+
+func floatField(b []byte, name string, v float64) []byte {
+	if v == 0 {
+		return b
+	}
+	return strconv.AppendFloat(key(b, name), v, 'f', -1, 64)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				i += size
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
