@@ -502,7 +502,7 @@ func (l *Local) markLost(id, why string) {
 	rec := l.recordLocked(li)
 	l.emitLocked(li.info, prev)
 	l.mu.Unlock()
-	l.log.Warn("instance lost", "instance", id, "reason", why)
+	l.log.Warn("instance lost", "instance", id, "reason", why, "agent_log_tail", logTail(filepath.Join(li.dir, "agent.log"), 2048))
 	l.save(context.Background(), rec)
 	go l.cleanup(li) // not on the caller's goroutine: heartbeats keep flowing
 }
@@ -620,4 +620,22 @@ func (l *Local) cleanup(li *localInst) {
 	_ = os.Remove(li.socket)
 	l.drainJournal(li.dir, id)
 	_ = os.RemoveAll(li.dir)
+}
+
+// logTail returns the last limit bytes of a file ("" when unreadable): what a
+// lost agent last said, before its directory is removed.
+func logTail(path string, limit int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(0, st.Size()-limit)
+	buf := make([]byte, st.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	return string(buf[:n])
 }
