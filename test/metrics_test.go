@@ -72,7 +72,7 @@ func (s promScrape) value(name string, want map[string]string) float64 {
 }
 
 // labels builds a label set from pairs.
-func labels(kv ...string) map[string]string {
+func promLabels(kv ...string) map[string]string {
 	out := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		out[kv[i]] = kv[i+1]
@@ -98,7 +98,7 @@ func TestMetrics(t *testing.T) {
 
 	t.Run("on-demand: invocations, errors, durations, throttles, concurrency", func(t *testing.T) {
 		createGoFn(t, s, "od")
-		fv := labels("function", "od", "version", "$LATEST")
+		fv := promLabels("function", "od", "version", "$LATEST")
 		for range 5 {
 			invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("od"), Payload: []byte(`{"op":"echo"}`)})
 		}
@@ -156,11 +156,11 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("reserved 0: %v", err)
 		}
 		m = scrapeMetrics(t, url)
-		if got := m.value("shoal_function_throttles_total", with(fv, "cause", "concurrency")); got != 1 {
+		if got := m.value("shoal_function_throttles_total", withLabel(fv, "cause", "concurrency")); got != 1 {
 			t.Errorf("concurrency throttles = %v, want 1", got)
 		}
 		for _, cause := range []string{"cpu", "memory"} {
-			if got, n := m.sum("shoal_function_throttles_total", with(fv, "cause", cause)); got != 0 || n != 1 {
+			if got, n := m.sum("shoal_function_throttles_total", withLabel(fv, "cause", cause)); got != 0 || n != 1 {
 				t.Errorf("%s throttles = %v over %d series, want 0 over 1", cause, got, n)
 			}
 		}
@@ -173,14 +173,14 @@ func TestMetrics(t *testing.T) {
 		cpArn := createCapacityProvider(t, s, "cp-metrics")
 		createManagedFn(t, s, "mim", cpArn, 4)
 		ver := publishBounded(t, s, "mim", 3) // 3 environments × 4 slots, 1 vCPU and 2 GiB each
-		cp := labels("capacity_provider", "cp-metrics")
-		fn := labels("capacity_provider", "cp-metrics", "function", "mim", "version", ver)
-		fv := labels("function", "mim", "version", ver)
+		cp := promLabels("capacity_provider", "cp-metrics")
+		fn := promLabels("capacity_provider", "cp-metrics", "function", "mim", "version", ver)
+		fv := promLabels("function", "mim", "version", ver)
 
 		// The fleet as the scaler sees it: three environments allocated.
 		eventually(t, 20*time.Second, func() error {
 			m := scrapeMetrics(t, url)
-			if got := m.value("shoal_execution_environments", with(fn, "state", "ready")); got != 3 {
+			if got := m.value("shoal_execution_environments", withLabel(fn, "state", "ready")); got != 3 {
 				return fmt.Errorf("ready environments %v, want 3", got)
 			}
 			if got, n := m.sum("shoal_execution_environment_concurrency_limit", fn); got != 12 || n != 3 {
@@ -248,7 +248,7 @@ func TestMetrics(t *testing.T) {
 
 		eventually(t, 20*time.Second, func() error {
 			m := scrapeMetrics(t, url)
-			if got := m.value("shoal_function_throttles_total", with(fv, "cause", "concurrency")); got != 1 {
+			if got := m.value("shoal_function_throttles_total", withLabel(fv, "cause", "concurrency")); got != 1 {
 				return fmt.Errorf("concurrency throttles %v, want 1", got)
 			}
 			if got := m.value("shoal_function_invocations_total", fv); got != slots+1 {
@@ -303,11 +303,11 @@ func TestMetrics(t *testing.T) {
 				t.Fatalf("instance %s announces no metrics endpoint", in.ID)
 			}
 			am := scrapeMetrics(t, "http://"+in.MetricsAddr+"/metrics")
-			if got := am.value("shoal_agent_vcpus", labels("instance", in.ID)); got != 2 {
+			if got := am.value("shoal_agent_vcpus", promLabels("instance", in.ID)); got != 2 {
 				t.Errorf("agent %s: %v vCPUs, want 2", in.ID, got)
 			}
-			ran += am.value("shoal_agent_environment_invocations_total", labels("function", "mim", "version", ver))
-			refused += am.value("shoal_agent_environment_refusals_total", labels("function", "mim", "version", ver))
+			ran += am.value("shoal_agent_environment_invocations_total", promLabels("function", "mim", "version", ver))
+			refused += am.value("shoal_agent_environment_refusals_total", promLabels("function", "mim", "version", ver))
 			agents++
 		}
 		if agents < 3 || ran != slots+1 {
@@ -317,7 +317,7 @@ func TestMetrics(t *testing.T) {
 }
 
 // with returns m plus one label.
-func with(m map[string]string, k, v string) map[string]string {
+func withLabel(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for kk, vv := range m {
 		out[kk] = vv

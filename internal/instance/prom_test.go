@@ -100,8 +100,13 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 		})
 	}
 	eventually(t, 10*time.Second, func() error {
-		if got, _ := agentSample(scrapeAgent(t, addr), "shoal_agent_environment_in_flight", env); got != 3 {
+		m := scrapeAgent(t, addr)
+		if got, _ := agentSample(m, "shoal_agent_environment_in_flight", env); got != 3 {
 			return fmt.Errorf("in flight %v, want 3", got)
+		}
+		// The peak since the last heartbeat is at least what runs now.
+		if got, _ := agentSample(m, "shoal_agent_environment_concurrency", env); got != 3 {
+			return fmt.Errorf("concurrency %v, want 3", got)
 		}
 		return nil
 	})
@@ -118,9 +123,8 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 		want   func(float64) bool
 	}{
 		{"shoal_agent_environment_invocations_total", env, func(v float64) bool { return v == 3 }},
-		{"shoal_agent_environment_refusals_total", with(env, "reason", "concurrency"), func(v float64) bool { return v == 1 }},
-		{"shoal_agent_environment_refusals_total", with(env, "reason", "cpu"), func(v float64) bool { return v == 0 }},
-		{"shoal_agent_environment_concurrency", env, func(v float64) bool { return v >= 1 && v <= 3 }},
+		{"shoal_agent_environment_refusals_total", withLabel(env, "reason", "concurrency"), func(v float64) bool { return v == 1 }},
+		{"shoal_agent_environment_refusals_total", withLabel(env, "reason", "cpu"), func(v float64) bool { return v == 0 }},
 		{"shoal_agent_environment_in_flight", env, func(v float64) bool { return v == 0 }},
 		{"shoal_agent_network_receive_bytes_total", nil, func(v float64) bool { return v > rx0 }},
 		{"shoal_agent_network_transmit_bytes_total", nil, func(v float64) bool { return v > 0 }},
@@ -163,7 +167,7 @@ func TestEnvironmentMemoryUtilization(t *testing.T) {
 	})
 }
 
-func with(m map[string]string, k, v string) map[string]string {
+func withLabel(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for kk, vv := range m {
 		out[kk] = vv

@@ -23,7 +23,7 @@ import (
 )
 
 // scrape GETs the handler and parses the answer with Prometheus' text parser.
-func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+func scrapeProm(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -40,7 +40,7 @@ func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 
 // sample returns the value of the series of name with exactly labels (a
 // histogram's sample count), and whether there is one.
-func sample(mfs map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+func promSample(mfs map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
 	mf := mfs[name]
 	if mf == nil {
 		return 0, false
@@ -83,16 +83,16 @@ func refusingAgent(t *testing.T, reason *atomic.Value) string {
 	return ln.Addr().String()
 }
 
-type dialer struct{}
+type wireDialer struct{}
 
-func (dialer) Conn(ctx context.Context, in fleet.Instance) (*wire.Conn, error) {
+func (wireDialer) Conn(ctx context.Context, in fleet.Instance) (*wire.Conn, error) {
 	return wire.Dial(ctx, in.InvokeNetwork, in.InvokeAddr)
 }
 
 func TestFunctionMetrics(t *testing.T) {
 	var reason atomic.Value
 	reason.Store(wire.ReasonCPU)
-	managed := router.NewManaged(dialer{})
+	managed := router.NewManaged(wireDialer{})
 	managed.Update([]fleet.Instance{{ID: "i-1", State: fleet.StateRunning, InvokeNetwork: "tcp",
 		InvokeAddr:   refusingAgent(t, &reason),
 		Environments: []fleet.EnvStatus{{ID: "e-1", Function: "mi", Version: "1", Slots: 4, State: "ready"}}}})
@@ -145,37 +145,37 @@ func TestFunctionMetrics(t *testing.T) {
 				labels[k] = v
 			}
 			m.begin(tc.v)
-			if got, _ := sample(scrape(t, m.handler()), "shoal_function_concurrent_executions",
+			if got, _ := promSample(scrapeProm(t, m.handler()), "shoal_function_concurrent_executions",
 				map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version}); got != 1 {
 				t.Errorf("concurrent executions during the invocation = %v, want 1", got)
 			}
 			res, err := tc.invoke()
 			m.end(tc.v, res, err)
-			mfs := scrape(t, m.handler())
-			if got, found := sample(mfs, tc.metric, labels); got != 1 {
+			mfs := scrapeProm(t, m.handler())
+			if got, found := promSample(mfs, tc.metric, labels); got != 1 {
 				t.Errorf("%s%v = %v (found %v), want 1", tc.metric, labels, got, found)
 			}
-			if got, _ := sample(mfs, "shoal_function_concurrent_executions",
+			if got, _ := promSample(mfs, "shoal_function_concurrent_executions",
 				map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version}); got != 0 {
 				t.Errorf("concurrent executions after = %v, want 0", got)
 			}
 			// Every cause has a series from the first invocation on, so rates start at 0.
 			for _, cause := range throttleCauses {
-				if _, found := sample(mfs, "shoal_function_throttles_total",
+				if _, found := promSample(mfs, "shoal_function_throttles_total",
 					map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version, "cause": cause}); !found {
 					t.Errorf("no throttle series with cause %s", cause)
 				}
 			}
 			// Lambda counts neither throttles nor service errors as invocations.
-			inv, _ := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version})
-			if want := float64(boolInt(err == nil)); inv != want {
+			inv, _ := promSample(mfs, "shoal_function_invocations_total", map[string]string{"function": tc.v.FunctionName, "version": tc.v.Version})
+			if want := float64(promBool(err == nil)); inv != want {
 				t.Errorf("invocations = %v, want %v", inv, want)
 			}
 		})
 	}
 }
 
-func boolInt(b bool) int {
+func promBool(b bool) int {
 	if b {
 		return 1
 	}
@@ -193,11 +193,11 @@ func TestMetricsPruneDeletedVersions(t *testing.T) {
 		m.end(v, agent.Result{Duration: time.Millisecond}, nil)
 	}
 	live = live[:1] // b is deleted
-	mfs := scrape(t, m.handler())
-	if _, found := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": "a", "version": "1"}); !found {
+	mfs := scrapeProm(t, m.handler())
+	if _, found := promSample(mfs, "shoal_function_invocations_total", map[string]string{"function": "a", "version": "1"}); !found {
 		t.Error("the series of a live version was dropped")
 	}
-	if _, found := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": "b", "version": "$LATEST"}); found {
+	if _, found := promSample(mfs, "shoal_function_invocations_total", map[string]string{"function": "b", "version": "$LATEST"}); found {
 		t.Error("the series of a deleted version remain")
 	}
 
@@ -205,18 +205,18 @@ func TestMetricsPruneDeletedVersions(t *testing.T) {
 	// until the invocation ends, so its gauge returns to 0, never below.
 	m.begin(a)
 	live = nil
-	mfs = scrape(t, m.handler())
-	if got, _ := sample(mfs, "shoal_function_concurrent_executions", map[string]string{"function": "a", "version": "1"}); got != 1 {
+	mfs = scrapeProm(t, m.handler())
+	if got, _ := promSample(mfs, "shoal_function_concurrent_executions", map[string]string{"function": "a", "version": "1"}); got != 1 {
 		t.Errorf("concurrent executions of a deleted version in flight = %v, want 1", got)
 	}
 	m.end(a, agent.Result{Duration: time.Millisecond}, nil)
-	mfs = scrape(t, m.handler())
-	if _, found := sample(mfs, "shoal_function_invocations_total", map[string]string{"function": "a", "version": "1"}); found {
+	mfs = scrapeProm(t, m.handler())
+	if _, found := promSample(mfs, "shoal_function_invocations_total", map[string]string{"function": "a", "version": "1"}); found {
 		t.Error("the series of a deleted version remain after its last invocation")
 	}
 	m.begin(a) // created again
-	mfs = scrape(t, m.handler())
-	if got, _ := sample(mfs, "shoal_function_concurrent_executions", map[string]string{"function": "a", "version": "1"}); got != 1 {
+	mfs = scrapeProm(t, m.handler())
+	if got, _ := promSample(mfs, "shoal_function_concurrent_executions", map[string]string{"function": "a", "version": "1"}); got != 1 {
 		t.Errorf("concurrent executions of a re-created version = %v, want 1", got)
 	}
 }
@@ -265,7 +265,7 @@ func TestFleetCollector(t *testing.T) {
 	}
 	m := newMetrics()
 	m.reg.MustRegister(&fleetCollector{instances: func() []fleet.Instance { return instances }})
-	mfs := scrape(t, m.handler())
+	mfs := scrapeProm(t, m.handler())
 	il := map[string]string{"capacity_provider": "cp", "instance": "i-1", "instance_type": "m7i.large", "zone": "z1"}
 	el := map[string]string{"capacity_provider": "cp", "function": "f", "version": "1", "instance": "i-1", "environment": "e-1"}
 	tests := []struct {
@@ -282,9 +282,9 @@ func TestFleetCollector(t *testing.T) {
 		{"shoal_instance_network_receive_bytes_total", il, 1000},
 		{"shoal_instance_network_transmit_bytes_total", il, 2000},
 		{"shoal_instance_open_fds", il, 42},
-		{"shoal_instance_environments", with(il, "state", "ready"), 1},
-		{"shoal_instance_environments", with(il, "state", "initializing"), 1},
-		{"shoal_instance_environments", with(il, "state", "draining"), 0},
+		{"shoal_instance_environments", withLabel(il, "state", "ready"), 1},
+		{"shoal_instance_environments", withLabel(il, "state", "initializing"), 1},
+		{"shoal_instance_environments", withLabel(il, "state", "draining"), 0},
 		{"shoal_instances", map[string]string{"capacity_provider": "cp", "instance_type": "m7i.large", "zone": "z2", "state": "pending"}, 1},
 		{"shoal_execution_environments", map[string]string{"capacity_provider": "cp", "function": "f", "version": "1", "state": "ready"}, 1},
 		{"shoal_execution_environment_concurrency", el, 7},
@@ -293,17 +293,17 @@ func TestFleetCollector(t *testing.T) {
 		{"shoal_execution_environment_memory_utilization_ratio", el, 0.1},
 	}
 	for _, tc := range tests {
-		if got, found := sample(mfs, tc.metric, tc.labels); !found || got != tc.want {
+		if got, found := promSample(mfs, tc.metric, tc.labels); !found || got != tc.want {
 			t.Errorf("%s%v = %v (found %v), want %v", tc.metric, tc.labels, got, found, tc.want)
 		}
 	}
-	if _, found := sample(mfs, "shoal_instance_cpu_utilization_ratio",
+	if _, found := promSample(mfs, "shoal_instance_cpu_utilization_ratio",
 		map[string]string{"capacity_provider": "cp", "instance": "i-2", "instance_type": "m7i.large", "zone": "z2"}); found {
 		t.Error("a pending instance has utilisation figures")
 	}
 }
 
-func with(m map[string]string, k, v string) map[string]string {
+func withLabel(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for kk, vv := range m {
 		out[kk] = vv
