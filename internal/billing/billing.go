@@ -122,7 +122,7 @@ type FunctionBill struct {
 	// Computes are the compute types it ran on, in the order of Bills.
 	Computes    []cost.Compute
 	Invocations int64
-	ColdStarts  int64 // invocations that carried an init
+	ColdStarts  int64 // on-demand invocations that carried (and billed) an init
 	BilledMs    int64
 	DurationMs  float64
 	CPUMs       float64
@@ -239,6 +239,7 @@ type cpUsage struct {
 	seconds   map[string]decimal.Decimal // by instance type
 	cpuMs     map[string]float64         // by function
 	reqs      map[string]int64           // by function
+	first     time.Time                  // start of its first billed instance time in the period
 }
 
 func collect(events []meter.Event, opts Options) *usage {
@@ -326,6 +327,9 @@ func collect(events []meter.Event, opts Options) *usage {
 		u.nInst++
 		p := cp(ev.CapacityProvider)
 		p.instances[ev.Instance] = true
+		if p.first.IsZero() || c.Start.Before(p.first) {
+			p.first = c.Start
+		}
 		p.seconds[ev.InstanceType] = p.seconds[ev.InstanceType].Add(seconds(c.End.Sub(c.Start)))
 	}
 	for _, f := range u.functions {

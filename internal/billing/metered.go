@@ -166,7 +166,7 @@ func functionBill(cat *pricing.Catalog, f *fnUsage, u *usage, providers []Provid
 		fb.DurationMs += iv.DurationMs
 		fb.CPUMs += iv.CPUMs
 		fb.MemoryMB = max(fb.MemoryMB, iv.MemoryMB)
-		if iv.InitMs > 0 {
+		if iv.InitMs > 0 && iv.Compute == meter.OnDemand {
 			fb.ColdStarts++
 		}
 	}

@@ -307,13 +307,16 @@ func WriteTable(w io.Writer, r *Report) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
+	if len(r.CapacityProviders) > 0 {
+		fmt.Fprintln(w, "(a Managed Instances function's total includes its share of its capacity provider; TOTAL is the sum of the \"all\" rows)")
+	}
 
 	fmt.Fprintln(w)
 	b := newTable(w, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight)
 	b.Header("BILL", "COMPUTE", "ITEM", "QUANTITY", "UNIT PRICE", "USD")
 	lines := func(who string, o cost.Option) error {
 		for _, it := range o.Items {
-			if err := b.Append(who, string(o.Compute), it.Name, qty(it), "$"+it.UnitPrice.String(), usd(it.USD)); err != nil {
+			if err := b.Append(who, string(o.Compute), it.Name, qty(it), unitPrice(it), usd(it.USD)); err != nil {
 				return err
 			}
 		}
@@ -351,6 +354,7 @@ func WriteTable(w io.Writer, r *Report) error {
 			}
 			continue
 		}
+		fmt.Fprintf(w, "  replayed from %s over %d steps of %v:\n", f.WhatIf.Start.UTC().Format(time.RFC3339), f.WhatIf.Steps, f.WhatIf.Step)
 		e := newTable(w, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight)
 		e.Header("COMPUTE", "REPLAYED", "METERED", "COLD STARTS", "SPILL-OVERS", "THROTTLES", "INSTANCE-HOURS")
 		for _, x := range f.WhatIf.Estimates {
@@ -386,7 +390,7 @@ func WriteTable(w io.Writer, r *Report) error {
 
 // sentence states a check in words.
 func (c Check) sentence() string {
-	s := fmt.Sprintf("%s: metered $%s, predicted from the recorded invocations $%s", c.Compute, c.Metered.String(), c.Predicted.String())
+	s := fmt.Sprintf("%s: metered $%s, predicted from the recorded invocations $%s", c.Compute, exact(c.Metered), exact(c.Predicted))
 	if c.Agree() {
 		s += " (agree)"
 	} else {
@@ -405,10 +409,34 @@ func signedFine(d decimal.Decimal) string {
 	return "+" + fine(d)
 }
 
-// fine shows an amount to a hundredth of a cent, so that the small bills of a
-// short period still compare.
+// exact shows an unrounded amount to 1e-10 dollars.
+func exact(d decimal.Decimal) string { return d.Round(10).String() }
+
+// unitPrice shows a unit price as the catalogue has it, or, for a share of a
+// capacity provider, the provider's instance cost.
+func unitPrice(it cost.Item) string {
+	if it.Unit == "share" {
+		return money(it.UnitPrice)
+	}
+	return "$" + it.UnitPrice.String()
+}
+
+// money shows an amount in cents from a dollar up, and finer below.
+func money(d decimal.Decimal) string {
+	if d.Abs().GreaterThanOrEqual(decimal.NewFromInt(1)) {
+		return usd(d)
+	}
+	return fine(d)
+}
+
+// fine shows an amount to a hundredth of a cent (to a ten-thousandth below
+// a cent), so that the small bills of a short period still compare.
 func fine(d decimal.Decimal) string {
-	s := d.Round(4).StringFixed(4)
+	places := int32(4)
+	if d.Abs().LessThan(decimal.New(1, -2)) {
+		places = 6
+	}
+	s := d.Round(places).StringFixed(places)
 	if strings.HasPrefix(s, "-") {
 		return "-$" + group(s[1:])
 	}
@@ -467,7 +495,7 @@ func Page(r *Report) cost.Page {
 		Numeric: []bool{false, false, false, true, true, true}}
 	add := func(who string, o cost.Option) {
 		for _, it := range o.Items {
-			items.Rows = append(items.Rows, []string{who, string(o.Compute), it.Name, qty(it), "$" + it.UnitPrice.String(), usd(it.USD)})
+			items.Rows = append(items.Rows, []string{who, string(o.Compute), it.Name, qty(it), unitPrice(it), usd(it.USD)})
 		}
 	}
 	for _, f := range r.Functions {

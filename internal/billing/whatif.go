@@ -23,8 +23,7 @@ type WhatIf struct {
 	// Estimates are on-demand, provisioned-concurrency, managed-instances and
 	// hybrid, in that order.
 	Estimates []Estimate
-	// Cheapest compares the metered bill of the compute type the function
-	// ran on with the replay's estimates of the others.
+	// Cheapest is the compute type with the lowest replayed bill.
 	Cheapest       cost.Compute
 	Recommendation string
 	// InitMs is the mean init of the recorded cold starts, which the replay
@@ -37,8 +36,8 @@ type WhatIf struct {
 type Estimate struct {
 	Compute cost.Compute
 	Bill    cost.Option
-	// Ran is set for the compute type the function ran on (alone); Metered is
-	// then its metered bill, which the comparison uses instead of the estimate.
+	// Ran is set for the compute type the function ran on, when it ran on
+	// one only; Metered is then its metered bill, shown beside the estimate.
 	Ran     bool
 	Metered decimal.Decimal
 
@@ -47,15 +46,6 @@ type Estimate struct {
 	PeakInstances                     int
 	Provisioned                       int
 	InstanceType                      string
-}
-
-// Cost is the amount the comparison uses: metered when the function ran on
-// this compute type, the replay's estimate otherwise.
-func (e Estimate) Cost() decimal.Decimal {
-	if e.Ran {
-		return e.Metered
-	}
-	return e.Bill.Total
 }
 
 // Estimate returns the estimate of compute type c.
@@ -69,11 +59,10 @@ func (w *WhatIf) Estimate(c cost.Compute) *Estimate {
 }
 
 // replayStep picks the replay's step for a period.
-func replayStep(opts Options) time.Duration {
+func replayStep(opts Options, span time.Duration) time.Duration {
 	if opts.Step > 0 {
 		return opts.Step
 	}
-	span := opts.Until.Sub(opts.Since)
 	for _, s := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second,
 		time.Minute, 5 * time.Minute, 15 * time.Minute} {
 		if span/s <= MaxSteps {
@@ -83,10 +72,10 @@ func replayStep(opts Options) time.Duration {
 	return time.Hour
 }
 
-// series bins a function's recorded invocations over the whole period, so the
+// series bins a function's recorded invocations over [from, until), so the
 // replay prices idle time too: provisioned environments and a minimum fleet
 // cost money whether or not traffic comes.
-func series(f *fnUsage, opts Options, step time.Duration) (*trace.Series, error) {
+func series(f *fnUsage, from, until time.Time, step time.Duration) (*trace.Series, error) {
 	invs := make([]trace.Invocation, 0, len(f.invocations))
 	for _, iv := range f.invocations {
 		invs = append(invs, trace.Invocation{
@@ -98,8 +87,8 @@ func series(f *fnUsage, opts Options, step time.Duration) (*trace.Series, error)
 	if err != nil {
 		return nil, err
 	}
-	start := opts.Since.Truncate(step)
-	n := int((opts.Until.Sub(start) + step - 1) / step)
+	start := from.Truncate(step)
+	n := int((until.Sub(start) + step - 1) / step)
 	s := trace.NewSeries(start, step, n)
 	s.MemoryMB, s.Functions = b.MemoryMB, b.Functions
 	off := int(b.Start.Sub(start) / step)
@@ -120,8 +109,9 @@ func whatIf(cat *pricing.Catalog, fb *FunctionBill, f *fnUsage, providers map[st
 		fb.WhatIfNote = "no invocations in the period to replay"
 		return nil
 	}
-	step := replayStep(opts)
-	s, err := series(f, opts, step)
+	from := lifeStart(f, providers, opts)
+	step := replayStep(opts, opts.Until.Sub(from))
+	s, err := series(f, from, opts.Until, step)
 	if err != nil {
 		fb.WhatIfNote = err.Error()
 		return nil
@@ -161,15 +151,21 @@ func whatIf(cat *pricing.Catalog, fb *FunctionBill, f *fnUsage, providers map[st
 		}
 		w.Estimates = append(w.Estimates, e)
 	}
+	// A function that ran on several compute types has no replay of any one
+	// of them alone to set beside its metered bills.
 	for i := range fb.Checks {
-		if e := w.Estimate(fb.Checks[i].Compute); e != nil {
+		if e := w.Estimate(fb.Checks[i].Compute); e != nil && len(fb.Computes) == 1 {
 			t := e.Bill.Total
 			fb.Checks[i].Replay = &t
 		}
 	}
+	// The cheapest is judged model against model, so that the replay's own
+	// error does not favour the compute types that did not run; a tie goes
+	// to the one that ran, then to the simpler (on-demand first).
 	best := 0
 	for i, e := range w.Estimates {
-		if e.Cost().LessThan(w.Estimates[best].Cost()) {
+		b := w.Estimates[best]
+		if e.Bill.Total.LessThan(b.Bill.Total) || (e.Bill.Total.Equal(b.Bill.Total) && e.Ran && !b.Ran) {
 			best = i
 		}
 	}
@@ -177,6 +173,32 @@ func whatIf(cat *pricing.Catalog, fb *FunctionBill, f *fnUsage, providers map[st
 	w.Recommendation = recommend(fb, w, opts)
 	fb.WhatIf = w
 	return nil
+}
+
+// lifeStart is when the function's usage in the period begins: its first
+// invocation, provisioned environment or instance of its capacity providers.
+// The replay starts there rather than at the period's start, so that a
+// function created in the middle of the period is not priced as if its
+// provisioned environments or fleet had run before it existed.
+func lifeStart(f *fnUsage, providers map[string]*cpUsage, opts Options) time.Time {
+	from := opts.Until
+	for _, iv := range f.invocations {
+		if iv.Start.Before(from) {
+			from = iv.Start
+		}
+		if p := providers[iv.CapacityProvider]; iv.Compute == meter.ManagedInstances && p != nil && !p.first.IsZero() && p.first.Before(from) {
+			from = p.first
+		}
+	}
+	for _, p := range f.provisioned {
+		if p.Start.Before(from) {
+			from = p.Start
+		}
+	}
+	if from.Before(opts.Since) {
+		from = opts.Since
+	}
+	return from
 }
 
 // instanceTypeOf is the instance type the function's Managed Instances ran on
@@ -209,30 +231,27 @@ func instanceTypeOf(cat *pricing.Catalog, f *fnUsage, providers map[string]*cpUs
 // recorded traffic, and why, in the words of `shoal cost compare`.
 func recommend(fb *FunctionBill, w *WhatIf, opts Options) string {
 	best := w.Estimate(w.Cheapest)
-	var ran *Estimate
-	for i := range w.Estimates {
-		if w.Estimates[i].Ran {
-			ran = &w.Estimates[i]
-		}
+	var ran *Estimate // the compute type the function ran on, if only one
+	if len(fb.Computes) == 1 {
+		ran = w.Estimate(fb.Computes[0])
 	}
 	var b strings.Builder
 	switch {
 	case ran == nil:
-		fmt.Fprintf(&b, "%s would have been cheapest: %s for the period (replayed; the function ran on %s, so no single metered bill compares)",
-			title(w.Cheapest), usd(best.Cost()), joinComputes(fb.Computes))
+		fmt.Fprintf(&b, "%s would have been cheapest: %s for the period (replayed) against %s metered on %s together",
+			title(w.Cheapest), money(best.Bill.Total), money(fb.Total), joinComputes(fb.Computes))
 	case ran.Compute == w.Cheapest:
-		next := cheapestBut(w, w.Cheapest)
-		fmt.Fprintf(&b, "Stay on %s: %s metered for the period is the cheapest", lower(w.Cheapest), usd(ran.Metered))
-		if next != nil {
-			fmt.Fprintf(&b, "; %s would have cost %s", lower(next.Compute), usd(next.Cost()))
+		fmt.Fprintf(&b, "Stay on %s: it is the cheapest, %s metered for the period (%s replayed)", lower(w.Cheapest), money(ran.Metered), money(ran.Bill.Total))
+		if next := cheapestBut(w, w.Cheapest); next != nil {
+			fmt.Fprintf(&b, "; %s would have cost %s", lower(next.Compute), money(next.Bill.Total))
 		}
 	default:
 		saving := decimal.Zero
-		if ran.Metered.IsPositive() {
-			saving = ran.Metered.Sub(best.Cost()).Div(ran.Metered).Shift(2).Round(0)
+		if ran.Bill.Total.IsPositive() {
+			saving = ran.Bill.Total.Sub(best.Bill.Total).Div(ran.Bill.Total).Shift(2).Round(0)
 		}
-		fmt.Fprintf(&b, "%s would have been cheapest: %s for the period against %s metered on %s (%s %% less)",
-			title(w.Cheapest), usd(best.Cost()), usd(ran.Metered), lower(ran.Compute), saving)
+		fmt.Fprintf(&b, "%s would have been cheapest: %s for the period against %s metered on %s (%s replayed: %s %% less)",
+			title(w.Cheapest), money(best.Bill.Total), money(ran.Metered), lower(ran.Compute), money(ran.Bill.Total), saving)
 	}
 	b.WriteString(": ")
 	b.WriteString(why(fb, w, best, opts))
@@ -244,7 +263,7 @@ func recommend(fb *FunctionBill, w *WhatIf, opts Options) string {
 }
 
 func why(fb *FunctionBill, w *WhatIf, best *Estimate, opts Options) string {
-	periodMs := float64(opts.Until.Sub(opts.Since)) / float64(time.Millisecond)
+	periodMs := float64(w.Steps) * float64(w.Step) / float64(time.Millisecond)
 	conc := fb.DurationMs / periodMs
 	od := w.Estimate(cost.OnDemand)
 	gbs := decimal.Zero
@@ -275,11 +294,21 @@ func cheapestBut(w *WhatIf, c cost.Compute) *Estimate {
 	var out *Estimate
 	for i := range w.Estimates {
 		e := &w.Estimates[i]
-		if e.Compute != c && (out == nil || e.Cost().LessThan(out.Cost())) {
+		if e.Compute == c || degenerate(e) {
+			continue
+		}
+		if out == nil || e.Bill.Total.LessThan(out.Bill.Total) {
 			out = e
 		}
 	}
 	return out
+}
+
+// degenerate reports an estimate that is on-demand under another name:
+// Provisioned Concurrency the replay found no level worth provisioning for, or
+// a hybrid without a fleet.
+func degenerate(e *Estimate) bool {
+	return (e.Compute == cost.Provisioned && e.Provisioned == 0) || (e.Compute == replay.Hybrid && e.InstanceHours == 0)
 }
 
 func title(c cost.Compute) string {
