@@ -232,6 +232,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
 	mux.Handle("GET /shoal/v1/usage", meter.Handler(s.bus.JetStream()))
 	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.Handle("GET /shoal/v1/metrics/targets", s.metrics.agentTargets())
 	mux.Handle("/", api)
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
