@@ -394,3 +394,89 @@ func TestOutputs(t *testing.T) {
 		t.Errorf("html: %.400s", h.String())
 	}
 }
+
+func TestWhatIfStartsWithUsage(t *testing.T) {
+	var l ledger
+	l.provisioned("pc", "1", 1, 512, t0.Add(30*time.Minute), t0.Add(time.Hour))
+	l.invoke("pc", "1", meter.Provisioned, 512, t0.Add(35*time.Minute), 20*time.Millisecond, 0, time.Millisecond)
+	l.instance("cp", "i-1", "m7i.large", meter.InstancePending, t0.Add(15*time.Minute), t0.Add(20*time.Minute))
+	l.instance("cp", "i-1", "m7i.large", meter.InstanceRunning, t0.Add(20*time.Minute), t0.Add(time.Hour))
+	ev := l.invoke("mi", "1", meter.ManagedInstances, 2048, t0.Add(40*time.Minute), 20*time.Millisecond, 0, time.Millisecond)
+	ev.CapacityProvider = "cp"
+	l.invoke("od", "$LATEST", meter.OnDemand, 128, t0.Add(50*time.Minute), 20*time.Millisecond, 0, time.Millisecond)
+	r, err := Build(l.events, pricing.Default(), hour())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		fn    string
+		start time.Time
+	}{
+		{"pc", t0.Add(30 * time.Minute)}, // its provisioned environment
+		{"mi", t0.Add(20 * time.Minute)}, // its fleet's first billed second
+		{"od", t0.Add(50 * time.Minute)}, // its first invocation
+	} {
+		w := r.Function(tt.fn).WhatIf
+		if w == nil || !w.Start.Equal(tt.start) || w.Start.Add(time.Duration(w.Steps)*w.Step).Before(t0.Add(time.Hour)) {
+			t.Errorf("%s: replay %+v, want from %v to the period's end", tt.fn, w, tt.start)
+		}
+	}
+	if e := r.Function("mi").WhatIf.Estimate(cost.ManagedInstances); e.InstanceType != "m7i.large" {
+		t.Errorf("mi replayed on %q, want the provider's m7i.large", e.InstanceType)
+	}
+}
+
+func TestMixedComputes(t *testing.T) {
+	var l ledger
+	l.invoke("f", "$LATEST", meter.OnDemand, 256, t0.Add(time.Minute), 30*time.Millisecond, 100*time.Millisecond, 0)
+	ev := l.invoke("f", "2", meter.ManagedInstances, 2048, t0.Add(2*time.Minute), 30*time.Millisecond, 0, time.Millisecond)
+	ev.CapacityProvider = "cp"
+	l.instance("cp", "i-1", "m7i.large", meter.InstanceRunning, t0, t0.Add(time.Hour))
+	r, err := Build(l.events, pricing.Default(), hour())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := r.Function("f")
+	if diff := cmp.Diff([]cost.Compute{cost.OnDemand, cost.ManagedInstances}, f.Computes); diff != "" {
+		t.Fatalf("computes (-want +got):\n%s", diff)
+	}
+	for _, c := range f.Checks {
+		if c.Replay != nil {
+			t.Errorf("%s: a replay of all the function's traffic set beside one compute type's bill", c.Compute)
+		}
+	}
+	for _, e := range f.WhatIf.Estimates {
+		if e.Ran {
+			t.Errorf("%s marked as the compute type that ran", e.Compute)
+		}
+	}
+	if !strings.Contains(f.WhatIf.Recommendation, "metered on on-demand and managed-instances together") {
+		t.Errorf("recommendation: %s", f.WhatIf.Recommendation)
+	}
+}
+
+func TestFreeTier(t *testing.T) {
+	cat := pricing.Default()
+	var l ledger
+	for i := range 100 {
+		l.invoke("f", "$LATEST", meter.OnDemand, 1024, t0.Add(time.Duration(i)*time.Second), 500*time.Millisecond, 0, 0)
+	}
+	opts := hour()
+	opts.NoWhatIf = true
+	full, err := Build(l.events, cat, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.FreeTier = true
+	free, err := Build(l.events, cat, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An hour's share of the allowance (1M requests, 400,000 GB-s a month) covers 100 requests of 0.5 GB-s.
+	if !free.Total.IsZero() || !full.Total.IsPositive() {
+		t.Errorf("total with the free tier %s, without %s", free.Total, full.Total)
+	}
+	if !free.Function("f").Total.Equal(full.Function("f").Total) {
+		t.Error("a function's bill deducted the account's free tier")
+	}
+}

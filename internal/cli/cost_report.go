@@ -131,6 +131,9 @@ func (f *costReportFlags) options(now time.Time) (billing.Options, error) {
 	return o, o.Validate()
 }
 
+// maxDaysAgo bounds "Nd" well inside what a time.Duration holds.
+const maxDaysAgo = 100 * 365
+
 // parseWhen reads an RFC 3339 time, "now", or a duration ago: Go's (90s, 1h30m)
 // or whole days (7d).
 func parseWhen(s string, now time.Time) (time.Time, error) {
@@ -142,7 +145,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 		return t, nil
 	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= maxDaysAgo {
 			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 		}
 	}

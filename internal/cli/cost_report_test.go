@@ -160,3 +160,28 @@ func TestParseWhen(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseWhen(f *testing.F) {
+	for _, s := range []string{"now", "1h", "7d", "90s", "2026-11-26T09:30:00Z", "-1h", "d", "99999999999d", "107000d"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseWhen(s, now)
+		if err == nil && got.After(now) && !strings.Contains(s, "T") {
+			t.Errorf("parseWhen(%q) = %v: a duration ago is after now", s, got)
+		}
+	})
+}
+
+func FuzzDecodeUsage(f *testing.F) {
+	f.Add(`{"id":"a","kind":"invocation","start":"2026-11-26T10:00:00Z","end":"2026-11-26T10:00:01Z","billed_ms":1000}` + "\n")
+	f.Add(`{"id":"a"}{"id":"b"}`)
+	f.Add(`{"id":`)
+	f.Fuzz(func(t *testing.T, s string) {
+		events, err := decodeUsage(strings.NewReader(s))
+		if err != nil && events != nil {
+			t.Errorf("events %v beside error %v", events, err)
+		}
+	})
+}
