@@ -188,6 +188,14 @@ func Build(events []meter.Event, cat *pricing.Catalog, opts Options) (*Report, e
 
 	// Capacity providers first: Managed Instances function bills take a share of them.
 	for _, name := range sortedKeys(u.providers) {
+		p := u.providers[name]
+		for _, t := range sortedKeys(p.seconds) {
+			if _, err := cat.InstanceType(t); err != nil {
+				u.warnings = append(u.warnings, fmt.Sprintf("capacity provider %s: %s instance-hours of %s are not priced: %v",
+					name, InstanceUsage{Seconds: p.seconds[t]}.Hours().Round(4), orDefault(t, "an unnamed instance type"), err))
+				delete(p.seconds, t)
+			}
+		}
 		pb, err := providerBill(cat, u.providers[name], period, opts)
 		if err != nil {
 			return nil, err

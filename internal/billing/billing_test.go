@@ -480,3 +480,19 @@ func TestFreeTier(t *testing.T) {
 		t.Error("a function's bill deducted the account's free tier")
 	}
 }
+
+func TestUnknownInstanceType(t *testing.T) {
+	var l ledger
+	l.instance("cp", "i-1", "z9.huge", meter.InstanceRunning, t0, t0.Add(time.Hour))
+	l.instance("cp", "i-2", "m7i.large", meter.InstanceRunning, t0, t0.Add(time.Hour))
+	r, err := Build(l.events, pricing.Default(), hour())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "z9.huge") {
+		t.Errorf("warnings %q", r.Warnings)
+	}
+	if want := dec("0.1008").Mul(dec("1.15")); !r.Total.Equal(want) {
+		t.Errorf("total %s, want the m7i.large hour alone, %s", r.Total, want)
+	}
+}
