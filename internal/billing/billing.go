@@ -94,7 +94,7 @@ type Report struct {
 	Warnings                                           []string
 }
 
-// Total returns the report's bill of compute type c.
+// TotalOf returns the report's bill of compute type c.
 func (r *Report) TotalOf(c cost.Compute) (cost.Option, bool) {
 	for _, o := range r.Totals {
 		if o.Compute == c {
@@ -218,6 +218,12 @@ func Build(events []meter.Event, cat *pricing.Catalog, opts Options) (*Report, e
 				return nil, err
 			}
 		}
+	}
+	switch {
+	case opts.Function != "" && r.Function(opts.Function) == nil:
+		u.warnings = append(u.warnings, fmt.Sprintf("function %s recorded no usage in the period", opts.Function))
+	case r.Invocations+r.ProvisionedSegments+r.InstanceSegments == 0:
+		u.warnings = append(u.warnings, "the ledger holds no usage in the period (was shoal started with --no-meter?)")
 	}
 	r.Warnings = u.warnings
 	r.Assumptions = assumptions(cat, r, opts)

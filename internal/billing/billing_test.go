@@ -496,3 +496,27 @@ func TestUnknownInstanceType(t *testing.T) {
 		t.Errorf("total %s, want the m7i.large hour alone, %s", r.Total, want)
 	}
 }
+
+func TestNoUsage(t *testing.T) {
+	var l ledger
+	l.invoke("f", "1", meter.OnDemand, 128, t0.Add(time.Minute), time.Millisecond, 0, 0)
+	for _, tt := range []struct{ name, function, want string }{
+		{"empty period", "", "no usage in the period"},
+		{"unknown function", "g", "function g recorded no usage"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := Options{Since: t0.Add(time.Hour), Until: t0.Add(2 * time.Hour), Function: tt.function}
+			if tt.function != "" {
+				opts = hour()
+				opts.Function = tt.function
+			}
+			r, err := Build(l.events, pricing.Default(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], tt.want) || !r.Total.IsZero() {
+				t.Errorf("warnings %q, total %s", r.Warnings, r.Total)
+			}
+		})
+	}
+}
