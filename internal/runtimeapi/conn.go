@@ -77,24 +77,14 @@ type conn struct {
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.forget(nc)
 	defer nc.Close()
-	c := &conn{s: s, br: bufio.NewReaderSize(nc, 4096), w: nc, out: make([]byte, 0, 512), peerClosed: func() bool { return false }}
+	rw := newRawIO(nc)
+	c := &conn{s: s, br: bufio.NewReaderSize(rw, 4096), w: rw, out: make([]byte, 0, 512), peerClosed: func() bool { return false }}
 	if tc, ok := nc.(syscall.Conn); ok {
 		if rc, err := tc.SyscallConn(); err == nil {
 			c.peerClosed = func() bool { return peerClosed(rc) }
 		}
 	}
 	c.serve()
-}
-
-// peerClosed peeks at the socket: EOF or an error means the peer is gone.
-func peerClosed(rc syscall.RawConn) bool {
-	var buf [1]byte
-	closed := false
-	_ = rc.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = (err == nil && n == 0) || (err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR))
-	})
-	return closed
 }
 
 // serve runs requests until the connection ends or must close.

@@ -2,6 +2,8 @@ package runtimeapi
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -156,5 +158,32 @@ func TestNextHeaderValuesSanitised(t *testing.T) {
 	}
 	if r.header.Get("X-Injected") != "" || r.body != "{}" {
 		t.Errorf("framing broken: %v %q", r.header, r.body)
+	}
+}
+
+// TestLargePayloadsBothWays sends a 6 MB event and a 6 MB response, more than
+// a socket buffer holds, so that writes and reads come back partial and wait
+// for the socket.
+func TestLargePayloadsBothWays(t *testing.T) {
+	s := newTestServer(t, 1)
+	c := &http.Client{}
+	event := bytes.Repeat([]byte("e"), MaxResponseBytes)
+	inv := &Invocation{ID: "big", Payload: event, Deadline: time.Now().Add(time.Minute)}
+	if err := s.Submit(inv); err != nil {
+		t.Fatal(err)
+	}
+	r, err := get(context.Background(), c, url(s, "invocation/next"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 200 || r.body != string(event) {
+		t.Fatalf("next = %d, %d bytes", r.status, len(r.body))
+	}
+	answer := strings.Repeat("r", MaxResponseBytes)
+	if st, body := post(c, url(s, "invocation/big/response"), answer, nil); st != 202 {
+		t.Fatalf("response = %d %s", st, body)
+	}
+	if o := <-inv.Done(); string(o.Payload) != answer || o.Error {
+		t.Fatalf("outcome: error %v, %d bytes", o.Error, len(o.Payload))
 	}
 }

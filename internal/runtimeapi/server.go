@@ -144,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 
 // accept serves each runtime connection on its own goroutine. Connections
 // have no timeouts: the runtime is trusted, and keep-alive is never closed.
+// Go sets TCP_NODELAY on accepted connections already.
 func (s *Server) accept() {
 	for {
 		nc, err := s.ln.Accept()
@@ -154,9 +155,6 @@ func (s *Server) accept() {
 				s.logger.Warn("runtime api stopped accepting", "err", err)
 			}
 			return
-		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetNoDelay(true)
 		}
 		s.mu.Lock()
 		select {
