@@ -237,6 +237,7 @@ type usage struct {
 	warnings  []string
 
 	nInv, nProv, nInst int
+	malformed          int
 }
 
 type fnUsage struct {
@@ -284,6 +285,11 @@ func collect(events []meter.Event, opts Options) *usage {
 				continue
 			}
 			seen[ev.ID] = true
+		}
+		if ev.End.Before(ev.Start) || ev.DurationMs < 0 || ev.BilledMs < 0 || ev.CPUMs < 0 || ev.InitMs < 0 ||
+			ev.MemoryMB < 0 || ev.Concurrency < 0 {
+			u.malformed++
+			continue
 		}
 		switch ev.Kind {
 		case meter.KindInvocation:
@@ -345,6 +351,9 @@ func collect(events []meter.Event, opts Options) *usage {
 			p.first = c.Start
 		}
 		p.seconds[ev.InstanceType] = p.seconds[ev.InstanceType].Add(seconds(c.End.Sub(c.Start)))
+	}
+	if u.malformed > 0 {
+		u.warnings = append(u.warnings, fmt.Sprintf("%d malformed usage events (ending before they start, or negative measurements) left out", u.malformed))
 	}
 	for _, f := range u.functions {
 		slices.SortStableFunc(f.invocations, func(a, b inv) int { return a.Start.Compare(b.Start) })

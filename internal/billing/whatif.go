@@ -88,7 +88,7 @@ func series(f *fnUsage, from, until time.Time, step time.Duration) (*trace.Serie
 		return nil, err
 	}
 	start := from.Truncate(step)
-	n := int((until.Sub(start) + step - 1) / step)
+	n := max(int((until.Sub(start)+step-1)/step), 1)
 	s := trace.NewSeries(start, step, n)
 	s.MemoryMB, s.Functions = b.MemoryMB, b.Functions
 	off := int(b.Start.Sub(start) / step)
