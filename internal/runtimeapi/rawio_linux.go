@@ -63,7 +63,7 @@ func (r *rawIO) Read(p []byte) (int, error) {
 
 func (r *rawIO) doRead(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rbuf[0])), uintptr(len(r.rbuf)))
+		n, e := sysRead(fd, r.rbuf)
 		switch e {
 		case 0:
 			r.rn = int(n)
@@ -95,7 +95,7 @@ func (r *rawIO) Write(p []byte) (int, error) {
 
 func (r *rawIO) doWrite(fd uintptr) bool {
 	for len(r.wbuf) > 0 {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&r.wbuf[0])), uintptr(len(r.wbuf)))
+		n, e := sysWrite(fd, r.wbuf)
 		switch e {
 		case 0:
 			r.wbuf = r.wbuf[n:]
@@ -121,4 +121,34 @@ func peerClosed(rc syscall.RawConn) bool {
 		closed = (e == 0 && n == 0) || (e != 0 && e != syscall.EAGAIN && e != syscall.EINTR)
 	})
 	return closed
+}
+
+// sysRead reads fd once; under the race detector through package syscall.
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	if raceEnabled {
+		n, err := syscall.Read(int(fd), p)
+		return max(n, 0), errno(err)
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), e
+}
+
+// sysWrite writes fd once; under the race detector through package syscall.
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	if raceEnabled {
+		n, err := syscall.Write(int(fd), p)
+		return max(n, 0), errno(err)
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), e
+}
+
+func errno(err error) syscall.Errno {
+	if e, ok := err.(syscall.Errno); ok {
+		return e
+	}
+	if err != nil {
+		return syscall.EIO
+	}
+	return 0
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package runtimeapi
+
+const raceEnabled = false
