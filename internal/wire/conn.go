@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 // guards calls and err; err is set once, before done is closed.
 type Conn struct {
 	nc     net.Conn
+	rw     io.ReadWriter // nc's reads and writes (see newRawIO)
 	w      *frameWriter
 	nextID atomic.Uint64
 	done   chan struct{}
@@ -57,9 +59,11 @@ func Dial(ctx context.Context, network, addr string) (*Conn, error) {
 
 // NewConn starts the client protocol on an established connection.
 func NewConn(nc net.Conn) *Conn {
+	rw := newRawIO(nc)
 	c := &Conn{
 		nc:    nc,
-		w:     &frameWriter{c: nc},
+		rw:    rw,
+		w:     &frameWriter{c: nc, w: rw},
 		done:  make(chan struct{}),
 		calls: make(map[uint64]*call),
 	}
@@ -164,7 +168,7 @@ func (c *Conn) take(id uint64) *call {
 }
 
 func (c *Conn) readLoop() {
-	fr := frameReader{r: bufio.NewReaderSize(c.nc, 64<<10)}
+	fr := frameReader{r: bufio.NewReaderSize(c.rw, 64<<10)}
 	for {
 		f, err := fr.next()
 		if err != nil {

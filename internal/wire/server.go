@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -79,7 +80,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		sc := &serverConn{s: s, nc: nc, w: &frameWriter{c: nc}, cancels: make(map[uint64]context.CancelFunc)}
+		rw := newRawIO(nc)
+		sc := &serverConn{s: s, nc: nc, rw: rw, w: &frameWriter{c: nc, w: rw}, cancels: make(map[uint64]context.CancelFunc)}
 		sc.ctx, sc.stop = context.WithCancel(context.Background())
 		s.mu.Lock()
 		if s.closed {
@@ -112,11 +114,12 @@ func (s *Server) Close() error {
 
 // serverConn is one client connection.
 //
-// Concurrency: s, nc, w, ctx, stop are immutable; mu guards cancels (the
+// Concurrency: s, nc, rw, w, ctx, stop are immutable; mu guards cancels (the
 // invocations running, by request id).
 type serverConn struct {
 	s    *Server
 	nc   net.Conn
+	rw   io.ReadWriter // nc's reads and writes (see newRawIO)
 	w    *frameWriter
 	ctx  context.Context
 	stop context.CancelFunc
@@ -134,7 +137,7 @@ func (sc *serverConn) serve() {
 		delete(sc.s.conns, sc)
 		sc.s.mu.Unlock()
 	}()
-	fr := frameReader{r: bufio.NewReaderSize(sc.nc, 64<<10)}
+	fr := frameReader{r: bufio.NewReaderSize(sc.rw, 64<<10)}
 	for {
 		f, err := fr.next()
 		if err != nil {

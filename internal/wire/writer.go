@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -8,22 +9,30 @@ import (
 )
 
 // writeTimeout bounds one flush: a peer that stops reading for this long is
-// taken for dead and the connection is closed.
-const writeTimeout = 30 * time.Second
+// taken for dead and the connection is closed. The deadline is moved forward
+// only once it is deadlineSlack older than a fresh one would be, so a busy
+// connection does not reset a timer on every flush.
+const (
+	writeTimeout  = 30 * time.Second
+	deadlineSlack = time.Second
+)
 
 // frameWriter serialises frames onto one connection. Writers append their
 // frame to a shared buffer under mu; the last writer of a burst (none other
 // waiting) flushes it with one write, so concurrent callers share syscalls
 // and no goroutine sits between a caller and the socket.
 //
-// Concurrency: waiting is atomic; mu guards buf and err.
+// Concurrency: c and w are immutable; waiting is atomic; mu guards buf,
+// deadline and err.
 type frameWriter struct {
 	c       net.Conn
+	w       io.Writer // c's writes (see newRawIO)
 	waiting atomic.Int32
 
-	mu  sync.Mutex
-	buf []byte
-	err error
+	mu       sync.Mutex
+	buf      []byte
+	deadline time.Time // the write deadline set on c
+	err      error
 }
 
 // write appends one frame with enc and flushes unless another writer is
@@ -51,8 +60,11 @@ func (w *frameWriter) flushLocked() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	_ = w.c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := w.c.Write(w.buf)
+	if d := time.Now().Add(writeTimeout); d.Sub(w.deadline) > deadlineSlack {
+		_ = w.c.SetWriteDeadline(d)
+		w.deadline = d
+	}
+	_, err := w.w.Write(w.buf)
 	if cap(w.buf) > 1<<20 {
 		w.buf = nil // do not keep a large payload's buffer
 	} else {
