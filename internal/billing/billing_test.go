@@ -390,7 +390,8 @@ func TestOutputs(t *testing.T) {
 	if err := WriteHTML(&h, r); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(h.String(), "<title>shoal cost report</title>") || !strings.Contains(h.String(), "what the same traffic would have cost") {
+	if !strings.Contains(h.String(), "<title>shoal cost report</title>") || !strings.Contains(h.String(), "what the same traffic would have cost") ||
+		!strings.Contains(h.String(), "<svg") {
 		t.Errorf("html: %.400s", h.String())
 	}
 }

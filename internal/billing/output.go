@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/shoal-dev/shoal/internal/cost"
+	"github.com/shoal-dev/shoal/internal/cost/replay"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
 
@@ -475,6 +476,11 @@ func Page(r *Report) cost.Page {
 			continue
 		}
 		p.Summary = append(p.Summary, f.Function+": "+f.WhatIf.Recommendation)
+		if f.WhatIf.Replay != nil && len(f.WhatIf.Replay.Series) > 1 {
+			ch := replay.Charts(f.WhatIf.Replay)[0]
+			ch.Title = f.Function + ": cumulative cost of the recorded traffic, replayed on each compute type"
+			p.Charts = append(p.Charts, ch)
+		}
 		t := cost.Table{Title: f.Function + ": what the same traffic would have cost",
 			Header:  []string{"Compute", "Replayed", "Metered", "Cold starts", "Spill-overs", "Throttles", "Instance-hours"},
 			Numeric: []bool{false, true, true, true, true, true, true}}

@@ -30,6 +30,8 @@ type WhatIf struct {
 	// bills per on-demand cold start it models.
 	InitMs      float64
 	Assumptions []string
+	// Replay is the replay itself, for its charts.
+	Replay *replay.Result
 }
 
 // Estimate is one compute type's replayed bill.
@@ -140,7 +142,7 @@ func whatIf(cat *pricing.Catalog, fb *FunctionBill, f *fnUsage, providers map[st
 		fb.WhatIfNote = err.Error()
 		return nil
 	}
-	w := &WhatIf{Start: res.Start, Step: res.Step, Steps: res.Steps, InitMs: initMs, Assumptions: res.Assumptions}
+	w := &WhatIf{Start: res.Start, Step: res.Step, Steps: res.Steps, InitMs: initMs, Assumptions: res.Assumptions, Replay: res}
 	for _, o := range res.Options {
 		e := Estimate{
 			Compute: o.Compute, Bill: o.Bill, Throttles: o.Throttles, ColdStarts: o.ColdStarts, SpillOvers: o.SpillOvers,
