@@ -43,13 +43,28 @@ type Options struct {
 	// Instances; the management fee stays on the on-demand price.
 	SavingsPlan decimal.Decimal
 	// Runtime sets the Managed Instances concurrency per vCPU of the what-if
-	// replay; "" means cost.DefaultRuntime.
+	// replay for functions Functions does not describe; "" means
+	// cost.DefaultRuntime.
 	Runtime string
+	// Functions describes functions by name, where known (the ledger does not
+	// carry runtimes or Managed Instances concurrency).
+	Functions map[string]FunctionInfo
 	// Step is the what-if replay's step; 0 picks the finest of 1s, 5s, 10s,
 	// 30s, 1m, 5m, 15m and 1h that keeps the period within MaxSteps steps.
 	Step time.Duration
 	// NoWhatIf skips the replay (the metered bill only).
 	NoWhatIf bool
+}
+
+// FunctionInfo is what the what-if replay knows of a function besides its traffic.
+type FunctionInfo struct {
+	// Runtime, such as python3.13 or provided.al2023, sets the default
+	// concurrency per vCPU of a Managed Instances environment; "" or an unknown
+	// runtime falls back to Options.Runtime.
+	Runtime string
+	// EnvConcurrency is the function's PerExecutionEnvironmentMaxConcurrency
+	// on Managed Instances; 0 takes the runtime's default.
+	EnvConcurrency int
 }
 
 // MaxSteps bounds the what-if replay's steps when Options.Step picks the step.

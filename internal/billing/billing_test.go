@@ -521,3 +521,18 @@ func TestNoUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestFunctionInfo(t *testing.T) {
+	var l ledger
+	l.invoke("f", "1", meter.OnDemand, 2048, t0.Add(time.Minute), 30*time.Millisecond, 0, time.Millisecond)
+	opts := hour()
+	opts.Functions = map[string]FunctionInfo{"f": {Runtime: "provided.al2023", EnvConcurrency: 5}}
+	r, err := Build(l.events, pricing.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := strings.Join(r.Function("f").WhatIf.Assumptions, " ")
+	if !strings.Contains(a, "5 concurrent invocations (provided: 8 per vCPU)") {
+		t.Errorf("assumptions do not size for provided.al2023 at 5 per environment:\n%s", a)
+	}
+}

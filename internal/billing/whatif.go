@@ -134,6 +134,14 @@ func whatIf(cat *pricing.Catalog, fb *FunctionBill, f *fnUsage, providers map[st
 		InstanceType: instanceTypeOf(cat, f, providers, fb.Architecture),
 		InitDuration: nanos(initMs), SavingsPlan: opts.SavingsPlan,
 	}
+	if fi, ok := opts.Functions[f.name]; ok {
+		if _, err := cost.RuntimeConcurrency(fi.Runtime); err == nil && fi.Runtime != "" {
+			cfg.Runtime = fi.Runtime
+		}
+		if fi.EnvConcurrency > 0 && fi.EnvConcurrency <= cost.MaxEnvironmentConcurrency {
+			cfg.EnvConcurrency = fi.EnvConcurrency
+		}
+	}
 	if q := quantities(f, meteredMs); q.provisioned > 0 {
 		cfg.Provisioned = q.provisioned
 	}

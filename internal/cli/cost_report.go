@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/internal/billing"
@@ -62,7 +64,7 @@ Examples:
 	fl.StringVar(&f.since, "since", "24h", "start of the period: RFC 3339, or a duration ago such as 1h")
 	fl.StringVar(&f.until, "until", "", "end of the period: RFC 3339, or a duration ago (default: now)")
 	fl.StringVar(&f.function, "function", "", "bill only this function (and, whole, the capacity providers it ran on)")
-	fl.StringVar(&f.runtime, "runtime", cost.DefaultRuntime, "runtime, for the Managed Instances concurrency per vCPU of the what-if")
+	fl.StringVar(&f.runtime, "runtime", cost.DefaultRuntime, "runtime for the what-if's Managed Instances concurrency per vCPU, where shoal does not say a function's own")
 	fl.DurationVar(&f.step, "step", 0, "what-if replay step, whole seconds (default: 1s for up to ~14 h, coarser beyond)")
 	fl.StringVar(&f.savingsPlan, "savings-plan", "0", "fraction off the EC2 on-demand price, e.g. 0.3 or 30%; the management fee is not discounted")
 	fl.BoolVar(&f.freeTier, "free-tier", false, "deduct the Lambda free tier once, from the on-demand total, prorated to the period")
@@ -89,6 +91,7 @@ func runCostReport(c *cobra.Command, f *costReportFlags, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	opts.Functions = functionInfos(c, &f.cf, c.ErrOrStderr())
 	r, err := billing.Build(events, cat, opts)
 	if err != nil {
 		return err
@@ -194,4 +197,28 @@ func decodeUsage(r io.Reader) ([]meter.Event, error) {
 		}
 		events = append(events, ev)
 	}
+}
+
+// functionInfos asks shoal's Lambda API for every function's runtime and
+// Managed Instances concurrency, which the what-if replay uses to size
+// environments. Without them (an older shoal, an error) the replay falls back
+// to --runtime, and a note says so.
+func functionInfos(c *cobra.Command, cf *clientFlags, note io.Writer) map[string]billing.FunctionInfo {
+	out := map[string]billing.FunctionInfo{}
+	p := lambda.NewListFunctionsPaginator(cf.lambdaClient(), &lambda.ListFunctionsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctxOf(c))
+		if err != nil {
+			fmt.Fprintf(note, "shoal: function runtimes unknown (%v); the what-if assumes --runtime\n", err)
+			return out
+		}
+		for _, fc := range page.Functions {
+			fi := billing.FunctionInfo{Runtime: string(fc.Runtime)}
+			if cp := fc.CapacityProviderConfig; cp != nil && cp.LambdaManagedInstancesCapacityProviderConfig != nil {
+				fi.EnvConcurrency = int(aws.ToInt32(cp.LambdaManagedInstancesCapacityProviderConfig.PerExecutionEnvironmentMaxConcurrency))
+			}
+			out[aws.ToString(fc.FunctionName)] = fi
+		}
+	}
+	return out
 }

@@ -43,6 +43,10 @@ func newUsageServer(t *testing.T, events []meter.Event) *usageServer {
 			}
 		}
 	})
+	mux.HandleFunc("GET /2015-03-31/functions/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"Functions":[{"FunctionName":"f","Runtime":"python3.13"}]}`))
+	})
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -84,6 +88,9 @@ func TestCostReportJSON(t *testing.T) {
 	}
 	if doc.Events["invocation"] != 10 || len(doc.CapacityProviders) != 1 {
 		t.Errorf("events %v, %d capacity providers", doc.Events, len(doc.CapacityProviders))
+	}
+	if w := doc.Functions[0].WhatIf; w == nil || !strings.Contains(strings.Join(w.Assumptions, " "), "python: 16 per vCPU") {
+		t.Errorf("the what-if does not size Managed Instances for f's runtime, python3.13: %+v", w)
 	}
 	if len(srv.queries) != 1 || strings.Contains(srv.queries[0], "until") || strings.Contains(srv.queries[0], "function") {
 		t.Errorf("queries %q: want since only", srv.queries)
