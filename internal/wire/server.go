@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shoal-dev/shoal/internal/agent"
 )
@@ -34,7 +35,8 @@ func Serve(ln net.Listener, h Handler) error {
 
 // Server serves the invoke protocol. Each connection has one reading
 // goroutine; each invocation runs on a goroutine of its own (it blocks for as
-// long as the function runs) and writes its answer itself.
+// long as the function runs) and writes its answer itself. A connection keeps
+// some of those goroutines waiting for its next invocations (see work).
 //
 // Concurrency: h and log are immutable; mu guards lns, conns and closed.
 type Server struct {
@@ -81,7 +83,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		rw := newRawIO(nc)
-		sc := &serverConn{s: s, nc: nc, rw: rw, w: &frameWriter{c: nc, w: rw}, cancels: make(map[uint64]context.CancelFunc)}
+		sc := &serverConn{s: s, nc: nc, rw: rw, w: &frameWriter{c: nc, w: rw}, jobs: make(chan job),
+			cancels: make(map[uint64]context.CancelFunc)}
 		sc.ctx, sc.stop = context.WithCancel(context.Background())
 		s.mu.Lock()
 		if s.closed {
@@ -114,15 +117,17 @@ func (s *Server) Close() error {
 
 // serverConn is one client connection.
 //
-// Concurrency: s, nc, rw, w, ctx, stop are immutable; mu guards cancels (the
-// invocations running, by request id).
+// Concurrency: s, nc, rw, w, ctx, stop, jobs are immutable; idle is atomic;
+// mu guards cancels (the invocations running, by request id).
 type serverConn struct {
 	s    *Server
 	nc   net.Conn
 	rw   io.ReadWriter // nc's reads and writes (see newRawIO)
 	w    *frameWriter
-	ctx  context.Context
+	ctx  context.Context // ends with the connection
 	stop context.CancelFunc
+	jobs chan job     // unbuffered: a send succeeds only when a worker waits
+	idle atomic.Int32 // workers waiting on jobs
 
 	mu      sync.Mutex
 	cancels map[uint64]context.CancelFunc
@@ -163,7 +168,12 @@ func (sc *serverConn) serve() {
 			}
 			sc.cancels[f.id] = cancel
 			sc.mu.Unlock()
-			go sc.invoke(ctx, f.id, envID, inv)
+			j := job{ctx: ctx, id: f.id, envID: envID, inv: inv}
+			select {
+			case sc.jobs <- j: // an idle worker took it
+			default:
+				go sc.work(j)
+			}
 		case frameCancel:
 			sc.mu.Lock()
 			cancel := sc.cancels[f.id]
@@ -174,6 +184,40 @@ func (sc *serverConn) serve() {
 			}
 		default:
 			sc.s.log.Warn("unexpected frame type; closing the connection", "type", f.typ)
+			return
+		}
+	}
+}
+
+// maxIdleWorkers bounds the invocation goroutines a connection keeps waiting
+// for the next invocation.
+const maxIdleWorkers = 64
+
+// job is one invocation for a worker.
+type job struct {
+	ctx   context.Context
+	id    uint64
+	envID string
+	inv   agent.Invocation
+}
+
+// work runs j, then waits for more invocations of the connection while no
+// more than maxIdleWorkers wait, until the connection ends. Reusing workers
+// spares a busy connection a new goroutine per invocation, and the growth of
+// its stack on the way through the agent.
+func (sc *serverConn) work(j job) {
+	for {
+		sc.invoke(j.ctx, j.id, j.envID, j.inv)
+		j = job{}
+		if sc.idle.Add(1) > maxIdleWorkers {
+			sc.idle.Add(-1)
+			return
+		}
+		select {
+		case j = <-sc.jobs:
+			sc.idle.Add(-1)
+		case <-sc.ctx.Done():
+			sc.idle.Add(-1)
 			return
 		}
 	}
