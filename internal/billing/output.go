@@ -293,7 +293,7 @@ func WriteTable(w io.Writer, r *Report) error {
 			use = append(use, u.Hours().Round(4).String()+" h "+u.Type)
 		}
 		if err := t.Append("provider "+p.Name, string(cost.ManagedInstances),
-			fmt.Sprintf("%d instances, %s; %d requests", p.Instances, strings.Join(use, ", "), p.Requests), usd(p.Bill.Total)); err != nil {
+			fmt.Sprintf("%s, %s; %s", plural(int64(p.Instances), "instance"), strings.Join(use, ", "), plural(p.Requests, "request")), usd(p.Bill.Total)); err != nil {
 			return err
 		}
 	}
@@ -460,7 +460,7 @@ func Page(r *Report) cost.Page {
 		totals.Rows = append(totals.Rows, []string{f.Function, computes(f.Computes), f.configuration(), usd(f.Total)})
 	}
 	for _, pb := range r.CapacityProviders {
-		totals.Rows = append(totals.Rows, []string{"provider " + pb.Name, string(cost.ManagedInstances), fmt.Sprintf("%d instances, %d requests", pb.Instances, pb.Requests), usd(pb.Bill.Total)})
+		totals.Rows = append(totals.Rows, []string{"provider " + pb.Name, string(cost.ManagedInstances), fmt.Sprintf("%s, %s", plural(int64(pb.Instances), "instance"), plural(pb.Requests, "request")), usd(pb.Bill.Total)})
 	}
 	for _, o := range r.Totals {
 		totals.Rows = append(totals.Rows, []string{"all", string(o.Compute), "", usd(o.Total)})
