@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,8 +71,9 @@ func freeAddr(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-// startProcess runs a server binary until the benchmark ends and waits until addr accepts.
-func startProcess(b *testing.B, addr string, env []string, name string, args ...string) {
+// startProcess runs a server binary until the benchmark ends, waits until addr
+// accepts and returns its process id.
+func startProcess(b *testing.B, addr string, env []string, name string, args ...string) int {
 	b.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -95,7 +97,7 @@ func startProcess(b *testing.B, addr string, env []string, name string, args ...
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return
+			return cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("%s did not listen on %s:\n%s", name, addr, out.String())
@@ -148,8 +150,9 @@ func zipFile(b *testing.B, path string) []byte {
 }
 
 // load sends b.N POSTs of body to url from clients goroutines, each on its own
-// keep-alive connection, and reports throughput and latency percentiles.
-func load(b *testing.B, url string, clients int, body []byte) {
+// keep-alive connection, and reports throughput and latency percentiles, and
+// the CPU time each of procs used per invocation during the measured run.
+func load(b *testing.B, url string, clients int, body []byte, procs ...watched) {
 	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -181,6 +184,10 @@ func load(b *testing.B, url string, clients int, body []byte) {
 	warm.Wait()
 	lat := make([][]time.Duration, clients)
 	var errs sync.Map
+	cpu0 := make([]time.Duration, len(procs))
+	for i, p := range procs {
+		cpu0[i] = p.cpu()
+	}
 	next := make(chan struct{}, clients)
 	b.ResetTimer()
 	start := time.Now()
@@ -206,6 +213,9 @@ func load(b *testing.B, url string, clients int, body []byte) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	for i, p := range procs {
+		b.ReportMetric(float64((p.cpu()-cpu0[i]).Microseconds())/float64(b.N), p.name+"-cpu-µs/op")
+	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -227,4 +237,84 @@ func shoalEnv() []string { return strings.Fields(os.Getenv("SHOAL_BENCH_ENV")) }
 
 func credentialsFor() aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")
+}
+
+// watched is a group of processes whose CPU time a load run reports.
+type watched struct {
+	name string
+	pids []int
+}
+
+// cpu is the user and system CPU time the processes have used so far (the
+// whole thread group of each, from /proc/<pid>/stat; 0 for one that is gone).
+func (w watched) cpu() time.Duration {
+	var total time.Duration
+	for _, pid := range w.pids {
+		utime, stime, err := procTimes(pid)
+		if err == nil {
+			total += utime + stime
+		}
+	}
+	return total
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat's times (100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+func procTimes(pid int) (utime, stime time.Duration, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name, which may hold spaces: state is field 3,
+	// utime field 14, stime field 15.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
+	}
+	return time.Duration(u) * clockTick, time.Duration(s) * clockTick, nil
+}
+
+// children returns the processes whose parent is pid.
+func children(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// descendants returns pid's children, their children and so on.
+func descendants(pid int) []int {
+	var out []int
+	for _, c := range children(pid) {
+		out = append(out, c)
+		out = append(out, descendants(c)...)
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,11 +18,13 @@ import (
 // startManaged runs `shoal up` and deploys the aws-lambda-go test function on a
 // Managed Instances capacity provider: one environment (min = max = 1) of
 // 2048 MB (1 vCPU) serving n invocations at once, in its own agent process.
-func startManaged(b *testing.B, n int32) string {
+// It returns the invoke URL and the processes on the path: the front
+// (`shoal up`), the agent and the function.
+func startManaged(b *testing.B, n int32) (string, []watched) {
 	b.Helper()
 	dir := binaries(b)
 	addr := freeAddr(b)
-	startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
+	front := startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
 	endpoint := "http://" + addr
 	client := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentialsFor()})
@@ -65,14 +68,23 @@ func startManaged(b *testing.B, n int32) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return endpoint + "/2015-03-31/functions/echo/invocations?Qualifier=" + aws.ToString(v.Version)
+	procs := []watched{{name: "front", pids: []int{front}}}
+	// The fleet starts an agent per zone; one hosts the environment.
+	for _, pid := range children(front) {
+		args, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if fn := descendants(pid); strings.Contains(string(args), "\x00agent\x00") && len(fn) > 0 {
+			procs = append(procs, watched{name: "agent", pids: []int{pid}}, watched{name: "function", pids: fn})
+			break
+		}
+	}
+	return endpoint + "/2015-03-31/functions/echo/invocations?Qualifier=" + aws.ToString(v.Version), procs
 }
 
 // BenchmarkManagedIOBound: a handler that sleeps 100 ms, on one environment with
 // N = 64, driven by 64 clients. Little's law bounds it at 64 / 0.1 s = 640/s.
 func BenchmarkManagedIOBound(b *testing.B) {
-	url := startManaged(b, 64)
-	load(b, url, 64, []byte(`{"op":"sleep","ms":100}`))
+	url, procs := startManaged(b, 64)
+	load(b, url, 64, []byte(`{"op":"sleep","ms":100}`), procs...)
 }
 
 // BenchmarkManagedWarmInvoke compares a warm invoke of the no-op aws-lambda-go
@@ -87,11 +99,12 @@ func BenchmarkManagedWarmInvoke(b *testing.B) {
 		b.Run(fmt.Sprintf("plain-net-http/c=%d", c), func(b *testing.B) {
 			dir := binaries(b)
 			addr := freeAddr(b)
-			startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
-			load(b, "http://"+addr+"/", c, echoBody)
+			pid := startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
+			load(b, "http://"+addr+"/", c, echoBody, watched{name: "server", pids: []int{pid}})
 		})
 		b.Run(fmt.Sprintf("shoal-managed-instances/c=%d", c), func(b *testing.B) {
-			load(b, startManaged(b, 8), c, echoBody)
+			url, procs := startManaged(b, 8)
+			load(b, url, c, echoBody, procs...)
 		})
 		b.Run(fmt.Sprintf("rie-lmi/c=%d", c), func(b *testing.B) {
 			load(b, startRIE(b, true), c, echoBody)
