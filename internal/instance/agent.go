@@ -141,7 +141,21 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	}
 	a.nc = deps.NATS
 	if a.nc == nil {
-		nc, _, err := bus.Connect(cfg.NATSURL, nats.Name("shoal-agent-"+cfg.ID))
+		// A control plane under load may take a while to accept: try for
+		// up to 30 s before giving up (the fleet's boot timeout is longer).
+		var nc *nats.Conn
+		var err error
+		for attempt := 0; ; attempt++ {
+			nc, _, err = bus.Connect(cfg.NATSURL, nats.Name("shoal-agent-"+cfg.ID), nats.Timeout(5*time.Second))
+			if err == nil || attempt == 5 || ctx.Err() != nil {
+				break
+			}
+			a.log.Warn("connecting to the control plane", "attempt", attempt+1, "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("instance: %w", err)
 		}
