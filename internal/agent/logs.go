@@ -24,8 +24,9 @@ const maxLine = 256 << 10
 // pipe when the answer arrives; drain reads them synchronously so they land
 // between START and END.
 //
-// Concurrency: r, raw, sink, clock and the names are immutable; mu guards
-// everything else. The reader goroutine and drain both read the pipe under mu.
+// Concurrency: r, raw, sink, clock, drainFn and the names are immutable; mu
+// guards everything else. The reader goroutine and drain both read the pipe
+// under mu.
 type logPipe struct {
 	r        *os.File
 	raw      syscall.RawConn
@@ -34,6 +35,7 @@ type logPipe struct {
 	function string
 	version  string
 	stream   string
+	drainFn  func(fd uintptr) // p.drainFd, made once
 
 	mu      sync.Mutex
 	buf     []byte
@@ -75,6 +77,7 @@ func newLogPipe(r *os.File, sink LogSink, clk clock.Clock, fn, version, stream s
 		r: r, raw: raw, sink: sink, clock: clk, function: fn, version: version, stream: stream,
 		buf: make([]byte, 32<<10), initLog: &tail{}, done: make(chan struct{}),
 	}
+	p.drainFn = p.drainFd
 	go p.run()
 	return p, nil
 }
@@ -118,18 +121,21 @@ func (p *logPipe) drainLocked() {
 	if p.eof {
 		return
 	}
-	_ = p.raw.Control(func(fd uintptr) {
-		for {
-			n, err := readPipe(fd, p.buf)
-			if n > 0 {
-				p.feed(p.buf[:n])
-			}
-			if n <= 0 || err != 0 {
-				return
-			}
-		}
-	})
+	_ = p.raw.Control(p.drainFn)
 	p.flushPartial()
+}
+
+// drainFd reads the pipe until it is empty. Called with mu held.
+func (p *logPipe) drainFd(fd uintptr) {
+	for {
+		n, err := readPipe(fd, p.buf)
+		if n > 0 {
+			p.feed(p.buf[:n])
+		}
+		if n <= 0 || err != 0 {
+			return
+		}
+	}
 }
 
 // readPipe reads the non-blocking pipe once with a raw system call: the Go
