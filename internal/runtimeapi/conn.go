@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -74,17 +75,31 @@ type conn struct {
 	held []string
 }
 
+// connPool keeps the buffers of ended connections. aws-lambda-go closes a
+// connection whenever more than two would sit idle in its pool, so with many
+// slots busy at once most of its connections carry a request or two.
+var connPool = sync.Pool{New: func() any {
+	return &conn{br: bufio.NewReaderSize(nil, 4096), out: make([]byte, 0, 512)}
+}}
+
+func noPeerCheck() bool { return false }
+
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.forget(nc)
 	defer nc.Close()
 	rw := newRawIO(nc)
-	c := &conn{s: s, br: bufio.NewReaderSize(rw, 4096), w: rw, out: make([]byte, 0, 512), peerClosed: func() bool { return false }}
+	c := connPool.Get().(*conn)
+	c.s, c.w, c.peerClosed = s, rw, noPeerCheck
+	c.br.Reset(rw)
 	if tc, ok := nc.(syscall.Conn); ok {
 		if rc, err := tc.SyscallConn(); err == nil {
 			c.peerClosed = func() bool { return peerClosed(rc) }
 		}
 	}
 	c.serve()
+	c.s, c.w, c.peerClosed, c.held = nil, nil, nil, c.held[:0]
+	c.br.Reset(nil)
+	connPool.Put(c)
 }
 
 // serve runs requests until the connection ends or must close.
