@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/sandbox"
@@ -49,6 +50,7 @@ func DefaultSandboxes(cfg sandbox.Config, logger *slog.Logger) (Sandbox, error) 
 // memFreshAge: the peak only grows, and a short invocation adds little.
 type memReader struct {
 	f      *os.File // nil: no cgroup file found
+	fd     int      // f's descriptor, read with pread
 	box    Sandbox
 	last   atomic.Uint64 // bytes at the last reading
 	lastAt atomic.Int64  // unix nanoseconds of the last reading
@@ -80,7 +82,7 @@ func newMemReader(box Sandbox) *memReader {
 	if dir := box.CgroupPath(); dir != "" {
 		for _, name := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
 			if f, err := os.Open(dir + "/" + name); err == nil {
-				m.f = f
+				m.f, m.fd = f, int(f.Fd())
 				break
 			}
 		}
@@ -91,9 +93,10 @@ func newMemReader(box Sandbox) *memReader {
 // peak returns the peak memory use in bytes.
 func (m *memReader) peak() uint64 {
 	if m.f != nil {
+		// One pread: File.ReadAt would read again to reach end of file.
 		var buf [32]byte
-		n, _ := m.f.ReadAt(buf[:], 0)
-		if v, err := strconv.ParseUint(string(bytes.TrimSpace(buf[:n])), 10, 64); err == nil && v > 0 {
+		n, _ := syscall.Pread(m.fd, buf[:], 0)
+		if v, err := strconv.ParseUint(string(bytes.TrimSpace(buf[:max(n, 0)])), 10, 64); err == nil && v > 0 {
 			return v
 		}
 	}

@@ -362,6 +362,7 @@ func mkdirFresh(dir string) error {
 type cgroupV1 struct {
 	dirs map[string]string // controller → <own cgroup>/shoal/<ID>
 	uniq []string          // distinct dirs, creation order
+	cpu  *statFile         // cpuacct.usage, read on the invoke path
 }
 
 var _ cgroup = (*cgroupV1)(nil)
@@ -392,6 +393,9 @@ func newCgroupV1(h *cgroupHost, cfg Config) (*cgroupV1, error) {
 	if err := cg.limit(cfg); err != nil {
 		_ = cg.remove()
 		return nil, err
+	}
+	if dir, ok := cg.dirs["cpuacct"]; ok {
+		cg.cpu = newStatFile(filepath.Join(dir, "cpuacct.usage"))
 	}
 	return cg, nil
 }
@@ -467,8 +471,10 @@ func (cg *cgroupV1) oomKilled() bool {
 }
 
 func (cg *cgroupV1) cpuTime() time.Duration {
-	v, _ := readUint(cg.dirs["cpuacct"], "cpuacct.usage")
-	return time.Duration(v)
+	if cg.cpu == nil {
+		return 0
+	}
+	return time.Duration(cg.cpu.uint())
 }
 
 func (cg *cgroupV1) procs() ([]int, error) {
@@ -491,7 +497,12 @@ func (cg *cgroupV1) procs() ([]int, error) {
 
 func (cg *cgroupV1) kill() error { return killProcs(cg.uniq) }
 
-func (cg *cgroupV1) remove() error { return removeDirs(cg.uniq) }
+func (cg *cgroupV1) remove() error {
+	if cg.cpu != nil {
+		cg.cpu.close()
+	}
+	return removeDirs(cg.uniq)
+}
 
 // enterThread moves the calling OS thread (locked by the caller) into the sandbox's
 // cgroups, so a process it forks is born there; it returns a function that moves the
@@ -517,7 +528,8 @@ func (cg *cgroupV1) enterThread() (leave func(), err error) {
 // cgroupV2 is a sandbox's cgroup v2 directory.
 type cgroupV2 struct {
 	dir string
-	fd  int // O_PATH descriptor for CLONE_INTO_CGROUP; -1 when closed
+	fd  int       // O_PATH descriptor for CLONE_INTO_CGROUP; -1 when closed
+	cpu *statFile // cpu.stat, read on the invoke path
 }
 
 var _ cgroup = (*cgroupV2)(nil)
@@ -530,6 +542,7 @@ func newCgroupV2(h *cgroupHost, cfg Config) (*cgroupV2, error) {
 		return nil, err
 	}
 	cg := &cgroupV2{dir: filepath.Join(h.base, cfg.ID), fd: -1}
+	cg.cpu = newStatFile(filepath.Join(cg.dir, "cpu.stat"))
 	if err := mkdirFresh(cg.dir); err != nil {
 		return nil, err
 	}
@@ -637,8 +650,10 @@ func (cg *cgroupV2) oomKilled() bool {
 }
 
 func (cg *cgroupV2) cpuTime() time.Duration {
-	us, _ := readKey(cg.dir, "cpu.stat", "usage_usec")
-	return time.Duration(us) * time.Microsecond
+	if cg.cpu == nil {
+		return 0
+	}
+	return time.Duration(cg.cpu.key("usage_usec")) * time.Microsecond
 }
 
 func (cg *cgroupV2) procs() ([]int, error) { return readProcs(cg.dir) }
@@ -652,6 +667,7 @@ func (cg *cgroupV2) kill() error {
 }
 
 func (cg *cgroupV2) remove() error {
+	cg.cpu.close()
 	if cg.fd >= 0 {
 		_ = unix.Close(cg.fd)
 		cg.fd = -1
