@@ -82,9 +82,20 @@ func startManaged(b *testing.B, n int32) (string, []watched) {
 
 // BenchmarkManagedIOBound: a handler that sleeps 100 ms, on one environment with
 // N = 64, driven by 64 clients. Little's law bounds it at 64 / 0.1 s = 640/s.
+// Beside it, the plain net/http server sleeping the same 100 ms shows what this
+// machine's timers and wake-ups leave of that bound without any platform.
 func BenchmarkManagedIOBound(b *testing.B) {
-	url, procs := startManaged(b, 64)
-	load(b, url, 64, []byte(`{"op":"sleep","ms":100}`), procs...)
+	sleep := []byte(`{"op":"sleep","ms":100}`)
+	b.Run("plain-net-http/c=64", func(b *testing.B) {
+		dir := binaries(b)
+		addr := freeAddr(b)
+		pid := startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
+		load(b, "http://"+addr+"/", 64, sleep, watched{name: "server", pids: []int{pid}})
+	})
+	b.Run("shoal-managed-instances/c=64", func(b *testing.B) {
+		url, procs := startManaged(b, 64)
+		load(b, url, 64, sleep, procs...)
+	})
 }
 
 // BenchmarkManagedWarmInvoke compares a warm invoke of the no-op aws-lambda-go

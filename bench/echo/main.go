@@ -1,6 +1,7 @@
 // Command echo is the plain Go net/http server the invoke benchmarks compare
 // shoal against: it reads the body, decodes it as JSON, encodes it again and
 // writes it back — the same work an echo function does, without any platform.
+// A body {"op":"sleep","ms":N} sleeps N ms first, as the test function does.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"time"
 )
 
 func main() {
@@ -24,6 +26,13 @@ func main() {
 		if err := json.Unmarshal(b, &v); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
+		}
+		var op struct {
+			Op string `json:"op"`
+			Ms int    `json:"ms"`
+		}
+		if json.Unmarshal(b, &op) == nil && op.Op == "sleep" {
+			time.Sleep(time.Duration(op.Ms) * time.Millisecond)
 		}
 		out, _ := json.Marshal(v)
 		w.Header().Set("Content-Type", "application/json")
