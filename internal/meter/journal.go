@@ -3,6 +3,7 @@ package meter
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
 )
 
 // A journal is a directory of segment files, usage-<n>.jnl, each a sequence
@@ -81,19 +85,27 @@ func segments(dir string) ([]uint64, error) {
 	return out, nil
 }
 
-// writer appends lines to the newest segment.
+// writer appends lines to the newest segment. A segment file is a header
+// of 8 bytes — the length of the data committed so far, little-endian — and
+// the data after it. The writer maps the file into memory: appending a line
+// is a copy into the mapping and an atomic store of the new length, no
+// system call, and what is in the mapping is in the page cache, which
+// outlives the process. A line copied but not yet committed when the
+// process dies is beyond the committed length and ignored.
 //
-// Concurrency: mu guards every field.
+// Concurrency: mu guards every field; readers read the file, not the mapping.
 type writer struct {
 	dir     string
 	maxSize int64
 
 	mu   sync.Mutex
 	f    *os.File
+	mem  []byte // the mapping of f: header, then maxSize bytes of data
 	seg  uint64
 	size int64
-	err  error // the last write error, reported once
 }
+
+const headerSize = 8
 
 func openWriter(dir string, maxSize int64) (*writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -114,34 +126,57 @@ func openWriter(dir string, maxSize int64) (*writer, error) {
 }
 
 func (w *writer) rotateLocked() error {
-	if w.f != nil {
-		_ = w.f.Close()
-		w.f = nil
-	}
+	w.unmapLocked()
 	w.seg++
-	f, err := os.OpenFile(filepath.Join(w.dir, segName(w.seg)), os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(filepath.Join(w.dir, segName(w.seg)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("meter: journal: %w", err)
 	}
-	w.f, w.size = f, 0
+	if err := f.Truncate(headerSize + w.maxSize); err != nil {
+		f.Close()
+		return fmt.Errorf("meter: journal: %w", err)
+	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, int(headerSize+w.maxSize), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("meter: journal: map: %w", err)
+	}
+	w.f, w.mem, w.size = f, mem, 0
 	return nil
+}
+
+func (w *writer) unmapLocked() {
+	if w.mem != nil {
+		_ = syscall.Munmap(w.mem)
+		w.mem = nil
+	}
+	if w.f != nil {
+		// The data is committed; leave the file no longer than it.
+		_ = w.f.Truncate(headerSize + w.size)
+		_ = w.f.Close()
+		w.f = nil
+	}
 }
 
 // append writes one line (which ends in '\n').
 func (w *writer) append(line []byte) error {
+	if int64(len(line)) > w.maxSize {
+		return fmt.Errorf("meter: a journal line of %d bytes is longer than a segment", len(line))
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
+	if w.mem == nil {
 		return errors.New("meter: journal closed")
 	}
-	if w.size > 0 && w.size+int64(len(line)) > w.maxSize {
+	if w.size+int64(len(line)) > w.maxSize {
 		if err := w.rotateLocked(); err != nil {
 			return err
 		}
 	}
-	n, err := w.f.Write(line)
-	w.size += int64(n)
-	return err
+	copy(w.mem[headerSize+w.size:], line)
+	w.size += int64(len(line))
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&w.mem[0])), uint64(w.size))
+	return nil
 }
 
 // current is the segment being written.
@@ -154,12 +189,8 @@ func (w *writer) current() uint64 {
 func (w *writer) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
-		return nil
-	}
-	err := w.f.Close()
-	w.f = nil
-	return err
+	w.unmapLocked()
+	return nil
 }
 
 // line is one journal entry (its id is in the event itself).
@@ -196,18 +227,23 @@ func parseLines(lines []line, b []byte) (_ []line, consumed int) {
 	}
 }
 
-// readFrom reads segment seg of dir from offset off to its end into buf.
+// readFrom reads the committed data of segment seg of dir from offset off
+// (of the data) into buf.
 func readFrom(dir string, seg uint64, off int64, buf []byte) ([]byte, error) {
 	f, err := os.Open(filepath.Join(dir, segName(seg)))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	var hdr [headerSize]byte
+	if n, err := f.ReadAt(hdr[:], 0); n < headerSize {
+		if err == nil || errors.Is(err, io.EOF) {
+			return buf[:0], nil // a file cut short: nothing committed
+		}
 		return nil, err
 	}
-	n := st.Size() - off
+	committed := int64(binary.NativeEndian.Uint64(hdr[:])) // as the writer's atomic store left it
+	n := committed - off
 	if n <= 0 {
 		return buf[:0], nil
 	}
@@ -215,7 +251,7 @@ func readFrom(dir string, seg uint64, off int64, buf []byte) ([]byte, error) {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
-	got, err := f.ReadAt(buf, off)
+	got, err := f.ReadAt(buf, headerSize+off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}

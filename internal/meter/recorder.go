@@ -252,6 +252,10 @@ func (p *publisher) step(ctx context.Context) (int, error) {
 		}
 		p.jid = id
 	}
+	if p.live != nil && p.pos != nil && p.seg == p.live() {
+		// Still on the segment being written: no need to list the directory.
+		return p.publishSegment(ctx)
+	}
 	segs, err := segments(p.dir)
 	if err != nil {
 		return 0, err
