@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
+	"os"
+	"sync"
 	"testing"
 )
 
@@ -10,10 +14,14 @@ import (
 // one run: on-demand (the control plane journals and publishes every
 // invocation) and Managed Instances (the agent does). Metering off is
 // `shoal up --no-meter`, through SHOAL_NO_METER in the process's environment.
+//
+// The two settings alternate over three rounds, so that a drift of the
+// machine's speed during the run weighs on both alike; compare the means.
 func BenchmarkMeteringOverhead(b *testing.B) {
 	for _, compute := range []string{"on-demand", "managed-instances"} {
-		for _, metered := range []bool{true, false} {
-			name := fmt.Sprintf("%s/metered=%t/c=8", compute, metered)
+		for i := range 6 {
+			metered := i%2 == 0
+			name := fmt.Sprintf("%s/metered=%t/c=8/round=%d", compute, metered, i/2+1)
 			b.Run(name, func(b *testing.B) {
 				env := ""
 				if !metered {
@@ -22,7 +30,14 @@ func BenchmarkMeteringOverhead(b *testing.B) {
 				b.Setenv("SHOAL_BENCH_ENV", env)
 				if compute == "on-demand" {
 					endpoint, _ := startShoal(b, 1769)
-					load(b, endpoint+"/2015-03-31/functions/echo/invocations", 8, echoBody)
+					url := endpoint + "/2015-03-31/functions/echo/invocations"
+					// The environments start with the first invocations; the
+					// front is this process's newest `shoal` child.
+					warmUp(b, url, 8)
+					kids := children(os.Getpid())
+					front := kids[len(kids)-1]
+					load(b, url, 8, echoBody, watched{name: "front", pids: []int{front}},
+						watched{name: "function", pids: descendants(front)})
 					return
 				}
 				url, procs := startManaged(b, 8)
@@ -30,4 +45,22 @@ func BenchmarkMeteringOverhead(b *testing.B) {
 			})
 		}
 	}
+}
+
+// warmUp sends a few invocations from n clients at once, so that n
+// environments are running before their processes are counted.
+func warmUp(b *testing.B, url string, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for range 20 {
+				resp, err := http.Post(url, "application/json", bytes.NewReader(echoBody))
+				if err == nil {
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
