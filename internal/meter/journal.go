@@ -132,11 +132,16 @@ func (w *writer) rotateLocked() error {
 	if err != nil {
 		return fmt.Errorf("meter: journal: %w", err)
 	}
-	if err := f.Truncate(headerSize + w.maxSize); err != nil {
-		f.Close()
-		return fmt.Errorf("meter: journal: %w", err)
+	// Allocate the blocks and fault the pages in now, once per segment, not
+	// one page at a time on the invoke path.
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, headerSize+w.maxSize); err != nil {
+		if err := f.Truncate(headerSize + w.maxSize); err != nil {
+			f.Close()
+			return fmt.Errorf("meter: journal: %w", err)
+		}
 	}
-	mem, err := syscall.Mmap(int(f.Fd()), 0, int(headerSize+w.maxSize), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	mem, err := syscall.Mmap(int(f.Fd()), 0, int(headerSize+w.maxSize), syscall.PROT_READ|syscall.PROT_WRITE,
+		syscall.MAP_SHARED|syscall.MAP_POPULATE)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("meter: journal: map: %w", err)
