@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
 const (
@@ -87,13 +89,13 @@ func noPeerCheck() bool { return false }
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.forget(nc)
 	defer nc.Close()
-	rw := newRawIO(nc)
+	rw := rawio.New(nc)
 	c := connPool.Get().(*conn)
 	c.s, c.w, c.peerClosed = s, rw, noPeerCheck
 	c.br.Reset(rw)
 	if tc, ok := nc.(syscall.Conn); ok {
 		if rc, err := tc.SyscallConn(); err == nil {
-			c.peerClosed = func() bool { return peerClosed(rc) }
+			c.peerClosed = func() bool { return rawio.PeerClosed(rc) }
 		}
 	}
 	c.serve()

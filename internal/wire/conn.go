@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
 // Conn is the client end of one connection to an agent. Any number of
@@ -24,7 +25,7 @@ import (
 // guards calls and err; err is set once, before done is closed.
 type Conn struct {
 	nc     net.Conn
-	rw     io.ReadWriter // nc's reads and writes (see newRawIO)
+	rw     io.ReadWriter // nc's reads and writes (see rawio.New)
 	w      *frameWriter
 	nextID atomic.Uint64
 	done   chan struct{}
@@ -59,7 +60,7 @@ func Dial(ctx context.Context, network, addr string) (*Conn, error) {
 
 // NewConn starts the client protocol on an established connection.
 func NewConn(nc net.Conn) *Conn {
-	rw := newRawIO(nc)
+	rw := rawio.New(nc)
 	c := &Conn{
 		nc:    nc,
 		rw:    rw,

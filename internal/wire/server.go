@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
 // Handler runs invocations for a server. It must refuse with *RefusedError
@@ -82,7 +83,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		rw := newRawIO(nc)
+		rw := rawio.New(nc)
 		sc := &serverConn{s: s, nc: nc, rw: rw, w: &frameWriter{c: nc, w: rw}, jobs: make(chan job),
 			cancels: make(map[uint64]context.CancelFunc)}
 		sc.ctx, sc.stop = context.WithCancel(context.Background())
@@ -122,7 +123,7 @@ func (s *Server) Close() error {
 type serverConn struct {
 	s    *Server
 	nc   net.Conn
-	rw   io.ReadWriter // nc's reads and writes (see newRawIO)
+	rw   io.ReadWriter // nc's reads and writes (see rawio.New)
 	w    *frameWriter
 	ctx  context.Context // ends with the connection
 	stop context.CancelFunc

@@ -26,7 +26,7 @@ const (
 // deadline and err.
 type frameWriter struct {
 	c       net.Conn
-	w       io.Writer // c's writes (see newRawIO)
+	w       io.Writer // c's writes (see rawio.New)
 	waiting atomic.Int32
 
 	mu       sync.Mutex

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package runtimeapi
+package rawio
 
 import (
 	"errors"
@@ -9,11 +9,11 @@ import (
 	"syscall"
 )
 
-// newRawIO returns nc itself where raw system calls are not used.
-func newRawIO(nc net.Conn) io.ReadWriter { return nc }
+// New returns nc itself where raw system calls are not used.
+func New(nc net.Conn) io.ReadWriter { return nc }
 
-// peerClosed peeks at the socket: EOF or an error means the peer is gone.
-func peerClosed(rc syscall.RawConn) bool {
+// PeerClosed peeks at the socket: EOF or an error means the peer is gone.
+func PeerClosed(rc syscall.RawConn) bool {
 	var buf [1]byte
 	closed := false
 	_ = rc.Control(func(fd uintptr) {

@@ -1,6 +1,6 @@
 //go:build race
 
-package wire
+package rawio
 
 // raceEnabled: under the race detector, socket I/O goes through package
 // syscall, whose Read and Write tell the detector that what one goroutine

@@ -1,5 +1,5 @@
 //go:build !race
 
-package runtimeapi
+package rawio
 
 const raceEnabled = false

@@ -1,6 +1,8 @@
 //go:build linux
 
-package runtimeapi
+// Package rawio reads and writes sockets with raw system calls on the invoke
+// path (the Runtime API and wire connections).
+package rawio
 
 import (
 	"io"
@@ -33,8 +35,8 @@ type rawIO struct {
 	readFn, writeFn func(fd uintptr) bool
 }
 
-// newRawIO returns nc's reader and writer: raw when nc is a socket.
-func newRawIO(nc net.Conn) io.ReadWriter {
+// New returns nc's reader and writer: raw when nc is a socket.
+func New(nc net.Conn) io.ReadWriter {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nc
@@ -110,19 +112,6 @@ func (r *rawIO) doWrite(fd uintptr) bool {
 	return true
 }
 
-// peerClosed peeks at the socket without blocking: EOF or an error means
-// the peer is gone.
-func peerClosed(rc syscall.RawConn) bool {
-	var buf [1]byte
-	closed := false
-	_ = rc.Control(func(fd uintptr) {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		closed = (e == 0 && n == 0) || (e != 0 && e != syscall.EAGAIN && e != syscall.EINTR)
-	})
-	return closed
-}
-
 // sysRead reads fd once; under the race detector through package syscall.
 func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
 	if raceEnabled {
@@ -151,4 +140,17 @@ func errno(err error) syscall.Errno {
 		return syscall.EIO
 	}
 	return 0
+}
+
+// PeerClosed peeks at the socket without blocking: EOF or an error means
+// the peer is gone.
+func PeerClosed(rc syscall.RawConn) bool {
+	var buf [1]byte
+	closed := false
+	_ = rc.Control(func(fd uintptr) {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		closed = (e == 0 && n == 0) || (e != 0 && e != syscall.EAGAIN && e != syscall.EINTR)
+	})
+	return closed
 }

@@ -1,8 +1,0 @@
-//go:build race
-
-package runtimeapi
-
-// raceEnabled: under the race detector, socket I/O goes through package
-// syscall, whose Read and Write tell the detector that what one goroutine
-// wrote before a write is visible to the goroutine that reads it.
-const raceEnabled = true
