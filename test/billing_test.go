@@ -32,7 +32,12 @@ import (
 
 // ledgerSince reads the usage events that ended at or after since through GET /shoal/v1/usage.
 func ledgerSince(endpoint string, since time.Time) ([]meter.Event, error) {
-	resp, err := http.Get(endpoint + "/shoal/v1/usage?" + url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}}.Encode())
+	return readUsage(endpoint, url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}})
+}
+
+// readUsage reads GET /shoal/v1/usage with the query params.
+func readUsage(endpoint string, params url.Values) ([]meter.Event, error) {
+	resp, err := http.Get(endpoint + "/shoal/v1/usage?" + params.Encode())
 	if err != nil {
 		return nil, err
 	}

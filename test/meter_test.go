@@ -1,11 +1,9 @@
 package test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
+	"net/url"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,29 +19,11 @@ import (
 // usageEvents reads the ledger through GET /shoal/v1/usage; raw keeps every
 // stored message, repeats included.
 func usageEvents(endpoint string, raw bool) ([]meter.Event, error) {
-	url := endpoint + "/shoal/v1/usage"
+	params := url.Values{}
 	if raw {
-		url += "?raw=true"
+		params.Set("raw", "true")
 	}
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("usage: %s", resp.Status)
-	}
-	var out []meter.Event
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev meter.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, sc.Err()
+	return readUsage(endpoint, params)
 }
 
 // completed is the set of invocations whose answer a client received.
