@@ -224,28 +224,7 @@ func qty(it cost.Item) string {
 	if it.Unit == "share" {
 		return it.Quantity.Shift(2).Round(2).String() + " %"
 	}
-	return group(it.Quantity.Round(2).String()) + " " + it.Unit
-}
-
-func group(s string) string {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	intPart, frac, hasFrac := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, ch := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(ch)
-	}
-	out := b.String()
-	if hasFrac {
-		out += "." + frac
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
+	return cost.GroupThousands(it.Quantity.Round(2).String()) + " " + it.Unit
 }
 
 func (r *Report) heading() string {
@@ -439,9 +418,9 @@ func fine(d decimal.Decimal) string {
 	}
 	s := d.Round(places).StringFixed(places)
 	if strings.HasPrefix(s, "-") {
-		return "-$" + group(s[1:])
+		return "-$" + cost.GroupThousands(s[1:])
 	}
-	return "$" + group(s)
+	return "$" + cost.GroupThousands(s)
 }
 
 // Page builds the self-contained HTML report: the totals, each function's
@@ -526,5 +505,5 @@ func plural(n int64, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
-	return group(fmt.Sprint(n)) + " " + what + "s"
+	return cost.GroupThousands(fmt.Sprint(n)) + " " + what + "s"
 }

@@ -22,7 +22,7 @@ func assumptions(cat *pricing.Catalog, r *Result, cfg Config) []string {
 	add("Prices: catalogue %s dated %s, %s, %s; amounts are summed unrounded and rounded half-up to cents only when shown.",
 		cat.Version, cat.Date, cat.Region, cat.Currency)
 	add("Period: %s = %s h; a month is %d h (365 days ÷ 12).", r.Period, r.Period.Hours, pricing.HoursPerMonth)
-	add("Traffic: steady %s req/s, %s requests per %s.", num(r.Rate), groupThousands(r.Requests.Round(0).String()), r.Period)
+	add("Traffic: steady %s req/s, %s requests per %s.", num(r.Rate), GroupThousands(r.Requests.Round(0).String()), r.Period)
 	add("Each invocation runs %s and bills %d ms (rounded up to %d ms) at %d MB = %s GB (1 GB = 1024 MB), %s.",
 		w.Duration, r.BilledMs, cat.Lambda.BillingGranularityMs, w.MemoryMB,
 		num(decimal.NewFromInt(w.MemoryMB).Div(decimal.NewFromInt(pricing.MBPerGB))), w.Arch)
@@ -30,11 +30,11 @@ func assumptions(cat *pricing.Catalog, r *Result, cfg Config) []string {
 		ft := cat.Lambda.FreeTierFor(r.Period.Months())
 		add("Free tier applied: %s requests and %s GB-s per month, prorated to %s requests and %s GB-s per %s; "+
 			"the request allowance also applies to Provisioned Concurrency and Managed Instances requests.",
-			groupThousands(cat.Lambda.FreeTier.RequestsPerMonth.String()), groupThousands(cat.Lambda.FreeTier.GBSecondsPerMonth.String()),
-			groupThousands(ft.RequestsPerMonth.Round(0).String()), groupThousands(ft.GBSecondsPerMonth.Round(0).String()), r.Period)
+			GroupThousands(cat.Lambda.FreeTier.RequestsPerMonth.String()), GroupThousands(cat.Lambda.FreeTier.GBSecondsPerMonth.String()),
+			GroupThousands(ft.RequestsPerMonth.Round(0).String()), GroupThousands(ft.GBSecondsPerMonth.Round(0).String()), r.Period)
 	} else {
 		add("Free tier not applied (--free-tier deducts %s requests and %s GB-s a month).",
-			groupThousands(cat.Lambda.FreeTier.RequestsPerMonth.String()), groupThousands(cat.Lambda.FreeTier.GBSecondsPerMonth.String()))
+			GroupThousands(cat.Lambda.FreeTier.RequestsPerMonth.String()), GroupThousands(cat.Lambda.FreeTier.GBSecondsPerMonth.String()))
 	}
 	add("Duration tiers are monthly and prorated to the period.")
 	add("Concurrency by Little's law: %s req/s × %s = %s in flight.", num(r.Rate), w.Duration, num(f.Concurrency))

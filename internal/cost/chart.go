@@ -239,7 +239,7 @@ func niceStep(raw float64) float64 {
 
 func formatNumber(f float64) string {
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
-		return groupThousands(strconv.FormatFloat(f, 'f', 0, 64))
+		return GroupThousands(strconv.FormatFloat(f, 'f', 0, 64))
 	}
 	return strconv.FormatFloat(f, 'g', 4, 64)
 }
@@ -249,5 +249,5 @@ func FormatDollars(f float64) string {
 	if f == math.Trunc(f) {
 		return "$" + formatNumber(f)
 	}
-	return "$" + groupThousands(strconv.FormatFloat(f, 'f', 2, 64))
+	return "$" + GroupThousands(strconv.FormatFloat(f, 'f', 2, 64))
 }

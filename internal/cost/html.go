@@ -146,6 +146,6 @@ func WriteHTML(w io.Writer, cat *pricing.Catalog, r *Result, cfg Config) error {
 	return p.WriteHTML(w)
 }
 
-func itoa(n int64) string { return groupThousands(decimalString(n)) }
+func itoa(n int64) string { return GroupThousands(decimalString(n)) }
 
 func decimalString(n int64) string { return strconv.FormatInt(n, 10) }

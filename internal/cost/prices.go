@@ -43,9 +43,9 @@ func WritePricesTable(w io.Writer, cat *pricing.Catalog) error {
 		}
 		from := "0"
 		for _, tier := range r.DurationTiers {
-			name := "duration above " + groupThousands(from) + " GB-s/month"
+			name := "duration above " + GroupThousands(from) + " GB-s/month"
 			if tier.UpToGBSeconds != nil {
-				name = fmt.Sprintf("duration %s to %s GB-s/month", groupThousands(from), groupThousands(tier.UpToGBSeconds.String()))
+				name = fmt.Sprintf("duration %s to %s GB-s/month", GroupThousands(from), GroupThousands(tier.UpToGBSeconds.String()))
 				from = tier.UpToGBSeconds.String()
 			}
 			if err := t.Append(string(a), name, tier.PerGBSecond.String()); err != nil {

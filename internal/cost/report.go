@@ -252,10 +252,12 @@ func configuration(r *Result, o Option) string {
 }
 
 func qty(it Item) string {
-	return groupThousands(it.Quantity.Round(2).String()) + " " + it.Unit
+	return GroupThousands(it.Quantity.Round(2).String()) + " " + it.Unit
 }
 
-func groupThousands(s string) string {
+// GroupThousands puts a comma between each three digits of a decimal
+// number's integer part: "-1234567.5" → "-1,234,567.5".
+func GroupThousands(s string) string {
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	intPart, frac, hasFrac := strings.Cut(s, ".")

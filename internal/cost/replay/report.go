@@ -183,28 +183,4 @@ func WriteTable(w io.Writer, r *Result) error {
 
 func groupInt(n uint64) string { return groupDec(decimal.NewFromUint64(n)) }
 
-func groupDec(d decimal.Decimal) string {
-	s := d.Round(2).String()
-	neg := s != "" && s[0] == '-'
-	if neg {
-		s = s[1:]
-	}
-	intPart, frac := s, ""
-	for i := range s {
-		if s[i] == '.' {
-			intPart, frac = s[:i], s[i:]
-			break
-		}
-	}
-	var out []byte
-	for i := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, intPart[i])
-	}
-	if neg {
-		return "-" + string(out) + frac
-	}
-	return string(out) + frac
-}
+func groupDec(d decimal.Decimal) string { return cost.GroupThousands(d.Round(2).String()) }
