@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
@@ -77,4 +78,26 @@ func ctxOf(c *cobra.Command) context.Context {
 		return ctx
 	}
 	return context.Background()
+}
+
+// getShoal reads one of shoal's own JSON documents, GET endpoint+path, into
+// dst; what names it in errors.
+func getShoal(ctx context.Context, client *http.Client, endpoint, path, what string, dst any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(endpoint, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s: %s: %s", what, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(dst); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }

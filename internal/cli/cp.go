@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,22 +159,9 @@ type fleetInstance struct {
 }
 
 func getFleetView(c *cobra.Command, cf *clientFlags) (*fleetView, error) {
-	req, err := http.NewRequestWithContext(ctxOf(c), http.MethodGet, strings.TrimRight(cf.endpoint, "/")+"/shoal/v1/fleet", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("fleet: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
 	var fv fleetView
-	if err := json.NewDecoder(resp.Body).Decode(&fv); err != nil {
-		return nil, fmt.Errorf("fleet: %w", err)
+	if err := getShoal(ctxOf(c), http.DefaultClient, cf.endpoint, "/shoal/v1/fleet", "fleet", &fv); err != nil {
+		return nil, err
 	}
 	return &fv, nil
 }

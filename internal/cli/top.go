@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -222,22 +221,9 @@ func runTop(ctx context.Context, cfg topConfig, deps topDeps) (err error) {
 
 // fetchFleet reads GET /shoal/v1/fleet.
 func fetchFleet(ctx context.Context, client *http.Client, endpoint string) (*fleetDoc, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(endpoint, "/")+"/shoal/v1/fleet", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("fleet: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
 	var doc fleetDoc
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		return nil, fmt.Errorf("fleet: %w", err)
+	if err := getShoal(ctx, client, endpoint, "/shoal/v1/fleet", "fleet", &doc); err != nil {
+		return nil, err
 	}
 	return &doc, nil
 }
