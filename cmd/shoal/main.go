@@ -5,14 +5,23 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/shoal-dev/shoal/internal/cli"
+	"github.com/shoal-dev/shoal/internal/sysmon"
 )
 
 func main() {
+	// The long-running servers (the control plane and the agents) restart
+	// themselves once with the runtime's monitor tuned; see internal/sysmon.
+	if len(os.Args) > 1 && (os.Args[1] == "up" || os.Args[1] == "agent") {
+		if err := sysmon.Reexec(); err != nil {
+			fmt.Fprintln(os.Stderr, "shoal: running with Go's default system monitor:", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
