@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/shoal-dev/shoal/internal/sysmon"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -353,6 +354,57 @@ func agentPid(t *testing.T, id string) int {
 	return 0
 }
 
+// checkSysmonSetting checks that an agent process runs with internal/sysmon's
+// GODEBUG setting and that its functions' processes do not.
+func checkSysmonSetting(t *testing.T, agent int) {
+	t.Helper()
+	godebug := func(pid int) string {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	if got := godebug(agent); !strings.Contains(got, sysmon.Setting) {
+		t.Errorf("agent %d runs with GODEBUG=%q, want it to hold %s", agent, got, sysmon.Setting)
+	}
+	// The agent's descendants: its functions' processes.
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := strings.LastIndexByte(string(stat), ')'); err == nil && i > 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) > 1 {
+				parent[pid], _ = strconv.Atoi(f[1])
+			}
+		}
+	}
+	fns := 0
+	for pid := range parent {
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == agent {
+				if got := godebug(pid); strings.Contains(got, "schedtrace") {
+					t.Errorf("function process %d runs with GODEBUG=%q", pid, got)
+				}
+				fns++
+				break
+			}
+		}
+	}
+	if fns == 0 {
+		t.Errorf("agent %d has no function process", agent)
+	}
+}
+
 func TestManagedInstanceLoss(t *testing.T) {
 	s := managedShoal(t)
 	cpArn := createCapacityProvider(t, s, "cp-loss")
@@ -371,6 +423,7 @@ func TestManagedInstanceLoss(t *testing.T) {
 	if victim == "" {
 		t.Fatal("no instance hosts the function")
 	}
+	checkSysmonSetting(t, agentPid(t, victim))
 
 	type outcome struct {
 		start time.Time
