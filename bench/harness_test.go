@@ -126,21 +126,28 @@ func startShoal(b *testing.B, memoryMB int32) (endpoint string, client *lambda.C
 	return endpoint, client
 }
 
+// zipFile zips the executable at path as "bootstrap".
 func zipFile(b *testing.B, path string) []byte {
 	b.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return zipSource(b, "bootstrap", string(data))
+}
+
+// zipSource zips one file, name, holding data.
+func zipSource(b *testing.B, name, data string) []byte {
+	b.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	hdr := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	hdr := &zip.FileHeader{Name: name, Method: zip.Deflate}
 	hdr.SetMode(0o755)
 	w, err := zw.CreateHeader(hdr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := w.Write(data); err != nil {
+	if _, err := io.WriteString(w, data); err != nil {
 		b.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
@@ -183,6 +190,7 @@ func load(b *testing.B, url string, clients int, body []byte, procs ...watched) 
 	}
 	warm.Wait()
 	lat := make([][]time.Duration, clients)
+	done := make([][]time.Duration, clients) // when each answer came, from start
 	var errs sync.Map
 	cpu0 := make([]time.Duration, len(procs))
 	for i, p := range procs {
@@ -207,6 +215,7 @@ func load(b *testing.B, url string, clients int, body []byte, procs ...watched) 
 					continue
 				}
 				lat[i] = append(lat[i], d)
+				done[i] = append(done[i], time.Since(start))
 			}
 		})
 	}
@@ -224,11 +233,29 @@ func load(b *testing.B, url string, clients int, body []byte, procs ...watched) 
 	errs.Range(func(k, _ any) bool { b.Logf("error (one of each kind): %v", k); return true })
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+	b.ReportMetric(steadyRate(done, elapsed), "steady-req/s")
 	if len(all) > 0 {
 		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 	}
 	b.ReportMetric(float64(failed), "errors")
+}
+
+// steadyRate is the rate of answers in the middle 80 % of a run of length
+// elapsed, leaving out the start, where every client sends at once, and the
+// end, where clients run out of requests one by one and the concurrency the
+// run is meant to hold falls away.
+func steadyRate(done [][]time.Duration, elapsed time.Duration) float64 {
+	from, to := elapsed/10, elapsed-elapsed/10
+	n := 0
+	for _, d := range done {
+		for _, t := range d {
+			if t >= from && t < to {
+				n++
+			}
+		}
+	}
+	return float64(n) / (to - from).Seconds()
 }
 
 // shoalEnv is extra environment for the shoal process under test (SHOAL_BENCH_ENV,

@@ -15,12 +15,34 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
-// startManaged runs `shoal up` and deploys the aws-lambda-go test function on a
-// Managed Instances capacity provider: one environment (min = max = 1) of
-// 2048 MB (1 vCPU) serving n invocations at once, in its own agent process.
-// It returns the invoke URL and the processes on the path: the front
-// (`shoal up`), the agent and the function.
-func startManaged(b *testing.B, n int32) (string, []watched) {
+// managedFn is the function a Managed Instances benchmark deploys.
+type managedFn struct {
+	runtime types.Runtime
+	handler string
+	zip     func(b *testing.B) []byte
+}
+
+// goFn is the aws-lambda-go test function (test/testdata/gofn).
+var goFn = managedFn{runtime: types.RuntimeProvidedal2023, handler: "bootstrap",
+	zip: func(b *testing.B) []byte { return zipFile(b, filepath.Join(binaries(b), "bootstrap")) }}
+
+// nodeFn is a Node.js handler that echoes its event, after sleeping "ms"
+// milliseconds when the event's "op" is "sleep".
+var nodeFn = managedFn{runtime: types.RuntimeNodejs22x, handler: "index.handler",
+	zip: func(b *testing.B) []byte {
+		return zipSource(b, "index.js", `exports.handler = async (e) => {
+  if (e.op === "sleep") await new Promise((r) => setTimeout(r, e.ms));
+  return e;
+};
+`)
+	}}
+
+// startManaged runs `shoal up` and deploys fn on a Managed Instances capacity
+// provider: one environment (min = max = 1) of 2048 MB (1 vCPU) serving n
+// invocations at once, in its own agent process. It returns the invoke URL
+// and the processes on the path: the front (`shoal up`), the agent and the
+// function.
+func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 	b.Helper()
 	dir := binaries(b)
 	addr := freeAddr(b)
@@ -38,8 +60,8 @@ func startManaged(b *testing.B, n int32) (string, []watched) {
 		b.Fatal(err)
 	}
 	_, err = client.CreateFunction(ctx, &lambda.CreateFunctionInput{
-		FunctionName: aws.String("echo"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
-		Role: aws.String("arn:aws:iam::123456789012:role/bench"), Code: &types.FunctionCode{ZipFile: zipFile(b, filepath.Join(dir, "bootstrap"))},
+		FunctionName: aws.String("echo"), Runtime: fn.runtime, Handler: aws.String(fn.handler),
+		Role: aws.String("arn:aws:iam::123456789012:role/bench"), Code: &types.FunctionCode{ZipFile: fn.zip(b)},
 		MemorySize: aws.Int32(2048), Timeout: aws.Int32(30),
 		CapacityProviderConfig: &types.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &types.LambdaManagedInstancesCapacityProviderConfig{
 			CapacityProviderArn: cp.CapacityProvider.CapacityProviderArn, PerExecutionEnvironmentMaxConcurrency: aws.Int32(n),
@@ -83,7 +105,10 @@ func startManaged(b *testing.B, n int32) (string, []watched) {
 // BenchmarkManagedIOBound: a handler that sleeps 100 ms, on one environment with
 // N = 64, driven by 64 clients. Little's law bounds it at 64 / 0.1 s = 640/s.
 // Beside it, the plain net/http server sleeping the same 100 ms shows what this
-// machine's timers and wake-ups leave of that bound without any platform.
+// machine's timers and wake-ups leave of that bound without any platform. The
+// handler runs twice: as the aws-lambda-go function (whose Runtime API client
+// keeps two idle connections, so at N = 64 it dials for most invocations) and
+// as a Node.js handler (N = 64 is Lambda's default for Node.js on one vCPU).
 func BenchmarkManagedIOBound(b *testing.B) {
 	sleep := []byte(`{"op":"sleep","ms":100}`)
 	b.Run("plain-net-http/c=64", func(b *testing.B) {
@@ -93,7 +118,11 @@ func BenchmarkManagedIOBound(b *testing.B) {
 		load(b, "http://"+addr+"/", 64, sleep, watched{name: "server", pids: []int{pid}})
 	})
 	b.Run("shoal-managed-instances/c=64", func(b *testing.B) {
-		url, procs := startManaged(b, 64)
+		url, procs := startManaged(b, 64, goFn)
+		load(b, url, 64, sleep, procs...)
+	})
+	b.Run("shoal-managed-instances-node/c=64", func(b *testing.B) {
+		url, procs := startManaged(b, 64, nodeFn)
 		load(b, url, 64, sleep, procs...)
 	})
 }
@@ -114,7 +143,7 @@ func BenchmarkManagedWarmInvoke(b *testing.B) {
 			load(b, "http://"+addr+"/", c, echoBody, watched{name: "server", pids: []int{pid}})
 		})
 		b.Run(fmt.Sprintf("shoal-managed-instances/c=%d", c), func(b *testing.B) {
-			url, procs := startManaged(b, 8)
+			url, procs := startManaged(b, 8, goFn)
 			load(b, url, c, echoBody, procs...)
 		})
 		b.Run(fmt.Sprintf("rie-lmi/c=%d", c), func(b *testing.B) {

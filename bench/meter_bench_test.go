@@ -40,7 +40,7 @@ func BenchmarkMeteringOverhead(b *testing.B) {
 						watched{name: "function", pids: descendants(front)})
 					return
 				}
-				url, procs := startManaged(b, 8)
+				url, procs := startManaged(b, 8, goFn)
 				load(b, url, 8, echoBody, procs...)
 			})
 		}
