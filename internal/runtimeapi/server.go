@@ -132,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = discardLogger()
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("runtimeapi: listen: %w", err)
 	}

@@ -1,0 +1,27 @@
+package runtimeapi
+
+import (
+	"context"
+	"net"
+	"syscall"
+)
+
+// listen opens the Runtime API's socket with TCP_DEFER_ACCEPT: a new
+// connection is handed to accept only once its first request has arrived, so
+// serving it takes one wake-up of the agent, not two. That matters because
+// aws-lambda-go keeps two idle connections and, with many slots busy, dials
+// anew for most of its calls.
+func listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			// The value is how long (seconds) a silent connection waits
+			// before it is accepted anyway.
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp", addr)
+}

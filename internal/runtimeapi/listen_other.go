@@ -1,0 +1,7 @@
+//go:build !linux
+
+package runtimeapi
+
+import "net"
+
+func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
