@@ -7,9 +7,9 @@
 // request every few hundred microseconds therefore pays, for every request, a
 // futex wake-up of the monitor and a train of 20 µs sleeps, each a thread
 // switch. Where thread switches are expensive (virtual machines) that costs
-// more than the work: on the project machine it was a fifth of the agent's
-// CPU, and the control plane's and the agent's CPU per warm invocation fell by
-// a third without it (bench/RESULTS.md).
+// more than the work: on the project machine the monitor was a sixth to a
+// fifth of each process's CPU, and the agent's CPU per warm invocation fell by
+// 30 % without it (bench/RESULTS.md).
 //
 // GODEBUG=schedtrace is the runtime's only switch for that deep sleep: while a
 // trace period is set, the monitor never waits to be woken and backs off to
