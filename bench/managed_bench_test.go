@@ -62,7 +62,7 @@ func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 	_, err = client.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: aws.String("echo"), Runtime: fn.runtime, Handler: aws.String(fn.handler),
 		Role: aws.String("arn:aws:iam::123456789012:role/bench"), Code: &types.FunctionCode{ZipFile: fn.zip(b)},
-		MemorySize: aws.Int32(2048), Timeout: aws.Int32(30),
+		MemorySize: aws.Int32(2048), Timeout: aws.Int32(30), Environment: fnEnv(),
 		CapacityProviderConfig: &types.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &types.LambdaManagedInstancesCapacityProviderConfig{
 			CapacityProviderArn: cp.CapacityProvider.CapacityProviderArn, PerExecutionEnvironmentMaxConcurrency: aws.Int32(n),
 			ExecutionEnvironmentMemoryGiBPerVCpu: aws.Float64(2)}},
@@ -189,4 +189,15 @@ func startRIE(b *testing.B, lmi bool) string {
 		task, rie, addr, apiAddr)
 	startProcess(b, addr, nil, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	return "http://" + addr + "/2015-03-31/functions/function/invocations"
+}
+
+// fnEnv is the deployed function's environment (SHOAL_BENCH_FN_ENV,
+// space-separated KEY=VALUE pairs), to compare settings such as GOMAXPROCS.
+func fnEnv() *types.Environment {
+	vars := map[string]string{}
+	for _, kv := range strings.Fields(os.Getenv("SHOAL_BENCH_FN_ENV")) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	return &types.Environment{Variables: vars}
 }
