@@ -15,8 +15,8 @@ func listen(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
-			// The value is how long (seconds) a silent connection waits
-			// before it is accepted anyway.
+			// The value bounds how long (seconds) the kernel holds back a
+			// connection that sends nothing.
 			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
 		}); err != nil {
 			return err
