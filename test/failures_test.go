@@ -81,7 +81,12 @@ func TestOutOfMemory(t *testing.T) {
 		t.Skip("no memory cgroup on this machine: the memory limit cannot be enforced")
 	}
 	s := startShoal(t)
-	createGoFn(t, s, "oom", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(128) })
+	// 128 MB buys 128/1769 of a vCPU, as on Lambda: faulting in that much memory takes
+	// several seconds at that share, so the timeout leaves room for a slow machine.
+	createGoFn(t, s, "oom", func(in *lambda.CreateFunctionInput) {
+		in.MemorySize = aws.Int32(128)
+		in.Timeout = aws.Int32(60)
+	})
 	functionError(t, s, "oom", `{"op":"oom","mb":512}`, "Runtime.OutOfMemory")
 	if got := invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("oom"), Payload: []byte(`{"c":3}`)}); string(got.Payload) != `{"c":3}` {
 		t.Fatalf("after OOM: %s", got.Payload)
