@@ -355,9 +355,10 @@ func agentPid(t *testing.T, id string) int {
 	return 0
 }
 
-// checkSysmonSetting checks that an agent process runs with internal/sysmon's
-// GODEBUG setting and that its functions' processes do not.
-func checkSysmonSetting(t *testing.T, agent int) {
+// checkProcessSettings checks that an agent process runs with internal/sysmon's
+// GODEBUG setting and its functions' processes without it, and that both run
+// under SCHED_BATCH (internal/sched).
+func checkProcessSettings(t *testing.T, agent int) {
 	t.Helper()
 	godebug := func(pid int) string {
 		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
@@ -371,8 +372,25 @@ func checkSysmonSetting(t *testing.T, agent int) {
 		}
 		return ""
 	}
+	// The "policy" line of /proc/<pid>/sched: 0 SCHED_NORMAL, 3 SCHED_BATCH.
+	policy := func(pid int) string {
+		sched, err := os.ReadFile(fmt.Sprintf("/proc/%d/sched", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(sched), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "policy" {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("no policy in /proc/%d/sched", pid)
+		return ""
+	}
 	if got := godebug(agent); !strings.Contains(got, sysmon.Setting) {
 		t.Errorf("agent %d runs with GODEBUG=%q, want it to hold %s", agent, got, sysmon.Setting)
+	}
+	if got := policy(agent); got != "3" {
+		t.Errorf("agent %d runs under scheduling policy %s, want 3 (SCHED_BATCH)", agent, got)
 	}
 	// The agent's descendants: its functions' processes.
 	parent := map[int]int{}
@@ -395,6 +413,9 @@ func checkSysmonSetting(t *testing.T, agent int) {
 			if p == agent {
 				if got := godebug(pid); strings.Contains(got, "schedtrace") {
 					t.Errorf("function process %d runs with GODEBUG=%q", pid, got)
+				}
+				if got := policy(pid); got != "3" {
+					t.Errorf("function process %d runs under scheduling policy %s, want 3 (SCHED_BATCH)", pid, got)
 				}
 				fns++
 				break
@@ -424,7 +445,7 @@ func TestManagedInstanceLoss(t *testing.T) {
 	if victim == "" {
 		t.Fatal("no instance hosts the function")
 	}
-	checkSysmonSetting(t, agentPid(t, victim))
+	checkProcessSettings(t, agentPid(t, victim))
 
 	type outcome struct {
 		start time.Time

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/shoal-dev/shoal/internal/cli"
+	"github.com/shoal-dev/shoal/internal/sched"
 	"github.com/shoal-dev/shoal/internal/sysmon"
 )
 
@@ -18,6 +19,13 @@ func main() {
 	// The long-running servers (the control plane and the agents) restart
 	// themselves once with the runtime's monitor tuned; see internal/sysmon.
 	if len(os.Args) > 1 && (os.Args[1] == "up" || os.Args[1] == "agent") {
+		// They also run under SCHED_BATCH, as their environments do; see
+		// internal/sched. The policy survives the re-execution.
+		if sched.Enabled() {
+			if err := sched.BatchProcess(); err != nil {
+				fmt.Fprintln(os.Stderr, "shoal: running under the usual scheduling policy:", err)
+			}
+		}
 		if err := sysmon.Reexec(); err != nil {
 			fmt.Fprintln(os.Stderr, "shoal: running with Go's default system monitor:", err)
 		}

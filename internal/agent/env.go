@@ -30,6 +30,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/runtimeapi"
 	"github.com/shoal-dev/shoal/internal/runtimes"
 	"github.com/shoal-dev/shoal/internal/sandbox"
+	"github.com/shoal-dev/shoal/internal/sched"
 )
 
 // DefaultInitTimeout is Lambda's init limit for on-demand functions.
@@ -295,7 +296,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	e.api = api
 	box, err := deps.Sandboxes(sandbox.Config{
 		ID: "shoal-" + e.id, MemoryMB: spec.MemoryMB, CPUs: spec.CPUs, CodeDir: spec.CodeDir,
-		RuntimeDir: runtimeDir, TmpDir: tmpDir, Isolate: spec.Isolate,
+		RuntimeDir: runtimeDir, TmpDir: tmpDir, Isolate: spec.Isolate, Batch: sched.Enabled(),
 	}, e.logger)
 	if err != nil {
 		return fmt.Errorf("agent: sandbox: %w", err)

@@ -78,6 +78,11 @@ type Config struct {
 	Isolate bool
 	// UID and GID are the identity of an isolated function; 0 = DefaultUID/DefaultGID.
 	UID, GID int
+	// Batch runs the process, and every thread and process it starts, under the
+	// kernel's SCHED_BATCH policy (Linux; elsewhere ignored): it keeps its fair share
+	// of the CPU, but its wake-ups do not preempt the task running on the CPU. See
+	// docs/decisions/environment-scheduling.md.
+	Batch bool
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)

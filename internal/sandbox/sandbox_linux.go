@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-dev/shoal/internal/sched"
 )
 
 // How a process is started (Linux).
@@ -26,6 +28,7 @@ import (
 //	  │           on TaskRoot, RuntimeDir on /var/runtime, TmpDir on /tmp, a fresh /dev/shm;
 //	  │           no_new_privs
 //	  │ cgroup v1: the thread joins the sandbox's cgroups (tasks file)
+//	  │ Batch: the thread takes the SCHED_BATCH policy, which the child inherits
 //	  │ cmd.Start: clone(CLONE_NEWPID|NEWIPC|NEWUTS [+CLONE_INTO_CGROUP on v2]), setuid,
 //	  │           PTRACE_TRACEME, exec: the child stops before its first instruction
 //	  │ cgroup v1: the thread goes back to its own cgroups
@@ -228,6 +231,13 @@ func (s *Sandbox) launch(cmd *exec.Cmd, release <-chan struct{}, errc chan<- err
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			errc <- fmt.Errorf("set no_new_privs: %w", err)
 			return
+		}
+	}
+	if s.cfg.Batch {
+		// The policy is per thread and inherited by the child; this thread exits with
+		// the sandbox, so it need not be restored.
+		if err := sched.BatchThread(); err != nil {
+			s.logger.Warn("cannot run the process under SCHED_BATCH", "err", err)
 		}
 	}
 	var leave func()

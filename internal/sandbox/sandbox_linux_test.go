@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // eventually polls f until it returns nil or timeout passes.
@@ -754,5 +756,40 @@ func TestDetectFrom(t *testing.T) {
 	}
 	if strings.Join(h.missing, ",") != "pids" {
 		t.Errorf("missing = %v", h.missing)
+	}
+}
+
+// TestBatch checks that Batch starts the process, and the threads and processes it
+// starts, under SCHED_BATCH, and that without it the process keeps the usual policy.
+func TestBatch(t *testing.T) {
+	policyOf := func(t *testing.T, batch bool) (string, string) {
+		s := newSandbox(t, Config{Batch: batch})
+		// The shell reports its own policy and that of a child it starts; /proc's
+		// sched file names the policy in its "policy" line.
+		out, err := run(t, s, `grep '^policy' /proc/self/sched | tr -d ' '; sh -c "grep '^policy' /proc/self/sched | tr -d ' '"`)
+		if err != nil {
+			t.Fatalf("script: %v\n%s", err, out)
+		}
+		lines := strings.Fields(out)
+		if len(lines) != 2 {
+			t.Fatalf("output %q", out)
+		}
+		return lines[0], lines[1]
+	}
+	self, child := policyOf(t, true)
+	if want := fmt.Sprintf("policy:%d", unix.SCHED_BATCH); self != want || child != want {
+		t.Errorf("with Batch: process %s, its child %s; want %s", self, child, want)
+	}
+	self, child = policyOf(t, false)
+	if want := fmt.Sprintf("policy:%d", unix.SCHED_NORMAL); self != want || child != want {
+		t.Errorf("without Batch: process %s, its child %s; want %s", self, child, want)
+	}
+	// The launcher's policy does not leak into the test process's other threads.
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attr.Policy != unix.SCHED_NORMAL {
+		t.Errorf("calling thread's policy %d", attr.Policy)
 	}
 }
