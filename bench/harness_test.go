@@ -158,7 +158,8 @@ func zipSource(b *testing.B, name, data string) []byte {
 
 // load sends b.N POSTs of body to url from clients goroutines, each on its own
 // keep-alive connection, and reports throughput and latency percentiles, and
-// the CPU time each of procs used per invocation during the measured run.
+// the CPU time and context switches each of procs had per invocation during
+// the measured run.
 func load(b *testing.B, url string, clients int, body []byte, procs ...watched) {
 	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
@@ -193,8 +194,9 @@ func load(b *testing.B, url string, clients int, body []byte, procs ...watched) 
 	done := make([][]time.Duration, clients) // when each answer came, from start
 	var errs sync.Map
 	cpu0 := make([]time.Duration, len(procs))
+	sw0 := make([]int, len(procs))
 	for i, p := range procs {
-		cpu0[i] = p.cpu()
+		cpu0[i], sw0[i] = p.cpu(), p.switches()
 	}
 	next := make(chan struct{}, clients)
 	b.ResetTimer()
@@ -224,6 +226,7 @@ func load(b *testing.B, url string, clients int, body []byte, procs ...watched) 
 	b.StopTimer()
 	for i, p := range procs {
 		b.ReportMetric(float64((p.cpu()-cpu0[i]).Microseconds())/float64(b.N), p.name+"-cpu-µs/op")
+		b.ReportMetric(float64(p.switches()-sw0[i])/float64(b.N), p.name+"-switches/op")
 	}
 	var all []time.Duration
 	for _, l := range lat {
@@ -283,6 +286,30 @@ func (w watched) cpu() time.Duration {
 		}
 	}
 	return total
+}
+
+// switches is the number of context switches, voluntary and involuntary, of
+// the processes' threads so far (/proc/<pid>/task/*/status; threads that have
+// exited are not counted).
+func (w watched) switches() int {
+	n := 0
+	for _, pid := range w.pids {
+		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for line := range strings.SplitSeq(string(data), "\n") {
+				k, v, _ := strings.Cut(line, ":")
+				if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+					x, _ := strconv.Atoi(strings.TrimSpace(v))
+					n += x
+				}
+			}
+		}
+	}
+	return n
 }
 
 // clockTick is USER_HZ, the unit of /proc/<pid>/stat's times (100 on Linux).
