@@ -3,6 +3,7 @@
 package sched
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,7 +13,13 @@ import (
 
 // BatchThread gives the calling OS thread the SCHED_BATCH policy, keeping its
 // nice value. Threads and processes it creates afterwards inherit the policy.
-func BatchThread() error { return batch(0) }
+func BatchThread() error {
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return fmt.Errorf("sched_getattr: %w", err)
+	}
+	return setBatch(0, attr)
+}
 
 // BatchProcess gives every thread of the current process the SCHED_BATCH
 // policy. Threads the runtime starts later are cloned from these and inherit
@@ -31,13 +38,10 @@ func BatchProcess() error {
 				continue
 			}
 			attr, err := unix.SchedGetAttr(tid, 0)
-			if err != nil {
-				continue // the thread has exited
+			if err != nil || attr.Policy == unix.SCHED_BATCH {
+				continue // exited, or done
 			}
-			if attr.Policy == unix.SCHED_BATCH {
-				continue
-			}
-			if err := batch(tid); err != nil {
+			if err := setBatch(tid, attr); err != nil && !errors.Is(err, unix.ESRCH) {
 				return err
 			}
 			changed++
@@ -49,11 +53,9 @@ func BatchProcess() error {
 	return nil
 }
 
-func batch(tid int) error {
-	attr, err := unix.SchedGetAttr(tid, 0)
-	if err != nil {
-		return fmt.Errorf("sched_getattr: %w", err)
-	}
+// setBatch gives thread tid (0: the caller), whose attributes are attr, the
+// SCHED_BATCH policy with the rest of attr unchanged.
+func setBatch(tid int, attr *unix.SchedAttr) error {
 	attr.Policy = unix.SCHED_BATCH
 	attr.Flags = 0
 	if err := unix.SchedSetAttr(tid, attr, 0); err != nil {
