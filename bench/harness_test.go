@@ -162,6 +162,16 @@ func zipSource(b *testing.B, name, data string) []byte {
 // the measured run.
 func load(b *testing.B, url string, clients int, body []byte, procs ...watched) {
 	b.Helper()
+	loadFrom(b, url, clients, body, 0, procs...)
+}
+
+// loadFrom is load with the clients' first measured requests spread evenly
+// over spread instead of sent all at once. With a fixed handler time, clients
+// that start together stay bunched in convoys for the whole run; spreading
+// them over one handler time starts the run with the concurrency evenly in
+// flight.
+func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Duration, procs ...watched) {
+	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
@@ -210,6 +220,7 @@ func load(b *testing.B, url string, clients int, body []byte, procs ...watched) 
 	}()
 	for i := range clients {
 		wg.Go(func() {
+			time.Sleep(time.Duration(i) * spread / time.Duration(clients))
 			for range next {
 				d, err := post()
 				if err != nil {

@@ -125,6 +125,18 @@ func BenchmarkManagedIOBound(b *testing.B) {
 		url, procs := startManaged(b, 64, nodeFn)
 		load(b, url, 64, sleep, procs...)
 	})
+	// The same, with the clients' first requests spread over 100 ms rather than
+	// sent at once, so that they do not move in convoys (see loadFrom).
+	b.Run("plain-net-http/c=64-spread", func(b *testing.B) {
+		dir := binaries(b)
+		addr := freeAddr(b)
+		pid := startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
+		loadFrom(b, "http://"+addr+"/", 64, sleep, 100*time.Millisecond, watched{name: "server", pids: []int{pid}})
+	})
+	b.Run("shoal-managed-instances/c=64-spread", func(b *testing.B) {
+		url, procs := startManaged(b, 64, goFn)
+		loadFrom(b, url, 64, sleep, 100*time.Millisecond, procs...)
+	})
 }
 
 // BenchmarkManagedWarmInvoke compares a warm invoke of the no-op aws-lambda-go
