@@ -19,15 +19,15 @@ func main() {
 	// The long-running servers (the control plane and the agents) restart
 	// themselves once with the runtime's monitor tuned; see internal/sysmon.
 	if len(os.Args) > 1 && (os.Args[1] == "up" || os.Args[1] == "agent") {
+		if err := sysmon.Reexec(); err != nil {
+			fmt.Fprintln(os.Stderr, "shoal: running with Go's default system monitor:", err)
+		}
 		// They also run under SCHED_BATCH, as their environments do; see
-		// internal/sched. The policy survives the re-execution.
+		// internal/sched. Set after the re-execution, so it is done once.
 		if sched.Enabled() {
 			if err := sched.BatchProcess(); err != nil {
 				fmt.Fprintln(os.Stderr, "shoal: running under the usual scheduling policy:", err)
 			}
-		}
-		if err := sysmon.Reexec(); err != nil {
-			fmt.Fprintln(os.Stderr, "shoal: running with Go's default system monitor:", err)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
