@@ -126,6 +126,15 @@ func startShoal(b *testing.B, memoryMB int32) (endpoint string, client *lambda.C
 	return endpoint, client
 }
 
+// startEcho runs the plain net/http echo server (bench/echo) and returns its URL
+// and its process, the baseline every invoke benchmark runs beside.
+func startEcho(b *testing.B) (string, watched) {
+	b.Helper()
+	addr := freeAddr(b)
+	pid := startProcess(b, addr, nil, filepath.Join(binaries(b), "echo"), "-listen", addr)
+	return "http://" + addr + "/", watched{name: "server", pids: []int{pid}}
+}
+
 // zipFile zips the executable at path as "bootstrap".
 func zipFile(b *testing.B, path string) []byte {
 	b.Helper()

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,10 +18,8 @@ var echoBody = []byte(`{"hello":"world"}`)
 // echo server, at 1 client, in one run.
 func BenchmarkWarmInvoke(b *testing.B) {
 	b.Run("plain-net-http/c=1", func(b *testing.B) {
-		dir := binaries(b)
-		addr := freeAddr(b)
-		startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
-		load(b, "http://"+addr+"/", 1, echoBody)
+		url, _ := startEcho(b)
+		load(b, url, 1, echoBody)
 	})
 	b.Run("shoal-on-demand/c=1", func(b *testing.B) {
 		endpoint, _ := startShoal(b, 1769)

@@ -112,10 +112,8 @@ func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 func BenchmarkManagedIOBound(b *testing.B) {
 	sleep := []byte(`{"op":"sleep","ms":100}`)
 	b.Run("plain-net-http/c=64", func(b *testing.B) {
-		dir := binaries(b)
-		addr := freeAddr(b)
-		pid := startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
-		load(b, "http://"+addr+"/", 64, sleep, watched{name: "server", pids: []int{pid}})
+		url, server := startEcho(b)
+		load(b, url, 64, sleep, server)
 	})
 	b.Run("shoal-managed-instances/c=64", func(b *testing.B) {
 		url, procs := startManaged(b, 64, goFn)
@@ -128,10 +126,8 @@ func BenchmarkManagedIOBound(b *testing.B) {
 	// The same, with the clients' first requests spread over 100 ms rather than
 	// sent at once, so that they do not move in convoys (see loadFrom).
 	b.Run("plain-net-http/c=64-spread", func(b *testing.B) {
-		dir := binaries(b)
-		addr := freeAddr(b)
-		pid := startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
-		loadFrom(b, "http://"+addr+"/", 64, sleep, 100*time.Millisecond, watched{name: "server", pids: []int{pid}})
+		url, server := startEcho(b)
+		loadFrom(b, url, 64, sleep, 100*time.Millisecond, server)
 	})
 	b.Run("shoal-managed-instances/c=64-spread", func(b *testing.B) {
 		url, procs := startManaged(b, 64, goFn)
@@ -149,10 +145,8 @@ func BenchmarkManagedIOBound(b *testing.B) {
 func BenchmarkManagedWarmInvoke(b *testing.B) {
 	for _, c := range []int{1, 8} {
 		b.Run(fmt.Sprintf("plain-net-http/c=%d", c), func(b *testing.B) {
-			dir := binaries(b)
-			addr := freeAddr(b)
-			pid := startProcess(b, addr, nil, filepath.Join(dir, "echo"), "-listen", addr)
-			load(b, "http://"+addr+"/", c, echoBody, watched{name: "server", pids: []int{pid}})
+			url, server := startEcho(b)
+			load(b, url, c, echoBody, server)
 		})
 		b.Run(fmt.Sprintf("shoal-managed-instances/c=%d", c), func(b *testing.B) {
 			url, procs := startManaged(b, 8, goFn)
