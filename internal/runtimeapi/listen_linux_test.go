@@ -27,3 +27,46 @@ func TestListenDefersAccept(t *testing.T) {
 		t.Fatalf("TCP_DEFER_ACCEPT = %d on the Runtime API listener, want it set", v)
 	}
 }
+
+// TestAcceptedNoKeepAlive checks that a connection the listener accepts has
+// no TCP keep-alive and has TCP_NODELAY.
+func TestAcceptedNoKeepAlive(t *testing.T) {
+	ln, err := listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil { // past TCP_DEFER_ACCEPT
+		t.Fatal(err)
+	}
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rc, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ka, nodelay int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		ka, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+		if gerr == nil {
+			nodelay, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+		}
+	}); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	if ka != 0 {
+		t.Errorf("SO_KEEPALIVE = %d on an accepted runtime connection, want 0", ka)
+	}
+	if nodelay == 0 {
+		t.Error("TCP_NODELAY is off on an accepted runtime connection")
+	}
+}
