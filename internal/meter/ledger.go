@@ -77,6 +77,10 @@ func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]Event, error)
 	return out, err
 }
 
+// scanInactive is how long the server keeps the consumer of a scan whose
+// reader stopped without deleting it.
+const scanInactive = 30 * time.Second
+
 // Scan calls yield for every stored event of q in the order stored; an event
 // re-sent after a crash outside JetStream's duplicate window appears again
 // (Read removes such repeats).
@@ -106,10 +110,21 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Even
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &start
 	}
+	// A scan's consumer is deleted when it ends, and the server drops one
+	// left behind (a reader that died) after InactiveThreshold: readers that
+	// poll the ledger must not pile consumers up to the server's limit.
+	cfg.InactiveThreshold = scanInactive
 	cons, err := stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("meter: %w", err)
 	}
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = stream.DeleteConsumer(dctx, info.Name)
+		}
+	}()
 	for {
 		msgs, err := cons.Fetch(1024, jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {

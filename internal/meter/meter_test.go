@@ -279,3 +279,47 @@ func mustJSON(t *testing.T, ev *Event) []byte {
 	}
 	return b
 }
+
+// TestScansLeaveNoConsumers: a reader polling the ledger (as a test or a
+// dashboard does) leaves no consumer behind after each read.
+func TestScansLeaveNoConsumers(t *testing.T) {
+	b := startBus(t, t.TempDir(), "")
+	defer b.Close()
+	js := b.JetStream()
+	r, err := NewRecorder(Config{Dir: t.TempDir()}, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		r.Record(inv(i, t0.Add(time.Duration(i)*time.Second)))
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 300 {
+		q := Query{}
+		if i%2 == 1 {
+			q = Query{Since: t0, Function: "fn"}
+		}
+		evs, err := Read(ctx, js, q)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if len(evs) != 10 {
+			t.Fatalf("read %d: %d events, want 10", i, len(evs))
+		}
+	}
+	stream, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Consumers; n != 0 {
+		t.Errorf("%d consumers left on the ledger after 300 reads", n)
+	}
+}
