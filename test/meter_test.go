@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -128,12 +129,20 @@ func TestLedgerSurvivesKills(t *testing.T) {
 	mi := done.count("metered-mi")
 	waitCount("metered-mi", mi+50)
 
-	// Then the control plane.
+	// Then the control plane. The instances alive now outlive it and are
+	// adopted by the next one.
+	var survivors []string
+	for _, in := range getFleet(t, s).Instances {
+		if in.ID != victim {
+			survivors = append(survivors, in.ID)
+		}
+	}
 	od := done.count("metered-od")
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-p.exited
+	killedAt := time.Now()
 	p = runShoalUp(t, dataDir, addr)
 	waitCount("metered-od", od+50)
 	waitCount("metered-mi", done.count("metered-mi")+20)
@@ -199,5 +208,37 @@ func TestLedgerSurvivesKills(t *testing.T) {
 			break
 		}
 	}
+	// The time of each instance alive at the control plane's death is
+	// recorded without a hole: its segments follow each other from its launch
+	// to its agent's last heartbeat (1 s apart) when the agent died with the
+	// control plane (it is confined, and its sandbox dies with shoal), or past
+	// the death when the next control plane adopted it.
+	eventually(t, time.Minute, func() error {
+		events, err := usageEvents(p.endpoint, false)
+		if err != nil {
+			return err
+		}
+		for _, id := range survivors {
+			var segs []meter.Event
+			for _, ev := range events {
+				if ev.Kind == meter.KindInstance && ev.Instance == id {
+					segs = append(segs, ev)
+				}
+			}
+			slices.SortFunc(segs, func(a, b meter.Event) int { return a.Start.Compare(b.Start) })
+			if len(segs) == 0 || segs[0].State != meter.InstancePending {
+				return fmt.Errorf("instance %s: the ledger has not its launch: %+v", id, segs)
+			}
+			for i := 1; i < len(segs); i++ {
+				if !segs[i].Start.Equal(segs[i-1].End) {
+					return fmt.Errorf("instance %s: unrecorded from %v to %v", id, segs[i-1].End, segs[i].Start)
+				}
+			}
+			if end := segs[len(segs)-1].End; end.Before(killedAt.Add(-2 * time.Second)) {
+				return fmt.Errorf("instance %s: recorded until %v, the control plane died at %v", id, end, killedAt)
+			}
+		}
+		return nil
+	})
 	p.stop(t)
 }

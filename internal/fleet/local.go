@@ -139,6 +139,7 @@ type Local struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	kv      jetstream.KeyValue
+	saveMu  sync.Mutex // serialises record saves (see save)
 	usage   UsageRecorder
 	agents  *instance.Client
 	catalog *pricing.Catalog

@@ -20,6 +20,10 @@ type record struct {
 	Dir     string   `json:"dir"`
 	Socket  string   `json:"socket"`
 	Cgroups []string `json:"cgroups,omitempty"`
+	// MeteredUntil is where the instance's recorded instance time ends: the
+	// start of its open segment. A control plane that adopts the instance
+	// records the time from here, which its predecessor could not.
+	MeteredUntil time.Time `json:"metered_until,omitzero"`
 }
 
 func (l *Local) recordLocked(li *localInst) record {
@@ -28,9 +32,17 @@ func (l *Local) recordLocked(li *localInst) record {
 	return record{Instance: in, Pid: li.pid, Dir: li.dir, Socket: li.socket, Cgroups: li.cgroups}
 }
 
+// save writes an instance's record. Saves run one at a time, and each takes
+// MeteredUntil as it is then, so a save that was overtaken never writes an
+// older MeteredUntil over a newer one.
 func (l *Local) save(ctx context.Context, rec record) {
 	if ctx.Err() != nil {
 		ctx = context.Background()
+	}
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	if m := l.meteredUntil(rec.ID); m.After(rec.MeteredUntil) {
+		rec.MeteredUntil = m
 	}
 	body, err := json.Marshal(rec)
 	if err != nil {
@@ -73,14 +85,17 @@ func (l *Local) recover(ctx context.Context) error {
 		hb, err := l.agents.Status(sctx, id)
 		cancel()
 		if err == nil && hb.State != instance.StateTerminated {
+			now := l.clock.Now()
 			l.applyHeartbeatLocked(li, hb)
-			li.info.LastHeartbeat = l.clock.Now()
+			li.info.LastHeartbeat = now
 			l.insts[id] = li
-			l.meterLocked(li.info)
+			l.meterAdoptedLocked(rec, li.info, now)
+			l.save(ctx, l.recordLocked(li))
 			l.log.Info("instance adopted", "instance", id, "state", li.info.State)
 			continue
 		}
 		l.log.Info("instance of an earlier run is gone; cleaning up", "instance", id)
+		l.meterGone(rec)
 		l.cleanup(li)
 		if err := l.kv.Delete(ctx, id); err != nil {
 			l.log.Warn("instance record not deleted", "instance", id, "err", err)

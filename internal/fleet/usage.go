@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/instance"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -56,34 +57,98 @@ func (l *Local) closeSegmentLocked(seg *segment, now time.Time) {
 	seg.start = now
 }
 
+// meteredUntil is the start of the instance's open segment: its instance
+// time before then is recorded. Zero when it has none.
+func (l *Local) meteredUntil(id string) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seg := l.segs[id]; seg != nil {
+		return seg.start
+	}
+	return time.Time{}
+}
+
 // checkpointUsage closes every segment older than the checkpoint interval
-// and opens the next in the same state, so that no more than that much
-// instance time is unrecorded when the control plane dies.
+// and opens the next in the same state, then saves the instance's record with
+// the new start (MeteredUntil). A control plane that dies leaves the time
+// since then to the one that adopts the instance; an instance whose agent
+// dies with it leaves at most this interval unrecorded.
 func (l *Local) checkpointUsage(now time.Time) {
 	if l.usage == nil {
 		return
 	}
+	var recs []record
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, seg := range l.segs {
+	for id, seg := range l.segs {
 		if now.Sub(seg.start) >= l.cfg.UsageCheckpoint {
 			l.closeSegmentLocked(seg, now)
+			if li := l.insts[id]; li != nil {
+				recs = append(recs, l.recordLocked(li))
+			}
 		}
+	}
+	l.mu.Unlock()
+	for _, rec := range recs {
+		l.save(context.Background(), rec)
 	}
 }
 
-// closeUsage records the open segments up to now (Close: the instances may
-// outlive this control plane, and its successor opens new ones).
+// meterAdoptedLocked records an adopted instance's time from where the
+// control plane before this one left it (rec.MeteredUntil, in the state it
+// had then) up to now, and opens its segment in its current state. The
+// instance answered, so it ran all along.
+func (l *Local) meterAdoptedLocked(rec record, in Instance, now time.Time) {
+	if l.usage == nil {
+		return
+	}
+	if rec.State != StateTerminated && !rec.MeteredUntil.IsZero() {
+		l.closeSegmentLocked(&segment{in: rec.Instance, state: rec.State, start: rec.MeteredUntil}, now)
+	}
+	if in.State != StateTerminated {
+		l.segs[in.ID] = &segment{in: in, state: in.State, start: now}
+	}
+}
+
+// meterGone records the time of an instance of an earlier run whose agent is
+// gone, from where the control plane before this one left it up to the
+// agent's last heartbeat (its alive stamp). A confined agent dies with the
+// control plane that launched it, so this is the time that died with it.
+func (l *Local) meterGone(rec record) {
+	if l.usage == nil || rec.State == StateTerminated || rec.MeteredUntil.IsZero() {
+		return
+	}
+	alive, ok := instance.LastAlive(filepath.Join(rec.Dir, "work"))
+	if !ok {
+		return
+	}
+	if now := l.clock.Now(); alive.After(now) {
+		alive = now
+	}
+	l.closeSegmentLocked(&segment{in: rec.Instance, state: rec.State, start: rec.MeteredUntil}, alive)
+}
+
+// closeUsage records the open segments up to now and saves each instance's
+// record with that time (Close: the instances may outlive this control
+// plane, and its successor records them from there).
 func (l *Local) closeUsage() {
 	if l.usage == nil {
 		return
 	}
+	var recs []record
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.clock.Now()
 	for id, seg := range l.segs {
 		l.closeSegmentLocked(seg, now)
 		delete(l.segs, id)
+		if li := l.insts[id]; li != nil && li.info.State != StateTerminated {
+			rec := l.recordLocked(li)
+			rec.MeteredUntil = now
+			recs = append(recs, rec)
+		}
+	}
+	l.mu.Unlock()
+	for _, rec := range recs {
+		l.save(context.Background(), rec)
 	}
 }
 

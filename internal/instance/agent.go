@@ -573,6 +573,8 @@ func (a *Agent) heartbeats() {
 	defer close(a.hbDone)
 	t := a.clock.NewTicker(a.cfg.Heartbeat)
 	defer t.Stop()
+	stamp := openAliveStamp(a.cfg.WorkDir, a.log)
+	defer stamp.close()
 	for {
 		select {
 		case <-a.runCtx.Done():
@@ -590,6 +592,7 @@ func (a *Agent) heartbeats() {
 			a.obs.sample(a)
 		case <-a.kick:
 		}
+		stamp.write(a.clock.Now())
 		a.publish(a.state())
 	}
 }

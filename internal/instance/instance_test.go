@@ -347,11 +347,29 @@ func TestShutdownEndsRun(t *testing.T) {
 	hbs := watchHeartbeats(t, b.Conn())
 	cfg := Config{NATSURL: b.ClientURL(), ID: "i-run", CapacityProvider: "cp1", Type: "c7g.large", Zone: "us-east-1b",
 		Socket: filepath.Join(sock, "s"), WorkDir: t.TempDir(), Heartbeat: 50 * time.Millisecond}
+	started := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- Run(context.Background(), cfg, Deps{Logger: testLogger(), Metrics: &fakeMetrics{}}) }()
 	eventually(t, 10*time.Second, func() error {
 		if _, ok := hbs.get("i-run"); !ok {
 			return errors.New("no heartbeat")
+		}
+		return nil
+	})
+	// The alive stamp follows the heartbeats.
+	var first time.Time
+	eventually(t, 10*time.Second, func() error {
+		at, ok := LastAlive(cfg.WorkDir)
+		switch {
+		case !ok:
+			return errors.New("no alive stamp")
+		case at.Before(started):
+			return fmt.Errorf("alive stamp %v before the agent started (%v)", at, started)
+		case first.IsZero():
+			first = at
+			return errors.New("waiting for the next heartbeat")
+		case !at.After(first):
+			return fmt.Errorf("alive stamp still %v", at)
 		}
 		return nil
 	})
