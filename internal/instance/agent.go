@@ -574,7 +574,7 @@ func (a *Agent) heartbeats() {
 	t := a.clock.NewTicker(a.cfg.Heartbeat)
 	defer t.Stop()
 	stamp := openAliveStamp(a.cfg.WorkDir, a.log)
-	defer stamp.close()
+	defer stamp.Close()
 	for {
 		select {
 		case <-a.runCtx.Done():
@@ -592,7 +592,7 @@ func (a *Agent) heartbeats() {
 			a.obs.sample(a)
 		case <-a.kick:
 		}
-		stamp.write(a.clock.Now())
+		stamp.Write(a.clock.Now())
 		a.publish(a.state())
 	}
 }

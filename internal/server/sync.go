@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/registry"
@@ -23,10 +24,19 @@ func (s *Server) syncLoop(ctx context.Context) {
 	provisioned := make(map[string]*router.Target)
 	tick := s.clock.NewTicker(usageCheckpoint)
 	defer tick.Stop()
+	// The stamp of this process's last second bounds, after a kill, the
+	// provisioned time of the segments it left open (provisionedUsage).
+	stamp := s.provUsage.openStamp()
+	defer stamp.Close()
+	stampTick := s.clock.NewTicker(time.Second)
+	defer stampTick.Stop()
+	stamp.Write(s.clock.Now())
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case now := <-stampTick.C():
+			stamp.Write(now)
 		case now := <-tick.C():
 			s.provUsage.checkpoint(now, false)
 		case ch, ok := <-changes:

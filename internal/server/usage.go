@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,7 +37,7 @@ func (s *Server) openMeter(ctx context.Context, dataDir string) error {
 		return err
 	}
 	s.meter = rec
-	s.provUsage = &provisionedUsage{rec: rec, open: map[string]*provSegment{}}
+	s.provUsage = openProvisionedUsage(rec, dataDir, s.logger)
 	return nil
 }
 
@@ -53,16 +56,91 @@ func (u usageSink) InvocationDone(spec *agent.Spec, requestID string, start time
 // provisionedUsage records, per Provisioned Concurrency config, segments of
 // time with the number of environments it keeps.
 //
-// Concurrency: mu guards open.
+// The open segments are also kept in a file (openFile), rewritten whenever
+// one opens, closes or is checkpointed, and the control plane stamps the time
+// every second (stampFile): the provisioned environments live in this
+// process, so after a kill the next start records each open segment up to
+// the last stamp (recordKilledRun), under the id its checkpoint would have
+// had.
+//
+// Concurrency: mu guards open and the file.
 type provisionedUsage struct {
 	rec  *meter.Recorder
+	path string // openFile in the data directory; "" keeps nothing
+	log  *slog.Logger
 	mu   sync.Mutex
 	open map[string]*provSegment // by "function:qualifier"
 }
 
+const (
+	provOpenFile  = "provisioned-open.json"
+	provStampFile = "alive"
+)
+
 type provSegment struct {
 	ev    meter.Event // Function, Version, Qualifier, Concurrency, MemoryMB, Architecture
 	start time.Time
+}
+
+// provSaved is an open segment as kept in the file.
+type provSaved struct {
+	Event meter.Event `json:"event"`
+	Start time.Time   `json:"start"`
+}
+
+// openProvisionedUsage records what a killed predecessor's open segments
+// used up to its last stamp, then starts keeping this run's.
+func openProvisionedUsage(rec *meter.Recorder, dataDir string, log *slog.Logger) *provisionedUsage {
+	p := &provisionedUsage{rec: rec, path: filepath.Join(dataDir, provOpenFile), log: log, open: map[string]*provSegment{}}
+	p.recordKilledRun(filepath.Join(dataDir, provStampFile))
+	return p
+}
+
+func (p *provisionedUsage) recordKilledRun(stampPath string) {
+	b, err := os.ReadFile(p.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var saved []provSaved
+	if err == nil {
+		err = json.Unmarshal(b, &saved)
+	}
+	if err != nil {
+		p.log.Error("provisioned time of the previous run not recorded", "err", err)
+		return
+	}
+	until, ok := meter.ReadStamp(stampPath)
+	if !ok && len(saved) > 0 {
+		p.log.Error("provisioned time of the previous run not recorded: no stamp of its last second")
+		return
+	}
+	for _, sv := range saved {
+		p.closeLocked(&provSegment{ev: sv.Event, start: sv.Start}, until)
+	}
+	if len(saved) > 0 {
+		p.log.Info("provisioned time of the previous run recorded up to its last stamp", "configs", len(saved), "until", until)
+	}
+	p.saveLocked()
+}
+
+// saveLocked rewrites the file of open segments (write, then rename over).
+func (p *provisionedUsage) saveLocked() {
+	if p.path == "" {
+		return
+	}
+	saved := make([]provSaved, 0, len(p.open))
+	for _, seg := range p.open {
+		saved = append(saved, provSaved{Event: seg.ev, Start: seg.start})
+	}
+	b, _ := json.Marshal(saved)
+	tmp := p.path + ".tmp"
+	err := os.WriteFile(tmp, b, 0o644)
+	if err == nil {
+		err = os.Rename(tmp, p.path)
+	}
+	if err != nil {
+		p.log.Warn("open provisioned segments not saved: a kill now leaves their time since the last checkpoint unrecorded", "err", err)
+	}
 }
 
 // set records that config id keeps n environments of t from now on.
@@ -76,6 +154,7 @@ func (p *provisionedUsage) set(id, qualifier string, t *router.Target, n int, no
 	if seg != nil && t != nil && n == seg.ev.Concurrency && t.Version == seg.ev.Version && t.Spec.MemoryMB == seg.ev.MemoryMB {
 		return
 	}
+	defer p.saveLocked()
 	if seg != nil {
 		p.closeLocked(seg, now)
 		delete(p.open, id)
@@ -111,13 +190,18 @@ func (p *provisionedUsage) checkpoint(now time.Time, all bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	closed := false
 	for id, seg := range p.open {
 		if all || now.Sub(seg.start) >= usageCheckpoint {
 			p.closeLocked(seg, now)
+			closed = true
 		}
 		if all {
 			delete(p.open, id)
 		}
+	}
+	if closed || all {
+		p.saveLocked()
 	}
 }
 
@@ -145,4 +229,18 @@ func saveBusListen(dataDir, url string) error {
 		return fmt.Errorf("bus address: %w", err)
 	}
 	return nil
+}
+
+// openStamp opens the control plane's stamp beside the file of open
+// segments; nil without a meter (Stamp methods accept nil).
+func (p *provisionedUsage) openStamp() *meter.Stamp {
+	if p == nil || p.path == "" {
+		return nil
+	}
+	st, err := meter.OpenStamp(filepath.Join(filepath.Dir(p.path), provStampFile))
+	if err != nil {
+		p.log.Warn("no stamp: a kill leaves provisioned time since the last checkpoint unrecorded", "err", err)
+		return nil
+	}
+	return st
 }
