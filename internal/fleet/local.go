@@ -67,8 +67,8 @@ type LocalConfig struct {
 	// Env is added to the agents' environment.
 	Env []string
 	// UsageCheckpoint is how often open instance-time segments are recorded
-	// (default 5 s): the most instance time a dying control plane leaves
-	// unrecorded.
+	// (default 5 s). The next control plane records what a dying one left
+	// open (see checkpointUsage).
 	UsageCheckpoint time.Duration
 	// NoMeter starts agents without the usage ledger.
 	NoMeter bool

@@ -21,8 +21,8 @@ type record struct {
 	Socket  string   `json:"socket"`
 	Cgroups []string `json:"cgroups,omitempty"`
 	// MeteredUntil is where the instance's recorded instance time ends: the
-	// start of its open segment. A control plane that adopts the instance
-	// records the time from here, which its predecessor could not.
+	// start of its open segment. The next control plane records the time
+	// from here, which its predecessor could not.
 	MeteredUntil time.Time `json:"metered_until,omitzero"`
 }
 

@@ -70,9 +70,9 @@ func (l *Local) meteredUntil(id string) time.Time {
 
 // checkpointUsage closes every segment older than the checkpoint interval
 // and opens the next in the same state, then saves the instance's record with
-// the new start (MeteredUntil). A control plane that dies leaves the time
-// since then to the one that adopts the instance; an instance whose agent
-// dies with it leaves at most this interval unrecorded.
+// the new start (MeteredUntil). The time since then, if this control plane
+// dies, is recorded by the next one: up to the adoption (meterAdoptedLocked)
+// or up to the agent's alive stamp (meterGone).
 func (l *Local) checkpointUsage(now time.Time) {
 	if l.usage == nil {
 		return

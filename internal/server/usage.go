@@ -56,9 +56,9 @@ func (u usageSink) InvocationDone(spec *agent.Spec, requestID string, start time
 // provisionedUsage records, per Provisioned Concurrency config, segments of
 // time with the number of environments it keeps.
 //
-// The open segments are also kept in a file (openFile), rewritten whenever
+// The open segments are also kept in a file (provOpenFile), rewritten whenever
 // one opens, closes or is checkpointed, and the control plane stamps the time
-// every second (stampFile): the provisioned environments live in this
+// every second (provStampFile): the provisioned environments live in this
 // process, so after a kill the next start records each open segment up to
 // the last stamp (recordKilledRun), under the id its checkpoint would have
 // had.
@@ -66,7 +66,7 @@ func (u usageSink) InvocationDone(spec *agent.Spec, requestID string, start time
 // Concurrency: mu guards open and the file.
 type provisionedUsage struct {
 	rec  *meter.Recorder
-	path string // openFile in the data directory; "" keeps nothing
+	path string // provOpenFile in the data directory; "" keeps nothing
 	log  *slog.Logger
 	mu   sync.Mutex
 	open map[string]*provSegment // by "function:qualifier"
