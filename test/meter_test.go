@@ -129,13 +129,16 @@ func TestLedgerSurvivesKills(t *testing.T) {
 	mi := done.count("metered-mi")
 	waitCount("metered-mi", mi+50)
 
-	// Then the control plane. The instances alive now outlive it and are
-	// adopted by the next one.
+	// Then the control plane. The instances running now (heartbeating, so
+	// with an alive stamp) are recorded up to its death or past it.
 	var survivors []string
 	for _, in := range getFleet(t, s).Instances {
-		if in.ID != victim {
+		if in.ID != victim && in.State == meter.InstanceRunning {
 			survivors = append(survivors, in.ID)
 		}
+	}
+	if len(survivors) == 0 {
+		t.Fatal("no running instance besides the killed one")
 	}
 	od := done.count("metered-od")
 	if err := p.cmd.Process.Kill(); err != nil {

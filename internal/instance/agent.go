@@ -575,6 +575,7 @@ func (a *Agent) heartbeats() {
 	defer t.Stop()
 	stamp := openAliveStamp(a.cfg.WorkDir, a.log)
 	defer stamp.Close()
+	stamp.Write(a.clock.Now())
 	for {
 		select {
 		case <-a.runCtx.Done():
