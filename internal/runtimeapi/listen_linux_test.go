@@ -6,24 +6,28 @@ import (
 	"testing"
 )
 
+// sockopt reads an integer socket option of c.
+func sockopt(t *testing.T, c syscall.Conn, level, opt int) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), level, opt) }); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	return v
+}
+
 func TestListenDefersAccept(t *testing.T) {
 	ln, err := listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	rc, err := ln.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		v, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT)
-	}); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
-	if v <= 0 {
+	if v := sockopt(t, ln.(*net.TCPListener), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT); v <= 0 {
 		t.Fatalf("TCP_DEFER_ACCEPT = %d on the Runtime API listener, want it set", v)
 	}
 }
@@ -49,24 +53,11 @@ func TestAcceptedNoKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	rc, err := nc.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ka, nodelay int
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		ka, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
-		if gerr == nil {
-			nodelay, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
-		}
-	}); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
-	if ka != 0 {
+	tc := nc.(*net.TCPConn)
+	if ka := sockopt(t, tc, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE); ka != 0 {
 		t.Errorf("SO_KEEPALIVE = %d on an accepted runtime connection, want 0", ka)
 	}
-	if nodelay == 0 {
+	if sockopt(t, tc, syscall.IPPROTO_TCP, syscall.TCP_NODELAY) == 0 {
 		t.Error("TCP_NODELAY is off on an accepted runtime connection")
 	}
 }
