@@ -341,7 +341,7 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, v)
+		return writeJSON(w, http.StatusOK, a.shown(v))
 	}
 	latest, published, err := a.reg.UpdateFunctionCode(r.Context(), ref.Name, registry.UpdateCodeInput{
 		ZipFile: req.ZipFile, RevisionID: req.RevisionId, Publish: req.Publish, Architectures: req.Architectures,
@@ -351,9 +351,9 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if published != nil {
-		return writeJSON(w, http.StatusOK, updating(published))
+		return writeJSON(w, http.StatusOK, updating(a.shown(published)))
 	}
-	return writeJSON(w, http.StatusOK, updating(latest))
+	return writeJSON(w, http.StatusOK, updating(a.shown(latest)))
 }
 
 type updateConfigRequest struct {
@@ -385,7 +385,7 @@ func (a *api) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, updating(v))
+	return writeJSON(w, http.StatusOK, updating(a.shown(v)))
 }
 
 func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request) error {

@@ -391,3 +391,37 @@ func TestManagedFunctionRefusals(t *testing.T) {
 	_, err = e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: fn})
 	wantErr[*types.NoPublishedVersionException](t, err)
 }
+
+// TestManagedUpdateResponsesShowState: the answers of UpdateFunctionConfiguration
+// and UpdateFunctionCode show a Managed Instances function's state as
+// GetFunctionConfiguration does: $LATEST is ActiveNonInvocable, and a version
+// just published is Pending until its environments are up.
+func TestManagedUpdateResponsesShowState(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createCP(t, cpInput("cp"), true)
+	e.createManaged(t, "mi", "cp", nil)
+	fn := aws.String("mi")
+	up, err := e.client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: fn, Description: aws.String("x")})
+	if err != nil || up.State != types.StateActiveNonInvocable || up.LastUpdateStatus != types.LastUpdateStatusInProgress {
+		t.Fatalf("update configuration = %v / %v, %v; want ActiveNonInvocable / InProgress", up.State, up.LastUpdateStatus, err)
+	}
+	zip := makeZip(t, map[string]string{"app.py": "def handler(e, c): return 1"})
+	code, err := e.client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: fn, ZipFile: zip})
+	if err != nil || code.State != types.StateActiveNonInvocable {
+		t.Fatalf("update code = %v, %v; want ActiveNonInvocable", code.State, err)
+	}
+	dry, err := e.client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: fn, ZipFile: zip, DryRun: true})
+	if err != nil || dry.State != types.StateActiveNonInvocable {
+		t.Fatalf("dry run = %v, %v; want ActiveNonInvocable", dry.State, err)
+	}
+	pub, err := e.client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: fn, ZipFile: makeZip(t, map[string]string{"app.py": "def handler(e, c): return 2"}),
+		PublishTo: types.FunctionVersionLatestPublishedLatestPublished})
+	if err != nil || aws.ToString(pub.Version) != registry.LatestPublished || pub.State != types.StatePending {
+		t.Fatalf("update code to $LATEST.PUBLISHED = %s %v, %v; want Pending", aws.ToString(pub.Version), pub.State, err)
+	}
+	got, err := e.client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: fn, Qualifier: pub.Version})
+	if err != nil || got.State != pub.State {
+		t.Errorf("GetFunctionConfiguration says %v, %v; the update said %v", got.State, err, pub.State)
+	}
+}
