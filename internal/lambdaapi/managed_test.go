@@ -2,6 +2,7 @@ package lambdaapi
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -424,4 +425,55 @@ func TestManagedUpdateResponsesShowState(t *testing.T) {
 	if err != nil || got.State != pub.State {
 		t.Errorf("GetFunctionConfiguration says %v, %v; the update said %v", got.State, err, pub.State)
 	}
+}
+
+// TestScalingConfigOmittedValuesRevert: a value left out of a put reverts to its
+// default (min 3, no max), and the requested config shows the minimum that applies.
+func TestScalingConfigOmittedValuesRevert(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createCP(t, cpInput("cp"), true)
+	e.createManaged(t, "mi", "cp", func(in *lambda.CreateFunctionInput) { in.Publish = true })
+	fn, q := aws.String("mi"), aws.String("1")
+	for _, tc := range []struct {
+		put      *types.FunctionScalingConfig
+		min, max int32 // max 0: none
+	}{
+		{&types.FunctionScalingConfig{MinExecutionEnvironments: aws.Int32(5), MaxExecutionEnvironments: aws.Int32(9)}, 5, 9},
+		{&types.FunctionScalingConfig{MaxExecutionEnvironments: aws.Int32(5)}, 3, 5},
+		{&types.FunctionScalingConfig{MinExecutionEnvironments: aws.Int32(4)}, 4, 0},
+		{&types.FunctionScalingConfig{}, 3, 0},
+		{nil, 3, 0},
+	} {
+		if _, err := e.client.PutFunctionScalingConfig(ctx, &lambda.PutFunctionScalingConfigInput{FunctionName: fn, Qualifier: q,
+			FunctionScalingConfig: tc.put}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.client.GetFunctionScalingConfig(ctx, &lambda.GetFunctionScalingConfigInput{FunctionName: fn, Qualifier: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := got.RequestedFunctionScalingConfig
+		if req == nil || aws.ToInt32(req.MinExecutionEnvironments) != tc.min || aws.ToInt32(req.MaxExecutionEnvironments) != tc.max ||
+			(tc.max == 0) != (req.MaxExecutionEnvironments == nil) {
+			t.Errorf("put %s: requested %s; want min %d, max %d", scalingString(tc.put), scalingString(req), tc.min, tc.max)
+		}
+	}
+	// A minimum left out reverts to 3, which a maximum below it contradicts.
+	_, err := e.client.PutFunctionScalingConfig(ctx, &lambda.PutFunctionScalingConfigInput{FunctionName: fn, Qualifier: q,
+		FunctionScalingConfig: &types.FunctionScalingConfig{MaxExecutionEnvironments: aws.Int32(2)}})
+	wantErr[*types.InvalidParameterValueException](t, err)
+}
+
+func scalingString(c *types.FunctionScalingConfig) string {
+	if c == nil {
+		return "none"
+	}
+	f := func(p *int32) string {
+		if p == nil {
+			return "unset"
+		}
+		return fmt.Sprint(*p)
+	}
+	return fmt.Sprintf("{min %s, max %s}", f(c.MinExecutionEnvironments), f(c.MaxExecutionEnvironments))
 }

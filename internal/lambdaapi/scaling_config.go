@@ -62,8 +62,11 @@ func (a *api) scalingRef(r *http.Request) (functionRef, error) {
 
 // validateFunctionScaling checks min and max execution environments: each 0..15000,
 // min ≤ max once the defaults apply (min 3, no max), and min = 0 only with max = 0.
+// The config it returns has the default minimum filled in: a value left out reverts
+// to its default, and the requested config shows the minimum that applies.
 func validateFunctionScaling(c *functionScalingConfig) (registry.ScalingConfig, error) {
-	var out registry.ScalingConfig
+	lo := registry.DefaultMinExecutionEnvironments
+	out := registry.ScalingConfig{MinExecutionEnvironments: &lo}
 	if c == nil {
 		return out, nil
 	}
@@ -81,7 +84,10 @@ func validateFunctionScaling(c *functionScalingConfig) (registry.ScalingConfig, 
 			return out, validationError(itoa(*p), field, "Member must have value less than or equal to 15000")
 		}
 	}
-	out = registry.ScalingConfig{MinExecutionEnvironments: c.MinExecutionEnvironments, MaxExecutionEnvironments: c.MaxExecutionEnvironments}
+	if c.MinExecutionEnvironments != nil {
+		out.MinExecutionEnvironments = c.MinExecutionEnvironments
+	}
+	out.MaxExecutionEnvironments = c.MaxExecutionEnvironments
 	lo, hi := out.Bounds()
 	if lo > hi {
 		return out, awserr.InvalidParameter("MinExecutionEnvironments (%d) must not be greater than MaxExecutionEnvironments (%d).", lo, hi)
