@@ -272,6 +272,24 @@ func TestManagedInstances(t *testing.T) {
 		if string(out.Payload) != `{"back":true}` {
 			t.Fatalf("after reactivation: %s", out.Payload)
 		}
+		// A new config on an active version becomes the applied one once the
+		// fleet is within it.
+		if _, err := s.client.PutFunctionScalingConfig(ctx(t), &lambda.PutFunctionScalingConfigInput{FunctionName: aws.String("mi"),
+			Qualifier: aws.String(ver), FunctionScalingConfig: &types.FunctionScalingConfig{
+				MinExecutionEnvironments: aws.Int32(2), MaxExecutionEnvironments: aws.Int32(6)}}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, func() error {
+			sc, err := s.client.GetFunctionScalingConfig(ctx(t), &lambda.GetFunctionScalingConfigInput{FunctionName: aws.String("mi"), Qualifier: aws.String(ver)})
+			if err != nil {
+				return err
+			}
+			if a := sc.AppliedFunctionScalingConfig; a == nil || aws.ToInt32(a.MinExecutionEnvironments) != 2 || aws.ToInt32(a.MaxExecutionEnvironments) != 6 {
+				envs, _, _ := readyEnvs(getFleet(t, s), "mi", ver)
+				return fmt.Errorf("applied %s with %d ready environments, want min 2, max 6", scalingString(a), envs)
+			}
+			return nil
+		})
 	})
 }
 
@@ -529,4 +547,17 @@ func TestManagedInstanceLoss(t *testing.T) {
 	}
 	t.Logf("before the loss was noticed: %d invocations, %d failed (in flight on the lost instance); after: %d, %d failed",
 		before, failedBefore, after, failedAfter)
+}
+
+func scalingString(c *types.FunctionScalingConfig) string {
+	if c == nil {
+		return "none"
+	}
+	f := func(p *int32) string {
+		if p == nil {
+			return "unset"
+		}
+		return fmt.Sprint(*p)
+	}
+	return fmt.Sprintf("{min %s, max %s}", f(c.MinExecutionEnvironments), f(c.MaxExecutionEnvironments))
 }

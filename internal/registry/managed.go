@@ -248,11 +248,7 @@ func (r *Registry) SetVersionStatus(ctx context.Context, function, version strin
 		st.Applied = prev.Applied
 	}
 	if s.State == StateActive || s.State == StateDeactivated {
-		lo, hi := rec.Scaling[version].Bounds()
-		st.Applied = &ScalingConfig{MinExecutionEnvironments: &lo, MaxExecutionEnvironments: &hi}
-		if req := rec.Scaling[version]; req == nil || req.MaxExecutionEnvironments == nil {
-			st.Applied.MaxExecutionEnvironments = nil // no maximum
-		}
+		st.Applied = appliedConfig(rec.Scaling[version])
 	}
 	if prev != nil && statusEqual(prev, st) {
 		return nil
@@ -268,6 +264,29 @@ func (r *Registry) SetVersionStatus(ctx context.Context, function, version strin
 	}
 	r.storeVersionStatus(key, st, rev)
 	return nil
+}
+
+// appliedConfig is the applied scaling config that requested becomes: its
+// bounds with the default minimum filled in, and no maximum when none was asked.
+func appliedConfig(requested *ScalingConfig) *ScalingConfig {
+	lo, hi := requested.Bounds()
+	out := &ScalingConfig{MinExecutionEnvironments: &lo, MaxExecutionEnvironments: &hi}
+	if requested == nil || requested.MaxExecutionEnvironments == nil {
+		out.MaxExecutionEnvironments = nil
+	}
+	return out
+}
+
+// appliedIsRequested reports whether st's applied config is what requested
+// would apply.
+func appliedIsRequested(st *versionStatus, revision string, requested *ScalingConfig) bool {
+	if st == nil || st.RevisionId != revision || st.Applied == nil {
+		return false
+	}
+	a, b := st.Applied, appliedConfig(requested)
+	alo, ahi := a.Bounds()
+	blo, bhi := b.Bounds()
+	return alo == blo && ahi == bhi && (a.MaxExecutionEnvironments == nil) == (b.MaxExecutionEnvironments == nil)
 }
 
 func statusEqual(a, b *versionStatus) bool {
@@ -359,7 +378,8 @@ func (r *Registry) ListManagedVersions(ctx context.Context) ([]ManagedVersion, e
 			}
 			scaling := rec.Scaling[v.Version]
 			lo, hi := scaling.Bounds()
-			state, reason, _ := deriveState(scaling, r.versionStatus(v.FunctionName, v.Version), v.RevisionId)
+			st := r.versionStatus(v.FunctionName, v.Version)
+			state, reason, _ := deriveState(scaling, st, v.RevisionId)
 			vcpus := mi.VCPUs(v.MemorySize)
 			conc := mi.PerExecutionEnvironmentMaxConcurrency
 			if conc == 0 {
@@ -369,7 +389,7 @@ func (r *Registry) ListManagedVersions(ctx context.Context) ([]ManagedVersion, e
 				Version: v, CapacityProvider: mi.CapacityProviderName(),
 				MinEnvironments: lo, MaxEnvironments: hi,
 				MaxConcurrency: conc, MemoryMB: v.MemorySize, VCPUs: vcpus,
-				State: state, StateReason: reason,
+				State: state, StateReason: reason, AppliedIsRequested: appliedIsRequested(st, v.RevisionId, scaling),
 			})
 		}
 	}

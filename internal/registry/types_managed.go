@@ -218,6 +218,11 @@ type ManagedVersion struct {
 	// Deactivating, Deactivated), derived from the last SetVersionState report.
 	State       string
 	StateReason string
+	// AppliedIsRequested reports whether the applied scaling config
+	// (GetFunctionScalingConfig) is the requested one; a put on an active
+	// version makes it false until the control plane reports the version
+	// again.
+	AppliedIsRequested bool
 }
 
 // VersionStatus is the control plane's last report on a Managed Instances version.

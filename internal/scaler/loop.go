@@ -487,7 +487,12 @@ func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, s
 		default:
 			state = registry.StatePending
 		}
-		if state == mv.State && l.states[key] == state {
+		// An active version whose scaling config was put again is reported
+		// once its environments are within the new bounds, so that the
+		// applied config follows the requested one.
+		reapply := state == registry.StateActive && !mv.AppliedIsRequested &&
+			ready >= mv.MinEnvironments && live <= mv.MaxEnvironments
+		if state == mv.State && l.states[key] == state && !reapply {
 			continue
 		}
 		if err := l.deps.Registry.SetVersionState(ctx, v.FunctionName, v.Version, state, reason); err != nil {
