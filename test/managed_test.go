@@ -561,3 +561,62 @@ func scalingString(c *types.FunctionScalingConfig) string {
 	}
 	return fmt.Sprintf("{min %s, max %s}", f(c.MinExecutionEnvironments), f(c.MaxExecutionEnvironments))
 }
+
+// TestManagedScalingLimit: a version whose minimum environments the capacity
+// provider's MaxVCpuCount can never hold fails with
+// CapacityProviderScalingLimitExceeded instead of staying Pending, and becomes
+// Active once the limit is raised.
+func TestManagedScalingLimit(t *testing.T) {
+	s := managedShoal(t)
+	out, err := s.client.CreateCapacityProvider(ctx(t), &lambda.CreateCapacityProviderInput{
+		CapacityProviderName: aws.String("small"),
+		VpcConfig:            &types.CapacityProviderVpcConfig{SubnetIds: []string{"subnet-1"}, SecurityGroupIds: []string{"sg-1"}},
+		PermissionsConfig:    &types.CapacityProviderPermissionsConfig{CapacityProviderOperatorRoleArn: aws.String("arn:aws:iam::123456789012:role/operator")},
+		InstanceRequirements: &types.InstanceRequirements{AllowedInstanceTypes: []string{"m7i.large"}},
+		// One m7i.large (2 vCPUs) holds two environments of 1 vCPU.
+		CapacityProviderScalingConfig: &types.CapacityProviderScalingConfig{MaxVCpuCount: aws.Int32(2)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createManagedFn(t, s, "lim", aws.ToString(out.CapacityProvider.CapacityProviderArn), 4)
+	v, err := s.client.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("lim")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := aws.ToString(v.Version)
+	waitVersionState(t, s, "lim", ver, types.StateFailed)
+	got, err := s.client.GetFunctionConfiguration(ctx(t), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("lim"), Qualifier: aws.String(ver)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StateReasonCode != types.StateReasonCode("CapacityProviderScalingLimitExceeded") || !strings.Contains(aws.ToString(got.StateReason), "MaxVCpuCount (2)") {
+		t.Errorf("failed with %s: %s", got.StateReasonCode, aws.ToString(got.StateReason))
+	}
+	if _, err := s.client.UpdateCapacityProvider(ctx(t), &lambda.UpdateCapacityProviderInput{CapacityProviderName: aws.String("small"),
+		CapacityProviderScalingConfig: &types.CapacityProviderScalingConfig{MaxVCpuCount: aws.Int32(6)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitVersionState(t, s, "lim", ver, types.StateActive)
+
+	// A version whose environments cannot initialise fails with the reason
+	// code of its init error.
+	if _, err := s.client.CreateFunction(ctx(t), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("badinit"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String(role), Code: &types.FunctionCode{ZipFile: goFnZip}, MemorySize: aws.Int32(2048),
+		Environment: &types.Environment{Variables: map[string]string{"FAIL_INIT": "1"}},
+		PublishTo:   types.FunctionVersionLatestPublishedLatestPublished,
+		CapacityProviderConfig: &types.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &types.LambdaManagedInstancesCapacityProviderConfig{
+			CapacityProviderArn: out.CapacityProvider.CapacityProviderArn}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitVersionState(t, s, "badinit", "$LATEST.PUBLISHED", types.StateFailed)
+	got, err = s.client.GetFunctionConfiguration(ctx(t), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("badinit"), Qualifier: aws.String("$LATEST.PUBLISHED")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StateReasonCode != types.StateReasonCode("FunctionError.RuntimeInitError") || !strings.Contains(aws.ToString(got.StateReason), "Runtime.ExitError") {
+		t.Errorf("failed with %s: %s", got.StateReasonCode, aws.ToString(got.StateReason))
+	}
+}

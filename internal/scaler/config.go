@@ -45,7 +45,8 @@ type Config struct {
 	TargetCPUPercent float64
 	// MaxVCPU is MaxVCpuCount: the fleet's vCPUs never exceed it. Zero means 400.
 	MaxVCPU int
-	// MinInstances is the smallest fleet, spread over the zones. Zero means 3.
+	// MinInstances is the smallest fleet, spread over the zones. Zero means 3,
+	// or as many instances as MaxVCPU holds when that is fewer (at least one).
 	MinInstances int
 	// Zones the fleet spreads over. Empty means DefaultZones.
 	Zones []string
@@ -70,6 +71,22 @@ type Config struct {
 	ScaleInInterval time.Duration
 }
 
+// ErrScalingLimit: the capacity provider's MaxVCpuCount cannot hold its
+// smallest fleet.
+var ErrScalingLimit = errors.New("scaler: the capacity provider's MaxVCpuCount is too low")
+
+// Holds returns how many environments of envVCPU vCPUs and envMiB MiB the
+// largest fleet MaxVCPU allows can hold, each instance keeping its reserve.
+func (c *Config) Holds(envVCPU float64, envMiB int) int {
+	if !(c.Instance.VCPU > 0) || !(envVCPU > 0) || envMiB <= 0 {
+		return math.MaxInt
+	}
+	instances := int(float64(c.MaxVCPU)/c.Instance.VCPU + 1e-9)
+	perCPU := int((c.Instance.VCPU-c.ReservedVCPU)/envVCPU + 1e-9)
+	perMem := (c.Instance.MemoryMiB - c.ReservedMemoryMiB) / envMiB
+	return instances * min(perCPU, perMem)
+}
+
 // WithDefaults returns c with its zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.Mode == "" {
@@ -80,6 +97,10 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MinInstances == 0 {
 		c.MinInstances = DefaultMinInstances
+		if c.Instance.VCPU > 0 && c.MaxVCPU > 0 {
+			// No more than MaxVCpuCount holds, and at least one.
+			c.MinInstances = min(c.MinInstances, max(1, int(float64(c.MaxVCPU)/c.Instance.VCPU)))
+		}
 	}
 	if len(c.Zones) == 0 {
 		c.Zones = DefaultZones
@@ -128,7 +149,7 @@ func (c Config) Validate() error {
 		return errors.New("scaler: the reserve leaves nothing of the instance")
 	}
 	if float64(c.MinInstances)*c.Instance.VCPU > float64(c.MaxVCPU) {
-		return fmt.Errorf("scaler: %d instances of %v vCPUs exceed MaxVCpuCount %d", c.MinInstances, c.Instance.VCPU, c.MaxVCPU)
+		return fmt.Errorf("%w: %d instances of %v vCPUs (%s) exceed MaxVCpuCount %d", ErrScalingLimit, c.MinInstances, c.Instance.VCPU, c.Instance.Type, c.MaxVCPU)
 	}
 	if !(c.Headroom >= 1) || math.IsInf(c.Headroom, 0) {
 		return fmt.Errorf("scaler: headroom %v: want at least 1", c.Headroom)

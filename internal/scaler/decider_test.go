@@ -1,6 +1,7 @@
 package scaler
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -416,7 +417,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad mode", Config{Mode: "Sometimes", Instance: shape}, "unknown scaling mode"},
 		{"no instance", Config{}, "instance shape"},
 		{"max vcpu", Config{MaxVCPU: 1, Instance: shape}, "MaxVCpuCount"},
-		{"min fleet over max", Config{MaxVCPU: 4, Instance: shape}, "exceed MaxVCpuCount"},
+		{"min fleet over max", Config{MaxVCPU: 4, MinInstances: 3, Instance: shape}, "exceed MaxVCpuCount"},
+		{"default min fleet within max", Config{MaxVCPU: 4, Instance: shape}, ""},
+		{"one instance over max", Config{MaxVCPU: 2, Instance: InstanceShape{Type: "m7i.xlarge", VCPU: 4, MemoryMiB: 16384}}, "exceed MaxVCpuCount"},
 		{"headroom", Config{Headroom: 0.5, Instance: shape}, "headroom"},
 	}
 	for _, tc := range tests {
@@ -426,6 +429,39 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.err)
 			}
 		})
+	}
+}
+
+// TestFleetLimits: the default minimum fleet shrinks to what MaxVCpuCount
+// allows, and Holds counts the environments the largest fleet takes.
+func TestFleetLimits(t *testing.T) {
+	shape := InstanceShape{Type: "m7i.large", VCPU: 2, MemoryMiB: 8192}
+	for _, tc := range []struct {
+		max, wantMin int
+	}{{2, 1}, {4, 2}, {5, 2}, {6, 3}, {400, 3}} {
+		if got := (Config{MaxVCPU: tc.max, Instance: shape}).WithDefaults().MinInstances; got != tc.wantMin {
+			t.Errorf("MaxVCPU %d: minimum fleet %d, want %d", tc.max, got, tc.wantMin)
+		}
+	}
+	if _, err := New(Config{MaxVCPU: 2, Instance: InstanceShape{Type: "m7i.xlarge", VCPU: 4, MemoryMiB: 16384}}); !errors.Is(err, ErrScalingLimit) {
+		t.Errorf("one instance over MaxVCpuCount: %v, want ErrScalingLimit", err)
+	}
+	for _, tc := range []struct {
+		max, reserveMiB int
+		vcpu            float64
+		mib, want       int
+	}{
+		{2, 0, 1, 2048, 2},     // one instance, two by vCPU
+		{6, 0, 1, 2048, 6},     // three instances
+		{7, 0, 1, 2048, 6},     // a partial instance does not count
+		{6, 0, 0.5, 4096, 6},   // memory bounds: two per instance
+		{6, 1024, 1, 4096, 3},  // the reserve leaves one by memory
+		{400, 0, 2, 4096, 200}, // one per instance by vCPU
+	} {
+		c := Config{MaxVCPU: tc.max, Instance: shape, ReservedMemoryMiB: tc.reserveMiB}
+		if got := c.Holds(tc.vcpu, tc.mib); got != tc.want {
+			t.Errorf("MaxVCPU %d, reserve %d MiB: holds %d environments of %g vCPU and %d MiB, want %d", tc.max, tc.reserveMiB, got, tc.vcpu, tc.mib, tc.want)
+		}
 	}
 }
 

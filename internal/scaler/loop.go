@@ -32,7 +32,7 @@ type Registry interface {
 	ListCapacityProviders(ctx context.Context) ([]*registry.CapacityProvider, error)
 	ListManagedVersions(ctx context.Context) ([]registry.ManagedVersion, error)
 	SetCapacityProviderState(ctx context.Context, name, state, reason string) error
-	SetVersionState(ctx context.Context, function, version, state, reason string) error
+	SetVersionStatus(ctx context.Context, function, version string, s registry.VersionStatus) error
 }
 
 // Fleet launches and stops instances; fleet.Provider implements it.
@@ -85,7 +85,7 @@ type Loop struct {
 	// Owned by the goroutine running Run (or the caller of Tick).
 	deciders map[string]*providerState
 	demand   map[string]demandSample // by version key, the counters at the last tick
-	failed   map[string]string       // version key + revision → why its init failed
+	failed   map[string]failure      // version key + revision → why its init failed
 	states   map[string]string       // last state reported per version key
 	cpStates map[string]string
 
@@ -133,7 +133,7 @@ func NewLoop(cfg LoopConfig, deps LoopDeps) (*Loop, error) {
 	return &Loop{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "scaler"),
 		deciders: map[string]*providerState{}, demand: map[string]demandSample{},
-		failed: map[string]string{}, states: map[string]string{}, cpStates: map[string]string{},
+		failed: map[string]failure{}, states: map[string]string{}, cpStates: map[string]string{},
 		starting: map[string]starting{}, stopping: map[string]time.Time{},
 	}, nil
 }
@@ -185,12 +185,13 @@ func (l *Loop) Tick(ctx context.Context) {
 		ps, err := l.provider(cp, mine)
 		if err != nil {
 			l.log.Warn("capacity provider cannot scale", "capacity_provider", name, "err", err)
+			l.reportUnplaceable(ctx, mine, err)
 			continue
 		}
 		snap, byKey := l.snapshot(name, mine, instances, now)
 		plan := ps.decider.Decide(snap, now)
 		l.apply(ctx, name, plan, byKey, instances)
-		l.report(ctx, mine, snap)
+		l.report(ctx, mine, snap, ps.cfg.WithDefaults())
 	}
 }
 
@@ -389,7 +390,7 @@ func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.Mana
 		if errors.As(err, &ie) {
 			l.log.Warn("environment failed to initialise", "version", a.Version, "environment", id, "err", err)
 			l.mu.Lock()
-			l.failed[a.Version+"@"+v.RevisionId] = ie.ErrorType + ": " + ie.Message
+			l.failed[a.Version+"@"+v.RevisionId] = failure{reason: ie.ErrorType + ": " + ie.Message, code: initFailureCode(ie.ErrorType)}
 			l.mu.Unlock()
 			return
 		}
@@ -453,7 +454,7 @@ func (l *Loop) cleanUp(ctx context.Context, instances []fleetpkg.Instance, cps [
 // report writes each version's state: Pending until its minimum environments are
 // ready, then Active; Deactivating then Deactivated when min = max = 0; Failed
 // when its environments cannot initialise.
-func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, snap Snapshot) {
+func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, snap Snapshot, cfg Config) {
 	for i, mv := range versions {
 		v := mv.Version
 		key := versionKey(v.FunctionName, v.Version)
@@ -467,13 +468,20 @@ func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, s
 				live++
 			}
 		}
-		state, reason := mv.State, ""
+		state, reason, code := mv.State, "", ""
 		l.mu.Lock()
 		why, failed := l.failed[key+"@"+v.RevisionId]
 		l.mu.Unlock()
+		holds := cfg.Holds(float64(mv.VCPUs), mv.MemoryMB)
 		switch {
 		case failed:
-			state, reason = registry.StateFailed, why
+			state, reason, code = registry.StateFailed, why.reason, why.code
+		case mv.MinEnvironments > holds:
+			// The capacity provider's MaxVCpuCount can never hold the minimum:
+			// the version fails until the provider's limit is raised.
+			state, code = registry.StateFailed, ReasonScalingLimit
+			reason = fmt.Sprintf("The capacity provider's MaxVCpuCount (%d) holds at most %d execution environments of %d vCPU and %d MB (on %s instances), fewer than the version's minimum of %d.",
+				cfg.MaxVCPU, holds, mv.VCPUs, mv.MemoryMB, cfg.Instance.Type, mv.MinEnvironments)
 		case mv.MinEnvironments == 0 && mv.MaxEnvironments == 0:
 			state = registry.StateDeactivated
 			if live > 0 || len(sv.Environments) > 0 {
@@ -492,14 +500,66 @@ func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, s
 		// applied config follows the requested one.
 		reapply := state == registry.StateActive && !mv.AppliedIsRequested &&
 			ready >= mv.MinEnvironments && live <= mv.MaxEnvironments
-		if state == mv.State && l.states[key] == state && !reapply {
+		if state == mv.State && l.states[key] == state && !reapply && (state != registry.StateFailed || mv.StateReason == reason) {
 			continue
 		}
-		if err := l.deps.Registry.SetVersionState(ctx, v.FunctionName, v.Version, state, reason); err != nil {
+		if err := l.deps.Registry.SetVersionStatus(ctx, v.FunctionName, v.Version, registry.VersionStatus{State: state, Reason: reason, ReasonCode: code}); err != nil {
 			l.log.Warn("reporting a version's state", "version", key, "err", err)
 			continue
 		}
 		l.states[key] = state
+	}
+}
+
+// failure is why a version's environments failed to initialise, with Lambda's
+// StateReasonCode for it.
+type failure struct{ reason, code string }
+
+// reportUnplaceable fails the versions of a capacity provider that cannot
+// scale at all: no allowed instance type holds their environments, or one
+// instance is beyond its MaxVCpuCount.
+func (l *Loop) reportUnplaceable(ctx context.Context, versions []registry.ManagedVersion, cause error) {
+	code := ReasonInsufficientCapacity
+	if errors.Is(cause, ErrScalingLimit) {
+		code = ReasonScalingLimit
+	}
+	reason := cause.Error()
+	for _, mv := range versions {
+		v := mv.Version
+		if mv.MinEnvironments == 0 && mv.MaxEnvironments == 0 {
+			continue // deactivated: it needs no capacity
+		}
+		key := versionKey(v.FunctionName, v.Version)
+		if mv.State == registry.StateFailed && l.states[key] == registry.StateFailed && mv.StateReason == reason {
+			continue
+		}
+		if err := l.deps.Registry.SetVersionStatus(ctx, v.FunctionName, v.Version,
+			registry.VersionStatus{State: registry.StateFailed, Reason: reason, ReasonCode: code}); err != nil {
+			l.log.Warn("reporting a version's state", "version", key, "err", err)
+			continue
+		}
+		l.states[key] = registry.StateFailed
+	}
+}
+
+// Lambda's StateReasonCode values of a Managed Instances version that failed.
+const (
+	ReasonScalingLimit         = "CapacityProviderScalingLimitExceeded"
+	ReasonInsufficientCapacity = "InsufficientCapacity"
+)
+
+// initFailureCode is the StateReasonCode of a version whose environments
+// failed to initialise with errorType.
+func initFailureCode(errorType string) string {
+	switch errorType {
+	case "Sandbox.Timedout":
+		return "FunctionError.InitTimeout"
+	case "Runtime.InvalidEntrypoint":
+		return "FunctionError.InvalidEntryPoint"
+	case "Runtime.OutOfMemory":
+		return "FunctionError.InitResourceExhausted"
+	default:
+		return "FunctionError.RuntimeInitError"
 	}
 }
 
