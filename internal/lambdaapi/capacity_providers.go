@@ -533,7 +533,7 @@ func (a *api) listFunctionVersionsByCapacityProvider(w http.ResponseWriter, r *h
 		}
 		return v.FunctionArn
 	}
-	page, next, err := paginate(vs, arn, q.Get("Marker"), maxItems)
+	page, next, err := paginate(vs, functionVersionOrder, q.Get("Marker"), maxItems)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/registry"
@@ -232,7 +233,7 @@ func (a *api) listFunctions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	vs := a.reg.ListFunctions(r.Context(), all)
-	page, next, err := paginate(vs, func(v *registry.Version) string { return v.FunctionName + ":" + v.Version }, q.Get("Marker"), maxItems)
+	page, next, err := paginate(vs, functionVersionOrder, q.Get("Marker"), maxItems)
 	if err != nil {
 		return err
 	}
@@ -268,8 +269,30 @@ func parseMaxItems(s string, def, max int) (int, error) {
 	return n, nil
 }
 
+// versionOrder is a version's pagination key, which sorts as lists do: $LATEST,
+// $LATEST.PUBLISHED, then the numbered versions in ascending order.
+func versionOrder(v string) string {
+	switch v {
+	case registry.Latest:
+		return "0"
+	case registry.LatestPublished:
+		return "1"
+	}
+	if len(v) < 20 {
+		return "2" + strings.Repeat("0", 20-len(v)) + v
+	}
+	return "2" + v
+}
+
+// functionVersionOrder is the pagination key of a version in a list ordered by
+// function name, then version.
+func functionVersionOrder(v *registry.Version) string {
+	return v.FunctionName + "\x00" + versionOrder(v.Version)
+}
+
 // paginate returns the page of items starting at marker (an opaque key of the first
-// item of the page) and the marker of the next page.
+// item of the page) and the marker of the next page. Keys must sort as the items
+// do, so that a page whose first item was deleted continues from the next one.
 func paginate[T any](items []T, key func(T) string, marker string, maxItems int) ([]T, string, error) {
 	start := 0
 	if marker != "" {

@@ -54,7 +54,7 @@ func (a *api) listVersions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, next, err := paginate(vs, func(v *registry.Version) string { return v.Version }, q.Get("Marker"), maxItems)
+	page, next, err := paginate(vs, func(v *registry.Version) string { return versionOrder(v.Version) }, q.Get("Marker"), maxItems)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package lambdaapi
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -324,5 +325,67 @@ func TestCreateWithPublish(t *testing.T) {
 	again, err := e.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("fn")})
 	if err != nil || aws.ToString(again.Version) != "1" {
 		t.Fatalf("publishing right after a create with Publish: %v %v", again, err)
+	}
+}
+
+// TestVersionPagesSurviveDeletes: when the version a marker points at is
+// deleted, the next page starts at the version after it in list order
+// ($LATEST, then 1, 2, …, 10, …), not at the next one in string order.
+func TestVersionPagesSurviveDeletes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.create(t, "many")
+	fn := aws.String("many")
+	for i := 1; i <= 12; i++ {
+		if _, err := e.client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: fn,
+			Description: aws.String(fmt.Sprint("v", i))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: fn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := e.client.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: fn, MaxItems: aws.Int32(10)})
+	if err != nil || len(first.Versions) != 10 || aws.ToString(first.Versions[9].Version) != "9" || first.NextMarker == nil {
+		t.Fatalf("first page: %d versions, next %v, %v", len(first.Versions), first.NextMarker, err)
+	}
+	if _, err := e.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: fn, Qualifier: aws.String("10")}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.client.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: fn, MaxItems: aws.Int32(10),
+		Marker: first.NextMarker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range second.Versions {
+		got = append(got, aws.ToString(v.Version))
+	}
+	if strings.Join(got, ",") != "11,12" || second.NextMarker != nil {
+		t.Errorf("second page %v (next %v); want 11,12 and no more", got, second.NextMarker)
+	}
+	// The same across functions in ListFunctions(ALL).
+	e.create(t, "many-more")
+	all, err := e.client.ListFunctions(ctx, &lambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll, MaxItems: aws.Int32(11)})
+	if err != nil || all.NextMarker == nil {
+		t.Fatalf("ListFunctions: %v, %v", all, err)
+	}
+	last := all.Functions[len(all.Functions)-1]
+	if aws.ToString(last.FunctionName) != "many" || aws.ToString(last.Version) != "11" {
+		t.Fatalf("first page ends at %s:%s, want many:11", aws.ToString(last.FunctionName), aws.ToString(last.Version))
+	}
+	if _, err := e.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: fn, Qualifier: aws.String("12")}); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := e.client.ListFunctions(ctx, &lambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll, Marker: all.NextMarker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range rest.Functions {
+		names = append(names, aws.ToString(f.FunctionName)+":"+aws.ToString(f.Version))
+	}
+	if strings.Join(names, ",") != "many-more:$LATEST" {
+		t.Errorf("second page of ListFunctions %v; want many-more:$LATEST only", names)
 	}
 }
