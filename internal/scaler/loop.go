@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -453,7 +454,8 @@ func (l *Loop) cleanUp(ctx context.Context, instances []fleetpkg.Instance, cps [
 
 // report writes each version's state: Pending until its minimum environments are
 // ready, then Active; Deactivating then Deactivated when min = max = 0; Failed
-// when its environments cannot initialise.
+// when its environments cannot initialise or the capacity provider's
+// MaxVCpuCount cannot hold its minimum.
 func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, snap Snapshot, cfg Config) {
 	for i, mv := range versions {
 		v := mv.Version
@@ -500,15 +502,23 @@ func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, s
 		// applied config follows the requested one.
 		reapply := state == registry.StateActive && !mv.AppliedIsRequested &&
 			ready >= mv.MinEnvironments && live <= mv.MaxEnvironments
-		if state == mv.State && l.states[key] == state && !reapply && (state != registry.StateFailed || mv.StateReason == reason) {
-			continue
-		}
-		if err := l.deps.Registry.SetVersionStatus(ctx, v.FunctionName, v.Version, registry.VersionStatus{State: state, Reason: reason, ReasonCode: code}); err != nil {
-			l.log.Warn("reporting a version's state", "version", key, "err", err)
-			continue
-		}
-		l.states[key] = state
+		l.setStatus(ctx, mv, registry.VersionStatus{State: state, Reason: reason, ReasonCode: code}, reapply)
 	}
+}
+
+// setStatus reports a version's status unless it is the one the version
+// already shows; force reports it anyway.
+func (l *Loop) setStatus(ctx context.Context, mv registry.ManagedVersion, st registry.VersionStatus, force bool) {
+	v := mv.Version
+	key := versionKey(v.FunctionName, v.Version)
+	if !force && st.State == mv.State && l.states[key] == st.State && (st.State != registry.StateFailed || st.Reason == mv.StateReason) {
+		return
+	}
+	if err := l.deps.Registry.SetVersionStatus(ctx, v.FunctionName, v.Version, st); err != nil {
+		l.log.Warn("reporting a version's state", "version", key, "err", err)
+		return
+	}
+	l.states[key] = st.State
 }
 
 // failure is why a version's environments failed to initialise, with Lambda's
@@ -523,22 +533,12 @@ func (l *Loop) reportUnplaceable(ctx context.Context, versions []registry.Manage
 	if errors.Is(cause, ErrScalingLimit) {
 		code = ReasonScalingLimit
 	}
-	reason := cause.Error()
+	st := registry.VersionStatus{State: registry.StateFailed, Reason: strings.TrimPrefix(cause.Error(), "scaler: "), ReasonCode: code}
 	for _, mv := range versions {
-		v := mv.Version
 		if mv.MinEnvironments == 0 && mv.MaxEnvironments == 0 {
 			continue // deactivated: it needs no capacity
 		}
-		key := versionKey(v.FunctionName, v.Version)
-		if mv.State == registry.StateFailed && l.states[key] == registry.StateFailed && mv.StateReason == reason {
-			continue
-		}
-		if err := l.deps.Registry.SetVersionStatus(ctx, v.FunctionName, v.Version,
-			registry.VersionStatus{State: registry.StateFailed, Reason: reason, ReasonCode: code}); err != nil {
-			l.log.Warn("reporting a version's state", "version", key, "err", err)
-			continue
-		}
-		l.states[key] = registry.StateFailed
+		l.setStatus(ctx, mv, st, false)
 	}
 }
 
