@@ -88,7 +88,8 @@ type Result struct {
 	Provisioned ProvisionedPlan
 
 	// BreakEvenRPS is the request rate at which on-demand and this Managed Instances
-	// fleet cost the same; nil when on-demand never costs more.
+	// fleet (held fixed) cost the same; nil when on-demand never costs more. When it
+	// is beyond what the fleet carries at its target, a warning says so.
 	BreakEvenRPS *decimal.Decimal
 
 	Cheapest       Compute
@@ -310,10 +311,21 @@ func warnings(r *Result) []string {
 			"%d × %s (%d vCPU) cannot carry %s req/s at %s of CPU each: that is %s vCPU of work, %.0f %% of the fleet, "+
 				"and at the %s %% target it needs %d instances; expect throttles (pass --cpu-time if the function waits on I/O)",
 			f.Instances, f.Type.Name, f.Instances*f.Type.VCPU, num(r.Rate), r.Workload.CPUTime,
-			num(f.VCPUDemand), f.Utilization()*100, f.TargetUtilization.Shift(2).String(), f.NeededInstances))
+			num(f.VCPUDemand), f.Utilization()*100, f.TargetUtilization.Shift(2).String(), f.LoadInstances()))
 	}
 	if f.Instances < MinInstances {
 		out = append(out, fmt.Sprintf("a fleet of %d instances is below the default minimum of %d across Availability Zones", f.Instances, MinInstances))
+	}
+	if vcpus := f.Instances * f.Type.VCPU; vcpus > DefaultMaxVCPU {
+		out = append(out, fmt.Sprintf("%d × %s is %d vCPU, above a capacity provider's default MaxVCpuCount of %d: raise MaxVCpuCount to at least %d, or the fleet stops growing there and invocations throttle",
+			f.Instances, f.Type.Name, vcpus, DefaultMaxVCPU, vcpus))
+	}
+	if be := r.BreakEvenRPS; be != nil {
+		if limit := f.MaxRate(r.Workload.Duration, r.Workload.CPUTime); be.GreaterThan(limit) {
+			out = append(out, fmt.Sprintf("at the break-even rate of %s req/s the %d × %s fleet would be past its %s %% target (it carries up to %s req/s at %s of CPU each); "+
+				"a fleet grown for that rate costs more, so Managed Instances may not break even at all (pass --cpu-time if the function waits on I/O)",
+				be.Round(2).StringFixed(2), f.Instances, f.Type.Name, f.TargetUtilization.Shift(2).String(), limit.Round(2).StringFixed(2), r.Workload.CPUTime))
+		}
 	}
 	return out
 }
@@ -339,6 +351,9 @@ func recommend(r *Result) string {
 		}
 		fmt.Fprintf(&b, "; %d × %s breaks even with on-demand at %s req/s (this workload runs at %s req/s, %s it)",
 			r.Fleet.Instances, r.Fleet.Type.Name, r.BreakEvenRPS.Round(2).StringFixed(2), num(r.Rate), side)
+		if r.BreakEvenRPS.GreaterThan(r.Fleet.MaxRate(r.Workload.Duration, r.Workload.CPUTime)) {
+			b.WriteString(", a rate past what that fleet carries at its target (see the warnings)")
+		}
 	}
 	b.WriteString(".")
 	if r.Cheapest == ManagedInstances && !r.Fleet.CarriesLoad() {

@@ -1,6 +1,8 @@
 package cost
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -290,8 +292,18 @@ func TestAssumptionsAndWarnings(t *testing.T) {
 	if len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "cannot carry") {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
-	if !strings.Contains(res.Recommendation, "28.98") {
+	if !strings.Contains(res.Recommendation, "28.98") || !strings.Contains(res.Recommendation, "past what that fleet carries") {
 		t.Errorf("recommendation = %q", res.Recommendation)
+	}
+	// At 28.98 req/s and 200 ms of CPU each the fleet is past its 50 % target:
+	// 3 × m7i.large hold 6 environments of 1 vCPU, 3 at the target, 15 req/s.
+	if got := res.Fleet.MaxRate(200*time.Millisecond, 0); !got.Equal(dec("15")) {
+		t.Errorf("the article's fleet carries %s req/s, want 15", got)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool {
+		return strings.Contains(w, "break-even rate of 28.98 req/s") && strings.Contains(w, "up to 15.00 req/s")
+	}) {
+		t.Errorf("no warning that the break-even is past the fleet: %q", res.Warnings)
 	}
 	// IO-bound: 15 ms of CPU each fits the article's fleet.
 	w := articleWorkload("100")
@@ -302,6 +314,30 @@ func TestAssumptionsAndWarnings(t *testing.T) {
 	}
 	if len(res.Warnings) != 0 {
 		t.Errorf("IO-bound warnings = %q", res.Warnings)
+	}
+}
+
+// TestFleetWarnings: a fleet below the minimum of three instances that carries
+// the load is told only that it is below the minimum; a fleet past the default
+// MaxVCpuCount is told to raise it.
+func TestFleetWarnings(t *testing.T) {
+	w := Workload{Rate: dec("1"), Duration: 100 * time.Millisecond, MemoryMB: 1024}
+	res, err := Compare(pricing.Default(), w, Config{InstanceType: "m7i.large", Instances: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(res.Warnings, "\n")
+	if !strings.Contains(all, "below the default minimum of 3") || strings.Contains(all, "cannot carry") || !res.Fleet.CarriesLoad() {
+		t.Errorf("one instance for 1 req/s: warnings %q, carries the load %v", res.Warnings, res.Fleet.CarriesLoad())
+	}
+	res, err = Compare(pricing.Default(), Workload{Rate: dec("2000"), Duration: 200 * time.Millisecond}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcpus := res.Fleet.Instances * res.Fleet.Type.VCPU
+	raise := slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "raise MaxVCpuCount to at least "+strconv.Itoa(vcpus)) })
+	if vcpus <= DefaultMaxVCPU || !raise {
+		t.Errorf("2000 req/s of 200 ms CPU: %d vCPU, warnings %q", vcpus, res.Warnings)
 	}
 }
 

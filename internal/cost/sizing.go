@@ -27,6 +27,8 @@ const (
 	DefaultRuntime = "nodejs22.x"
 	// DefaultSpillTarget is the Erlang-B spill-over the provisioned level is sized for.
 	DefaultSpillTarget = 0.01
+	// DefaultMaxVCPU is a capacity provider's default MaxVCpuCount.
+	DefaultMaxVCPU = 400
 )
 
 // DefaultTargetUtilization is the CPU utilisation the fleet is sized for: the Auto scaling
@@ -125,9 +127,35 @@ type Fleet struct {
 	HourlyFee decimal.Decimal // per instance, on the on-demand price
 }
 
+// LoadInstances is the number of instances the load alone needs at the target
+// utilisation, leaving out the minimum fleet.
+func (f Fleet) LoadInstances() int {
+	if f.EnvsPerInstance <= 0 {
+		return 0
+	}
+	envs := max(f.SlotEnvironments, f.CPUEnvironments)
+	return (envs + f.EnvsPerInstance - 1) / f.EnvsPerInstance
+}
+
 // CarriesLoad reports whether the fleet is at least what the load needs at the target
-// utilisation.
-func (f Fleet) CarriesLoad() bool { return f.Instances >= f.NeededInstances }
+// utilisation. A fleet below the minimum of three instances may still carry it.
+func (f Fleet) CarriesLoad() bool { return f.Instances >= f.LoadInstances() }
+
+// MaxRate is the highest request rate the fleet carries at the target utilisation,
+// by CPU and by concurrency slots, for a workload of duration and CPU time per
+// request; zero when it cannot tell.
+func (f Fleet) MaxRate(duration, cpuTime time.Duration) decimal.Decimal {
+	envs := decimal.NewFromInt(int64(f.Instances * f.EnvsPerInstance)).Mul(f.TargetUtilization)
+	if cpuTime == 0 {
+		cpuTime = duration
+	}
+	if !envs.IsPositive() || duration <= 0 {
+		return decimal.Zero
+	}
+	byCPU := envs.Mul(decimal.NewFromInt(int64(f.Env.VCPU))).DivRound(seconds(cpuTime), 9)
+	bySlots := envs.Mul(decimal.NewFromInt(int64(f.Env.Concurrency))).DivRound(seconds(duration), 9)
+	return decimal.Min(byCPU, bySlots)
+}
 
 // Utilization is the expected CPU utilisation of the fleet (may exceed 1 when the fleet is
 // too small).
