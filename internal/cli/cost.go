@@ -32,6 +32,7 @@ type costCompareFlags struct {
 	instanceType          string
 	instances             int
 	provisioned           int
+	envConcurrency        int
 	savingsPlan           string
 	freeTier              bool
 	prices, chart, output string
@@ -66,6 +67,7 @@ Example (the worked example of the Managed Instances pricing article):
 	fl.StringVar(&f.instanceType, "instance-type", "", "Managed Instances instance type (default: the cheapest that fits)")
 	fl.IntVar(&f.instances, "instances", 0, "Managed Instances fleet size (default: sized)")
 	fl.IntVar(&f.provisioned, "provisioned", 0, "Provisioned Concurrency level (default: sized)")
+	fl.IntVar(&f.envConcurrency, "env-concurrency", 0, "Managed Instances PerExecutionEnvironmentMaxConcurrency, 1-1600 (default: the runtime's per vCPU)")
 	fl.StringVar(&f.savingsPlan, "savings-plan", "0", "fraction off the EC2 on-demand price, e.g. 0.3 or 30%; the management fee is not discounted")
 	fl.BoolVar(&f.freeTier, "free-tier", false, "deduct the Lambda free tier, prorated to the period")
 	fl.StringVar(&f.runtime, "runtime", cost.DefaultRuntime, "runtime, for the Managed Instances concurrency per vCPU (nodejs, python, java, dotnet, provided)")
@@ -142,6 +144,10 @@ func (f costCompareFlags) workload() (cost.Workload, cost.Config, error) {
 		return w, cfg, fmt.Errorf("--savings-plan: %w", err)
 	}
 	cfg.InstanceType, cfg.Instances, cfg.Provisioned, cfg.FreeTier = f.instanceType, f.instances, f.provisioned, f.freeTier
+	if f.envConcurrency < 0 || f.envConcurrency > cost.MaxEnvironmentConcurrency {
+		return w, cfg, fmt.Errorf("--env-concurrency %d: want 1 to %d", f.envConcurrency, cost.MaxEnvironmentConcurrency)
+	}
+	cfg.EnvConcurrency = f.envConcurrency
 	return w, cfg, nil
 }
 

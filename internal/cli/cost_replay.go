@@ -33,6 +33,7 @@ type costReplayFlags struct {
 	arch, runtime           string
 	instanceType            string
 	provisioned             int
+	envConcurrency          int
 	freeTier                bool
 	savingsPlan             string
 	keepAlive               time.Duration
@@ -80,6 +81,7 @@ Example:
 	fl.StringVar(&f.runtime, "runtime", cost.DefaultRuntime, "runtime, for the Managed Instances concurrency per vCPU (nodejs, python, java, dotnet, provided)")
 	fl.StringVar(&f.instanceType, "instance-type", "", "Managed Instances instance type (default: m7i.large, or m7g.large on arm64)")
 	fl.IntVar(&f.provisioned, "provisioned", 0, "Provisioned Concurrency level (default: sized from the trace)")
+	fl.IntVar(&f.envConcurrency, "env-concurrency", 0, "Managed Instances PerExecutionEnvironmentMaxConcurrency, 1-1600 (default: the runtime's per vCPU)")
 	fl.BoolVar(&f.freeTier, "free-tier", false, "deduct the Lambda free tier, prorated to the trace's length")
 	fl.StringVar(&f.savingsPlan, "savings-plan", "0", "fraction off the EC2 on-demand price, e.g. 0.3 or 30%; the management fee is not discounted")
 	fl.DurationVar(&f.keepAlive, "keep-alive", replay.DefaultKeepAlive, "how long an idle on-demand environment stays warm")
@@ -117,7 +119,7 @@ func runCostReplay(out, errOut io.Writer, f costReplayFlags) error {
 	}
 	cfg := replay.Config{
 		Catalog: cat, Arch: arch, MemoryMB: f.memory, Runtime: f.runtime, InstanceType: f.instanceType,
-		Provisioned: f.provisioned, KeepAlive: f.keepAlive, FreeTier: f.freeTier, SavingsPlan: sp,
+		Provisioned: f.provisioned, EnvConcurrency: f.envConcurrency, KeepAlive: f.keepAlive, FreeTier: f.freeTier, SavingsPlan: sp,
 		Scaling: scaler.Config{MaxVCPU: f.maxVCPU},
 	}
 	switch strings.ToLower(f.mode) {

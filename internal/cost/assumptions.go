@@ -54,9 +54,13 @@ func assumptions(cat *pricing.Catalog, r *Result, cfg Config) []string {
 	add("Managed Instances CPU: %s req/s × %s CPU time = %s vCPU of work%s.", num(r.Rate), w.CPUTime, num(f.VCPUDemand), cpuNote(w))
 	add("Managed Instances target CPU utilisation %s %%: the Auto mode keeps headroom for traffic to double within 5 minutes.",
 		f.TargetUtilization.Shift(2).String())
-	add("Execution environment: %d vCPU and %d GiB (%d MB raised to the %d GB minimum and the %s family's %d GiB per vCPU), %d concurrent requests (%s: %d per vCPU).",
+	concWhy := fmt.Sprintf("%s: %d per vCPU", f.Runtime.Family, f.Runtime.PerVCPU)
+	if cfg.EnvConcurrency > 0 {
+		concWhy = "PerExecutionEnvironmentMaxConcurrency as given"
+	}
+	add("Execution environment: %d vCPU and %d GiB (%d MB raised to the %d GB minimum and the %s family's %d GiB per vCPU), %d concurrent requests (%s).",
 		f.Env.VCPU, f.Env.MemoryGiB, w.MemoryMB, MinEnvironmentMemoryGiB, f.Type.Family(), f.Type.MemoryGiBPerVCPU(),
-		f.Env.Concurrency, f.Runtime.Family, f.Runtime.PerVCPU)
+		f.Env.Concurrency, concWhy)
 	add("Every vCPU and GiB of an instance is available to environments (no per-instance reservation for the OS; the AWS sample calculator keeps 1 vCPU and 1 GB back).")
 	add("Environments needed: max(concurrency %d, CPU %d, minimum %d) = %d; %d per %s (%d vCPU, %d GiB) → %d instances needed (%s sets it; at least %d across Availability Zones).",
 		f.SlotEnvironments, f.CPUEnvironments, f.MinInstances, f.Environments, f.EnvsPerInstance, f.Type.Name,

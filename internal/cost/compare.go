@@ -31,6 +31,9 @@ type Config struct {
 	InstanceType string // "" lets the engine choose
 	Instances    int    // 0 lets the engine size the fleet
 	Provisioned  int    // 0 lets the engine size the provisioned level
+	// EnvConcurrency is PerExecutionEnvironmentMaxConcurrency; 0 means the
+	// runtime's default per vCPU.
+	EnvConcurrency int
 
 	SavingsPlan decimal.Decimal // fraction off the EC2 on-demand price
 	FreeTier    bool
@@ -46,6 +49,8 @@ func (c Config) Validate() error {
 		return errors.New("instances must not be negative")
 	case c.Provisioned < 0:
 		return errors.New("provisioned concurrency must not be negative")
+	case c.EnvConcurrency < 0 || c.EnvConcurrency > MaxEnvironmentConcurrency:
+		return fmt.Errorf("environment concurrency %d: want 1..%d", c.EnvConcurrency, MaxEnvironmentConcurrency)
 	case c.SavingsPlan.IsNegative() || c.SavingsPlan.GreaterThanOrEqual(decimal.NewFromInt(1)):
 		return fmt.Errorf("savings plan %s: want a fraction in [0, 1), e.g. 0.3", c.SavingsPlan)
 	case c.SpillTarget < 0 || c.SpillTarget >= 1:
@@ -174,7 +179,7 @@ func Compare(cat *pricing.Catalog, w Workload, cfg Config) (*Result, error) {
 	res.Fleet, err = SizeFleet(cat, FleetRequest{
 		Rate: res.Rate, Duration: w.Duration, CPUTime: w.CPUTime, MemoryMB: w.MemoryMB,
 		Arch: w.Arch, Runtime: w.Runtime, InstanceType: cfg.InstanceType, Instances: cfg.Instances,
-		SavingsPlan: cfg.SavingsPlan, TargetUtilization: cfg.TargetUtilization,
+		EnvConcurrency: cfg.EnvConcurrency, SavingsPlan: cfg.SavingsPlan, TargetUtilization: cfg.TargetUtilization,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("managed instances: %w", err)

@@ -88,6 +88,9 @@ type FleetRequest struct {
 
 	InstanceType string // "" lets the engine pick the cheapest type that fits
 	Instances    int    // 0 lets the engine size the fleet
+	// EnvConcurrency is PerExecutionEnvironmentMaxConcurrency; 0 means the
+	// runtime's default per vCPU of the environment.
+	EnvConcurrency int
 
 	SavingsPlan       decimal.Decimal // fraction off the EC2 on-demand price
 	TargetUtilization decimal.Decimal // 0 means DefaultTargetUtilization
@@ -185,6 +188,8 @@ func (r FleetRequest) Validate() error {
 		return fmt.Errorf("memory %d MB is above the %d GB Managed Instances limit", r.MemoryMB, MaxEnvironmentMemoryGiB)
 	case r.Instances < 0:
 		return errors.New("instances must not be negative")
+	case r.EnvConcurrency < 0 || r.EnvConcurrency > MaxEnvironmentConcurrency:
+		return fmt.Errorf("environment concurrency %d: want 1..%d", r.EnvConcurrency, MaxEnvironmentConcurrency)
 	case r.SavingsPlan.IsNegative() || r.SavingsPlan.GreaterThanOrEqual(decimal.NewFromInt(1)):
 		return errors.New("savings plan must be a fraction in [0, 1)")
 	case r.TargetUtilization.IsNegative() || r.TargetUtilization.GreaterThan(decimal.NewFromInt(1)):
@@ -299,6 +304,9 @@ func planFleet(cat *pricing.Catalog, it pricing.InstanceType, r FleetRequest, rt
 		return Fleet{}, false
 	}
 	env := Environment{VCPU: envVCPU, MemoryGiB: envVCPU * ratio, Concurrency: min(rt.PerVCPU*envVCPU, MaxEnvironmentConcurrency)}
+	if r.EnvConcurrency > 0 {
+		env.Concurrency = r.EnvConcurrency
+	}
 	perInst := it.VCPU / envVCPU
 
 	slotEnvs := ceilInt(conc.Div(u).Div(decimal.NewFromInt(int64(env.Concurrency))))

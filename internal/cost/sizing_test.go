@@ -193,3 +193,26 @@ func TestSizeProvisioned(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvConcurrencyGiven: a PerExecutionEnvironmentMaxConcurrency below the
+// runtime's default needs more environments for the same requests in flight.
+func TestEnvConcurrencyGiven(t *testing.T) {
+	w := Workload{Rate: decimal.NewFromInt(100), Duration: 200 * time.Millisecond, CPUTime: 15 * time.Millisecond, MemoryMB: 1024}
+	def, err := Compare(pricing.Default(), w, Config{InstanceType: "c6i.large"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := Compare(pricing.Default(), w, Config{InstanceType: "c6i.large", EnvConcurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 req/s × 0.2 s = 20 in flight; at the 50 % target 40 slots: 40
+	// environments of one slot, two per c6i.large.
+	if def.Fleet.Instances != 3 || one.Fleet.Env.Concurrency != 1 || one.Fleet.SlotEnvironments != 40 || one.Fleet.Instances != 20 {
+		t.Errorf("default %d instances; concurrency 1: %d per environment, %d environments for slots, %d instances; want 3, then 1, 40, 20",
+			def.Fleet.Instances, one.Fleet.Env.Concurrency, one.Fleet.SlotEnvironments, one.Fleet.Instances)
+	}
+	if _, err := Compare(pricing.Default(), w, Config{EnvConcurrency: 1601}); err == nil {
+		t.Error("a concurrency of 1601 was accepted")
+	}
+}
