@@ -620,3 +620,43 @@ func TestManagedScalingLimit(t *testing.T) {
 		t.Errorf("failed with %s: %s", got.StateReasonCode, aws.ToString(got.StateReason))
 	}
 }
+
+// TestManagedActiveThroughLoss: when the only environment of an active version
+// crashes, the version stays Active while the fleet replaces it: callers get
+// 429 (which the SDKs retry) until it is back, never Pending's 409.
+func TestManagedActiveThroughLoss(t *testing.T) {
+	s := managedShoal(t)
+	createManagedFn(t, s, "one", createCapacityProvider(t, s, "cp1"), 2)
+	ver := publishBounded(t, s, "one", 1)
+	out, err := s.noRetry.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("one"), Qualifier: aws.String(ver),
+		Payload: []byte(`{"op":"crash"}`)})
+	if err != nil || aws.ToString(out.FunctionError) == "" {
+		t.Fatalf("crash: %v, %v", out, err)
+	}
+	codes := map[string]int{}
+	eventually(t, time.Minute, func() error {
+		got, err := s.client.GetFunctionConfiguration(ctx(t), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("one"), Qualifier: aws.String(ver)})
+		if err != nil {
+			return err
+		}
+		if got.State != types.StateActive {
+			t.Fatalf("the version is %s after losing its environment", got.State)
+		}
+		out, err := s.noRetry.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("one"), Qualifier: aws.String(ver), Payload: []byte(`{"a":1}`)})
+		if err != nil {
+			codes[errCode(err)]++
+			return err
+		}
+		codes["200"]++
+		if string(out.Payload) != `{"a":1}` {
+			t.Fatalf("payload %s", out.Payload)
+		}
+		return nil
+	})
+	t.Logf("answers while the environment was replaced: %v", codes)
+	for code := range codes {
+		if code != "200" && code != "TooManyRequestsException" {
+			t.Errorf("answers while the environment was replaced: %v; want only 200 and TooManyRequestsException", codes)
+		}
+	}
+}

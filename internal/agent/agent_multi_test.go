@@ -115,6 +115,37 @@ func TestGoMultiSlotTimeout(t *testing.T) {
 	}
 }
 
+// A Managed Instances environment of one slot also survives a timeout (a
+// classic environment is replaced), and its first REPORT has no Init Duration:
+// it was initialised ahead of demand.
+func TestGoManagedSingleSlotTimeout(t *testing.T) {
+	h := newHarness(t)
+	spec := multiSpec(goSpec("mitimeout"), 1)
+	spec.Timeout = time.Second
+	env := h.start(spec)
+	r := invoke(t, env, `{"mode":"sleep","sleepMs":3000}`, true)
+	if r.ErrorType != "Sandbox.Timedout" || r.Replace {
+		t.Fatalf("error type %q, replace the environment %v; want Sandbox.Timedout, false", r.ErrorType, r.Replace)
+	}
+	if r.InitDuration != 0 || strings.Contains(string(r.LogTail), "Init Duration") {
+		t.Errorf("first invocation reports an init: %v\n%s", r.InitDuration, r.LogTail)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := env.InFlight(); n != 0 {
+			return fmt.Errorf("%d in flight", n)
+		}
+		return nil
+	})
+	if r := invoke(t, env, `"still here"`, false); string(r.Payload) != `"still here"` {
+		t.Errorf("after timeout: %+v", r)
+	}
+	select {
+	case <-env.Done():
+		t.Fatal("environment ended after a timeout")
+	default:
+	}
+}
+
 func TestNodeMultiSlot(t *testing.T) {
 	needTool(t, "node")
 	h := newHarness(t)

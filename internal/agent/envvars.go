@@ -48,8 +48,10 @@ func environ(spec *Spec, taskRoot, runtimeRoot, apiAddr string, cmd runtimes.Com
 		"PATH="+path,
 		"LD_LIBRARY_PATH="+lambdaLDPath,
 	)
-	if spec.MaxConcurrency > 1 {
-		env = append(env, "AWS_LAMBDA_MAX_CONCURRENCY="+strconv.Itoa(spec.MaxConcurrency))
+	// Managed Instances set it always, even to 1: runtimes pick their
+	// multi-concurrent mode by its presence.
+	if spec.MaxConcurrency > 1 || spec.InitType == InitManagedInstances {
+		env = append(env, "AWS_LAMBDA_MAX_CONCURRENCY="+strconv.Itoa(max(1, spec.MaxConcurrency)))
 	}
 	// Go reads its cgroup CPU quota but never goes below 2 procs; a function
 	// with at most one vCPU runs best with GOMAXPROCS=1 (fewer idle

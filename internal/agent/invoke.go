@@ -162,7 +162,9 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		e.logs.platform(now.UTC().Format("2006-01-02T15:04:05.000Z")+" "+id+" "+msg, w.tail, true)
 		r.FunctionError, r.ErrorType = "Unhandled", "Sandbox.Timedout"
 		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
-		r.Replace = e.slots == 1
+		// A timeout ends a classic environment. On Managed Instances it fails
+		// only that invocation; the environment serves on.
+		r.Replace = e.slots == 1 && e.spec.InitType != InitManagedInstances
 	case outcomeExit:
 		msg := exitMessage(e.exitErr)
 		r.FunctionError, r.ErrorType = "Unhandled", "Runtime.ExitError"
@@ -178,8 +180,8 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	}
 	r.Duration = now.Sub(w.start)
 	// The first invocation after a cold start reports the init; provisioned
-	// environments initialised ahead of demand do not (as on Lambda).
-	if !e.initReported.Swap(true) && e.spec.InitType != InitProvisioned {
+	// and Managed Instances environments, initialised ahead of demand, do not.
+	if !e.initReported.Swap(true) && e.spec.InitType != InitProvisioned && e.spec.InitType != InitManagedInstances {
 		r.InitDuration = e.initDur
 	}
 	// Lambda bills an on-demand cold start's init with its first invocation

@@ -91,6 +91,9 @@ func TestEnviron(t *testing.T) {
 		{"max concurrency only above one", func(s *Spec) { s.MaxConcurrency = 8; s.CPUs = 2 }, map[string]string{
 			"AWS_LAMBDA_MAX_CONCURRENCY": "8", "GOMAXPROCS": "2",
 		}},
+		{"managed instances set it even to one", func(s *Spec) { s.InitType = InitManagedInstances }, map[string]string{
+			"AWS_LAMBDA_MAX_CONCURRENCY": "1", "AWS_LAMBDA_INITIALIZATION_TYPE": "lambda-managed-instances",
+		}},
 		{"the user's GOMAXPROCS wins", func(s *Spec) { s.Environment = map[string]string{"GOMAXPROCS": "4"} }, map[string]string{
 			"GOMAXPROCS": "4",
 		}},

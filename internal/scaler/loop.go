@@ -491,9 +491,10 @@ func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, s
 			}
 		case ready >= mv.MinEnvironments && ready > 0:
 			state = registry.StateActive
-		case mv.State == registry.StateActive && ready > 0:
-			// An active version stays active while it serves; the decider is
-			// replacing what it lost.
+		case mv.State == registry.StateActive:
+			// An active version stays active while the decider replaces what
+			// it lost; until then the router throttles (429), as Lambda does
+			// when capacity is short, rather than answering Pending (409).
 		default:
 			state = registry.StatePending
 		}
