@@ -660,3 +660,84 @@ func TestManagedActiveThroughLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestManagedRepublishInPlace: republishing $LATEST.PUBLISHED makes it Pending
+// until environments of the new revision are up; then every invocation runs
+// the new configuration, and the old revision's environments are drained, as
+// are those of a deleted version.
+func TestManagedRepublishInPlace(t *testing.T) {
+	s := managedShoal(t)
+	cpArn := createCapacityProvider(t, s, "cp1")
+	lp := aws.String("$LATEST.PUBLISHED")
+	fn := aws.String("re")
+	mark := func(v string) *types.Environment { return &types.Environment{Variables: map[string]string{"MARK": v}} }
+	if _, err := s.client.CreateFunction(ctx(t), &lambda.CreateFunctionInput{
+		FunctionName: fn, Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String(role), Code: &types.FunctionCode{ZipFile: goFnZip}, MemorySize: aws.Int32(2048), Environment: mark("v1"),
+		PublishTo: types.FunctionVersionLatestPublishedLatestPublished,
+		CapacityProviderConfig: &types.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &types.LambdaManagedInstancesCapacityProviderConfig{
+			CapacityProviderArn: aws.String(cpArn), PerExecutionEnvironmentMaxConcurrency: aws.Int32(4)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.PutFunctionScalingConfig(ctx(t), &lambda.PutFunctionScalingConfigInput{FunctionName: fn, Qualifier: lp,
+		FunctionScalingConfig: &types.FunctionScalingConfig{MinExecutionEnvironments: aws.Int32(1), MaxExecutionEnvironments: aws.Int32(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitVersionState(t, s, "re", "$LATEST.PUBLISHED", types.StateActive)
+	markOf := func() string {
+		t.Helper()
+		out, err := s.client.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: fn, Payload: []byte(`{"op":"env"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env map[string]string
+		if err := json.Unmarshal(out.Payload, &env); err != nil {
+			t.Fatalf("%v: %s", err, out.Payload)
+		}
+		return env["MARK"]
+	}
+	if got := markOf(); got != "v1" {
+		t.Fatalf("MARK = %q, want v1", got)
+	}
+	if _, err := s.client.UpdateFunctionConfiguration(ctx(t), &lambda.UpdateFunctionConfigurationInput{FunctionName: fn, Environment: mark("v2")}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.client.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: fn, PublishTo: types.FunctionVersionLatestPublishedLatestPublished})
+	if err != nil || pub.State != types.StatePending {
+		t.Fatalf("republish: %v, %v; want Pending", pub, err)
+	}
+	waitVersionState(t, s, "re", "$LATEST.PUBLISHED", types.StateActive)
+	for range 5 {
+		if got := markOf(); got != "v2" {
+			t.Fatalf("after republishing MARK = %q, want v2", got)
+		}
+	}
+	// The old revision's environment goes; one environment stays.
+	eventually(t, time.Minute, func() error {
+		n := 0
+		for _, in := range getFleet(t, s).Instances {
+			for _, e := range in.Environments {
+				if e.Function == "re" {
+					n++
+				}
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("%d environments of the function, want 1", n)
+		}
+		return nil
+	})
+
+	// A deleted version's environments go too.
+	ver := publishBounded(t, s, "re", 1)
+	if _, err := s.client.DeleteFunction(ctx(t), &lambda.DeleteFunctionInput{FunctionName: fn, Qualifier: aws.String(ver)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() error {
+		if envs, _, _ := readyEnvs(getFleet(t, s), "re", ver); envs != 0 {
+			return fmt.Errorf("%d environments of deleted version %s", envs, ver)
+		}
+		return nil
+	})
+}

@@ -406,7 +406,7 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 		<-e.ready
 		return envReply(e)
 	}
-	e := newEnv(req.EnvID, &req.Spec)
+	e := newEnv(req.EnvID, req.Revision, &req.Spec)
 	a.envs[req.EnvID] = e
 	a.mu.Unlock()
 	a.heartbeatNow()

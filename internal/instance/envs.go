@@ -58,6 +58,7 @@ type env struct {
 	id       string
 	function string
 	version  string
+	revision string
 	slots    int
 
 	ready   chan struct{}
@@ -85,7 +86,7 @@ type env struct {
 	stopped  chan struct{}
 }
 
-func newEnv(id string, spec *agent.Spec) *env {
+func newEnv(id, revision string, spec *agent.Spec) *env {
 	slots := spec.MaxConcurrency
 	if slots <= 0 {
 		slots = 1
@@ -94,7 +95,7 @@ func newEnv(id string, spec *agent.Spec) *env {
 	if version == "" {
 		version = "$LATEST"
 	}
-	return &env{id: id, function: spec.FunctionName, version: version, slots: slots,
+	return &env{id: id, function: spec.FunctionName, version: version, revision: revision, slots: slots,
 		ready: make(chan struct{}), stopped: make(chan struct{})}
 }
 
@@ -137,7 +138,7 @@ func (e *env) begin() {
 
 // status reports the environment; resetPeak starts a new peak interval (heartbeats do).
 func (e *env) status(resetPeak bool) EnvStatus {
-	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Slots: e.slots, State: e.getState().String(),
+	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Revision: e.revision, Slots: e.slots, State: e.getState().String(),
 		Invocations: e.invocations.Load(), CPUUtilization: math.Float64frombits(e.cpuBits.Load())}
 	if resetPeak {
 		st.PeakInFlight = int(e.peak.Swap(e.inflight.Load()))

@@ -81,6 +81,8 @@ type EnvStatus struct {
 	ID       string `json:"id"`
 	Function string `json:"function"`
 	Version  string `json:"version"`
+	// Revision is the StartEnv's Revision.
+	Revision string `json:"revision,omitempty"`
 	Slots    int    `json:"slots"`
 	InFlight int    `json:"in_flight"`
 	State    string `json:"state"` // initializing, ready, draining, failed
@@ -133,6 +135,10 @@ type StartEnv struct {
 	// CodeSha256 names the code package in the JetStream object store; the
 	// agent fetches and unpacks it once per sha and sets Spec.CodeDir.
 	CodeSha256 string `json:"code_sha256"`
+	// Revision is the RevisionId of the version the environment runs:
+	// republishing $LATEST.PUBLISHED changes it, and environments of an older
+	// revision are then neither routed to nor counted for the version.
+	Revision string `json:"revision,omitempty"`
 	// Spec is the environment; its MaxConcurrency is the number of slots.
 	// InitType is forced to "lambda-managed-instances" and an unset
 	// InitTimeout becomes max(130 s, Spec.Timeout).

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,10 +32,11 @@ var _ ManagedInvoker = (*fleet.Pool)(nil)
 type Managed struct {
 	invoker ManagedInvoker
 
-	mu     sync.RWMutex             // guards routes and envs (the maps, not the counters)
-	routes map[string]*managedRoute // by version key "function:version"
+	mu     sync.RWMutex             // guards routes, envs and counts (the maps, not the counters)
+	routes map[string]*managedRoute // by route key "function:version@revision" (RouteKey)
 	envs   map[string]*managedEnv   // by environment id, to keep counters across updates
-	stats  map[string]*ManagedStats // by version key
+	counts map[string]int           // routable environments by version key, every revision
+	stats  map[string]*ManagedStats // by version key "function:version"
 }
 
 type managedRoute struct {
@@ -66,7 +68,18 @@ type ManagedStats struct {
 // NewManaged returns a router for Managed Instances that sends invocations through inv.
 func NewManaged(inv ManagedInvoker) *Managed {
 	return &Managed{invoker: inv, routes: map[string]*managedRoute{}, envs: map[string]*managedEnv{},
-		stats: map[string]*ManagedStats{}}
+		counts: map[string]int{}, stats: map[string]*ManagedStats{}}
+}
+
+// RouteKey names the environments of one revision of a version:
+// "function:version@revision", or "function:version" without a revision.
+// Republishing $LATEST.PUBLISHED in place changes its revision, and an
+// invocation only goes to environments of the revision it resolved.
+func RouteKey(function, version, revision string) string {
+	if revision == "" {
+		return function + ":" + version
+	}
+	return function + ":" + version + "@" + revision
 }
 
 // Update replaces the routing table with the ready environments of the running
@@ -74,6 +87,7 @@ func NewManaged(inv ManagedInvoker) *Managed {
 func (m *Managed) Update(instances []fleet.Instance) {
 	routes := map[string]*managedRoute{}
 	envs := map[string]*managedEnv{}
+	counts := map[string]int{}
 	m.mu.RLock()
 	for _, in := range instances {
 		if in.State != fleet.StateRunning || in.InvokeAddr == "" {
@@ -92,7 +106,8 @@ func (m *Managed) Update(instances []fleet.Instance) {
 			e.slots.Store(int32(max(es.Slots, 1)))
 			e.broken.Store(false)
 			envs[es.ID] = e
-			key := es.Function + ":" + es.Version
+			counts[es.Function+":"+es.Version]++
+			key := RouteKey(es.Function, es.Version, es.Revision)
 			rt := routes[key]
 			if rt == nil {
 				rt = &managedRoute{}
@@ -106,7 +121,7 @@ func (m *Managed) Update(instances []fleet.Instance) {
 	}
 	m.mu.RUnlock()
 	m.mu.Lock()
-	m.routes, m.envs = routes, envs
+	m.routes, m.envs, m.counts = routes, envs, counts
 	m.mu.Unlock()
 }
 
@@ -114,10 +129,7 @@ func (m *Managed) Update(instances []fleet.Instance) {
 func (m *Managed) Environments(versionKey string) int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if rt := m.routes[versionKey]; rt != nil {
-		return len(rt.envs)
-	}
-	return 0
+	return m.counts[versionKey]
 }
 
 // Stats returns the live counters of a version.
@@ -137,11 +149,13 @@ func (m *Managed) Stats(versionKey string) *ManagedStats {
 	return s
 }
 
-// Invoke runs inv on an environment of the version with key "function:version".
-func (m *Managed) Invoke(ctx context.Context, versionKey string, inv agent.Invocation) (agent.Result, error) {
+// Invoke runs inv on an environment of the route with key routeKey (RouteKey);
+// its counters go to the version's.
+func (m *Managed) Invoke(ctx context.Context, routeKey string, inv agent.Invocation) (agent.Result, error) {
 	m.mu.RLock()
-	rt := m.routes[versionKey]
+	rt := m.routes[routeKey]
 	m.mu.RUnlock()
+	versionKey, _, _ := strings.Cut(routeKey, "@")
 	stats := m.Stats(versionKey)
 	cause := wire.ReasonConcurrency
 	if rt != nil && len(rt.envs) > 0 {

@@ -107,8 +107,8 @@ type demandSample struct {
 }
 
 type starting struct {
-	version, instance, zone string
-	since                   time.Time
+	version, revision, instance, zone string
+	since                             time.Time
 }
 
 // NewLoop returns a loop; run it with Run.
@@ -253,12 +253,22 @@ func (l *Loop) instanceShape(cp *registry.CapacityProvider, versions []registry.
 
 func versionKey(function, version string) string { return function + ":" + version }
 
-// snapshot builds the decider's view of one capacity provider.
+// snapshot builds the decider's view of one capacity provider. Environments
+// of a version's older revision (republishing $LATEST.PUBLISHED replaces it in
+// place) and of versions that are gone are strays: each group is a version of
+// no environments, so that the decider drains them while counting the room
+// they hold.
 func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances []fleetpkg.Instance, now time.Time) (Snapshot, map[string]registry.ManagedVersion) {
 	var snap Snapshot
 	byKey := map[string]registry.ManagedVersion{}
 	envsOf := map[string][]Environment{}
 	seen := map[string]bool{}
+	current := make(map[string]*registry.ManagedVersion, len(versions))
+	for i := range versions {
+		current[versionKey(versions[i].Version.FunctionName, versions[i].Version.Version)] = &versions[i]
+	}
+	var strayKeys []string
+	strays := map[string]*Version{}
 	for _, in := range instances {
 		if in.CapacityProvider != cp {
 			continue
@@ -290,14 +300,32 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 				continue // failed: the decider places a replacement
 			}
 			key := versionKey(es.Function, es.Version)
-			envsOf[key] = append(envsOf[key], Environment{ID: es.ID, Instance: in.ID, State: est,
-				InFlight: float64(es.PeakInFlight), CPUUtilization: es.CPUUtilization})
+			e := Environment{ID: es.ID, Instance: in.ID, State: est, InFlight: float64(es.PeakInFlight), CPUUtilization: es.CPUUtilization}
+			mv := current[key]
+			if mv != nil && (es.Revision == "" || es.Revision == mv.Version.RevisionId) {
+				envsOf[key] = append(envsOf[key], e)
+				continue
+			}
+			stray := key + " (gone)"
+			if mv != nil {
+				stray = key + " (revision " + es.Revision + ", replaced)"
+			}
+			sv := strays[stray]
+			if sv == nil {
+				sv = &Version{Key: stray, EnvVCPU: max(es.VCPU, 1), EnvMemoryMiB: max(es.MemoryMB, 1), EnvSlots: max(es.Slots, 1)}
+				if mv != nil && es.VCPU == 0 {
+					sv.EnvVCPU, sv.EnvMemoryMiB = float64(max(mv.VCPUs, 1)), mv.MemoryMB
+				}
+				strays[stray] = sv
+				strayKeys = append(strayKeys, stray)
+			}
+			sv.Environments = append(sv.Environments, e)
 		}
 	}
 	// Starts the agents have not reported yet count as initialising.
 	l.mu.Lock()
 	for id, s := range l.starting {
-		if !seen[id] {
+		if mv := current[s.version]; !seen[id] && mv != nil && s.revision == mv.Version.RevisionId {
 			envsOf[s.version] = append(envsOf[s.version], Environment{ID: id, Instance: s.instance, State: EnvInitializing})
 		}
 	}
@@ -315,6 +343,9 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 			EnvVCPU: float64(max(mv.VCPUs, 1)), EnvMemoryMiB: mv.MemoryMB, EnvSlots: max(mv.MaxConcurrency, 1),
 			Environments: envsOf[key], Unserved: l.unserved(key),
 		})
+	}
+	for _, k := range strayKeys {
+		snap.Versions = append(snap.Versions, *strays[k])
 	}
 	return snap, byKey
 }
@@ -374,7 +405,7 @@ func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.Mana
 	spec.Isolate = l.cfg.Isolate
 	id := newEnvID()
 	l.mu.Lock()
-	l.starting[id] = starting{version: a.Version, instance: a.Instance, zone: a.Zone, since: l.deps.Clock.Now()}
+	l.starting[id] = starting{version: a.Version, revision: v.RevisionId, instance: a.Instance, zone: a.Zone, since: l.deps.Clock.Now()}
 	l.mu.Unlock()
 	l.log.Info("starting an environment", "capacity_provider", cp, "version", a.Version, "instance", a.Instance,
 		"environment", id, "reason", a.Reason)
@@ -382,7 +413,7 @@ func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.Mana
 	go func() {
 		defer l.wg.Done()
 		_, err := l.deps.Environments.StartEnvironment(context.WithoutCancel(ctx), a.Instance, instance.StartEnv{
-			EnvID: id, CapacityProvider: cp, CodeSha256: v.CodeSha256, Spec: spec,
+			EnvID: id, CapacityProvider: cp, CodeSha256: v.CodeSha256, Revision: v.RevisionId, Spec: spec,
 		})
 		l.mu.Lock()
 		delete(l.starting, id)

@@ -44,7 +44,7 @@ func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (age
 		TailLog:       req.TailLog,
 	}
 	if v.CapacityProviderConfig != nil {
-		return i.managed.Invoke(ctx, v.FunctionName+":"+v.Version, inv)
+		return i.managed.Invoke(ctx, router.RouteKey(v.FunctionName, v.Version, v.RevisionId), inv)
 	}
 	reserved, err := i.reg.GetFunctionConcurrency(ctx, v.FunctionName)
 	if err != nil {
