@@ -216,7 +216,9 @@ type Result struct {
 	MemoryMB    int    // environment sizing memory
 	Period      cost.Period
 	Options     []Option // on-demand, provisioned-concurrency, managed-instances, hybrid
-	Cheapest    cost.Compute
+	// Cheapest is the option with the lowest bill among those that throttled
+	// nothing (or, when all did, the fewest throttles).
+	Cheapest cost.Compute
 	// Bucket is the width of a time-series point.
 	Bucket      time.Duration
 	Series      []Point

@@ -183,6 +183,11 @@ func TestManagedThrottlesWhenTrafficMoreThanDoubles(t *testing.T) {
 			if mi.PeakEnvironments != 15 { // ⌈2 × 30 / 4⌉
 				t.Fatalf("peak %d environments; want 15", mi.PeakEnvironments)
 			}
+			// An option that dropped invocations is not the cheapest way to
+			// serve the traffic, however small its bill.
+			if c := r.Option(r.Cheapest); c.Throttles > 0 {
+				t.Fatalf("cheapest is %s, which throttled %d invocations", r.Cheapest, c.Throttles)
+			}
 		})
 	}
 }

@@ -105,12 +105,26 @@ func (m *sim) result() (*Result, error) {
 
 	best := 0
 	for i := range r.Options {
-		if r.Options[i].Bill.Total.LessThan(r.Options[best].Bill.Total) {
+		if cheaper(&r.Options[i], &r.Options[best]) {
 			best = i
 		}
 	}
 	r.Cheapest = r.Options[best].Compute
 	return r, nil
+}
+
+// cheaper reports whether a is the better buy than b: an option that served
+// every invocation beats one that throttled some (throttled invocations are
+// not billed, so its bill looks smaller than serving the traffic would cost);
+// among those that throttled, fewer throttles win; then the lower bill.
+func cheaper(a, b *Option) bool {
+	if (a.Throttles > 0) != (b.Throttles > 0) {
+		return a.Throttles == 0
+	}
+	if a.Throttles != b.Throttles {
+		return a.Throttles < b.Throttles
+	}
+	return a.Bill.Total.LessThan(b.Bill.Total)
 }
 
 func (m *sim) priceFleet(f *fleet, requests float64, period cost.Period, freeTier bool) (cost.Option, error) {
