@@ -3,6 +3,7 @@ package cost
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,8 @@ func (w Workload) Validate() error {
 		return errors.New("rate and requests must not be negative")
 	case w.Duration <= 0:
 		return errors.New("duration must be positive")
+	case w.Duration > MaxDuration:
+		return fmt.Errorf("duration %v: a Lambda invocation runs at most %v", w.Duration, MaxDuration)
 	case w.CPUTime < 0:
 		return errors.New("CPU time must not be negative")
 	case w.MemoryMB < 0:
@@ -188,15 +191,20 @@ func Compare(cat *pricing.Catalog, w Workload, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if why := classicLimits(w); why != "" {
+		od.Unavailable, pc.Unavailable = why, why
+	}
 	res.Options = []Option{od, pc, mi}
 
-	res.BreakEvenRPS, err = BreakEven(cat, w, cfg, res.Fleet)
-	if err != nil {
-		return nil, err
+	if od.Unavailable == "" {
+		res.BreakEvenRPS, err = BreakEven(cat, w, cfg, res.Fleet)
+		if err != nil {
+			return nil, err
+		}
 	}
-	res.Cheapest = od.Compute
-	for _, o := range res.Options[1:] {
-		if o.Total.LessThan(optionTotal(res.Options, res.Cheapest)) {
+	res.Cheapest = mi.Compute
+	for _, o := range res.Options {
+		if o.Unavailable == "" && o.Total.LessThan(optionTotal(res.Options, res.Cheapest)) {
 			res.Cheapest = o.Compute
 		}
 	}
@@ -204,6 +212,22 @@ func Compare(cat *pricing.Catalog, w Workload, cfg Config) (*Result, error) {
 	res.Assumptions = assumptions(cat, res, cfg)
 	res.Recommendation = recommend(res)
 	return res, nil
+}
+
+// MaxClassicMemoryMB is the most memory on-demand and Provisioned Concurrency
+// give a function; Managed Instances go to 32 GB.
+const MaxClassicMemoryMB = 10240
+
+// MaxDuration is Lambda's longest function timeout.
+const MaxDuration = 900 * time.Second
+
+// classicLimits says why on-demand and Provisioned Concurrency cannot run w,
+// or "" when they can.
+func classicLimits(w Workload) string {
+	if w.MemoryMB > MaxClassicMemoryMB {
+		return fmt.Sprintf("on-demand and Provisioned Concurrency allow at most %s MB", GroupThousands(strconv.Itoa(MaxClassicMemoryMB)))
+	}
+	return ""
 }
 
 func optionTotal(opts []Option, c Compute) decimal.Decimal {
@@ -339,6 +363,11 @@ func recommend(r *Result) string {
 	od, _ := r.Option(OnDemand)
 	best, _ := r.Option(r.Cheapest)
 	var b strings.Builder
+	if od.Unavailable != "" {
+		fmt.Fprintf(&b, "Only Managed Instances can run this function (%s): %s per %s on %d × %s.",
+			od.Unavailable, pricing.FormatUSD(best.Total), r.Period, r.Fleet.Instances, r.Fleet.Type.Name)
+		return b.String()
+	}
 	if r.Cheapest == OnDemand {
 		fmt.Fprintf(&b, "Stay on on-demand: %s per %s is the cheapest", pricing.FormatUSD(od.Total), r.Period)
 	} else {

@@ -65,7 +65,7 @@ func CompareChart(cat *pricing.Catalog, r *Result, cfg Config) (Chart, error) {
 			fl, err := SizeFleet(cat, FleetRequest{
 				Rate: xr, Duration: w.Duration, CPUTime: w.CPUTime, MemoryMB: w.MemoryMB, Arch: w.Arch,
 				Runtime: w.Runtime, InstanceType: cfg.InstanceType, SavingsPlan: cfg.SavingsPlan,
-				TargetUtilization: cfg.TargetUtilization,
+				TargetUtilization: cfg.TargetUtilization, EnvConcurrency: cfg.EnvConcurrency,
 			})
 			if err != nil {
 				return Chart{}, err
@@ -83,6 +83,9 @@ func CompareChart(cat *pricing.Catalog, r *Result, cfg Config) (Chart, error) {
 		YLabel:  "USD per " + p.String(),
 		Series:  []Series{od, pc, fixed},
 		YFormat: FormatDollars,
+	}
+	if o, _ := r.Option(OnDemand); o.Unavailable != "" {
+		c.Series = []Series{fixed} // on-demand and Provisioned Concurrency cannot run it
 	}
 	if resize {
 		c.Series = append(c.Series, resized)

@@ -440,3 +440,39 @@ func BenchmarkCompareChart(b *testing.B) {
 		}
 	}
 }
+
+// TestAboveClassicMemory: a function above 10,240 MB runs only on Managed
+// Instances; on-demand and Provisioned Concurrency are shown as not available,
+// are never the cheapest and have no break-even.
+func TestAboveClassicMemory(t *testing.T) {
+	res, err := Compare(pricing.Default(), Workload{Rate: dec("1"), Duration: 100 * time.Millisecond, MemoryMB: 16384}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, _ := res.Option(OnDemand)
+	pc, _ := res.Option(Provisioned)
+	if od.Unavailable == "" || pc.Unavailable == "" || res.Cheapest != ManagedInstances || res.BreakEvenRPS != nil {
+		t.Fatalf("on-demand %q, provisioned %q, cheapest %s, break-even %v", od.Unavailable, pc.Unavailable, res.Cheapest, res.BreakEvenRPS)
+	}
+	if !strings.HasPrefix(res.Recommendation, "Only Managed Instances can run this function") || strings.Contains(res.Recommendation, "on-demand (") {
+		t.Errorf("recommendation %q", res.Recommendation)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "not available: on-demand and Provisioned Concurrency allow at most 10,240 MB") || strings.Contains(b.String(), "on-demand                │ Requests") {
+		t.Errorf("table:\n%s", b.String())
+	}
+	// At 10,240 MB all three run it.
+	res, err = Compare(pricing.Default(), Workload{Rate: dec("1"), Duration: 100 * time.Millisecond, MemoryMB: 10240}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if od, _ := res.Option(OnDemand); od.Unavailable != "" {
+		t.Errorf("10,240 MB: on-demand %q", od.Unavailable)
+	}
+	if _, err := Compare(pricing.Default(), Workload{Rate: dec("1"), Duration: 901 * time.Second}, Config{}); err == nil {
+		t.Error("a 901 s invocation was priced")
+	}
+}

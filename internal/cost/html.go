@@ -125,9 +125,12 @@ func ComparePage(cat *pricing.Catalog, r *Result, cfg Config) (Page, error) {
 	totals := Table{Title: "Totals per " + r.Period.String(), Header: []string{"Compute", "Configuration", "USD"}, Numeric: []bool{false, false, true}}
 	items := Table{Title: "Bill lines", Header: []string{"Compute", "Item", "Quantity", "Unit price", "USD"}, Numeric: []bool{false, false, true, true, true}}
 	for i, o := range r.Options {
-		totals.Rows = append(totals.Rows, []string{string(o.Compute), configuration(r, o), pricing.FormatUSD(o.Total)})
+		totals.Rows = append(totals.Rows, []string{string(o.Compute), configuration(r, o), optionUSD(o)})
 		if o.Compute == r.Cheapest {
 			totals.Strong = append(totals.Strong, i)
+		}
+		if o.Unavailable != "" {
+			continue
 		}
 		for _, it := range o.Items {
 			items.Rows = append(items.Rows, []string{string(o.Compute), it.Name, qty(it), "$" + it.UnitPrice.String(), pricing.FormatUSD(it.USD)})

@@ -94,6 +94,9 @@ type Option struct {
 	Compute Compute
 	Items   []Item
 	Total   decimal.Decimal // unrounded sum of the items
+	// Unavailable, when set, says why this compute type cannot run the
+	// workload; the items then price it only for comparison.
+	Unavailable string
 
 	// Provisioned Concurrency only.
 	Provisioned   int     // provisioned environments

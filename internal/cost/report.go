@@ -38,6 +38,7 @@ type JSONOption struct {
 	TotalUSD      USD        `json:"total_usd"`
 	TotalExact    string     `json:"total_usd_exact"`
 	Items         []JSONItem `json:"items"`
+	Unavailable   string     `json:"unavailable,omitempty"`
 	Provisioned   *int       `json:"provisioned,omitempty"`
 	SpillFraction *float64   `json:"spill_fraction,omitempty"`
 	InstanceType  string     `json:"instance_type,omitempty"`
@@ -137,7 +138,7 @@ func (r *Result) JSON() JSONResult {
 		out.BreakEvenRPS = &n
 	}
 	for _, o := range r.Options {
-		jo := JSONOption{Compute: o.Compute, TotalUSD: USD(o.Total), TotalExact: exact(o.Total), Items: []JSONItem{}}
+		jo := JSONOption{Compute: o.Compute, TotalUSD: USD(o.Total), TotalExact: exact(o.Total), Items: []JSONItem{}, Unavailable: o.Unavailable}
 		for _, it := range o.Items {
 			jo.Items = append(jo.Items, JSONItem{
 				Name: it.Name, USD: USD(it.USD), Exact: exact(it.USD),
@@ -192,6 +193,9 @@ func WriteTable(w io.Writer, r *Result) error {
 	)
 	t.Header("COMPUTE", "ITEM", "QUANTITY", "UNIT PRICE", "USD")
 	for _, o := range r.Options {
+		if o.Unavailable != "" {
+			continue
+		}
 		for _, it := range o.Items {
 			if err := t.Append(string(o.Compute), it.Name, qty(it), "$"+it.UnitPrice.String(), pricing.FormatUSD(it.USD)); err != nil {
 				return err
@@ -213,7 +217,7 @@ func WriteTable(w io.Writer, r *Result) error {
 		if o.Compute == r.Cheapest {
 			mark = " *"
 		}
-		if err := s.Append(string(o.Compute)+mark, configuration(r, o), pricing.FormatUSD(o.Total)); err != nil {
+		if err := s.Append(string(o.Compute)+mark, configuration(r, o), optionUSD(o)); err != nil {
 			return err
 		}
 	}
@@ -221,9 +225,13 @@ func WriteTable(w io.Writer, r *Result) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	if r.BreakEvenRPS != nil {
+	od, _ := r.Option(OnDemand)
+	switch {
+	case od.Unavailable != "":
+		fmt.Fprintf(w, "break-even: none (%s)\n", od.Unavailable)
+	case r.BreakEvenRPS != nil:
 		fmt.Fprintf(w, "break-even: %s req/s (on-demand vs %d × %s)\n", r.BreakEvenRPS.Round(2).StringFixed(2), r.Fleet.Instances, r.Fleet.Type.Name)
-	} else {
+	default:
 		fmt.Fprintf(w, "break-even: none (on-demand stays cheaper than %d × %s)\n", r.Fleet.Instances, r.Fleet.Type.Name)
 	}
 	fmt.Fprintf(w, "cheapest:   %s\n", r.Cheapest)
@@ -241,7 +249,19 @@ func WriteTable(w io.Writer, r *Result) error {
 	return nil
 }
 
+// optionUSD is an option's total as the tables show it: a dash for one that
+// cannot run the workload.
+func optionUSD(o Option) string {
+	if o.Unavailable != "" {
+		return "—"
+	}
+	return pricing.FormatUSD(o.Total)
+}
+
 func configuration(r *Result, o Option) string {
+	if o.Unavailable != "" {
+		return "not available: " + o.Unavailable
+	}
 	switch o.Compute {
 	case Provisioned:
 		return fmt.Sprintf("%d provisioned, %s %% spill-over", o.Provisioned, fmtPct(o.SpillFraction))
