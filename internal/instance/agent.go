@@ -38,7 +38,10 @@ import (
 // cpuBits, memUsed, draining and seq are atomic. mu guards envs. The
 // heartbeat goroutine alone samples metrics.
 type Agent struct {
-	cfg      Config
+	cfg Config
+	// limits says whether invocations are refused on the instance's CPU and
+	// memory: only when its figures are the instance's own.
+	limits   bool
 	log      *slog.Logger
 	clock    clock.Clock
 	nc       *nats.Conn
@@ -131,10 +134,18 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		drained: make(chan struct{}),
 		started: deps.Clock.Now(),
 	}
+	a.limits = true
 	if a.metrics == nil {
 		m := newHostMetrics()
 		a.log.Info("host metrics", "source", m.Source())
 		a.metrics = m
+		if !inInstanceCgroup("/proc/self/cgroup", cfg.ID) {
+			// Unconfined (shoal up --isolate=false, or no cgroups): the figures
+			// are the host's or the session's, busy with everything else, and
+			// would refuse invocations for load that is not the instance's.
+			a.limits = false
+			a.log.Warn("the agent is not confined to its instance's cgroup: CPU and memory figures are the host's, and invocations are not refused on them")
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.WorkDir, "code"), 0o755); err != nil {
 		return nil, fmt.Errorf("instance: %w", err)
@@ -323,6 +334,9 @@ func (a *Agent) admit(e *env) *wire.RefusedError {
 	}
 	if a.draining.Load() {
 		return wire.Refused(wire.ReasonDraining, "instance %s is draining", a.cfg.ID)
+	}
+	if !a.limits {
+		return nil
 	}
 	if cpu := math.Float64frombits(a.cpuBits.Load()); cpu > a.cfg.CPUThreshold {
 		return wire.Refused(wire.ReasonCPU, "instance %s CPU utilisation %.0f%% is above %.0f%%",

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,6 +173,18 @@ func readProcStat() (busy, total float64, ok bool) {
 		}
 	}
 	return busy, total, true
+}
+
+// inInstanceCgroup reports whether the process whose cgroup file is path
+// runs in the cgroup the local fleet confines instance id to
+// ("…/instance-<id>", fleet.Local).
+func inInstanceCgroup(path, id string) bool {
+	for _, p := range ownCgroups(path) {
+		if slices.Contains(strings.Split(p, "/"), "instance-"+id) {
+			return true
+		}
+	}
+	return false
 }
 
 // ownCgroups maps each controller ("" for cgroup v2) to this process's cgroup path.

@@ -73,3 +73,24 @@ func TestHostMetricsMeasure(t *testing.T) {
 		t.Errorf("cpu %.3f, memory %d MB: want both positive", cpu, mem)
 	}
 }
+
+func TestInInstanceCgroup(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		content string
+		want    bool
+	}{
+		{"4:memory:/shoal/instance-i-1\n3:cpu,cpuacct:/shoal/instance-i-1\n", true},
+		{"0::/user.slice/shoal/instance-i-1\n", true},
+		{"0::/user.slice/session-2.scope\n", false},
+		{"4:memory:/shoal/instance-i-10\n", false},
+	} {
+		p := filepath.Join(dir, "cgroup")
+		if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := inInstanceCgroup(p, "i-1"); got != tc.want {
+			t.Errorf("%q: confined %v, want %v", tc.content, got, tc.want)
+		}
+	}
+}
