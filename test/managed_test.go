@@ -286,7 +286,7 @@ func TestManagedInstances(t *testing.T) {
 			}
 			if a := sc.AppliedFunctionScalingConfig; a == nil || aws.ToInt32(a.MinExecutionEnvironments) != 2 || aws.ToInt32(a.MaxExecutionEnvironments) != 6 {
 				envs, _, _ := readyEnvs(getFleet(t, s), "mi", ver)
-				return fmt.Errorf("applied %s with %d ready environments, want min 2, max 6", scalingString(a), envs)
+				return fmt.Errorf("applied %+v with %d ready environments, want min 2, max 6", a, envs)
 			}
 			return nil
 		})
@@ -547,19 +547,6 @@ func TestManagedInstanceLoss(t *testing.T) {
 	}
 	t.Logf("before the loss was noticed: %d invocations, %d failed (in flight on the lost instance); after: %d, %d failed",
 		before, failedBefore, after, failedAfter)
-}
-
-func scalingString(c *types.FunctionScalingConfig) string {
-	if c == nil {
-		return "none"
-	}
-	f := func(p *int32) string {
-		if p == nil {
-			return "unset"
-		}
-		return fmt.Sprint(*p)
-	}
-	return fmt.Sprintf("{min %s, max %s}", f(c.MinExecutionEnvironments), f(c.MaxExecutionEnvironments))
 }
 
 // TestManagedScalingLimit: a version whose minimum environments the capacity

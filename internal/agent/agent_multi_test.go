@@ -94,55 +94,40 @@ func TestGoMultiSlotBusy(t *testing.T) {
 	}
 }
 
-// On a multi-slot environment a timeout fails only that invocation.
+// On a Managed Instances environment a timeout fails only that invocation, with
+// one slot as with several (a classic environment is replaced), and the first
+// REPORT has no Init Duration: the environment was initialised ahead of demand.
 func TestGoMultiSlotTimeout(t *testing.T) {
-	h := newHarness(t)
-	spec := multiSpec(goSpec("multitimeout"), 2)
-	spec.Timeout = time.Second
-	env := h.start(spec)
-	r := invoke(t, env, `{"mode":"sleep","sleepMs":3000}`, false)
-	if r.ErrorType != "Sandbox.Timedout" || r.Replace {
-		t.Fatalf("result %+v", r)
-	}
-	// The other slot still serves while the first one is busy.
-	if r := invoke(t, env, `"still here"`, false); string(r.Payload) != `"still here"` {
-		t.Errorf("after timeout: %+v", r)
-	}
-	select {
-	case <-env.Done():
-		t.Fatal("environment ended after a single timeout")
-	default:
-	}
-}
-
-// A Managed Instances environment of one slot also survives a timeout (a
-// classic environment is replaced), and its first REPORT has no Init Duration:
-// it was initialised ahead of demand.
-func TestGoManagedSingleSlotTimeout(t *testing.T) {
-	h := newHarness(t)
-	spec := multiSpec(goSpec("mitimeout"), 1)
-	spec.Timeout = time.Second
-	env := h.start(spec)
-	r := invoke(t, env, `{"mode":"sleep","sleepMs":3000}`, true)
-	if r.ErrorType != "Sandbox.Timedout" || r.Replace {
-		t.Fatalf("error type %q, replace the environment %v; want Sandbox.Timedout, false", r.ErrorType, r.Replace)
-	}
-	if r.InitDuration != 0 || strings.Contains(string(r.LogTail), "Init Duration") {
-		t.Errorf("first invocation reports an init: %v\n%s", r.InitDuration, r.LogTail)
-	}
-	eventually(t, 10*time.Second, func() error {
-		if n := env.InFlight(); n != 0 {
-			return fmt.Errorf("%d in flight", n)
-		}
-		return nil
-	})
-	if r := invoke(t, env, `"still here"`, false); string(r.Payload) != `"still here"` {
-		t.Errorf("after timeout: %+v", r)
-	}
-	select {
-	case <-env.Done():
-		t.Fatal("environment ended after a timeout")
-	default:
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			h := newHarness(t)
+			spec := multiSpec(goSpec(fmt.Sprintf("multitimeout%d", n)), n)
+			spec.Timeout = time.Second
+			env := h.start(spec)
+			r := invoke(t, env, `{"mode":"sleep","sleepMs":3000}`, true)
+			if r.ErrorType != "Sandbox.Timedout" || r.Replace {
+				t.Fatalf("error type %q, replace the environment %v; want Sandbox.Timedout, false", r.ErrorType, r.Replace)
+			}
+			if r.InitDuration != 0 || strings.Contains(string(r.LogTail), "Init Duration") {
+				t.Errorf("first invocation reports an init: %v\n%s", r.InitDuration, r.LogTail)
+			}
+			// It serves on: at once on another slot, or, with one slot, once the
+			// code that overran is done with it.
+			eventually(t, 10*time.Second, func() error {
+				if k := env.InFlight(); k >= n {
+					return fmt.Errorf("%d of %d slots in flight", k, n)
+				}
+				return nil
+			})
+			if r := invoke(t, env, `"still here"`, false); string(r.Payload) != `"still here"` {
+				t.Errorf("after timeout: %+v", r)
+			}
+			select {
+			case <-env.Done():
+				t.Fatal("environment ended after a single timeout")
+			default:
+			}
+		})
 	}
 }
 
