@@ -35,7 +35,7 @@ type fleet struct {
 	accServed, accCPU, accLost float64
 
 	// Totals.
-	instSteps int64 // Σ over steps of instances that exist (billed)
+	instSteps int64 // Σ over steps of instances that have booted (billed)
 	peakInst  int
 	peakEnvs  int
 	decisions int
@@ -118,7 +118,11 @@ func (f *fleet) serve(i int, conc, cpu float64) float64 {
 	f.accServed += conc * frac
 	f.accCPU += cpu * frac
 	f.accLost += conc * (1 - frac)
-	f.instSteps += int64(len(f.insts))
+	for k := range f.insts {
+		if f.insts[k].readyAt <= i {
+			f.instSteps++
+		}
+	}
 	f.peakInst = max(f.peakInst, len(f.insts))
 	f.peakEnvs = max(f.peakEnvs, len(f.envs))
 	return frac
@@ -239,7 +243,9 @@ func (f *fleet) note(reason string) {
 	}
 }
 
-// instanceSeconds is the billed instance time: every instance that exists, booting or draining included.
+// instanceSeconds is the billed instance time: every instance that has booted,
+// draining included. Booting time is not billed, as the usage ledger bills no
+// pending time, so that replayed and metered instance time compare.
 func (f *fleet) instanceSeconds() int64 {
 	return f.instSteps * int64(f.step/time.Second)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/shoal-dev/shoal/internal/scaler"
 	"github.com/shoal-dev/shoal/internal/trace"
 )
 
@@ -306,5 +307,23 @@ func TestSavingsPlanAndFreeTier(t *testing.T) {
 	}
 	if _, err := Run(s, Config{SavingsPlan: usd("1")}); err == nil {
 		t.Fatal("a 100% Savings Plan was accepted")
+	}
+}
+
+// TestBootingInstancesAreNotBilled: an instance bills from when it has booted,
+// as the usage ledger bills no pending time.
+func TestBootingInstancesAreNotBilled(t *testing.T) {
+	dec, err := scaler.New(scaler.Config{Instance: scaler.InstanceShape{Type: "m7i.large", VCPU: 2, MemoryMiB: 8192}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(dec, scaler.Version{EnvVCPU: 1, EnvMemoryMiB: 2048, EnvSlots: 8}, time.Unix(0, 0), time.Minute, 4*time.Minute, time.Minute)
+	// One instance that runs from the start, one that boots until step 4.
+	f.insts = []fleetInst{{id: "i-1", readyAt: 0}, {id: "i-2", readyAt: 4}}
+	for i := range 10 {
+		f.serve(i, 0, 0)
+	}
+	if got, want := f.instanceSeconds(), int64((10+6)*60); got != want {
+		t.Errorf("%d instance-seconds over 10 one-minute steps, want %d (10 + 6 booted steps)", got, want)
 	}
 }
