@@ -259,6 +259,9 @@ type fnUsage struct {
 	name        string
 	invocations []inv
 	provisioned []*meter.Event // clipped to the period
+	// pcRoundGB is what rounding the Provisioned Concurrency spans that end
+	// in the period up to whole increments adds, in GB-s.
+	pcRoundGB decimal.Decimal
 }
 
 type cpUsage struct {
@@ -292,7 +295,7 @@ func collect(events []meter.Event, opts Options) *usage {
 		return p
 	}
 	seen := make(map[string]bool, len(events))
-	var instSegs []*meter.Event
+	var instSegs, provSegs []*meter.Event
 	for i := range events {
 		ev := &events[i]
 		if ev.ID != "" {
@@ -330,6 +333,7 @@ func collect(events []meter.Event, opts Options) *usage {
 			if opts.Function != "" && ev.Function != opts.Function {
 				continue
 			}
+			provSegs = append(provSegs, ev)
 			c, ok := clip(ev, opts)
 			if !ok {
 				continue
@@ -340,6 +344,9 @@ func collect(events []meter.Event, opts Options) *usage {
 		case meter.KindInstance:
 			instSegs = append(instSegs, ev)
 		}
+	}
+	for name, gb := range provisionedRounding(provSegs, opts) {
+		fn(name).pcRoundGB = gb
 	}
 	if opts.Function != "" {
 		for name, p := range u.providers {
@@ -386,6 +393,46 @@ func clip(ev *meter.Event, opts Options) (*meter.Event, bool) {
 		c.End = opts.Until
 	}
 	return &c, c.End.After(c.Start)
+}
+
+// ProvisionedIncrement is the unit Lambda bills a Provisioned Concurrency
+// span in: the time from enabling to disabling is rounded up to it.
+const ProvisionedIncrement = 5 * time.Minute
+
+// provisionedRounding returns, by function, the GB-s that rounding each
+// Provisioned Concurrency span ending in the period up to whole increments
+// adds. A span is a run of contiguous segments of one configuration that ends
+// with a final segment, measured from its first segment in segs (segments
+// that ended before the ledger read began are not there).
+func provisionedRounding(segs []*meter.Event, opts Options) map[string]decimal.Decimal {
+	byConfig := map[string][]*meter.Event{}
+	for _, ev := range segs {
+		k := ev.Function + "\x00" + ev.Qualifier
+		byConfig[k] = append(byConfig[k], ev)
+	}
+	out := map[string]decimal.Decimal{}
+	for _, k := range sortedKeys(byConfig) {
+		evs := byConfig[k]
+		slices.SortFunc(evs, func(a, b *meter.Event) int { return a.Start.Compare(b.Start) })
+		var start, prevEnd time.Time
+		for i, ev := range evs {
+			if i == 0 || ev.Start.Sub(prevEnd).Abs() > time.Millisecond {
+				start = ev.Start
+			}
+			prevEnd = ev.End
+			if !ev.Final {
+				continue
+			}
+			if ev.End.After(opts.Since) && !ev.End.After(opts.Until) {
+				span := ev.End.Sub(start)
+				extra := (span+ProvisionedIncrement-1)/ProvisionedIncrement*ProvisionedIncrement - span
+				gb := decimal.NewFromInt(int64(ev.Concurrency) * int64(ev.MemoryMB)).Div(decimal.NewFromInt(pricing.MBPerGB))
+				out[ev.Function] = out[ev.Function].Add(gb.Mul(seconds(extra)))
+			}
+			prevEnd = time.Time{} // the next segment starts a new span
+		}
+	}
+	return out
 }
 
 // seconds is d in seconds, exactly.

@@ -536,3 +536,41 @@ func TestFunctionInfo(t *testing.T) {
 		t.Errorf("assumptions do not size for provided.al2023 at 5 per environment:\n%s", a)
 	}
 }
+
+// TestProvisionedIncrements: a Provisioned Concurrency span (contiguous
+// segments of one configuration up to its final one) that ends in the period
+// is billed in whole 5 minutes; one still going at the period's end is billed
+// as it stands.
+func TestProvisionedIncrements(t *testing.T) {
+	var l ledger
+	final := func() { l.events[len(l.events)-1].Final = true }
+	// 2 × 1 GB for 2 minutes in two segments, disabled: billed 5 minutes.
+	l.provisioned("short", "1", 2, 1024, t0, t0.Add(time.Minute))
+	l.provisioned("short", "1", 2, 1024, t0.Add(time.Minute), t0.Add(2*time.Minute))
+	final()
+	// Then 1 × 2 GB for 6 minutes, a new span: billed 10 minutes.
+	l.provisioned("short", "1", 1, 2048, t0.Add(2*time.Minute), t0.Add(8*time.Minute))
+	final()
+	// 1 × 1 GB from 50 minutes, still enabled when the period ends at 60.
+	l.provisioned("open", "1", 1, 1024, t0.Add(50*time.Minute), t0.Add(59*time.Minute))
+	// 1 × 1 GB for exactly 5 minutes: nothing to add.
+	l.provisioned("exact", "1", 1, 1024, t0.Add(10*time.Minute), t0.Add(15*time.Minute))
+	final()
+	r, err := Build(l.events, pricing.Default(), Options{Since: t0, Until: t0.Add(time.Hour), NoWhatIf: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fn, want := range map[string]string{
+		"short": "1800", // 2 GB × 300 s + 2 GB × 600 s
+		"open":  "540",  // 1 GB × 540 s, as recorded
+		"exact": "300",
+	} {
+		fb := r.Function(fn)
+		if fb == nil {
+			t.Fatalf("no bill for %s", fn)
+		}
+		if !fb.ProvisionedGBSeconds.Equal(dec(want)) {
+			t.Errorf("%s: %s provisioned GB-s, want %s", fn, fb.ProvisionedGBSeconds, want)
+		}
+	}
+}

@@ -72,7 +72,7 @@ type fnQuantities struct {
 }
 
 func quantities(f *fnUsage, billed billedMs) fnQuantities {
-	q := fnQuantities{arch: pricing.X86_64, odMs: msByMemory{}, pcMs: msByMemory{}, spillMs: msByMemory{}, provisionedGB: decimal.Zero}
+	q := fnQuantities{arch: pricing.X86_64, odMs: msByMemory{}, pcMs: msByMemory{}, spillMs: msByMemory{}, provisionedGB: f.pcRoundGB}
 	for _, p := range f.provisioned {
 		q.provisioned = max(q.provisioned, p.Concurrency)
 		gb := decimal.NewFromInt(int64(p.Concurrency) * int64(p.MemoryMB)).Div(decimal.NewFromInt(pricing.MBPerGB))

@@ -38,6 +38,9 @@ func appendJSON(b []byte, ev *Event) []byte {
 	b = strField(b, "state", ev.State)
 	b = strField(b, "qualifier", ev.Qualifier)
 	b = intField(b, "concurrency", int64(ev.Concurrency))
+	if ev.Final {
+		b = append(key(b, "final"), "true"...)
+	}
 	return append(b, '}')
 }
 

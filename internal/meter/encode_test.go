@@ -18,6 +18,7 @@ func TestAppendJSONRoundTrips(t *testing.T) {
 		{ID: "inst-x", Kind: KindInstance, Start: t0, End: t0.Add(time.Hour), CapacityProvider: "cp", Instance: "i",
 			InstanceType: "m7i.large", Zone: "us-east-1a", State: InstanceDraining},
 		{ID: "pc", Kind: KindProvisioned, Start: t0.In(time.FixedZone("x", 3600)), End: t0, Qualifier: "live", Concurrency: 3},
+		{ID: "pc-final", Kind: KindProvisioned, Start: t0, End: t0.Add(time.Minute), Qualifier: "live", Concurrency: 1, Final: true},
 	} {
 		var got Event
 		if err := json.Unmarshal(appendJSON(nil, &ev), &got); err != nil {

@@ -98,6 +98,11 @@ type Event struct {
 	// configuration is on, and how many environments it keeps.
 	Qualifier   string `json:"qualifier,omitempty"`
 	Concurrency int    `json:"concurrency,omitempty"`
+	// Final marks the provisioned segment that ends a span: the
+	// configuration was removed or changed, or its environments stopped
+	// with the control plane. Lambda bills a span, from enabling to
+	// disabling, in whole increments of 5 minutes.
+	Final bool `json:"final,omitempty"`
 }
 
 // Seconds is the length of a segment in seconds.

@@ -115,7 +115,7 @@ func (p *provisionedUsage) recordKilledRun(stampPath string) {
 		return
 	}
 	for _, sv := range saved {
-		p.closeLocked(&provSegment{ev: sv.Event, start: sv.Start}, until)
+		p.closeLocked(&provSegment{ev: sv.Event, start: sv.Start}, until, true)
 	}
 	if len(saved) > 0 {
 		p.log.Info("provisioned time of the previous run recorded up to its last stamp", "configs", len(saved), "until", until)
@@ -156,7 +156,7 @@ func (p *provisionedUsage) set(id, qualifier string, t *router.Target, n int, no
 	}
 	defer p.saveLocked()
 	if seg != nil {
-		p.closeLocked(seg, now)
+		p.closeLocked(seg, now, true)
 		delete(p.open, id)
 	}
 	if t == nil || n <= 0 {
@@ -172,12 +172,13 @@ func (p *provisionedUsage) set(id, qualifier string, t *router.Target, n int, no
 	}}
 }
 
-func (p *provisionedUsage) closeLocked(seg *provSegment, now time.Time) {
+// closeLocked records seg up to now; final says the span ends there.
+func (p *provisionedUsage) closeLocked(seg *provSegment, now time.Time, final bool) {
 	if !now.After(seg.start) {
 		return
 	}
 	ev := seg.ev
-	ev.Start, ev.End = seg.start, now
+	ev.Start, ev.End, ev.Final = seg.start, now, final
 	ev.ID = "pc-" + ev.Function + ":" + ev.Qualifier + "-" + strconv.FormatInt(seg.start.UnixNano(), 10)
 	p.rec.Record(&ev)
 	seg.start = now
@@ -193,7 +194,7 @@ func (p *provisionedUsage) checkpoint(now time.Time, all bool) {
 	closed := false
 	for id, seg := range p.open {
 		if all || now.Sub(seg.start) >= usageCheckpoint {
-			p.closeLocked(seg, now)
+			p.closeLocked(seg, now, all)
 			closed = true
 		}
 		if all {

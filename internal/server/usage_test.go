@@ -92,6 +92,10 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 			ev.Function != "fn" || ev.Qualifier != "live" || ev.Version != "3" {
 			t.Errorf("segment %d: %+v, want [%v, %v) of fn:live, 2 × 512 MB", i, ev, want[i][0], want[i][1])
 		}
+		// A checkpoint goes on; the kill ended the span (for 5-minute billing).
+		if final := i == 1; ev.Final != final {
+			t.Errorf("segment %d: final %v, want %v", i, ev.Final, final)
+		}
 	}
 }
 
