@@ -260,13 +260,12 @@ func versionKey(function, version string) string { return function + ":" + versi
 // they hold.
 func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances []fleetpkg.Instance, now time.Time) (Snapshot, map[string]registry.ManagedVersion) {
 	var snap Snapshot
-	byKey := map[string]registry.ManagedVersion{}
+	byKey := make(map[string]registry.ManagedVersion, len(versions))
+	for _, mv := range versions {
+		byKey[versionKey(mv.Version.FunctionName, mv.Version.Version)] = mv
+	}
 	envsOf := map[string][]Environment{}
 	seen := map[string]bool{}
-	current := make(map[string]*registry.ManagedVersion, len(versions))
-	for i := range versions {
-		current[versionKey(versions[i].Version.FunctionName, versions[i].Version.Version)] = &versions[i]
-	}
 	var strayKeys []string
 	strays := map[string]*Version{}
 	for _, in := range instances {
@@ -301,19 +300,19 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 			}
 			key := versionKey(es.Function, es.Version)
 			e := Environment{ID: es.ID, Instance: in.ID, State: est, InFlight: float64(es.PeakInFlight), CPUUtilization: es.CPUUtilization}
-			mv := current[key]
-			if mv != nil && (es.Revision == "" || es.Revision == mv.Version.RevisionId) {
+			mv, ok := byKey[key]
+			if ok && (es.Revision == "" || es.Revision == mv.Version.RevisionId) {
 				envsOf[key] = append(envsOf[key], e)
 				continue
 			}
 			stray := key + " (gone)"
-			if mv != nil {
+			if ok {
 				stray = key + " (revision " + es.Revision + ", replaced)"
 			}
 			sv := strays[stray]
 			if sv == nil {
 				sv = &Version{Key: stray, EnvVCPU: max(es.VCPU, 1), EnvMemoryMiB: max(es.MemoryMB, 1), EnvSlots: max(es.Slots, 1)}
-				if mv != nil && es.VCPU == 0 {
+				if ok && es.VCPU == 0 {
 					sv.EnvVCPU, sv.EnvMemoryMiB = float64(max(mv.VCPUs, 1)), mv.MemoryMB
 				}
 				strays[stray] = sv
@@ -325,7 +324,7 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 	// Starts the agents have not reported yet count as initialising.
 	l.mu.Lock()
 	for id, s := range l.starting {
-		if mv := current[s.version]; !seen[id] && mv != nil && s.revision == mv.Version.RevisionId {
+		if mv, ok := byKey[s.version]; !seen[id] && ok && s.revision == mv.Version.RevisionId {
 			envsOf[s.version] = append(envsOf[s.version], Environment{ID: id, Instance: s.instance, State: EnvInitializing})
 		}
 	}
@@ -333,7 +332,6 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 	for _, mv := range versions {
 		v := mv.Version
 		key := versionKey(v.FunctionName, v.Version)
-		byKey[key] = mv
 		minEnv, maxEnv := mv.MinEnvironments, mv.MaxEnvironments
 		if _, failed := l.failed[key+"@"+v.RevisionId]; failed {
 			minEnv, maxEnv = 0, 0 // its init fails: start nothing more until it changes
