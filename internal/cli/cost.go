@@ -144,10 +144,7 @@ func (f costCompareFlags) workload() (cost.Workload, cost.Config, error) {
 		return w, cfg, fmt.Errorf("--savings-plan: %w", err)
 	}
 	cfg.InstanceType, cfg.Instances, cfg.Provisioned, cfg.FreeTier = f.instanceType, f.instances, f.provisioned, f.freeTier
-	if f.envConcurrency < 0 || f.envConcurrency > cost.MaxEnvironmentConcurrency {
-		return w, cfg, fmt.Errorf("--env-concurrency %d: want 1 to %d", f.envConcurrency, cost.MaxEnvironmentConcurrency)
-	}
-	cfg.EnvConcurrency = f.envConcurrency
+	cfg.EnvConcurrency = f.envConcurrency // cost.Compare checks it
 	return w, cfg, nil
 }
 
