@@ -123,6 +123,9 @@ func BenchmarkManagedIOBound(b *testing.B) {
 		url, procs := startManaged(b, 64, nodeFn)
 		load(b, url, 64, sleep, procs...)
 	})
+	b.Run("rie-lmi/c=64", func(b *testing.B) {
+		load(b, startRIE(b, 64), 64, sleep)
+	})
 	// The same, with the clients' first requests spread over 100 ms rather than
 	// sent at once, so that they do not move in convoys (see loadFrom).
 	b.Run("plain-net-http/c=64-spread", func(b *testing.B) {
@@ -132,6 +135,9 @@ func BenchmarkManagedIOBound(b *testing.B) {
 	b.Run("shoal-managed-instances/c=64-spread", func(b *testing.B) {
 		url, procs := startManaged(b, 64, goFn)
 		loadFrom(b, url, 64, sleep, 100*time.Millisecond, procs...)
+	})
+	b.Run("rie-lmi/c=64-spread", func(b *testing.B) {
+		loadFrom(b, startRIE(b, 64), 64, sleep, 100*time.Millisecond)
 	})
 }
 
@@ -153,21 +159,23 @@ func BenchmarkManagedWarmInvoke(b *testing.B) {
 			load(b, url, c, echoBody, procs...)
 		})
 		b.Run(fmt.Sprintf("rie-lmi/c=%d", c), func(b *testing.B) {
-			load(b, startRIE(b, true), c, echoBody)
+			load(b, startRIE(b, 8), c, echoBody)
 		})
 		if c == 1 { // the classic emulator crashes on concurrent invokes
 			b.Run("rie-classic/c=1", func(b *testing.B) {
-				load(b, startRIE(b, false), c, echoBody)
+				load(b, startRIE(b, 0), c, echoBody)
 			})
 		}
 	}
 }
 
 // startRIE runs the Runtime Interface Emulator with the test function and returns
-// its invoke URL. In Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY=8) it
-// insists on /var/task/bootstrap, so it runs in a private mount namespace with
-// the function bound there.
-func startRIE(b *testing.B, lmi bool) string {
+// its invoke URL. With n > 0 it runs in Managed Instances mode
+// (AWS_LAMBDA_MAX_CONCURRENCY=n), where it insists on /var/task/bootstrap, so it
+// runs in a private mount namespace with the function bound there. There the
+// function runs with GOMAXPROCS=1, as in a shoal environment of one vCPU (the
+// emulator sets no CPU limit of its own).
+func startRIE(b *testing.B, n int) string {
 	b.Helper()
 	rie := os.Getenv("SHOAL_BENCH_RIE")
 	if rie == "" {
@@ -175,7 +183,7 @@ func startRIE(b *testing.B, lmi bool) string {
 	}
 	dir := binaries(b)
 	addr, apiAddr := freeAddr(b), freeAddr(b)
-	if !lmi {
+	if n == 0 {
 		startProcess(b, addr, nil, rie, "--runtime-interface-emulator-address", addr,
 			"--runtime-api-address", apiAddr, "--log-level", "error", filepath.Join(dir, "bootstrap"))
 		return "http://" + addr + "/2015-03-31/functions/function/invocations"
@@ -188,11 +196,14 @@ func startRIE(b *testing.B, lmi bool) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(task, "bootstrap"), data, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(task, "function"), data, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	script := fmt.Sprintf(`mount -t tmpfs tmpfs /var && mkdir -p /var/task /var/runtime && mount --bind %s /var/task && cd /var/task && exec env AWS_LAMBDA_MAX_CONCURRENCY=8 %s --runtime-interface-emulator-address %s --runtime-api-address %s --log-level error`,
-		task, rie, addr, apiAddr)
+	if err := os.WriteFile(filepath.Join(task, "bootstrap"), []byte("#!/bin/sh\nGOMAXPROCS=1 exec /var/task/function\n"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	script := fmt.Sprintf(`mount -t tmpfs tmpfs /var && mkdir -p /var/task /var/runtime && mount --bind %s /var/task && cd /var/task && exec env AWS_LAMBDA_MAX_CONCURRENCY=%d %s --runtime-interface-emulator-address %s --runtime-api-address %s --log-level error`,
+		task, n, rie, addr, apiAddr)
 	startProcess(b, addr, nil, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	return "http://" + addr + "/2015-03-31/functions/function/invocations"
 }
