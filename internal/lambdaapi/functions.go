@@ -115,6 +115,9 @@ func (a *api) createFunction(w http.ResponseWriter, r *http.Request) error {
 	if err := a.finishCompute(&cfg, nil, &req.configRequest); err != nil {
 		return err
 	}
+	if err := finishLogging(&cfg, req.LoggingConfig); err != nil {
+		return err
+	}
 	latest, published, err := a.reg.CreateFunction(r.Context(), registry.CreateFunctionInput{
 		Config: cfg, ZipFile: req.Code.ZipFile, Tags: req.Tags, Publish: req.Publish, PublishTo: deref(req.PublishTo),
 	})
@@ -403,7 +406,10 @@ func (a *api) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 			prev.CapacityProviderConfig = &registry.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &c}
 		}
 		req.configRequest.apply(v)
-		return a.finishCompute(v, &prev, &req.configRequest)
+		if err := a.finishCompute(v, &prev, &req.configRequest); err != nil {
+			return err
+		}
+		return finishLogging(v, req.LoggingConfig)
 	})
 	if err != nil {
 		return err

@@ -175,8 +175,8 @@ func (c *configRequest) validate() error {
 	if c.TracingConfig != nil && c.TracingConfig.Mode != "" && c.TracingConfig.Mode != "Active" && c.TracingConfig.Mode != "PassThrough" {
 		return validationError(c.TracingConfig.Mode, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]")
 	}
-	if c.LoggingConfig != nil && c.LoggingConfig.LogFormat != "" && c.LoggingConfig.LogFormat != "JSON" && c.LoggingConfig.LogFormat != "Text" {
-		return validationError(c.LoggingConfig.LogFormat, "loggingConfig.logFormat", "Member must satisfy enum value set: [JSON, Text]")
+	if err := validateLogging(c.LoggingConfig); err != nil {
+		return err
 	}
 	if len(c.ImageConfig) > 0 && string(c.ImageConfig) != "null" {
 		return awserr.InvalidParameter("ImageConfig is not supported for Zip functions; shoal runs Zip packages only.")
@@ -253,25 +253,7 @@ func (c *configRequest) apply(v *registry.Version) {
 	if c.CapacityProviderConfig != nil {
 		c.CapacityProviderConfig.apply(v)
 	}
-	if c.LoggingConfig != nil {
-		lc := registry.LoggingConfig{}
-		if v.LoggingConfig != nil {
-			lc = *v.LoggingConfig
-		}
-		if c.LoggingConfig.LogFormat != "" {
-			lc.LogFormat = c.LoggingConfig.LogFormat
-		}
-		if c.LoggingConfig.LogGroup != "" {
-			lc.LogGroup = c.LoggingConfig.LogGroup
-		}
-		if c.LoggingConfig.ApplicationLogLevel != "" {
-			lc.ApplicationLogLevel = c.LoggingConfig.ApplicationLogLevel
-		}
-		if c.LoggingConfig.SystemLogLevel != "" {
-			lc.SystemLogLevel = c.LoggingConfig.SystemLogLevel
-		}
-		v.LoggingConfig = &lc
-	}
+	// LoggingConfig is merged by finishLogging, once CapacityProviderConfig is in place.
 }
 
 // codeRequest is the code of CreateFunction (Code) and UpdateFunctionCode.

@@ -124,6 +124,18 @@ func (r *Registry) fillDefaults(v *Version) {
 	if v.LoggingConfig.LogFormat == "" {
 		v.LoggingConfig.LogFormat = "Text"
 	}
+	// Levels exist with JSON only, INFO unless set (lambdaapi's finishLogging
+	// applies the rules; this keeps any stored record in Lambda's shape).
+	if v.LoggingConfig.LogFormat == "JSON" {
+		if v.LoggingConfig.ApplicationLogLevel == "" {
+			v.LoggingConfig.ApplicationLogLevel = "INFO"
+		}
+		if v.LoggingConfig.SystemLogLevel == "" {
+			v.LoggingConfig.SystemLogLevel = "INFO"
+		}
+	} else {
+		v.LoggingConfig.ApplicationLogLevel, v.LoggingConfig.SystemLogLevel = "", ""
+	}
 	if v.LoggingConfig.LogGroup == "" {
 		v.LoggingConfig.LogGroup = "/aws/lambda/" + v.FunctionName
 	}
