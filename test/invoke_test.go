@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -176,4 +177,52 @@ func optional(s string) *string {
 		return nil
 	}
 	return aws.String(s)
+}
+
+// A function with the JSON log format: LogType Tail carries Lambda's JSON
+// system records, the runtime is told the format and level, and lines below
+// the application log level are dropped.
+func TestInvokeJSONLogFormat(t *testing.T) {
+	s := startShoal(t)
+	createGoFn(t, s, "jsonlog", func(in *lambda.CreateFunctionInput) {
+		in.LoggingConfig = &types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelWarn}
+	})
+	tail := func(value string) (recs []string, text string) {
+		t.Helper()
+		out := invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("jsonlog"),
+			Payload: []byte(`{"op":"log","value":"` + value + `"}`), LogType: types.LogTypeTail})
+		logs, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(string(logs), "\n"), "\n") {
+			var rec struct {
+				Type   string         `json:"type"`
+				Record map[string]any `json:"record"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Type, "platform.") {
+				recs = append(recs, rec.Type)
+			}
+		}
+		return recs, string(logs)
+	}
+	got, text := tail("at warn")
+	if strings.Join(got, " ") != "platform.start platform.report" || strings.Contains(text, "hello from the function") ||
+		strings.Contains(text, "START RequestId") {
+		t.Fatalf("tail at WARN (records %v):\n%s", got, text)
+	}
+	env := decode(t, invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("jsonlog"), Payload: []byte(`{"op":"env"}`)}).Payload)
+	if env["AWS_LAMBDA_LOG_FORMAT"] != "JSON" || env["AWS_LAMBDA_LOG_LEVEL"] != "WARN" {
+		t.Errorf("AWS_LAMBDA_LOG_FORMAT=%v AWS_LAMBDA_LOG_LEVEL=%v", env["AWS_LAMBDA_LOG_FORMAT"], env["AWS_LAMBDA_LOG_LEVEL"])
+	}
+	if _, err := s.client.UpdateFunctionConfiguration(ctx(t), &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("jsonlog"),
+		LoggingConfig: &types.LoggingConfig{ApplicationLogLevel: types.ApplicationLogLevelInfo}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, text := tail("at info"); !strings.Contains(text, "hello from the function: at info\n") {
+			return fmt.Errorf("the function's line is missing at INFO:\n%s", text)
+		}
+		return nil
+	})
 }

@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // writeCode writes files into a fresh code directory.
@@ -156,5 +161,158 @@ func TestNodeInitErrors(t *testing.T) {
 				t.Errorf("init error %s: %s", ie.ErrorType, ie.Payload)
 			}
 		})
+	}
+}
+
+const nodeLogCode = `
+exports.logs = async (event, context) => {
+  console.trace('trace', event.n);
+  console.debug('debug', event.n);
+  console.log('log', event.n);
+  console.info({ n: event.n });
+  console.warn('warn', new RangeError('bad'));
+  console.error('error', event.n);
+  console.fatal('fatal', event.n);
+  await new Promise((r) => setTimeout(r, event.wait || 0));
+  console.log('after', event.n);
+  return context.awsRequestId;
+};
+exports.fails = async () => { throw new TypeError('nope'); };
+`
+
+// appRecord is a line of the function's in Lambda's JSON log format.
+type appRecord struct {
+	Timestamp    string   `json:"timestamp"`
+	Level        string   `json:"level"`
+	RequestID    string   `json:"requestId"`
+	Message      any      `json:"message"`
+	Logger       string   `json:"logger"`
+	ErrorType    string   `json:"errorType"`
+	ErrorMessage string   `json:"errorMessage"`
+	StackTrace   []string `json:"stackTrace"`
+}
+
+// appRecords parses the function's lines (not the platform's) of a log; each
+// must be a JSON object with a timestamp and a level, unless plain is allowed.
+func appRecords(t *testing.T, text string, plain func(string) bool) []appRecord {
+	t.Helper()
+	var out []appRecord
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if strings.HasPrefix(line, `{"time":`) || plain != nil && plain(line) {
+			continue
+		}
+		var r appRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Errorf("not a JSON log line: %v\n%s", err, line)
+			continue
+		}
+		if _, err := time.Parse("2006-01-02T15:04:05.000Z", r.Timestamp); err != nil || r.Level == "" {
+			t.Errorf("log record without timestamp or level: %s", line)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestNodeJSONLogs(t *testing.T) {
+	needTool(t, "node")
+	h := newHarness(t)
+	dir := writeCode(t, map[string]string{"index.js": nodeLogCode})
+	env := h.start(jsonSpec(nodeSpec("nodejson", "index.logs", dir), "DEBUG", "INFO"))
+	id := newReqID()
+	r, err := env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{"n":1}`), TailLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := appRecords(t, string(r.LogTail), nil)
+	var got []string
+	for _, rec := range recs {
+		if rec.RequestID != id {
+			t.Errorf("record of request %q, want %q", rec.RequestID, id)
+		}
+		msg, _ := json.Marshal(rec.Message)
+		got = append(got, rec.Level+" "+string(msg))
+	}
+	want := []string{`DEBUG "debug 1"`, `INFO "log 1"`, `INFO {"n":1}`, "WARN", `ERROR "error 1"`, `FATAL "fatal 1"`, `INFO "after 1"`}
+	if len(got) == len(want) {
+		got[3] = got[3][:4] // the warning's message holds a stack trace
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("records (-want +got):\n%s\n%s", diff, r.LogTail)
+	}
+	if w := recs[3]; w.ErrorType != "RangeError" || w.ErrorMessage != "bad" || len(w.StackTrace) < 2 ||
+		!strings.HasPrefix(w.Message.(string), "warn RangeError: bad") {
+		t.Errorf("warning with an error: %+v", w)
+	}
+
+	// The bootstrap itself honours AWS_LAMBDA_LOG_LEVEL (here the user's,
+	// while the agent keeps every line), and a handler's error is a record.
+	spec := jsonSpec(nodeSpec("nodejson", "index.fails", dir), "TRACE", "INFO")
+	spec.Environment = map[string]string{"AWS_LAMBDA_LOG_LEVEL": "ERROR"}
+	env = h.start(spec)
+	id = newReqID()
+	r, err = env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{}`), TailLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = appRecords(t, string(r.LogTail), nil)
+	if len(recs) != 1 || recs[0].Level != "ERROR" || recs[0].RequestID != id {
+		t.Fatalf("records %+v\n%s", recs, r.LogTail)
+	}
+	if m, _ := recs[0].Message.(map[string]any); m["errorType"] != "TypeError" || m["errorMessage"] != "nope" {
+		t.Errorf("error record message %v", recs[0].Message)
+	}
+	spec.Handler = "index.logs"
+	env = h.start(spec)
+	r = invoke(t, env, `{"n":2}`, true)
+	for _, rec := range appRecords(t, string(r.LogTail), nil) {
+		if rec.Level != "ERROR" && rec.Level != "FATAL" {
+			t.Errorf("a %s record at AWS_LAMBDA_LOG_LEVEL=ERROR:\n%s", rec.Level, r.LogTail)
+		}
+	}
+}
+
+// With several invocations in one Node.js process at once, each record
+// carries the id of the invocation that logged it.
+func TestNodeJSONLogsMultiConcurrency(t *testing.T) {
+	needTool(t, "node")
+	h := newHarness(t)
+	dir := writeCode(t, map[string]string{"index.js": nodeLogCode})
+	env := h.start(jsonSpec(multiSpec(nodeSpec("nodejsonmulti", "index.logs", dir), 3), "INFO", "INFO"))
+	checkRequestIDs(t, h, env, 3)
+}
+
+// checkRequestIDs runs n overlapping invocations of a handler that logs
+// "log N" and, after a pause, "after N", and checks that each of those
+// records carries the id of invocation N.
+func checkRequestIDs(t *testing.T, h *harness, env *Environment, n int) {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range ids {
+		ids[i] = newReqID()
+		wg.Go(func() {
+			r, err := env.Invoke(context.Background(), Invocation{RequestID: ids[i], Payload: []byte(fmt.Sprintf(`{"n":%d,"wait":200}`, i))})
+			if err != nil || r.FunctionError != "" {
+				t.Errorf("invocation %d: %v %s", i, err, r.Payload)
+			}
+		})
+	}
+	wg.Wait()
+	seen := 0
+	for _, rec := range appRecords(t, h.logs.text(), func(l string) bool { return !strings.HasPrefix(l, "{") }) {
+		msg, _ := rec.Message.(string)
+		var word string
+		var i int
+		if _, err := fmt.Sscanf(msg, "%s %d", &word, &i); err != nil || (word != "log" && word != "after" && word != "info") || i < 0 || i >= n {
+			continue
+		}
+		seen++
+		if rec.RequestID != ids[i] {
+			t.Errorf("%q logged by %s carries %s", msg, ids[i], rec.RequestID)
+		}
+	}
+	if seen != 2*n {
+		t.Errorf("%d records of %d invocations:\n%s", seen, n, h.logs.text())
 	}
 }

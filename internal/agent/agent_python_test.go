@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func pySpec(name, handler, dir string) Spec {
@@ -154,4 +157,90 @@ func TestPythonInitErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+const pyLogCode = `
+import logging
+import time
+
+logger = logging.getLogger()
+
+def logs(event, context):
+    print("printed", event["n"])
+    logger.debug("debug %s", event["n"])
+    logger.info("log %s", event["n"])
+    logging.getLogger("mine").warning("warn %s", event["n"], extra={"k": event["n"]})
+    time.sleep(event.get("wait", 0) / 1000)
+    logger.info("after %s", event["n"])
+    logger.critical("critical %s", event["n"])
+    return context.aws_request_id
+
+def fails(event, context):
+    raise ValueError("nope")
+`
+
+func TestPythonJSONLogs(t *testing.T) {
+	needTool(t, "python3")
+	h := newHarness(t)
+	dir := writeCode(t, map[string]string{"app.py": pyLogCode})
+	env := h.start(jsonSpec(pySpec("pyjson", "app.logs", dir), "INFO", "INFO"))
+	id := newReqID()
+	r, err := env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{"n":1}`), TailLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := string(r.LogTail)
+	// print() output stays a plain line, as Lambda's Python runtime leaves it.
+	if !strings.Contains(tail, "\nprinted 1\n") {
+		t.Errorf("print line missing:\n%s", tail)
+	}
+	recs := appRecords(t, tail, func(l string) bool { return l == "printed 1" })
+	var got []string
+	for _, rec := range recs {
+		if rec.RequestID != id {
+			t.Errorf("record of request %q, want %q", rec.RequestID, id)
+		}
+		got = append(got, rec.Level+" "+rec.Logger+" "+fmt.Sprint(rec.Message))
+	}
+	want := []string{"INFO root log 1", "WARNING mine warn 1", "INFO root after 1", "CRITICAL root critical 1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("records (-want +got):\n%s\n%s", diff, tail)
+	}
+	// extra= fields are keys of the record.
+	if !strings.Contains(tail, `"logger": "mine", "requestId": "`+id+`", "k": 1}`) {
+		t.Errorf("extra field missing:\n%s", tail)
+	}
+
+	// The bootstrap honours AWS_LAMBDA_LOG_LEVEL (the user's here, while the
+	// agent keeps every line); a handler's exception is an ERROR record.
+	spec := jsonSpec(pySpec("pyjson", "app.logs", dir), "TRACE", "INFO")
+	spec.Environment = map[string]string{"AWS_LAMBDA_LOG_LEVEL": "ERROR"}
+	env = h.start(spec)
+	r = invoke(t, env, `{"n":2}`, true)
+	recs = appRecords(t, string(r.LogTail), func(l string) bool { return l == "printed 2" })
+	if len(recs) != 1 || recs[0].Level != "CRITICAL" {
+		t.Errorf("records at AWS_LAMBDA_LOG_LEVEL=ERROR: %+v\n%s", recs, r.LogTail)
+	}
+	spec.Handler = "app.fails"
+	env = h.start(spec)
+	id = newReqID()
+	r, err = env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{}`), TailLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = appRecords(t, string(r.LogTail), nil)
+	if len(recs) != 1 || recs[0].Level != "ERROR" || recs[0].ErrorType != "ValueError" || recs[0].ErrorMessage != "nope" ||
+		recs[0].RequestID != id || len(recs[0].StackTrace) == 0 {
+		t.Errorf("error records %+v\n%s", recs, r.LogTail)
+	}
+}
+
+// Each worker process of a multi-concurrent Python environment logs with the
+// id of the invocation it serves.
+func TestPythonJSONLogsMultiConcurrency(t *testing.T) {
+	needTool(t, "python3")
+	h := newHarness(t)
+	dir := writeCode(t, map[string]string{"app.py": pyLogCode})
+	env := h.start(jsonSpec(multiSpec(pySpec("pyjsonmulti", "app.logs", dir), 3), "INFO", "INFO"))
+	checkRequestIDs(t, h, env, 3)
 }

@@ -45,6 +45,31 @@ type Spec struct {
 	LogStream   string  // "2026/11/26/[$LATEST]<32 hex>"; "" generates one
 	Isolate     bool    // passed through to the sandbox
 	CPUs        float64 // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
+	// Logging is the function's LoggingConfig (Managed Instances: always JSON;
+	// the caller sets it).
+	Logging LogConfig
+}
+
+// Log formats (LogConfig.Format), as Lambda's LoggingConfig spells them.
+const (
+	LogFormatText = "Text"
+	LogFormatJSON = "JSON"
+)
+
+// LogConfig is a function's LoggingConfig as an environment applies it. With
+// JSON the runtime gets AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL,
+// the platform writes Lambda's JSON system records (platform.start,
+// platform.report, …) instead of START, END and REPORT, and the function's
+// lines below ApplicationLevel are dropped. Text ("" too) changes nothing.
+type LogConfig struct {
+	Format string
+	// ApplicationLevel (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) drops the
+	// function's lines below it; "" is INFO. A line's level is its "level"
+	// key when it is a JSON object that has one, else INFO. JSON only.
+	ApplicationLevel string
+	// SystemLevel (DEBUG, INFO, WARN) drops the platform records below it;
+	// "" is INFO. JSON only.
+	SystemLevel string
 }
 
 // Invocation is one request handed to an environment.
@@ -97,7 +122,8 @@ type LogSink interface {
 	WriteLog(rec LogRecord)
 }
 
-// LogRecord is one log line (START, END and REPORT included).
+// LogRecord is one log line (START, END and REPORT included, or with the JSON
+// log format Lambda's platform records).
 type LogRecord struct {
 	Function string
 	Version  string

@@ -67,6 +67,7 @@ type Environment struct {
 	slots    int
 	memStr   string // "128" for REPORT lines
 	fnTimout time.Duration
+	levels   logLevels // the log format and levels (Spec.Logging)
 
 	inflight     atomic.Int32
 	closing      atomic.Bool
@@ -118,6 +119,14 @@ func (s *Spec) withDefaults() {
 	if s.LogGroup == "" {
 		s.LogGroup = "/aws/lambda/" + s.FunctionName
 	}
+	if s.Logging.Format == LogFormatJSON {
+		if s.Logging.ApplicationLevel == "" {
+			s.Logging.ApplicationLevel = "INFO"
+		}
+		if s.Logging.SystemLevel == "" {
+			s.Logging.SystemLevel = "INFO"
+		}
+	}
 }
 
 // Validate checks a spec.
@@ -131,6 +140,20 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("agent: code dir %q must be an absolute path", s.CodeDir)
 	case s.MemoryMB < 0 || s.MaxConcurrency < 0:
 		return errors.New("agent: negative memory or concurrency")
+	case s.Logging.Format != "" && s.Logging.Format != LogFormatText && s.Logging.Format != LogFormatJSON:
+		return fmt.Errorf("agent: unknown log format %q", s.Logging.Format)
+	}
+	if s.Logging.Format == LogFormatJSON {
+		switch s.Logging.ApplicationLevel {
+		case "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL":
+		default:
+			return fmt.Errorf("agent: unknown application log level %q", s.Logging.ApplicationLevel)
+		}
+		switch s.Logging.SystemLevel {
+		case "DEBUG", "INFO", "WARN":
+		default:
+			return fmt.Errorf("agent: unknown system log level %q", s.Logging.SystemLevel)
+		}
 	}
 	return nil
 }
@@ -191,6 +214,7 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 		slots:    spec.MaxConcurrency,
 		memStr:   fmt.Sprint(spec.MemoryMB),
 		fnTimout: spec.Timeout,
+		levels:   levelsFor(spec.Logging),
 		exited:   make(chan struct{}),
 		idle:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -210,6 +234,9 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 	select {
 	case <-e.api.Ready():
 		e.initDur = deps.Clock.Now().Sub(started)
+		if e.levels.json {
+			e.initRecords("success", "", e.initDur)
+		}
 		e.mem = newMemReader(e.box)
 		e.lastCPU.Store(int64(e.box.CPUTime()))
 		go e.watch()
@@ -246,8 +273,16 @@ type initFailure struct {
 
 func (e *Environment) failInit(started time.Time, f initFailure) error {
 	d := e.clock.Now().Sub(started)
-	e.logs.platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s",
-		float64(d)/float64(time.Millisecond), f.typ), nil, true)
+	if e.levels.json {
+		status := "error"
+		if f.typ == "Sandbox.Timedout" {
+			status = "timeout"
+		}
+		e.initRecords(status, f.typ, d)
+	} else {
+		e.logs.platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s",
+			float64(d)/float64(time.Millisecond), f.typ), nil, true)
+	}
 	ie := &InitError{ErrorType: f.typ, Message: f.msg, InitDuration: d, platform: f.platform}
 	if f.body != nil {
 		ie.Payload = f.body
@@ -306,7 +341,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	e.logs, err = newLogPipe(pr, deps.Logs, e.clock, spec.FunctionName, spec.Version, spec.LogStream)
+	e.logs, err = newLogPipe(pr, deps.Logs, e.clock, spec.FunctionName, spec.Version, spec.LogStream, e.levels.app)
 	if err != nil {
 		pr.Close()
 		pw.Close()
@@ -328,6 +363,9 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	}
 	cmd := &exec.Cmd{Path: rc.Path, Args: rc.Args, Env: env, Dir: box.TaskRoot(), Stdout: pw, Stderr: pw}
 	e.startedAt = e.clock.Now()
+	if e.levels.json && e.levels.sys <= levelInfo {
+		e.logs.platform(e.initStartRecord(e.startedAt), nil, false)
+	}
 	if err := box.Start(cmd); err != nil {
 		pw.Close()
 		msg := err.Error()

@@ -53,6 +53,21 @@ func environ(spec *Spec, taskRoot, runtimeRoot, apiAddr string, cmd runtimes.Com
 	if spec.MaxConcurrency > 1 || spec.InitType == InitManagedInstances {
 		env = append(env, "AWS_LAMBDA_MAX_CONCURRENCY="+strconv.Itoa(max(1, spec.MaxConcurrency)))
 	}
+	// With the JSON log format Lambda tells the runtime the format and the
+	// application log level; the user's own setting wins, as it does in
+	// AWS's runtime interface emulator.
+	if spec.Logging.Format == LogFormatJSON {
+		if _, set := spec.Environment["AWS_LAMBDA_LOG_FORMAT"]; !set {
+			env = append(env, "AWS_LAMBDA_LOG_FORMAT="+LogFormatJSON)
+		}
+		if _, set := spec.Environment["AWS_LAMBDA_LOG_LEVEL"]; !set {
+			level := spec.Logging.ApplicationLevel
+			if level == "" {
+				level = "INFO"
+			}
+			env = append(env, "AWS_LAMBDA_LOG_LEVEL="+level)
+		}
+	}
 	// Go reads its cgroup CPU quota but never goes below 2 procs; a function
 	// with at most one vCPU runs best with GOMAXPROCS=1 (fewer idle
 	// spinning threads on the invoke path). The user's setting wins.

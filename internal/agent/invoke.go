@@ -55,7 +55,12 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 	} else {
 		e.logs.begin(nil)
 	}
-	e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t, false)
+	switch {
+	case !e.levels.json:
+		e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t, false)
+	case e.levels.sys <= levelInfo:
+		e.logs.platform(e.startRecord(start, inv.RequestID), t, false)
+	}
 	timer := e.clock.NewTimer(deadline.Sub(start))
 	w := &waiter{inv: rinv, tail: t, start: start, timer: timer}
 	select {
@@ -154,12 +159,16 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 			// One worker of a multi-slot environment died; the others serve on.
 			msg := withRequestID(id, "Runtime exited without providing a reason")
 			r.Payload = errorJSON(r.ErrorType, msg)
-			e.logs.platform(msg, w.tail, true)
+			if !e.levels.json {
+				e.logs.platform(msg, w.tail, true)
+			}
 			r.Replace = e.slots == 1
 		}
 	case outcomeTimeout:
 		msg := timeoutMessage(e.fnTimout)
-		e.logs.platform(now.UTC().Format("2006-01-02T15:04:05.000Z")+" "+id+" "+msg, w.tail, true)
+		if !e.levels.json {
+			e.logs.platform(now.UTC().Format("2006-01-02T15:04:05.000Z")+" "+id+" "+msg, w.tail, true)
+		}
 		r.FunctionError, r.ErrorType = "Unhandled", "Sandbox.Timedout"
 		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
 		// A timeout ends a classic environment. On Managed Instances it fails
@@ -172,9 +181,11 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 			r.ErrorType = "Runtime.OutOfMemory"
 		}
 		r.Payload = errorJSON(r.ErrorType, withRequestID(id, msg))
-		e.logs.platform(withRequestID(id, msg), w.tail, true)
-		if r.ErrorType == "Runtime.OutOfMemory" {
-			e.logs.platform(r.ErrorType, w.tail, false)
+		if !e.levels.json {
+			e.logs.platform(withRequestID(id, msg), w.tail, true)
+			if r.ErrorType == "Runtime.OutOfMemory" {
+				e.logs.platform(r.ErrorType, w.tail, false)
+			}
 		}
 		r.Replace = true
 	}
@@ -203,8 +214,28 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 			r.CPUTime = time.Duration(cpu - last)
 		}
 	}
-	e.logs.platform("END RequestId: "+id, w.tail, true)
-	e.logs.platform(e.report(id, &r, status), w.tail, false)
+	if e.levels.json {
+		// The JSON records carry the platform's errors (no text lines): a
+		// timeout, an exit, or an error the runtime reported.
+		jsonStatus, errorType := status, r.ErrorType
+		switch {
+		case status == "timeout":
+			errorType = ""
+		case status == "":
+			jsonStatus, errorType = "success", ""
+			if r.FunctionError != "" {
+				jsonStatus, errorType = "error", recordErrorType(r.ErrorType)
+			}
+		}
+		produced := 0
+		if kind == outcomeAnswer && !o.WorkerExited {
+			produced = len(o.Payload)
+		}
+		e.finishRecords(now, id, w, &r, jsonStatus, errorType, produced)
+	} else {
+		e.logs.platform("END RequestId: "+id, w.tail, true)
+		e.logs.platform(e.report(id, &r, status), w.tail, false)
+	}
 	if e.slots == 1 {
 		e.logs.end()
 	}

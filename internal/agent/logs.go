@@ -24,9 +24,13 @@ const maxLine = 256 << 10
 // pipe when the answer arrives; drain reads them synchronously so they land
 // between START and END.
 //
-// Concurrency: r, raw, sink, clock, drainFn and the names are immutable; mu
-// guards everything else. The reader goroutine and drain both read the pipe
-// under mu.
+// With the JSON log format it drops the function's lines below the
+// application log level (minApp); the platform's own lines are never
+// filtered here.
+//
+// Concurrency: r, raw, sink, clock, drainFn, minApp and the names are
+// immutable; mu guards everything else. The reader goroutine and drain both
+// read the pipe under mu.
 type logPipe struct {
 	r        *os.File
 	raw      syscall.RawConn
@@ -36,6 +40,7 @@ type logPipe struct {
 	version  string
 	stream   string
 	drainFn  func(fd uintptr) // p.drainFd, made once
+	minApp   logLevel         // 0: keep every line
 
 	mu      sync.Mutex
 	buf     []byte
@@ -68,13 +73,13 @@ func (t *tail) bytes() []byte {
 	return bytes.Clone(b)
 }
 
-func newLogPipe(r *os.File, sink LogSink, clk clock.Clock, fn, version, stream string) (*logPipe, error) {
+func newLogPipe(r *os.File, sink LogSink, clk clock.Clock, fn, version, stream string, minApp logLevel) (*logPipe, error) {
 	raw, err := r.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
 	p := &logPipe{
-		r: r, raw: raw, sink: sink, clock: clk, function: fn, version: version, stream: stream,
+		r: r, raw: raw, sink: sink, clock: clk, function: fn, version: version, stream: stream, minApp: minApp,
 		buf: make([]byte, 32<<10), initLog: &tail{}, done: make(chan struct{}),
 	}
 	p.drainFn = p.drainFd
@@ -162,10 +167,10 @@ func (p *logPipe) feed(data []byte) {
 		}
 		if len(p.partial) > 0 {
 			p.partial = append(p.partial, data[:i]...)
-			p.lineLocked(string(p.partial))
+			p.appLocked(p.partial)
 			p.partial = p.partial[:0]
 		} else {
-			p.lineLocked(string(data[:i]))
+			p.appLocked(data[:i])
 		}
 		data = data[i+1:]
 	}
@@ -173,9 +178,18 @@ func (p *logPipe) feed(data []byte) {
 
 func (p *logPipe) flushPartial() {
 	if len(p.partial) > 0 {
-		p.lineLocked(string(p.partial))
+		p.appLocked(p.partial)
 		p.partial = p.partial[:0]
 	}
+}
+
+// appLocked delivers one line of the function's, unless its level is below
+// minApp. Called with mu held.
+func (p *logPipe) appLocked(line []byte) {
+	if p.minApp > 0 && lineLevel(line) < p.minApp {
+		return
+	}
+	p.lineLocked(string(line))
 }
 
 // lineLocked delivers one line. Called with mu held.

@@ -26,6 +26,10 @@ func TestSpecDefaults(t *testing.T) {
 		{"managed instances short timeout", Spec{FunctionName: "f", MemoryMB: 2048, Timeout: 10 * time.Second, InitType: InitManagedInstances},
 			Spec{FunctionName: "f", MemoryMB: 2048, MaxConcurrency: 1, InitTimeout: 130 * time.Second, Timeout: 10 * time.Second,
 				CPUs: 2048.0 / 1769, Version: "$LATEST", Region: "us-east-1", InitType: InitManagedInstances, LogGroup: "/aws/lambda/f"}},
+		{"JSON log levels default to INFO", Spec{FunctionName: "f", MemoryMB: 1769, Logging: LogConfig{Format: LogFormatJSON, SystemLevel: "WARN"}},
+			Spec{FunctionName: "f", MemoryMB: 1769, MaxConcurrency: 1, InitTimeout: 10 * time.Second, Timeout: 3 * time.Second,
+				CPUs: 1, Version: "$LATEST", Region: "us-east-1", InitType: InitOnDemand, LogGroup: "/aws/lambda/f",
+				Logging: LogConfig{Format: LogFormatJSON, ApplicationLevel: "INFO", SystemLevel: "WARN"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,6 +54,16 @@ func TestSpecValidate(t *testing.T) {
 		{"runtime", func(s *Spec) { s.Runtime = "java21" }, "unsupported runtime"},
 		{"relative code", func(s *Spec) { s.CodeDir = "code" }, "absolute"},
 		{"negative memory", func(s *Spec) { s.MemoryMB = -1 }, "negative"},
+		{"log format", func(s *Spec) { s.Logging.Format = "json" }, "log format"},
+		{"JSON levels", func(s *Spec) {
+			s.Logging = LogConfig{Format: LogFormatJSON, ApplicationLevel: "INFO", SystemLevel: "INFO"}
+		}, ""},
+		{"application level", func(s *Spec) {
+			s.Logging = LogConfig{Format: LogFormatJSON, ApplicationLevel: "LOUD", SystemLevel: "INFO"}
+		}, "application log level"},
+		{"system level", func(s *Spec) {
+			s.Logging = LogConfig{Format: LogFormatJSON, ApplicationLevel: "INFO", SystemLevel: "ERROR"}
+		}, "system log level"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -87,7 +101,15 @@ func TestEnviron(t *testing.T) {
 			"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_EXECUTION_ENV": "AWS_Lambda_provided.al2023",
 			"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "TZ": ":UTC",
 			"LANG": "en_US.UTF-8", "MINE": "1", "GOMAXPROCS": "1", "AWS_LAMBDA_MAX_CONCURRENCY": "",
+			"AWS_LAMBDA_LOG_FORMAT": "", "AWS_LAMBDA_LOG_LEVEL": "",
 		}},
+		{"the JSON log format and its level", func(s *Spec) {
+			s.Logging = LogConfig{Format: LogFormatJSON, ApplicationLevel: "WARN", SystemLevel: "DEBUG"}
+		}, map[string]string{"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"}},
+		{"the user's log settings win", func(s *Spec) {
+			s.Logging = LogConfig{Format: LogFormatJSON, ApplicationLevel: "WARN"}
+			s.Environment = map[string]string{"AWS_LAMBDA_LOG_LEVEL": "TRACE", "AWS_LAMBDA_LOG_FORMAT": "TEXT"}
+		}, map[string]string{"AWS_LAMBDA_LOG_FORMAT": "TEXT", "AWS_LAMBDA_LOG_LEVEL": "TRACE"}},
 		{"max concurrency only above one", func(s *Spec) { s.MaxConcurrency = 8; s.CPUs = 2 }, map[string]string{
 			"AWS_LAMBDA_MAX_CONCURRENCY": "8", "GOMAXPROCS": "2",
 		}},

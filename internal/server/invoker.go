@@ -85,8 +85,15 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 		env = v.Environment.Variables
 	}
 	logGroup := ""
-	if v.LoggingConfig != nil {
-		logGroup = v.LoggingConfig.LogGroup
+	var logging agent.LogConfig
+	if lc := v.LoggingConfig; lc != nil {
+		logGroup = lc.LogGroup
+		logging = agent.LogConfig{Format: lc.LogFormat, ApplicationLevel: lc.ApplicationLogLevel, SystemLevel: lc.SystemLogLevel}
+	}
+	if v.CapacityProviderConfig != nil && logging.Format != agent.LogFormatJSON {
+		// Managed Instances functions always log JSON (a record stored before
+		// shoal defaulted them may still say Text).
+		logging = agent.LogConfig{Format: agent.LogFormatJSON}
 	}
 	return &router.Target{
 		Key:        targetKey(v),
@@ -106,6 +113,7 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 			Region:       cfg.Region,
 			AccountID:    cfg.AccountID,
 			LogGroup:     logGroup,
+			Logging:      logging,
 		},
 	}
 }

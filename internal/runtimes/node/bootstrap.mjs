@@ -50,15 +50,62 @@ function post(p, obj, errorType) {
   return request('POST', p, headers, body);
 }
 
-// Logs: console output becomes Lambda's "time\trequestId\tLEVEL\tmessage".
+// Logs: console output becomes Lambda's "time\trequestId\tLEVEL\tmessage",
+// or with AWS_LAMBDA_LOG_FORMAT=JSON one JSON object a line
+// ({"timestamp","level","requestId","message"}, as Lambda's Node.js runtime
+// writes them). Methods below AWS_LAMBDA_LOG_LEVEL write nothing.
 const store = new AsyncLocalStorage();
-let currentId;
+let current = {};
+const jsonLogs = (env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+const priorities = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
+const minPriority = priorities[(env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || priorities.TRACE;
+
+// errorFields serialises an Error as Lambda's JSON logs do.
+function errorFields(e) {
+  return Object.assign({
+    errorType: e?.constructor?.name ?? 'UnknownError',
+    errorMessage: e.message,
+    stackTrace: typeof e.stack === 'string' ? e.stack.split('\n') : e.stack,
+  }, e);
+}
+
+function jsonLine(level, inv, args) {
+  const rec = { timestamp: new Date().toISOString(), level, requestId: inv.id };
+  if (inv.tenantId) rec.tenantId = inv.tenantId;
+  if (args.length <= 1) {
+    rec.message = args[0];
+    try {
+      return JSON.stringify(rec, (_, v) => (v instanceof Error ? errorFields(v) : v));
+    } catch {
+      rec.message = util.format(rec.message);
+      return JSON.stringify(rec);
+    }
+  }
+  rec.message = util.format(...args);
+  const err = args.slice(1).find((a) => a instanceof Error);
+  if (err) {
+    const f = errorFields(err);
+    rec.errorType = f.errorType;
+    rec.errorMessage = f.errorMessage;
+    rec.stackTrace = Array.isArray(f.stackTrace) ? f.stackTrace : [];
+  }
+  return JSON.stringify(rec);
+}
+
 function patchConsole() {
-  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
+  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE', fatal: 'FATAL' };
   for (const [name, level] of Object.entries(levels)) {
+    if (priorities[level] < minPriority) {
+      console[name] = () => {};
+      continue;
+    }
     console[name] = (...args) => {
-      const id = (multi ? store.getStore() : currentId) || 'undefined';
-      process.stdout.write(`${new Date().toISOString()}\t${id}\t${level}\t${util.format(...args)}\n`);
+      const inv = (multi ? store.getStore() : current) || {};
+      if (jsonLogs) {
+        process.stdout.write(jsonLine(level, inv, args) + '\n');
+        return;
+      }
+      process.stdout.write(`${new Date().toISOString()}\t${inv.id || 'undefined'}\t${level}\t${util.format(...args)}\n`);
     };
   }
 }
@@ -154,8 +201,9 @@ async function loop(fn) {
     const h = next.headers;
     const id = h['lambda-runtime-aws-request-id'];
     const deadline = Number(h['lambda-runtime-deadline-ms']);
+    const inv = { id, tenantId: h['lambda-runtime-aws-tenant-id'] };
     if (!multi) {
-      currentId = id;
+      current = inv;
       if (h['lambda-runtime-trace-id']) env._X_AMZN_TRACE_ID = h['lambda-runtime-trace-id'];
       else delete env._X_AMZN_TRACE_ID;
     }
@@ -173,7 +221,7 @@ async function loop(fn) {
       tenantId: h['lambda-runtime-aws-tenant-id'],
       getRemainingTimeInMillis: () => Math.max(deadline - Date.now(), 0),
     };
-    await store.run(id, async () => {
+    await store.run(inv, async () => {
       let event;
       try {
         event = next.body.length ? JSON.parse(next.body.toString('utf8')) : null;
@@ -187,7 +235,8 @@ async function loop(fn) {
         await post(`${base}/invocation/${id}/response`, result);
       } catch (e) {
         const body = errorBody(e);
-        console.error('Invoke Error \t' + JSON.stringify(body));
+        if (jsonLogs) console.error(e instanceof Error ? e : body);
+        else console.error('Invoke Error \t' + JSON.stringify(body));
         await post(`${base}/invocation/${id}/error`, body, body.errorType);
       }
     });

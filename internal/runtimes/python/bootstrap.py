@@ -107,18 +107,70 @@ def _json_or(s, default):
 class _RequestIdFilter(logging.Filter):
     def filter(self, record):
         record.aws_request_id = _current["id"]
+        if _current.get("tenant_id"):
+            record.tenant_id = _current["tenant_id"]
         return True
+
+
+# With AWS_LAMBDA_LOG_FORMAT=JSON the logging module writes one JSON object a
+# line, in the shape of Lambda's Python runtime: timestamp, level, message,
+# logger, requestId (and errorType, errorMessage, stackTrace, location for an
+# exception, and any extra= fields). print() output is left as it is, as Lambda
+# leaves it.
+JSON_LOGS = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+# Attributes of a LogRecord that are not extra= fields.
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "aws_request_id", "tenant_id", "taskName"}
+
+
+def _timestamp(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record):
+        level = min(50, max(0, record.levelno)) // 10 * 10
+        out = {
+            "timestamp": _timestamp(record.created),
+            "level": logging.getLevelName(level),
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        if record.exc_info:
+            out["stackTrace"] = traceback.format_tb(record.exc_info[2])
+            out["errorType"] = record.exc_info[0].__name__
+            out["errorMessage"] = str(record.exc_info[1])
+        out["requestId"] = getattr(record, "aws_request_id", None) or None
+        if record.exc_info:
+            out["location"] = "%s:%s:%s" % (record.pathname, record.funcName, record.lineno)
+        if getattr(record, "tenant_id", None):
+            out["tenantId"] = record.tenant_id
+        for k, v in vars(record).items():
+            if k not in _RECORD_FIELDS and k not in out:
+                out[k] = v
+        out = {k: v for k, v in out.items() if v is not None}
+        return json.dumps(out, ensure_ascii=False, default=str)
 
 
 def _setup_logging():
     h = logging.StreamHandler(sys.stdout)
     h.addFilter(_RequestIdFilter())
-    fmt = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-                            "%Y-%m-%dT%H:%M:%S")
-    fmt.converter = time.gmtime
-    h.setFormatter(fmt)
+    if JSON_LOGS:
+        h.setFormatter(_JsonFormatter())
+    else:
+        fmt = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+                                "%Y-%m-%dT%H:%M:%S")
+        fmt.converter = time.gmtime
+        h.setFormatter(fmt)
     root = logging.getLogger()
     root.handlers = [h]
+    # AWS_LAMBDA_LOG_LEVEL sets the root logger's level (Python has no TRACE:
+    # it is DEBUG); without it the level stays Python's default, WARNING.
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level = "DEBUG" if level == "TRACE" else level
+    if level in ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"):
+        root.setLevel(level)
 
 
 class InitFault(Exception):
@@ -164,6 +216,11 @@ def error_body(e, request_id, tb):
 
 
 def log_error(body):
+    if JSON_LOGS:
+        rec = {"timestamp": _timestamp(time.time()), "level": "ERROR"}
+        rec.update(body)
+        sys.stdout.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+        return
     lines = ["[ERROR] %s: %s" % (body["errorType"], body["errorMessage"])]
     if body.get("stackTrace"):
         lines.append("Traceback (most recent call last):")
@@ -179,6 +236,7 @@ def serve(client, fn):
             sys.exit(1)
         rid = h.get("Lambda-Runtime-Aws-Request-Id", "")
         _current["id"] = rid
+        _current["tenant_id"] = h.get("Lambda-Runtime-Aws-Tenant-Id")
         trace_id = h.get("Lambda-Runtime-Trace-Id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id

@@ -22,6 +22,8 @@ type event struct {
 	N     int    `json:"n"`
 	Sleep int    `json:"sleepMs"`
 	MB    int    `json:"mb"`
+	// Lines are printed by mode "print", one a line.
+	Lines []string `json:"lines"`
 }
 
 type failingReader struct{}
@@ -72,8 +74,15 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 				"AWS_EXECUTION_ENV": os.Getenv("AWS_EXECUTION_ENV"), "USERVAR": os.Getenv("USERVAR"),
 				"AWS_LAMBDA_MAX_CONCURRENCY":     os.Getenv("AWS_LAMBDA_MAX_CONCURRENCY"),
 				"AWS_LAMBDA_INITIALIZATION_TYPE": os.Getenv("AWS_LAMBDA_INITIALIZATION_TYPE"),
+				"AWS_LAMBDA_LOG_FORMAT":          os.Getenv("AWS_LAMBDA_LOG_FORMAT"),
+				"AWS_LAMBDA_LOG_LEVEL":           os.Getenv("AWS_LAMBDA_LOG_LEVEL"),
 			},
 		}, nil
+	case "print":
+		for _, l := range ev.Lines {
+			fmt.Println(l)
+		}
+		return len(ev.Lines), nil
 	case "log":
 		fmt.Println("hello from the function")
 		fmt.Fprintln(os.Stderr, "and from stderr")
