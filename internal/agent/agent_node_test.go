@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -314,5 +315,63 @@ func checkRequestIDs(t *testing.T, h *harness, env *Environment, n int) {
 	}
 	if seen != 2*n {
 		t.Errorf("%d records of %d invocations:\n%s", seen, n, h.logs.text())
+	}
+}
+
+// On a multi-slot environment each invocation that asks for its tail gets its
+// own lines and platform records, not those of the invocations beside it: by
+// the "requestId" of a JSON record, or the id field of a text line.
+func TestMultiSlotTails(t *testing.T) {
+	needTool(t, "node")
+	for _, format := range []string{"JSON", "Text"} {
+		t.Run(format, func(t *testing.T) {
+			h := newHarness(t)
+			dir := writeCode(t, map[string]string{"index.js": nodeLogCode})
+			spec := multiSpec(nodeSpec("nodetails", "index.logs", dir), 3)
+			if format == "JSON" {
+				spec = jsonSpec(spec, "INFO", "INFO")
+			}
+			env := h.start(spec)
+			const n = 3
+			ids := make([]string, n)
+			tails := make([]string, n)
+			var wg sync.WaitGroup
+			for i := range ids {
+				ids[i] = newReqID()
+				wg.Go(func() {
+					r, err := env.Invoke(context.Background(), Invocation{RequestID: ids[i], TailLog: true,
+						Payload: []byte(fmt.Sprintf(`{"n":%d,"wait":200}`, i))})
+					if err != nil || r.FunctionError != "" {
+						t.Errorf("invocation %d: %v %s", i, err, r.Payload)
+					}
+					tails[i] = string(r.LogTail)
+				})
+			}
+			wg.Wait()
+			for i, tail := range tails {
+				for _, want := range []string{"log " + strconv.Itoa(i), "after " + strconv.Itoa(i)} {
+					if !strings.Contains(tail, want) {
+						t.Errorf("tail of invocation %d lacks %q:\n%s", i, want, tail)
+					}
+				}
+				for _, line := range strings.Split(strings.TrimSpace(tail), "\n") {
+					for j, other := range ids {
+						if j != i && strings.Contains(line, other) {
+							t.Errorf("tail of invocation %d holds a line of invocation %d: %s", i, j, line)
+						}
+					}
+					if !strings.Contains(line, ids[i]) && !strings.Contains(line, "RangeError") && !strings.HasPrefix(line, "    at ") {
+						t.Errorf("tail of invocation %d holds a line without its id: %q", i, line)
+					}
+				}
+				start, report := `"type":"platform.start"`, `"type":"platform.report"`
+				if format == "Text" {
+					start, report = "START RequestId: "+ids[i], "REPORT RequestId: "+ids[i]
+				}
+				if !strings.Contains(tail, start) || !strings.Contains(tail, report) {
+					t.Errorf("tail of invocation %d lacks its platform records:\n%s", i, tail)
+				}
+			}
+		})
 	}
 }

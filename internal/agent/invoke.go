@@ -54,6 +54,9 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		e.logs.begin(t)
 	} else {
 		e.logs.begin(nil)
+		if t != nil {
+			e.logs.watch(inv.RequestID, t)
+		}
 	}
 	switch {
 	case !e.levels.json:
@@ -74,6 +77,7 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		if e.api.Withdraw(rinv) {
 			timer.Stop()
 			e.logs.end()
+			e.logs.unwatch(inv.RequestID)
 			e.release()
 			return Result{}, ctx.Err()
 		}
@@ -238,6 +242,8 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	}
 	if e.slots == 1 {
 		e.logs.end()
+	} else if w.tail != nil {
+		e.logs.unwatch(id)
 	}
 	r.LogTail = w.tail.bytes()
 	if e.usage != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -18,7 +19,11 @@ const maxLine = 256 << 10
 
 // logPipe reads an environment's stdout and stderr (one pipe) line by line
 // and hands each line to the sink. It also feeds tails: the init log and,
-// with one slot, the current invocation's log.
+// with one slot, the current invocation's log. With several slots the lines
+// of concurrent invocations interleave, so an invocation that asked for its
+// tail gets the lines that name its request id (byID): the JSON records of
+// Lambda's runtimes carry "requestId", their text lines carry the id in a
+// tab-separated field.
 //
 // Lines written by the runtime before it answers an invocation are in the
 // pipe when the answer arrives; drain reads them synchronously so they land
@@ -48,6 +53,7 @@ type logPipe struct {
 	eof     bool
 	initLog *tail // until the first invocation
 	cur     *tail // the current invocation's tail (one slot, TailLog), or nil
+	byID    map[string]*tail
 	done    chan struct{}
 }
 
@@ -194,6 +200,17 @@ func (p *logPipe) appLocked(line []byte) {
 
 // lineLocked delivers one line. Called with mu held.
 func (p *logPipe) lineLocked(line string) {
+	if len(p.byID) > 0 {
+		if t := p.byID[lineRequestID(line, p.byID)]; t != nil {
+			t.add(line)
+		}
+	}
+	p.sendLocked(line)
+}
+
+// sendLocked delivers one line to the init log, the one-slot tail and the
+// sink. Called with mu held.
+func (p *logPipe) sendLocked(line string) {
 	if p.initLog != nil {
 		p.initLog.add(line)
 	}
@@ -218,7 +235,54 @@ func (p *logPipe) platform(line string, t *tail, drain bool) {
 	if t != nil && t != p.cur {
 		t.add(line)
 	}
-	p.lineLocked(line)
+	p.sendLocked(line)
+}
+
+// watch feeds t, from now on, the lines that name request id (an invocation
+// of a multi-slot environment that asked for its tail).
+func (p *logPipe) watch(id string, t *tail) {
+	p.mu.Lock()
+	if p.byID == nil {
+		p.byID = make(map[string]*tail)
+	}
+	p.byID[id] = t
+	p.mu.Unlock()
+}
+
+// unwatch stops feeding the tail of request id.
+func (p *logPipe) unwatch(id string) {
+	p.mu.Lock()
+	delete(p.byID, id)
+	p.mu.Unlock()
+}
+
+// lineRequestID returns the request id a line names, among those of ids: the
+// "requestId" string of a JSON record, or one of the first three
+// tab-separated fields of a text line (Node.js writes "time\tid\tLEVEL\t…",
+// Python "[LEVEL]\ttime\tid\t…"). It returns "" when the line names none.
+func lineRequestID(line string, ids map[string]*tail) string {
+	if i := strings.Index(line, `"requestId"`); i >= 0 {
+		rest := strings.TrimLeft(line[i+len(`"requestId"`):], " ")
+		if rest, ok := strings.CutPrefix(rest, ":"); ok {
+			rest = strings.TrimLeft(rest, " ")
+			if rest, ok := strings.CutPrefix(rest, `"`); ok {
+				if id, _, ok := strings.Cut(rest, `"`); ok && ids[id] != nil {
+					return id
+				}
+			}
+		}
+	}
+	for range 3 {
+		field, rest, ok := strings.Cut(line, "\t")
+		if !ok {
+			break
+		}
+		if ids[field] != nil {
+			return field
+		}
+		line = rest
+	}
+	return ""
 }
 
 // begin marks the start of an invocation on a one-slot environment: lines
