@@ -109,6 +109,14 @@ func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 // handler runs twice: as the aws-lambda-go function (whose Runtime API client
 // keeps two idle connections, so at N = 64 it dials for most invocations) and
 // as a Node.js handler (N = 64 is Lambda's default for Node.js on one vCPU).
+// The Runtime Interface Emulator in its Managed Instances mode runs the same
+// aws-lambda-go function at N = 64 (SHOAL_BENCH_RIE, as for
+// BenchmarkManagedWarmInvoke).
+//
+// Run it with -benchtime 20s: a run is about 14,600 invocations, 23 per client,
+// so the start (every client sends at once) and the drain (clients run out of
+// requests one by one) weigh on the whole-run rate a fifth as much as in a 4 s
+// run.
 func BenchmarkManagedIOBound(b *testing.B) {
 	sleep := []byte(`{"op":"sleep","ms":100}`)
 	b.Run("plain-net-http/c=64", func(b *testing.B) {
