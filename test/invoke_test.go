@@ -216,7 +216,7 @@ func TestInvokeJSONLogFormat(t *testing.T) {
 		t.Errorf("AWS_LAMBDA_LOG_FORMAT=%v AWS_LAMBDA_LOG_LEVEL=%v", env["AWS_LAMBDA_LOG_FORMAT"], env["AWS_LAMBDA_LOG_LEVEL"])
 	}
 	if _, err := s.client.UpdateFunctionConfiguration(ctx(t), &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("jsonlog"),
-		LoggingConfig: &types.LoggingConfig{ApplicationLogLevel: types.ApplicationLogLevelInfo}}); err != nil {
+		LoggingConfig: &types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelInfo}}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {

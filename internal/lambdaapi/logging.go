@@ -55,59 +55,42 @@ func member(set []string, s string) bool {
 	return false
 }
 
-// finishLogging merges the request's LoggingConfig (req, nil when not given)
-// into v's, once the rest of the request is applied (so that v knows whether it
-// is a Managed Instances function):
-//   - what the request leaves out keeps its value (LogGroup, the format);
-//   - levels on a Text function are refused, as Lambda refuses them;
-//   - a request that names JSON, or switches to it, gets INFO for the levels it
-//     leaves out; switching to Text drops both levels;
-//   - a Managed Instances function is JSON: an explicit Text is refused, and a
-//     configuration that is Text only by default becomes JSON.
+// finishLogging applies the request's LoggingConfig (req, nil when not given)
+// to v, once the rest of the request is applied (so that v knows whether it is
+// a Managed Instances function). As Lambda does, a LoggingConfig in a request
+// replaces the function's whole: what it leaves out takes its default (Text,
+// or JSON on Managed Instances; the function's own log group; INFO levels with
+// JSON), so a level given without LogFormat on a JSON function is refused as
+// levels on Text are. Without one, v keeps its configuration, except that a
+// Managed Instances function is JSON.
 func finishLogging(v *registry.Version, req *registry.LoggingConfig) error {
-	var cur registry.LoggingConfig
-	if v.LoggingConfig != nil {
-		cur = *v.LoggingConfig
-	}
-	if cur.LogFormat == "" {
-		cur.LogFormat = logFormatText
-	}
 	managed := v.ManagedInstances() != nil
 	if req == nil {
-		if managed && cur.LogFormat != logFormatJSON {
-			cur.LogFormat = logFormatJSON
-			cur.ApplicationLogLevel, cur.SystemLogLevel = defaultLevel, defaultLevel
-			v.LoggingConfig = &cur
+		if managed && (v.LoggingConfig == nil || v.LoggingConfig.LogFormat != logFormatJSON) {
+			out := registry.LoggingConfig{LogFormat: logFormatJSON, ApplicationLogLevel: defaultLevel, SystemLogLevel: defaultLevel}
+			if v.LoggingConfig != nil {
+				out.LogGroup = v.LoggingConfig.LogGroup
+			}
+			v.LoggingConfig = &out
 		}
 		return nil
 	}
-	format := cur.LogFormat
-	if req.LogFormat != "" {
-		format = req.LogFormat
-	}
-	if format == logFormatText && managed {
-		if req.LogFormat == logFormatText {
-			return awserr.InvalidParameter("%s", managedText)
-		}
+	format := req.LogFormat
+	switch {
+	case managed && format == logFormatText:
+		return awserr.InvalidParameter("%s", managedText)
+	case format == "" && managed:
 		format = logFormatJSON
+	case format == "":
+		format = logFormatText
 	}
 	if format == logFormatText && (req.ApplicationLogLevel != "" || req.SystemLogLevel != "") {
 		return awserr.InvalidParameter("%s", textWithLevels)
 	}
-	out := cur
-	out.LogFormat = format
-	if req.LogGroup != "" {
-		out.LogGroup = req.LogGroup
-	}
-	switch {
-	case format == logFormatText:
-		out.ApplicationLogLevel, out.SystemLogLevel = "", ""
-	case req.LogFormat == logFormatJSON || cur.LogFormat != logFormatJSON:
+	out := registry.LoggingConfig{LogFormat: format, LogGroup: req.LogGroup} // an empty group is filled in with the default
+	if format == logFormatJSON {
 		out.ApplicationLogLevel = or(req.ApplicationLogLevel, defaultLevel)
 		out.SystemLogLevel = or(req.SystemLogLevel, defaultLevel)
-	default: // already JSON, format not named: merge the levels given
-		out.ApplicationLogLevel = or(req.ApplicationLogLevel, or(cur.ApplicationLogLevel, defaultLevel))
-		out.SystemLogLevel = or(req.SystemLogLevel, or(cur.SystemLogLevel, defaultLevel))
 	}
 	v.LoggingConfig = &out
 	return nil

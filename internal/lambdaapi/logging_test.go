@@ -173,37 +173,62 @@ func TestLoggingConfigErrors(t *testing.T) {
 
 // TestLoggingConfigMerges covers updates the recordings do not: an update of a
 // JSON function that names no format keeps its levels but those it sets.
-func TestLoggingConfigMerges(t *testing.T) {
+// A LoggingConfig in UpdateFunctionConfiguration replaces the function's
+// whole, as AWS answers (captured answers of real Lambda, 2026-09, beyond the
+// recordings, which start from Text functions with the default group and
+// cannot tell this from a merge): an omitted format is Text, so levels alone
+// on a JSON function are refused; an omitted group is the default one; an
+// empty LoggingConfig turns a JSON function back to Text.
+func TestLoggingConfigReplaces(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	in := createInput("fn", makeZip(t, map[string]string{"bootstrap": "x"}))
-	in.LoggingConfig = &types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelWarn, SystemLogLevel: types.SystemLogLevelDebug}
+	in.LoggingConfig = &types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelWarn,
+		SystemLogLevel: types.SystemLogLevelDebug, LogGroup: aws.String("group")}
 	if _, err := e.client.CreateFunction(ctx, in); err != nil {
 		t.Fatal(err)
 	}
+	def := aws.String("/aws/lambda/fn")
 	steps := []struct {
-		name string
-		in   types.LoggingConfig
-		want types.LoggingConfig
+		name    string
+		in      types.LoggingConfig
+		want    *types.LoggingConfig // nil: refused as levels on Text
+		wantErr bool
 	}{
-		{"a log group keeps the levels", types.LoggingConfig{LogGroup: aws.String("group")},
-			types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelWarn, SystemLogLevel: types.SystemLogLevelDebug, LogGroup: aws.String("group")}},
-		{"one level keeps the other", types.LoggingConfig{ApplicationLogLevel: types.ApplicationLogLevelTrace},
-			types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelTrace, SystemLogLevel: types.SystemLogLevelDebug, LogGroup: aws.String("group")}},
-		{"naming JSON resets the levels left out", types.LoggingConfig{LogFormat: types.LogFormatJson, SystemLogLevel: types.SystemLogLevelWarn},
-			types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelInfo, SystemLogLevel: types.SystemLogLevelWarn, LogGroup: aws.String("group")}},
-		{"Text drops the levels", types.LoggingConfig{LogFormat: types.LogFormatText},
-			types.LoggingConfig{LogFormat: types.LogFormatText, LogGroup: aws.String("group")}},
+		{name: "levels without a format are levels on Text", in: types.LoggingConfig{ApplicationLogLevel: types.ApplicationLogLevelTrace}, wantErr: true},
+		{name: "naming JSON resets the group and the levels left out", in: types.LoggingConfig{LogFormat: types.LogFormatJson, SystemLogLevel: types.SystemLogLevelWarn},
+			want: &types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelInfo, SystemLogLevel: types.SystemLogLevelWarn, LogGroup: def}},
+		{name: "a group alone is Text", in: types.LoggingConfig{LogGroup: aws.String("other")},
+			want: &types.LoggingConfig{LogFormat: types.LogFormatText, LogGroup: aws.String("other")}},
+		{name: "JSON with a group", in: types.LoggingConfig{LogFormat: types.LogFormatJson, LogGroup: aws.String("other")},
+			want: &types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelInfo, SystemLogLevel: types.SystemLogLevelInfo, LogGroup: aws.String("other")}},
+		{name: "an empty LoggingConfig is the default", in: types.LoggingConfig{},
+			want: &types.LoggingConfig{LogFormat: types.LogFormatText, LogGroup: def}},
 	}
 	for _, s := range steps {
 		lc := s.in
 		out, err := e.client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"), LoggingConfig: &lc})
+		if s.wantErr {
+			ipv := wantErr[*types.InvalidParameterValueException](t, err)
+			if msg := aws.ToString(ipv.Message); msg != textWithLevels {
+				t.Errorf("%s: %q", s.name, msg)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if diff := cmp.Diff(&s.want, out.LoggingConfig, cmp.AllowUnexported(types.LoggingConfig{})); diff != "" {
+		if diff := cmp.Diff(s.want, out.LoggingConfig, cmp.AllowUnexported(types.LoggingConfig{})); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", s.name, diff)
 		}
+	}
+	// An update that names no LoggingConfig keeps it.
+	out, err := e.client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"), Timeout: aws.Int32(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.LoggingConfig; got.LogFormat != types.LogFormatText || aws.ToString(got.LogGroup) != "/aws/lambda/fn" {
+		t.Errorf("an update without LoggingConfig changed it: %+v", got)
 	}
 }
 
