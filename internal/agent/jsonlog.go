@@ -45,6 +45,38 @@ func parseLevel(s string) (logLevel, bool) {
 	return 0, false
 }
 
+// keepLine reports whether a line the function wrote is at or above min. Most
+// lines need no parse: a line's level is INFO unless it is a JSON object
+// whose "level" names another, so when the first "level" value in the line
+// (a quick scan) and INFO fall on the same side of min, that is the answer;
+// only otherwise is the line parsed (lineLevel).
+func keepLine(line []byte, min logLevel) bool {
+	if min <= levelTrace {
+		return true
+	}
+	if bytes.Count(line, []byte(`"level"`)) > 1 {
+		return lineLevel(line) >= min // which one is the object's own: parse
+	}
+	quick := levelInfo
+	if i := bytes.Index(line, []byte(`"level"`)); i >= 0 {
+		rest := bytes.TrimLeft(line[i+len(`"level"`):], " ")
+		if len(rest) > 0 && rest[0] == ':' {
+			rest = bytes.TrimLeft(rest[1:], " ")
+			if len(rest) > 0 && rest[0] == '"' {
+				if j := bytes.IndexByte(rest[1:], '"'); j >= 0 {
+					if l, ok := parseLevel(string(rest[1 : 1+j])); ok {
+						quick = l
+					}
+				}
+			}
+		}
+	}
+	if (quick >= min) == (levelInfo >= min) {
+		return levelInfo >= min
+	}
+	return lineLevel(line) >= min
+}
+
 // lineLevel is the level of one line the function wrote: the "level" key of a
 // line that is a JSON object, else (no such key, not a level, not JSON) INFO.
 func lineLevel(line []byte) logLevel {

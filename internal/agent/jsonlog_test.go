@@ -391,14 +391,37 @@ func TestRecordErrorType(t *testing.T) {
 	}
 }
 
+// keepLine decides as lineLevel would, without parsing most lines.
+func TestKeepLine(t *testing.T) {
+	lines := []string{
+		`{"timestamp":"2026-11-26T10:00:00.000Z","level":"INFO","requestId":"r","message":"hi"}`,
+		`{"level":"DEBUG","message":"d"}`, `{"level" : "warn"}`, `{"level":"ERROR"`, `{"level":"FATAL"} x`,
+		`{"message":{"level":"DEBUG"},"level":"ERROR"}`, `{"message":{"level":"ERROR"}}`,
+		`text "level":"DEBUG" in a plain line`, "plain", `{"level":42}`, `{"level":"verbose"}`, ``,
+	}
+	for _, line := range lines {
+		for min := levelTrace; min <= levelFatal; min++ {
+			if got, want := keepLine([]byte(line), min), lineLevel([]byte(line)) >= min; got != want {
+				t.Errorf("keepLine(%q, %d) = %v, want %v", line, min, got, want)
+			}
+		}
+	}
+}
+
 func FuzzLineLevel(f *testing.F) {
-	for _, s := range []string{`{"level":"DEBUG"}`, "plain", `{"level":"warn","msg":"\u00e9"}`, `{"level":`} {
+	for _, s := range []string{`{"level":"DEBUG"}`, "plain", `{"level":"warn","msg":"\u00e9"}`, `{"level":`,
+		`{"message":{"level":"DEBUG"},"level":"ERROR"}`, `{"level":"DEBUG"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		got := lineLevel(line)
 		if got < levelTrace || got > levelFatal {
 			t.Fatalf("lineLevel(%q) = %d", line, got)
+		}
+		for min := levelTrace; min <= levelFatal; min++ {
+			if keep := keepLine(line, min); keep != (got >= min) {
+				t.Fatalf("keepLine(%q, %d) = %v, lineLevel says %d", line, min, keep, got)
+			}
 		}
 		// A level other than INFO comes only from the "level" string of a JSON object.
 		var obj map[string]json.RawMessage

@@ -192,7 +192,7 @@ func (p *logPipe) flushPartial() {
 // appLocked delivers one line of the function's, unless its level is below
 // minApp. Called with mu held.
 func (p *logPipe) appLocked(line []byte) {
-	if p.minApp > 0 && lineLevel(line) < p.minApp {
+	if p.minApp > 0 && !keepLine(line, p.minApp) {
 		return
 	}
 	p.lineLocked(string(line))
