@@ -39,24 +39,30 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		e.release()
 		return Result{}, ErrClosed
 	}
+	var t *tail
+	if inv.TailLog {
+		t = &tail{}
+	}
+	// On several slots the tail collects by request id from before the
+	// runtime can see the invocation, so none of its lines is missed.
+	watched := e.slots > 1 && t != nil
+	if watched {
+		e.logs.watch(inv.RequestID, t)
+	}
 	if err := e.api.Submit(rinv); err != nil {
+		if watched {
+			e.logs.unwatch(inv.RequestID)
+		}
 		e.release()
 		if errors.Is(err, runtimeapi.ErrNoSlot) {
 			return Result{}, ErrBusy
 		}
 		return Result{}, ErrClosed
 	}
-	var t *tail
-	if inv.TailLog {
-		t = &tail{}
-	}
 	if e.slots == 1 {
 		e.logs.begin(t)
 	} else {
 		e.logs.begin(nil)
-		if t != nil {
-			e.logs.watch(inv.RequestID, t)
-		}
 	}
 	switch {
 	case !e.levels.json:
