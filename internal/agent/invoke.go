@@ -68,7 +68,7 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 	case !e.levels.json:
 		e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t, false)
 	case e.levels.sys <= levelInfo:
-		e.logs.platform(e.startRecord(start, inv.RequestID), t, false)
+		e.logs.platform(e.startRecord(start, inv.RequestID, inv.TenantID), t, false)
 	}
 	timer := e.clock.NewTimer(deadline.Sub(start))
 	w := &waiter{inv: rinv, tail: t, start: start, timer: timer}
@@ -229,8 +229,8 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		// timeout, an exit, or an error the runtime reported.
 		jsonStatus, errorType := status, r.ErrorType
 		switch {
-		case status == "timeout":
-			errorType = ""
+		case status == "timeout" && e.spec.InitType != InitManagedInstances:
+			errorType = "" // Managed Instances keep Sandbox.Timedout
 		case status == "":
 			jsonStatus, errorType = "success", ""
 			if r.FunctionError != "" {

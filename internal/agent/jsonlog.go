@@ -299,8 +299,11 @@ func (e *Environment) initRecords(status, errorType string, d time.Duration) {
 }
 
 // startRecord is platform.start.
-func (e *Environment) startRecord(now time.Time, id string) string {
+func (e *Environment) startRecord(now time.Time, id, tenant string) string {
 	r := newRecord(now, recStart).str("requestId", id)
+	if tenant != "" {
+		r.str("tenantId", tenant)
+	}
 	if e.spec.FunctionARN != "" {
 		r.str("functionArn", e.spec.FunctionARN)
 	}
@@ -308,10 +311,19 @@ func (e *Environment) startRecord(now time.Time, id string) string {
 }
 
 // finishRecords writes platform.runtimeDone and platform.report for a
-// finished invocation, where the Text format writes END and REPORT.
+// finished invocation, where the Text format writes END and REPORT. On
+// Managed Instances, as AWS's emulator of them writes it, there is no
+// runtimeDone and the report's metrics are the duration alone: no duration
+// is billed and the memory is the environment's, shared by its invocations.
 func (e *Environment) finishRecords(now time.Time, id string, w *waiter, r *Result, status, errorType string, produced int) {
-	if e.levels.sys <= levelDebug {
-		rec := newRecord(now, recRuntimeDone).str("requestId", id).str("status", status)
+	managed := e.spec.InitType == InitManagedInstances
+	tenant := w.inv.TenantID
+	if e.levels.sys <= levelDebug && !managed {
+		rec := newRecord(now, recRuntimeDone).str("requestId", id)
+		if tenant != "" {
+			rec.str("tenantId", tenant)
+		}
+		rec.str("status", status)
 		if errorType != "" {
 			rec.str("errorType", errorType)
 		}
@@ -323,13 +335,18 @@ func (e *Environment) finishRecords(now time.Time, id string, w *waiter, r *Resu
 	if e.levels.sys > levelInfo {
 		return
 	}
-	rec := newRecord(now, recReport).str("requestId", id).open("metrics").
-		ms("durationMs", r.Duration).
-		num("billedDurationMs", int64(r.BilledDuration/time.Millisecond)).
-		num("memorySizeMB", int64(e.spec.MemoryMB)).
-		num("maxMemoryUsedMB", int64(r.MaxMemoryUsedMB))
-	if r.InitDuration > 0 {
-		rec.ms("initDurationMs", r.InitDuration)
+	rec := newRecord(now, recReport).str("requestId", id)
+	if tenant != "" {
+		rec.str("tenantId", tenant)
+	}
+	rec.open("metrics").ms("durationMs", r.Duration)
+	if !managed {
+		rec.num("billedDurationMs", int64(r.BilledDuration/time.Millisecond)).
+			num("memorySizeMB", int64(e.spec.MemoryMB)).
+			num("maxMemoryUsedMB", int64(r.MaxMemoryUsedMB))
+		if r.InitDuration > 0 {
+			rec.ms("initDurationMs", r.InitDuration)
+		}
 	}
 	rec.close().str("status", status)
 	if errorType != "" {

@@ -296,6 +296,37 @@ func TestJSONReportStatus(t *testing.T) {
 	}
 }
 
+// On Managed Instances the records follow AWS's emulator of them: no
+// runtimeDone even at DEBUG, a report whose metrics are the duration alone,
+// and a timeout that keeps its errorType. A tenant's id is in start and report.
+func TestJSONManagedRecords(t *testing.T) {
+	h := newHarness(t)
+	spec := jsonSpec(multiSpec(goSpec("mirecords"), 2), "INFO", "DEBUG")
+	spec.Timeout = time.Second
+	env := h.start(spec)
+	r, err := env.Invoke(context.Background(), Invocation{RequestID: newReqID(), Payload: []byte(`{}`), TailLog: true, TenantID: "tenant-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := platformRecords(t, string(r.LogTail))
+	if got := strings.Join(recordTypes(recs), " "); got != recStart+" "+recReport {
+		t.Fatalf("records %s, want start and report:\n%s", got, r.LogTail)
+	}
+	report := findRecord(recs, recReport)
+	metrics, _ := report["metrics"].(map[string]any)
+	if _, ok := metrics["durationMs"].(float64); !ok || len(metrics) != 1 {
+		t.Errorf("report metrics %v, want durationMs alone", metrics)
+	}
+	if report["status"] != "success" || report["tenantId"] != "tenant-1" || findRecord(recs, recStart)["tenantId"] != "tenant-1" {
+		t.Errorf("report %v, start %v", report, findRecord(recs, recStart))
+	}
+	r = invoke(t, env, `{"mode":"sleep","sleepMs":3000}`, true)
+	report = findRecord(platformRecords(t, string(r.LogTail)), recReport)
+	if report["status"] != "timeout" || report["errorType"] != "Sandbox.Timedout" {
+		t.Errorf("timeout report %v", report)
+	}
+}
+
 func TestJSONInitFailure(t *testing.T) {
 	h := newHarness(t)
 	spec := jsonSpec(goSpec("initfail"), "INFO", "INFO")
