@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/shoal-dev/shoal/internal/jsonenc"
 )
 
 // Lambda's JSON log format: the levels of application lines and the platform's
@@ -159,7 +160,7 @@ func (r *record) key(k string) {
 
 func (r *record) str(k, v string) *record {
 	r.key(k)
-	r.b = appendJSONString(r.b, v)
+	r.b = jsonenc.AppendString(r.b, v)
 	return r
 }
 
@@ -189,49 +190,6 @@ func (r *record) close() *record {
 
 // line ends the record and the envelope.
 func (r *record) line() string { return string(append(r.b, "}}"...)) }
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i += size
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, `\u00`...)
-			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // recordErrorType is the errorType of a platform record for an error the
 // runtime reported: Lambda keeps a "Runtime.X" or "Function.X" type and

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -459,28 +458,6 @@ func FuzzLineLevel(f *testing.F) {
 		var name string
 		if got != levelInfo && (json.Unmarshal(line, &obj) != nil || json.Unmarshal(obj["level"], &name) != nil) {
 			t.Fatalf("lineLevel(%q) = %d from no level", line, got)
-		}
-	})
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "a\"b\\c", "tab\tnl\n\x00\x1f", "é€😀", "\xff\xfe"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendJSONString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q encodes as %s: %v", s, b, err)
-		}
-		if utf8.ValidString(s) && got != s {
-			t.Fatalf("%q round-trips as %q", s, got)
-		}
-		want, _ := json.Marshal(s)
-		var viaStd string
-		_ = json.Unmarshal(want, &viaStd)
-		if got != viaStd {
-			t.Fatalf("%q decodes as %q, encoding/json's as %q", s, got, viaStd)
 		}
 	})
 }

@@ -3,7 +3,8 @@ package meter
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/shoal-dev/shoal/internal/jsonenc"
 )
 
 // appendJSON appends ev as JSON, the shape encoding/json gives it (fields
@@ -11,9 +12,9 @@ import (
 // invoke path.
 func appendJSON(b []byte, ev *Event) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, ev.ID)
+	b = jsonenc.AppendString(b, ev.ID)
 	b = append(b, `,"kind":`...)
-	b = appendString(b, string(ev.Kind))
+	b = jsonenc.AppendString(b, string(ev.Kind))
 	b = append(b, `,"start":`...)
 	b = appendTime(b, ev.Start)
 	b = append(b, `,"end":`...)
@@ -54,7 +55,7 @@ func strField(b []byte, name, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendString(key(b, name), v)
+	return jsonenc.AppendString(key(b, name), v)
 }
 
 func intField(b []byte, name string, v int64) []byte {
@@ -74,49 +75,5 @@ func floatField(b []byte, name string, v float64) []byte {
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i += size
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }
