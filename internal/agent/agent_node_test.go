@@ -220,11 +220,7 @@ func TestNodeJSONLogs(t *testing.T) {
 	h := newHarness(t)
 	dir := writeCode(t, map[string]string{"index.js": nodeLogCode})
 	env := h.start(jsonSpec(nodeSpec("nodejson", "index.logs", dir), "DEBUG", "INFO"))
-	id := newReqID()
-	r, err := env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{"n":1}`), TailLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, r := invokeTail(t, env, `{"n":1}`)
 	recs := appRecords(t, string(r.LogTail), nil)
 	var got []string
 	for _, rec := range recs {
@@ -251,11 +247,7 @@ func TestNodeJSONLogs(t *testing.T) {
 	spec := jsonSpec(nodeSpec("nodejson", "index.fails", dir), "TRACE", "INFO")
 	spec.Environment = map[string]string{"AWS_LAMBDA_LOG_LEVEL": "ERROR"}
 	env = h.start(spec)
-	id = newReqID()
-	r, err = env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{}`), TailLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, r = invokeTail(t, env, `{}`)
 	recs = appRecords(t, string(r.LogTail), nil)
 	if len(recs) != 1 || recs[0].Level != "ERROR" || recs[0].RequestID != id {
 		t.Fatalf("records %+v\n%s", recs, r.LogTail)

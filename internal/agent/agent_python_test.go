@@ -184,11 +184,7 @@ func TestPythonJSONLogs(t *testing.T) {
 	h := newHarness(t)
 	dir := writeCode(t, map[string]string{"app.py": pyLogCode})
 	env := h.start(jsonSpec(pySpec("pyjson", "app.logs", dir), "INFO", "INFO"))
-	id := newReqID()
-	r, err := env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{"n":1}`), TailLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, r := invokeTail(t, env, `{"n":1}`)
 	tail := string(r.LogTail)
 	// print() output stays a plain line, as Lambda's Python runtime leaves it.
 	if !strings.Contains(tail, "\nprinted 1\n") {
@@ -223,11 +219,7 @@ func TestPythonJSONLogs(t *testing.T) {
 	}
 	spec.Handler = "app.fails"
 	env = h.start(spec)
-	id = newReqID()
-	r, err = env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(`{}`), TailLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, r = invokeTail(t, env, `{}`)
 	recs = appRecords(t, string(r.LogTail), nil)
 	if len(recs) != 1 || recs[0].Level != "ERROR" || recs[0].ErrorType != "ValueError" || recs[0].ErrorMessage != "nope" ||
 		recs[0].RequestID != id || len(recs[0].StackTrace) == 0 {

@@ -149,6 +149,18 @@ func invoke(t testing.TB, env *Environment, payload string, tail bool) Result {
 	return r
 }
 
+// invokeTail invokes env with a fresh request id, asking for the log tail, and
+// returns the id and the result.
+func invokeTail(t testing.TB, env *Environment, payload string) (string, Result) {
+	t.Helper()
+	id := newReqID()
+	r, err := env.Invoke(context.Background(), Invocation{RequestID: id, Payload: []byte(payload), TailLog: true})
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	return id, r
+}
+
 // errBody decodes Lambda's error JSON.
 type errBody struct {
 	ErrorType    string   `json:"errorType"`
