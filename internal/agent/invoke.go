@@ -83,7 +83,9 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		if e.api.Withdraw(rinv) {
 			timer.Stop()
 			e.logs.end()
-			e.logs.unwatch(inv.RequestID)
+			if watched {
+				e.logs.unwatch(inv.RequestID)
+			}
 			e.release()
 			return Result{}, ctx.Err()
 		}
