@@ -43,26 +43,31 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 	if inv.TailLog {
 		t = &tail{}
 	}
-	// On several slots the tail collects by request id from before the
-	// runtime can see the invocation, so none of its lines is missed.
+	// The tail collects from before the runtime can see the invocation, so
+	// none of its lines is missed: on one slot as the current tail, on
+	// several by request id.
 	watched := e.slots > 1 && t != nil
-	if watched {
-		e.logs.watch(inv.RequestID, t)
+	var prev *tail
+	if e.slots == 1 {
+		prev = e.logs.begin(t)
+	} else {
+		e.logs.begin(nil)
+		if watched {
+			e.logs.watch(inv.RequestID, t)
+		}
 	}
 	if err := e.api.Submit(rinv); err != nil {
 		if watched {
 			e.logs.unwatch(inv.RequestID)
+		}
+		if e.slots == 1 {
+			e.logs.restore(prev) // the slot is another invocation's
 		}
 		e.release()
 		if errors.Is(err, runtimeapi.ErrNoSlot) {
 			return Result{}, ErrBusy
 		}
 		return Result{}, ErrClosed
-	}
-	if e.slots == 1 {
-		e.logs.begin(t)
-	} else {
-		e.logs.begin(nil)
 	}
 	switch {
 	case !e.levels.json:

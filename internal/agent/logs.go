@@ -286,10 +286,20 @@ func lineRequestID(line string, ids map[string]*tail) string {
 }
 
 // begin marks the start of an invocation on a one-slot environment: lines
-// from now on feed t (nil: none) and the init log stops.
-func (p *logPipe) begin(t *tail) {
+// from now on feed t (nil: none) and the init log stops. It returns the tail
+// it displaced.
+func (p *logPipe) begin(t *tail) (prev *tail) {
 	p.mu.Lock()
 	p.initLog = nil
+	prev, p.cur = p.cur, t
+	p.mu.Unlock()
+	return prev
+}
+
+// restore makes t the current tail again (an invocation that began and was
+// refused gives the tail back to the one it displaced).
+func (p *logPipe) restore(t *tail) {
+	p.mu.Lock()
 	p.cur = t
 	p.mu.Unlock()
 }
