@@ -167,8 +167,8 @@ func zipSource(b *testing.B, name, data string) []byte {
 
 // load sends b.N POSTs of body to url from clients goroutines, each on its own
 // keep-alive connection, and reports throughput and latency percentiles, and
-// the CPU time and context switches each of procs had per invocation during
-// the measured run.
+// the CPU time, context switches and run-queue wait each of procs, and the
+// load generator itself ("client"), had per invocation during the measured run.
 func load(b *testing.B, url string, clients int, body []byte, procs ...watched) {
 	b.Helper()
 	loadFrom(b, url, clients, body, 0, procs...)
@@ -212,10 +212,12 @@ func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Du
 	lat := make([][]time.Duration, clients)
 	done := make([][]time.Duration, clients) // when each answer came, from start
 	var errs sync.Map
+	procs = append(procs, watched{name: "client", pids: []int{os.Getpid()}})
 	cpu0 := make([]time.Duration, len(procs))
+	wait0 := make([]time.Duration, len(procs))
 	sw0 := make([]int, len(procs))
 	for i, p := range procs {
-		cpu0[i], sw0[i] = p.cpu(), p.switches()
+		cpu0[i], wait0[i], sw0[i] = p.cpu(), p.runWait(), p.switches()
 	}
 	next := make(chan struct{}, clients)
 	b.ResetTimer()
@@ -247,6 +249,7 @@ func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Du
 	for i, p := range procs {
 		b.ReportMetric(float64((p.cpu()-cpu0[i]).Microseconds())/float64(b.N), p.name+"-cpu-µs/op")
 		b.ReportMetric(float64(p.switches()-sw0[i])/float64(b.N), p.name+"-switches/op")
+		b.ReportMetric(float64((p.runWait()-wait0[i]).Microseconds())/float64(b.N), p.name+"-runq-µs/op")
 	}
 	var all []time.Duration
 	for _, l := range lat {
@@ -262,6 +265,27 @@ func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Du
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 	}
 	b.ReportMetric(float64(failed), "errors")
+	writeTrace(b, lat, done)
+}
+
+// writeTrace writes, when SHOAL_BENCH_TRACE names a directory, one line per
+// answer of the measured run ("client answered-at-µs latency-µs", the times from
+// the run's start) to a file named after the benchmark, to look for stalls.
+func writeTrace(b *testing.B, lat, done [][]time.Duration) {
+	dir := os.Getenv("SHOAL_BENCH_TRACE")
+	if dir == "" {
+		return
+	}
+	var buf bytes.Buffer
+	for i := range lat {
+		for j := range lat[i] {
+			fmt.Fprintf(&buf, "%d %d %d\n", i, done[i][j].Microseconds(), lat[i][j].Microseconds())
+		}
+	}
+	name := strings.NewReplacer("/", "_", "=", "").Replace(b.Name())
+	if err := os.WriteFile(filepath.Join(dir, name+".txt"), buf.Bytes(), 0o644); err != nil {
+		b.Error(err)
+	}
 }
 
 // steadyRate is the rate of answers in the middle 80 % of a run of length
@@ -330,6 +354,27 @@ func (w watched) switches() int {
 		}
 	}
 	return n
+}
+
+// runWait is the time the processes' threads have spent runnable but waiting
+// for a CPU so far (the second field of /proc/<pid>/task/*/schedstat; threads
+// that have exited are not counted). On the invoke path it is latency.
+func (w watched) runWait() time.Duration {
+	var total time.Duration
+	for _, pid := range w.pids {
+		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			if f := strings.Fields(string(data)); len(f) >= 2 {
+				ns, _ := strconv.ParseInt(f[1], 10, 64)
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
 }
 
 // clockTick is USER_HZ, the unit of /proc/<pid>/stat's times (100 on Linux).

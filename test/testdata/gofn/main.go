@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,4 +109,12 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	return nil, fmt.Errorf("unknown op %q", ev.Op)
 }
 
-func main() { lambda.Start(handle) }
+// main starts the function. GOFN_IDLE_CONNS, when set, is how many idle
+// connections aws-lambda-go's Runtime API client keeps (Go's default is 2),
+// for benchmarks that compare its connection churn at high concurrency.
+func main() {
+	if n, err := strconv.Atoi(os.Getenv("GOFN_IDLE_CONNS")); err == nil {
+		http.DefaultTransport.(*http.Transport).MaxIdleConnsPerHost = n
+	}
+	lambda.Start(handle)
+}
