@@ -332,24 +332,31 @@ func (w watched) cpu() time.Duration {
 	return total
 }
 
+// threadFiles returns the contents of /proc/<pid>/task/*/<name> for every
+// thread of the processes (threads that have exited are left out).
+func (w watched) threadFiles(name string) [][]byte {
+	var out [][]byte
+	for _, pid := range w.pids {
+		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/%s", pid, name))
+		for _, f := range files {
+			if data, err := os.ReadFile(f); err == nil {
+				out = append(out, data)
+			}
+		}
+	}
+	return out
+}
+
 // switches is the number of context switches, voluntary and involuntary, of
-// the processes' threads so far (/proc/<pid>/task/*/status; threads that have
-// exited are not counted).
+// the processes' threads so far.
 func (w watched) switches() int {
 	n := 0
-	for _, pid := range w.pids {
-		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				continue
-			}
-			for line := range strings.SplitSeq(string(data), "\n") {
-				k, v, _ := strings.Cut(line, ":")
-				if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
-					x, _ := strconv.Atoi(strings.TrimSpace(v))
-					n += x
-				}
+	for _, data := range w.threadFiles("status") {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+				x, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += x
 			}
 		}
 	}
@@ -357,21 +364,14 @@ func (w watched) switches() int {
 }
 
 // runWait is the time the processes' threads have spent runnable but waiting
-// for a CPU so far (the second field of /proc/<pid>/task/*/schedstat; threads
-// that have exited are not counted). On the invoke path it is latency.
+// for a CPU so far (the second field of schedstat). On the invoke path it is
+// latency.
 func (w watched) runWait() time.Duration {
 	var total time.Duration
-	for _, pid := range w.pids {
-		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				continue
-			}
-			if f := strings.Fields(string(data)); len(f) >= 2 {
-				ns, _ := strconv.ParseInt(f[1], 10, 64)
-				total += time.Duration(ns)
-			}
+	for _, data := range w.threadFiles("schedstat") {
+		if f := strings.Fields(string(data)); len(f) >= 2 {
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			total += time.Duration(ns)
 		}
 	}
 	return total
