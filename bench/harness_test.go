@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -212,7 +213,7 @@ func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Du
 	lat := make([][]time.Duration, clients)
 	done := make([][]time.Duration, clients) // when each answer came, from start
 	var errs sync.Map
-	procs = append(procs, watched{name: "client", pids: []int{os.Getpid()}})
+	procs = append(slices.Clip(procs), watched{name: "client", pids: []int{os.Getpid()}})
 	cpu0 := make([]time.Duration, len(procs))
 	wait0 := make([]time.Duration, len(procs))
 	sw0 := make([]int, len(procs))
