@@ -34,6 +34,11 @@ var (
 	buildOnce sync.Once
 	buildErr  error
 	binDir    string
+
+	// refusing holds the benchmarks whose target is known to refuse some
+	// invocations (the emulator, at any concurrency above one). Their errors
+	// are counted and reported; every other target must answer all of them.
+	refusing sync.Map // *testing.B → true
 )
 
 // binaries builds shoal, the plain echo server and the aws-lambda-go test function once.
@@ -200,7 +205,8 @@ func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Du
 	}
 	// Warm up: environments started, every client's connection open. Errors here
 	// are not counted (the emulator refuses some at every concurrency); those of
-	// the measured run are, in the "errors" metric.
+	// the measured run are, in the "errors" metric, and fail the benchmark unless
+	// its target is the emulator (refusing).
 	var warm sync.WaitGroup
 	for range clients {
 		warm.Go(func() {
@@ -267,6 +273,9 @@ func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Du
 	}
 	b.ReportMetric(float64(failed), "errors")
 	writeTrace(b, lat, done)
+	if _, ok := refusing.Load(b); !ok && failed > 0 {
+		b.Errorf("%d of %d invocations failed", failed, b.N)
+	}
 }
 
 // writeTrace writes, when SHOAL_BENCH_TRACE names a directory, one line per

@@ -189,6 +189,8 @@ func startRIE(b *testing.B, n int) string {
 	if rie == "" {
 		b.Skip("SHOAL_BENCH_RIE is not set: no Runtime Interface Emulator to compare with")
 	}
+	refusing.Store(b, true)
+	b.Cleanup(func() { refusing.Delete(b) })
 	dir := binaries(b)
 	addr, apiAddr := freeAddr(b), freeAddr(b)
 	if n == 0 {
