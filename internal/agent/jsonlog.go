@@ -46,36 +46,54 @@ func parseLevel(s string) (logLevel, bool) {
 	return 0, false
 }
 
-// keepLine reports whether a line the function wrote is at or above min. Most
-// lines need no parse: a line's level is INFO unless it is a JSON object
-// whose "level" names another, so when the first "level" value in the line
-// (a quick scan) and INFO fall on the same side of min, that is the answer;
-// only otherwise is the line parsed (lineLevel).
+// keepLine reports whether a line the function wrote is at or above min, as
+// lineLevel would decide, without parsing most lines: a line's level is INFO
+// unless it is a JSON object whose "level" names another, so when the level a
+// quick scan finds (scanLevel) and INFO fall on the same side of min, that is
+// the answer; only otherwise, or when the scan cannot tell, is it parsed.
 func keepLine(line []byte, min logLevel) bool {
 	if min <= levelTrace {
 		return true
 	}
-	if bytes.Count(line, []byte(`"level"`)) > 1 {
-		return lineLevel(line) >= min // which one is the object's own: parse
-	}
-	quick := levelInfo
-	if i := bytes.Index(line, []byte(`"level"`)); i >= 0 {
-		rest := bytes.TrimLeft(line[i+len(`"level"`):], " ")
-		if len(rest) > 0 && rest[0] == ':' {
-			rest = bytes.TrimLeft(rest[1:], " ")
-			if len(rest) > 0 && rest[0] == '"' {
-				if j := bytes.IndexByte(rest[1:], '"'); j >= 0 {
-					if l, ok := parseLevel(string(rest[1 : 1+j])); ok {
-						quick = l
-					}
-				}
-			}
-		}
-	}
-	if (quick >= min) == (levelInfo >= min) {
+	if quick, ok := scanLevel(line); ok && (quick >= min) == (levelInfo >= min) {
 		return levelInfo >= min
 	}
 	return lineLevel(line) >= min
+}
+
+// levelKey is the key lineLevel reads.
+var levelKey = []byte(`"level"`)
+
+// scanLevel is the level named by a line's one "level" key followed by a
+// string (INFO when the line has no such key or the string is not a level),
+// found without parsing. ok is false when only a parse can tell: several
+// "level" keys, a value that is not a string, or any escape in the line (an
+// escaped key or value reads differently once decoded).
+func scanLevel(line []byte) (l logLevel, ok bool) {
+	i := bytes.Index(line, levelKey)
+	if i < 0 {
+		return levelInfo, true
+	}
+	rest := line[i+len(levelKey):]
+	if bytes.Contains(rest, levelKey) || bytes.IndexByte(line, '\\') >= 0 {
+		return 0, false
+	}
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return 0, false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' {
+		return 0, false
+	}
+	j := bytes.IndexByte(rest[1:], '"')
+	if j < 0 {
+		return 0, false
+	}
+	if l, ok := parseLevel(string(rest[1 : 1+j])); ok {
+		return l, true
+	}
+	return levelInfo, true
 }
 
 // lineLevel is the level of one line the function wrote: the "level" key of a

@@ -428,6 +428,7 @@ func TestKeepLine(t *testing.T) {
 		`{"level":"DEBUG","message":"d"}`, `{"level" : "warn"}`, `{"level":"ERROR"`, `{"level":"FATAL"} x`,
 		`{"message":{"level":"DEBUG"},"level":"ERROR"}`, `{"message":{"level":"ERROR"}}`,
 		`text "level":"DEBUG" in a plain line`, "plain", `{"level":42}`, `{"level":"verbose"}`, ``,
+		"{\"level\":\t\"WARN\"}", "{\"level\"\n:\"WARN\"}", `{"level":"\u0057ARN"}`, `{"level":"x","le\u0076el":"DEBUG"}`,
 	}
 	for _, line := range lines {
 		for min := levelTrace; min <= levelFatal; min++ {
