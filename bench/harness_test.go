@@ -79,10 +79,10 @@ func freeAddr(b *testing.B) string {
 
 // startProcess runs a server binary until the benchmark ends, waits until addr
 // accepts and returns its process id.
-func startProcess(b *testing.B, addr string, env []string, name string, args ...string) int {
+func startProcess(b *testing.B, addr string, environ []string, name string, args ...string) int {
 	b.Helper()
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(os.Environ(), environ...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -23,11 +23,11 @@ func BenchmarkMeteringOverhead(b *testing.B) {
 			metered := i%2 == 0
 			name := fmt.Sprintf("%s/metered=%t/c=8/round=%d", compute, metered, i/2+1)
 			b.Run(name, func(b *testing.B) {
-				env := ""
+				benchEnv := ""
 				if !metered {
-					env = "SHOAL_NO_METER=1"
+					benchEnv = "SHOAL_NO_METER=1"
 				}
-				b.Setenv("SHOAL_BENCH_ENV", env)
+				b.Setenv("SHOAL_BENCH_ENV", benchEnv)
 				if compute == "on-demand" {
 					endpoint, _ := startShoal(b, 1769)
 					url := endpoint + "/2015-03-31/functions/echo/invocations"

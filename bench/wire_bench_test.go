@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -28,7 +28,7 @@ func BenchmarkWireRoundTrip(b *testing.B) {
 	for _, callers := range []int{1, 8} {
 		b.Run("wire-unix/c="+strconv.Itoa(callers), func(b *testing.B) {
 			c := wireConn(b)
-			inv := agent.Invocation{RequestID: "bench", Payload: echoBody}
+			inv := env.Invocation{RequestID: "bench", Payload: echoBody}
 			wireLoad(b, callers, func() error {
 				_, err := c.Invoke(context.Background(), "env", inv)
 				return err
@@ -64,8 +64,8 @@ func wireConn(b *testing.B) *wire.Conn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := wire.NewServer(wire.HandlerFunc(func(_ context.Context, _ string, inv agent.Invocation) (agent.Result, error) {
-		return agent.Result{Payload: inv.Payload}, nil
+	srv := wire.NewServer(wire.HandlerFunc(func(_ context.Context, _ string, inv env.Invocation) (env.Result, error) {
+		return env.Result{Payload: inv.Payload}, nil
 	}), nil)
 	go srv.Serve(ln)
 	c, err := wire.Dial(context.Background(), "unix", path)

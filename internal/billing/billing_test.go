@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/shopspring/decimal"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/cost"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
@@ -31,13 +31,13 @@ type ledger struct {
 // invocation bills its duration plus its init, rounded up to the millisecond.
 func (l *ledger) invoke(fn, version, compute string, memMB int, start time.Time, d, initD, cpu time.Duration) *meter.Event {
 	l.n++
-	spec := &agent.Spec{FunctionName: fn, Version: version, MemoryMB: memMB, Architecture: "x86_64"}
+	spec := &env.Spec{FunctionName: fn, Version: version, MemoryMB: memMB, Architecture: "x86_64"}
 	billed := d
 	if compute == meter.OnDemand {
 		billed += initD
 	}
 	ms := (billed + time.Millisecond - 1) / time.Millisecond
-	r := &agent.Result{Duration: d, InitDuration: initD, CPUTime: cpu, BilledDuration: max(ms, 1) * time.Millisecond}
+	r := &env.Result{Duration: d, InitDuration: initD, CPUTime: cpu, BilledDuration: max(ms, 1) * time.Millisecond}
 	ev := meter.InvocationEvent(spec, fmt.Sprintf("req-%d", l.n), start, r, compute)
 	l.events = append(l.events, *ev)
 	return &l.events[len(l.events)-1]

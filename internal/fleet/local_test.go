@@ -22,8 +22,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/instance"
 )
 
@@ -239,7 +239,7 @@ func TestLocalFleet(t *testing.T) {
 
 	// An environment on the second instance, invoked through the pool.
 	agents := instance.NewClient(f.bus.Conn())
-	spec := agent.Spec{FunctionName: "fn", Version: "1", Runtime: "provided.al2023", Handler: "bootstrap",
+	spec := env.Spec{FunctionName: "fn", Version: "1", Runtime: "provided.al2023", Handler: "bootstrap",
 		MemoryMB: 512, Timeout: 10 * time.Second, MaxConcurrency: 4}
 	if _, err := agents.StartEnvironment(ctx, ids[1], instance.StartEnv{EnvID: "env-1", CapacityProvider: "cp1",
 		CodeSha256: f.sha, Spec: spec}); err != nil {
@@ -259,7 +259,7 @@ func TestLocalFleet(t *testing.T) {
 	pool := NewPool()
 	defer pool.Close()
 	in1, _ := l.Instance(ids[1])
-	res, err := pool.Invoke(ctx, in1, "env-1", agent.Invocation{RequestID: "r1", Payload: []byte(`{"hello":"fleet"}`)})
+	res, err := pool.Invoke(ctx, in1, "env-1", env.Invocation{RequestID: "r1", Payload: []byte(`{"hello":"fleet"}`)})
 	if err != nil || string(res.Payload) != `{"hello":"fleet"}` {
 		t.Fatalf("invoke: %s, %v", res.Payload, err)
 	}
@@ -291,7 +291,7 @@ func TestLocalFleet(t *testing.T) {
 	})
 	slow := make(chan error, 1)
 	go func() {
-		res, err := pool.Invoke(ctx, in1, "env-1", agent.Invocation{RequestID: "slow", Payload: []byte(`{"op":"sleep","ms":700}`)})
+		res, err := pool.Invoke(ctx, in1, "env-1", env.Invocation{RequestID: "slow", Payload: []byte(`{"op":"sleep","ms":700}`)})
 		if err == nil && string(res.Payload) != `{"slept_ms":700}` {
 			err = fmt.Errorf("payload %s", res.Payload)
 		}
@@ -313,7 +313,7 @@ func TestLocalFleet(t *testing.T) {
 	if err := <-terminated; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Invoke(ctx, in1, "env-1", agent.Invocation{RequestID: "late"}); err == nil {
+	if _, err := pool.Invoke(ctx, in1, "env-1", env.Invocation{RequestID: "late"}); err == nil {
 		t.Error("terminated instance still answers")
 	}
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -85,10 +85,10 @@ func (p *Pool) Conn(ctx context.Context, in Instance) (*wire.Conn, error) {
 // Invoke sends inv to environment envID on instance in. A refusal comes back
 // as *wire.RefusedError, a broken connection as *wire.ConnError (the next
 // call dials again).
-func (p *Pool) Invoke(ctx context.Context, in Instance, envID string, inv agent.Invocation) (agent.Result, error) {
+func (p *Pool) Invoke(ctx context.Context, in Instance, envID string, inv env.Invocation) (env.Result, error) {
 	c, err := p.Conn(ctx, in)
 	if err != nil {
-		return agent.Result{}, err
+		return env.Result{}, err
 	}
 	return c.Invoke(ctx, envID, inv)
 }

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -19,8 +19,8 @@ func servePool(t *testing.T, path, tag string) *wire.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := wire.NewServer(wire.HandlerFunc(func(_ context.Context, env string, inv agent.Invocation) (agent.Result, error) {
-		return agent.Result{Payload: []byte(tag + ":" + env)}, nil
+	srv := wire.NewServer(wire.HandlerFunc(func(_ context.Context, envID string, inv env.Invocation) (env.Result, error) {
+		return env.Result{Payload: []byte(tag + ":" + envID)}, nil
 	}), nil)
 	go srv.Serve(ln)
 	return srv
@@ -55,7 +55,7 @@ func TestPoolSharesAndRedials(t *testing.T) {
 			t.Fatal("callers got different connections")
 		}
 	}
-	res, err := p.Invoke(ctx, in, "e", agent.Invocation{})
+	res, err := p.Invoke(ctx, in, "e", env.Invocation{})
 	if err != nil || string(res.Payload) != "first:e" {
 		t.Fatalf("%s %v", res.Payload, err)
 	}
@@ -64,12 +64,12 @@ func TestPoolSharesAndRedials(t *testing.T) {
 	srv.Close()
 	<-conns[0].Done()
 	os.Remove(path)
-	if _, err := p.Invoke(ctx, in, "e", agent.Invocation{}); err == nil {
+	if _, err := p.Invoke(ctx, in, "e", env.Invocation{}); err == nil {
 		t.Fatal("invoke with the agent gone succeeded")
 	}
 	srv2 := servePool(t, path, "second")
 	defer srv2.Close()
-	res, err = p.Invoke(ctx, in, "e", agent.Invocation{})
+	res, err = p.Invoke(ctx, in, "e", env.Invocation{})
 	if err != nil || string(res.Payload) != "second:e" {
 		t.Fatalf("after restart: %s %v", res.Payload, err)
 	}

@@ -20,10 +20,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/codecache"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
@@ -49,7 +49,7 @@ type Agent struct {
 	it       pricing.InstanceType
 	metrics  HostMetrics
 	code     *codecache.Cache
-	envDeps  agent.Deps
+	envDeps  env.Deps
 	logStore *logs.Store
 	meter    *meter.Recorder // nil when Deps.Usage is given or metering is off
 	srv      *wire.Server
@@ -70,7 +70,7 @@ type Agent struct {
 	seq      atomic.Uint64
 
 	mu   sync.RWMutex
-	envs map[string]*env
+	envs map[string]*hostedEnv
 
 	drainOnce sync.Once
 	drained   chan struct{}
@@ -130,7 +130,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		log:     deps.Logger.With("component", "instance", "instance", cfg.ID),
 		kick:    make(chan struct{}, 1),
 		hbDone:  make(chan struct{}),
-		envs:    make(map[string]*env),
+		envs:    make(map[string]*hostedEnv),
 		drained: make(chan struct{}),
 		started: deps.Clock.Now(),
 	}
@@ -188,7 +188,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		a.logStore, sink = st, st
 	}
 	a.obs = newObserver()
-	a.envDeps = agent.Deps{Logger: deps.Logger, Clock: deps.Clock, Logs: sink,
+	a.envDeps = env.Deps{Logger: deps.Logger, Clock: deps.Clock, Logs: sink,
 		WorkDir: filepath.Join(cfg.WorkDir, "envs"), Sandboxes: a.obs.sandboxes(deps.Sandboxes)}
 	if err := a.openMeter(ctx, js, deps.Usage); err != nil {
 		a.closeLogs()
@@ -294,27 +294,27 @@ func (a *Agent) closeNC() {
 }
 
 // Invoke routes one invocation to its environment, or refuses it at once.
-func (a *Agent) Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+func (a *Agent) Invoke(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 	a.mu.RLock()
 	e := a.envs[envID]
 	a.mu.RUnlock()
 	if e == nil {
-		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "no environment %s on instance %s", envID, a.cfg.ID)
+		return env.Result{}, wire.Refused(wire.ReasonUnknown, "no environment %s on instance %s", envID, a.cfg.ID)
 	}
 	if err := a.admit(e); err != nil {
 		e.countRefusal(err.Reason)
-		return agent.Result{}, err
+		return env.Result{}, err
 	}
 	e.begin()
 	res, err := e.ae.Invoke(ctx, inv)
 	e.inflight.Add(-1)
 	switch {
-	case errors.Is(err, agent.ErrBusy):
+	case errors.Is(err, env.ErrBusy):
 		e.countRefusal(wire.ReasonConcurrency)
-		return agent.Result{}, wire.Refused(wire.ReasonConcurrency, "all %d slots of environment %s are taken", e.slots, envID)
-	case errors.Is(err, agent.ErrClosed):
+		return env.Result{}, wire.Refused(wire.ReasonConcurrency, "all %d slots of environment %s are taken", e.slots, envID)
+	case errors.Is(err, env.ErrClosed):
 		e.countRefusal(wire.ReasonDraining)
-		return agent.Result{}, wire.Refused(wire.ReasonDraining, "environment %s is closing", envID)
+		return env.Result{}, wire.Refused(wire.ReasonDraining, "environment %s is closing", envID)
 	case err == nil:
 		e.invocations.Add(1)
 	}
@@ -322,7 +322,7 @@ func (a *Agent) Invoke(ctx context.Context, envID string, inv agent.Invocation) 
 }
 
 // admit checks the environment's and the instance's state before an invocation.
-func (a *Agent) admit(e *env) *wire.RefusedError {
+func (a *Agent) admit(e *hostedEnv) *wire.RefusedError {
 	switch e.getState() {
 	case stReady:
 	case stDraining:
@@ -457,13 +457,13 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 	return envReply(e)
 }
 
-func envReply(e *env) Reply {
+func envReply(e *hostedEnv) Reply {
 	st := e.status(false)
 	if e.initErr == nil {
 		return Reply{OK: true, Env: &st}
 	}
 	rep := Reply{Error: e.initErr.Error(), Env: &st}
-	var ie *agent.InitError
+	var ie *env.InitError
 	if errors.As(e.initErr, &ie) {
 		rep.Init = &InitFailure{ErrorType: ie.ErrorType, Message: ie.Message, Payload: ie.Payload,
 			Log: ie.Log, InitDuration: ie.InitDuration}
@@ -472,7 +472,7 @@ func envReply(e *env) Reply {
 }
 
 // launch fetches the code and starts the environment.
-func (a *Agent) launch(req StartEnv) (*agent.Environment, error) {
+func (a *Agent) launch(req StartEnv) (*env.Environment, error) {
 	spec := req.Spec
 	dir, err := a.code.CodeDir(a.runCtx, req.CodeSha256)
 	if err != nil {
@@ -496,11 +496,11 @@ func (a *Agent) launch(req StartEnv) (*agent.Environment, error) {
 		}
 		spec.LogStream = a.clock.Now().UTC().Format("2006/01/02") + "/[" + v + "]" + hex.EncodeToString(b[:])
 	}
-	return agent.Start(a.runCtx, spec, a.envDeps)
+	return env.Start(a.runCtx, spec, a.envDeps)
 }
 
 // watch marks an environment failed when it ends without being stopped.
-func (a *Agent) watch(e *env) {
+func (a *Agent) watch(e *hostedEnv) {
 	<-e.ae.Done()
 	if e.setState(stReady, stFailed) {
 		e.fail("the environment ended: its runtime exited")
@@ -529,7 +529,7 @@ func (a *Agent) stopEnv(ctx context.Context, id string) Reply {
 	}
 }
 
-func (a *Agent) remove(e *env) {
+func (a *Agent) remove(e *hostedEnv) {
 	a.mu.Lock()
 	if a.envs[e.id] == e {
 		delete(a.envs, e.id)
@@ -547,7 +547,7 @@ func (a *Agent) drain(ctx context.Context) {
 		a.log.Info("draining")
 		go func() {
 			a.mu.RLock()
-			envs := make([]*env, 0, len(a.envs))
+			envs := make([]*hostedEnv, 0, len(a.envs))
 			for _, e := range a.envs {
 				envs = append(envs, e)
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // Client sends commands to agents over NATS request/reply. It is what the
@@ -65,7 +65,7 @@ func (c *Client) StartEnvironment(ctx context.Context, id string, req StartEnv) 
 		return EnvStatus{}, err
 	}
 	if rep.Init != nil {
-		return EnvStatus{}, &agent.InitError{ErrorType: rep.Init.ErrorType, Message: rep.Init.Message,
+		return EnvStatus{}, &env.InitError{ErrorType: rep.Init.ErrorType, Message: rep.Init.Message,
 			Payload: rep.Init.Payload, Log: rep.Init.Log, InitDuration: rep.Init.InitDuration}
 	}
 	if !rep.OK {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
@@ -119,9 +119,9 @@ type Deps struct {
 	Metrics HostMetrics
 	// Logs receives the environments' log lines; nil publishes them to the
 	// log stream on the bus (internal/logs).
-	Logs agent.LogSink
+	Logs env.LogSink
 	// Sandboxes creates environment sandboxes; nil is agent's default.
-	Sandboxes agent.SandboxFactory
+	Sandboxes env.SandboxFactory
 	// Usage receives the usage events of invocations; nil journals them in
 	// WorkDir/meter and publishes them to the ledger on the bus
 	// (internal/meter), unless Config.NoMeter.

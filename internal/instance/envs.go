@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -54,7 +54,7 @@ func (s envState) String() string {
 // Concurrency: id, function, version and slots are immutable. ae and initErr
 // are written once before ready is closed and read only after. state is
 // atomic; mu guards failure. stopOnce starts the stop; stopped closes at its end.
-type env struct {
+type hostedEnv struct {
 	id       string
 	function string
 	version  string
@@ -62,7 +62,7 @@ type env struct {
 	slots    int
 
 	ready   chan struct{}
-	ae      *agent.Environment
+	ae      *env.Environment
 	initErr error
 
 	state atomic.Int32
@@ -86,7 +86,7 @@ type env struct {
 	stopped  chan struct{}
 }
 
-func newEnv(id, revision string, spec *agent.Spec) *env {
+func newEnv(id, revision string, spec *env.Spec) *hostedEnv {
 	slots := spec.MaxConcurrency
 	if slots <= 0 {
 		slots = 1
@@ -95,18 +95,18 @@ func newEnv(id, revision string, spec *agent.Spec) *env {
 	if version == "" {
 		version = "$LATEST"
 	}
-	return &env{id: id, function: spec.FunctionName, version: version, revision: revision, slots: slots,
+	return &hostedEnv{id: id, function: spec.FunctionName, version: version, revision: revision, slots: slots,
 		ready: make(chan struct{}), stopped: make(chan struct{})}
 }
 
-func (e *env) getState() envState { return envState(e.state.Load()) }
+func (e *hostedEnv) getState() envState { return envState(e.state.Load()) }
 
 // setState moves from one state to another; it reports whether it did.
-func (e *env) setState(from, to envState) bool {
+func (e *hostedEnv) setState(from, to envState) bool {
 	return e.state.CompareAndSwap(int32(from), int32(to))
 }
 
-func (e *env) fail(why string) {
+func (e *hostedEnv) fail(why string) {
 	e.mu.Lock()
 	e.failure = why
 	e.mu.Unlock()
@@ -116,7 +116,7 @@ func (e *env) fail(why string) {
 // refusalReasons index env.refused.
 var refusalReasons = [...]string{wire.ReasonConcurrency, wire.ReasonCPU, wire.ReasonMemory, wire.ReasonUnknown, wire.ReasonDraining}
 
-func (e *env) countRefusal(reason string) {
+func (e *hostedEnv) countRefusal(reason string) {
 	for i, r := range refusalReasons {
 		if r == reason {
 			e.refused[i].Add(1)
@@ -126,7 +126,7 @@ func (e *env) countRefusal(reason string) {
 }
 
 // begin counts an invocation handed to the environment and raises the peak.
-func (e *env) begin() {
+func (e *hostedEnv) begin() {
 	n := e.inflight.Add(1)
 	for {
 		p := e.peak.Load()
@@ -137,7 +137,7 @@ func (e *env) begin() {
 }
 
 // status reports the environment; resetPeak starts a new peak interval (heartbeats do).
-func (e *env) status(resetPeak bool) EnvStatus {
+func (e *hostedEnv) status(resetPeak bool) EnvStatus {
 	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Revision: e.revision, Slots: e.slots, State: e.getState().String(),
 		Invocations: e.invocations.Load(), CPUUtilization: math.Float64frombits(e.cpuBits.Load())}
 	if resetPeak {
@@ -168,7 +168,7 @@ func (e *env) status(resetPeak bool) EnvStatus {
 }
 
 // sampleCPU updates the environment's CPU utilisation; heartbeat goroutine only.
-func (e *env) sampleCPU(now time.Time) {
+func (e *hostedEnv) sampleCPU(now time.Time) {
 	select {
 	case <-e.ready:
 	default:
@@ -191,7 +191,7 @@ func (e *env) sampleCPU(now time.Time) {
 
 // markDraining moves a starting or ready environment to draining; a failed
 // one stays failed.
-func (e *env) markDraining() {
+func (e *hostedEnv) markDraining() {
 	for {
 		s := e.getState()
 		if s == stDraining || s == stFailed || e.setState(s, stDraining) {
@@ -203,7 +203,7 @@ func (e *env) markDraining() {
 // stop drains the environment: no new invocations, the in-flight ones
 // finish (within ctx), then it closes. It waits for init first. Every caller
 // returns once the one stop has finished or its own wait ends.
-func (e *env) stop(ctx context.Context, wait context.Context, done func()) {
+func (e *hostedEnv) stop(ctx context.Context, wait context.Context, done func()) {
 	e.stopOnce.Do(func() {
 		go func() {
 			defer close(e.stopped)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -87,8 +87,8 @@ func (ta *testAgent) waitEnv(t *testing.T, id, state string) {
 	})
 }
 
-func sleepInv(i int) agent.Invocation {
-	return agent.Invocation{RequestID: fmt.Sprintf("req-%02d", i), Payload: []byte(`{"op":"sleep","ms":1000}`)}
+func sleepInv(i int) env.Invocation {
+	return env.Invocation{RequestID: fmt.Sprintf("req-%02d", i), Payload: []byte(`{"op":"sleep","ms":1000}`)}
 }
 
 func TestSaturatedEnvironmentRefusesAtOnce(t *testing.T) {
@@ -190,7 +190,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 
 	refusal := func(envID string) string {
 		t.Helper()
-		_, err := ta.conn.Invoke(ctx, envID, agent.Invocation{RequestID: "r", Payload: []byte(`{"op":"noop"}`)})
+		_, err := ta.conn.Invoke(ctx, envID, env.Invocation{RequestID: "r", Payload: []byte(`{"op":"noop"}`)})
 		if err == nil {
 			return ""
 		}
@@ -237,7 +237,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 
 	// An environment that works shows CPU utilisation in heartbeats.
 	eventually(t, 20*time.Second, func() error {
-		res, err := ta.conn.Invoke(ctx, "env-b", agent.Invocation{RequestID: "burn", Payload: []byte(`{"op":"oom","mb":128}`)})
+		res, err := ta.conn.Invoke(ctx, "env-b", env.Invocation{RequestID: "burn", Payload: []byte(`{"op":"oom","mb":128}`)})
 		if err != nil || res.FunctionError != "" {
 			return fmt.Errorf("burn: %s %v", res.Payload, err)
 		}
@@ -259,7 +259,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	spec.Environment = map[string]string{"FAIL_INIT": "1"}
 	_, err = ta.client.StartEnvironment(ctx, ta.cfg.ID, StartEnv{EnvID: "env-bad", CapacityProvider: "cp1",
 		CodeSha256: ta.sha, Spec: spec})
-	var ie *agent.InitError
+	var ie *env.InitError
 	if !errors.As(err, &ie) || ie.ErrorType != "Runtime.ExitError" {
 		t.Errorf("failed init: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	})
 	slow := make(chan error, 1)
 	go func() {
-		res, err := ta.conn.Invoke(ctx, "env-a", agent.Invocation{RequestID: "slow", Payload: []byte(`{"op":"sleep","ms":500}`)})
+		res, err := ta.conn.Invoke(ctx, "env-a", env.Invocation{RequestID: "slow", Payload: []byte(`{"op":"sleep","ms":500}`)})
 		if err == nil && res.FunctionError != "" {
 			err = fmt.Errorf("function error %s", res.Payload)
 		}
@@ -313,7 +313,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	}
 
 	// A crashed runtime marks its environment failed.
-	_, err = ta.conn.Invoke(ctx, "env-b", agent.Invocation{RequestID: "crash", Payload: []byte(`{"op":"crash"}`)})
+	_, err = ta.conn.Invoke(ctx, "env-b", env.Invocation{RequestID: "crash", Payload: []byte(`{"op":"crash"}`)})
 	if err != nil {
 		t.Fatalf("crash invoke: %v", err)
 	}
@@ -413,7 +413,7 @@ func TestServesOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, err = c.Invoke(context.Background(), "none", agent.Invocation{RequestID: "r"})
+	_, err = c.Invoke(context.Background(), "none", env.Invocation{RequestID: "r"})
 	if r, ok := wire.AsRefused(err); !ok || r.Reason != wire.ReasonUnknown {
 		t.Fatalf("err = %v", err)
 	}

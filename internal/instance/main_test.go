@@ -23,8 +23,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // goFnZip is the aws-lambda-go test function (test/testdata/gofn) packaged
@@ -138,16 +138,16 @@ func watchHeartbeats(t testing.TB, nc *nats.Conn) *heartbeats {
 	return h
 }
 
-func (h *heartbeats) cpuOf(env string) float64 {
+func (h *heartbeats) cpuOf(envID string) float64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.cpu[env]
+	return h.cpu[envID]
 }
 
-func (h *heartbeats) peakOf(env string) int {
+func (h *heartbeats) peakOf(envID string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.peak[env]
+	return h.peak[envID]
 }
 
 func (h *heartbeats) get(id string) (Heartbeat, bool) {
@@ -186,8 +186,8 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func sleepySpec(n int) agent.Spec {
-	return agent.Spec{
+func sleepySpec(n int) env.Spec {
+	return env.Spec{
 		FunctionName: "sleepy", FunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:sleepy",
 		Version: "1", Runtime: "provided.al2023", Handler: "bootstrap", MemoryMB: 512,
 		Timeout: 10 * time.Second, MaxConcurrency: n, AccountID: "123456789012",

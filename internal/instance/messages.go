@@ -3,7 +3,7 @@ package instance
 import (
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // NATS subjects of an agent. Heartbeats are published; commands are
@@ -142,7 +142,7 @@ type StartEnv struct {
 	// Spec is the environment; its MaxConcurrency is the number of slots.
 	// InitType is forced to "lambda-managed-instances" and an unset
 	// InitTimeout becomes max(130 s, Spec.Timeout).
-	Spec agent.Spec `json:"spec"`
+	Spec env.Spec `json:"spec"`
 }
 
 // Reply answers a Command.

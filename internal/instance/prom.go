@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 )
 
@@ -43,11 +43,11 @@ func newObserver() *observer {
 
 // sandboxes wraps a sandbox factory (nil: agent.DefaultSandboxes) so that the
 // observer knows every sandbox's cgroup while it exists.
-func (o *observer) sandboxes(inner agent.SandboxFactory) agent.SandboxFactory {
+func (o *observer) sandboxes(inner env.SandboxFactory) env.SandboxFactory {
 	if inner == nil {
-		inner = agent.DefaultSandboxes
+		inner = env.DefaultSandboxes
 	}
-	return func(cfg sandbox.Config, logger *slog.Logger) (agent.Sandbox, error) {
+	return func(cfg sandbox.Config, logger *slog.Logger) (env.Sandbox, error) {
 		box, err := inner(cfg, logger)
 		if err != nil {
 			return nil, err
@@ -61,7 +61,7 @@ func (o *observer) sandboxes(inner agent.SandboxFactory) agent.SandboxFactory {
 
 // trackedBox forgets its sandbox when it is closed.
 type trackedBox struct {
-	agent.Sandbox
+	env.Sandbox
 	o  *observer
 	id string
 }
@@ -74,7 +74,7 @@ func (b *trackedBox) Close() error {
 }
 
 // sandboxID is the id agent.Start gives the sandbox of an environment.
-func sandboxID(ae *agent.Environment) string { return "shoal-" + ae.ID() }
+func sandboxID(ae *env.Environment) string { return "shoal-" + ae.ID() }
 
 // countConns counts the bytes of every connection ln accepts.
 func (o *observer) countConns(ln net.Listener) net.Listener {
@@ -149,7 +149,7 @@ func (o *observer) sample(a *Agent) {
 }
 
 // readyEnv returns an environment's agent.Environment once its init is over.
-func readyEnv(e *env) *agent.Environment {
+func readyEnv(e *hostedEnv) *env.Environment {
 	select {
 	case <-e.ready:
 		return e.ae

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -65,7 +65,7 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 	}
 	ta.start(t, "env-m", 3)
 	ta.waitEnv(t, "env-m", EnvReady)
-	env := map[string]string{"capacity_provider": "cp1", "instance": "i-test", "instance_type": "m7i.large",
+	labels := map[string]string{"capacity_provider": "cp1", "instance": "i-test", "instance_type": "m7i.large",
 		"zone": "us-east-1a", "function": "sleepy", "version": "1", "environment": "env-m"}
 
 	// The heartbeat announces the endpoint and the environment's allocation.
@@ -84,7 +84,7 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 	})
 
 	before := scrapeAgent(t, addr)
-	if got, _ := agentSample(before, "shoal_agent_environment_concurrency_limit", env); got != 3 {
+	if got, _ := agentSample(before, "shoal_agent_environment_concurrency_limit", labels); got != 3 {
 		t.Fatalf("concurrency limit %v, want 3", got)
 	}
 	rx0, _ := agentSample(before, "shoal_agent_network_receive_bytes_total", nil)
@@ -93,7 +93,7 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
-			if _, err := ta.conn.Invoke(context.Background(), "env-m", agent.Invocation{
+			if _, err := ta.conn.Invoke(context.Background(), "env-m", env.Invocation{
 				RequestID: fmt.Sprintf("m-%d", i), Payload: []byte(`{"op":"sleep","ms":1500}`)}); err != nil {
 				t.Error(err)
 			}
@@ -101,16 +101,16 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, func() error {
 		m := scrapeAgent(t, addr)
-		if got, _ := agentSample(m, "shoal_agent_environment_in_flight", env); got != 3 {
+		if got, _ := agentSample(m, "shoal_agent_environment_in_flight", labels); got != 3 {
 			return fmt.Errorf("in flight %v, want 3", got)
 		}
 		// The peak since the last heartbeat is at least what runs now.
-		if got, _ := agentSample(m, "shoal_agent_environment_concurrency", env); got != 3 {
+		if got, _ := agentSample(m, "shoal_agent_environment_concurrency", labels); got != 3 {
 			return fmt.Errorf("concurrency %v, want 3", got)
 		}
 		return nil
 	})
-	_, err := ta.conn.Invoke(context.Background(), "env-m", agent.Invocation{RequestID: "m-x"})
+	_, err := ta.conn.Invoke(context.Background(), "env-m", env.Invocation{RequestID: "m-x"})
 	if r, ok := wire.AsRefused(err); !ok || r.Reason != wire.ReasonConcurrency {
 		t.Fatalf("fourth invocation: %v, want a concurrency refusal", err)
 	}
@@ -122,10 +122,10 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 		labels map[string]string
 		want   func(float64) bool
 	}{
-		{"shoal_agent_environment_invocations_total", env, func(v float64) bool { return v == 3 }},
-		{"shoal_agent_environment_refusals_total", withLabel(env, "reason", "concurrency"), func(v float64) bool { return v == 1 }},
-		{"shoal_agent_environment_refusals_total", withLabel(env, "reason", "cpu"), func(v float64) bool { return v == 0 }},
-		{"shoal_agent_environment_in_flight", env, func(v float64) bool { return v == 0 }},
+		{"shoal_agent_environment_invocations_total", labels, func(v float64) bool { return v == 3 }},
+		{"shoal_agent_environment_refusals_total", withLabel(labels, "reason", "concurrency"), func(v float64) bool { return v == 1 }},
+		{"shoal_agent_environment_refusals_total", withLabel(labels, "reason", "cpu"), func(v float64) bool { return v == 0 }},
+		{"shoal_agent_environment_in_flight", labels, func(v float64) bool { return v == 0 }},
 		{"shoal_agent_network_receive_bytes_total", nil, func(v float64) bool { return v > rx0 }},
 		{"shoal_agent_network_transmit_bytes_total", nil, func(v float64) bool { return v > 0 }},
 		{"shoal_agent_open_fds", nil, func(v float64) bool { return v > 0 }},
@@ -148,7 +148,7 @@ func TestEnvironmentMemoryUtilization(t *testing.T) {
 	ta := startTestAgent(t)
 	ta.start(t, "env-mem", 1)
 	ta.waitEnv(t, "env-mem", EnvReady)
-	if _, err := ta.conn.Invoke(context.Background(), "env-mem", agent.Invocation{
+	if _, err := ta.conn.Invoke(context.Background(), "env-mem", env.Invocation{
 		RequestID: "grow", Payload: []byte(`{"op":"oom","mb":128}`)}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -59,7 +59,7 @@ type usageSink struct {
 	cfg *Config
 }
 
-func (u *usageSink) InvocationDone(spec *agent.Spec, requestID string, start time.Time, r *agent.Result) {
+func (u *usageSink) InvocationDone(spec *env.Spec, requestID string, start time.Time, r *env.Result) {
 	ev := meter.InvocationEvent(spec, requestID, start, r, meter.ManagedInstances)
 	ev.CapacityProvider, ev.Instance, ev.InstanceType, ev.Zone = u.cfg.CapacityProvider, u.cfg.ID, u.cfg.Type, u.cfg.Zone
 	u.rec.Record(ev)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // StreamName is the JetStream stream that holds the logs.
@@ -68,13 +68,13 @@ type Store struct {
 	stream jetstream.Stream
 	logger *slog.Logger
 
-	queue   chan agent.LogRecord
+	queue   chan env.LogRecord
 	dropped atomic.Int64
 	done    chan struct{}
 	closeMu sync.Once
 }
 
-var _ agent.LogSink = (*Store)(nil)
+var _ env.LogSink = (*Store)(nil)
 
 // Open creates the stream if needed and starts the publisher.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.Logger) (*Store, error) {
@@ -99,7 +99,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 	s := &Store{
 		js: js, stream: st,
 		logger: logger.With("component", "logs"),
-		queue:  make(chan agent.LogRecord, cfg.Buffer),
+		queue:  make(chan env.LogRecord, cfg.Buffer),
 		done:   make(chan struct{}),
 	}
 	go s.publish()
@@ -107,7 +107,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 }
 
 // WriteLog queues one line; it never blocks.
-func (s *Store) WriteLog(rec agent.LogRecord) {
+func (s *Store) WriteLog(rec env.LogRecord) {
 	select {
 	case s.queue <- rec:
 	default:
@@ -132,7 +132,7 @@ func (s *Store) publish() {
 			delete(batches, fn)
 		}
 	}
-	add := func(rec agent.LogRecord) {
+	add := func(rec env.LogRecord) {
 		line, err := json.Marshal(Record{Time: rec.Time, Function: rec.Function, Version: rec.Version,
 			Stream: rec.Stream, Message: rec.Message})
 		if err != nil {

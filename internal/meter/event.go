@@ -81,7 +81,7 @@ type Event struct {
 
 	// Invocation measurements. BilledMs is Duration rounded up to the
 	// millisecond (at least 1), as Lambda bills it. CPUMs is the CPU time the
-	// environment used for it (see agent.Result.CPUTime).
+	// environment used for it (see env.Result.CPUTime).
 	RequestID       string  `json:"request_id,omitempty"`
 	DurationMs      float64 `json:"duration_ms,omitempty"`
 	BilledMs        int64   `json:"billed_ms,omitempty"`

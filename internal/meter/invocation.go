@@ -3,12 +3,12 @@ package meter
 import (
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // InvocationEvent is the usage event of one finished invocation of an
 // environment of spec. The caller adds where it ran.
-func InvocationEvent(spec *agent.Spec, requestID string, start time.Time, r *agent.Result, compute string) *Event {
+func InvocationEvent(spec *env.Spec, requestID string, start time.Time, r *env.Result, compute string) *Event {
 	ev := &Event{
 		ID: "inv-" + requestID, Kind: KindInvocation, Start: start, End: start.Add(r.Duration),
 		Function: spec.FunctionName, Version: spec.Version, Compute: compute,
@@ -27,7 +27,7 @@ func InvocationEvent(spec *agent.Spec, requestID string, start time.Time, r *age
 }
 
 // Outcome classifies a result.
-func Outcome(r *agent.Result) string {
+func Outcome(r *env.Result) string {
 	switch {
 	case r.FunctionError == "":
 		return OutcomeSuccess

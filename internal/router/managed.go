@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
@@ -151,7 +151,7 @@ func (m *Managed) Stats(versionKey string) *ManagedStats {
 
 // Invoke runs inv on an environment of the route with key routeKey (RouteKey);
 // its counters go to the version's.
-func (m *Managed) Invoke(ctx context.Context, routeKey string, inv agent.Invocation) (agent.Result, error) {
+func (m *Managed) Invoke(ctx context.Context, routeKey string, inv env.Invocation) (env.Result, error) {
 	m.mu.RLock()
 	rt := m.routes[routeKey]
 	m.mu.RUnlock()
@@ -181,7 +181,7 @@ func (m *Managed) Invoke(ctx context.Context, routeKey string, inv agent.Invocat
 				// The instance cannot be reached: nothing was sent, try the others.
 				e.outstanding.Add(-1)
 				if ctx.Err() != nil {
-					return agent.Result{}, ctx.Err()
+					return env.Result{}, ctx.Err()
 				}
 				e.broken.Store(true)
 				continue
@@ -201,10 +201,10 @@ func (m *Managed) Invoke(ctx context.Context, routeKey string, inv agent.Invocat
 				continue
 			}
 			if ctx.Err() != nil {
-				return agent.Result{}, ctx.Err()
+				return env.Result{}, ctx.Err()
 			}
 			// The invocation was sent and its instance went away, or the agent failed.
-			return agent.Result{}, awserr.Service(err, "The function could not be invoked: its instance failed.")
+			return env.Result{}, awserr.Service(err, "The function could not be invoked: its instance failed.")
 		}
 	}
 	switch cause {
@@ -217,7 +217,7 @@ func (m *Managed) Invoke(ctx context.Context, routeKey string, inv agent.Invocat
 	}
 	throttle := awserr.Throttled(awserr.ReasonConcurrentInvocationLimitExceeded, "Rate Exceeded.")
 	throttle.Err = throttleCause(cause)
-	return agent.Result{}, throttle
+	return env.Result{}, throttle
 }
 
 // throttleCause is the cause kept in a Managed Instances throttle: the

@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/instance"
 	"github.com/shoal-dev/shoal/internal/wire"
@@ -27,16 +27,16 @@ type fakeAgent struct {
 	hits  map[string]*atomic.Int32
 }
 
-func (a *fakeAgent) Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+func (a *fakeAgent) Invoke(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 	a.mu.Lock()
 	free, ok := a.slots[envID]
 	if !ok {
 		a.mu.Unlock()
-		return agent.Result{}, wire.Refused(wire.ReasonUnknown, "no environment %s", envID)
+		return env.Result{}, wire.Refused(wire.ReasonUnknown, "no environment %s", envID)
 	}
 	if free == 0 {
 		a.mu.Unlock()
-		return agent.Result{}, wire.Refused(wire.ReasonConcurrency, "busy")
+		return env.Result{}, wire.Refused(wire.ReasonConcurrency, "busy")
 	}
 	a.slots[envID] = free - 1
 	a.hits[envID].Add(1)
@@ -47,7 +47,7 @@ func (a *fakeAgent) Invoke(ctx context.Context, envID string, inv agent.Invocati
 	a.mu.Lock()
 	a.slots[envID]++
 	a.mu.Unlock()
-	return agent.Result{Payload: []byte(`"` + envID + `"`)}, nil
+	return env.Result{Payload: []byte(`"` + envID + `"`)}, nil
 }
 
 // startAgents serves one fake agent per zone on Unix sockets and returns the
@@ -92,7 +92,7 @@ func TestManagedSpreadsAndThrottles(t *testing.T) {
 	errs := make(chan error, 6)
 	for range 6 {
 		wg.Go(func() {
-			_, err := m.Invoke(context.Background(), "f:1", agent.Invocation{})
+			_, err := m.Invoke(context.Background(), "f:1", env.Invocation{})
 			errs <- err
 		})
 	}
@@ -112,7 +112,7 @@ func TestManagedSpreadsAndThrottles(t *testing.T) {
 		}
 	}
 	// Every slot is taken: the seventh is throttled at once, not queued.
-	_, err := m.Invoke(context.Background(), "f:1", agent.Invocation{})
+	_, err := m.Invoke(context.Background(), "f:1", env.Invocation{})
 	if e := awserr.As(err); e == nil || e.Status != 429 {
 		t.Fatalf("seventh invocation: %v, want 429", err)
 	}
@@ -140,7 +140,7 @@ func TestManagedSkipsUnreachableInstance(t *testing.T) {
 	m.Update(insts)
 	lns[0].Close() // instance a is gone; the router has not heard yet
 	for i := range 10 {
-		res, err := m.Invoke(context.Background(), "f:1", agent.Invocation{})
+		res, err := m.Invoke(context.Background(), "f:1", env.Invocation{})
 		if err != nil {
 			t.Fatalf("invocation %d: %v", i, err)
 		}
@@ -152,7 +152,7 @@ func TestManagedSkipsUnreachableInstance(t *testing.T) {
 
 func TestManagedUnknownVersionThrottles(t *testing.T) {
 	m := NewManaged(fleet.NewPool())
-	_, err := m.Invoke(context.Background(), "nope:1", agent.Invocation{})
+	_, err := m.Invoke(context.Background(), "nope:1", env.Invocation{})
 	if !awserr.Is(err, awserr.CodeTooManyRequests) {
 		t.Fatalf("err = %v", err)
 	}

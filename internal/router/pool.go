@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // pool holds the environments of one target: provisioned ones, kept initialised
@@ -47,7 +47,7 @@ func newPool(r *Router, t Target) *pool { return &pool{r: r, target: t} }
 
 // acquire returns a free environment, cold-starting one when none is free. A failed
 // init returns the function error the caller answers with.
-func (p *pool) acquire(ctx context.Context) (*entry, *agent.InitError, error) {
+func (p *pool) acquire(ctx context.Context) (*entry, *env.InitError, error) {
 	p.mu.Lock()
 	for {
 		e := pop(&p.pidle)
@@ -72,19 +72,19 @@ func (p *pool) acquire(ctx context.Context) (*entry, *agent.InitError, error) {
 	p.envs.Add(1)
 	p.mu.Unlock()
 
-	env, err := p.startEnv(ctx, "on-demand")
+	e, err := p.startEnv(ctx, "on-demand")
 	if err != nil {
 		p.mu.Lock()
 		p.live--
 		p.mu.Unlock()
 		p.envs.Done()
-		var ie *agent.InitError
+		var ie *env.InitError
 		if errors.As(err, &ie) {
 			return nil, ie, nil
 		}
 		return nil, nil, err
 	}
-	return &entry{env: env}, nil, nil
+	return &entry{env: e}, nil, nil
 }
 
 // startEnv starts one environment of the pool's target.
@@ -104,15 +104,15 @@ func (p *pool) startEnv(ctx context.Context, initType string) (Env, error) {
 		spec.LogStream = logStream(p.r.clock.Now(), spec.Version)
 	}
 	// The environment outlives the request that started it.
-	env, err := p.r.start(context.WithoutCancel(ctx), spec)
+	e, err := p.r.start(context.WithoutCancel(ctx), spec)
 	if err != nil {
-		var ie *agent.InitError
+		var ie *env.InitError
 		if errors.As(err, &ie) {
 			return nil, err
 		}
 		return nil, awserr.Service(err, "The execution environment could not be started.")
 	}
-	return env, nil
+	return e, nil
 }
 
 // put returns e to the pool after an invocation, or discards it.
@@ -235,7 +235,7 @@ func (p *pool) startProvisioned() {
 		p.envs.Done()
 		return
 	}
-	env, err := p.startEnv(context.Background(), "provisioned-concurrency")
+	ee, err := p.startEnv(context.Background(), "provisioned-concurrency")
 	<-p.r.provisionSem
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -250,7 +250,7 @@ func (p *pool) startProvisioned() {
 			"function", p.target.Function, "version", p.target.Version, "err", err)
 		return
 	}
-	e := &entry{env: env, provisioned: true, lastUsed: p.r.clock.Now()}
+	e := &entry{env: ee, provisioned: true, lastUsed: p.r.clock.Now()}
 	if p.retired || p.provisioned > p.want {
 		p.dropLocked(e)
 		return

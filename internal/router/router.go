@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // Config configures a Router.
@@ -54,18 +54,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Env is what the router needs of an execution environment; *agent.Environment
+// Env is what the router needs of an execution environment; *env.Environment
 // implements it.
 type Env interface {
-	Invoke(ctx context.Context, inv agent.Invocation) (agent.Result, error)
+	Invoke(ctx context.Context, inv env.Invocation) (env.Result, error)
 	Done() <-chan struct{}
 	Close(ctx context.Context) error
 }
 
-var _ Env = (*agent.Environment)(nil)
+var _ Env = (*env.Environment)(nil)
 
-// Starter starts an environment for spec; agent.Start in production.
-type Starter func(ctx context.Context, spec agent.Spec) (Env, error)
+// Starter starts an environment for spec; env.Start in production.
+type Starter func(ctx context.Context, spec env.Spec) (Env, error)
 
 // CodeSource turns a code package into a directory of unpacked code.
 type CodeSource interface {
@@ -83,7 +83,7 @@ type Target struct {
 	CodeSha256 string
 	// Spec is the environment's spec without CodeDir, InitType and MaxConcurrency,
 	// which the router fills.
-	Spec agent.Spec
+	Spec env.Spec
 	// Reserved is the function's reserved concurrency, nil if none.
 	Reserved *int
 }
@@ -199,16 +199,16 @@ func (r *Router) release(function string, unreserved bool) {
 }
 
 // Invoke runs one invocation of t.
-func (r *Router) Invoke(ctx context.Context, t *Target, inv agent.Invocation) (agent.Result, error) {
+func (r *Router) Invoke(ctx context.Context, t *Target, inv env.Invocation) (env.Result, error) {
 	unreserved, err := r.admit(t)
 	if err != nil {
-		return agent.Result{}, err
+		return env.Result{}, err
 	}
 	defer r.release(t.Function, unreserved)
 	var (
 		p           *pool
 		e           *entry
-		initFailure *agent.InitError
+		initFailure *env.InitError
 	)
 	for {
 		p = r.pool(t)
@@ -218,7 +218,7 @@ func (r *Router) Invoke(ctx context.Context, t *Target, inv agent.Invocation) (a
 		}
 	}
 	if err != nil {
-		return agent.Result{}, err
+		return env.Result{}, err
 	}
 	if initFailure != nil {
 		return initResult(initFailure, inv), nil
@@ -226,7 +226,7 @@ func (r *Router) Invoke(ctx context.Context, t *Target, inv agent.Invocation) (a
 	res, err := e.env.Invoke(ctx, inv)
 	p.put(e, err != nil || res.Replace)
 	if err != nil {
-		return agent.Result{}, awserr.Service(err, "The function could not be invoked.")
+		return env.Result{}, awserr.Service(err, "The function could not be invoked.")
 	}
 	return res, nil
 }
@@ -353,8 +353,8 @@ func (r *Router) signalProvisioned() {
 }
 
 // initResult is what the invocation that triggered a failed init answers.
-func initResult(ie *agent.InitError, inv agent.Invocation) agent.Result {
-	res := agent.Result{
+func initResult(ie *env.InitError, inv env.Invocation) env.Result {
+	res := env.Result{
 		Payload:       ie.ForRequest(inv.RequestID),
 		FunctionError: "Unhandled",
 		ErrorType:     ie.ErrorType,

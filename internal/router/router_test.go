@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // These unit tests drive the router's admission and pooling logic with an
@@ -27,7 +27,7 @@ type fakeEnv struct {
 	calls   atomic.Int32
 }
 
-func (f *fakeEnv) Invoke(ctx context.Context, inv agent.Invocation) (agent.Result, error) {
+func (f *fakeEnv) Invoke(ctx context.Context, inv env.Invocation) (env.Result, error) {
 	f.calls.Add(1)
 	if f.gate != nil {
 		select {
@@ -35,7 +35,7 @@ func (f *fakeEnv) Invoke(ctx context.Context, inv agent.Invocation) (agent.Resul
 		case <-ctx.Done():
 		}
 	}
-	return agent.Result{Payload: []byte(fmt.Sprintf(`{"env":%d}`, f.id)), Replace: f.replace}, nil
+	return env.Result{Payload: []byte(fmt.Sprintf(`{"env":%d}`, f.id)), Replace: f.replace}, nil
 }
 
 func (f *fakeEnv) Done() <-chan struct{} { return f.done }
@@ -50,13 +50,13 @@ func (f *fakeEnv) Close(context.Context) error {
 type fakeStarter struct {
 	mu      sync.Mutex
 	envs    []*fakeEnv
-	specs   []agent.Spec
+	specs   []env.Spec
 	gate    chan struct{}
 	replace bool
-	initErr *agent.InitError
+	initErr *env.InitError
 }
 
-func (s *fakeStarter) start(ctx context.Context, spec agent.Spec) (Env, error) {
+func (s *fakeStarter) start(ctx context.Context, spec env.Spec) (Env, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.initErr != nil {
@@ -94,7 +94,7 @@ func newTestRouter(t *testing.T, cfg Config, st *fakeStarter, clk clock.Clock) *
 
 func target(fn string, reserved *int) *Target {
 	return &Target{Key: fn + ":1", Function: fn, Version: "1", CodeSha256: "abc",
-		Spec: agent.Spec{FunctionName: fn, Version: "1"}, Reserved: reserved}
+		Spec: env.Spec{FunctionName: fn, Version: "1"}, Reserved: reserved}
 }
 
 func TestWarmReuseAndColdStart(t *testing.T) {
@@ -102,7 +102,7 @@ func TestWarmReuseAndColdStart(t *testing.T) {
 	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
 	tg := target("f", nil)
 	for i := range 3 {
-		res, err := r.Invoke(context.Background(), tg, agent.Invocation{RequestID: fmt.Sprint(i)})
+		res, err := r.Invoke(context.Background(), tg, env.Invocation{RequestID: fmt.Sprint(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestConcurrentInvocationsGetOwnEnvironments(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			if _, err := r.Invoke(context.Background(), tg, agent.Invocation{}); err != nil {
+			if _, err := r.Invoke(context.Background(), tg, env.Invocation{}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -153,7 +153,7 @@ func TestReservedConcurrencyThrottles(t *testing.T) {
 	tg := target("f", &one)
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.Invoke(context.Background(), tg, agent.Invocation{})
+		_, err := r.Invoke(context.Background(), tg, env.Invocation{})
 		done <- err
 	}()
 	eventually(t, func() error {
@@ -162,13 +162,13 @@ func TestReservedConcurrencyThrottles(t *testing.T) {
 		}
 		return nil
 	})
-	_, err := r.Invoke(context.Background(), tg, agent.Invocation{})
+	_, err := r.Invoke(context.Background(), tg, env.Invocation{})
 	e := awserr.As(err)
 	if e == nil || e.Code != awserr.CodeTooManyRequests || e.Reason != awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded || e.Status != 429 {
 		t.Fatalf("err = %v, want a 429 reserved-concurrency throttle", err)
 	}
 	zero := 0
-	if _, err := r.Invoke(context.Background(), target("g", &zero), agent.Invocation{}); !awserr.Is(err, awserr.CodeTooManyRequests) {
+	if _, err := r.Invoke(context.Background(), target("g", &zero), env.Invocation{}); !awserr.Is(err, awserr.CodeTooManyRequests) {
 		t.Fatalf("reserved 0: err = %v, want throttle", err)
 	}
 	close(gate)
@@ -184,7 +184,7 @@ func TestAccountConcurrencyThrottles(t *testing.T) {
 	r.SetReservedSum(1) // one unit reserved elsewhere: the unreserved pool is 2
 	var wg sync.WaitGroup
 	for _, fn := range []string{"a", "b"} {
-		wg.Go(func() { _, _ = r.Invoke(context.Background(), target(fn, nil), agent.Invocation{}) })
+		wg.Go(func() { _, _ = r.Invoke(context.Background(), target(fn, nil), env.Invocation{}) })
 	}
 	eventually(t, func() error {
 		if _, total := r.InFlight(""); total != 2 {
@@ -192,7 +192,7 @@ func TestAccountConcurrencyThrottles(t *testing.T) {
 		}
 		return nil
 	})
-	_, err := r.Invoke(context.Background(), target("c", nil), agent.Invocation{})
+	_, err := r.Invoke(context.Background(), target("c", nil), env.Invocation{})
 	if e := awserr.As(err); e == nil || e.Reason != awserr.ReasonConcurrentInvocationLimitExceeded {
 		t.Fatalf("err = %v, want account throttle", err)
 	}
@@ -208,7 +208,7 @@ func TestReplacedEnvironmentIsDiscarded(t *testing.T) {
 	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
 	tg := target("f", nil)
 	for range 2 {
-		if _, err := r.Invoke(context.Background(), tg, agent.Invocation{}); err != nil {
+		if _, err := r.Invoke(context.Background(), tg, env.Invocation{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -224,9 +224,9 @@ func TestReplacedEnvironmentIsDiscarded(t *testing.T) {
 }
 
 func TestInitFailureAnswersFunctionError(t *testing.T) {
-	st := &fakeStarter{initErr: &agent.InitError{ErrorType: "Runtime.ExitError", Payload: []byte(`{"errorType":"Runtime.ExitError"}`)}}
+	st := &fakeStarter{initErr: &env.InitError{ErrorType: "Runtime.ExitError", Payload: []byte(`{"errorType":"Runtime.ExitError"}`)}}
 	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
-	res, err := r.Invoke(context.Background(), target("f", nil), agent.Invocation{RequestID: "r1"})
+	res, err := r.Invoke(context.Background(), target("f", nil), env.Invocation{RequestID: "r1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestIdleEnvironmentsAreReaped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Run(ctx)
-	if _, err := r.Invoke(context.Background(), target("f", nil), agent.Invocation{}); err != nil {
+	if _, err := r.Invoke(context.Background(), target("f", nil), env.Invocation{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, func() error {
@@ -286,7 +286,7 @@ func TestProvisionedFirstThenSpillOver(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for range 3 {
-		wg.Go(func() { _, _ = r.Invoke(context.Background(), tg, agent.Invocation{}) })
+		wg.Go(func() { _, _ = r.Invoke(context.Background(), tg, env.Invocation{}) })
 	}
 	eventually(t, func() error {
 		if n := st.count(); n != 3 {

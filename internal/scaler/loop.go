@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/env"
 	fleetpkg "github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/instance"
 	"github.com/shoal-dev/shoal/internal/pricing"
@@ -71,7 +71,7 @@ type LoopDeps struct {
 	Demand       Demand
 	// Spec builds the environment spec of a version (name, runtime, handler,
 	// environment, timeout, ARN); the loop sets memory, vCPUs and slots.
-	Spec    func(v *registry.Version) agent.Spec
+	Spec    func(v *registry.Version) env.Spec
 	Catalog *pricing.Catalog
 	Clock   clock.Clock
 	Logger  *slog.Logger
@@ -399,7 +399,7 @@ func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.Mana
 	spec.MemoryMB = mv.MemoryMB
 	spec.CPUs = float64(mv.VCPUs)
 	spec.MaxConcurrency = mv.MaxConcurrency
-	spec.InitType = agent.InitManagedInstances
+	spec.InitType = env.InitManagedInstances
 	spec.Isolate = l.cfg.Isolate
 	id := newEnvID()
 	l.mu.Lock()
@@ -416,7 +416,7 @@ func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.Mana
 		l.mu.Lock()
 		delete(l.starting, id)
 		l.mu.Unlock()
-		var ie *agent.InitError
+		var ie *env.InitError
 		if errors.As(err, &ie) {
 			l.log.Warn("environment failed to initialise", "version", a.Version, "environment", id, "err", err)
 			l.mu.Lock()

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
@@ -34,9 +34,9 @@ func (i *invoker) Invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (*la
 	return result(res, v), nil
 }
 
-func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (agent.Result, error) {
+func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (env.Result, error) {
 	v := req.Version
-	inv := agent.Invocation{
+	inv := env.Invocation{
 		RequestID:     req.RequestID,
 		Payload:       req.Payload,
 		InvokedARN:    req.InvokedARN,
@@ -48,14 +48,14 @@ func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (age
 	}
 	reserved, err := i.reg.GetFunctionConcurrency(ctx, v.FunctionName)
 	if err != nil {
-		return agent.Result{}, err
+		return env.Result{}, err
 	}
 	t := targetFor(v, i.cfg)
 	t.Reserved = reserved
 	return i.router.Invoke(ctx, t, inv)
 }
 
-func result(res agent.Result, v *registry.Version) *lambdaapi.InvokeResult {
+func result(res env.Result, v *registry.Version) *lambdaapi.InvokeResult {
 	return &lambdaapi.InvokeResult{
 		Payload:         res.Payload,
 		FunctionError:   res.FunctionError,
@@ -80,27 +80,27 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 	if len(v.Architectures) > 0 {
 		arch = v.Architectures[0]
 	}
-	var env map[string]string
+	var vars map[string]string
 	if v.Environment != nil {
-		env = v.Environment.Variables
+		vars = v.Environment.Variables
 	}
 	logGroup := ""
-	var logging agent.LogConfig
+	var logging env.LogConfig
 	if lc := v.LoggingConfig; lc != nil {
 		logGroup = lc.LogGroup
-		logging = agent.LogConfig{Format: lc.LogFormat, ApplicationLevel: lc.ApplicationLogLevel, SystemLevel: lc.SystemLogLevel}
+		logging = env.LogConfig{Format: lc.LogFormat, ApplicationLevel: lc.ApplicationLogLevel, SystemLevel: lc.SystemLogLevel}
 	}
-	if v.CapacityProviderConfig != nil && logging.Format != agent.LogFormatJSON {
+	if v.CapacityProviderConfig != nil && logging.Format != env.LogFormatJSON {
 		// Managed Instances functions always log JSON (a record stored before
 		// shoal defaulted them may still say Text).
-		logging = agent.LogConfig{Format: agent.LogFormatJSON}
+		logging = env.LogConfig{Format: env.LogFormatJSON}
 	}
 	return &router.Target{
 		Key:        targetKey(v),
 		Function:   v.FunctionName,
 		Version:    v.Version,
 		CodeSha256: v.CodeSha256,
-		Spec: agent.Spec{
+		Spec: env.Spec{
 			FunctionName: v.FunctionName,
 			FunctionARN:  arn,
 			Version:      v.Version,
@@ -108,7 +108,7 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 			Handler:      v.Handler,
 			MemoryMB:     v.MemorySize,
 			Timeout:      time.Duration(v.Timeout) * time.Second,
-			Environment:  env,
+			Environment:  vars,
 			Architecture: arch,
 			Region:       cfg.Region,
 			AccountID:    cfg.AccountID,

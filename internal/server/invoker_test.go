@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
 
@@ -19,15 +19,15 @@ func TestTargetLogging(t *testing.T) {
 		lc        *registry.LoggingConfig
 		cpc       *registry.CapacityProviderConfig
 		wantGroup string
-		want      agent.LogConfig
+		want      env.LogConfig
 	}{
-		{"none", nil, nil, "", agent.LogConfig{}},
-		{"text", &registry.LoggingConfig{LogFormat: "Text", LogGroup: "/aws/lambda/fn"}, nil, "/aws/lambda/fn", agent.LogConfig{Format: "Text"}},
+		{"none", nil, nil, "", env.LogConfig{}},
+		{"text", &registry.LoggingConfig{LogFormat: "Text", LogGroup: "/aws/lambda/fn"}, nil, "/aws/lambda/fn", env.LogConfig{Format: "Text"}},
 		{"json", &registry.LoggingConfig{LogFormat: "JSON", LogGroup: "g", ApplicationLogLevel: "DEBUG", SystemLogLevel: "WARN"}, nil, "g",
-			agent.LogConfig{Format: agent.LogFormatJSON, ApplicationLevel: "DEBUG", SystemLevel: "WARN"}},
+			env.LogConfig{Format: env.LogFormatJSON, ApplicationLevel: "DEBUG", SystemLevel: "WARN"}},
 		{"managed json", &registry.LoggingConfig{LogFormat: "JSON", LogGroup: "g", ApplicationLogLevel: "ERROR", SystemLogLevel: "INFO"}, managed, "g",
-			agent.LogConfig{Format: agent.LogFormatJSON, ApplicationLevel: "ERROR", SystemLevel: "INFO"}},
-		{"managed stored as text", &registry.LoggingConfig{LogFormat: "Text", LogGroup: "g"}, managed, "g", agent.LogConfig{Format: agent.LogFormatJSON}},
+			env.LogConfig{Format: env.LogFormatJSON, ApplicationLevel: "ERROR", SystemLevel: "INFO"}},
+		{"managed stored as text", &registry.LoggingConfig{LogFormat: "Text", LogGroup: "g"}, managed, "g", env.LogConfig{Format: env.LogFormatJSON}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

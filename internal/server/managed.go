@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/instance"
 	"github.com/shoal-dev/shoal/internal/meter"
@@ -69,7 +69,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 				return st.Invocations.Load(), time.Duration(st.BusyNanos.Load()),
 					st.ThrottlesConcurrency.Load() + st.ThrottlesCPU.Load() + st.ThrottlesMemory.Load()
 			},
-			Spec:   func(v *registry.Version) agent.Spec { return targetFor(v, cfg).Spec },
+			Spec:   func(v *registry.Version) env.Spec { return targetFor(v, cfg).Spec },
 			Clock:  s.clock,
 			Logger: s.logger,
 		})

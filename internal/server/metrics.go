@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
@@ -148,7 +148,7 @@ func (m *serverMetrics) begin(v *registry.Version) {
 
 // end records the outcome of an invocation of v: its result, or err (a
 // throttle, a service error) when there is none.
-func (m *serverMetrics) end(v *registry.Version, res agent.Result, err error) {
+func (m *serverMetrics) end(v *registry.Version, res env.Result, err error) {
 	c := m.of(v)
 	c.inFlight.Add(-1)
 	if err != nil {

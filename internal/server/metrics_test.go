@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
@@ -75,8 +75,8 @@ func refusingAgent(t *testing.T, reason *atomic.Value) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := wire.NewServer(wire.HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
-		return agent.Result{}, wire.Refused(reason.Load().(string), "refused by the test")
+	srv := wire.NewServer(wire.HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
+		return env.Result{}, wire.Refused(reason.Load().(string), "refused by the test")
 	}), nil)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -96,34 +96,34 @@ func TestFunctionMetrics(t *testing.T) {
 	managed.Update([]fleet.Instance{{ID: "i-1", State: fleet.StateRunning, InvokeNetwork: "tcp",
 		InvokeAddr:   refusingAgent(t, &reason),
 		Environments: []fleet.EnvStatus{{ID: "e-1", Function: "mi", Version: "1", Slots: 4, State: "ready"}}}})
-	managedThrottle := func(why string) func() (agent.Result, error) {
-		return func() (agent.Result, error) {
+	managedThrottle := func(why string) func() (env.Result, error) {
+		return func() (env.Result, error) {
 			reason.Store(why)
-			return managed.Invoke(context.Background(), "mi:1", agent.Invocation{RequestID: "r"})
+			return managed.Invoke(context.Background(), "mi:1", env.Invocation{RequestID: "r"})
 		}
 	}
-	ok := func(res agent.Result) func() (agent.Result, error) {
-		return func() (agent.Result, error) { return res, nil }
+	ok := func(res env.Result) func() (env.Result, error) {
+		return func() (env.Result, error) { return res, nil }
 	}
-	fail := func(err error) func() (agent.Result, error) {
-		return func() (agent.Result, error) { return agent.Result{}, err }
+	fail := func(err error) func() (env.Result, error) {
+		return func() (env.Result, error) { return env.Result{}, err }
 	}
 	fn := &registry.Version{FunctionName: "fn", Version: "$LATEST"}
 	mi := &registry.Version{FunctionName: "mi", Version: "1"}
 	tests := []struct {
 		name   string
 		v      *registry.Version
-		invoke func() (agent.Result, error)
+		invoke func() (env.Result, error)
 		metric string
 		labels map[string]string
 	}{
-		{name: "success", v: fn, invoke: ok(agent.Result{Duration: 20 * time.Millisecond}),
+		{name: "success", v: fn, invoke: ok(env.Result{Duration: 20 * time.Millisecond}),
 			metric: "shoal_function_invocations_total"},
-		{name: "duration", v: fn, invoke: ok(agent.Result{Duration: time.Second}),
+		{name: "duration", v: fn, invoke: ok(env.Result{Duration: time.Second}),
 			metric: "shoal_function_duration_seconds"},
-		{name: "function error", v: fn, invoke: ok(agent.Result{FunctionError: "Unhandled", Duration: time.Millisecond}),
+		{name: "function error", v: fn, invoke: ok(env.Result{FunctionError: "Unhandled", Duration: time.Millisecond}),
 			metric: "shoal_function_errors_total"},
-		{name: "cold start", v: fn, invoke: ok(agent.Result{Duration: time.Millisecond, InitDuration: 300 * time.Millisecond}),
+		{name: "cold start", v: fn, invoke: ok(env.Result{Duration: time.Millisecond, InitDuration: 300 * time.Millisecond}),
 			metric: "shoal_function_init_duration_seconds"},
 		{name: "reserved concurrency throttle", v: fn,
 			invoke: fail(awserr.Throttled(awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded, "Rate Exceeded.")),
@@ -190,7 +190,7 @@ func TestMetricsPruneDeletedVersions(t *testing.T) {
 	m.versions = func() []*registry.Version { return live }
 	for _, v := range live {
 		m.begin(v)
-		m.end(v, agent.Result{Duration: time.Millisecond}, nil)
+		m.end(v, env.Result{Duration: time.Millisecond}, nil)
 	}
 	live = live[:1] // b is deleted
 	mfs := scrapeProm(t, m.handler())
@@ -209,7 +209,7 @@ func TestMetricsPruneDeletedVersions(t *testing.T) {
 	if got, _ := promSample(mfs, "shoal_function_concurrent_executions", map[string]string{"function": "a", "version": "1"}); got != 1 {
 		t.Errorf("concurrent executions of a deleted version in flight = %v, want 1", got)
 	}
-	m.end(a, agent.Result{Duration: time.Millisecond}, nil)
+	m.end(a, env.Result{Duration: time.Millisecond}, nil)
 	mfs = scrapeProm(t, m.handler())
 	if _, found := promSample(mfs, "shoal_function_invocations_total", map[string]string{"function": "a", "version": "1"}); found {
 		t.Error("the series of a deleted version remain after its last invocation")
@@ -224,7 +224,7 @@ func TestMetricsPruneDeletedVersions(t *testing.T) {
 func TestMetricsInvokePathDoesNotAllocate(t *testing.T) {
 	m := newMetrics()
 	v := &registry.Version{FunctionName: "fn", Version: "7"}
-	res := agent.Result{Duration: 3 * time.Millisecond}
+	res := env.Result{Duration: 3 * time.Millisecond}
 	m.begin(v)
 	m.end(v, res, nil)
 	if n := testing.AllocsPerRun(1000, func() {
@@ -240,7 +240,7 @@ func TestMetricsInvokePathDoesNotAllocate(t *testing.T) {
 func BenchmarkMetricsInvoke(b *testing.B) {
 	m := newMetrics()
 	vs := []*registry.Version{{FunctionName: "a", Version: "1"}, {FunctionName: "b", Version: "$LATEST"}, {FunctionName: "c", Version: "3"}}
-	res := agent.Result{Duration: 3 * time.Millisecond}
+	res := env.Result{Duration: 3 * time.Millisecond}
 	var n atomic.Uint32
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -16,10 +16,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/codecache"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/meter"
@@ -199,13 +199,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	code := codecache.New(filepath.Join(dataDir, "code"), s.reg.Code)
-	envDeps := agent.Deps{Logger: logger, Clock: clk, Logs: s.logs, WorkDir: workDir}
+	envDeps := env.Deps{Logger: logger, Clock: clk, Logs: s.logs, WorkDir: workDir}
 	if s.meter != nil {
 		envDeps.Usage = usageSink{rec: s.meter}
 	}
-	start := func(ctx context.Context, spec agent.Spec) (router.Env, error) {
+	start := func(ctx context.Context, spec env.Spec) (router.Env, error) {
 		spec.Isolate = cfg.Isolate
-		return agent.Start(ctx, spec, envDeps)
+		return env.Start(ctx, spec, envDeps)
 	}
 	s.router, err = router.New(router.Config{AccountConcurrency: cfg.AccountConcurrency, KeepAlive: cfg.KeepAlive},
 		start, code, clk, logger)

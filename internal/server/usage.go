@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/router"
 )
@@ -45,9 +45,9 @@ func (s *Server) openMeter(ctx context.Context, dataDir string) error {
 // on-demand ones, and provisioned ones of Provisioned Concurrency.
 type usageSink struct{ rec *meter.Recorder }
 
-func (u usageSink) InvocationDone(spec *agent.Spec, requestID string, start time.Time, r *agent.Result) {
+func (u usageSink) InvocationDone(spec *env.Spec, requestID string, start time.Time, r *env.Result) {
 	compute := meter.OnDemand
-	if spec.InitType == agent.InitProvisioned {
+	if spec.InitType == env.InitProvisioned {
 		compute = meter.Provisioned
 	}
 	u.rec.Record(meter.InvocationEvent(spec, requestID, start, r, compute))

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/router"
 )
@@ -40,7 +40,7 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 		return rec
 	}
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	target := &router.Target{Function: "fn", Version: "3", Spec: agent.Spec{MemoryMB: 512}}
+	target := &router.Target{Function: "fn", Version: "3", Spec: env.Spec{MemoryMB: 512}}
 
 	rec1 := newRec()
 	p1 := openProvisionedUsage(rec1, dataDir, log)

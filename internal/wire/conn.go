@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
@@ -41,7 +41,7 @@ type call struct {
 }
 
 type answer struct {
-	res agent.Result
+	res env.Result
 	err error
 }
 
@@ -104,9 +104,9 @@ func (c *Conn) Close() error {
 // fails the call with *ConnError. When ctx ends first, Invoke tells the agent
 // (which cancels the invocation's context there) and returns ctx's error;
 // whatever the agent answers later is dropped.
-func (c *Conn) Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+func (c *Conn) Invoke(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return agent.Result{}, err
+		return env.Result{}, err
 	}
 	id := c.nextID.Add(1)
 	cl := callPool.Get().(*call)
@@ -115,14 +115,14 @@ func (c *Conn) Invoke(ctx context.Context, envID string, inv agent.Invocation) (
 		err := c.err
 		c.mu.Unlock()
 		callPool.Put(cl)
-		return agent.Result{}, err
+		return env.Result{}, err
 	}
 	c.calls[id] = cl
 	c.mu.Unlock()
 	if err := c.w.write(func(b []byte) ([]byte, error) { return appendInvoke(b, id, envID, &inv) }); err != nil {
 		if c.remove(id) {
 			callPool.Put(cl)
-			return agent.Result{}, err
+			return env.Result{}, err
 		}
 		a := <-cl.ch // failed by the reader meanwhile
 		callPool.Put(cl)
@@ -137,7 +137,7 @@ func (c *Conn) Invoke(ctx context.Context, envID string, inv agent.Invocation) (
 			callPool.Put(cl)
 			// Best effort: on a broken connection the agent is gone anyway.
 			_ = c.w.write(func(b []byte) ([]byte, error) { return appendCancel(b, id), nil })
-			return agent.Result{}, ctx.Err()
+			return env.Result{}, ctx.Err()
 		}
 		// The answer is being delivered: take it rather than drop it.
 		a := <-cl.ch

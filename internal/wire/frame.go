@@ -29,7 +29,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 const (
@@ -86,7 +86,7 @@ func appendBytes(b []byte, s []byte) []byte {
 }
 
 // appendInvoke appends an invoke frame.
-func appendInvoke(b []byte, id uint64, envID string, inv *agent.Invocation) ([]byte, error) {
+func appendInvoke(b []byte, id uint64, envID string, inv *env.Invocation) ([]byte, error) {
 	start := len(b)
 	b = appendHeader(b, frameInvoke, id)
 	b = appendString(b, envID)
@@ -110,7 +110,7 @@ func appendInvoke(b []byte, id uint64, envID string, inv *agent.Invocation) ([]b
 }
 
 // appendResult appends a result frame.
-func appendResult(b []byte, id uint64, r *agent.Result) ([]byte, error) {
+func appendResult(b []byte, id uint64, r *env.Result) ([]byte, error) {
 	start := len(b)
 	b = appendHeader(b, frameResult, id)
 	b = appendString(b, r.FunctionError)
@@ -268,7 +268,7 @@ func (d *decoder) rest() []byte {
 }
 
 // decodeInvoke decodes an invoke body; the returned values do not alias body.
-func decodeInvoke(body []byte) (envID string, inv agent.Invocation, err error) {
+func decodeInvoke(body []byte) (envID string, inv env.Invocation, err error) {
 	d := decoder{b: body}
 	envID = d.string()
 	inv.RequestID = d.string()
@@ -283,15 +283,15 @@ func decodeInvoke(body []byte) (envID string, inv agent.Invocation, err error) {
 	}
 	inv.Payload = d.rest()
 	if d.err != nil {
-		return "", agent.Invocation{}, fmt.Errorf("wire: invoke frame: %w", d.err)
+		return "", env.Invocation{}, fmt.Errorf("wire: invoke frame: %w", d.err)
 	}
 	return envID, inv, nil
 }
 
 // decodeResult decodes a result body; the returned value does not alias body.
-func decodeResult(body []byte) (agent.Result, error) {
+func decodeResult(body []byte) (env.Result, error) {
 	d := decoder{b: body}
-	var r agent.Result
+	var r env.Result
 	r.FunctionError = d.string()
 	r.ErrorType = d.string()
 	if t := d.bytes(); len(t) > 0 {
@@ -309,7 +309,7 @@ func decodeResult(body []byte) (agent.Result, error) {
 	r.Replace = d.byte()&1 != 0
 	r.Payload = d.rest()
 	if d.err != nil {
-		return agent.Result{}, fmt.Errorf("wire: result frame: %w", d.err)
+		return env.Result{}, fmt.Errorf("wire: result frame: %w", d.err)
 	}
 	return r, nil
 }

@@ -8,17 +8,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // FuzzFrameDecoder feeds arbitrary bytes to the frame reader and the body
 // decoders: they must return errors, never panic or allocate past MaxFrame,
 // and a decoded invoke must re-encode to the same body.
 func FuzzFrameDecoder(f *testing.F) {
-	b, _ := appendInvoke(nil, 1, "env", &agent.Invocation{RequestID: "r", Payload: []byte(`{}`), TailLog: true,
+	b, _ := appendInvoke(nil, 1, "env", &env.Invocation{RequestID: "r", Payload: []byte(`{}`), TailLog: true,
 		Deadline: time.Unix(5, 6)})
 	f.Add(b)
-	b, _ = appendResult(nil, 2, &agent.Result{Payload: []byte("x"), LogTail: []byte("log"), Duration: 9, MaxMemoryUsedMB: 3})
+	b, _ = appendResult(nil, 2, &env.Result{Payload: []byte("x"), LogTail: []byte("log"), Duration: 9, MaxMemoryUsedMB: 3})
 	f.Add(b)
 	f.Add(appendRefused(nil, 3, ReasonCPU, "hot"))
 	f.Add(appendError(nil, 4, "boom"))
@@ -37,11 +37,11 @@ func FuzzFrameDecoder(f *testing.F) {
 			}
 			switch fm.typ {
 			case frameInvoke:
-				env, inv, err := decodeInvoke(fm.body)
+				envID, inv, err := decodeInvoke(fm.body)
 				if err != nil {
 					continue
 				}
-				re, err := appendInvoke(nil, fm.id, env, &inv)
+				re, err := appendInvoke(nil, fm.id, envID, &inv)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -49,7 +49,7 @@ func FuzzFrameDecoder(f *testing.F) {
 				if err != nil {
 					t.Fatalf("re-encoded invoke does not decode: %v", err)
 				}
-				if env2 != env || !cmp.Equal(inv, inv2, cmpopts.EquateEmpty()) {
+				if env2 != envID || !cmp.Equal(inv, inv2, cmpopts.EquateEmpty()) {
 					t.Fatalf("invoke round trip differs: %s", cmp.Diff(inv, inv2, cmpopts.EquateEmpty()))
 				}
 			case frameResult:

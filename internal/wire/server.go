@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
@@ -18,14 +18,14 @@ import (
 // rather than wait when it cannot start an invocation at once. ctx ends when
 // the caller cancels or the connection breaks.
 type Handler interface {
-	Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error)
+	Invoke(ctx context.Context, envID string, inv env.Invocation) (env.Result, error)
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error)
+type HandlerFunc func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error)
 
 // Invoke calls f.
-func (f HandlerFunc) Invoke(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+func (f HandlerFunc) Invoke(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 	return f(ctx, envID, inv)
 }
 
@@ -199,7 +199,7 @@ type job struct {
 	ctx   context.Context
 	id    uint64
 	envID string
-	inv   agent.Invocation
+	inv   env.Invocation
 }
 
 // work runs j, then waits for more invocations of the connection while no
@@ -225,7 +225,7 @@ func (sc *serverConn) work(j job) {
 }
 
 // invoke runs one invocation and answers it unless the caller cancelled it.
-func (sc *serverConn) invoke(ctx context.Context, id uint64, envID string, inv agent.Invocation) {
+func (sc *serverConn) invoke(ctx context.Context, id uint64, envID string, inv env.Invocation) {
 	res, err := sc.s.h.Invoke(ctx, envID, inv)
 	sc.mu.Lock()
 	cancel, live := sc.cancels[id]

@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // eventually polls f until it succeeds or timeout passes.
@@ -67,24 +67,24 @@ func serve(t testing.TB, h Handler) (*Conn, *Server) {
 }
 
 func echo() Handler {
-	return HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
-		return agent.Result{Payload: append([]byte(envID+":"), inv.Payload...), ErrorType: inv.RequestID}, nil
+	return HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
+		return env.Result{Payload: append([]byte(envID+":"), inv.Payload...), ErrorType: inv.RequestID}, nil
 	})
 }
 
 func TestRoundTripFields(t *testing.T) {
-	var got agent.Invocation
+	var got env.Invocation
 	var gotEnv string
-	want := agent.Result{
+	want := env.Result{
 		Payload: []byte(`{"errorType":"x"}`), FunctionError: "Unhandled", ErrorType: "Runtime.ExitError",
 		LogTail: []byte("START\nEND\n"), Duration: 1234567, BilledDuration: 2 * time.Millisecond,
 		InitDuration: 3 * time.Second, MaxMemoryUsedMB: 77, CPUTime: 5 * time.Microsecond, Replace: true,
 	}
-	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 		gotEnv, got = envID, inv
 		return want, nil
 	}))
-	inv := agent.Invocation{
+	inv := env.Invocation{
 		RequestID: "req-1", Payload: []byte(`{"a":1}`), InvokedARN: "arn:aws:lambda:us-east-1:123456789012:function:f:1",
 		ClientContext: `{"custom":{}}`, CognitoIdentity: `{"id":"x"}`, TraceID: "Root=1-2-3", TailLog: true,
 		Deadline: time.Unix(1700000000, 123456789),
@@ -110,16 +110,16 @@ func TestManyConcurrentOnOneConnection(t *testing.T) {
 	// connection carries them at once.
 	var started atomic.Int32
 	all := make(chan struct{})
-	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 		if started.Add(1) == n {
 			close(all)
 		}
 		select {
 		case <-all:
 		case <-ctx.Done():
-			return agent.Result{}, ctx.Err()
+			return env.Result{}, ctx.Err()
 		}
-		return agent.Result{Payload: inv.Payload}, nil
+		return env.Result{Payload: inv.Payload}, nil
 	}))
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -128,7 +128,7 @@ func TestManyConcurrentOnOneConnection(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			p := bytes.Repeat([]byte{byte(i)}, i*37)
-			res, err := c.Invoke(context.Background(), "e", agent.Invocation{RequestID: fmt.Sprint(i), Payload: p})
+			res, err := c.Invoke(context.Background(), "e", env.Invocation{RequestID: fmt.Sprint(i), Payload: p})
 			if err != nil {
 				errs <- err
 				return
@@ -164,10 +164,10 @@ func TestRefusalsAndErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, _ := serve(t, HandlerFunc(func(context.Context, string, agent.Invocation) (agent.Result, error) {
-				return agent.Result{}, tc.err
+			c, _ := serve(t, HandlerFunc(func(context.Context, string, env.Invocation) (env.Result, error) {
+				return env.Result{}, tc.err
 			}))
-			_, err := c.Invoke(context.Background(), "e", agent.Invocation{RequestID: "r"})
+			_, err := c.Invoke(context.Background(), "e", env.Invocation{RequestID: "r"})
 			r, ok := AsRefused(err)
 			if tc.wantReason != "" {
 				if !ok || r.Reason != tc.wantReason {
@@ -196,20 +196,20 @@ func TestCancellationPropagates(t *testing.T) {
 	cancelled := make(chan string, 1)
 	release := make(chan struct{})
 	var answered atomic.Int32
-	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 		if inv.RequestID == "quick" {
-			return agent.Result{Payload: []byte("ok")}, nil
+			return env.Result{Payload: []byte("ok")}, nil
 		}
 		<-ctx.Done()
 		cancelled <- inv.RequestID
 		<-release // the runtime answers later; the answer must be dropped
 		answered.Add(1)
-		return agent.Result{Payload: []byte("late")}, nil
+		return env.Result{Payload: []byte("late")}, nil
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.Invoke(ctx, "e", agent.Invocation{RequestID: "slow"})
+		_, err := c.Invoke(ctx, "e", env.Invocation{RequestID: "slow"})
 		errc <- err
 	}()
 	eventually(t, 5*time.Second, func() error {
@@ -233,7 +233,7 @@ func TestCancellationPropagates(t *testing.T) {
 		return nil
 	})
 	// The late answer is dropped without harm: the connection still works.
-	res, err := c.Invoke(context.Background(), "e", agent.Invocation{RequestID: "quick"})
+	res, err := c.Invoke(context.Background(), "e", env.Invocation{RequestID: "quick"})
 	if err != nil || string(res.Payload) != "ok" {
 		t.Fatalf("after cancel: %q, %v", res.Payload, err)
 	}
@@ -244,18 +244,18 @@ func TestBrokenConnectionFailsInFlight(t *testing.T) {
 	var started atomic.Int32
 	block := make(chan struct{})
 	defer close(block)
-	c, srv := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+	c, srv := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 		started.Add(1)
 		select {
 		case <-block:
 		case <-ctx.Done():
 		}
-		return agent.Result{}, nil
+		return env.Result{}, nil
 	}))
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := c.Invoke(context.Background(), "e", agent.Invocation{})
+			_, err := c.Invoke(context.Background(), "e", env.Invocation{})
 			errs <- err
 		}()
 	}
@@ -278,7 +278,7 @@ func TestBrokenConnectionFailsInFlight(t *testing.T) {
 		t.Fatal("Done not closed")
 	}
 	var ce *ConnError
-	if _, err := c.Invoke(context.Background(), "e", agent.Invocation{}); !errors.As(err, &ce) {
+	if _, err := c.Invoke(context.Background(), "e", env.Invocation{}); !errors.As(err, &ce) {
 		t.Errorf("invoke on a broken connection: %v", err)
 	}
 }
@@ -286,13 +286,13 @@ func TestBrokenConnectionFailsInFlight(t *testing.T) {
 func TestCloseFailsInFlight(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
-	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv agent.Invocation) (agent.Result, error) {
+	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 		<-block
-		return agent.Result{}, nil
+		return env.Result{}, nil
 	}))
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.Invoke(context.Background(), "e", agent.Invocation{})
+		_, err := c.Invoke(context.Background(), "e", env.Invocation{})
 		errc <- err
 	}()
 	eventually(t, 5*time.Second, func() error {
@@ -309,11 +309,11 @@ func TestCloseFailsInFlight(t *testing.T) {
 
 func TestOversizedPayloadLeavesConnectionUsable(t *testing.T) {
 	c, _ := serve(t, echo())
-	_, err := c.Invoke(context.Background(), "e", agent.Invocation{Payload: make([]byte, MaxFrame+1)})
+	_, err := c.Invoke(context.Background(), "e", env.Invocation{Payload: make([]byte, MaxFrame+1)})
 	if !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("err = %v, want ErrFrameTooLarge", err)
 	}
-	res, err := c.Invoke(context.Background(), "e", agent.Invocation{RequestID: "r", Payload: []byte("x")})
+	res, err := c.Invoke(context.Background(), "e", env.Invocation{RequestID: "r", Payload: []byte("x")})
 	if err != nil || string(res.Payload) != "e:x" {
 		t.Fatalf("after oversized: %q, %v", res.Payload, err)
 	}
@@ -331,7 +331,7 @@ func TestTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	res, err := c.Invoke(context.Background(), "tcp-env", agent.Invocation{Payload: []byte("hi")})
+	res, err := c.Invoke(context.Background(), "tcp-env", env.Invocation{Payload: []byte("hi")})
 	if err != nil || string(res.Payload) != "tcp-env:hi" {
 		t.Fatalf("%q, %v", res.Payload, err)
 	}

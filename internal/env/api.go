@@ -1,13 +1,13 @@
-// Package agent runs Lambda execution environments on one instance: it starts a
+// Package env runs Lambda execution environments on one instance: it starts a
 // function's runtime process tree (through internal/sandbox when available),
 // serves it the Runtime API (internal/runtimeapi) and hands it invocations.
 //
 // An Environment has a fixed number of slots (1 for on-demand and provisioned
 // environments, N for Managed Instances). Invoke never queues: with every slot
 // taken it answers ErrBusy at once, and the caller (the router) places the
-// invocation elsewhere or throttles. The agent owns no routing, pooling or
+// invocation elsewhere or throttles. The package owns no routing, pooling or
 // concurrency-limit decisions.
-package agent
+package env
 
 import (
 	"errors"
@@ -111,7 +111,7 @@ type Result struct {
 	// CPU, so the sum over results is the environment's total.
 	CPUTime time.Duration
 	// Replace reports that this environment is finished (timeout, crash,
-	// out of memory): the caller must discard it. The agent is already
+	// out of memory): the caller must discard it. The environment is already
 	// closing it.
 	Replace bool
 }
@@ -153,10 +153,10 @@ type UsageSink interface {
 }
 
 // ErrBusy is returned by Invoke when every slot of the environment is taken.
-var ErrBusy = errors.New("agent: environment busy")
+var ErrBusy = errors.New("env: environment busy")
 
 // ErrClosed is returned by Invoke once the environment is closing or has ended.
-var ErrClosed = errors.New("agent: environment closed")
+var ErrClosed = errors.New("env: environment closed")
 
 // InitError is returned by Start when the environment failed to initialise.
 // A router answers it as an Unhandled function error with Payload.
@@ -173,7 +173,7 @@ type InitError struct {
 }
 
 func (e *InitError) Error() string {
-	return fmt.Sprintf("agent: init failed: %s: %s", e.ErrorType, e.Message)
+	return fmt.Sprintf("env: init failed: %s: %s", e.ErrorType, e.Message)
 }
 
 // ForRequest returns the error JSON Lambda answers to the invocation with

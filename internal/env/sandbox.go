@@ -1,4 +1,4 @@
-package agent
+package env
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/sandbox"
 )
 
-// Sandbox is the process container of one environment: what the agent needs
+// Sandbox is the process container of one environment: what an environment needs
 // of internal/sandbox.
 type Sandbox interface {
 	Start(cmd *exec.Cmd) error

@@ -1,4 +1,4 @@
-package agent
+package env
 
 // Lifecycle of an Environment:
 //
@@ -9,7 +9,7 @@ package agent
 //	        *InitError (killed)               closing ──in-flight done or ctx──► ended (Done closed)
 //
 // A one-slot environment that times out, crashes or runs out of memory is
-// closed by the agent itself; the Result says Replace so the caller drops it.
+// closed by the package itself; the Result says Replace so the caller drops it.
 
 import (
 	"context"
@@ -133,26 +133,26 @@ func (s *Spec) withDefaults() {
 func (s *Spec) Validate() error {
 	switch {
 	case s.FunctionName == "":
-		return errors.New("agent: function name is required")
+		return errors.New("env: function name is required")
 	case !runtimes.Supported(s.Runtime):
-		return fmt.Errorf("agent: unsupported runtime %q", s.Runtime)
+		return fmt.Errorf("env: unsupported runtime %q", s.Runtime)
 	case s.CodeDir == "" || !filepath.IsAbs(s.CodeDir):
-		return fmt.Errorf("agent: code dir %q must be an absolute path", s.CodeDir)
+		return fmt.Errorf("env: code dir %q must be an absolute path", s.CodeDir)
 	case s.MemoryMB < 0 || s.MaxConcurrency < 0:
-		return errors.New("agent: negative memory or concurrency")
+		return errors.New("env: negative memory or concurrency")
 	case s.Logging.Format != "" && s.Logging.Format != LogFormatText && s.Logging.Format != LogFormatJSON:
-		return fmt.Errorf("agent: unknown log format %q", s.Logging.Format)
+		return fmt.Errorf("env: unknown log format %q", s.Logging.Format)
 	}
 	if s.Logging.Format == LogFormatJSON {
 		switch s.Logging.ApplicationLevel {
 		case "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL":
 		default:
-			return fmt.Errorf("agent: unknown application log level %q", s.Logging.ApplicationLevel)
+			return fmt.Errorf("env: unknown application log level %q", s.Logging.ApplicationLevel)
 		}
 		switch s.Logging.SystemLevel {
 		case "DEBUG", "INFO", "WARN":
 		default:
-			return fmt.Errorf("agent: unknown system log level %q", s.Logging.SystemLevel)
+			return fmt.Errorf("env: unknown system log level %q", s.Logging.SystemLevel)
 		}
 	}
 	return nil
@@ -219,7 +219,7 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 		idle:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	e.logger = deps.Logger.With("component", "agent", "function", spec.FunctionName,
+	e.logger = deps.Logger.With("component", "env", "function", spec.FunctionName,
 		"version", spec.Version, "env", e.id)
 	if err := e.start(spec, deps); err != nil {
 		e.teardown()
@@ -260,7 +260,7 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 			msg: fmt.Sprintf("Init timed out after %.2f seconds", spec.InitTimeout.Seconds()), platform: true})
 	case <-ctx.Done():
 		e.teardown()
-		return nil, fmt.Errorf("agent: start: %w", ctx.Err())
+		return nil, fmt.Errorf("env: start: %w", ctx.Err())
 	}
 }
 
@@ -301,12 +301,12 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	runtimeDir := filepath.Join(deps.WorkDir, "runtime")
 	tmpDir := filepath.Join(e.dir, "tmp")
 	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return fmt.Errorf("env: %w", err)
 	}
 	_ = os.Chmod(tmpDir, 0o1777)
 	if runtimes.KindOf(spec.Runtime) != runtimes.Provided {
 		if err := installRuntimes(runtimeDir); err != nil {
-			return fmt.Errorf("agent: install runtimes: %w", err)
+			return fmt.Errorf("env: install runtimes: %w", err)
 		}
 	} else {
 		runtimeDir = ""
@@ -326,7 +326,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return fmt.Errorf("env: %w", err)
 	}
 	e.api = api
 	box, err := deps.Sandboxes(sandbox.Config{
@@ -334,18 +334,18 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		RuntimeDir: runtimeDir, TmpDir: tmpDir, Isolate: spec.Isolate, Batch: sched.Enabled(),
 	}, e.logger)
 	if err != nil {
-		return fmt.Errorf("agent: sandbox: %w", err)
+		return fmt.Errorf("env: sandbox: %w", err)
 	}
 	e.box = box
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return fmt.Errorf("env: %w", err)
 	}
 	e.logs, err = newLogPipe(pr, deps.Logs, e.clock, spec.FunctionName, spec.Version, spec.LogStream, e.levels.app)
 	if err != nil {
 		pr.Close()
 		pw.Close()
-		return fmt.Errorf("agent: %w", err)
+		return fmt.Errorf("env: %w", err)
 	}
 	rc, err := runtimes.CommandFor(spec.Runtime, spec.CodeDir, box.TaskRoot(), box.RuntimeRoot())
 	if err != nil {
@@ -355,7 +355,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 			return &InitError{ErrorType: "Runtime.InvalidEntrypoint", Message: msg,
 				Payload: errorJSON("Runtime.InvalidEntrypoint", msg), platform: true}
 		}
-		return fmt.Errorf("agent: %w", err)
+		return fmt.Errorf("env: %w", err)
 	}
 	env := environ(&spec, box.TaskRoot(), box.RuntimeRoot(), api.Addr(), rc)
 	if t := box.TmpDir(); t != "/tmp" {

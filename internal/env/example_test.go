@@ -1,4 +1,4 @@
-package agent_test
+package env_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // A router starts an environment per function version, invokes it while it
@@ -15,7 +15,7 @@ import (
 // environment whose result says Replace.
 func ExampleStart() {
 	ctx := context.Background()
-	spec := agent.Spec{
+	spec := env.Spec{
 		FunctionName: "echo",
 		FunctionARN:  "arn:aws:lambda:us-east-1:123456789012:function:echo",
 		Runtime:      "provided.al2023",
@@ -24,8 +24,8 @@ func ExampleStart() {
 		Timeout:      3 * time.Second,
 		CodeDir:      "/var/lib/shoal/code/echo-1", // the unpacked package
 	}
-	env, err := agent.Start(ctx, spec, agent.Deps{Logger: slog.Default()})
-	var initErr *agent.InitError
+	e, err := env.Start(ctx, spec, env.Deps{Logger: slog.Default()})
+	var initErr *env.InitError
 	if errors.As(err, &initErr) {
 		// Answer the invocation that caused the cold start:
 		// X-Amz-Function-Error: Unhandled, body initErr.ForRequest(requestID).
@@ -34,11 +34,11 @@ func ExampleStart() {
 	if err != nil {
 		return
 	}
-	defer env.Close(ctx)
+	defer e.Close(ctx)
 
-	res, err := env.Invoke(ctx, agent.Invocation{RequestID: "c0ffee00-0000-4000-8000-000000000001", Payload: []byte(`{}`), TailLog: true})
+	res, err := e.Invoke(ctx, env.Invocation{RequestID: "c0ffee00-0000-4000-8000-000000000001", Payload: []byte(`{}`), TailLog: true})
 	switch {
-	case errors.Is(err, agent.ErrBusy):
+	case errors.Is(err, env.ErrBusy):
 		// Every slot is taken: try another environment or start one.
 	case err != nil:
 		// The caller went away, or the environment is closing.
