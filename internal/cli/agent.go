@@ -8,12 +8,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 )
 
 // newAgentCmd is `shoal agent`: the daemon of one Managed Instances instance.
 func newAgentCmd() *cobra.Command {
-	var cfg instance.Config
+	var cfg agent.Config
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -37,7 +37,7 @@ with the control plane's NATS address.`,
 				cfg.WorkDir = abs
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			return instance.Run(cmd.Context(), cfg, instance.Deps{Logger: logger})
+			return agent.Run(cmd.Context(), cfg, agent.Deps{Logger: logger})
 		},
 	}
 	f := cmd.Flags()

@@ -1,7 +1,7 @@
 // Package fleet provides the instances of Managed Instances capacity
 // providers behind one interface, Provider. An instance is a machine's worth
 // of capacity of an instance type, in a zone, running `shoal agent`
-// (internal/instance) for exactly one capacity provider.
+// (internal/agent) for exactly one capacity provider.
 //
 // The local provider (Local) runs each instance as a `shoal agent` child
 // process confined to a cgroup the size of its type, so a laptop has a real
@@ -21,7 +21,7 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 )
 
 // Provider launches and stops instances and reports their state.
@@ -61,7 +61,7 @@ type InstanceSpec struct {
 }
 
 // EnvStatus is one execution environment on an instance, as its agent reports it.
-type EnvStatus = instance.EnvStatus
+type EnvStatus = agent.EnvStatus
 
 // Instance is the state of one instance.
 type Instance struct {
@@ -86,7 +86,7 @@ type Instance struct {
 	MetricsAddr string `json:"metrics_addr,omitempty"`
 	// NetworkRxBytes and NetworkTxBytes count the bytes of the agent's invoke
 	// connections; OpenFDs the descriptors open in the agent and its
-	// environments (instance.Heartbeat).
+	// environments (agent.Heartbeat).
 	NetworkRxBytes uint64 `json:"network_rx_bytes"`
 	NetworkTxBytes uint64 `json:"network_tx_bytes"`
 	OpenFDs        int    `json:"open_fds"`

@@ -32,7 +32,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 )
@@ -141,7 +141,7 @@ type Local struct {
 	kv      jetstream.KeyValue
 	saveMu  sync.Mutex // serialises record saves (see save)
 	usage   UsageRecorder
-	agents  *instance.Client
+	agents  *agent.Client
 	catalog *pricing.Catalog
 	sub     *nats.Subscription
 	stop    chan struct{}
@@ -209,7 +209,7 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 	l := &Local{
 		cfg: cfg, log: deps.Logger.With("component", "fleet"), clock: deps.Clock, nc: deps.NATS, js: js, kv: kv,
 		usage: deps.Usage, segs: make(map[string]*segment),
-		agents: instance.NewClient(deps.NATS), catalog: pricing.Default(),
+		agents: agent.NewClient(deps.NATS), catalog: pricing.Default(),
 		stop: make(chan struct{}), loopEnd: make(chan struct{}),
 		insts: make(map[string]*localInst), watchers: make(map[chan Event]struct{}),
 	}
@@ -217,7 +217,7 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 	if err := l.recover(ctx); err != nil {
 		return nil, err
 	}
-	l.sub, err = deps.NATS.Subscribe(instance.HeartbeatWildcard, l.onHeartbeat)
+	l.sub, err = deps.NATS.Subscribe(agent.HeartbeatWildcard, l.onHeartbeat)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: subscribe heartbeats: %w", err)
 	}

@@ -24,11 +24,11 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/env"
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 )
 
 var (
-	agentBin  string   // a binary whose args "agent --nats …" run instance.Run
+	agentBin  string   // a binary whose args "agent --nats …" run agent.Run
 	agentArgs []string // what comes before the agent's flags
 	goFnZip   []byte   // test/testdata/gofn as a provided-runtime zip
 )
@@ -60,7 +60,7 @@ func goBuild(out, pkg string) error {
 }
 
 // buildBinaries builds the shoal binary and uses it when it has the agent
-// command, else a test main that runs instance.Run with the same flags.
+// command, else a test main that runs agent.Run with the same flags.
 func buildBinaries(dir string) error {
 	shoal := filepath.Join(dir, "shoal")
 	if err := goBuild(shoal, "../../cmd/shoal"); err == nil &&
@@ -238,20 +238,20 @@ func TestLocalFleet(t *testing.T) {
 	}
 
 	// An environment on the second instance, invoked through the pool.
-	agents := instance.NewClient(f.bus.Conn())
+	agents := agent.NewClient(f.bus.Conn())
 	spec := env.Spec{FunctionName: "fn", Version: "1", Runtime: "provided.al2023", Handler: "bootstrap",
 		MemoryMB: 512, Timeout: 10 * time.Second, MaxConcurrency: 4}
-	if _, err := agents.StartEnvironment(ctx, ids[1], instance.StartEnv{EnvID: "env-1", CapacityProvider: "cp1",
+	if _, err := agents.StartEnvironment(ctx, ids[1], agent.StartEnv{EnvID: "env-1", CapacityProvider: "cp1",
 		CodeSha256: f.sha, Spec: spec}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := agents.StartEnvironment(ctx, ids[1], instance.StartEnv{EnvID: "env-2", CapacityProvider: "cp2",
+	if _, err := agents.StartEnvironment(ctx, ids[1], agent.StartEnv{EnvID: "env-2", CapacityProvider: "cp2",
 		CodeSha256: f.sha, Spec: spec}); err == nil {
 		t.Error("an instance of cp1 accepted an environment of cp2")
 	}
 	eventually(t, 10*time.Second, func() error {
 		in, _ := l.Instance(ids[1])
-		if len(in.Environments) != 1 || in.Environments[0].State != instance.EnvReady || in.Environments[0].Slots != 4 {
+		if len(in.Environments) != 1 || in.Environments[0].State != agent.EnvReady || in.Environments[0].Slots != 4 {
 			return fmt.Errorf("environments %+v", in.Environments)
 		}
 		return nil

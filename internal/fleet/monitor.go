@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 )
 
 // record is an instance as kept in the KV bucket.
@@ -84,7 +84,7 @@ func (l *Local) recover(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		hb, err := l.agents.Status(sctx, id)
 		cancel()
-		if err == nil && hb.State != instance.StateTerminated {
+		if err == nil && hb.State != agent.StateTerminated {
 			now := l.clock.Now()
 			l.applyHeartbeatLocked(li, hb)
 			li.info.LastHeartbeat = now
@@ -106,7 +106,7 @@ func (l *Local) recover(ctx context.Context) error {
 
 // onHeartbeat updates an instance from its agent's heartbeat.
 func (l *Local) onHeartbeat(m *nats.Msg) {
-	var hb instance.Heartbeat
+	var hb agent.Heartbeat
 	if err := json.Unmarshal(m.Data, &hb); err != nil {
 		return
 	}
@@ -124,7 +124,7 @@ func (l *Local) onHeartbeat(m *nats.Msg) {
 		l.mu.Unlock()
 		return // out of order
 	}
-	if hb.State == instance.StateTerminated {
+	if hb.State == agent.StateTerminated {
 		adoptedExit := li.exited == nil && !li.terminating
 		l.mu.Unlock()
 		if adoptedExit {
@@ -153,7 +153,7 @@ func (l *Local) onHeartbeat(m *nats.Msg) {
 }
 
 // applyHeartbeatLocked copies a heartbeat into li; l.mu is held (or li is not shared yet).
-func (l *Local) applyHeartbeatLocked(li *localInst, hb instance.Heartbeat) {
+func (l *Local) applyHeartbeatLocked(li *localInst, hb agent.Heartbeat) {
 	li.hbPid, li.hbSeq = hb.Pid, hb.Seq
 	if li.pid == 0 {
 		li.pid = hb.Pid
@@ -168,9 +168,9 @@ func (l *Local) applyHeartbeatLocked(li *localInst, hb instance.Heartbeat) {
 	}
 	in.Environments = append([]EnvStatus(nil), hb.Environments...)
 	switch {
-	case hb.State == instance.StateDraining && in.State != StateDraining:
+	case hb.State == agent.StateDraining && in.State != StateDraining:
 		in.State, in.StateReason = StateDraining, "the agent is draining"
-	case hb.State == instance.StateRunning && in.State == StatePending:
+	case hb.State == agent.StateRunning && in.State == StatePending:
 		in.State, in.StateReason = StateRunning, ""
 	}
 }

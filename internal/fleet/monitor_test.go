@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/shoal-dev/shoal/internal/clock"
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -45,12 +45,12 @@ func TestHeartbeatTimeoutWithFakeClock(t *testing.T) {
 		t.Fatalf("first event %+v", ev)
 	}
 	seq := uint64(0)
-	beat := func(envs ...instance.EnvStatus) {
+	beat := func(envs ...agent.EnvStatus) {
 		seq++
-		body, _ := json.Marshal(instance.Heartbeat{ID: "i-fake", State: instance.StateRunning, Pid: 4242, Seq: seq,
+		body, _ := json.Marshal(agent.Heartbeat{ID: "i-fake", State: agent.StateRunning, Pid: 4242, Seq: seq,
 			MemoryMB: 8192, MemoryUsedMB: 2048, CPUUtilization: 0.25, InvokeNetwork: "unix", InvokeAddr: "/x",
 			Environments: envs})
-		if err := f.bus.Conn().Publish(instance.HeartbeatSubject("i-fake"), body); err != nil {
+		if err := f.bus.Conn().Publish(agent.HeartbeatSubject("i-fake"), body); err != nil {
 			t.Fatal(err)
 		}
 		f.bus.Conn().Flush()
@@ -62,11 +62,11 @@ func TestHeartbeatTimeoutWithFakeClock(t *testing.T) {
 		t.Fatalf("running event %+v", ev)
 	}
 	// A new environment is an event; a change of in-flight count alone is not.
-	beat(instance.EnvStatus{ID: "e1", State: instance.EnvReady, Slots: 4})
+	beat(agent.EnvStatus{ID: "e1", State: agent.EnvReady, Slots: 4})
 	if ev := <-events; len(ev.Instance.Environments) != 1 || ev.Previous != StateRunning {
 		t.Fatalf("environment event %+v", ev)
 	}
-	beat(instance.EnvStatus{ID: "e1", State: instance.EnvReady, Slots: 4, InFlight: 3})
+	beat(agent.EnvStatus{ID: "e1", State: agent.EnvReady, Slots: 4, InFlight: 3})
 	// Heartbeats every second keep it running across many timeouts' worth of time.
 	for range 20 {
 		eventually(t, 5*time.Second, func() error {
@@ -76,7 +76,7 @@ func TestHeartbeatTimeoutWithFakeClock(t *testing.T) {
 			return nil
 		})
 		fake.Advance(time.Second)
-		beat(instance.EnvStatus{ID: "e1", State: instance.EnvReady, Slots: 4, InFlight: 3})
+		beat(agent.EnvStatus{ID: "e1", State: agent.EnvReady, Slots: 4, InFlight: 3})
 	}
 	if got := stateOf(l, "i-fake"); got != StateRunning {
 		t.Fatalf("state %s while heartbeating", got)
@@ -163,13 +163,13 @@ func TestAdoptionRecordsTheGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-events // pending
-	hb := instance.Heartbeat{ID: "i-gap", State: instance.StateRunning, Pid: 4242, Seq: 1, MemoryMB: 8192}
+	hb := agent.Heartbeat{ID: "i-gap", State: agent.StateRunning, Pid: 4242, Seq: 1, MemoryMB: 8192}
 	c1.Advance(2 * time.Second) // two seconds of boot
 	for _, id := range []string{"i-gap", "i-dead"} {
 		hb := hb
 		hb.ID = id
 		body, _ := json.Marshal(hb)
-		if err := f.bus.Conn().Publish(instance.HeartbeatSubject(id), body); err != nil {
+		if err := f.bus.Conn().Publish(agent.HeartbeatSubject(id), body); err != nil {
 			t.Fatal(err)
 		}
 		if ev := <-events; ev.Instance.State != StateRunning {
@@ -234,13 +234,13 @@ func TestAdoptionRecordsTheGap(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(deadDir, "work"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(deadDir, "work", instance.AliveFile), fmt.Appendf(nil, "%020d", lastBeat.UnixNano()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(deadDir, "work", agent.AliveFile), fmt.Appendf(nil, "%020d", lastBeat.UnixNano()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
 	// A minute later its successor finds the agent answering.
-	sub, err := f.bus.Conn().Subscribe(instance.CommandSubject("i-gap"), func(m *nats.Msg) {
-		rep, _ := json.Marshal(instance.Reply{OK: true, Heartbeat: &hb})
+	sub, err := f.bus.Conn().Subscribe(agent.CommandSubject("i-gap"), func(m *nats.Msg) {
+		rep, _ := json.Marshal(agent.Reply{OK: true, Heartbeat: &hb})
 		_ = m.Respond(rep)
 	})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -117,7 +117,7 @@ func (l *Local) meterGone(rec record) {
 	if l.usage == nil || rec.State == StateTerminated || rec.MeteredUntil.IsZero() {
 		return
 	}
-	alive, ok := instance.LastAlive(filepath.Join(rec.Dir, "work"))
+	alive, ok := agent.LastAlive(filepath.Join(rec.Dir, "work"))
 	if !ok {
 		return
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -72,7 +72,7 @@ func startAgents(t *testing.T, zones []string, slots int, gate chan struct{}) ([
 		fa.hits[envID] = &atomic.Int32{}
 		out = append(out, fleet.Instance{ID: fmt.Sprintf("i-%d", i), Zone: z, State: fleet.StateRunning,
 			InvokeNetwork: "unix", InvokeAddr: sock,
-			Environments: []instance.EnvStatus{{ID: envID, Function: "f", Version: "1", Slots: slots, State: "ready"}}})
+			Environments: []agent.EnvStatus{{ID: envID, Function: "f", Version: "1", Slots: slots, State: "ready"}}})
 		lns = append(lns, ln)
 	}
 	return out, fa, lns

@@ -14,7 +14,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
 	fleetpkg "github.com/shoal-dev/shoal/internal/fleet"
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
@@ -43,9 +43,9 @@ type Fleet interface {
 	Instances() []fleetpkg.Instance
 }
 
-// Environments starts and stops environments on instances; *instance.Client implements it.
+// Environments starts and stops environments on instances; *agent.Client implements it.
 type Environments interface {
-	StartEnvironment(ctx context.Context, id string, req instance.StartEnv) (instance.EnvStatus, error)
+	StartEnvironment(ctx context.Context, id string, req agent.StartEnv) (agent.EnvStatus, error)
 	StopEnvironment(ctx context.Context, id, envID string) error
 }
 
@@ -410,7 +410,7 @@ func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.Mana
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		_, err := l.deps.Environments.StartEnvironment(context.WithoutCancel(ctx), a.Instance, instance.StartEnv{
+		_, err := l.deps.Environments.StartEnvironment(context.WithoutCancel(ctx), a.Instance, agent.StartEnv{
 			EnvID: id, CapacityProvider: cp, CodeSha256: v.CodeSha256, Revision: v.RevisionId, Spec: spec,
 		})
 		l.mu.Lock()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
@@ -63,7 +63,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		scaler.LoopDeps{
 			Registry:     s.reg,
 			Fleet:        lf,
-			Environments: instance.NewClient(s.bus.Conn()),
+			Environments: agent.NewClient(s.bus.Conn()),
 			Demand: func(key string) (int64, time.Duration, int64) {
 				st := m.router.Stats(key)
 				return st.Invocations.Load(), time.Duration(st.BusyNanos.Load()),

@@ -1,4 +1,4 @@
-// Command agentmain runs instance.Run with the flags of `shoal agent`, for
+// Command agentmain runs agent.Run with the flags of `shoal agent`, for
 // the fleet tests when the shoal binary has no agent command.
 package main
 
@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/shoal-dev/shoal/internal/instance"
+	"github.com/shoal-dev/shoal/internal/agent"
 )
 
 func main() {
@@ -19,7 +19,7 @@ func main() {
 	if len(args) > 0 && args[0] == "agent" {
 		args = args[1:]
 	}
-	var cfg instance.Config
+	var cfg agent.Config
 	fs := flag.NewFlagSet("agent", flag.ExitOnError)
 	fs.StringVar(&cfg.NATSURL, "nats", "", "")
 	fs.StringVar(&cfg.ID, "id", "", "")
@@ -35,7 +35,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := instance.Run(ctx, cfg, instance.Deps{Logger: logger}); err != nil {
+	if err := agent.Run(ctx, cfg, agent.Deps{Logger: logger}); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		os.Exit(1)
 	}

@@ -1,4 +1,4 @@
-package instance
+package agent
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func (a *Agent) openMeter(ctx context.Context, js jetstream.JetStream, rec Usage
 		}
 		r, err := meter.NewRecorder(meter.Config{Dir: filepath.Join(a.cfg.WorkDir, "meter")}, js, a.log)
 		if err != nil {
-			return fmt.Errorf("instance: %w", err)
+			return fmt.Errorf("agent: %w", err)
 		}
 		a.meter, rec = r, r
 	}

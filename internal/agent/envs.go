@@ -1,4 +1,4 @@
-package instance
+package agent
 
 // Lifecycle of an environment on an agent:
 //

@@ -1,4 +1,4 @@
-package instance
+package agent
 
 import (
 	"context"
@@ -148,7 +148,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.WorkDir, "code"), 0o755); err != nil {
-		return nil, fmt.Errorf("instance: %w", err)
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a.nc = deps.NATS
 	if a.nc == nil {
@@ -168,14 +168,14 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("instance: %w", err)
+			return nil, fmt.Errorf("agent: %w", err)
 		}
 		a.nc, a.ownNC = nc, true
 	}
 	js, err := bus.NewJetStream(a.nc)
 	if err != nil {
 		a.closeNC()
-		return nil, fmt.Errorf("instance: jetstream: %w", err)
+		return nil, fmt.Errorf("agent: jetstream: %w", err)
 	}
 	a.code = codecache.New(filepath.Join(cfg.WorkDir, "code"), (&codeStore{js: js, bucket: cfg.CodeBucket}).Fetch)
 	sink := deps.Logs
@@ -183,7 +183,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		st, err := logs.Open(ctx, js, logs.Config{}, deps.Logger)
 		if err != nil {
 			a.closeNC()
-			return nil, fmt.Errorf("instance: %w", err)
+			return nil, fmt.Errorf("agent: %w", err)
 		}
 		a.logStore, sink = st, st
 	}
@@ -216,7 +216,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		a.closeMeter()
 		a.closeLogs()
 		a.closeNC()
-		return nil, fmt.Errorf("instance: subscribe: %w", err)
+		return nil, fmt.Errorf("agent: subscribe: %w", err)
 	}
 	if err := a.nc.Flush(); err != nil { // the subscription is in place before anyone hears of us
 		a.log.Warn("flush", "err", err)
@@ -247,7 +247,7 @@ func (a *Agent) listen() error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("instance: listen: %w", err)
+		return fmt.Errorf("agent: listen: %w", err)
 	}
 	return nil
 }

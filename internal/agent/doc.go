@@ -1,4 +1,4 @@
-// Package instance is the instance agent daemon (`shoal agent`): one process
+// Package agent is the instance agent daemon (`shoal agent`): one process
 // per instance of a Managed Instances capacity provider. It connects to the
 // control plane's NATS, announces itself and heartbeats its state, host
 // metrics and environments on HeartbeatSubject, answers commands (start,
@@ -15,4 +15,4 @@
 // "failed" in heartbeats until it is stopped).
 //
 // Client is the control plane's side of the command protocol.
-package instance
+package agent

@@ -1,4 +1,4 @@
-package instance
+package agent
 
 import (
 	"context"
@@ -23,7 +23,7 @@ type Client struct {
 func NewClient(nc *nats.Conn) *Client { return &Client{nc: nc} }
 
 // ErrNoAgent is returned when no agent answers on an instance's subject.
-var ErrNoAgent = errors.New("instance: no agent answers")
+var ErrNoAgent = errors.New("agent: no agent answers")
 
 // request sends cmd to agent id and decodes the reply. Without a deadline on
 // ctx it waits at most wait.
@@ -35,18 +35,18 @@ func (c *Client) request(ctx context.Context, id string, cmd Command, wait time.
 	}
 	body, err := json.Marshal(cmd)
 	if err != nil {
-		return Reply{}, fmt.Errorf("instance: %w", err)
+		return Reply{}, fmt.Errorf("agent: %w", err)
 	}
 	msg, err := c.nc.RequestWithContext(ctx, CommandSubject(id), body)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return Reply{}, fmt.Errorf("%w: %s", ErrNoAgent, id)
 	}
 	if err != nil {
-		return Reply{}, fmt.Errorf("instance: %s %s: %w", cmd.Op, id, err)
+		return Reply{}, fmt.Errorf("agent: %s %s: %w", cmd.Op, id, err)
 	}
 	var rep Reply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		return Reply{}, fmt.Errorf("instance: %s %s: bad reply: %w", cmd.Op, id, err)
+		return Reply{}, fmt.Errorf("agent: %s %s: bad reply: %w", cmd.Op, id, err)
 	}
 	return rep, nil
 }
@@ -69,10 +69,10 @@ func (c *Client) StartEnvironment(ctx context.Context, id string, req StartEnv) 
 			Payload: rep.Init.Payload, Log: rep.Init.Log, InitDuration: rep.Init.InitDuration}
 	}
 	if !rep.OK {
-		return EnvStatus{}, fmt.Errorf("instance: start %s on %s: %s", req.EnvID, id, rep.Error)
+		return EnvStatus{}, fmt.Errorf("agent: start %s on %s: %s", req.EnvID, id, rep.Error)
 	}
 	if rep.Env == nil {
-		return EnvStatus{}, fmt.Errorf("instance: start %s on %s: no environment in the reply", req.EnvID, id)
+		return EnvStatus{}, fmt.Errorf("agent: start %s on %s: no environment in the reply", req.EnvID, id)
 	}
 	return *rep.Env, nil
 }
@@ -86,7 +86,7 @@ func (c *Client) StopEnvironment(ctx context.Context, id, envID string) error {
 		return err
 	}
 	if !rep.OK {
-		return fmt.Errorf("instance: stop %s on %s: %s", envID, id, rep.Error)
+		return fmt.Errorf("agent: stop %s on %s: %s", envID, id, rep.Error)
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func (c *Client) heartbeatOp(ctx context.Context, id, op string, wait time.Durat
 		return Heartbeat{}, err
 	}
 	if !rep.OK || rep.Heartbeat == nil {
-		return Heartbeat{}, fmt.Errorf("instance: %s %s: %s", op, id, rep.Error)
+		return Heartbeat{}, fmt.Errorf("agent: %s %s: %s", op, id, rep.Error)
 	}
 	return *rep.Heartbeat, nil
 }

@@ -1,4 +1,4 @@
-package instance
+package agent
 
 import (
 	"errors"
@@ -86,24 +86,24 @@ func (c *Config) Validate() error {
 	c.setDefaults()
 	switch {
 	case !idPattern.MatchString(c.ID):
-		return fmt.Errorf("instance: id %q must be 1-64 letters, digits, '-' or '_'", c.ID)
+		return fmt.Errorf("agent: id %q must be 1-64 letters, digits, '-' or '_'", c.ID)
 	case c.CapacityProvider == "":
-		return errors.New("instance: capacity provider is required")
+		return errors.New("agent: capacity provider is required")
 	case c.Zone == "":
-		return errors.New("instance: zone is required")
+		return errors.New("agent: zone is required")
 	case (c.Socket == "") == (c.Listen == ""):
-		return errors.New("instance: exactly one of socket and listen is required")
+		return errors.New("agent: exactly one of socket and listen is required")
 	case c.WorkDir == "" || !filepath.IsAbs(c.WorkDir):
-		return fmt.Errorf("instance: work dir %q must be an absolute path", c.WorkDir)
+		return fmt.Errorf("agent: work dir %q must be an absolute path", c.WorkDir)
 	case c.Procs < 0:
-		return fmt.Errorf("instance: procs %d is negative", c.Procs)
+		return fmt.Errorf("agent: procs %d is negative", c.Procs)
 	case c.Heartbeat < 0 || c.StopTimeout < 0:
-		return errors.New("instance: negative duration")
+		return errors.New("agent: negative duration")
 	case c.CPUThreshold < 0 || c.MemoryThreshold < 0:
-		return errors.New("instance: negative threshold")
+		return errors.New("agent: negative threshold")
 	}
 	if _, err := pricing.Default().InstanceType(c.Type); err != nil {
-		return fmt.Errorf("instance: %w", err)
+		return fmt.Errorf("agent: %w", err)
 	}
 	return nil
 }
