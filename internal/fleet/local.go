@@ -30,9 +30,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 )

@@ -22,9 +22,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/env"
-	"github.com/shoal-dev/shoal/internal/agent"
 )
 
 var (

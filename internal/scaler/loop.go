@@ -11,10 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
 	fleetpkg "github.com/shoal-dev/shoal/internal/fleet"
-	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
