@@ -1,5 +1,5 @@
 // Package test holds shoal's end-to-end tests: they start the real shoal (in this
-// process through server.Start, or as the built binary where a test needs a
+// process through controlplane.Start, or as the built binary where a test needs a
 // process to stop and restart), deploy functions built with aws-lambda-go, Node.js
 // and Python handlers, and drive everything with the AWS SDK for Go v2, shoal's own
 // CLI and the aws CLI.
@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/shoal-dev/shoal/internal/server"
+	"github.com/shoal-dev/shoal/internal/controlplane"
 
 	// The functions under testdata are built from this module, so it must keep
 	// requiring aws-lambda-go (go mod tidy does not look into testdata).
@@ -136,7 +136,7 @@ func zipSources(files map[string]string) []byte {
 
 // shoal is one running shoal main job with an SDK client pointed at it.
 type shoal struct {
-	srv    *server.Server
+	srv    *controlplane.Server
 	client *lambda.Client
 	// noRetry does not retry throttles, so a test sees each 429.
 	noRetry  *lambda.Client
@@ -144,20 +144,20 @@ type shoal struct {
 	dataDir  string
 }
 
-type option func(*server.Config)
+type option func(*controlplane.Config)
 
 // startShoal starts shoal in this process on a free port with its own data directory.
 func startShoal(t *testing.T, opts ...option) *shoal {
 	t.Helper()
-	cfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Isolate: true, ShutdownTimeout: 10 * time.Second}
+	cfg := controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Isolate: true, ShutdownTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	var deps server.Deps
+	var deps controlplane.Deps
 	if os.Getenv("SHOAL_TEST_LOG") != "" { // SHOAL_TEST_LOG=1 go test … shows shoal's own log
 		deps.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.Start(context.Background(), cfg, deps)
+	srv, err := controlplane.Start(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	}
 }
 
-type serverConfig = server.Config
+type serverConfig = controlplane.Config
 
 // isErrAs is errors.As for the SDK's typed errors.
 func isErrAs[E error](err error, target *E) bool { return errors.As(err, target) }

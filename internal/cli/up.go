@@ -8,12 +8,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoal-dev/shoal/internal/server"
+	"github.com/shoal-dev/shoal/internal/controlplane"
 )
 
 func newUpCmd() *cobra.Command {
 	var (
-		cfg      server.Config
+		cfg      controlplane.Config
 		logLevel string
 	)
 	c := &cobra.Command{
@@ -34,7 +34,7 @@ func newUpCmd() *cobra.Command {
 				fmt.Fprintln(c.ErrOrStderr(), "warning: not running as root: environments run as plain processes without namespaces or cgroups")
 			}
 			fmt.Fprintln(out, "starting shoal")
-			return server.Run(ctxOf(c), cfg, server.Deps{
+			return controlplane.Run(ctxOf(c), cfg, controlplane.Deps{
 				Logger:   logger,
 				Progress: out,
 				Ready: func(addr string) {

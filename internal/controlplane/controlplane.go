@@ -1,8 +1,8 @@
-// Package server assembles shoal's main job, `shoal up`: the embedded NATS server
+// Package controlplane assembles shoal's main job, `shoal up`: the embedded NATS server
 // with JetStream, the registry, the log store, the router with its in-process
 // instance, and the Lambda REST API. It owns start-up order, the HTTP listener and a
 // clean shutdown; the components own everything else.
-package server
+package controlplane
 
 import (
 	"context"
@@ -138,7 +138,7 @@ type Server struct {
 // Start brings shoal up and returns once the API is listening.
 func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	logger := deps.Logger
 	if logger == nil {
@@ -162,10 +162,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}()
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("server: data dir: %w", err)
+		return nil, fmt.Errorf("controlplane: data dir: %w", err)
 	}
 
 	t0 := time.Now()
@@ -173,30 +173,30 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: busListen(dataDir),
 		Logger: logger.With("component", "nats")})
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	if err := saveBusListen(dataDir, s.bus.ClientURL()); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	step("embedded NATS with JetStream ready (%s)", since(t0))
 
 	t0 = time.Now()
 	s.reg, err = registry.Open(ctx, s.bus.JetStream(), registry.Config{AccountID: cfg.AccountID, Region: cfg.Region})
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	s.logs, err = logs.Open(ctx, s.bus.JetStream(), logs.Config{}, logger)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	if err := s.openMeter(ctx, dataDir); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	step("registry, log store and usage ledger open (%s)", since(t0))
 
 	workDir := filepath.Join(dataDir, "run")
 	if err := os.RemoveAll(workDir); err != nil { // environments of an earlier run are gone
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	code := codecache.New(filepath.Join(dataDir, "code"), s.reg.Code)
 	envDeps := env.Deps{Logger: logger, Clock: clk, Logs: s.logs, WorkDir: workDir}
@@ -210,11 +210,11 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	s.router, err = router.New(router.Config{AccountConcurrency: cfg.AccountConcurrency, KeepAlive: cfg.KeepAlive},
 		start, code, clk, logger)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 
 	if err := s.startManaged(ctx, dataDir); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	step("Managed Instances fleet and scaler ready")
 
@@ -222,7 +222,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		// Lambda keeps 100 of its 1000 unreserved; a smaller account keeps a tenth.
 		MinUnreservedConcurrency: min(100, max(1, cfg.AccountConcurrency/10))}
 	if err := apiCfg.Validate(); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	s.metrics = newServerMetrics(s)
 	api := lambdaapi.New(apiCfg, s.reg, &invoker{reg: s.reg, router: s.router, managed: s.managed.router,
@@ -237,7 +237,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
