@@ -24,8 +24,8 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
-	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
@@ -51,7 +51,7 @@ type Agent struct {
 	code     *codecache.Cache
 	envDeps  env.Deps
 	logStore *logs.Store
-	meter    *meter.Recorder // nil when Deps.Usage is given or metering is off
+	meter    *ledger.Recorder // nil when Deps.Usage is given or metering is off
 	srv      *wire.Server
 	ln       net.Listener
 	network  string

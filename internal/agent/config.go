@@ -124,11 +124,11 @@ type Deps struct {
 	Sandboxes env.SandboxFactory
 	// Usage receives the usage events of invocations; nil journals them in
 	// WorkDir/meter and publishes them to the ledger on the bus
-	// (internal/meter), unless Config.NoMeter.
+	// (internal/ledger), unless Config.NoMeter.
 	Usage UsageRecorder
 }
 
-// UsageRecorder records usage events; *meter.Recorder implements it.
+// UsageRecorder records usage events; *ledger.Recorder implements it.
 type UsageRecorder interface {
 	Record(ev *meter.Event)
 }

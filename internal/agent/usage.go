@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -22,14 +23,14 @@ func (a *Agent) openMeter(ctx context.Context, js jetstream.JetStream, rec Usage
 	}
 	if rec == nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := meter.EnsureStream(sctx, js)
+		err := ledger.EnsureStream(sctx, js)
 		cancel()
 		if err != nil {
 			// The control plane creates the stream too; the journal keeps
 			// the events until it exists.
 			a.log.Warn("usage ledger not reachable yet", "err", err)
 		}
-		r, err := meter.NewRecorder(meter.Config{Dir: filepath.Join(a.cfg.WorkDir, "meter")}, js, a.log)
+		r, err := ledger.NewRecorder(ledger.Config{Dir: filepath.Join(a.cfg.WorkDir, "meter")}, js, a.log)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
@@ -60,7 +61,7 @@ type usageSink struct {
 }
 
 func (u *usageSink) InvocationDone(spec *env.Spec, requestID string, start time.Time, r *env.Result) {
-	ev := meter.InvocationEvent(spec, requestID, start, r, meter.ManagedInstances)
+	ev := env.UsageEvent(spec, requestID, start, r, meter.ManagedInstances)
 	ev.CapacityProvider, ev.Instance, ev.InstanceType, ev.Zone = u.cfg.CapacityProvider, u.cfg.ID, u.cfg.Type, u.cfg.Zone
 	u.rec.Record(ev)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/shoal-dev/shoal/internal/cost"
-	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
@@ -31,14 +30,19 @@ type ledger struct {
 // invocation bills its duration plus its init, rounded up to the millisecond.
 func (l *ledger) invoke(fn, version, compute string, memMB int, start time.Time, d, initD, cpu time.Duration) *meter.Event {
 	l.n++
-	spec := &env.Spec{FunctionName: fn, Version: version, MemoryMB: memMB, Architecture: "x86_64"}
 	billed := d
 	if compute == meter.OnDemand {
 		billed += initD
 	}
-	ms := (billed + time.Millisecond - 1) / time.Millisecond
-	r := &env.Result{Duration: d, InitDuration: initD, CPUTime: cpu, BilledDuration: max(ms, 1) * time.Millisecond}
-	ev := meter.InvocationEvent(spec, fmt.Sprintf("req-%d", l.n), start, r, compute)
+	ms := max((billed+time.Millisecond-1)/time.Millisecond, 1)
+	id := fmt.Sprintf("req-%d", l.n)
+	ev := &meter.Event{ID: "inv-" + id, Kind: meter.KindInvocation, Start: start, End: start.Add(d),
+		Function: fn, Version: version, Compute: compute, Architecture: "x86_64", MemoryMB: memMB,
+		RequestID: id, DurationMs: meter.Ms(d), InitMs: meter.Ms(initD), CPUMs: meter.Ms(cpu),
+		Outcome: meter.OutcomeSuccess}
+	if compute != meter.ManagedInstances {
+		ev.BilledMs = int64(ms)
+	}
 	l.events = append(l.events, *ev)
 	return &l.events[len(l.events)-1]
 }

@@ -21,8 +21,8 @@ import (
 	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
-	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
 )
@@ -125,7 +125,7 @@ type Server struct {
 	router  *router.Router
 	managed *managedPlane
 	metrics *serverMetrics
-	meter   *meter.Recorder // nil with Config.NoMeter
+	meter   *ledger.Recorder // nil with Config.NoMeter
 	// provUsage records Provisioned Concurrency time; nil without a meter.
 	provUsage *provisionedUsage
 	http      *http.Server
@@ -230,7 +230,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
-	mux.Handle("GET /shoal/v1/usage", meter.Handler(s.bus.JetStream()))
+	mux.Handle("GET /shoal/v1/usage", ledger.Handler(s.bus.JetStream()))
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.Handle("GET /shoal/v1/metrics/targets", s.metrics.agentTargets())
 	mux.Handle("/", api)

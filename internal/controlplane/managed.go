@@ -15,10 +15,9 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
-	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
-	"github.com/shoal-dev/shoal/internal/scaler"
 )
 
 // managedPlane is the Managed Instances side of shoal up: the local fleet of
@@ -28,7 +27,7 @@ type managedPlane struct {
 	fleet  *fleet.Local
 	pool   *fleet.Pool
 	router *router.Managed
-	loop   *scaler.Loop
+	loop   *scaleLoop
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -59,8 +58,8 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 	}
 	m := &managedPlane{fleet: lf, pool: fleet.NewPool()}
 	m.router = router.NewManaged(m.pool)
-	m.loop, err = scaler.NewLoop(scaler.LoopConfig{Zones: cfg.Zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval},
-		scaler.LoopDeps{
+	m.loop, err = newScaleLoop(scaleLoopConfig{Zones: cfg.Zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval},
+		scaleLoopDeps{
 			Registry:     s.reg,
 			Fleet:        lf,
 			Environments: agent.NewClient(s.bus.Conn()),
@@ -142,7 +141,7 @@ func (m *managedPlane) close(ctx context.Context) error {
 }
 
 // usageRecorder is rec as a fleet.UsageRecorder, nil when metering is off.
-func usageRecorder(rec *meter.Recorder) fleet.UsageRecorder {
+func usageRecorder(rec *ledger.Recorder) fleet.UsageRecorder {
 	if rec == nil {
 		return nil
 	}

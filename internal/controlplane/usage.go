@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/router"
 )
@@ -29,10 +30,10 @@ func (s *Server) openMeter(ctx context.Context, dataDir string) error {
 	if s.cfg.NoMeter {
 		return nil
 	}
-	if err := meter.EnsureStream(ctx, s.bus.JetStream()); err != nil {
+	if err := ledger.EnsureStream(ctx, s.bus.JetStream()); err != nil {
 		return err
 	}
-	rec, err := meter.NewRecorder(meter.Config{Dir: filepath.Join(dataDir, "meter")}, s.bus.JetStream(), s.logger)
+	rec, err := ledger.NewRecorder(ledger.Config{Dir: filepath.Join(dataDir, "meter")}, s.bus.JetStream(), s.logger)
 	if err != nil {
 		return err
 	}
@@ -43,14 +44,14 @@ func (s *Server) openMeter(ctx context.Context, dataDir string) error {
 
 // usageSink records the invocations of the in-process environments:
 // on-demand ones, and provisioned ones of Provisioned Concurrency.
-type usageSink struct{ rec *meter.Recorder }
+type usageSink struct{ rec *ledger.Recorder }
 
 func (u usageSink) InvocationDone(spec *env.Spec, requestID string, start time.Time, r *env.Result) {
 	compute := meter.OnDemand
 	if spec.InitType == env.InitProvisioned {
 		compute = meter.Provisioned
 	}
-	u.rec.Record(meter.InvocationEvent(spec, requestID, start, r, compute))
+	u.rec.Record(env.UsageEvent(spec, requestID, start, r, compute))
 }
 
 // provisionedUsage records, per Provisioned Concurrency config, segments of
@@ -65,7 +66,7 @@ func (u usageSink) InvocationDone(spec *env.Spec, requestID string, start time.T
 //
 // Concurrency: mu guards open and the file.
 type provisionedUsage struct {
-	rec  *meter.Recorder
+	rec  *ledger.Recorder
 	path string // provOpenFile in the data directory; "" keeps nothing
 	log  *slog.Logger
 	mu   sync.Mutex
@@ -90,7 +91,7 @@ type provSaved struct {
 
 // openProvisionedUsage records what a killed predecessor's open segments
 // used up to its last stamp, then starts keeping this run's.
-func openProvisionedUsage(rec *meter.Recorder, dataDir string, log *slog.Logger) *provisionedUsage {
+func openProvisionedUsage(rec *ledger.Recorder, dataDir string, log *slog.Logger) *provisionedUsage {
 	p := &provisionedUsage{rec: rec, path: filepath.Join(dataDir, provOpenFile), log: log, open: map[string]*provSegment{}}
 	p.recordKilledRun(filepath.Join(dataDir, provStampFile))
 	return p
@@ -109,7 +110,7 @@ func (p *provisionedUsage) recordKilledRun(stampPath string) {
 		p.log.Error("provisioned time of the previous run not recorded", "err", err)
 		return
 	}
-	until, ok := meter.ReadStamp(stampPath)
+	until, ok := ledger.ReadStamp(stampPath)
 	if !ok && len(saved) > 0 {
 		p.log.Error("provisioned time of the previous run not recorded: no stamp of its last second")
 		return
@@ -234,11 +235,11 @@ func saveBusListen(dataDir, url string) error {
 
 // openStamp opens the control plane's stamp beside the file of open
 // segments; nil without a meter (Stamp methods accept nil).
-func (p *provisionedUsage) openStamp() *meter.Stamp {
+func (p *provisionedUsage) openStamp() *ledger.Stamp {
 	if p == nil || p.path == "" {
 		return nil
 	}
-	st, err := meter.OpenStamp(filepath.Join(filepath.Dir(p.path), provStampFile))
+	st, err := ledger.OpenStamp(filepath.Join(filepath.Dir(p.path), provStampFile))
 	if err != nil {
 		p.log.Warn("no stamp: a kill leaves provisioned time since the last checkpoint unrecorded", "err", err)
 		return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/router"
 )
@@ -27,13 +28,13 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 	}
 	defer b.Close()
 	js := b.JetStream()
-	if err := meter.EnsureStream(ctx, js); err != nil {
+	if err := ledger.EnsureStream(ctx, js); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	newRec := func() *meter.Recorder {
-		rec, err := meter.NewRecorder(meter.Config{Dir: t.TempDir()}, js, log)
+	newRec := func() *ledger.Recorder {
+		rec, err := ledger.NewRecorder(ledger.Config{Dir: t.TempDir()}, js, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 
 	var segs []meter.Event
 	eventually(t, 10*time.Second, func() error {
-		evs, err := meter.Read(ctx, js, meter.Query{})
+		evs, err := ledger.Read(ctx, js, ledger.Query{})
 		if err != nil {
 			return err
 		}

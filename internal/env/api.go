@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/logs"
 )
 
 // Spec describes the function version an environment runs.
@@ -119,18 +120,10 @@ type Result struct {
 // LogSink receives every log line of an environment. WriteLog must not block
 // for long: it runs on the environment's log path.
 type LogSink interface {
-	WriteLog(rec LogRecord)
+	WriteLog(rec logs.Record)
 }
 
-// LogRecord is one log line (START, END and REPORT included, or with the JSON
-// log format Lambda's platform records).
-type LogRecord struct {
-	Function string
-	Version  string
-	Stream   string
-	Time     time.Time
-	Message  string // without the trailing newline
-}
+var _ LogSink = (*logs.Store)(nil)
 
 // Deps are an environment's dependencies.
 type Deps struct {

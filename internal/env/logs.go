@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/logs"
 )
 
 // tailBytes is how much of an invocation's log X-Amz-Log-Result carries.
@@ -218,7 +219,7 @@ func (p *logPipe) sendLocked(line string) {
 		p.cur.add(line)
 	}
 	if p.sink != nil {
-		p.sink.WriteLog(LogRecord{Function: p.function, Version: p.version, Stream: p.stream,
+		p.sink.WriteLog(logs.Record{Function: p.function, Version: p.version, Stream: p.stream,
 			Time: p.clock.Now(), Message: line})
 	}
 }

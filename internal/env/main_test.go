@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/logs"
 )
 
 // goFnDir holds the aws-lambda-go test function (testdata/gofn) as a
@@ -41,10 +43,10 @@ func TestMain(m *testing.M) {
 // memLogs is a LogSink that keeps every line.
 type memLogs struct {
 	mu    sync.Mutex
-	lines []LogRecord
+	lines []logs.Record
 }
 
-func (m *memLogs) WriteLog(r LogRecord) {
+func (m *memLogs) WriteLog(r logs.Record) {
 	m.mu.Lock()
 	m.lines = append(m.lines, r)
 	m.mu.Unlock()

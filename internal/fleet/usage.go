@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
-// UsageRecorder records usage events; *meter.Recorder implements it.
+// UsageRecorder records usage events; *ledger.Recorder implements it.
 type UsageRecorder interface {
 	Record(ev *meter.Event)
 }
@@ -162,7 +163,7 @@ func (l *Local) drainJournal(dir, id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n, err := meter.Drain(ctx, l.js, src)
+	n, err := ledger.Drain(ctx, l.js, src)
 	if err == nil {
 		if n > 0 {
 			l.log.Info("usage journal of a stopped agent published", "instance", id, "events", n)
@@ -188,7 +189,7 @@ func (l *Local) drainOrphans() {
 		}
 		dir := filepath.Join(l.cfg.WorkDir, e.Name())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := meter.Drain(ctx, l.js, dir)
+		_, err := ledger.Drain(ctx, l.js, dir)
 		cancel()
 		if err == nil {
 			_ = os.RemoveAll(dir)

@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/shoal-dev/shoal/internal/env"
 )
 
 // StreamName is the JetStream stream that holds the logs.
@@ -68,13 +66,11 @@ type Store struct {
 	stream jetstream.Stream
 	logger *slog.Logger
 
-	queue   chan env.LogRecord
+	queue   chan Record
 	dropped atomic.Int64
 	done    chan struct{}
 	closeMu sync.Once
 }
-
-var _ env.LogSink = (*Store)(nil)
 
 // Open creates the stream if needed and starts the publisher.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.Logger) (*Store, error) {
@@ -99,7 +95,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 	s := &Store{
 		js: js, stream: st,
 		logger: logger.With("component", "logs"),
-		queue:  make(chan env.LogRecord, cfg.Buffer),
+		queue:  make(chan Record, cfg.Buffer),
 		done:   make(chan struct{}),
 	}
 	go s.publish()
@@ -107,7 +103,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 }
 
 // WriteLog queues one line; it never blocks.
-func (s *Store) WriteLog(rec env.LogRecord) {
+func (s *Store) WriteLog(rec Record) {
 	select {
 	case s.queue <- rec:
 	default:
@@ -132,9 +128,8 @@ func (s *Store) publish() {
 			delete(batches, fn)
 		}
 	}
-	add := func(rec env.LogRecord) {
-		line, err := json.Marshal(Record{Time: rec.Time, Function: rec.Function, Version: rec.Version,
-			Stream: rec.Stream, Message: rec.Message})
+	add := func(rec Record) {
+		line, err := json.Marshal(rec)
 		if err != nil {
 			return
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/bus"
-	"github.com/shoal-dev/shoal/internal/env"
 )
 
 func openStore(t *testing.T, dir string) (*Store, *bus.Bus) {
@@ -44,8 +43,8 @@ func TestWriteReadAndRestart(t *testing.T) {
 	s, b := openStore(t, dir)
 	t0 := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
 	for i := range 5 {
-		s.WriteLog(env.LogRecord{Function: "f", Version: "$LATEST", Stream: "s1", Time: t0.Add(time.Duration(i) * time.Second), Message: fmt.Sprint("line ", i)})
-		s.WriteLog(env.LogRecord{Function: "g", Version: "1", Stream: "s2", Time: t0, Message: "other"})
+		s.WriteLog(Record{Function: "f", Version: "$LATEST", Stream: "s1", Time: t0.Add(time.Duration(i) * time.Second), Message: fmt.Sprint("line ", i)})
+		s.WriteLog(Record{Function: "g", Version: "1", Stream: "s2", Time: t0, Message: "other"})
 	}
 	s.Close()
 	got := readAll(t, s, Query{Function: "f"})
@@ -81,7 +80,7 @@ func TestFollowOverHTTP(t *testing.T) {
 	defer resp.Body.Close()
 	go func() {
 		for i := range 3 {
-			s.WriteLog(env.LogRecord{Function: "f", Time: time.Now(), Message: fmt.Sprint("live ", i)})
+			s.WriteLog(Record{Function: "f", Time: time.Now(), Message: fmt.Sprint("live ", i)})
 		}
 	}()
 	sc := bufio.NewScanner(resp.Body)

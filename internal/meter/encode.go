@@ -7,10 +7,10 @@ import (
 	"github.com/shoal-dev/shoal/internal/jsonenc"
 )
 
-// appendJSON appends ev as JSON, the shape encoding/json gives it (fields
+// AppendJSON appends ev as JSON, the shape encoding/json gives it (fields
 // with omitempty left out when empty), without reflection: it runs on the
 // invoke path.
-func appendJSON(b []byte, ev *Event) []byte {
+func AppendJSON(b []byte, ev *Event) []byte {
 	b = append(b, `{"id":`...)
 	b = jsonenc.AppendString(b, ev.ID)
 	b = append(b, `,"kind":`...)

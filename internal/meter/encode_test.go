@@ -21,8 +21,8 @@ func TestAppendJSONRoundTrips(t *testing.T) {
 		{ID: "pc-final", Kind: KindProvisioned, Start: t0, End: t0.Add(time.Minute), Qualifier: "live", Concurrency: 1, Final: true},
 	} {
 		var got Event
-		if err := json.Unmarshal(appendJSON(nil, &ev), &got); err != nil {
-			t.Fatalf("%s: %v\n%s", ev.ID, err, appendJSON(nil, &ev))
+		if err := json.Unmarshal(AppendJSON(nil, &ev), &got); err != nil {
+			t.Fatalf("%s: %v\n%s", ev.ID, err, AppendJSON(nil, &ev))
 		}
 		want := ev
 		if ev.ErrorType != "" {
@@ -46,9 +46,11 @@ func TestAppendJSONRoundTrips(t *testing.T) {
 }
 
 func BenchmarkAppendJSON(b *testing.B) {
-	ev := inv(1, time.Now())
+	at := time.Now()
+	ev := &Event{ID: "inv-1", Kind: KindInvocation, Start: at, End: at.Add(time.Millisecond),
+		Function: "fn", Version: "1", Compute: OnDemand, MemoryMB: 128, DurationMs: 0.7, BilledMs: 1, Outcome: OutcomeSuccess}
 	buf := make([]byte, 0, 512)
 	for b.Loop() {
-		buf = appendJSON(buf[:0], ev)
+		buf = AppendJSON(buf[:0], ev)
 	}
 }

@@ -1,16 +1,8 @@
-// Package meter is shoal's usage ledger: every invocation, every
-// instance-second of the Managed Instances fleet and every provisioned
-// GB-second becomes a durable usage event in the JetStream stream SHOAL_USAGE.
-//
-// Whoever observes usage records it through a Recorder, which appends the
-// event to a journal file on local disk before anything else (a line written
-// with one write(2) survives the process being killed) and then publishes the
-// journal to JetStream in batches, with the event id as the message id so that
-// JetStream drops duplicates. A journal left behind by a process that died —
-// the control plane's own, or an agent's that the control plane finds dead —
-// is published again by Drain; a Recorder whose connection is down keeps its
-// journal and publishes it once the connection is back. Readers see each event
-// once: JetStream deduplicates within its window and Read deduplicates by id.
+// Package meter defines what shoal meters: the usage event (an answered
+// invocation, a segment of a Managed Instances instance's life, a segment of
+// provisioned environments), its kinds, compute types and outcomes, and its
+// JSON encoding. It does no I/O: internal/ledger makes events durable, and
+// internal/billing prices them.
 package meter
 
 import (

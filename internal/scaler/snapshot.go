@@ -5,7 +5,7 @@
 // returns a Plan (environments to add and remove, instances to launch and
 // drain, each with its reason). It does no I/O, reads no clock and starts no
 // goroutines, so the live scaling loop and the cost replay (internal/cost/replay)
-// drive the very same logic: the loop feeds it snapshots built from agent reports
+// drive the very same logic: the loop (internal/controlplane) feeds it snapshots built from agent reports
 // and applies the plan through the fleet; the replay feeds it simulated
 // snapshots and applies the plan to its model.
 //

@@ -1,4 +1,4 @@
-package meter
+package ledger
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shoal-dev/shoal/internal/bus"
+
+	"github.com/shoal-dev/shoal/internal/meter"
 )
 
 func eventually(t *testing.T, d time.Duration, f func() error) {
@@ -56,16 +58,16 @@ func startBusB(b *testing.B) *bus.Bus {
 	return bs
 }
 
-func inv(i int, at time.Time) *Event {
-	return &Event{ID: "inv-" + strconv.Itoa(i), Kind: KindInvocation, Start: at, End: at.Add(time.Millisecond),
-		Function: "fn", Version: "1", Compute: OnDemand, MemoryMB: 128, DurationMs: 0.7, BilledMs: 1, Outcome: OutcomeSuccess}
+func inv(i int, at time.Time) *meter.Event {
+	return &meter.Event{ID: "inv-" + strconv.Itoa(i), Kind: meter.KindInvocation, Start: at, End: at.Add(time.Millisecond),
+		Function: "fn", Version: "1", Compute: meter.OnDemand, MemoryMB: 128, DurationMs: 0.7, BilledMs: 1, Outcome: meter.OutcomeSuccess}
 }
 
 // count reads the stream without Read's deduplication.
 func count(t *testing.T, js jetstream.JetStream, q Query) map[string]int {
 	t.Helper()
 	got := map[string]int{}
-	if err := Scan(context.Background(), js, q, func(ev *Event) error { got[ev.ID]++; return nil }); err != nil {
+	if err := Scan(context.Background(), js, q, func(ev *meter.Event) error { got[ev.ID]++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return got
@@ -87,8 +89,8 @@ func TestRecordAndRead(t *testing.T) {
 	other := inv(1000, t0)
 	other.Function = "other"
 	r.Record(other)
-	seg := &Event{ID: "inst-a-1", Kind: KindInstance, Start: t0, End: t0.Add(time.Minute), CapacityProvider: "cp1",
-		Instance: "a", InstanceType: "m7i.large", Zone: "us-east-1a", State: InstanceRunning}
+	seg := &meter.Event{ID: "inst-a-1", Kind: meter.KindInstance, Start: t0, End: t0.Add(time.Minute), CapacityProvider: "cp1",
+		Instance: "a", InstanceType: "m7i.large", Zone: "us-east-1a", State: meter.InstanceRunning}
 	r.Record(seg)
 	eventually(t, 10*time.Second, func() error {
 		if n := r.Published(); n != 202 {
@@ -266,12 +268,12 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil || c.Batch == 0 || c.Linger == 0 || c.SegmentBytes == 0 {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
-	if Subject(&Event{Kind: KindInvocation, Function: "a.b c"}) != "shoal.usage.invocation.a_b_c" {
+	if Subject(&meter.Event{Kind: meter.KindInvocation, Function: "a.b c"}) != "shoal.usage.invocation.a_b_c" {
 		t.Error("subject tokens not sanitised")
 	}
 }
 
-func mustJSON(t *testing.T, ev *Event) []byte {
+func mustJSON(t *testing.T, ev *meter.Event) []byte {
 	t.Helper()
 	b, err := json.Marshal(ev)
 	if err != nil {

@@ -1,4 +1,4 @@
-package meter
+package ledger
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ type Stamp struct {
 func OpenStamp(path string) (*Stamp, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("meter: stamp: %w", err)
+		return nil, fmt.Errorf("ledger: stamp: %w", err)
 	}
 	return &Stamp{f: f}, nil
 }

@@ -1,4 +1,4 @@
-package meter
+package ledger
 
 import (
 	"bytes"
@@ -109,11 +109,11 @@ const headerSize = 8
 
 func openWriter(dir string, maxSize int64) (*writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("meter: journal: %w", err)
+		return nil, fmt.Errorf("ledger: journal: %w", err)
 	}
 	segs, err := segments(dir)
 	if err != nil {
-		return nil, fmt.Errorf("meter: journal: %w", err)
+		return nil, fmt.Errorf("ledger: journal: %w", err)
 	}
 	w := &writer{dir: dir, maxSize: maxSize}
 	if len(segs) > 0 {
@@ -130,21 +130,21 @@ func (w *writer) rotateLocked() error {
 	w.seg++
 	f, err := os.OpenFile(filepath.Join(w.dir, segName(w.seg)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("meter: journal: %w", err)
+		return fmt.Errorf("ledger: journal: %w", err)
 	}
 	// Allocate the blocks and fault the pages in now, once per segment, not
 	// one page at a time on the invoke path.
 	if err := syscall.Fallocate(int(f.Fd()), 0, 0, headerSize+w.maxSize); err != nil {
 		if err := f.Truncate(headerSize + w.maxSize); err != nil {
 			f.Close()
-			return fmt.Errorf("meter: journal: %w", err)
+			return fmt.Errorf("ledger: journal: %w", err)
 		}
 	}
 	mem, err := syscall.Mmap(int(f.Fd()), 0, int(headerSize+w.maxSize), syscall.PROT_READ|syscall.PROT_WRITE,
 		syscall.MAP_SHARED|syscall.MAP_POPULATE)
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("meter: journal: map: %w", err)
+		return fmt.Errorf("ledger: journal: map: %w", err)
 	}
 	w.f, w.mem, w.size = f, mem, 0
 	return nil
@@ -166,12 +166,12 @@ func (w *writer) unmapLocked() {
 // append writes one line (which ends in '\n').
 func (w *writer) append(line []byte) error {
 	if int64(len(line)) > w.maxSize {
-		return fmt.Errorf("meter: a journal line of %d bytes is longer than a segment", len(line))
+		return fmt.Errorf("ledger: a journal line of %d bytes is longer than a segment", len(line))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.mem == nil {
-		return errors.New("meter: journal closed")
+		return errors.New("ledger: journal closed")
 	}
 	if w.size+int64(len(line)) > w.maxSize {
 		if err := w.rotateLocked(); err != nil {

@@ -1,4 +1,17 @@
-package meter
+// Package ledger is shoal's usage ledger: every invocation, every
+// instance-second of the Managed Instances fleet and every provisioned
+// GB-second becomes a durable usage event (internal/meter) in the JetStream stream SHOAL_USAGE.
+//
+// Whoever observes usage records it through a Recorder, which appends the
+// event to a journal file on local disk before anything else (a line written
+// with one write(2) survives the process being killed) and then publishes the
+// journal to JetStream in batches, with the event id as the message id so that
+// JetStream drops duplicates. A journal left behind by a process that died —
+// the control plane's own, or an agent's that the control plane finds dead —
+// is published again by Drain; a Recorder whose connection is down keeps its
+// journal and publishes it once the connection is back. Readers see each event
+// once: JetStream deduplicates within its window and Read deduplicates by id.
+package ledger
 
 import (
 	"bytes"
@@ -11,6 +24,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/meter"
 )
 
 // The ledger's stream.
@@ -38,7 +53,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream) error {
 		Duplicates: DuplicateWindow,
 	})
 	if err != nil {
-		return fmt.Errorf("meter: create stream: %w", err)
+		return fmt.Errorf("ledger: create stream: %w", err)
 	}
 	return nil
 }
@@ -52,28 +67,28 @@ type Query struct {
 	Function     string
 }
 
-func (q Query) match(ev *Event) bool {
+func (q Query) match(ev *meter.Event) bool {
 	if !q.Since.IsZero() && ev.End.Before(q.Since) {
 		return false
 	}
 	if !q.Until.IsZero() && !ev.End.Before(q.Until) {
 		return false
 	}
-	return q.Function == "" || ev.Kind == KindInstance || ev.Function == q.Function
+	return q.Function == "" || ev.Kind == meter.KindInstance || ev.Function == q.Function
 }
 
 // Read returns the events of q in the ledger, each once, ordered by End.
-func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]Event, error) {
-	var out []Event
+func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]meter.Event, error) {
+	var out []meter.Event
 	seen := map[string]bool{}
-	err := Scan(ctx, js, q, func(ev *Event) error {
+	err := Scan(ctx, js, q, func(ev *meter.Event) error {
 		if !seen[ev.ID] {
 			seen[ev.ID] = true
 			out = append(out, *ev)
 		}
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b Event) int { return a.End.Compare(b.End) })
+	slices.SortStableFunc(out, func(a, b meter.Event) int { return a.End.Compare(b.End) })
 	return out, err
 }
 
@@ -84,14 +99,14 @@ const scanInactive = 30 * time.Second
 // Scan calls yield for every stored event of q in the order stored; an event
 // re-sent after a crash outside JetStream's duplicate window appears again
 // (Read removes such repeats).
-func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Event) error) error {
+func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*meter.Event) error) error {
 	stream, err := js.Stream(ctx, StreamName)
 	if err != nil {
-		return fmt.Errorf("meter: %w", err)
+		return fmt.Errorf("ledger: %w", err)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("meter: %w", err)
+		return fmt.Errorf("ledger: %w", err)
 	}
 	last := info.State.LastSeq
 	if info.State.Msgs == 0 {
@@ -100,9 +115,9 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Even
 	cfg := jetstream.OrderedConsumerConfig{}
 	if q.Function != "" {
 		cfg.FilterSubjects = []string{
-			SubjectPrefix + string(KindInvocation) + "." + token(q.Function),
-			SubjectPrefix + string(KindProvisioned) + "." + token(q.Function),
-			SubjectPrefix + string(KindInstance) + ".>",
+			SubjectPrefix + string(meter.KindInvocation) + "." + token(q.Function),
+			SubjectPrefix + string(meter.KindProvisioned) + "." + token(q.Function),
+			SubjectPrefix + string(meter.KindInstance) + ".>",
 		}
 	}
 	if !q.Since.IsZero() {
@@ -116,7 +131,7 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Even
 	cfg.InactiveThreshold = scanInactive
 	cons, err := stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("meter: %w", err)
+		return fmt.Errorf("ledger: %w", err)
 	}
 	defer func() {
 		if info := cons.CachedInfo(); info != nil {
@@ -128,17 +143,17 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Even
 	for {
 		msgs, err := cons.Fetch(1024, jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
-			return fmt.Errorf("meter: %w", err)
+			return fmt.Errorf("ledger: %w", err)
 		}
 		got := 0
 		for m := range msgs.Messages() {
 			got++
 			md, err := m.Metadata()
 			if err != nil {
-				return fmt.Errorf("meter: %w", err)
+				return fmt.Errorf("ledger: %w", err)
 			}
 			for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
-				var ev Event
+				var ev meter.Event
 				if len(line) > 0 && json.Unmarshal(line, &ev) == nil && q.match(&ev) {
 					if err := yield(&ev); err != nil {
 						return err
@@ -150,7 +165,7 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*Even
 			}
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("meter: %w", err)
+			return fmt.Errorf("ledger: %w", err)
 		}
 		if got == 0 {
 			// Nothing more matches the filter before the last sequence.
@@ -183,7 +198,7 @@ func Handler(js jetstream.JetStream) http.Handler {
 		enc := json.NewEncoder(w)
 		if r.URL.Query().Get("raw") == "true" {
 			// Every stored message, repeats included, in stream order.
-			_ = Scan(r.Context(), js, q, func(ev *Event) error { return enc.Encode(ev) })
+			_ = Scan(r.Context(), js, q, func(ev *meter.Event) error { return enc.Encode(ev) })
 			return
 		}
 		events, err := Read(r.Context(), js, q)

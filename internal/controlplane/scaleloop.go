@@ -1,4 +1,4 @@
-package scaler
+package controlplane
 
 import (
 	"context"
@@ -17,44 +17,45 @@ import (
 	fleetpkg "github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/registry"
+	"github.com/shoal-dev/shoal/internal/scaler"
 )
 
 // The loop that applies the decider's plans to the live fleet. Every tick it reads
 // the capacity providers and their function versions from the registry and the
 // instances (with their environments, as their agents heartbeat them) from the
-// fleet, builds a Snapshot per capacity provider, asks that provider's Decider for
-// a Plan and carries it out: launch instances, start environments (asynchronously:
+// fleet, builds a scaler.Snapshot per capacity provider, asks that provider's scaler.Decider for
+// a scaler.Plan and carries it out: launch instances, start environments (asynchronously:
 // an environment's init may take minutes), drain environments and instances. It
 // also writes back what users see: a capacity provider becomes Active, a version
 // Pending until its minimum environments are ready, then Active.
 
-// Registry is what the loop reads and reports; *registry.Registry implements it.
-type Registry interface {
+// scaleRegistry is what the loop reads and reports; *registry.Registry implements it.
+type scaleRegistry interface {
 	ListCapacityProviders(ctx context.Context) ([]*registry.CapacityProvider, error)
 	ListManagedVersions(ctx context.Context) ([]registry.ManagedVersion, error)
 	SetCapacityProviderState(ctx context.Context, name, state, reason string) error
 	SetVersionStatus(ctx context.Context, function, version string, s registry.VersionStatus) error
 }
 
-// Fleet launches and stops instances; fleet.Provider implements it.
-type Fleet interface {
+// scaleFleet launches and stops instances; fleet.Provider implements it.
+type scaleFleet interface {
 	Launch(ctx context.Context, spec fleetpkg.InstanceSpec) error
 	Terminate(ctx context.Context, id string) error
 	Instances() []fleetpkg.Instance
 }
 
-// Environments starts and stops environments on instances; *agent.Client implements it.
-type Environments interface {
+// scaleEnvironments starts and stops environments on instances; *agent.Client implements it.
+type scaleEnvironments interface {
 	StartEnvironment(ctx context.Context, id string, req agent.StartEnv) (agent.EnvStatus, error)
 	StopEnvironment(ctx context.Context, id, envID string) error
 }
 
-// Demand reports, for a version key, the cumulative invocations served, their
+// scaleDemand reports, for a version key, the cumulative invocations served, their
 // summed duration and the invocations throttled; the router keeps these counters.
-type Demand func(versionKey string) (served int64, busy time.Duration, throttled int64)
+type scaleDemand func(versionKey string) (served int64, busy time.Duration, throttled int64)
 
-// LoopConfig configures a Loop.
-type LoopConfig struct {
+// scaleLoopConfig configures a scaleLoop.
+type scaleLoopConfig struct {
 	// Interval between two decisions (default 2 s).
 	Interval time.Duration
 	// Zones the fleet spreads over (default the decider's).
@@ -63,12 +64,12 @@ type LoopConfig struct {
 	Isolate bool
 }
 
-// LoopDeps are the loop's collaborators.
-type LoopDeps struct {
-	Registry     Registry
-	Fleet        Fleet
-	Environments Environments
-	Demand       Demand
+// scaleLoopDeps are the loop's collaborators.
+type scaleLoopDeps struct {
+	Registry     scaleRegistry
+	Fleet        scaleFleet
+	Environments scaleEnvironments
+	Demand       scaleDemand
 	// Spec builds the environment spec of a version (name, runtime, handler,
 	// environment, timeout, ARN); the loop sets memory, vCPUs and slots.
 	Spec    func(v *registry.Version) env.Spec
@@ -77,10 +78,10 @@ type LoopDeps struct {
 	Logger  *slog.Logger
 }
 
-// Loop scales the Managed Instances capacity providers.
-type Loop struct {
-	cfg  LoopConfig
-	deps LoopDeps
+// scaleLoop scales the Managed Instances capacity providers.
+type scaleLoop struct {
+	cfg  scaleLoopConfig
+	deps scaleLoopDeps
 	log  *slog.Logger
 
 	// Owned by the goroutine running Run (or the caller of Tick).
@@ -97,8 +98,8 @@ type Loop struct {
 }
 
 type providerState struct {
-	decider *Decider
-	cfg     Config
+	decider *scaler.Decider
+	cfg     scaler.Config
 }
 
 type demandSample struct {
@@ -111,8 +112,8 @@ type starting struct {
 	since                             time.Time
 }
 
-// NewLoop returns a loop; run it with Run.
-func NewLoop(cfg LoopConfig, deps LoopDeps) (*Loop, error) {
+// newScaleLoop returns a loop; run it with Run.
+func newScaleLoop(cfg scaleLoopConfig, deps scaleLoopDeps) (*scaleLoop, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = 2 * time.Second
 	}
@@ -131,7 +132,7 @@ func NewLoop(cfg LoopConfig, deps LoopDeps) (*Loop, error) {
 	if deps.Demand == nil {
 		deps.Demand = func(string) (int64, time.Duration, int64) { return 0, 0, 0 }
 	}
-	return &Loop{
+	return &scaleLoop{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "scaler"),
 		deciders: map[string]*providerState{}, demand: map[string]demandSample{},
 		failed: map[string]failure{}, states: map[string]string{}, cpStates: map[string]string{},
@@ -140,7 +141,7 @@ func NewLoop(cfg LoopConfig, deps LoopDeps) (*Loop, error) {
 }
 
 // Run ticks until ctx ends, then waits for the starts and stops under way.
-func (l *Loop) Run(ctx context.Context) {
+func (l *scaleLoop) Run(ctx context.Context) {
 	tk := l.deps.Clock.NewTicker(l.cfg.Interval)
 	defer tk.Stop()
 	defer l.wg.Wait()
@@ -155,7 +156,7 @@ func (l *Loop) Run(ctx context.Context) {
 }
 
 // Tick makes one round of decisions and starts carrying them out.
-func (l *Loop) Tick(ctx context.Context) {
+func (l *scaleLoop) Tick(ctx context.Context) {
 	now := l.deps.Clock.Now()
 	cps, err := l.deps.Registry.ListCapacityProviders(ctx)
 	if err != nil {
@@ -197,11 +198,11 @@ func (l *Loop) Tick(ctx context.Context) {
 }
 
 // provider returns the decider of cp, made anew when its configuration changed.
-func (l *Loop) provider(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (*providerState, error) {
-	cfg := Config{Mode: ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: l.cfg.Zones}
+func (l *scaleLoop) provider(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (*providerState, error) {
+	cfg := scaler.Config{Mode: scaler.ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: l.cfg.Zones}
 	if sc := cp.CapacityProviderScalingConfig; sc != nil {
-		if sc.ScalingMode == string(ModeManual) {
-			cfg.Mode = ModeManual
+		if sc.ScalingMode == string(scaler.ModeManual) {
+			cfg.Mode = scaler.ModeManual
 			for _, p := range sc.ScalingPolicies {
 				cfg.TargetCPUPercent = p.TargetValue
 			}
@@ -217,7 +218,7 @@ func (l *Loop) provider(cp *registry.CapacityProvider, versions []registry.Manag
 		ps.cfg.MaxVCPU == cfg.MaxVCPU && ps.cfg.Instance == cfg.Instance {
 		return ps, nil
 	}
-	d, err := New(cfg)
+	d, err := scaler.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -228,14 +229,14 @@ func (l *Loop) provider(cp *registry.CapacityProvider, versions []registry.Manag
 
 // instanceShape picks the cheapest allowed instance type that holds the largest
 // environment of the provider's versions.
-func (l *Loop) instanceShape(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (InstanceShape, error) {
+func (l *scaleLoop) instanceShape(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (scaler.InstanceShape, error) {
 	var allowed, excluded []string
 	if r := cp.InstanceRequirements; r != nil {
 		allowed, excluded = r.AllowedInstanceTypes, r.ExcludedInstanceTypes
 	}
 	arch, err := pricing.ParseArch(cp.Architecture())
 	if err != nil {
-		return InstanceShape{}, err
+		return scaler.InstanceShape{}, err
 	}
 	needVCPU, needMiB := 0, 0
 	for _, mv := range versions {
@@ -245,61 +246,61 @@ func (l *Loop) instanceShape(cp *registry.CapacityProvider, versions []registry.
 	for _, it := range pricing.MatchInstanceTypes(l.deps.Catalog, arch, allowed, excluded) {
 		mib := it.MemoryGiB * 1024
 		if it.VCPU >= needVCPU && mib >= needMiB {
-			return InstanceShape{Type: it.Name, VCPU: float64(it.VCPU), MemoryMiB: mib}, nil
+			return scaler.InstanceShape{Type: it.Name, VCPU: float64(it.VCPU), MemoryMiB: mib}, nil
 		}
 	}
-	return InstanceShape{}, fmt.Errorf("no allowed %s instance type holds an environment of %d vCPU and %d MiB", arch, needVCPU, needMiB)
+	return scaler.InstanceShape{}, fmt.Errorf("no allowed %s instance type holds an environment of %d vCPU and %d MiB", arch, needVCPU, needMiB)
 }
 
-func versionKey(function, version string) string { return function + ":" + version }
+func managedVersionKey(function, version string) string { return function + ":" + version }
 
 // snapshot builds the decider's view of one capacity provider. Environments
 // of a version's older revision (republishing $LATEST.PUBLISHED replaces it in
 // place) and of versions that are gone are strays: each group is a version of
 // no environments, so that the decider drains them while counting the room
 // they hold.
-func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances []fleetpkg.Instance, now time.Time) (Snapshot, map[string]registry.ManagedVersion) {
-	var snap Snapshot
+func (l *scaleLoop) snapshot(cp string, versions []registry.ManagedVersion, instances []fleetpkg.Instance, now time.Time) (scaler.Snapshot, map[string]registry.ManagedVersion) {
+	var snap scaler.Snapshot
 	byKey := make(map[string]registry.ManagedVersion, len(versions))
 	for _, mv := range versions {
-		byKey[versionKey(mv.Version.FunctionName, mv.Version.Version)] = mv
+		byKey[managedVersionKey(mv.Version.FunctionName, mv.Version.Version)] = mv
 	}
-	envsOf := map[string][]Environment{}
+	envsOf := map[string][]scaler.Environment{}
 	seen := map[string]bool{}
 	var strayKeys []string
-	strays := map[string]*Version{}
+	strays := map[string]*scaler.Version{}
 	for _, in := range instances {
 		if in.CapacityProvider != cp {
 			continue
 		}
-		var st InstanceState
+		var st scaler.InstanceState
 		switch in.State {
 		case fleetpkg.StatePending:
-			st = InstancePending
+			st = scaler.InstancePending
 		case fleetpkg.StateRunning:
-			st = InstanceRunning
+			st = scaler.InstanceRunning
 		case fleetpkg.StateDraining:
-			st = InstanceDraining
+			st = scaler.InstanceDraining
 		default:
 			continue // lost or terminated: its environments are gone
 		}
-		snap.Instances = append(snap.Instances, Instance{ID: in.ID, Zone: in.Zone, Type: in.Type, State: st,
+		snap.Instances = append(snap.Instances, scaler.Instance{ID: in.ID, Zone: in.Zone, Type: in.Type, State: st,
 			VCPU: float64(in.VCPU), MemoryMiB: in.MemoryMB, CPUUtilization: in.CPUUtilization})
 		for _, es := range in.Environments {
 			seen[es.ID] = true
-			var est EnvState
+			var est scaler.EnvState
 			switch es.State {
 			case "initializing":
-				est = EnvInitializing
+				est = scaler.EnvInitializing
 			case "ready":
-				est = EnvReady
+				est = scaler.EnvReady
 			case "draining":
-				est = EnvDraining
+				est = scaler.EnvDraining
 			default:
 				continue // failed: the decider places a replacement
 			}
-			key := versionKey(es.Function, es.Version)
-			e := Environment{ID: es.ID, Instance: in.ID, State: est, InFlight: float64(es.PeakInFlight), CPUUtilization: es.CPUUtilization}
+			key := managedVersionKey(es.Function, es.Version)
+			e := scaler.Environment{ID: es.ID, Instance: in.ID, State: est, InFlight: float64(es.PeakInFlight), CPUUtilization: es.CPUUtilization}
 			mv, ok := byKey[key]
 			if ok && (es.Revision == "" || es.Revision == mv.Version.RevisionId) {
 				envsOf[key] = append(envsOf[key], e)
@@ -311,7 +312,7 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 			}
 			sv := strays[stray]
 			if sv == nil {
-				sv = &Version{Key: stray, EnvVCPU: max(es.VCPU, 1), EnvMemoryMiB: max(es.MemoryMB, 1), EnvSlots: max(es.Slots, 1)}
+				sv = &scaler.Version{Key: stray, EnvVCPU: max(es.VCPU, 1), EnvMemoryMiB: max(es.MemoryMB, 1), EnvSlots: max(es.Slots, 1)}
 				if ok && es.VCPU == 0 {
 					sv.EnvVCPU, sv.EnvMemoryMiB = float64(max(mv.VCPUs, 1)), mv.MemoryMB
 				}
@@ -325,18 +326,18 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 	l.mu.Lock()
 	for id, s := range l.starting {
 		if mv, ok := byKey[s.version]; !seen[id] && ok && s.revision == mv.Version.RevisionId {
-			envsOf[s.version] = append(envsOf[s.version], Environment{ID: id, Instance: s.instance, State: EnvInitializing})
+			envsOf[s.version] = append(envsOf[s.version], scaler.Environment{ID: id, Instance: s.instance, State: scaler.EnvInitializing})
 		}
 	}
 	l.mu.Unlock()
 	for _, mv := range versions {
 		v := mv.Version
-		key := versionKey(v.FunctionName, v.Version)
+		key := managedVersionKey(v.FunctionName, v.Version)
 		minEnv, maxEnv := mv.MinEnvironments, mv.MaxEnvironments
 		if _, failed := l.failed[key+"@"+v.RevisionId]; failed {
 			minEnv, maxEnv = 0, 0 // its init fails: start nothing more until it changes
 		}
-		snap.Versions = append(snap.Versions, Version{
+		snap.Versions = append(snap.Versions, scaler.Version{
 			Key: key, MinEnvironments: minEnv, MaxEnvironments: maxEnv,
 			EnvVCPU: float64(max(mv.VCPUs, 1)), EnvMemoryMiB: mv.MemoryMB, EnvSlots: max(mv.MaxConcurrency, 1),
 			Environments: envsOf[key], Unserved: l.unserved(key),
@@ -350,7 +351,7 @@ func (l *Loop) snapshot(cp string, versions []registry.ManagedVersion, instances
 
 // unserved turns the throttles since the last tick into concurrency: throttled
 // invocations × their mean duration ÷ the interval.
-func (l *Loop) unserved(key string) float64 {
+func (l *scaleLoop) unserved(key string) float64 {
 	served, busy, throttled := l.deps.Demand(key)
 	last := l.demand[key]
 	l.demand[key] = demandSample{served: served, busy: busy, throttled: throttled}
@@ -367,7 +368,7 @@ func (l *Loop) unserved(key string) float64 {
 
 // apply carries out a plan: instances are launched at once; environments start
 // and stop in the background.
-func (l *Loop) apply(ctx context.Context, cp string, plan Plan, byKey map[string]registry.ManagedVersion, instances []fleetpkg.Instance) {
+func (l *scaleLoop) apply(ctx context.Context, cp string, plan scaler.Plan, byKey map[string]registry.ManagedVersion, instances []fleetpkg.Instance) {
 	for _, a := range plan.AddInstances {
 		if err := l.deps.Fleet.Launch(ctx, fleetpkg.InstanceSpec{CapacityProvider: cp, Type: a.Type, Zone: a.Zone}); err != nil {
 			l.log.Warn("launching an instance", "capacity_provider", cp, "type", a.Type, "zone", a.Zone, "err", err)
@@ -393,7 +394,7 @@ func (l *Loop) apply(ctx context.Context, cp string, plan Plan, byKey map[string
 	}
 }
 
-func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.ManagedVersion, a AddEnvironment) {
+func (l *scaleLoop) startEnvironment(ctx context.Context, cp string, mv registry.ManagedVersion, a scaler.AddEnvironment) {
 	v := mv.Version
 	spec := l.deps.Spec(v)
 	spec.MemoryMB = mv.MemoryMB
@@ -431,7 +432,7 @@ func (l *Loop) startEnvironment(ctx context.Context, cp string, mv registry.Mana
 }
 
 // stop runs a stop in the background, once per id at a time.
-func (l *Loop) stop(id string, f func(context.Context) error, what, reason string) {
+func (l *scaleLoop) stop(id string, f func(context.Context) error, what, reason string) {
 	l.mu.Lock()
 	if _, ok := l.stopping[id]; ok {
 		l.mu.Unlock()
@@ -456,7 +457,7 @@ func (l *Loop) stop(id string, f func(context.Context) error, what, reason strin
 
 // cleanUp terminates lost instances (their records and cgroups go), instances of
 // capacity providers that no longer exist, and stops failed environments.
-func (l *Loop) cleanUp(ctx context.Context, instances []fleetpkg.Instance, cps []*registry.CapacityProvider) {
+func (l *scaleLoop) cleanUp(ctx context.Context, instances []fleetpkg.Instance, cps []*registry.CapacityProvider) {
 	exists := map[string]bool{}
 	for _, cp := range cps {
 		exists[cp.Name()] = true
@@ -485,17 +486,17 @@ func (l *Loop) cleanUp(ctx context.Context, instances []fleetpkg.Instance, cps [
 // ready, then Active; Deactivating then Deactivated when min = max = 0; Failed
 // when its environments cannot initialise or the capacity provider's
 // MaxVCpuCount cannot hold its minimum.
-func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, snap Snapshot, cfg Config) {
+func (l *scaleLoop) report(ctx context.Context, versions []registry.ManagedVersion, snap scaler.Snapshot, cfg scaler.Config) {
 	for i, mv := range versions {
 		v := mv.Version
-		key := versionKey(v.FunctionName, v.Version)
+		key := managedVersionKey(v.FunctionName, v.Version)
 		sv := snap.Versions[i]
 		ready, live := 0, 0
 		for _, e := range sv.Environments {
-			if e.State == EnvReady {
+			if e.State == scaler.EnvReady {
 				ready++
 			}
-			if e.State != EnvDraining {
+			if e.State != scaler.EnvDraining {
 				live++
 			}
 		}
@@ -538,9 +539,9 @@ func (l *Loop) report(ctx context.Context, versions []registry.ManagedVersion, s
 
 // setStatus reports a version's status unless it is the one the version
 // already shows; force reports it anyway.
-func (l *Loop) setStatus(ctx context.Context, mv registry.ManagedVersion, st registry.VersionStatus, force bool) {
+func (l *scaleLoop) setStatus(ctx context.Context, mv registry.ManagedVersion, st registry.VersionStatus, force bool) {
 	v := mv.Version
-	key := versionKey(v.FunctionName, v.Version)
+	key := managedVersionKey(v.FunctionName, v.Version)
 	if !force && st.State == mv.State && l.states[key] == st.State && (st.State != registry.StateFailed || st.Reason == mv.StateReason) {
 		return
 	}
@@ -558,9 +559,9 @@ type failure struct{ reason, code string }
 // reportUnplaceable fails the versions of a capacity provider that cannot
 // scale at all: no allowed instance type holds their environments, or one
 // instance is beyond its MaxVCpuCount.
-func (l *Loop) reportUnplaceable(ctx context.Context, versions []registry.ManagedVersion, cause error) {
+func (l *scaleLoop) reportUnplaceable(ctx context.Context, versions []registry.ManagedVersion, cause error) {
 	code := ReasonInsufficientCapacity
-	if errors.Is(cause, ErrScalingLimit) {
+	if errors.Is(cause, scaler.ErrScalingLimit) {
 		code = ReasonScalingLimit
 	}
 	st := registry.VersionStatus{State: registry.StateFailed, Reason: strings.TrimPrefix(cause.Error(), "scaler: "), ReasonCode: code}

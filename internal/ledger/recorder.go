@@ -1,4 +1,4 @@
-package meter
+package ledger
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/meter"
 )
 
 // Config configures a Recorder.
@@ -36,7 +38,7 @@ type Config struct {
 // Validate fills defaults and checks the values.
 func (c *Config) Validate() error {
 	if c.Dir == "" {
-		return errors.New("meter: no journal directory")
+		return errors.New("ledger: no journal directory")
 	}
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = 4 << 20
@@ -48,7 +50,7 @@ func (c *Config) Validate() error {
 		c.Batch = 512
 	}
 	if c.SegmentBytes < 1024 || c.Batch < 1 || c.Linger < 0 {
-		return fmt.Errorf("meter: segment bytes %d, batch %d, linger %s: out of range", c.SegmentBytes, c.Batch, c.Linger)
+		return fmt.Errorf("ledger: segment bytes %d, batch %d, linger %s: out of range", c.SegmentBytes, c.Batch, c.Linger)
 	}
 	return nil
 }
@@ -97,7 +99,7 @@ func NewRecorder(cfg Config, js jetstream.JetStream, logger *slog.Logger) (*Reco
 
 // Record journals ev and schedules its publication. It returns once the
 // event is in the journal file.
-func (r *Recorder) Record(ev *Event) {
+func (r *Recorder) Record(ev *meter.Event) {
 	if r.closed.Load() {
 		r.failed.Add(1)
 		return
@@ -107,7 +109,7 @@ func (r *Recorder) Record(ev *Event) {
 	buf = append(buf, '\t')
 	buf = appendSubject(buf, ev)
 	buf = append(buf, '\t')
-	buf = appendJSON(buf, ev)
+	buf = meter.AppendJSON(buf, ev)
 	buf = append(buf, '\n')
 	if err := r.w.append(buf); err != nil {
 		if r.failed.Add(1) == 1 {
@@ -177,7 +179,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	<-r.done
 	r.pub.closeSegment()
 	if err := r.w.close(); err != nil {
-		return fmt.Errorf("meter: journal: %w", err)
+		return fmt.Errorf("ledger: journal: %w", err)
 	}
 	_, err := drain(ctx, r.pub)
 	return err
@@ -201,7 +203,7 @@ func drain(ctx context.Context, p *publisher) (int, error) {
 		if err == nil {
 			segs, lerr := segments(p.dir)
 			if lerr != nil {
-				return total, fmt.Errorf("meter: drain %s: %w", p.dir, lerr)
+				return total, fmt.Errorf("ledger: drain %s: %w", p.dir, lerr)
 			}
 			if len(segs) == 0 {
 				return total, nil
@@ -210,7 +212,7 @@ func drain(ctx context.Context, p *publisher) (int, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return total, fmt.Errorf("meter: drain %s: %w", p.dir, err)
+			return total, fmt.Errorf("ledger: drain %s: %w", p.dir, err)
 		case <-time.After(backoff):
 			backoff = min(2*backoff, 2*time.Second)
 		}
@@ -442,7 +444,7 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 		case err := <-f.Err():
 			return err
 		case <-timeout.C:
-			return errors.New("meter: no acknowledgement from the ledger")
+			return errors.New("ledger: no acknowledgement from the ledger")
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -452,11 +454,11 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 
 // Subject is the ledger subject of ev:
 // shoal.usage.<kind>.<function, or capacity provider for instance segments>.
-func Subject(ev *Event) string { return string(appendSubject(nil, ev)) }
+func Subject(ev *meter.Event) string { return string(appendSubject(nil, ev)) }
 
-func appendSubject(b []byte, ev *Event) []byte {
+func appendSubject(b []byte, ev *meter.Event) []byte {
 	owner := ev.Function
-	if ev.Kind == KindInstance {
+	if ev.Kind == meter.KindInstance {
 		owner = ev.CapacityProvider
 	}
 	b = append(b, SubjectPrefix...)
