@@ -129,10 +129,7 @@ func TestCostReplayJSON(t *testing.T) {
 }
 
 func TestCostReplayAzureAndFormats(t *testing.T) {
-	dir := "/work/shared/data/traces/azure2019_top10_24h"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("sample trace not available: %v", err)
-	}
+	dir := "../../data/traces/azure2019_top10_24h"
 	out, errOut, code := runCLI(t, "cost", "replay", "--trace", filepath.Join(dir, "invocations.csv"), "--function", "9d133e10", "-o", "json", "--progress")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
