@@ -15,8 +15,10 @@ type Error struct {
 	Code    string // X-Amzn-ErrorType, e.g. ResourceNotFoundException
 	Status  int    // HTTP status
 	Message string
-	// Type is "User" or "Service", as in Lambda's error bodies.
+	// Type is "User" or "Service", as in Lambda's error bodies ("User" when empty).
 	Type string
+	// Untyped marks the errors Lambda sends without a Type in the body.
+	Untyped bool
 	// Reason is set on throttles (TooManyRequestsException) and some conflicts.
 	Reason string
 	// RetryAfterSeconds is sent as Retry-After on throttles when non-zero.
@@ -96,6 +98,14 @@ func Conflict(format string, args ...any) *Error {
 
 func InvalidParameter(format string, args ...any) *Error {
 	return newErr(CodeInvalidParameterValue, http.StatusBadRequest, "User", format, args...)
+}
+
+// InvalidParameterUntyped is InvalidParameter as Lambda sends some of them: without
+// a Type (the concurrency limits, for one).
+func InvalidParameterUntyped(format string, args ...any) *Error {
+	e := InvalidParameter(format, args...)
+	e.Untyped = true
+	return e
 }
 
 func Validation(format string, args ...any) *Error {

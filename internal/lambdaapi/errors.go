@@ -28,14 +28,15 @@ var upperMessage = map[string]bool{
 	"KMSAccessDeniedException":           true,
 	"EFSIOException":                     true,
 	"ENILimitReachedException":           true,
-	awserr.CodeAccessDenied:              true,
 	awserr.CodeUnknownOperation:          true,
 }
 
 // untyped lists errors that Lambda's front end answers before the service model
-// applies; their body has only a message, as AWS sends them.
+// applies; their body has only a message, as AWS sends them (none when the error
+// has none).
 var untyped = map[string]bool{
 	awserr.CodeValidation:            true,
+	awserr.CodeAccessDenied:          true,
 	"RequestEntityTooLargeException": true,
 }
 
@@ -87,6 +88,8 @@ func errorResponse(e *awserr.Error) (status int, header http.Header, body []byte
 	msg := e.Message
 	var b errorBody
 	switch {
+	case untyped[e.Code] && msg == "":
+		// Sent with no message at all (AccessDeniedException for another account).
 	case untyped[e.Code]:
 		b.LowerMessage = &msg
 	case upperMessage[e.Code]:
@@ -94,7 +97,7 @@ func errorResponse(e *awserr.Error) (status int, header http.Header, body []byte
 	default:
 		b.LowerMessage = &msg
 	}
-	if !untyped[e.Code] {
+	if !untyped[e.Code] && !e.Untyped {
 		b.Type = e.Type
 		if b.Type == "" {
 			b.Type = "User"

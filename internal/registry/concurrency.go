@@ -74,7 +74,7 @@ func (r *Registry) PutFunctionConcurrency(ctx context.Context, name string, n in
 	others, _ := r.accountSums(name, "")
 	_, err := r.update(ctx, name, func(rec *functionRecord) error {
 		if limits.Account-others-n < limits.MinUnreserved {
-			return awserr.InvalidParameter("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.MinUnreserved)
+			return awserr.InvalidParameterUntyped("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.MinUnreserved)
 		}
 		if pc := totalProvisioned(rec, ""); n < pc {
 			return awserr.InvalidParameter(" ReservedConcurrentExecutions  %d should not be lower than function's total provisioned concurrency [%d].", n, pc)
@@ -164,10 +164,10 @@ func (r *Registry) PutProvisionedConcurrency(ctx context.Context, function, qual
 			// The reserved sum includes no value of this function (it has none).
 			avail := limits.Account - reservedSum - unresProv
 			if n > avail {
-				return awserr.InvalidParameter("Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", avail)
+				return awserr.InvalidParameterUntyped("Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", avail)
 			}
 			if avail-n < limits.MinUnreserved {
-				return awserr.InvalidParameter("Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.MinUnreserved)
+				return awserr.InvalidParameterUntyped("Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.MinUnreserved)
 			}
 		}
 		if rec.Provisioned == nil {
