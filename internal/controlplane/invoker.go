@@ -65,9 +65,10 @@ func result(res env.Result, v *registry.Version) *lambdaapi.InvokeResult {
 }
 
 // targetKey names one runnable configuration: published versions never change,
-// and $LATEST changes its RevisionId with every update.
+// and $LATEST's ConfigKey changes with every update of its code or configuration
+// (not with a publish or a tag, which renew its RevisionId).
 func targetKey(v *registry.Version) string {
-	return v.FunctionName + ":" + v.Version + ":" + v.RevisionId
+	return v.FunctionName + ":" + v.Version + ":" + v.ConfigKey()
 }
 
 // targetFor builds the router target of a resolved version.

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"math/rand/v2"
 	"sort"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
@@ -15,6 +16,9 @@ func (r *Registry) CreateAlias(ctx context.Context, function string, a Alias) (*
 			if _, ok := rec.Versions[a.FunctionVersion]; !ok {
 				return r.functionNotFound(function, a.FunctionVersion)
 			}
+		}
+		if err := r.checkRoutingVersions(rec, function, a.RoutingConfig); err != nil {
+			return err
 		}
 		arn := r.FunctionARN(function, a.Name)
 		if _, ok := rec.Aliases[a.Name]; ok {
@@ -101,6 +105,9 @@ func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID s
 				}
 			}
 		}
+		if err := r.checkRoutingVersions(rec, function, a.RoutingConfig); err != nil {
+			return err
+		}
 		a.Name, a.AliasArn = name, r.FunctionARN(function, name)
 		a.RevisionId = NewRevisionID()
 		moved = before != a.FunctionVersion
@@ -133,4 +140,37 @@ func (r *Registry) DeleteAlias(ctx context.Context, function, name string) error
 		r.deleteStatus(ctx, function, name)
 	}
 	return nil
+}
+
+// checkRoutingVersions refuses a routing configuration naming a version the
+// function does not have.
+func (r *Registry) checkRoutingVersions(rec *functionRecord, function string, rc *RoutingConfig) error {
+	if rc == nil {
+		return nil
+	}
+	for v := range rc.AdditionalVersionWeights {
+		if _, ok := rec.Versions[v]; !ok {
+			return r.functionNotFound(function, v)
+		}
+	}
+	return nil
+}
+
+// routed picks the version an invocation of a weighted alias runs: each additional
+// version with its weight's probability, else the alias's own version (v).
+func routed(rec *functionRecord, qualifier string, v *Version) *Version {
+	a, ok := rec.Aliases[qualifier]
+	if !ok || a.RoutingConfig == nil {
+		return v
+	}
+	x := rand.Float64()
+	for ver, w := range a.RoutingConfig.AdditionalVersionWeights {
+		if x < w {
+			if other, ok := rec.Versions[ver]; ok {
+				return other
+			}
+		}
+		x -= w
+	}
+	return v
 }

@@ -26,7 +26,8 @@
 //	ResolveInvocation(ctx, function, qualifier) (*Version, error)
 //	    ResolveVersion plus the rules of Managed Instances functions: unqualified runs
 //	    $LATEST.PUBLISHED (else the highest version; NoPublishedVersionException when
-//	    none), $LATEST is not invocable, only Active versions run
+//	    none), $LATEST is not invocable, only Active versions run; a weighted alias
+//	    runs its additional version with that version's weight as probability
 //	GetFunctionConcurrency(ctx, function) (*int, error)         reserved concurrency, nil if none
 //	SumReservedConcurrency(ctx) (int, error)
 //	ListProvisionedConcurrency(ctx) ([]ProvisionedConcurrencyConfig, error)

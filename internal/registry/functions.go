@@ -116,7 +116,7 @@ func (r *Registry) fillDefaults(v *Version) {
 		v.TracingConfig = &TracingConfig{Mode: "PassThrough"}
 	}
 	if v.SnapStart == nil {
-		v.SnapStart = &SnapStart{ApplyOn: "None", OptimizationStatus: "Off"}
+		v.SnapStart = &SnapStart{ApplyOn: SnapStartNone, OptimizationStatus: SnapStartOff}
 	}
 	if v.LoggingConfig == nil {
 		v.LoggingConfig = &LoggingConfig{}
@@ -352,7 +352,7 @@ func (r *Registry) DeleteFunction(ctx context.Context, name string) error {
 	return awserr.Conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", r.FunctionARN(name, ""))
 }
 
-// TagFunction adds or replaces tags.
+// TagFunction adds or replaces tags. As on Lambda, $LATEST gets a new RevisionId.
 func (r *Registry) TagFunction(ctx context.Context, name string, tags map[string]string) error {
 	_, err := r.update(ctx, name, func(rec *functionRecord) error {
 		if rec.Tags == nil {
@@ -361,21 +361,56 @@ func (r *Registry) TagFunction(ctx context.Context, name string, tags map[string
 		for k, v := range tags {
 			rec.Tags[k] = v
 		}
+		rec.Latest.RevisionId = NewRevisionID()
 		return nil
 	})
 	return err
 }
 
-// UntagFunction removes tags; absent keys are ignored.
+// UntagFunction removes tags; absent keys are ignored. As on Lambda, $LATEST gets
+// a new RevisionId.
 func (r *Registry) UntagFunction(ctx context.Context, name string, keys []string) error {
 	_, err := r.update(ctx, name, func(rec *functionRecord) error {
 		for _, k := range keys {
 			delete(rec.Tags, k)
 		}
+		rec.Latest.RevisionId = NewRevisionID()
 		return nil
 	})
 	return err
 }
+
+// PutFunctionRecursionConfig sets what Lambda does when it detects the function in
+// a recursive loop: RecursiveLoopAllow or RecursiveLoopTerminate.
+func (r *Registry) PutFunctionRecursionConfig(ctx context.Context, name, loop string) error {
+	_, err := r.update(ctx, name, func(rec *functionRecord) error {
+		rec.RecursiveLoop = loop
+		if loop == RecursiveLoopTerminate {
+			rec.RecursiveLoop = "" // the default
+		}
+		return nil
+	})
+	return err
+}
+
+// GetFunctionRecursionConfig returns the function's recursion config,
+// RecursiveLoopTerminate unless set.
+func (r *Registry) GetFunctionRecursionConfig(ctx context.Context, name string) (string, error) {
+	rec, err := r.load(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if rec.RecursiveLoop == "" {
+		return RecursiveLoopTerminate, nil
+	}
+	return rec.RecursiveLoop, nil
+}
+
+// Recursion configs.
+const (
+	RecursiveLoopAllow     = "Allow"
+	RecursiveLoopTerminate = "Terminate"
+)
 
 // AccountUsage returns the number of functions and the total size of their code
 // (every version counted), as GetAccountSettings reports them.

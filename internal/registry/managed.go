@@ -400,12 +400,21 @@ func (r *Registry) ListManagedVersions(ctx context.Context) ([]ManagedVersion, e
 // with the rules of Managed Instances functions: an unqualified invocation runs
 // $LATEST.PUBLISHED (or, when there is none, the highest published version) and
 // answers NoPublishedVersionException when nothing was published; $LATEST cannot be
-// invoked; a version runs only when Active. For on-demand functions it is
-// ResolveVersion.
+// invoked; a version runs only when Active. A weighted alias runs its additional
+// version with that version's weight as probability. For on-demand functions it is
+// otherwise ResolveVersion.
 func (r *Registry) ResolveInvocation(ctx context.Context, function, qualifier string) (*Version, error) {
 	v, err := r.ResolveVersion(ctx, function, qualifier)
-	if err != nil || v.ManagedInstances() == nil {
-		return v, err
+	if err != nil {
+		return nil, err
+	}
+	if qualifier != "" && qualifier != Latest && !isVersionNumber(qualifier) {
+		if rec := r.cached(function); rec != nil {
+			v = routed(rec, qualifier, v)
+		}
+	}
+	if v.ManagedInstances() == nil {
+		return v, nil
 	}
 	if v.Version == Latest {
 		if qualifier != "" {

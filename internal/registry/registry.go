@@ -89,8 +89,9 @@ func (c *Config) Validate() error {
 // keeps current, so reads (ResolveVersion on the invoke path) cost a map lookup.
 //
 // Concurrency: cfg, kv, obj, log are immutable after Open. mu guards funcs, pcs,
-// cps, cpStatus, vStatus and subs. Every record in funcs is immutable once stored: writers decode a fresh copy,
-// change it, compare-and-set it in KV, then store the new copy. codeMu orders code
+// cps, cpStatus, vStatus, subs and updating. Every record in funcs is immutable
+// once stored (storeFunc sets $LATEST's config key before it does): writers decode
+// a fresh copy, change it, compare-and-set it in KV, then store the new copy. codeMu orders code
 // uploads (read-locked from upload to record commit) against code garbage collection
 // (write-locked). acctMu serialises changes checked against account-wide sums
 // (reserved and provisioned concurrency). cpMu serialises capacity provider creation
@@ -113,6 +114,8 @@ type Registry struct {
 	cpStatus map[string]*cachedCPStatus
 	vStatus  map[string]*cachedVersionStatus // by versionStatusKey
 	subs     map[*subscriber]struct{}
+	// updating holds the functions whose update is under way (BeginUpdate).
+	updating map[string]bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -184,6 +187,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Registry, e
 		pcs:   make(map[string]*cachedStatus),
 		subs:  make(map[*subscriber]struct{}),
 		done:  make(chan struct{}),
+
+		updating: make(map[string]bool),
 
 		cps:      make(map[string]*cachedCP),
 		cpStatus: make(map[string]*cachedCPStatus),
@@ -304,6 +309,9 @@ func (r *Registry) storeFunc(name string, rec *functionRecord, rev uint64) {
 	if c, ok := r.funcs[name]; ok && c.rev >= rev {
 		return
 	}
+	if rec != nil && rec.Latest != nil {
+		rec.Latest.configKey = fingerprint(rec.Latest)
+	}
 	r.funcs[name] = &cachedFunc{rec: rec, rev: rev}
 	ch := Change{Function: name, Deleted: rec == nil}
 	for s := range r.subs {
@@ -355,8 +363,12 @@ func (r *Registry) load(ctx context.Context, name string) (*functionRecord, erro
 	return rec, nil
 }
 
-// errRetry is returned by nothing outside update; it marks a lost compare-and-set.
+// maxCASAttempts bounds the compare-and-set retries of one change.
 const maxCASAttempts = 50
+
+// errUnchanged, returned by a change, ends update without writing: the change found
+// nothing to do.
+var errUnchanged = errors.New("registry: unchanged")
 
 // update applies change to a fresh copy of a function's record and stores it with a
 // compare-and-set on the KV revision, retrying when another writer got there first.
@@ -378,7 +390,9 @@ func (r *Registry) update(ctx context.Context, name string, change func(rec *fun
 		if err := json.Unmarshal(e.Value(), rec); err != nil {
 			return nil, awserr.Service(err, "failed to decode function %s", name)
 		}
-		if err := change(rec); err != nil {
+		if err := change(rec); errors.Is(err, errUnchanged) {
+			return rec, nil
+		} else if err != nil {
 			return nil, err
 		}
 		data, err := json.Marshal(rec)
@@ -398,6 +412,36 @@ func (r *Registry) update(ctx context.Context, name string, change func(rec *fun
 	return nil, awserr.Conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", r.FunctionARN(name, ""))
 }
 
+// BeginUpdate marks an update of a function (its code or configuration, or a
+// publish) as under way until end is called. While it is, another BeginUpdate for
+// the function fails with Lambda's ResourceConflictException, as Lambda refuses a
+// change while an update is in progress, and Updating reports it. The mark lives in
+// this process: control planes sharing a registry still serialise their writes by
+// compare-and-set, but only the one making an update refuses others meanwhile.
+func (r *Registry) BeginUpdate(name string) (end func(), err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.updating[name] {
+		return nil, awserr.Conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", r.FunctionARN(name, ""))
+	}
+	r.updating[name] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			delete(r.updating, name)
+			r.mu.Unlock()
+		})
+	}, nil
+}
+
+// Updating reports whether an update of the function is under way (BeginUpdate).
+func (r *Registry) Updating(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.updating[name]
+}
+
 // FunctionARN is the function's ARN, qualified when qualifier is not empty.
 func (r *Registry) FunctionARN(name, qualifier string) string {
 	arn := "arn:aws:lambda:" + r.cfg.Region + ":" + r.cfg.AccountID + ":function:" + name
@@ -412,6 +456,12 @@ func (r *Registry) AccountID() string { return r.cfg.AccountID }
 
 // Region is the region the registry's ARNs name.
 func (r *Registry) Region() string { return r.cfg.Region }
+
+// FunctionNotFound is Lambda's ResourceNotFoundException for a function (qualified
+// when qualifier is not empty).
+func (r *Registry) FunctionNotFound(name, qualifier string) error {
+	return r.functionNotFound(name, qualifier)
+}
 
 func (r *Registry) functionNotFound(name, qualifier string) *awserr.Error {
 	return awserr.NotFound("Function not found: %s", r.FunctionARN(name, qualifier))

@@ -80,8 +80,12 @@ func TestRestartKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	b := startBus(t, dir)
 	r := openRegistry(t, b)
-	latest := create(t, r, "fn1")
+	create(t, r, "fn1")
 	v1, err := r.PublishVersion(ctx, "fn1", "", "first", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := r.ResolveVersion(ctx, "fn1", "") // publishing renewed its RevisionId
 	if err != nil {
 		t.Fatal(err)
 	}

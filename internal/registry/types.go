@@ -55,6 +55,9 @@ type Version struct {
 	LastUpdateStatusReason     string                `json:"LastUpdateStatusReason,omitempty"`
 	LastUpdateStatusReasonCode string                `json:"LastUpdateStatusReasonCode,omitempty"`
 	RuntimeVersionConfig       *RuntimeVersionConfig `json:"RuntimeVersionConfig,omitempty"`
+
+	// configKey is ConfigKey's value for $LATEST, set when its record is cached.
+	configKey string
 }
 
 // Environment holds a function's environment variables.
@@ -97,11 +100,21 @@ type EphemeralStorage struct {
 	Size int `json:"Size"`
 }
 
-// SnapStart is returned as Lambda does for functions without SnapStart.
+// SnapStart is the function's SnapStart setting. shoal records it and shows it as
+// Lambda does (OptimizationStatus On for the versions it applies to); it takes no
+// snapshots.
 type SnapStart struct {
 	ApplyOn            string `json:"ApplyOn"`
 	OptimizationStatus string `json:"OptimizationStatus,omitempty"`
 }
+
+// SnapStart values.
+const (
+	SnapStartNone              = "None"
+	SnapStartPublishedVersions = "PublishedVersions"
+	SnapStartOff               = "Off"
+	SnapStartOn                = "On"
+)
 
 // LoggingConfig is the function's log settings.
 type LoggingConfig struct {
@@ -126,10 +139,20 @@ type Alias struct {
 	RoutingConfig   *RoutingConfig `json:"RoutingConfig,omitempty"`
 }
 
-// RoutingConfig is a weighted alias's second version. Not supported yet: the REST
-// layer rejects non-empty weights, so stored aliases never carry one.
+// RoutingConfig is a weighted alias's additional version and the share of its
+// invocations that version gets (ResolveInvocation picks it; ResolveVersion gives the
+// alias's own version).
 type RoutingConfig struct {
 	AdditionalVersionWeights map[string]float64 `json:"AdditionalVersionWeights,omitempty"`
+}
+
+// weight is version's share of the alias's invocations, if it has one.
+func (rc *RoutingConfig) weight(version string) (float64, bool) {
+	if rc == nil {
+		return 0, false
+	}
+	w, ok := rc.AdditionalVersionWeights[version]
+	return w, ok
 }
 
 // Provisioned Concurrency statuses.
@@ -198,6 +221,9 @@ type functionRecord struct {
 	// Scaling holds the requested scaling configs of Managed Instances versions, by
 	// version number or LatestPublished (whose config carries over to each republish).
 	Scaling map[string]*ScalingConfig `json:"scaling,omitempty"`
+	// RecursiveLoop is the recursion config ("Allow"); empty is Lambda's default,
+	// Terminate.
+	RecursiveLoop string `json:"recursiveLoop,omitempty"`
 }
 
 type provisioned struct {

@@ -43,12 +43,29 @@ func (r *Registry) publish(rec *functionRecord, description string) *Version {
 	if description != "" {
 		v.Description = description
 	}
+	if v.SnapStart != nil && v.SnapStart.ApplyOn == SnapStartPublishedVersions {
+		v.SnapStart = &SnapStart{ApplyOn: SnapStartPublishedVersions, OptimizationStatus: SnapStartOn}
+	}
 	if rec.Versions == nil {
 		rec.Versions = make(map[string]*Version)
 	}
 	rec.Versions[n] = &v
 	rec.PublishedFingerprint = fp
+	// As on Lambda, publishing a version gives $LATEST a new RevisionId (returning
+	// the last version again does not).
+	rec.Latest.RevisionId = NewRevisionID()
 	return &v
+}
+
+// ConfigKey names what this configuration runs: equal keys, equal code and
+// settings. $LATEST's changes with its code or configuration and not with the
+// RevisionId changes that publishing and tagging make, so a router can key warm
+// environments on it; a published version's is its RevisionId, which never changes.
+func (v *Version) ConfigKey() string {
+	if v.configKey != "" {
+		return v.configKey
+	}
+	return v.RevisionId
 }
 
 // PublishVersion publishes $LATEST. codeSha256 and revisionID, when not empty, must
@@ -67,17 +84,19 @@ func (r *Registry) ListVersions(ctx context.Context, name string) ([]*Version, e
 }
 
 // DeleteVersion deletes one published version. A version an alias points to, or
-// that has a Provisioned Concurrency config, cannot be deleted.
+// that has a Provisioned Concurrency config, cannot be deleted. Deleting a version
+// that does not exist succeeds, as on Lambda.
 func (r *Registry) DeleteVersion(ctx context.Context, name, version string) error {
 	var sha string
 	_, err := r.update(ctx, name, func(rec *functionRecord) error {
 		v, ok := rec.Versions[version]
 		if !ok {
-			return r.functionNotFound(name, version)
+			return errUnchanged
 		}
 		var users []string
 		for _, a := range rec.Aliases {
-			if a.FunctionVersion == version {
+			_, weighted := a.RoutingConfig.weight(version)
+			if a.FunctionVersion == version || weighted {
 				users = append(users, a.Name)
 			}
 		}
