@@ -62,19 +62,22 @@ func TestFunctionLifecycle(t *testing.T) {
 		t.Fatalf("GetFunction = %+v", got)
 	}
 
-	// UpdateFunctionConfiguration with a stale RevisionId is refused.
+	// UpdateFunctionConfiguration takes the RevisionId GetFunction shows (the create
+	// answer's was the Pending function's, as on Lambda) and refuses a stale one.
 	upd, err := c.UpdateFunctionConfiguration(ctx(t), &lambda.UpdateFunctionConfigurationInput{
-		FunctionName: aws.String("life"), MemorySize: aws.Int32(512), RevisionId: created.RevisionId})
+		FunctionName: aws.String("life"), MemorySize: aws.Int32(512), RevisionId: got.Configuration.RevisionId})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToInt32(upd.MemorySize) != 512 || aws.ToString(upd.RevisionId) == aws.ToString(created.RevisionId) {
+	if aws.ToInt32(upd.MemorySize) != 512 || aws.ToString(upd.RevisionId) == aws.ToString(got.Configuration.RevisionId) {
 		t.Fatalf("update: memory %d, revision %s", aws.ToInt32(upd.MemorySize), aws.ToString(upd.RevisionId))
 	}
-	_, err = c.UpdateFunctionConfiguration(ctx(t), &lambda.UpdateFunctionConfigurationInput{
-		FunctionName: aws.String("life"), Timeout: aws.Int32(20), RevisionId: created.RevisionId})
-	if !isErr[*types.PreconditionFailedException](err) {
-		t.Fatalf("stale RevisionId: %v, want PreconditionFailedException", err)
+	for _, stale := range []*string{created.RevisionId, got.Configuration.RevisionId} {
+		_, err = c.UpdateFunctionConfiguration(ctx(t), &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String("life"), Timeout: aws.Int32(20), RevisionId: stale})
+		if !isErr[*types.PreconditionFailedException](err) {
+			t.Fatalf("stale RevisionId: %v, want PreconditionFailedException", err)
+		}
 	}
 
 	v1, err := c.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("life")})
@@ -112,7 +115,7 @@ func TestFunctionLifecycle(t *testing.T) {
 	_, err = c.UpdateAlias(ctx(t), &lambda.UpdateAliasInput{FunctionName: aws.String("life"), Name: aws.String("prod"),
 		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"1": 0.5}}})
 	if !isErr[*types.InvalidParameterValueException](err) {
-		t.Fatalf("weighted alias: %v, want InvalidParameterValueException", err)
+		t.Fatalf("an alias weighting its own version: %v, want InvalidParameterValueException", err)
 	}
 	aliases, err := c.ListAliases(ctx(t), &lambda.ListAliasesInput{FunctionName: aws.String("life")})
 	if err != nil || len(aliases.Aliases) != 1 {

@@ -1,8 +1,11 @@
 package lambdaapi
 
 import (
-	"fmt"
+	"math"
 	"net/http"
+	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/registry"
@@ -17,36 +20,102 @@ type aliasRequest struct {
 }
 
 func validateAliasName(name string) error {
-	if len(name) > 128 {
-		return validationError(name, "name", "Member must have length less than or equal to 128")
-	}
-	if !aliasNameRE.MatchString(name) || isVersion(name) {
-		return patternError(name, "name", aliasNamePattern)
+	var v violations
+	checkAliasName(name, &v)
+	if err := v.err(); err != nil {
+		return err
 	}
 	return nil
 }
 
-// validate checks the alias fields given; weighted routing is refused.
-func (req *aliasRequest) validate() error {
+// checkAliasName records the constraints an alias name fails.
+func checkAliasName(name string, v *violations) {
+	if len(name) > 128 {
+		v.add(name, "name", "Member must have length less than or equal to 128")
+	}
+	if !aliasNameRE.MatchString(name) || isVersion(name) {
+		v.add(name, "name", "Member must satisfy regular expression pattern: "+aliasNamePattern)
+	}
+}
+
+// validate checks the alias fields given against the request's shape.
+func (req *aliasRequest) validate(v *violations) {
 	if req.FunctionVersion != nil {
 		fv := *req.FunctionVersion
 		if len(fv) > 1024 || !functionVersionRE.MatchString(fv) {
-			return patternError(fv, "functionVersion", functionVersionPattern)
+			v.add(fv, "functionVersion", "Member must satisfy regular expression pattern: "+functionVersionPattern)
 		}
 	}
 	if req.Description != nil && len(*req.Description) > 256 {
-		return validationError(*req.Description, "description", "Member must have length less than or equal to 256")
+		v.add(*req.Description, "description", "Member must have length less than or equal to 256")
 	}
-	if req.RoutingConfig != nil && len(req.RoutingConfig.AdditionalVersionWeights) > 0 {
-		for k, w := range req.RoutingConfig.AdditionalVersionWeights {
-			if w < 0 || w > 1 {
-				return validationError(fmt.Sprintf("{%s=%v}", k, w), "routingConfig.additionalVersionWeights",
-					"Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]")
-			}
+	if req.RoutingConfig == nil {
+		return
+	}
+	weights := req.RoutingConfig.AdditionalVersionWeights
+	shown := showWeights(weights)
+	for k := range weights {
+		if len(k) < 1 || len(k) > 1024 || !isVersion(k) {
+			v.add(shown, "routingConfig.additionalVersionWeights", "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]")
+			break
 		}
-		return awserr.InvalidParameter("Weighted aliases (RoutingConfig.AdditionalVersionWeights) are not supported yet: point the alias at a single version.")
+	}
+	for _, w := range weights {
+		if w < 0 || w > 1 || math.IsNaN(w) {
+			v.add(shown, "routingConfig.additionalVersionWeights", "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]")
+			break
+		}
+	}
+}
+
+// showWeights prints a weights map as Lambda's messages do: {2=0.5}.
+func showWeights(weights map[string]float64) string {
+	keys := make([]string, 0, len(weights))
+	for k := range weights {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		w := strconv.FormatFloat(weights[k], 'f', -1, 64)
+		if !strings.ContainsAny(w, ".eEN") {
+			w += ".0"
+		}
+		b.WriteString(k + "=" + w)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// checkRouting applies Lambda's rules on a routing configuration for an alias of
+// version: one additional version at most, another than the alias's, and none for
+// an alias of $LATEST.
+func checkRouting(version string, rc *registry.RoutingConfig) error {
+	if rc == nil || len(rc.AdditionalVersionWeights) == 0 {
+		return nil
+	}
+	if len(rc.AdditionalVersionWeights) > 1 {
+		return awserr.InvalidParameter("Number of items in AdditionalVersionWeights cannot be greater than 1")
+	}
+	if version == registry.Latest {
+		return awserr.InvalidParameterUntyped("$LATEST is not supported for an alias pointing to more than 1 version")
+	}
+	if _, ok := rc.AdditionalVersionWeights[version]; ok {
+		return awserr.InvalidParameter("Invalid function version %s. Function version %s is already included in routing configuration.", version, version)
 	}
 	return nil
+}
+
+// routing is the stored form of a request's RoutingConfig: nil for no weights.
+func routing(rc *registry.RoutingConfig) *registry.RoutingConfig {
+	if rc == nil || len(rc.AdditionalVersionWeights) == 0 {
+		return nil
+	}
+	return &registry.RoutingConfig{AdditionalVersionWeights: rc.AdditionalVersionWeights}
 }
 
 func (a *api) createAlias(w http.ResponseWriter, r *http.Request) error {
@@ -64,13 +133,16 @@ func (a *api) createAlias(w http.ResponseWriter, r *http.Request) error {
 	if req.FunctionVersion == nil {
 		return nullError("functionVersion")
 	}
-	if err := validateAliasName(*req.Name); err != nil {
+	var v violations
+	checkAliasName(*req.Name, &v)
+	req.validate(&v)
+	if err := v.err(); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	if err := checkRouting(*req.FunctionVersion, req.RoutingConfig); err != nil {
 		return err
 	}
-	al := registry.Alias{Name: *req.Name, FunctionVersion: *req.FunctionVersion}
+	al := registry.Alias{Name: *req.Name, FunctionVersion: *req.FunctionVersion, RoutingConfig: routing(req.RoutingConfig)}
 	if req.Description != nil {
 		al.Description = *req.Description
 	}
@@ -118,7 +190,9 @@ func (a *api) updateAlias(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	var v violations
+	req.validate(&v)
+	if err := v.err(); err != nil {
 		return err
 	}
 	out, err := a.reg.UpdateAlias(r.Context(), ref.Name, name, req.RevisionId, func(al *registry.Alias) error {
@@ -128,7 +202,10 @@ func (a *api) updateAlias(w http.ResponseWriter, r *http.Request) error {
 		if req.Description != nil {
 			al.Description = *req.Description
 		}
-		return nil
+		if req.RoutingConfig != nil {
+			al.RoutingConfig = routing(req.RoutingConfig)
+		}
+		return checkRouting(al.FunctionVersion, al.RoutingConfig)
 	})
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 // Package lambdaapi serves the Lambda REST API (2015-03-31 and its companion paths
-// for concurrency, provisioned concurrency, tags and account settings, and the
-// 2025-11-30 capacity provider and function scaling operations of Lambda Managed
-// Instances) over the registry, with Lambda's field names, status codes, validation messages and error
-// shapes. Invocations are handed to an Invoker (the router); this package never runs
-// code. Requests are accepted unsigned or with any SigV4 signature.
+// for concurrency, provisioned concurrency, tags, recursion configs and account
+// settings, and the 2025-11-30 capacity provider and function scaling operations of
+// Lambda Managed Instances) over the registry, with Lambda's field names, status
+// codes, validation messages and error shapes: the answers AWS recorded
+// (testdata/aws-recordings) are the reference its tests replay. Invocations are
+// handed to an Invoker (the router); this package never runs code. Requests are
+// accepted unsigned or with any SigV4 signature.
 //
 // Each operation group has its own file; errors.go is the one place where errors
 // become responses.
@@ -203,6 +205,8 @@ func (a *api) routes() {
 	h("PUT /2019-09-30/functions/{name}/provisioned-concurrency", a.putProvisionedConcurrency)
 	h("GET /2019-09-30/functions/{name}/provisioned-concurrency", a.getOrListProvisionedConcurrency)
 	h("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", a.deleteProvisionedConcurrency)
+	h("GET /2024-08-31/functions/{name}/recursion-config", a.getFunctionRecursionConfig)
+	h("PUT /2024-08-31/functions/{name}/recursion-config", a.putFunctionRecursionConfig)
 	h("GET /2016-08-19/account-settings", a.getAccountSettings)
 	h("GET /2016-08-19/account-settings/{$}", a.getAccountSettings)
 	// Tags.

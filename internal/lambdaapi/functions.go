@@ -23,37 +23,50 @@ type createFunctionRequest struct {
 	CodeSigningConfigArn *string `json:"CodeSigningConfigArn"`
 }
 
-// parseCreateFunction decodes and validates a CreateFunction body.
+// parseCreateFunction decodes and validates a CreateFunction body: first every
+// constraint of the request's shape (one ValidationException listing each
+// failure), then the service's rules.
 func (a *api) parseCreateFunction(body []byte) (*createFunctionRequest, error) {
 	var req createFunctionRequest
 	if err := unmarshalBody(body, &req); err != nil {
 		return nil, err
 	}
+	var v violations
+	var ref functionRef
 	if req.FunctionName == nil {
-		return nil, nullError("functionName")
+		v.addRaw("Value null at 'functionName' failed to satisfy constraint: Member must not be null")
+	} else {
+		ref = matchName(*req.FunctionName, createName, &v)
 	}
-	raw := *req.FunctionName
-	ref, err := a.parseFunctionNameRE(raw, createFunctionNameRE, createFunctionNamePattern)
-	if err != nil {
+	if req.Role == nil {
+		v.addRaw("Value null at 'role' failed to satisfy constraint: Member must not be null")
+	}
+	if req.Code == nil {
+		v.addRaw("Value null at 'code' failed to satisfy constraint: Member must not be null")
+	}
+	if req.PackageType != nil && *req.PackageType != "Zip" && *req.PackageType != "Image" {
+		v.add(*req.PackageType, "packageType", "Member must satisfy enum value set: [Image, Zip]")
+	}
+	checkArchitectures(req.Architectures, &v)
+	checkPublishTo(req.PublishTo, &v)
+	req.syntax(&v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := a.checkOwner(ref); err != nil {
 		return nil, err
 	}
 	if len(ref.Name) > 64 {
 		return nil, awserr.InvalidParameter("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64", ref.Name)
 	}
 	if ref.Qualifier != "" {
-		return nil, awserr.InvalidParameter("Function name %s must not contain a qualifier.", raw)
+		return nil, awserr.InvalidParameter("Function name %s must not contain a qualifier.", *req.FunctionName)
 	}
 	req.FunctionName = &ref.Name
-	if req.Role == nil {
-		return nil, nullError("role")
+	if req.PackageType != nil && *req.PackageType == "Image" {
+		return nil, awserr.InvalidParameter("PackageType Image is not supported by shoal; use Zip.")
 	}
-	if req.PackageType != nil && *req.PackageType != "Zip" {
-		if *req.PackageType == "Image" {
-			return nil, awserr.InvalidParameter("PackageType Image is not supported by shoal; use Zip.")
-		}
-		return nil, validationError(*req.PackageType, "packageType", "Member must satisfy enum value set: [Image, Zip]")
-	}
-	if err := req.validate(); err != nil {
+	if err := req.semantics(); err != nil {
 		return nil, err
 	}
 	if req.Runtime == nil {
@@ -62,17 +75,8 @@ func (a *api) parseCreateFunction(body []byte) (*createFunctionRequest, error) {
 	if req.Handler == nil && !isProvided(*req.Runtime) {
 		return nil, awserr.InvalidParameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
 	}
-	if err := validateArchitectures(req.Architectures); err != nil {
-		return nil, err
-	}
-	if err := validatePublishTo(req.PublishTo); err != nil {
-		return nil, err
-	}
 	if len(req.Tags) > 50 {
 		return nil, awserr.InvalidParameter("Number of tags exceeds resource tag limit.")
-	}
-	if req.Code == nil {
-		return nil, nullError("code")
 	}
 	if err := a.validateZip(req.Code); err != nil {
 		return nil, err
@@ -80,10 +84,19 @@ func (a *api) parseCreateFunction(body []byte) (*createFunctionRequest, error) {
 	return &req, nil
 }
 
+// checkPublishTo records a PublishTo outside its enum.
+func checkPublishTo(p *string, v *violations) {
+	if p != nil && *p != registry.PublishToLatestPublished {
+		v.add(*p, "publishTo", "Member must satisfy enum value set: [LATEST_PUBLISHED]")
+	}
+}
+
 // validatePublishTo checks the PublishTo enum.
 func validatePublishTo(p *string) error {
-	if p != nil && *p != registry.PublishToLatestPublished {
-		return validationError(*p, "publishTo", "Member must satisfy enum value set: [LATEST_PUBLISHED]")
+	var v violations
+	checkPublishTo(p, &v)
+	if err := v.err(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -115,6 +128,9 @@ func (a *api) createFunction(w http.ResponseWriter, r *http.Request) error {
 	if err := a.finishCompute(&cfg, nil, &req.configRequest); err != nil {
 		return err
 	}
+	if err := finishSnapStart(&cfg); err != nil {
+		return err
+	}
 	if err := finishLogging(&cfg, req.LoggingConfig); err != nil {
 		return err
 	}
@@ -129,17 +145,39 @@ func (a *api) createFunction(w http.ResponseWriter, r *http.Request) error {
 		out = *published
 		out.FunctionArn = latest.FunctionArn
 	}
-	out.State, out.StateReason, out.StateReasonCode = "Pending", "The function is being created.", "Creating"
-	out.LastUpdateStatus = ""
-	return writeJSON(w, http.StatusCreated, &out)
+	return writeJSON(w, http.StatusCreated, pending(&out))
 }
 
-// updating marks a configuration as Lambda's update responses show it.
+// pending shows a configuration as Lambda's answers show one it is still creating:
+// State Pending, no LastUpdateStatus, and the RevisionId of that state, which the
+// function leaves when it becomes Active (here, before the answer is sent; see
+// docs/decisions/function-state-in-responses.md).
+func pending(v *registry.Version) *registry.Version {
+	out := *v
+	out.State, out.StateReason, out.StateReasonCode = "Pending", "The function is being created.", "Creating"
+	out.LastUpdateStatus, out.LastUpdateStatusReason, out.LastUpdateStatusReasonCode = "", "", ""
+	out.RevisionId = registry.NewRevisionID()
+	return &out
+}
+
+// updating shows a configuration as Lambda's update answers show it: LastUpdateStatus
+// InProgress, and the RevisionId of that state, which the function leaves when the
+// update is done (here, before the answer is sent).
 func updating(v *registry.Version) *registry.Version {
 	out := *v
 	out.LastUpdateStatus = "InProgress"
 	out.LastUpdateStatusReason = "The function is being created."
 	out.LastUpdateStatusReasonCode = "Creating"
+	out.RevisionId = registry.NewRevisionID()
+	return &out
+}
+
+// publishing shows a version an update published as Lambda's answer shows it: still
+// being created (State Pending), with the RevisionId it keeps.
+func publishing(v *registry.Version) *registry.Version {
+	out := *v
+	out.State, out.StateReason, out.StateReasonCode = "Pending", "The function is being created.", "Creating"
+	out.LastUpdateStatus, out.LastUpdateStatusReason, out.LastUpdateStatusReasonCode = "", "", ""
 	return &out
 }
 
@@ -186,7 +224,7 @@ func (a *api) getFunction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := getFunctionResponse{
-		Configuration: a.shown(v),
+		Configuration: a.read(v, ref),
 		Code:          functionCodeLocation{RepositoryType: "S3", Location: a.codeURL(r, v.CodeSha256)},
 		Tags:          fn.Tags,
 	}
@@ -214,7 +252,23 @@ func (a *api) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, a.shown(v))
+	return writeJSON(w, http.StatusOK, a.read(v, ref))
+}
+
+// read is a configuration as GetFunction and GetFunctionConfiguration show it: with
+// the ARN the caller named it by (":$LATEST", an alias, a version), and, while an
+// update of $LATEST is under way, LastUpdateStatus InProgress.
+func (a *api) read(v *registry.Version, ref functionRef) *registry.Version {
+	out := *a.shown(v)
+	if ref.Qualifier != "" {
+		out.FunctionArn = a.reg.FunctionARN(v.FunctionName, ref.Qualifier)
+	}
+	if v.Version == registry.Latest && a.reg.Updating(v.FunctionName) {
+		out.LastUpdateStatus = "InProgress"
+		out.LastUpdateStatusReason = "The function is being created."
+		out.LastUpdateStatusReasonCode = "Creating"
+	}
+	return &out
 }
 
 type listFunctionsResponse struct {
@@ -343,6 +397,12 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The update is under way from here: receiving the package is part of it.
+	end, err := a.reg.BeginUpdate(ref.Name)
+	if err != nil {
+		return err
+	}
+	defer end()
 	body, err := readBody(r, a.cfg.MaxRequestBytes, func() error {
 		return requestEntityTooLarge("Request must be smaller than %d bytes for the UpdateFunctionCode operation", a.cfg.MaxRequestBytes)
 	})
@@ -353,10 +413,10 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 	if err := unmarshalBody(body, &req); err != nil {
 		return err
 	}
-	if err := validateArchitectures(req.Architectures); err != nil {
-		return err
-	}
-	if err := validatePublishTo(req.PublishTo); err != nil {
+	var v violations
+	checkArchitectures(req.Architectures, &v)
+	checkPublishTo(req.PublishTo, &v)
+	if err := v.err(); err != nil {
 		return err
 	}
 	if err := a.validateZip(&req.codeRequest); err != nil {
@@ -377,7 +437,7 @@ func (a *api) updateFunctionCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if published != nil {
-		return writeJSON(w, http.StatusOK, updating(a.shown(published)))
+		return writeJSON(w, http.StatusOK, publishing(a.shown(published)))
 	}
 	return writeJSON(w, http.StatusOK, updating(a.shown(latest)))
 }
@@ -392,11 +452,16 @@ func (a *api) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
+	end, err := a.reg.BeginUpdate(ref.Name)
+	if err != nil {
+		return err
+	}
+	defer end()
 	var req updateConfigRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	if err := req.validate(nil); err != nil {
 		return err
 	}
 	v, err := a.reg.UpdateFunctionConfiguration(r.Context(), ref.Name, req.RevisionId, func(v *registry.Version) error {
@@ -407,6 +472,9 @@ func (a *api) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		}
 		req.configRequest.apply(v)
 		if err := a.finishCompute(v, &prev, &req.configRequest); err != nil {
+			return err
+		}
+		if err := finishSnapStart(v); err != nil {
 			return err
 		}
 		return finishLogging(v, req.LoggingConfig)
@@ -432,8 +500,13 @@ func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		err = a.reg.DeleteVersion(r.Context(), ref.Name, q)
-	default:
+	case aliasNameRE.MatchString(q):
 		return awserr.InvalidParameter("Deletion of aliases is not currently supported.")
+	default: // neither a version nor an alias ("$latest"): nothing to delete
+		if _, err := a.reg.GetFunction(r.Context(), ref.Name); err != nil {
+			return err
+		}
+		return a.reg.FunctionNotFound(ref.Name, q)
 	}
 	if err != nil {
 		return err

@@ -28,22 +28,21 @@ const textWithLevels = `LogLevel is not supported when LogFormat is set to "Text
 // managedText refuses Text for a Managed Instances function (shoal's wording).
 const managedText = `Functions that use a capacity provider (Lambda Managed Instances) always use the JSON log format. Remove LogFormat from your request or set it to "JSON" and try again.`
 
-// validateLogging checks the enums of a LoggingConfig, as Lambda's request
+// checkLogging records the enums of a LoggingConfig that fail, as Lambda's request
 // validation does (ValidationException).
-func validateLogging(lc *registry.LoggingConfig) error {
+func checkLogging(lc *registry.LoggingConfig, v *violations) {
 	if lc == nil {
-		return nil
+		return
 	}
 	if lc.LogFormat != "" && lc.LogFormat != logFormatJSON && lc.LogFormat != logFormatText {
-		return validationError(lc.LogFormat, "loggingConfig.logFormat", "Member must satisfy enum value set: [JSON, Text]")
+		v.add(lc.LogFormat, "loggingConfig.logFormat", "Member must satisfy enum value set: [JSON, Text]")
 	}
 	if lc.ApplicationLogLevel != "" && !member(applicationLogLevels, lc.ApplicationLogLevel) {
-		return validationError(lc.ApplicationLogLevel, "loggingConfig.applicationLogLevel", "Member must satisfy enum value set: [TRACE, DEBUG, INFO, WARN, ERROR, FATAL]")
+		v.add(lc.ApplicationLogLevel, "loggingConfig.applicationLogLevel", "Member must satisfy enum value set: [TRACE, DEBUG, INFO, WARN, ERROR, FATAL]")
 	}
 	if lc.SystemLogLevel != "" && !member(systemLogLevels, lc.SystemLogLevel) {
-		return validationError(lc.SystemLogLevel, "loggingConfig.systemLogLevel", "Member must satisfy enum value set: [DEBUG, INFO, WARN]")
+		v.add(lc.SystemLogLevel, "loggingConfig.systemLogLevel", "Member must satisfy enum value set: [DEBUG, INFO, WARN]")
 	}
-	return nil
 }
 
 func member(set []string, s string) bool {

@@ -12,7 +12,7 @@ import (
 // Lambda's patterns, as its validation messages print them.
 const (
 	functionNamePattern       = `(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?`
-	createFunctionNamePattern = `(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?`
+	createFunctionNamePattern = `(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?`
 	qualifierPattern          = `\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+`
 	aliasNamePattern          = `(?!^[0-9]+$)([a-zA-Z0-9-_]+)`
 	functionVersionPattern    = `(\$LATEST(\.PUBLISHED)?|[0-9]+)`
@@ -23,7 +23,7 @@ const (
 // The same patterns for Go's regexp (RE2: '-' last in classes, no look-ahead).
 var (
 	functionNameRE       = regexp.MustCompile(`^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d:)?(?P<account>\d{12}:)?(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?$`)
-	createFunctionNameRE = regexp.MustCompile(`^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d:)?(?P<account>\d{12}:)?(?:function:)?(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?$`)
+	createFunctionNameRE = regexp.MustCompile(`^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d:)?(?P<account>\d{12}:)?(?:function:)?(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$`)
 	qualifierRE          = regexp.MustCompile(`^(?:\$(?:LATEST(?:\.PUBLISHED)?)|[a-zA-Z0-9_$-]+)$`)
 	aliasNameRE          = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 	functionVersionRE    = regexp.MustCompile(`^(?:\$LATEST(?:\.PUBLISHED)?|[0-9]+)$`)
@@ -35,7 +35,9 @@ var (
 
 // validationError is Lambda's ValidationException for one constraint.
 func validationError(value, field, constraint string) *awserr.Error {
-	return awserr.Validation("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", value, field, constraint)
+	var v violations
+	v.add(value, field, constraint)
+	return v.err()
 }
 
 func nullError(field string) *awserr.Error {
@@ -46,6 +48,44 @@ func patternError(value, field, pattern string) *awserr.Error {
 	return validationError(value, field, "Member must satisfy regular expression pattern: "+pattern)
 }
 
+// violations collects the constraints a request fails, as Lambda's request
+// validation does: it checks every member and lists each failure in one
+// ValidationException.
+type violations []string
+
+// add records that value at field fails constraint.
+func (v *violations) add(value, field, constraint string) {
+	*v = append(*v, fmt.Sprintf("Value '%s' at '%s' failed to satisfy constraint: %s", value, field, constraint))
+}
+
+// addRaw records a failure worded otherwise (e.g. a map's keys).
+func (v *violations) addRaw(s string) { *v = append(*v, s) }
+
+// err is the ValidationException listing the failures, or nil.
+func (v violations) err() *awserr.Error {
+	switch len(v) {
+	case 0:
+		return nil
+	case 1:
+		return awserr.Validation("1 validation error detected: %s", v[0])
+	}
+	return awserr.Validation("%d validation errors detected: %s", len(v), strings.Join(v, "; "))
+}
+
+// nameShape is the constraint on an operation's FunctionName: GetFunction,
+// DeleteFunction, Invoke and the other reads take a namespaced name (up to 256
+// characters, dots, $LATEST.PUBLISHED), CreateFunction a plain one.
+type nameShape struct {
+	re      *regexp.Regexp
+	pattern string
+	max     int
+}
+
+var (
+	namespacedName = nameShape{functionNameRE, functionNamePattern, 256}
+	createName     = nameShape{createFunctionNameRE, createFunctionNamePattern, 140}
+)
+
 // functionRef is a function named in a request, with its qualifier.
 type functionRef struct {
 	Name string
@@ -53,6 +93,8 @@ type functionRef struct {
 	Qualifier string
 	// ARNQualifier is the one in the name or ARN, "" if none.
 	ARNQualifier string
+	// region and account are the ARN's, "" if it names none.
+	region, account string
 }
 
 // isPlainName reports whether s is a bare function name (the common case, checked
@@ -76,39 +118,52 @@ func (a *api) parseFunctionName(raw string) (functionRef, error) {
 	if isPlainName(raw) {
 		return functionRef{Name: raw}, nil
 	}
-	return a.parseFunctionNameRE(raw, functionNameRE, functionNamePattern)
+	var v violations
+	ref := matchName(raw, namespacedName, &v)
+	if err := v.err(); err != nil {
+		return ref, err
+	}
+	return ref, a.checkOwner(ref)
 }
 
-func (a *api) parseFunctionNameRE(raw string, re *regexp.Regexp, pattern string) (functionRef, error) {
-	m := re.FindStringSubmatch(raw)
+// matchName parses raw against shape, recording in v each constraint it fails.
+func matchName(raw string, shape nameShape, v *violations) functionRef {
+	if len(raw) > shape.max {
+		v.add(raw, "functionName", "Member must have length less than or equal to "+itoa(shape.max))
+	}
+	m := shape.re.FindStringSubmatch(raw)
 	if m == nil {
-		return functionRef{}, patternError(raw, "functionName", pattern)
+		v.add(raw, "functionName", "Member must satisfy regular expression pattern: "+shape.pattern)
+		return functionRef{}
 	}
-	if len(raw) > 140 {
-		return functionRef{}, validationError(raw, "functionName", "Member must have length less than or equal to 140")
+	q := m[shape.re.SubexpIndex("qualifier")]
+	return functionRef{
+		Name: m[shape.re.SubexpIndex("name")], Qualifier: q, ARNQualifier: q,
+		region:  strings.TrimSuffix(m[shape.re.SubexpIndex("region")], ":"),
+		account: strings.TrimSuffix(m[shape.re.SubexpIndex("account")], ":"),
 	}
-	region := strings.TrimSuffix(m[re.SubexpIndex("region")], ":")
-	account := strings.TrimSuffix(m[re.SubexpIndex("account")], ":")
-	if region != "" && region != a.cfg.Region {
-		return functionRef{}, awserr.NotFound("Functions from '%s' are not reachable in this region ('%s')", region, a.cfg.Region)
-	}
-	if account != "" && account != a.cfg.AccountID {
-		return functionRef{}, &awserr.Error{Code: awserr.CodeAccessDenied, Status: http.StatusForbidden, Type: "User",
-			Message: fmt.Sprintf("User is not authorized to access functions of account %s", account)}
-	}
-	q := m[re.SubexpIndex("qualifier")]
-	return functionRef{Name: m[re.SubexpIndex("name")], Qualifier: q, ARNQualifier: q}, nil
 }
 
-// validateQualifier checks a Qualifier parameter.
-func validateQualifier(q string) error {
-	if len(q) > 128 {
-		return validationError(q, "qualifier", "Member must have length less than or equal to 128")
+// checkOwner refuses a name whose ARN is another region's or account's.
+func (a *api) checkOwner(ref functionRef) error {
+	if ref.region != "" && ref.region != a.cfg.Region {
+		return awserr.NotFound("Functions from '%s' are not reachable in this region ('%s')", ref.region, a.cfg.Region)
 	}
-	if q == "" || !qualifierRE.MatchString(q) {
-		return patternError(q, "qualifier", qualifierPattern)
+	if ref.account != "" && ref.account != a.cfg.AccountID {
+		// Lambda's answer carries no message.
+		return &awserr.Error{Code: awserr.CodeAccessDenied, Status: http.StatusForbidden}
 	}
 	return nil
+}
+
+// checkQualifier records the constraints a Qualifier parameter fails.
+func checkQualifier(q string, v *violations) {
+	if len(q) > 128 {
+		v.add(q, "qualifier", "Member must have length less than or equal to 128")
+	}
+	if q == "" || !qualifierRE.MatchString(q) {
+		v.add(q, "qualifier", "Member must satisfy regular expression pattern: "+qualifierPattern)
+	}
 }
 
 // functionRef reads the {name} path value and the Qualifier query parameter.
@@ -119,19 +174,25 @@ func (a *api) functionRef(r *http.Request) (functionRef, error) {
 
 // parseRef parses a FunctionName and, when hasQualifier, a Qualifier parameter.
 func (a *api) parseRef(name, q string, hasQualifier bool) (functionRef, error) {
-	ref, err := a.parseFunctionName(name)
-	if err != nil {
+	if !hasQualifier {
+		return a.parseFunctionName(name)
+	}
+	var v violations
+	ref := functionRef{Name: name}
+	if !isPlainName(name) {
+		ref = matchName(name, namespacedName, &v)
+	}
+	checkQualifier(q, &v)
+	if err := v.err(); err != nil {
 		return ref, err
 	}
-	if hasQualifier {
-		if err := validateQualifier(q); err != nil {
-			return ref, err
-		}
-		if ref.ARNQualifier != "" && ref.ARNQualifier != q {
-			return ref, awserr.InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
-		}
-		ref.Qualifier = q
+	if err := a.checkOwner(ref); err != nil {
+		return ref, err
 	}
+	if ref.ARNQualifier != "" && ref.ARNQualifier != q {
+		return ref, awserr.InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
+	}
+	ref.Qualifier = q
 	return ref, nil
 }
 

@@ -18,6 +18,11 @@ func (a *api) publishVersion(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	end, err := a.reg.BeginUpdate(ref.Name)
+	if err != nil {
+		return err
+	}
+	defer end()
 	var req publishVersionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err

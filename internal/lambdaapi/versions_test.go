@@ -26,8 +26,15 @@ func TestVersionsAndAliases(t *testing.T) {
 	if e := wantErr[*types.PreconditionFailedException](t, err); aws.ToString(e.Message) != "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id" {
 		t.Errorf("message %q", aws.ToString(e.Message))
 	}
+	// The RevisionId of the Active function: the create answer's was the Pending one's.
+	active, err := e.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: fn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: fn, RevisionId: created.RevisionId})
+	wantErr[*types.PreconditionFailedException](t, err)
 	v1, err := e.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: fn, Description: aws.String("one"),
-		CodeSha256: created.CodeSha256, RevisionId: created.RevisionId})
+		CodeSha256: created.CodeSha256, RevisionId: active.Configuration.RevisionId})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +85,17 @@ func TestVersionsAndAliases(t *testing.T) {
 	}
 	_, err = e.client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String("2024"), FunctionVersion: aws.String("1")})
 	validation(t, err)
-	_, err = e.client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String("weighted"), FunctionVersion: aws.String("1"),
+	w, err := e.client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String("weighted"), FunctionVersion: aws.String("1"),
 		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.5}}})
-	if e := wantErr[*types.InvalidParameterValueException](t, err); !strings.Contains(aws.ToString(e.Message), "not supported") {
-		t.Errorf("weighted alias message %q", aws.ToString(e.Message))
+	if err != nil || w.RoutingConfig == nil || w.RoutingConfig.AdditionalVersionWeights["2"] != 0.5 {
+		t.Fatalf("weighted alias %+v %v", w, err)
 	}
-	_, err = e.client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: fn, Name: aws.String("live"),
-		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.1}}})
-	invalidParam(t, err)
+	_, err = e.client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: fn, Name: aws.String("weighted"),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"1": 0.1}}})
+	invalidParam(t, err) // the alias's own version
+	if _, err := e.client.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: fn, Name: aws.String("weighted")}); err != nil {
+		t.Fatal(err)
+	}
 
 	got1, err := e.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: fn, Name: aws.String("live")})
 	if err != nil || aws.ToString(got1.FunctionVersion) != "1" {
@@ -387,5 +397,57 @@ func TestVersionPagesSurviveDeletes(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "many-more:$LATEST" {
 		t.Errorf("second page of ListFunctions %v; want many-more:$LATEST only", names)
+	}
+}
+
+// A weighted alias sends each invocation to its additional version with that
+// version's weight as probability, and GetFunction shows the alias's own version.
+// A version a weighted alias routes to cannot be deleted.
+func TestWeightedAliasRouting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.create(t, "fn")
+	fn := aws.String("fn")
+	for i := range 2 {
+		if _, err := e.client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: fn, Description: aws.String(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: fn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ran := func(alias string, weight float64, n int) map[string]int {
+		t.Helper()
+		if _, err := e.client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String(alias), FunctionVersion: aws.String("1"),
+			RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": weight}}}); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for range n {
+			out, err := e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: fn, Qualifier: aws.String(alias)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[aws.ToString(out.ExecutedVersion)]++
+		}
+		return got
+	}
+	if got := ran("none", 0, 20); got["1"] != 20 {
+		t.Errorf("weight 0 ran %v, want version 1 only", got)
+	}
+	if got := ran("all", 1, 20); got["2"] != 20 {
+		t.Errorf("weight 1 ran %v, want version 2 only", got)
+	}
+	// Both versions run at weight 0.5 (a run of 200 missing one has probability 2^-199).
+	if got := ran("half", 0.5, 200); got["1"] == 0 || got["2"] == 0 || got["1"]+got["2"] != 200 {
+		t.Errorf("weight 0.5 ran %v, want both versions", got)
+	}
+	g, err := e.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: fn, Qualifier: aws.String("half")})
+	if err != nil || aws.ToString(g.Configuration.Version) != "1" || aws.ToString(g.Configuration.FunctionArn) != "arn:aws:lambda:us-east-1:123456789012:function:fn:half" {
+		t.Fatalf("GetFunction of the alias: %+v %v", g, err)
+	}
+	_, err = e.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: fn, Qualifier: aws.String("2")})
+	if e := wantErr[*types.ResourceConflictException](t, err); aws.ToString(e.Message) != "Unable to delete version because the following aliases reference it: [all, half, none]" {
+		t.Errorf("message %q", aws.ToString(e.Message))
 	}
 }
