@@ -57,6 +57,12 @@ func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	return newEnvWithRegistry(t, registry.Config{}, mutate...)
 }
 
+// newEnvWithAccount is newEnv in another account.
+func newEnvWithAccount(t testing.TB, account string, mutate ...func(*Config)) *env {
+	t.Helper()
+	return newEnvWithRegistry(t, registry.Config{AccountID: account}, mutate...)
+}
+
 // newEnvWithRegistry is newEnv with a registry configuration (e.g. its quotas).
 func newEnvWithRegistry(t testing.TB, rc registry.Config, mutate ...func(*Config)) *env {
 	t.Helper()
