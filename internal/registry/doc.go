@@ -28,6 +28,8 @@
 //	    $LATEST.PUBLISHED (else the highest version; NoPublishedVersionException when
 //	    none), $LATEST is not invocable, only Active versions run; a weighted alias
 //	    runs its additional version with that version's weight as probability
+//	(*Version).ConfigKey() string                               what a configuration runs: changes with
+//	    $LATEST's code or settings, not with the RevisionId a publish or a tag renews
 //	GetFunctionConcurrency(ctx, function) (*int, error)         reserved concurrency, nil if none
 //	SumReservedConcurrency(ctx) (int, error)
 //	ListProvisionedConcurrency(ctx) ([]ProvisionedConcurrencyConfig, error)
