@@ -318,6 +318,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		// shoal's Python bootstrap runs one process per slot, each on one
 		// connection of its own: a closed connection is a dead worker.
 		WorkerConnections: spec.MaxConcurrency > 1 && runtimes.KindOf(spec.Runtime) == runtimes.Python,
+		OnTake:            e.taken,
 		OnInitError: func(typ string, body []byte) {
 			select {
 			case e.initErrs <- initFailure{typ: typ, msg: messageOf(body), body: body}:

@@ -383,3 +383,28 @@ func TestGoStreamedResponse(t *testing.T) {
 		t.Errorf("after: %s", r.Payload)
 	}
 }
+
+// TestGoInvokeAfterPanic: aws-lambda-go ends its process after it reports a
+// panic. An invocation given to the environment right after is never taken
+// by the runtime, so Invoke answers ErrClosed (its caller places it on
+// another environment) instead of failing it, and this environment's log
+// holds no trace of it.
+func TestGoInvokeAfterPanic(t *testing.T) {
+	h := newHarness(t)
+	for range 5 {
+		env := h.start(goSpec("panic"))
+		r := invoke(t, env, `{"mode":"panic"}`, false)
+		if r.FunctionError != "Unhandled" || !strings.Contains(string(r.Payload), "handler panicked") {
+			t.Fatalf("panic result = %+v %s", r, r.Payload)
+		}
+		next := newReqID()
+		_, err := env.Invoke(context.Background(), Invocation{RequestID: next, Payload: []byte(`"after"`)})
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("invoke after the panic: %v, want ErrClosed", err)
+		}
+		<-env.Done()
+		if log := h.logs.text(); strings.Contains(log, next) {
+			t.Fatalf("the invocation that was never taken left lines in the log:\n%s", log)
+		}
+	}
+}

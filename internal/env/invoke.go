@@ -11,9 +11,15 @@ import (
 
 // Invoke runs one invocation on a free slot. It returns ErrBusy at once when
 // every slot is taken (it never queues) and ErrClosed once the environment
-// is closing. When ctx ends first (the caller went away) Invoke returns
-// ctx's error; the runtime's later answer is still accepted and dropped, and
-// the END and REPORT lines are still written.
+// is closing, or when its runtime exits before taking the invocation: either
+// way the runtime never saw it, and the caller places it elsewhere. When ctx
+// ends first (the caller went away) Invoke returns ctx's error; the runtime's
+// later answer is still accepted and dropped, and the END and REPORT lines
+// are still written.
+//
+// The START line is written when the runtime takes the invocation (its next
+// poll is answered), so an invocation that moves to another environment
+// leaves no trace in this one.
 func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 	if e.closing.Load() {
 		return Result{}, ErrClosed
@@ -56,7 +62,11 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 			e.logs.watch(inv.RequestID, t)
 		}
 	}
+	timer := e.clock.NewTimer(deadline.Sub(start))
+	w := &waiter{inv: rinv, tail: t, start: start, timer: timer}
+	rinv.Owner = w
 	if err := e.api.Submit(rinv); err != nil {
+		timer.Stop()
 		if watched {
 			e.logs.unwatch(inv.RequestID)
 		}
@@ -69,34 +79,58 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		}
 		return Result{}, ErrClosed
 	}
-	switch {
-	case !e.levels.json:
-		e.logs.platform("START RequestId: "+inv.RequestID+" Version: "+e.spec.Version, t, false)
-	case e.levels.sys <= levelInfo:
-		e.logs.platform(e.startRecord(start, inv.RequestID, inv.TenantID), t, false)
-	}
-	timer := e.clock.NewTimer(deadline.Sub(start))
-	w := &waiter{inv: rinv, tail: t, start: start, timer: timer}
 	select {
 	case o := <-rinv.Done():
 		return e.finish(w, o, outcomeAnswer), nil
 	case <-timer.C():
+		if e.api.Withdraw(rinv) {
+			// Never taken: it timed out waiting for the runtime.
+			e.logStart(w)
+		}
 		return e.finish(w, runtimeapi.Outcome{}, outcomeTimeout), nil
 	case <-e.exited:
+		if e.api.Withdraw(rinv) {
+			e.withdrawn(w, watched)
+			return Result{}, ErrClosed
+		}
 		return e.finish(w, e.afterExit(rinv), outcomeExit), nil
 	case <-ctx.Done():
 		if e.api.Withdraw(rinv) {
-			timer.Stop()
-			e.logs.end()
-			if watched {
-				e.logs.unwatch(inv.RequestID)
-			}
-			e.release()
+			e.withdrawn(w, watched)
 			return Result{}, ctx.Err()
 		}
 		go func() { _ = e.wait(w) }()
 		return Result{}, ctx.Err()
 	}
+}
+
+// taken is the Runtime API's OnTake: the runtime is about to see the
+// invocation, so its START line is written now.
+func (e *Environment) taken(inv *runtimeapi.Invocation) {
+	if w, ok := inv.Owner.(*waiter); ok {
+		e.logStart(w)
+	}
+}
+
+// logStart writes START (or platform.start) for the invocation w.
+func (e *Environment) logStart(w *waiter) {
+	switch {
+	case !e.levels.json:
+		e.logs.platform("START RequestId: "+w.inv.ID+" Version: "+e.spec.Version, w.tail, false)
+	case e.levels.sys <= levelInfo:
+		e.logs.platform(e.startRecord(w.start, w.inv.ID, w.inv.TenantID), w.tail, false)
+	}
+}
+
+// withdrawn releases an invocation the runtime never took.
+func (e *Environment) withdrawn(w *waiter, watched bool) {
+	w.timer.Stop()
+	if e.slots == 1 {
+		e.logs.end()
+	} else if watched {
+		e.logs.unwatch(w.inv.ID)
+	}
+	e.release()
 }
 
 // waiter is an invocation the runtime holds.

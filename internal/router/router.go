@@ -205,31 +205,44 @@ func (r *Router) Invoke(ctx context.Context, t *Target, inv env.Invocation) (env
 		return env.Result{}, err
 	}
 	defer r.release(t.Function, unreserved)
-	var (
-		p           *pool
-		e           *entry
-		initFailure *env.InitError
-	)
-	for {
-		p = r.pool(t)
-		e, initFailure, err = p.acquire(ctx)
-		if !errors.Is(err, errRetired) {
-			break
+	for attempt := 1; ; attempt++ {
+		var (
+			p           *pool
+			e           *entry
+			initFailure *env.InitError
+		)
+		for {
+			p = r.pool(t)
+			e, initFailure, err = p.acquire(ctx)
+			if !errors.Is(err, errRetired) {
+				break
+			}
 		}
+		if err != nil {
+			return env.Result{}, err
+		}
+		if initFailure != nil {
+			return initResult(initFailure, inv), nil
+		}
+		res, err := e.env.Invoke(ctx, inv)
+		p.put(e, err != nil || res.Replace)
+		if errors.Is(err, env.ErrClosed) && attempt < maxPlacements && ctx.Err() == nil {
+			// The environment ended before its runtime took the invocation
+			// (a runtime that exits after an error, as aws-lambda-go does
+			// after a panic): the invocation goes to another environment, or
+			// a fresh one.
+			continue
+		}
+		if err != nil {
+			return env.Result{}, awserr.Service(err, "The function could not be invoked.")
+		}
+		return res, nil
 	}
-	if err != nil {
-		return env.Result{}, err
-	}
-	if initFailure != nil {
-		return initResult(initFailure, inv), nil
-	}
-	res, err := e.env.Invoke(ctx, inv)
-	p.put(e, err != nil || res.Replace)
-	if err != nil {
-		return env.Result{}, awserr.Service(err, "The function could not be invoked.")
-	}
-	return res, nil
 }
+
+// maxPlacements bounds how many environments one invocation is offered to
+// when each ends before its runtime takes it.
+const maxPlacements = 4
 
 // pool returns the pool of t, creating it on first use.
 func (r *Router) pool(t *Target) *pool {

@@ -29,6 +29,9 @@ func (s *Server) handleNext(c *conn) bool {
 			s.requeue(inv)
 			return false
 		}
+		if s.cfg.OnTake != nil {
+			s.cfg.OnTake(inv)
+		}
 		b := append(c.out[:0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"+hdrRequestID+": "...)
 		b = appendValue(b, inv.ID)
 		b = append(b, "\r\n"+hdrDeadline+": "...)

@@ -40,6 +40,11 @@ type Config struct {
 	Logger *slog.Logger
 	// OnInitError is called once when the runtime posts init/error.
 	OnInitError func(errorType string, body []byte)
+	// OnTake, if set, is called when a runtime worker is handed inv, before
+	// the runtime can see it: an invocation that is never handed out (its
+	// environment ended first) is never taken, and its caller may place it
+	// elsewhere. It runs on the worker's connection and must be quick.
+	OnTake func(inv *Invocation)
 	// WorkerConnections says each runtime worker keeps one connection of
 	// its own and answers on it (shoal's Python bootstrap with one process
 	// per slot): when such a connection closes while it holds invocations,
@@ -67,6 +72,9 @@ type Invocation struct {
 	ClientContext   string
 	CognitoIdentity string
 	TenantID        string
+	// Owner is the submitter's own, for Config.OnTake; the server never
+	// reads it.
+	Owner any
 
 	state atomic.Int32 // statePending → stateOut | stateWithdrawn
 	done  chan Outcome // buffered 1: the runtime's answer

@@ -1,6 +1,6 @@
 // Command gofn is the aws-lambda-go function the end-to-end tests and benchmarks
 // deploy. What it does depends on the event's "op": echo (the default: returns the
-// event), sleep, error, crash, oom, env, context, tmp.
+// event), sleep, error, panic, crash, oom, env, context, tmp.
 package main
 
 import (
@@ -53,6 +53,10 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return map[string]any{"slept_ms": ev.Ms}, nil
 	case "error":
 		return nil, errors.New("something went wrong")
+	case "panic":
+		// aws-lambda-go reports the panic as the invocation's error, then
+		// ends the process (in every worker's turn, when several run).
+		panic("handler panicked")
 	case "crash":
 		fmt.Println("about to crash")
 		os.Exit(1)

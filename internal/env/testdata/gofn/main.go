@@ -48,6 +48,10 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	case "exit":
 		fmt.Println("exiting now")
 		os.Exit(1)
+	case "panic":
+		// aws-lambda-go reports the panic as the invocation's error, then
+		// ends the process.
+		panic("handler panicked")
 	case "oom":
 		for i := 0; i < ev.MB; i++ {
 			b := make([]byte, 1<<20)
