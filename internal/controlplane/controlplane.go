@@ -133,6 +133,7 @@ type Server struct {
 
 	cancel context.CancelFunc
 	loops  chan struct{} // closed when the background loops have stopped
+	lock   *dataLock     // held from first to last
 }
 
 // Start brings shoal up and returns once the API is listening.
@@ -164,8 +165,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("controlplane: data dir: %w", err)
+	// The data directory is ours alone before anything in it is opened.
+	if s.lock, err = lockDataDir(dataDir); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 
 	t0 := time.Now()
@@ -320,6 +322,7 @@ func (s *Server) closeParts() error {
 	if s.bus != nil {
 		s.bus.Close()
 	}
+	s.lock.release()
 	return errors.Join(errs...)
 }
 
