@@ -73,4 +73,3 @@ func TestDataDirLock(t *testing.T) {
 	}
 	l2.release()
 }
-
