@@ -1,0 +1,229 @@
+// Package envnet gives each execution environment a network of its own: a
+// network namespace in which nothing of the host is reachable — not the bus,
+// not the invoke wire, not an agent, not another environment's Runtime API —
+// with the environment's Runtime API served from a socket made inside it, at
+// 127.0.0.1:9001 as on Lambda.
+//
+// With egress (the default), the namespace also gets one end of a veth pair
+// and a private address; the host routes and masquerades its traffic to the
+// outside world (nftables table "ip shoal", set up once per host by Setup).
+// The host drops everything an environment sends to the host itself and to
+// any other environment, so environments of different functions and capacity
+// providers never share a network. Without egress the namespace has only its
+// loopback.
+//
+// Preparing a namespace costs milliseconds (mostly the veth and its routes),
+// so a Pool keeps a few ready and refills in the background: a cold start only
+// takes one and opens the Runtime API's socket in it.
+//
+// The package owns the namespaces, veth pairs, routes and the nftables table
+// it creates; it knows nothing about processes (internal/sandbox joins a
+// namespace by its file descriptor) or the Runtime API protocol.
+package envnet
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// RuntimeAPIAddr is where an environment finds its Runtime API, inside its
+// own namespace.
+const RuntimeAPIAddr = "127.0.0.1:9001"
+
+// DefaultCIDR is the address range of the environments' ends of their veth
+// pairs when Config.CIDR is unset.
+var DefaultCIDR = netip.MustParsePrefix("10.200.0.0/16")
+
+// IfacePrefix begins the name of every host end of an environment's veth
+// pair; the host's rules match on it.
+const IfacePrefix = "shv"
+
+// ErrUnsupported is returned where network namespaces cannot be made (not
+// Linux, or not root).
+var ErrUnsupported = errors.New("envnet: network namespaces need Linux and root")
+
+// Config configures a Pool.
+type Config struct {
+	// Egress gives each namespace outbound access through the host's NAT.
+	// Without it a namespace has only its loopback.
+	Egress bool
+	// CIDR is the range the environments' addresses come from (egress only);
+	// its first address is their gateway, on the host's end of every veth.
+	CIDR netip.Prefix
+	// Ready is how many prepared namespaces the pool keeps (default 4).
+	Ready int
+}
+
+// Validate fills defaults and checks the values.
+func (c *Config) Validate() error {
+	if !c.CIDR.IsValid() {
+		c.CIDR = DefaultCIDR
+	}
+	if c.Ready == 0 {
+		c.Ready = 4
+	}
+	switch {
+	case !c.CIDR.Addr().Is4():
+		return fmt.Errorf("envnet: environment range %s: must be IPv4", c.CIDR)
+	case c.CIDR.Bits() > 24:
+		return fmt.Errorf("envnet: environment range %s: must hold at least 256 addresses", c.CIDR)
+	case c.Ready < 0:
+		return fmt.Errorf("envnet: ready %d is negative", c.Ready)
+	}
+	c.CIDR = c.CIDR.Masked()
+	return nil
+}
+
+// gateway is the environments' default gateway: the first address of the
+// range, held by the host's end of every veth pair.
+func (c *Config) gateway() netip.Addr { return c.CIDR.Addr().Next() }
+
+// Net is one environment's network namespace. It is used by one
+// environment and closed with it.
+type Net struct {
+	fd   int        // the namespace (an open /proc/…/ns/net)
+	host string     // the host end of the veth pair; "" without egress
+	addr netip.Addr // the environment's address; invalid without egress
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// FD is the namespace's file descriptor, for setns(2) by whoever starts the
+// environment's processes. It stays valid until Close.
+func (n *Net) FD() int { return n.fd }
+
+// Addr is the environment's address on its veth, invalid without egress.
+func (n *Net) Addr() netip.Addr { return n.addr }
+
+// HostIface names the host end of the environment's veth pair ("" without
+// egress).
+func (n *Net) HostIface() string { return n.host }
+
+// Listen opens a TCP listener inside the namespace with listen, which is
+// called on a thread that has joined it (a socket stays in the namespace it
+// was made in).
+func (n *Net) Listen(listen func(addr string) (net.Listener, error), addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := inNamespace(n.fd, func() error {
+		var err error
+		ln, err = listen(addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("envnet: listen in namespace: %w", err)
+	}
+	return ln, nil
+}
+
+// Close deletes the veth pair and the host's route to the environment, and
+// lets the namespace go (the kernel frees it once no process is left in it).
+func (n *Net) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.teardown() })
+	return n.closeErr
+}
+
+// Pool prepares namespaces ahead of demand.
+//
+// Concurrency: cfg and logger are immutable; mu guards ready, making and
+// closed.
+type Pool struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	ready  []*Net
+	making int
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewPool checks that namespaces can be made here and starts filling.
+// With Egress it needs the host set up (Setup).
+func NewPool(cfg Config, logger *slog.Logger) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := supported(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Pool{cfg: cfg, logger: logger.With("component", "envnet")}
+	p.mu.Lock()
+	p.fillLocked()
+	p.mu.Unlock()
+	return p, nil
+}
+
+// Egress reports whether the pool's namespaces reach out.
+func (p *Pool) Egress() bool { return p.cfg.Egress }
+
+// Take returns a prepared namespace, or makes one now when none is ready.
+func (p *Pool) Take() (*Net, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("envnet: pool closed")
+	}
+	var n *Net
+	if k := len(p.ready); k > 0 {
+		n = p.ready[k-1]
+		p.ready[k-1] = nil
+		p.ready = p.ready[:k-1]
+	}
+	p.fillLocked()
+	p.mu.Unlock()
+	if n != nil {
+		return n, nil
+	}
+	return prepare(&p.cfg)
+}
+
+// fillLocked starts preparing namespaces until Ready are ready or on the way.
+func (p *Pool) fillLocked() {
+	for !p.closed && len(p.ready)+p.making < p.cfg.Ready {
+		p.making++
+		p.wg.Add(1)
+		go p.make()
+	}
+}
+
+func (p *Pool) make() {
+	defer p.wg.Done()
+	n, err := prepare(&p.cfg)
+	p.mu.Lock()
+	p.making--
+	if err != nil {
+		p.mu.Unlock()
+		p.logger.Warn("preparing a network namespace failed", "err", err)
+		return
+	}
+	if p.closed {
+		p.mu.Unlock()
+		_ = n.Close()
+		return
+	}
+	p.ready = append(p.ready, n)
+	p.mu.Unlock()
+}
+
+// Close stops preparing and releases the namespaces nobody took.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	ready := p.ready
+	p.ready = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+	var errs []error
+	for _, n := range ready {
+		errs = append(errs, n.Close())
+	}
+	return errors.Join(errs...)
+}

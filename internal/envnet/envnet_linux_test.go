@@ -1,0 +1,288 @@
+package envnet
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+func needNamespaces(t *testing.T) {
+	t.Helper()
+	if err := supported(); err != nil {
+		t.Skipf("no network namespaces here: %v", err)
+	}
+}
+
+// dialFrom connects to addr from inside the namespace of n (nil: the host).
+func dialFrom(n *Net, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	if n == nil {
+		return d.Dial("tcp", addr)
+	}
+	var c net.Conn
+	err := inNamespace(n.FD(), func() error {
+		var err error
+		c, err = d.Dial("tcp", addr)
+		return err
+	})
+	return c, err
+}
+
+// echoServer accepts on ln and answers each connection with what.
+func echoServer(t *testing.T, ln net.Listener, what string) {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, what)
+			c.Close()
+		}
+	}()
+}
+
+func reads(t *testing.T, c net.Conn, want string) {
+	t.Helper()
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != want {
+		t.Fatalf("read %q (%v), want %q", b, err, want)
+	}
+}
+
+// outsideHost makes a test machine: a network namespace joined to this host
+// by a veth pair, with addresses from 198.18.0.0/15, serving "outside" on
+// port 7000. It returns the server's address and removes everything at the
+// end of the test.
+func outsideHost(t *testing.T) string {
+	t.Helper()
+	fd, err := newNamespace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &Net{fd: fd}
+	t.Cleanup(func() { _ = ns.Close() })
+	la := netlink.NewLinkAttrs()
+	la.Name = "shtestout0"
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(fd)}); err != nil {
+		t.Fatal(err)
+	}
+	host, err := netlink.LinkByName(la.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netlink.LinkDel(host) })
+	hostAddr, _ := netlink.ParseAddr("198.18.200.1/24")
+	if err := netlink.AddrAdd(host, hostAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		t.Fatal(err)
+	}
+	h, err := netlink.NewHandleAt(netns.NsHandle(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	eth0, err := h.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside, _ := netlink.ParseAddr("198.18.200.2/24")
+	if err := h.AddrAdd(eth0, inside); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(eth0); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ns.Listen(func(a string) (net.Listener, error) { return net.Listen("tcp", a) }, "198.18.200.2:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, ln, "outside")
+	return "198.18.200.2:7000"
+}
+
+func newTestPool(t *testing.T, egress bool) *Pool {
+	t.Helper()
+	if egress {
+		if err := Setup(DefaultCIDR); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := NewPool(Config{Egress: egress, Ready: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func take(t *testing.T, p *Pool) *Net {
+	t.Helper()
+	n, err := p.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+func TestNamespacesAreApart(t *testing.T) {
+	needNamespaces(t)
+	outside := outsideHost(t)
+	p := newTestPool(t, true)
+	a, b := take(t, p), take(t, p)
+	if !DefaultCIDR.Contains(a.Addr()) || !DefaultCIDR.Contains(b.Addr()) || a.Addr() == b.Addr() {
+		t.Fatalf("addresses %v and %v", a.Addr(), b.Addr())
+	}
+
+	// Each environment's Runtime API listens at the same address, each in
+	// its own namespace.
+	listen := func(a string) (net.Listener, error) { return net.Listen("tcp", a) }
+	for _, n := range []*Net{a, b} {
+		ln, err := n.Listen(listen, RuntimeAPIAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echoServer(t, ln, "runtime api of "+n.Addr().String())
+		// Something of b's also listens on every address of b.
+	}
+	bAny, err := b.Listen(listen, "0.0.0.0:7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, bAny, "b")
+	// The host serves on its loopback and on every address.
+	hostLo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, hostLo, "host loopback")
+	hostAny, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, hostAny, "host")
+
+	// a reaches its own Runtime API...
+	c, err := dialFrom(a, RuntimeAPIAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads(t, c, "runtime api of "+a.Addr().String())
+	// ...and the outside world through the host's NAT.
+	c, err = dialFrom(a, outside)
+	if err != nil {
+		t.Fatalf("egress to %s: %v", outside, err)
+	}
+	reads(t, c, "outside")
+
+	// a reaches nothing of b's, nor anything of the host's.
+	_, hostPort, _ := net.SplitHostPort(hostAny.Addr().String())
+	_, loPort, _ := net.SplitHostPort(hostLo.Addr().String())
+	gw := DefaultCIDR.Addr().Next().String()
+	for _, target := range []string{
+		net.JoinHostPort(b.Addr().String(), "7001"),
+		net.JoinHostPort(b.Addr().String(), "9001"),
+		net.JoinHostPort("127.0.0.1", loPort),
+		net.JoinHostPort(gw, hostPort),
+		net.JoinHostPort("198.18.200.1", hostPort),
+	} {
+		if c, err := dialFrom(a, target); err == nil {
+			c.Close()
+			t.Errorf("an environment reached %s", target)
+		}
+	}
+	// The host's loopback is not an environment's.
+	if c, err := dialFrom(nil, RuntimeAPIAddr); err == nil {
+		b, _ := io.ReadAll(io.LimitReader(c, 64))
+		c.Close()
+		if strings.HasPrefix(string(b), "runtime api") {
+			t.Errorf("the host's 127.0.0.1:9001 is an environment's Runtime API (%q)", b)
+		}
+	}
+}
+
+func TestNoEgress(t *testing.T) {
+	needNamespaces(t)
+	outside := outsideHost(t)
+	p := newTestPool(t, false)
+	n := take(t, p)
+	if n.Addr().IsValid() || n.HostIface() != "" {
+		t.Fatalf("a namespace without egress has address %v and veth %q", n.Addr(), n.HostIface())
+	}
+	ln, err := n.Listen(func(a string) (net.Listener, error) { return net.Listen("tcp", a) }, RuntimeAPIAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, ln, "mine")
+	c, err := dialFrom(n, RuntimeAPIAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads(t, c, "mine")
+	if c, err := dialFrom(n, outside); err == nil {
+		c.Close()
+		t.Fatal("an environment without egress reached the outside")
+	} else if !errors.Is(err, syscall.ENETUNREACH) {
+		t.Fatalf("dial without egress: %v, want network unreachable", err)
+	}
+}
+
+func TestPoolCloseReleasesNamespaces(t *testing.T) {
+	needNamespaces(t)
+	if err := Setup(DefaultCIDR); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPool(Config{Egress: true, Ready: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	iface := n.HostIface()
+	if _, err := netlink.LinkByName(iface); err != nil {
+		t.Fatalf("veth %s: %v", iface, err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(iface); err == nil {
+		t.Fatalf("veth %s left after Close", iface)
+	}
+	// Wait for the pool to have prepared some, then close it.
+	var prepared []string
+	for deadline := time.Now().Add(10 * time.Second); len(prepared) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool prepared no namespace")
+		}
+		p.mu.Lock()
+		for _, r := range p.ready {
+			prepared = append(prepared, r.HostIface())
+		}
+		p.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range prepared {
+		if _, err := netlink.LinkByName(name); err == nil {
+			t.Errorf("prepared veth %s left after the pool closed", name)
+		}
+	}
+}
