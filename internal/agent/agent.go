@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/envnet"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/pricing"
@@ -190,6 +191,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	a.obs = newObserver()
 	a.envDeps = env.Deps{Logger: deps.Logger, Clock: deps.Clock, Logs: sink,
 		WorkDir: filepath.Join(cfg.WorkDir, "envs"), Sandboxes: a.obs.sandboxes(deps.Sandboxes)}
+	// Isolated environments each get a network namespace; where none can be
+	// made (not root), they share the instance's and say so (Limited).
+	if nets, err := envnet.NewPools(envnet.Config{}, deps.Logger); err == nil {
+		a.envDeps.Networks = nets
+	} else if cfg.Isolate {
+		a.log.Warn("environments share the instance's network", "err", err)
+	}
 	if err := a.openMeter(ctx, js, deps.Usage); err != nil {
 		a.closeLogs()
 		a.closeNC()
@@ -270,6 +278,9 @@ func (a *Agent) Close() error {
 		_ = a.sub.Unsubscribe()
 		a.srv.Close()
 		a.obs.close()
+		if a.envDeps.Networks != nil {
+			_ = a.envDeps.Networks.Close()
+		}
 		_ = os.Remove(a.cfg.Socket)
 		a.closeMeter()
 		a.publish(StateTerminated)

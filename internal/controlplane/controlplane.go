@@ -20,6 +20,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/envnet"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
@@ -39,6 +40,10 @@ type Config struct {
 	KeepAlive time.Duration
 	// Isolate runs environments in namespaces under an unprivileged user when root.
 	Isolate bool
+	// Egress is what an isolated environment's network reaches: EgressNAT
+	// (the default: the outside world through the host's NAT) or EgressNone
+	// (nothing but its own loopback).
+	Egress string
 	// ShutdownTimeout bounds how long in-flight invocations may take to finish on stop.
 	ShutdownTimeout time.Duration
 	// Region and AccountID appear in ARNs.
@@ -80,6 +85,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AccountID == "" {
 		c.AccountID = "123456789012"
+	}
+	if c.Egress == "" {
+		c.Egress = EgressNAT
+	}
+	if c.Egress != EgressNAT && c.Egress != EgressNone {
+		return fmt.Errorf("egress %q: must be %s or %s", c.Egress, EgressNAT, EgressNone)
 	}
 	if len(c.Zones) == 0 {
 		c.Zones = []string{c.Region + "a", c.Region + "b", c.Region + "c"}
@@ -134,7 +145,14 @@ type Server struct {
 	cancel context.CancelFunc
 	loops  chan struct{} // closed when the background loops have stopped
 	lock   *dataLock     // held from first to last
+	nets   *envnet.Pools // the in-process environments' network namespaces; nil without isolation
 }
+
+// What an isolated environment's network reaches (Config.Egress).
+const (
+	EgressNAT  = "nat"
+	EgressNone = "none"
+)
 
 // Start brings shoal up and returns once the API is listening.
 func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
@@ -202,6 +220,19 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 	code := codecache.New(filepath.Join(dataDir, "code"), s.reg.Code)
 	envDeps := env.Deps{Logger: logger, Clock: clk, Logs: s.logs, WorkDir: workDir}
+	if cfg.Isolate {
+		// Every environment gets a network namespace of its own; prepare a
+		// few of the kind this shoal gives.
+		if s.nets, err = envnet.NewPools(envnet.Config{}, logger); err == nil {
+			if err := s.nets.Warm(cfg.Egress == EgressNAT); err != nil {
+				return nil, fmt.Errorf("controlplane: environment networks: %w", err)
+			}
+			envDeps.Networks = s.nets
+		} else {
+			logger.Warn("environments share the host's network", "err", err)
+			s.nets = nil
+		}
+	}
 	if s.meter != nil {
 		envDeps.Usage = usageSink{rec: s.meter}
 	}
@@ -304,6 +335,11 @@ func (s *Server) closeParts() error {
 			errs = append(errs, fmt.Errorf("router: %w", err))
 		}
 		cancel()
+	}
+	if s.nets != nil {
+		if err := s.nets.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("environment networks: %w", err))
+		}
 	}
 	if s.meter != nil {
 		s.provUsage.checkpoint(s.clock.Now(), true)

@@ -115,6 +115,7 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 			AccountID:    cfg.AccountID,
 			LogGroup:     logGroup,
 			Logging:      logging,
+			NoEgress:     cfg.Egress == EgressNone,
 		},
 	}
 }

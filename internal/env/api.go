@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/envnet"
 	"github.com/shoal-dev/shoal/internal/logs"
 )
 
@@ -42,10 +43,13 @@ type Spec struct {
 	// InitTimeout bounds init; 0 means 10 s, or max(130 s, Timeout) for
 	// Managed Instances.
 	InitTimeout time.Duration
-	LogGroup    string  // "/aws/lambda/NAME"
-	LogStream   string  // "2026/11/26/[$LATEST]<32 hex>"; "" generates one
-	Isolate     bool    // passed through to the sandbox
-	CPUs        float64 // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
+	LogGroup    string // "/aws/lambda/NAME"
+	LogStream   string // "2026/11/26/[$LATEST]<32 hex>"; "" generates one
+	Isolate     bool   // passed through to the sandbox
+	// NoEgress gives an isolated environment a network with nothing but its
+	// loopback (shoal up --egress none).
+	NoEgress bool
+	CPUs     float64 // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
 	// Logging is the function's LoggingConfig (Managed Instances: always JSON;
 	// the caller sets it).
 	Logging LogConfig
@@ -137,6 +141,10 @@ type Deps struct {
 	// Usage, if set, is told of every finished invocation before its result
 	// is returned (the usage ledger's source).
 	Usage UsageSink
+	// Networks gives each isolated environment a network namespace of its
+	// own, with its Runtime API inside; nil leaves environments in the
+	// host's network (Limited says so).
+	Networks *envnet.Pools
 }
 
 // UsageSink receives finished invocations. InvocationDone runs on the invoke

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/envnet"
 	"github.com/shoal-dev/shoal/internal/runtimeapi"
 	"github.com/shoal-dev/shoal/internal/runtimes"
 	"github.com/shoal-dev/shoal/internal/sandbox"
@@ -59,6 +61,7 @@ type Environment struct {
 	clock    clock.Clock
 	usage    UsageSink
 	api      *runtimeapi.Server
+	net      *envnet.Net // the environment's network namespace; nil in the host's
 	box      Sandbox
 	cmd      *exec.Cmd
 	logs     *logPipe
@@ -312,9 +315,21 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		runtimeDir = ""
 	}
 	e.initErrs = make(chan initFailure, 1)
+	var ln net.Listener
+	if spec.Isolate && deps.Networks != nil {
+		n, err := deps.Networks.Take(!spec.NoEgress)
+		if err != nil {
+			return fmt.Errorf("env: network: %w", err)
+		}
+		e.net = n
+		if ln, err = n.Listen(runtimeapi.Listen, envnet.RuntimeAPIAddr); err != nil {
+			return fmt.Errorf("env: %w", err)
+		}
+	}
 	api, err := runtimeapi.New(runtimeapi.Config{
-		Slots:  spec.MaxConcurrency,
-		Logger: e.logger,
+		Listener: ln,
+		Slots:    spec.MaxConcurrency,
+		Logger:   e.logger,
 		// shoal's Python bootstrap runs one process per slot, each on one
 		// connection of its own: a closed connection is a dead worker.
 		WorkerConnections: spec.MaxConcurrency > 1 && runtimes.KindOf(spec.Runtime) == runtimes.Python,
@@ -327,12 +342,15 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		},
 	})
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return fmt.Errorf("env: %w", err)
 	}
 	e.api = api
 	box, err := deps.Sandboxes(sandbox.Config{
 		ID: "shoal-" + e.id, MemoryMB: spec.MemoryMB, CPUs: spec.CPUs, CodeDir: spec.CodeDir,
-		RuntimeDir: runtimeDir, TmpDir: tmpDir, Isolate: spec.Isolate, Batch: sched.Enabled(),
+		RuntimeDir: runtimeDir, TmpDir: tmpDir, Isolate: spec.Isolate, Batch: sched.Enabled(), NetNS: e.netFD(),
 	}, e.logger)
 	if err != nil {
 		return fmt.Errorf("env: sandbox: %w", err)
@@ -382,6 +400,14 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		close(e.exited)
 	}()
 	return nil
+}
+
+// netFD is the environment's network namespace for the sandbox; 0 keeps the host's.
+func (e *Environment) netFD() int {
+	if e.net == nil {
+		return 0
+	}
+	return e.net.FD()
 }
 
 // messageOf extracts errorMessage from an error body.
@@ -479,6 +505,11 @@ func (e *Environment) teardown() error {
 	}
 	if e.api != nil {
 		_ = e.api.Close()
+	}
+	if e.net != nil {
+		if err := e.net.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if e.logs != nil {
 		// A process that left the tree may still hold the pipe open.

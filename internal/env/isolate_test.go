@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/internal/envnet"
 )
 
 // publicCode writes files into a code directory the unprivileged user of an
@@ -34,6 +36,12 @@ func TestIsolated(t *testing.T) {
 		t.Skip("isolation needs root")
 	}
 	h := newHarness(t)
+	nets, err := envnet.NewPools(envnet.Config{Ready: 1}, nil)
+	if err != nil {
+		t.Skipf("no network namespaces: %v", err)
+	}
+	t.Cleanup(func() { _ = nets.Close() })
+	h.deps.Networks = nets
 	spec := goSpec("iso")
 	spec.Isolate = true
 	env := h.start(spec)
@@ -43,6 +51,10 @@ func TestIsolated(t *testing.T) {
 	r := invoke(t, env, `{"mode":"context"}`, true)
 	if !strings.Contains(string(r.Payload), `"_HANDLER":"bootstrap"`) || r.FunctionError != "" {
 		t.Errorf("go: %s", r.Payload)
+	}
+	// Its Runtime API is where Lambda's is, in its own network namespace.
+	if !strings.Contains(string(r.Payload), `"AWS_LAMBDA_RUNTIME_API":"127.0.0.1:9001"`) {
+		t.Errorf("go: AWS_LAMBDA_RUNTIME_API is not 127.0.0.1:9001: %s", r.Payload)
 	}
 	r = invoke(t, env, `{"mode":"log"}`, true)
 	if !strings.Contains(string(r.LogTail), "hello from the function") {

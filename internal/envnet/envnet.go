@@ -227,3 +227,82 @@ func (p *Pool) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Pools hands out namespaces with and without egress, each kind from a Pool
+// made on its first use (with egress, after Setup).
+//
+// Concurrency: cfg and logger are immutable; mu guards pools.
+type Pools struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	pools [2]*Pool // [0] without egress, [1] with
+}
+
+// NewPools checks that namespaces can be made here. cfg.Egress is ignored:
+// each Take says which kind it wants.
+func NewPools(cfg Config, logger *slog.Logger) (*Pools, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := supported(); err != nil {
+		return nil, err
+	}
+	return &Pools{cfg: cfg, logger: logger}, nil
+}
+
+func (ps *Pools) pool(egress bool) (*Pool, error) {
+	i := 0
+	if egress {
+		i = 1
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.pools[i]; p != nil {
+		return p, nil
+	}
+	if egress {
+		if err := Setup(ps.cfg.CIDR); err != nil {
+			return nil, err
+		}
+	}
+	cfg := ps.cfg
+	cfg.Egress = egress
+	p, err := NewPool(cfg, ps.logger)
+	if err != nil {
+		return nil, err
+	}
+	ps.pools[i] = p
+	return p, nil
+}
+
+// Warm starts preparing namespaces of one kind ahead of the first Take.
+func (ps *Pools) Warm(egress bool) error {
+	_, err := ps.pool(egress)
+	return err
+}
+
+// Take returns a namespace with or without egress.
+func (ps *Pools) Take(egress bool) (*Net, error) {
+	p, err := ps.pool(egress)
+	if err != nil {
+		return nil, err
+	}
+	return p.Take()
+}
+
+// Close closes both pools.
+func (ps *Pools) Close() error {
+	ps.mu.Lock()
+	pools := ps.pools
+	ps.pools = [2]*Pool{}
+	ps.mu.Unlock()
+	var errs []error
+	for _, p := range pools {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -6,7 +6,7 @@ import (
 	"syscall"
 )
 
-// listen opens the Runtime API's socket with TCP_DEFER_ACCEPT: a new
+// Listen opens the Runtime API's socket with TCP_DEFER_ACCEPT: a new
 // connection is handed to accept only once its first request has arrived, so
 // serving it takes one wake-up of the agent, not two. That matters because
 // aws-lambda-go keeps two idle connections and, with many slots busy, dials
@@ -16,7 +16,7 @@ import (
 // process, whose exit closes its sockets, and the four setsockopt calls Go
 // makes per accepted connection for keep-alive were most of the agent's
 // system calls per accepted connection.
-func listen(addr string) (net.Listener, error) {
+func Listen(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {

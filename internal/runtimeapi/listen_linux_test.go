@@ -22,7 +22,7 @@ func sockopt(t *testing.T, c syscall.Conn, level, opt int) int {
 }
 
 func TestListenDefersAccept(t *testing.T) {
-	ln, err := listen("127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestListenDefersAccept(t *testing.T) {
 // TestAcceptedNoKeepAlive checks that a connection the listener accepts has
 // no TCP keep-alive and has TCP_NODELAY.
 func TestAcceptedNoKeepAlive(t *testing.T) {
-	ln, err := listen("127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,4 +4,5 @@ package runtimeapi
 
 import "net"
 
-func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+// Listen opens the Runtime API's socket.
+func Listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

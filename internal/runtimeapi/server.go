@@ -36,7 +36,10 @@ type Config struct {
 	// Slots is the number of invocations out at once (AWS_LAMBDA_MAX_CONCURRENCY); 0 means 1.
 	Slots int
 	// Addr to listen on; "" means 127.0.0.1:0.
-	Addr   string
+	Addr string
+	// Listener, if set, is served instead of listening on Addr (a socket made
+	// inside the environment's network namespace; see Listen). Close closes it.
+	Listener net.Listener
 	Logger *slog.Logger
 	// OnInitError is called once when the runtime posts init/error.
 	OnInitError func(errorType string, body []byte)
@@ -140,9 +143,12 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = discardLogger()
 	}
-	ln, err := listen(cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("runtimeapi: listen: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = Listen(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("runtimeapi: listen: %w", err)
+		}
 	}
 	s := newServer(cfg, logger)
 	s.ln = ln

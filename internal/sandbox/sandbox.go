@@ -36,10 +36,6 @@ const (
 	DefaultTaskRoot = "/var/task"
 	// RuntimeRoot is where RuntimeDir appears inside an isolated sandbox.
 	RuntimeRoot = "/var/runtime"
-	// DefaultUID and DefaultGID are the unprivileged identity functions run as when
-	// isolated (the ids of Lambda's sbx_user1051).
-	DefaultUID = 993
-	DefaultGID = 990
 	// MiBPerVCPU is Lambda's memory-to-CPU ratio: 1769 MB of memory buys one vCPU.
 	MiBPerVCPU = 1769
 )
@@ -76,8 +72,14 @@ type Config struct {
 	// Isolate asks for namespaces, an unprivileged user and private mounts (root only).
 	// Without root the sandbox runs a plain process and Limited says so.
 	Isolate bool
-	// UID and GID are the identity of an isolated function; 0 = DefaultUID/DefaultGID.
+	// UID and GID are the identity of an isolated function; 0 gives the sandbox
+	// an id of its own from [UIDRangeStart, UIDRangeStart+UIDRangeSize), as both
+	// its user and group id, for as long as it lives.
 	UID, GID int
+	// NetNS is a network namespace (an open file descriptor, see
+	// internal/envnet) that an isolated process joins; 0 leaves it in the
+	// caller's.
+	NetNS int
 	// Batch runs the process, and every thread and process it starts, under the
 	// kernel's SCHED_BATCH policy (Linux; elsewhere ignored): it keeps its fair share
 	// of the CPU, but its wake-ups do not preempt the task running on the CPU. See
@@ -126,12 +128,6 @@ func (c Config) withDefaults() Config {
 		c.TaskRoot = DefaultTaskRoot
 	}
 	c.TaskRoot = filepath.Clean(c.TaskRoot)
-	if c.UID == 0 {
-		c.UID = DefaultUID
-	}
-	if c.GID == 0 {
-		c.GID = DefaultGID
-	}
 	return c
 }
 
@@ -148,11 +144,12 @@ func CPUsForMemory(memoryMB int) float64 {
 type Sandbox struct {
 	cfg      Config
 	logger   *slog.Logger
-	isolated bool   // namespaces, private mounts and unprivileged user are applied
-	ownProc  bool   // isolated with a /proc of its own pid namespace
-	limited  string // why the sandbox is not fully confined; "" when it is
-	ownTmp   bool   // New created cfg.TmpDir and Close removes it
-	cg       cgroup // nil without cgroups
+	isolated bool      // namespaces, private mounts and unprivileged user are applied
+	ownProc  bool      // isolated with a /proc of its own pid namespace
+	limited  string    // why the sandbox is not fully confined; "" when it is
+	ownTmp   bool      // New created cfg.TmpDir and Close removes it
+	uid      *uidLease // the id leased for an isolated sandbox; nil when Config.UID was given
+	cg       cgroup    // nil without cgroups
 
 	mu      sync.Mutex
 	started bool
@@ -247,6 +244,12 @@ func (s *Sandbox) HostTmpDir() string { return s.cfg.TmpDir }
 
 // Isolated reports whether namespaces, private mounts and the unprivileged user apply.
 func (s *Sandbox) Isolated() bool { return s.isolated }
+
+// UID and GID are the identity an isolated sandbox's processes run as.
+func (s *Sandbox) UID() int { return s.cfg.UID }
+
+// GID is the group id of an isolated sandbox's processes.
+func (s *Sandbox) GID() int { return s.cfg.GID }
 
 // Limited returns "" when the sandbox is fully confined (cgroup limits, and isolation
 // when Config.Isolate asked for it), else why not.

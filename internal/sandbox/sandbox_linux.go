@@ -100,11 +100,25 @@ func (s *Sandbox) setup() error {
 			}
 		}
 	}
+	if s.isolated && s.cfg.UID == 0 {
+		lease, err := leaseUID()
+		if err != nil {
+			return err
+		}
+		s.uid = lease
+		s.cfg.UID, s.cfg.GID = lease.id, lease.id
+	} else if s.isolated && s.cfg.GID == 0 {
+		s.cfg.GID = s.cfg.UID
+	}
+	if s.isolated && s.cfg.NetNS == 0 {
+		s.limitedf("shares the host's network namespace")
+	}
 	if err := s.setupCgroup(); err != nil {
 		s.limitedf("no cgroup limits (%v)", err)
 	}
 	if s.isolated {
 		if err := s.prepareHost(); err != nil {
+			s.uid.close()
 			if s.cg != nil {
 				_ = s.cg.remove()
 			}
@@ -221,6 +235,12 @@ func (s *Sandbox) Start(cmd *exec.Cmd) error {
 // launch runs on its own locked OS thread; see the comment at the top of this file.
 func (s *Sandbox) launch(cmd *exec.Cmd, release <-chan struct{}, errc chan<- error) {
 	runtime.LockOSThread() // never unlocked: the thread's namespace and cgroups change
+	if s.isolated && s.cfg.NetNS != 0 {
+		if err := unix.Setns(s.cfg.NetNS, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("join network namespace: %w", err)
+			return
+		}
+	}
 	if s.isolated {
 		if err := s.mountPrivate(); err != nil {
 			errc <- err
@@ -442,5 +462,8 @@ func (s *Sandbox) Close() error {
 		errs = append(errs, s.cg.remove())
 	}
 	s.cleanupTmp()
+	// The processes are gone with the cgroup; without one, the id may still
+	// have a straggler, but its pid namespace died with its first process.
+	s.uid.close()
 	return errors.Join(errs...)
 }

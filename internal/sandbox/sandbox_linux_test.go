@@ -214,8 +214,8 @@ echo nprocs=$(ls /proc | grep -c '^[0-9]')
 	got := fields(out)
 	hostNS, _ := os.Readlink("/proc/self/ns/pid")
 	checks := []struct{ key, want string }{
-		{"uid", strconv.Itoa(DefaultUID)},
-		{"gid", strconv.Itoa(DefaultGID)},
+		{"uid", strconv.Itoa(s.UID())},
+		{"gid", strconv.Itoa(s.GID())},
 		{"pid", "1"},
 		{"tmp", ""},
 		{"tmpwrite", "ok"},
@@ -791,5 +791,38 @@ func TestBatch(t *testing.T) {
 	}
 	if attr.Policy != unix.SCHED_NORMAL {
 		t.Errorf("calling thread's policy %d", attr.Policy)
+	}
+}
+
+// TestOwnUIDs: every isolated sandbox runs under an id of its own from the
+// range, and the id is free again once the sandbox is closed.
+func TestOwnUIDs(t *testing.T) {
+	requireRoot(t)
+	a := newSandbox(t, Config{Isolate: true})
+	requireIsolation(t, a)
+	b := newSandbox(t, Config{Isolate: true})
+	for _, s := range []*Sandbox{a, b} {
+		if s.UID() < UIDRangeStart || s.UID() >= UIDRangeStart+UIDRangeSize || s.GID() != s.UID() {
+			t.Fatalf("sandbox %s runs as %d:%d, outside the range", s.Config().ID, s.UID(), s.GID())
+		}
+	}
+	if a.UID() == b.UID() {
+		t.Fatalf("two sandboxes share uid %d", a.UID())
+	}
+	out, err := run(t, b, "id -u")
+	if err != nil || strings.TrimSpace(out) != strconv.Itoa(b.UID()) {
+		t.Fatalf("id -u = %q (%v), want %d", out, err, b.UID())
+	}
+	id := a.UID()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(uidLockDir, strconv.Itoa(id)), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Errorf("uid %d is still held after its sandbox closed: %v", id, err)
 	}
 }

@@ -60,3 +60,8 @@ func (s *Sandbox) Close() error {
 	s.cleanupTmp()
 	return err
 }
+
+// uidLease is Linux only.
+type uidLease struct{}
+
+func (*uidLease) close() {}

@@ -77,6 +77,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 				"AWS_REGION": os.Getenv("AWS_REGION"), "TZ": os.Getenv("TZ"), "_HANDLER": os.Getenv("_HANDLER"),
 				"AWS_EXECUTION_ENV": os.Getenv("AWS_EXECUTION_ENV"), "USERVAR": os.Getenv("USERVAR"),
 				"AWS_LAMBDA_MAX_CONCURRENCY":     os.Getenv("AWS_LAMBDA_MAX_CONCURRENCY"),
+				"AWS_LAMBDA_RUNTIME_API":         os.Getenv("AWS_LAMBDA_RUNTIME_API"),
 				"AWS_LAMBDA_INITIALIZATION_TYPE": os.Getenv("AWS_LAMBDA_INITIALIZATION_TYPE"),
 				"AWS_LAMBDA_LOG_FORMAT":          os.Getenv("AWS_LAMBDA_LOG_FORMAT"),
 				"AWS_LAMBDA_LOG_LEVEL":           os.Getenv("AWS_LAMBDA_LOG_LEVEL"),
