@@ -28,6 +28,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/pricing"
+	"github.com/shoal-dev/shoal/internal/scratch"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -198,6 +199,11 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	} else if cfg.Isolate {
 		a.log.Warn("environments share the instance's network", "err", err)
 	}
+	if vols, err := scratch.NewPool(scratch.Config{Dir: filepath.Join(cfg.WorkDir, "scratch")}, deps.Logger); err == nil {
+		a.envDeps.Scratch = vols
+	} else if cfg.Isolate {
+		a.log.Warn("environments' /tmp has no size limit", "err", err)
+	}
 	if err := a.openMeter(ctx, js, deps.Usage); err != nil {
 		a.closeLogs()
 		a.closeNC()
@@ -280,6 +286,9 @@ func (a *Agent) Close() error {
 		a.obs.close()
 		if a.envDeps.Networks != nil {
 			_ = a.envDeps.Networks.Close()
+		}
+		if a.envDeps.Scratch != nil {
+			_ = a.envDeps.Scratch.Close()
 		}
 		_ = os.Remove(a.cfg.Socket)
 		a.closeMeter()

@@ -26,6 +26,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
+	"github.com/shoal-dev/shoal/internal/scratch"
 )
 
 // Config configures shoal's main job.
@@ -146,6 +147,8 @@ type Server struct {
 	loops  chan struct{} // closed when the background loops have stopped
 	lock   *dataLock     // held from first to last
 	nets   *envnet.Pools // the in-process environments' network namespaces; nil without isolation
+	// scratch makes the in-process environments' /tmp volumes; nil without isolation.
+	scratch *scratch.Pool
 }
 
 // What an isolated environment's network reaches (Config.Egress).
@@ -231,6 +234,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		} else {
 			logger.Warn("environments share the host's network", "err", err)
 			s.nets = nil
+		}
+		// And a /tmp of their own, of their ephemeral storage size.
+		if s.scratch, err = scratch.NewPool(scratch.Config{Dir: filepath.Join(dataDir, "scratch")}, logger); err == nil {
+			envDeps.Scratch = s.scratch
+		} else {
+			logger.Warn("environments' /tmp has no size limit", "err", err)
+			s.scratch = nil
 		}
 	}
 	if s.meter != nil {
@@ -339,6 +349,11 @@ func (s *Server) closeParts() error {
 	if s.nets != nil {
 		if err := s.nets.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("environment networks: %w", err))
+		}
+	}
+	if s.scratch != nil {
+		if err := s.scratch.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("environment /tmp volumes: %w", err))
 		}
 	}
 	if s.meter != nil {

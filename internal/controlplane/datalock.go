@@ -26,7 +26,12 @@ type dataLock struct{ f *os.File }
 // in it is opened. When another process holds it, the error names its pid.
 // The lock is released when the process ends, however it ends.
 func lockDataDir(dir string) (*dataLock, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Only shoal reads its data: functions' code and configuration, the bus's
+	// store, the credentials. Environments run as other users.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, lockFile)

@@ -85,6 +85,10 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 	if v.Environment != nil {
 		vars = v.Environment.Variables
 	}
+	tmpMB := 0
+	if v.EphemeralStorage != nil {
+		tmpMB = v.EphemeralStorage.Size
+	}
 	logGroup := ""
 	var logging env.LogConfig
 	if lc := v.LoggingConfig; lc != nil {
@@ -116,6 +120,7 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 			LogGroup:     logGroup,
 			Logging:      logging,
 			NoEgress:     cfg.Egress == EgressNone,
+			TmpMB:        tmpMB,
 		},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/envnet"
 	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/scratch"
 )
 
 // Spec describes the function version an environment runs.
@@ -49,7 +50,10 @@ type Spec struct {
 	// NoEgress gives an isolated environment a network with nothing but its
 	// loopback (shoal up --egress none).
 	NoEgress bool
-	CPUs     float64 // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
+	// TmpMB is the size of /tmp (the function's EphemeralStorage; 0 means
+	// 512). It is enforced for isolated environments with Deps.Scratch.
+	TmpMB int
+	CPUs  float64 // vCPUs of the CPU quota; 0 derives it from memory (1769 MB = 1 vCPU)
 	// Logging is the function's LoggingConfig (Managed Instances: always JSON;
 	// the caller sets it).
 	Logging LogConfig
@@ -145,6 +149,10 @@ type Deps struct {
 	// own, with its Runtime API inside; nil leaves environments in the
 	// host's network (Limited says so).
 	Networks *envnet.Pools
+	// Scratch gives each isolated environment a /tmp of its own of
+	// Spec.TmpMB, on disk; nil leaves /tmp a directory of the work dir,
+	// without a size limit (Limited says so).
+	Scratch *scratch.Pool
 }
 
 // UsageSink receives finished invocations. InvocationDone runs on the invoke

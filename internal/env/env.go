@@ -33,6 +33,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/runtimes"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 	"github.com/shoal-dev/shoal/internal/sched"
+	"github.com/shoal-dev/shoal/internal/scratch"
 )
 
 // DefaultInitTimeout is Lambda's init limit for on-demand functions.
@@ -61,7 +62,9 @@ type Environment struct {
 	clock    clock.Clock
 	usage    UsageSink
 	api      *runtimeapi.Server
-	net      *envnet.Net // the environment's network namespace; nil in the host's
+	net      *envnet.Net     // the environment's network namespace; nil in the host's
+	tmp      *scratch.Volume // the environment's /tmp; nil: a directory of dir
+	limited  string          // why the environment is not confined as asked, besides its sandbox's reasons
 	box      Sandbox
 	cmd      *exec.Cmd
 	logs     *logPipe
@@ -303,6 +306,15 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	e.dir = filepath.Join(deps.WorkDir, "env-"+e.id)
 	runtimeDir := filepath.Join(deps.WorkDir, "runtime")
 	tmpDir := filepath.Join(e.dir, "tmp")
+	if spec.Isolate && deps.Scratch != nil {
+		v, err := deps.Scratch.Take(spec.TmpMB)
+		if err != nil {
+			return fmt.Errorf("env: /tmp: %w", err)
+		}
+		e.tmp, tmpDir = v, v.Dir()
+	} else if spec.Isolate {
+		e.limited = "/tmp has no size limit"
+	}
 	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
 		return fmt.Errorf("env: %w", err)
 	}
@@ -450,8 +462,17 @@ func (e *Environment) CPUTime() time.Duration { return e.box.CPUTime() }
 // ID identifies the environment (also its sandbox's).
 func (e *Environment) ID() string { return e.id }
 
-// Limited returns "" when the sandbox fully confines the environment, else why not.
-func (e *Environment) Limited() string { return e.box.Limited() }
+// Limited returns "" when the environment is fully confined, else why not.
+func (e *Environment) Limited() string {
+	switch l := e.box.Limited(); {
+	case l == "":
+		return e.limited
+	case e.limited == "":
+		return l
+	default:
+		return l + "; " + e.limited
+	}
+}
 
 // Done is closed when the environment has ended.
 func (e *Environment) Done() <-chan struct{} { return e.done }
@@ -526,6 +547,11 @@ func (e *Environment) teardown() error {
 	}
 	if e.box != nil {
 		if err := e.box.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.tmp != nil {
+		if err := e.tmp.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

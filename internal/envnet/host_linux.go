@@ -19,21 +19,21 @@ const TableName = "shoal"
 
 const ipForward = "/proc/sys/net/ipv4/ip_forward"
 
-// Setup prepares the host for environments with egress, once per host and
-// idempotently (the control plane and every agent on a host call it; the
-// first one does the work): IPv4 forwarding on, and the nftables table
-// "ip shoal":
+// Setup prepares the host for environments with egress. The control plane
+// and every agent on a host call it; it is idempotent:
 //
-//	input:       whatever an environment sends to the host itself is dropped
-//	forward:     environment → environment dropped; environment → elsewhere
-//	             accepted; elsewhere → environment only as replies
-//	postrouting: the environments' range is masqueraded on the way out
+//   - IPv4 forwarding is turned on (as container engines do), so that the
+//     environments' traffic can be routed;
+//   - the nftables table "ip shoal" is written anew, atomically:
+//     input:       whatever an environment sends to the host itself is dropped
+//     forward:     environment → environment dropped; environment → elsewhere
+//     accepted; elsewhere → environment only as replies
+//     postrouting: the environments' range is masqueraded on the way out
 //
-// When forwarding was off, Setup turns it on for the environments alone: the
-// table then also drops every other forwarded packet, so the host does not
-// become a router for anyone else. The table stays when shoal stops (it
-// matches nothing without environments); `nft delete table ip shoal`
-// removes it.
+// The rules match only the environments' interfaces (IfacePrefix) and range,
+// so they leave the host's other traffic alone. The table stays when shoal
+// stops (it matches nothing without environments); `nft delete table ip
+// shoal` removes it.
 func Setup(cidr netip.Prefix) error {
 	if err := supported(); err != nil {
 		return err
@@ -46,12 +46,6 @@ func Setup(cidr netip.Prefix) error {
 		return err
 	}
 	defer unlock()
-	b, err := os.ReadFile(ipForward)
-	if err != nil {
-		return fmt.Errorf("envnet: %w", err)
-	}
-	wasOn := strings.TrimSpace(string(b)) == "1"
-
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("envnet: nftables: %w", err)
@@ -60,17 +54,21 @@ func Setup(cidr netip.Prefix) error {
 	if err != nil {
 		return fmt.Errorf("envnet: nftables: %w", err)
 	}
-	exists := false
 	for _, t := range tables {
-		exists = exists || t.Name == TableName
-	}
-	if !exists {
-		addTable(c, cidr.Masked(), !wasOn)
-		if err := c.Flush(); err != nil {
-			return fmt.Errorf("envnet: nftables table %s: %w", TableName, err)
+		if t.Name == TableName {
+			// Replaced in the same transaction: the rules of this version.
+			c.DelTable(t)
 		}
 	}
-	if !wasOn {
+	addTable(c, cidr.Masked())
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("envnet: nftables table %s: %w", TableName, err)
+	}
+	b, err := os.ReadFile(ipForward)
+	if err != nil {
+		return fmt.Errorf("envnet: %w", err)
+	}
+	if strings.TrimSpace(string(b)) != "1" {
 		if err := os.WriteFile(ipForward, []byte("1\n"), 0o644); err != nil {
 			return fmt.Errorf("envnet: turn IPv4 forwarding on: %w", err)
 		}
@@ -117,7 +115,7 @@ var (
 )
 
 // addTable queues the table and its chains on c.
-func addTable(c *nftables.Conn, cidr netip.Prefix, guard bool) {
+func addTable(c *nftables.Conn, cidr netip.Prefix) {
 	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName})
 	policy := nftables.ChainPolicyAccept
 	prio := nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 10)
@@ -143,9 +141,6 @@ func addTable(c *nftables.Conn, cidr netip.Prefix, guard bool) {
 	c.AddRule(&nftables.Rule{Table: t, Chain: forward, Exprs: rule(fromEnv, accept)})
 	c.AddRule(&nftables.Rule{Table: t, Chain: forward, Exprs: rule(toEnv, established, accept)})
 	c.AddRule(&nftables.Rule{Table: t, Chain: forward, Exprs: rule(toEnv, drop)})
-	if guard {
-		c.AddRule(&nftables.Rule{Table: t, Chain: forward, Exprs: drop})
-	}
 	srcInRange := []expr.Any{
 		// ip saddr: 4 bytes at offset 12 of the network header.
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
