@@ -40,9 +40,9 @@ func freePort(t *testing.T) string {
 }
 
 // runShoalUp starts `shoal up` and waits until it says it is up.
-func runShoalUp(t *testing.T, dataDir, addr string) *shoalProcess {
+func runShoalUp(t *testing.T, dataDir, addr string, flags ...string) *shoalProcess {
 	t.Helper()
-	cmd := exec.Command(shoalBin, "up", "--data", dataDir, "--listen", addr)
+	cmd := exec.Command(shoalBin, append([]string{"up", "--data", dataDir, "--listen", addr}, flags...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
