@@ -40,7 +40,7 @@ type Config struct {
 	// Listener, if set, is served instead of listening on Addr (a socket made
 	// inside the environment's network namespace; see Listen). Close closes it.
 	Listener net.Listener
-	Logger *slog.Logger
+	Logger   *slog.Logger
 	// OnInitError is called once when the runtime posts init/error.
 	OnInitError func(errorType string, body []byte)
 	// OnTake, if set, is called when a runtime worker is handed inv, before
