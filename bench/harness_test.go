@@ -112,12 +112,14 @@ func startProcess(b *testing.B, addr string, environ []string, name string, args
 	}
 }
 
-// startShoal runs `shoal up` and deploys the aws-lambda-go test function as "echo".
-func startShoal(b *testing.B, memoryMB int32) (endpoint string, client *lambda.Client) {
+// startShoal runs `shoal up` with flags and deploys the aws-lambda-go test
+// function as "echo".
+func startShoal(b *testing.B, memoryMB int32, flags ...string) (endpoint string, client *lambda.Client) {
 	b.Helper()
 	dir := binaries(b)
 	addr := freeAddr(b)
-	startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
+	startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"),
+		append([]string{"up", "--data", b.TempDir(), "--listen", addr}, flags...)...)
 	endpoint = "http://" + addr
 	client = lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: credentialsFor()})
 	zipData := zipFile(b, filepath.Join(dir, "bootstrap"))

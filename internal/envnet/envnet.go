@@ -88,6 +88,7 @@ type Net struct {
 	fd   int        // the namespace (an open /proc/…/ns/net)
 	host string     // the host end of the veth pair; "" without egress
 	addr netip.Addr // the environment's address; invalid without egress
+	pool *Pool      // where Close returns it; nil: Close deletes it
 
 	closeOnce sync.Once
 	closeErr  error
@@ -120,10 +121,21 @@ func (n *Net) Listen(listen func(addr string) (net.Listener, error), addr string
 	return ln, nil
 }
 
-// Close deletes the veth pair and the host's route to the environment, and
-// lets the namespace go (the kernel frees it once no process is left in it).
+// Close gives the namespace back once the environment's processes are gone
+// and its sockets closed. A pool that has room keeps it for the next
+// environment: nothing of the last one is left in it (an unprivileged process
+// cannot change a namespace's addresses, routes or rules, and its sockets died
+// with it), and reusing it saves making and deleting a veth pair, the most
+// expensive part. Otherwise Close deletes the veth pair and the host's route
+// to the environment, and lets the namespace go (the kernel frees it once no
+// process is left in it).
 func (n *Net) Close() error {
-	n.closeOnce.Do(func() { n.closeErr = n.teardown() })
+	n.closeOnce.Do(func() {
+		if n.pool != nil && n.pool.recycle(n) {
+			return
+		}
+		n.closeErr = n.teardown()
+	})
 	return n.closeErr
 }
 
@@ -179,10 +191,26 @@ func (p *Pool) Take() (*Net, error) {
 	}
 	p.fillLocked()
 	p.mu.Unlock()
-	if n != nil {
-		return n, nil
+	if n == nil {
+		var err error
+		if n, err = prepare(&p.cfg); err != nil {
+			return nil, err
+		}
 	}
-	return prepare(&p.cfg)
+	n.pool = p
+	return n, nil
+}
+
+// recycle keeps a namespace an environment no longer uses, as a new Net,
+// when the pool has room for it.
+func (p *Pool) recycle(n *Net) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.ready) >= 2*p.cfg.Ready {
+		return false
+	}
+	p.ready = append(p.ready, &Net{fd: n.fd, host: n.host, addr: n.addr})
+	return true
 }
 
 // fillLocked starts preparing namespaces until Ready are ready or on the way.

@@ -250,26 +250,43 @@ func TestPoolCloseReleasesNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	listen := func(a string) (net.Listener, error) { return net.Listen("tcp", a) }
 	n, err := p.Take()
 	if err != nil {
 		t.Fatal(err)
 	}
-	iface := n.HostIface()
-	if _, err := netlink.LinkByName(iface); err != nil {
-		t.Fatalf("veth %s: %v", iface, err)
+	iface, addr := n.HostIface(), n.Addr()
+	ln, err := n.Listen(listen, RuntimeAPIAddr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	ln.Close()
+	// Closed, it goes back to the pool, and the next Take has it, whole.
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := netlink.LinkByName(iface); err == nil {
-		t.Fatalf("veth %s left after Close", iface)
+	again, err := p.Take()
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Wait for the pool to have prepared some, then close it.
+	if again.HostIface() != iface || again.Addr() != addr {
+		t.Fatalf("took %s (%v) after returning %s (%v)", again.HostIface(), again.Addr(), iface, addr)
+	}
+	ln, err = again.Listen(listen, RuntimeAPIAddr)
+	if err != nil {
+		t.Fatalf("the Runtime API's address in a reused namespace: %v", err)
+	}
+	ln.Close()
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the pool to have prepared its namespaces, then close it.
 	var prepared []string
-	for deadline := time.Now().Add(10 * time.Second); len(prepared) == 0; {
+	for deadline := time.Now().Add(10 * time.Second); len(prepared) < 3; {
 		if time.Now().After(deadline) {
 			t.Fatal("the pool prepared no namespace")
 		}
+		prepared = prepared[:0]
 		p.mu.Lock()
 		for _, r := range p.ready {
 			prepared = append(prepared, r.HostIface())
@@ -282,7 +299,11 @@ func TestPoolCloseReleasesNamespaces(t *testing.T) {
 	}
 	for _, name := range prepared {
 		if _, err := netlink.LinkByName(name); err == nil {
-			t.Errorf("prepared veth %s left after the pool closed", name)
+			t.Errorf("veth %s left after the pool closed", name)
 		}
+	}
+	// A namespace returned to a closed pool is deleted.
+	if _, err := netlink.LinkByName(iface); err == nil {
+		t.Errorf("veth %s left after the pool closed", iface)
 	}
 }

@@ -5,9 +5,9 @@
 // sandbox binds onto the environment's /tmp; when it is full, writes fail
 // with ENOSPC, and nothing of it outlives the environment.
 //
-// Making a volume costs tens of milliseconds (mkfs, a loop device, a mount),
-// so a Pool keeps one ready of each size it was asked for and refills in the
-// background; a cold start only takes one.
+// Making a volume costs milliseconds (a copy of a template file system, a
+// loop device, a mount), so a Pool keeps a few ready of each size it was
+// asked for and refills in the background; a cold start only takes one.
 //
 // The package owns its images, loop devices and mounts, under Config.Dir; it
 // knows nothing about environments or their users (the sandbox gives the
@@ -33,7 +33,7 @@ var ErrUnsupported = errors.New("scratch: disk-backed /tmp needs Linux, root, lo
 type Config struct {
 	// Dir holds the images and mount points. Required.
 	Dir string
-	// Ready is how many volumes of each size the pool keeps ready (default 1).
+	// Ready is how many volumes of each size the pool keeps ready (default 2).
 	Ready int
 }
 
@@ -82,7 +82,7 @@ func NewPool(cfg Config, logger *slog.Logger) (*Pool, error) {
 		return nil, errors.New("scratch: a directory is required")
 	}
 	if cfg.Ready == 0 {
-		cfg.Ready = 1
+		cfg.Ready = 2
 	}
 	if err := supported(); err != nil {
 		return nil, err

@@ -86,8 +86,8 @@ func TestPoolKeepsOneReady(t *testing.T) {
 	p.mu.Lock()
 	n := len(p.ready[DefaultMB])
 	p.mu.Unlock()
-	if n != 1 {
-		t.Fatalf("%d volumes of %d MB ready, want 1", n, DefaultMB)
+	if n != 2 {
+		t.Fatalf("%d volumes of %d MB ready, want 2", n, DefaultMB)
 	}
 	v, err := p.Take(DefaultMB)
 	if err != nil {
