@@ -156,10 +156,29 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	if a.nc == nil {
 		// A control plane under load may take a while to accept: try for
 		// up to 30 s before giving up (the fleet's boot timeout is longer).
+		opts := []nats.Option{nats.Name("shoal-agent-" + cfg.ID), nats.Timeout(5 * time.Second),
+			// A refusal by the bus (a permission) arrives asynchronously.
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				a.log.Warn("bus error", "err", err)
+			})}
+		if cfg.NATSCreds != "" {
+			creds, err := bus.ReadCredentials(cfg.NATSCreds)
+			if err != nil {
+				return nil, fmt.Errorf("agent: %w", err)
+			}
+			if creds.Identity != bus.AgentIdentity(cfg.ID) {
+				return nil, fmt.Errorf("agent: %s holds the credentials of %s, not of %s", cfg.NATSCreds, creds.Identity, bus.AgentIdentity(cfg.ID))
+			}
+			more, err := creds.Options()
+			if err != nil {
+				return nil, fmt.Errorf("agent: %w", err)
+			}
+			opts = append(opts, more...)
+		}
 		var nc *nats.Conn
 		var err error
 		for attempt := 0; ; attempt++ {
-			nc, _, err = bus.Connect(cfg.NATSURL, nats.Name("shoal-agent-"+cfg.ID), nats.Timeout(5*time.Second))
+			nc, _, err = bus.Connect(cfg.NATSURL, opts...)
 			if err == nil || attempt == 5 || ctx.Err() != nil {
 				break
 			}
@@ -182,7 +201,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	a.code = codecache.New(filepath.Join(cfg.WorkDir, "code"), (&codeStore{js: js, bucket: cfg.CodeBucket}).Fetch)
 	sink := deps.Logs
 	if sink == nil {
-		st, err := logs.Open(ctx, js, logs.Config{}, deps.Logger)
+		// The agent writes lines of its own (logs.<function>.<id>) to the
+		// stream the control plane keeps.
+		st, err := logs.Open(ctx, js, logs.Config{Source: cfg.ID, Attach: true}, deps.Logger)
 		if err != nil {
 			a.closeNC()
 			return nil, fmt.Errorf("agent: %w", err)

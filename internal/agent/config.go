@@ -20,6 +20,10 @@ import (
 type Config struct {
 	// NATSURL is the control plane's bus. Required unless Deps.NATS is set.
 	NATSURL string
+	// NATSCreds is the file of the agent's bus credentials (bus.Credentials,
+	// identity agent.<ID>), which the control plane writes for each agent it
+	// launches; "" connects without (a bus that asks for none).
+	NATSCreds string
 	// ID names the instance; letters, digits, '-', '_' (it is a NATS subject token).
 	ID string
 	// CapacityProvider owns the instance; environments of other capacity

@@ -34,7 +34,7 @@ func startTestAgent(t *testing.T) *testAgent {
 	}
 	t.Cleanup(func() { os.RemoveAll(sock) })
 	cfg := Config{
-		NATSURL: b.ClientURL(), ID: "i-test", CapacityProvider: "cp1", Type: "m7i.large", Zone: "us-east-1a",
+		NATSURL: b.ClientURL(), NATSCreds: credsFile(t, "i-test"), ID: "i-test", CapacityProvider: "cp1", Type: "m7i.large", Zone: "us-east-1a",
 		Socket: filepath.Join(sock, "agent.sock"), WorkDir: t.TempDir(), Heartbeat: 50 * time.Millisecond,
 		StopTimeout: 30 * time.Second,
 	}
@@ -345,7 +345,7 @@ func TestShutdownEndsRun(t *testing.T) {
 	sock, _ := os.MkdirTemp("", "inst")
 	defer os.RemoveAll(sock)
 	hbs := watchHeartbeats(t, b.Conn())
-	cfg := Config{NATSURL: b.ClientURL(), ID: "i-run", CapacityProvider: "cp1", Type: "c7g.large", Zone: "us-east-1b",
+	cfg := Config{NATSURL: b.ClientURL(), NATSCreds: credsFile(t, "i-run"), ID: "i-run", CapacityProvider: "cp1", Type: "c7g.large", Zone: "us-east-1b",
 		Socket: filepath.Join(sock, "s"), WorkDir: t.TempDir(), Heartbeat: 50 * time.Millisecond}
 	started := time.Now()
 	done := make(chan error, 1)
@@ -389,7 +389,7 @@ func TestShutdownEndsRun(t *testing.T) {
 
 func TestServesOverTCP(t *testing.T) {
 	b, _ := testBus(t)
-	cfg := Config{NATSURL: b.ClientURL(), ID: "i-tcp", CapacityProvider: "cp1", Type: "r7i.large", Zone: "us-east-1c",
+	cfg := Config{NATSURL: b.ClientURL(), NATSCreds: credsFile(t, "i-tcp"), ID: "i-tcp", CapacityProvider: "cp1", Type: "r7i.large", Zone: "us-east-1c",
 		Listen: "127.0.0.1:0", WorkDir: t.TempDir(), Heartbeat: 50 * time.Millisecond}
 	hbs := watchHeartbeats(t, b.Conn())
 	a, err := Start(context.Background(), cfg, Deps{Logger: testLogger(), Metrics: &fakeMetrics{}})

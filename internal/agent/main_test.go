@@ -25,6 +25,8 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/ledger"
+	"github.com/shoal-dev/shoal/internal/logs"
 )
 
 // goFnZip is the aws-lambda-go test function (test/testdata/gofn) packaged
@@ -157,16 +159,43 @@ func (h *heartbeats) get(id string) (Heartbeat, bool) {
 	return hb, ok
 }
 
-// testBus starts an embedded bus with a TCP listener and the code of the
-// test function in its object store; it returns the bus and the code's sha.
+// testSecret is the bus secret of the tests' buses.
+var testSecret = bus.Secret("a test secret of thirty-two bytes")
+
+// credsFile writes the bus credentials of the agent of instance id, as the
+// control plane does for each agent it launches.
+func credsFile(t testing.TB, id string) string {
+	t.Helper()
+	c, err := testSecret.CredentialsFor(bus.AgentIdentity(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bus.creds")
+	if err := c.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// testBus starts an embedded bus that authenticates its clients, with a TCP
+// listener, the streams the control plane keeps, and the code of the test
+// function in its object store; it returns the bus and the code's sha.
 func testBus(t testing.TB) (*bus.Bus, string) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	if err := ledger.EnsureStream(ctx, b.JetStream()); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := logs.Open(ctx, b.JetStream(), logs.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.Close()
 	obj, err := b.JetStream().CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "shoal_code"})
 	if err != nil {
 		t.Fatal(err)

@@ -22,15 +22,9 @@ func (a *Agent) openMeter(ctx context.Context, js jetstream.JetStream, rec Usage
 		return nil
 	}
 	if rec == nil {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := ledger.EnsureStream(sctx, js)
-		cancel()
-		if err != nil {
-			// The control plane creates the stream too; the journal keeps
-			// the events until it exists.
-			a.log.Warn("usage ledger not reachable yet", "err", err)
-		}
-		r, err := ledger.NewRecorder(ledger.Config{Dir: filepath.Join(a.cfg.WorkDir, "meter")}, js, a.log)
+		// The control plane keeps the ledger's stream; the journal holds the
+		// events until they reach it. Subjects end with the instance's id.
+		r, err := ledger.NewRecorder(ledger.Config{Dir: filepath.Join(a.cfg.WorkDir, "meter"), Source: a.cfg.ID}, js, a.log)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}

@@ -48,6 +48,10 @@ type Config struct {
 	Logger *slog.Logger
 	// StartTimeout bounds how long Start waits for the server; default 10s.
 	StartTimeout time.Duration
+	// Secret, when set, makes every client authenticate as an identity
+	// derived from it (see auth.go); the in-process connection is the
+	// ControlPlane's. Without it the bus answers anyone who reaches it.
+	Secret Secret
 }
 
 // Validate checks the configuration.
@@ -98,6 +102,10 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		NoSigs:     true,
 		DontListen: cfg.Listen == "",
 	}
+	if cfg.Secret != nil {
+		opts.CustomClientAuthentication = authenticator{secret: cfg.Secret}
+		opts.AlwaysEnableNonce = true
+	}
 	if cfg.Listen != "" {
 		host, port, _ := splitHostPort(cfg.Listen)
 		opts.Host = host
@@ -122,8 +130,21 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		ns.Shutdown()
 		return nil, err
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("shoal-control-plane"),
-		nats.MaxReconnects(-1))
+	connOpts := []nats.Option{nats.InProcessServer(ns), nats.Name("shoal-control-plane"), nats.MaxReconnects(-1)}
+	if cfg.Secret != nil {
+		creds, err := cfg.Secret.CredentialsFor(ControlPlane)
+		if err != nil {
+			ns.Shutdown()
+			return nil, err
+		}
+		more, err := creds.Options()
+		if err != nil {
+			ns.Shutdown()
+			return nil, err
+		}
+		connOpts = append(connOpts, more...)
+	}
+	nc, err := nats.Connect("", connOpts...)
 	if err != nil {
 		ns.Shutdown()
 		return nil, fmt.Errorf("bus: connect in-process: %w", err)

@@ -42,6 +42,7 @@ with the control plane's NATS address.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.NATSURL, "nats", os.Getenv("SHOAL_NATS_URL"), "NATS URL of the control plane (env SHOAL_NATS_URL)")
+	f.StringVar(&cfg.NATSCreds, "nats-creds", "", "file of the agent's bus credentials, which the control plane writes")
 	f.StringVar(&cfg.ID, "id", "", "instance id")
 	f.StringVar(&cfg.CapacityProvider, "capacity-provider", "", "capacity provider the instance belongs to")
 	f.StringVar(&cfg.Type, "type", "m7i.large", "instance type (from the price catalogue)")

@@ -146,10 +146,15 @@ type Server struct {
 	cancel context.CancelFunc
 	loops  chan struct{} // closed when the background loops have stopped
 	lock   *dataLock     // held from first to last
+	secret bus.Secret    // what every identity on the bus and the wire derives from
 	nets   *envnet.Pools // the in-process environments' network namespaces; nil without isolation
 	// scratch makes the in-process environments' /tmp volumes; nil without isolation.
 	scratch *scratch.Pool
 }
+
+// SecretFile is the file of the data directory that holds the secret every
+// identity on the bus and the invoke wire derives from (mode 0600).
+const SecretFile = "cluster-secret"
 
 // What an isolated environment's network reaches (Config.Egress).
 const (
@@ -192,9 +197,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 
 	t0 := time.Now()
+	// Everyone on the bus authenticates with a key derived from the secret.
+	if s.secret, err = bus.LoadOrCreateSecret(filepath.Join(dataDir, SecretFile)); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 	// The agents of Managed Instances connect over loopback TCP.
 	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: busListen(dataDir),
-		Logger: logger.With("component", "nats")})
+		Logger: logger.With("component", "nats"), Secret: s.secret})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}

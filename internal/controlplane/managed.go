@@ -52,6 +52,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		Heartbeat:   cfg.Heartbeat,
 		NoConfine:   !cfg.Isolate,
 		NoMeter:     cfg.NoMeter,
+		Secret:      s.secret,
 	}, fleet.LocalDeps{Logger: s.logger, Clock: s.clock, NATS: s.bus.Conn(), Usage: usageRecorder(s.meter)})
 	if err != nil {
 		return fmt.Errorf("managed instances: %w", err)

@@ -35,6 +35,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/sandbox"
+	"github.com/shoal-dev/shoal/internal/scratch"
 )
 
 // LocalConfig configures the local provider.
@@ -72,6 +73,10 @@ type LocalConfig struct {
 	UsageCheckpoint time.Duration
 	// NoMeter starts agents without the usage ledger.
 	NoMeter bool
+	// Secret is the bus's: each agent gets the credentials of its own
+	// identity on the bus (bus.AgentIdentity), in a file of its directory
+	// (mode 0600). Nil starts agents without credentials.
+	Secret bus.Secret
 }
 
 func (c *LocalConfig) setDefaults() {
@@ -435,6 +440,17 @@ func (l *Local) spawn(li *localInst, it pricing.InstanceType) error {
 	if l.cfg.NoMeter {
 		args = append(args, "--no-meter")
 	}
+	if l.cfg.Secret != nil {
+		creds, err := l.cfg.Secret.CredentialsFor(bus.AgentIdentity(info.ID))
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(li.dir, "bus.creds")
+		if err := creds.WriteFile(path); err != nil {
+			return err
+		}
+		args = append(args, "--nats-creds", path)
+	}
 	cmd := exec.Command(l.cfg.Binary, args...)
 	cmd.Env = append(os.Environ(), l.cfg.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -620,6 +636,9 @@ func (l *Local) cleanup(li *localInst) {
 	}
 	_ = os.Remove(li.socket)
 	l.drainJournal(li.dir, id)
+	// The /tmp volumes of its environments (and the ones it kept ready)
+	// are mounts of the host's: they outlive a killed agent.
+	scratch.Clean(filepath.Join(li.dir, "work", "scratch"))
 	_ = os.RemoveAll(li.dir)
 }
 

@@ -25,6 +25,8 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/ledger"
+	"github.com/shoal-dev/shoal/internal/logs"
 )
 
 var (
@@ -124,11 +126,21 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	secret := bus.Secret("the fleet tests' thirty-two bytes")
+	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	// The streams the control plane keeps, which agents write to.
+	if err := ledger.EnsureStream(ctx, b.JetStream()); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := logs.Open(ctx, b.JetStream(), logs.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.Close()
 	obj, err := b.JetStream().CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "shoal_code"})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +156,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { os.RemoveAll(work) })
 	return &fixture{bus: b, sha: sha,
-		cfg: LocalConfig{NATSURL: b.ClientURL(), Binary: agentBin, Args: agentArgs, WorkDir: work,
+		cfg: LocalConfig{NATSURL: b.ClientURL(), Secret: secret, Binary: agentBin, Args: agentArgs, WorkDir: work,
 			Heartbeat: 100 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, BootTimeout: 30 * time.Second},
 		deps: LocalDeps{Logger: testLogger(), NATS: b.Conn()}}
 }

@@ -114,9 +114,14 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*mete
 	}
 	cfg := jetstream.OrderedConsumerConfig{}
 	if q.Function != "" {
+		fn := token(q.Function)
 		cfg.FilterSubjects = []string{
-			SubjectPrefix + string(meter.KindInvocation) + "." + token(q.Function),
-			SubjectPrefix + string(meter.KindProvisioned) + "." + token(q.Function),
+			// Events recorded before subjects named their source end at the
+			// function.
+			SubjectPrefix + string(meter.KindInvocation) + "." + fn,
+			SubjectPrefix + string(meter.KindInvocation) + "." + fn + ".>",
+			SubjectPrefix + string(meter.KindProvisioned) + "." + fn,
+			SubjectPrefix + string(meter.KindProvisioned) + "." + fn + ".>",
 			SubjectPrefix + string(meter.KindInstance) + ".>",
 		}
 	}

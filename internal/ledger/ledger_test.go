@@ -150,7 +150,7 @@ func TestDrainDeadJournal(t *testing.T) {
 	t0 := time.Now()
 	for i := range 50 {
 		ev := inv(i, t0)
-		if err := w.append(encodeLine(nil, ev.ID, Subject(ev), mustJSON(t, ev))); err != nil {
+		if err := w.append(encodeLine(nil, ev.ID, Subject(ev, ""), mustJSON(t, ev))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -268,7 +268,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil || c.Batch == 0 || c.Linger == 0 || c.SegmentBytes == 0 {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
-	if Subject(&meter.Event{Kind: meter.KindInvocation, Function: "a.b c"}) != "shoal.usage.invocation.a_b_c" {
+	if Subject(&meter.Event{Kind: meter.KindInvocation, Function: "a.b c"}, "i-1") != "shoal.usage.invocation.a_b_c.i-1" {
 		t.Error("subject tokens not sanitised")
 	}
 }

@@ -33,6 +33,10 @@ type Config struct {
 	Linger time.Duration
 	// Batch is the most events published before their acks are awaited.
 	Batch int
+	// Source names who records (an agent's instance id; "" is the control
+	// plane): it is the last token of every subject the recorder publishes
+	// to, so that the bus can hold each source to its own.
+	Source string
 }
 
 // Validate fills defaults and checks the values.
@@ -107,7 +111,7 @@ func (r *Recorder) Record(ev *meter.Event) {
 	bp := r.bufs.Get().(*[]byte)
 	buf := append((*bp)[:0], ev.ID...)
 	buf = append(buf, '\t')
-	buf = appendSubject(buf, ev)
+	buf = appendSubject(buf, ev, r.cfg.Source)
 	buf = append(buf, '\t')
 	buf = meter.AppendJSON(buf, ev)
 	buf = append(buf, '\n')
@@ -452,19 +456,28 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 	return nil
 }
 
-// Subject is the ledger subject of ev:
-// shoal.usage.<kind>.<function, or capacity provider for instance segments>.
-func Subject(ev *meter.Event) string { return string(appendSubject(nil, ev)) }
+// Subject is the ledger subject of ev recorded by source:
+// shoal.usage.<kind>.<function, or capacity provider for instance
+// segments>.<source> (ControlPlaneSource when source is "").
+func Subject(ev *meter.Event, source string) string { return string(appendSubject(nil, ev, source)) }
 
-func appendSubject(b []byte, ev *meter.Event) []byte {
+// ControlPlaneSource is the source token of what the control plane records.
+const ControlPlaneSource = "cp"
+
+func appendSubject(b []byte, ev *meter.Event, source string) []byte {
 	owner := ev.Function
 	if ev.Kind == meter.KindInstance {
 		owner = ev.CapacityProvider
 	}
+	if source == "" {
+		source = ControlPlaneSource
+	}
 	b = append(b, SubjectPrefix...)
 	b = append(b, ev.Kind...)
 	b = append(b, '.')
-	return append(b, token(owner)...)
+	b = append(b, token(owner)...)
+	b = append(b, '.')
+	return append(b, token(source)...)
 }
 
 // token makes s a single NATS subject token.

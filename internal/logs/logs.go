@@ -32,6 +32,14 @@ type Config struct {
 	MaxBytes int64
 	// Buffer is how many lines may wait to be published (default 16384).
 	Buffer int
+	// Source names who writes (an agent's instance id; "" is the control
+	// plane, "cp"): the last token of every subject the store publishes to,
+	// logs.<function>.<source>, so that the bus can hold each source to its
+	// own.
+	Source string
+	// Attach looks the stream up instead of creating it: a source that may
+	// write lines but not change where they are kept (an agent).
+	Attach bool
 }
 
 // Validate fills defaults.
@@ -44,6 +52,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Buffer == 0 {
 		c.Buffer = 16384
+	}
+	if c.Source == "" {
+		c.Source = "cp"
 	}
 	if c.MaxAge < 0 || c.MaxBytes < 0 || c.Buffer < 0 {
 		return errors.New("logs: negative limit")
@@ -66,6 +77,7 @@ type Store struct {
 	stream jetstream.Stream
 	logger *slog.Logger
 
+	source  string // the last token of the subjects this store publishes to
 	queue   chan Record
 	dropped atomic.Int64
 	done    chan struct{}
@@ -80,20 +92,26 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:      StreamName,
-		Subjects:  []string{subjectPrefix + ">"},
-		Storage:   jetstream.FileStorage,
-		MaxAge:    cfg.MaxAge,
-		MaxBytes:  cfg.MaxBytes,
-		Discard:   jetstream.DiscardOld,
-		Retention: jetstream.LimitsPolicy,
-	})
+	var st jetstream.Stream
+	var err error
+	if cfg.Attach {
+		st, err = js.Stream(ctx, StreamName)
+	} else {
+		st, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:      StreamName,
+			Subjects:  []string{subjectPrefix + ">"},
+			Storage:   jetstream.FileStorage,
+			MaxAge:    cfg.MaxAge,
+			MaxBytes:  cfg.MaxBytes,
+			Discard:   jetstream.DiscardOld,
+			Retention: jetstream.LimitsPolicy,
+		})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("logs: create stream: %w", err)
+		return nil, fmt.Errorf("logs: stream %s: %w", StreamName, err)
 	}
 	s := &Store{
-		js: js, stream: st,
+		js: js, stream: st, source: "." + cfg.Source,
 		logger: logger.With("component", "logs"),
 		queue:  make(chan Record, cfg.Buffer),
 		done:   make(chan struct{}),
@@ -122,7 +140,7 @@ func (s *Store) publish() {
 	batches := make(map[string][]byte) // by function
 	flush := func() {
 		for fn, body := range batches {
-			if _, err := s.js.PublishAsync(subjectPrefix+fn, body); err != nil {
+			if _, err := s.js.PublishAsync(subjectPrefix+fn+s.source, body); err != nil {
 				s.logger.Warn("log lines not stored", "function", fn, "err", err)
 			}
 			delete(batches, fn)
@@ -205,8 +223,9 @@ func (s *Store) Read(ctx context.Context, q Query, yield func(Record) error) err
 	if q.Function == "" {
 		return errors.New("logs: no function named")
 	}
+	// Lines stored before subjects named their source end at the function.
 	subject := subjectPrefix + q.Function
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject, subject + ".>"}}
 	if !q.Since.IsZero() {
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		since := q.Since
@@ -215,14 +234,19 @@ func (s *Store) Read(ctx context.Context, q Query, yield func(Record) error) err
 	// The last sequence of the subject now is where a non-following read stops.
 	var last uint64
 	if !q.Follow {
-		msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			return nil
-		case err != nil:
-			return fmt.Errorf("logs: %w", err)
+		for _, subj := range cfg.FilterSubjects {
+			msg, err := s.stream.GetLastMsgForSubject(ctx, subj)
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+			case err != nil:
+				return fmt.Errorf("logs: %w", err)
+			default:
+				last = max(last, msg.Sequence)
+			}
 		}
-		last = msg.Sequence
+		if last == 0 {
+			return nil
+		}
 	}
 	cons, err := s.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {

@@ -91,7 +91,7 @@ func NewPool(cfg Config, logger *slog.Logger) (*Pool, error) {
 		return nil, fmt.Errorf("scratch: %w", err)
 	}
 	// Volumes of an earlier run whose process died are gone with it.
-	cleanDir(cfg.Dir)
+	Clean(cfg.Dir)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -236,9 +236,9 @@ func (v *Volume) teardown() error {
 	return errors.Join(errs...)
 }
 
-// cleanDir removes what a process that died left in dir: its mounts, images
-// and mount points.
-func cleanDir(dir string) {
+// Clean removes what a process that died left in the pool directory dir:
+// its volumes' mounts, images and mount points.
+func Clean(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "template-") && !strings.HasSuffix(e.Name(), ".ext4") {

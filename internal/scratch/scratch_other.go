@@ -8,4 +8,5 @@ func create(string, int) (*Volume, error) { return nil, ErrUnsupported }
 
 func (v *Volume) teardown() error { return nil }
 
-func cleanDir(string) {}
+// Clean is Linux only.
+func Clean(string) {}

@@ -22,6 +22,7 @@ func main() {
 	var cfg agent.Config
 	fs := flag.NewFlagSet("agent", flag.ExitOnError)
 	fs.StringVar(&cfg.NATSURL, "nats", "", "")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "")
 	fs.StringVar(&cfg.ID, "id", "", "")
 	fs.StringVar(&cfg.CapacityProvider, "capacity-provider", "", "")
 	fs.StringVar(&cfg.Type, "type", "m7i.large", "")
