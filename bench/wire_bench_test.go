@@ -66,9 +66,9 @@ func wireConn(b *testing.B) *wire.Conn {
 	}
 	srv := wire.NewServer(wire.HandlerFunc(func(_ context.Context, _ string, inv env.Invocation) (env.Result, error) {
 		return env.Result{Payload: inv.Payload}, nil
-	}), nil)
+	}), nil, nil)
 	go srv.Serve(ln)
-	c, err := wire.Dial(context.Background(), "unix", path)
+	c, err := wire.Dial(context.Background(), "unix", path, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

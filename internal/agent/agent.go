@@ -52,6 +52,7 @@ type Agent struct {
 	metrics  HostMetrics
 	code     *codecache.Cache
 	envDeps  env.Deps
+	wireKey  []byte // the invoke connection's key (from the bus credentials); nil asks none
 	logStore *logs.Store
 	meter    *ledger.Recorder // nil when Deps.Usage is given or metering is off
 	srv      *wire.Server
@@ -166,6 +167,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 			if err != nil {
 				return nil, fmt.Errorf("agent: %w", err)
 			}
+			a.wireKey = creds.WireKey()
 			if creds.Identity != bus.AgentIdentity(cfg.ID) {
 				return nil, fmt.Errorf("agent: %s holds the credentials of %s, not of %s", cfg.NATSCreds, creds.Identity, bus.AgentIdentity(cfg.ID))
 			}
@@ -238,7 +240,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	}
 	a.ln = a.obs.countConns(a.ln)
 	a.runCtx, a.cancel = context.WithCancel(context.Background())
-	a.srv = wire.NewServer(a, deps.Logger)
+	a.srv = wire.NewServer(a, deps.Logger, a.wireKey)
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil {
 			a.log.Error("invoke listener failed", "err", err)

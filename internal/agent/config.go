@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
@@ -105,6 +106,10 @@ func (c *Config) Validate() error {
 		return errors.New("agent: negative duration")
 	case c.CPUThreshold < 0 || c.MemoryThreshold < 0:
 		return errors.New("agent: negative threshold")
+	case c.Listen != "" && !bus.Loopback(c.Listen):
+		// Invocations carry payloads and answers: across machines they need
+		// an encrypted wire, which this agent does not have.
+		return fmt.Errorf("agent: listen address %s: invocations leave the machine only encrypted; serve them on --socket or a loopback address", c.Listen)
 	}
 	if _, err := pricing.Default().InstanceType(c.Type); err != nil {
 		return fmt.Errorf("agent: %w", err)

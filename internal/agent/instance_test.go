@@ -46,7 +46,7 @@ func startTestAgent(t *testing.T) *testAgent {
 	}
 	t.Cleanup(func() { a.Close() })
 	network, addr := a.InvokeAddr()
-	conn, err := wire.Dial(context.Background(), network, addr)
+	conn, err := wire.Dial(context.Background(), network, addr, wireKey(t, cfg.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestServesOverTCP(t *testing.T) {
 	if hb.InvokeNetwork != "tcp" || hb.MemoryMB != 16384 || hb.VCPU != 2 {
 		t.Fatalf("heartbeat %+v", hb)
 	}
-	c, err := wire.Dial(context.Background(), hb.InvokeNetwork, hb.InvokeAddr)
+	c, err := wire.Dial(context.Background(), hb.InvokeNetwork, hb.InvokeAddr, wireKey(t, cfg.ID))
 	if err != nil {
 		t.Fatal(err)
 	}

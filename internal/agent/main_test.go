@@ -222,3 +222,13 @@ func sleepySpec(n int) env.Spec {
 		Timeout: 10 * time.Second, MaxConcurrency: n, AccountID: "123456789012",
 	}
 }
+
+// wireKey is the invoke connection's key of the agent of instance id.
+func wireKey(t testing.TB, id string) []byte {
+	t.Helper()
+	c, err := testSecret.CredentialsFor(bus.AgentIdentity(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.WireKey()
+}

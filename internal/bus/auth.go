@@ -131,6 +131,15 @@ func ReadCredentials(path string) (Credentials, error) {
 	return Credentials{Identity: identity, Seed: []byte(strings.TrimSpace(seed))}, nil
 }
 
+// WireKey is the key both ends of the identity's invoke connections prove
+// they hold (internal/wire): the control plane derives it from the secret,
+// the agent from its seed.
+func (c Credentials) WireKey() []byte {
+	m := hmac.New(sha256.New, c.Seed)
+	m.Write([]byte("shoal wire"))
+	return m.Sum(nil)
+}
+
 // InboxPrefix is where identity receives replies; only it may subscribe there.
 func InboxPrefix(identity string) string {
 	return "_INBOX_" + strings.NewReplacer(".", "_", "*", "_", ">", "_").Replace(identity)

@@ -63,6 +63,9 @@ func (c *Config) Validate() error {
 		if _, _, err := splitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("bus: listen address %q: %w", c.Listen, err)
 		}
+		if !Loopback(c.Listen) {
+			return fmt.Errorf("bus: listen address %q: the bus leaves the machine only encrypted; listen on a loopback address", c.Listen)
+		}
 	}
 	if c.StartTimeout < 0 {
 		return errors.New("bus: StartTimeout must not be negative")
@@ -213,6 +216,20 @@ func Connect(url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, 
 		return nil, nil, fmt.Errorf("bus: jetstream: %w", err)
 	}
 	return nc, js, nil
+}
+
+// Loopback reports whether a host:port address stays on this machine: a
+// loopback IP or "localhost".
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func splitHostPort(addr string) (string, int, error) {

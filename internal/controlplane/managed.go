@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/ledger"
@@ -57,7 +58,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 	if err != nil {
 		return fmt.Errorf("managed instances: %w", err)
 	}
-	m := &managedPlane{fleet: lf, pool: fleet.NewPool()}
+	m := &managedPlane{fleet: lf, pool: fleet.NewPool(s.wireKey)}
 	m.router = router.NewManaged(m.pool)
 	m.loop, err = newScaleLoop(scaleLoopConfig{Zones: cfg.Zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval},
 		scaleLoopDeps{
@@ -139,6 +140,15 @@ func (m *managedPlane) close(ctx context.Context) error {
 	wg.Wait()
 	m.pool.Close()
 	return m.fleet.Close()
+}
+
+// wireKey is the key of the invoke connection to the agent of instance id.
+func (s *Server) wireKey(id string) []byte {
+	creds, err := s.secret.CredentialsFor(bus.AgentIdentity(id))
+	if err != nil {
+		return nil // the dial then fails at the agent's handshake
+	}
+	return creds.WireKey()
 }
 
 // usageRecorder is rec as a fleet.UsageRecorder, nil when metering is off.

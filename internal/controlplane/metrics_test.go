@@ -77,7 +77,7 @@ func refusingAgent(t *testing.T, reason *atomic.Value) string {
 	}
 	srv := wire.NewServer(wire.HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 		return env.Result{}, wire.Refused(reason.Load().(string), "refused by the test")
-	}), nil)
+	}), nil, nil)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
@@ -86,7 +86,7 @@ func refusingAgent(t *testing.T, reason *atomic.Value) string {
 type wireDialer struct{}
 
 func (wireDialer) Conn(ctx context.Context, in fleet.Instance) (*wire.Conn, error) {
-	return wire.Dial(ctx, in.InvokeNetwork, in.InvokeAddr)
+	return wire.Dial(ctx, in.InvokeNetwork, in.InvokeAddr, nil)
 }
 
 func TestFunctionMetrics(t *testing.T) {

@@ -268,7 +268,14 @@ func TestLocalFleet(t *testing.T) {
 		}
 		return nil
 	})
-	pool := NewPool()
+	// The agents ask for their wire key, which the fixture's secret gives.
+	pool := NewPool(func(id string) []byte {
+		c, err := f.cfg.Secret.CredentialsFor(bus.AgentIdentity(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.WireKey()
+	})
 	defer pool.Close()
 	in1, _ := l.Instance(ids[1])
 	res, err := pool.Invoke(ctx, in1, "env-1", env.Invocation{RequestID: "r1", Payload: []byte(`{"hello":"fleet"}`)})

@@ -15,9 +15,11 @@ import (
 // invocation to an instance at once, so there is nothing to balance within
 // the pool. Safe for concurrent use.
 //
-// Concurrency: mu guards conns and closed; a dial in progress is shared by
-// the callers that wait for it.
+// Concurrency: keyOf is immutable; mu guards conns and closed; a dial in
+// progress is shared by the callers that wait for it.
 type Pool struct {
+	keyOf func(instanceID string) []byte
+
 	mu     sync.Mutex
 	conns  map[string]*poolConn
 	closed bool
@@ -30,8 +32,12 @@ type poolConn struct {
 	err           error
 }
 
-// NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{conns: make(map[string]*poolConn)} }
+// NewPool returns an empty pool. keyOf gives the wire key of an instance's
+// agent, which both ends prove they hold before any invocation; nil dials
+// without.
+func NewPool(keyOf func(instanceID string) []byte) *Pool {
+	return &Pool{conns: make(map[string]*poolConn), keyOf: keyOf}
+}
 
 // ErrPoolClosed is returned once Close was called.
 var ErrPoolClosed = errors.New("fleet: pool closed")
@@ -56,7 +62,11 @@ func (p *Pool) Conn(ctx context.Context, in Instance) (*wire.Conn, error) {
 			pc = &poolConn{network: in.InvokeNetwork, addr: in.InvokeAddr, ready: make(chan struct{})}
 			p.conns[in.ID] = pc
 			p.mu.Unlock()
-			pc.conn, pc.err = wire.Dial(ctx, pc.network, pc.addr)
+			var key []byte
+			if p.keyOf != nil {
+				key = p.keyOf(in.ID)
+			}
+			pc.conn, pc.err = wire.Dial(ctx, pc.network, pc.addr, key)
 			close(pc.ready)
 			if pc.err != nil {
 				p.drop(in.ID, pc)

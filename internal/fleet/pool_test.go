@@ -21,7 +21,7 @@ func servePool(t *testing.T, path, tag string) *wire.Server {
 	}
 	srv := wire.NewServer(wire.HandlerFunc(func(_ context.Context, envID string, inv env.Invocation) (env.Result, error) {
 		return env.Result{Payload: []byte(tag + ":" + envID)}, nil
-	}), nil)
+	}), nil, nil)
 	go srv.Serve(ln)
 	return srv
 }
@@ -34,7 +34,7 @@ func TestPoolSharesAndRedials(t *testing.T) {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "s")
 	srv := servePool(t, path, "first")
-	p := NewPool()
+	p := NewPool(nil)
 	defer p.Close()
 	in := Instance{ID: "i-1", InvokeNetwork: "unix", InvokeAddr: path}
 	ctx := context.Background()

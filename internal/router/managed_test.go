@@ -64,7 +64,7 @@ func startAgents(t *testing.T, zones []string, slots int, gate chan struct{}) ([
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := wire.NewServer(fa, nil)
+		srv := wire.NewServer(fa, nil, nil)
 		go func() { _ = srv.Serve(ln) }()
 		t.Cleanup(func() { _ = srv.Close() })
 		envID := fmt.Sprintf("env-%d", i)
@@ -81,7 +81,7 @@ func startAgents(t *testing.T, zones []string, slots int, gate chan struct{}) ([
 func TestManagedSpreadsAndThrottles(t *testing.T) {
 	gate := make(chan struct{})
 	insts, fa, _ := startAgents(t, []string{"a", "b", "c"}, 2, gate)
-	pool := fleet.NewPool()
+	pool := fleet.NewPool(nil)
 	defer pool.Close()
 	m := NewManaged(pool)
 	m.Update(insts)
@@ -134,7 +134,7 @@ func TestManagedSpreadsAndThrottles(t *testing.T) {
 
 func TestManagedSkipsUnreachableInstance(t *testing.T) {
 	insts, _, lns := startAgents(t, []string{"a", "b"}, 4, nil)
-	pool := fleet.NewPool()
+	pool := fleet.NewPool(nil)
 	defer pool.Close()
 	m := NewManaged(pool)
 	m.Update(insts)
@@ -151,7 +151,7 @@ func TestManagedSkipsUnreachableInstance(t *testing.T) {
 }
 
 func TestManagedUnknownVersionThrottles(t *testing.T) {
-	m := NewManaged(fleet.NewPool())
+	m := NewManaged(fleet.NewPool(nil))
 	_, err := m.Invoke(context.Background(), "nope:1", env.Invocation{})
 	if !awserr.Is(err, awserr.CodeTooManyRequests) {
 		t.Fatalf("err = %v", err)

@@ -48,12 +48,23 @@ type answer struct {
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan answer, 1)} }}
 
 // Dial connects to an agent: network "unix" with a socket path on the same
-// host, "tcp" with host:port across hosts.
-func Dial(ctx context.Context, network, addr string) (*Conn, error) {
+// host, "tcp" with host:port across hosts. With a key, both ends prove that
+// they hold it before the first invocation (auth.go); an agent that asks for
+// a key is dialled with its own.
+func Dial(ctx context.Context, network, addr string, key []byte) (*Conn, error) {
 	d := net.Dialer{KeepAlive: 15 * time.Second}
 	nc, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("wire: dial %s %s: %w", network, addr, err)
+	}
+	if key != nil {
+		if dl, ok := ctx.Deadline(); ok {
+			_ = nc.SetDeadline(dl)
+		}
+		if err := clientHandshake(nc, key); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("wire: %s %s: %w", network, addr, err)
+		}
 	}
 	return NewConn(nc), nil
 }

@@ -29,9 +29,10 @@ func (f HandlerFunc) Invoke(ctx context.Context, envID string, inv env.Invocatio
 	return f(ctx, envID, inv)
 }
 
-// Serve accepts connections on ln and serves h on each until ln is closed.
-func Serve(ln net.Listener, h Handler) error {
-	return NewServer(h, nil).Serve(ln)
+// Serve accepts connections on ln and serves h on each until ln is closed;
+// clients must hold key (nil: any client).
+func Serve(ln net.Listener, h Handler, key []byte) error {
+	return NewServer(h, nil, key).Serve(ln)
 }
 
 // Server serves the invoke protocol. Each connection has one reading
@@ -43,6 +44,7 @@ func Serve(ln net.Listener, h Handler) error {
 type Server struct {
 	h   Handler
 	log *slog.Logger
+	key []byte // clients must prove they hold it; nil asks for nothing
 
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
@@ -51,12 +53,13 @@ type Server struct {
 	wg     sync.WaitGroup
 }
 
-// NewServer returns a server of h; logger may be nil.
-func NewServer(h Handler, logger *slog.Logger) *Server {
+// NewServer returns a server of h; logger may be nil. With a key, every
+// client must prove that it holds it before its first frame (auth.go).
+func NewServer(h Handler, logger *slog.Logger, key []byte) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{h: h, log: logger.With("component", "wire"),
+	return &Server{h: h, log: logger.With("component", "wire"), key: key,
 		lns: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{})}
 }
 
@@ -143,6 +146,13 @@ func (sc *serverConn) serve() {
 		delete(sc.s.conns, sc)
 		sc.s.mu.Unlock()
 	}()
+	if sc.s.key != nil {
+		if err := serverHandshake(sc.nc, sc.s.key); err != nil {
+			sc.s.log.Warn("a client failed to authenticate; closing the connection",
+				"remote", sc.nc.RemoteAddr().String(), "err", err)
+			return
+		}
+	}
 	fr := frameReader{r: bufio.NewReaderSize(sc.rw, 64<<10)}
 	for {
 		f, err := fr.next()

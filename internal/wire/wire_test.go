@@ -53,9 +53,9 @@ func serve(t testing.TB, h Handler) (*Conn, *Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(h, nil)
+	srv := NewServer(h, nil, nil)
 	go srv.Serve(ln)
-	c, err := Dial(context.Background(), "unix", path)
+	c, err := Dial(context.Background(), "unix", path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,9 +324,9 @@ func TestTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go Serve(ln, echo())
+	go Serve(ln, echo(), nil)
 	defer ln.Close()
-	c, err := Dial(context.Background(), "tcp", ln.Addr().String())
+	c, err := Dial(context.Background(), "tcp", ln.Addr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
