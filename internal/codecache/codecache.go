@@ -59,6 +59,11 @@ func (c *Cache) CodeDir(ctx context.Context, codeSha256 string) (string, error) 
 	c.mu.Lock()
 	l := c.inflight[name]
 	if l == nil {
+		// A load that finished since the first look has left its marker.
+		if _, err := os.Stat(path + ".complete"); err == nil {
+			c.mu.Unlock()
+			return path, nil
+		}
 		l = &codeLoad{done: make(chan struct{})}
 		c.inflight[name] = l
 		c.mu.Unlock()
