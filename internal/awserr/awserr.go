@@ -79,6 +79,14 @@ const (
 	CodeCapacityProviderLimitExceeded  = "CapacityProviderLimitExceededException"
 )
 
+// Authentication errors, answered by Lambda's front end before an operation runs.
+const (
+	CodeMissingAuthenticationToken = "MissingAuthenticationTokenException"
+	CodeUnrecognizedClient         = "UnrecognizedClientException"
+	CodeInvalidSignature           = "InvalidSignatureException"
+	CodeIncompleteSignature        = "IncompleteSignatureException"
+)
+
 // Throttle reasons sent in the Reason field of TooManyRequestsException.
 const (
 	ReasonConcurrentInvocationLimitExceeded                 = "ConcurrentInvocationLimitExceeded"
@@ -185,4 +193,31 @@ func FunctionVersionsPerCapacityProviderLimitExceeded(format string, args ...any
 // has no published version.
 func NoPublishedVersionToInvoke(format string, args ...any) *Error {
 	return newErr(CodeNoPublishedVersion, http.StatusBadRequest, "User", format, args...)
+}
+
+// MissingAuthenticationToken is the 403 an unsigned request gets.
+func MissingAuthenticationToken() *Error {
+	return newErr(CodeMissingAuthenticationToken, http.StatusForbidden, "User", "Missing Authentication Token")
+}
+
+// UnrecognizedClient is the 403 a request signed with an unknown access key gets.
+func UnrecognizedClient() *Error {
+	return newErr(CodeUnrecognizedClient, http.StatusForbidden, "User", "The security token included in the request is invalid.")
+}
+
+// SignatureMismatch is the message of InvalidSignatureException for a signature that
+// does not match the request.
+const SignatureMismatch = "The request signature we calculated does not match the signature you provided. " +
+	"Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+
+// InvalidSignature is the 403 a request gets whose signature does not match it, is
+// scoped to another service, region or day, or is more than 5 minutes off.
+func InvalidSignature(format string, args ...any) *Error {
+	return newErr(CodeInvalidSignature, http.StatusForbidden, "User", format, args...)
+}
+
+// IncompleteSignature is the 403 a request gets whose signature cannot be read:
+// a malformed Authorization header or credential, or a signed header it lacks.
+func IncompleteSignature(format string, args ...any) *Error {
+	return newErr(CodeIncompleteSignature, http.StatusForbidden, "User", format, args...)
 }

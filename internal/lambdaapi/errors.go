@@ -35,9 +35,13 @@ var upperMessage = map[string]bool{
 // applies; their body has only a message, as AWS sends them (none when the error
 // has none).
 var untyped = map[string]bool{
-	awserr.CodeValidation:            true,
-	awserr.CodeAccessDenied:          true,
-	"RequestEntityTooLargeException": true,
+	awserr.CodeValidation:                 true,
+	awserr.CodeAccessDenied:               true,
+	"RequestEntityTooLargeException":      true,
+	awserr.CodeMissingAuthenticationToken: true,
+	awserr.CodeUnrecognizedClient:         true,
+	awserr.CodeInvalidSignature:           true,
+	awserr.CodeIncompleteSignature:        true,
 }
 
 // errorBody is the JSON of an error response. Field order follows Lambda's.
@@ -68,6 +72,24 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range header {
 		h[k] = v
 	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// WriteError answers err as Lambda does, with a fresh request id, for a part of
+// shoal that refuses a request before the API sees it (signature verification).
+// Errors that are not *awserr.Error are sent as a 500 ServiceException.
+func WriteError(w http.ResponseWriter, err error) {
+	e := awserr.As(err)
+	if e == nil {
+		e = awserr.Service(err, "An internal error occurred.")
+	}
+	status, header, body := errorResponse(e)
+	h := w.Header()
+	for k, v := range header {
+		h[k] = v
+	}
+	h[hdrRequestID] = []string{newRequestID()}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
