@@ -2,8 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,23 +36,27 @@ func newUpCmd() *cobra.Command {
 			if cfg.Isolate && os.Geteuid() != 0 {
 				fmt.Fprintln(c.ErrOrStderr(), "warning: not running as root: environments run as plain processes without namespaces or cgroups")
 			}
+			if cfg.Auth == controlplane.AuthNone {
+				fmt.Fprintf(c.ErrOrStderr(), "warning: --auth none: the API accepts every request, signed or not: "+
+					"anyone who can reach %s can deploy and run code\n", cfg.Listen)
+			}
 			fmt.Fprintln(out, "starting shoal")
 			return controlplane.Run(ctxOf(c), cfg, controlplane.Deps{
 				Logger:   logger,
 				Progress: out,
-				Ready: func(addr string) {
-					fmt.Fprintf(out, "\nshoal is up: Lambda API on http://%s (data in %s)\n\n", addr, cfg.DataDir)
-					fmt.Fprintf(out, "Deploy and invoke a function:\n")
-					fmt.Fprintf(out, "  shoal fn create hello --runtime provided.al2023 --code ./pkg --endpoint-url http://%s\n", addr)
-					fmt.Fprintf(out, "  shoal fn invoke hello --payload '{\"name\":\"world\"}' --endpoint-url http://%s\n", addr)
-					fmt.Fprintf(out, "or use any AWS SDK or the aws CLI with --endpoint-url http://%s\n", addr)
-				},
+				Ready:    func(s *controlplane.Server) { printBanner(out, s, cfg) },
 			})
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.DataDir, "data", ".shoal", "directory for shoal's state (functions, code, logs)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9000", "address of the Lambda REST API")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", controlplane.DefaultMetricsListen,
+		"address of the Prometheus endpoint (/metrics), which answers without a signature")
+	f.StringVar(&cfg.Auth, "auth", controlplane.AuthSigV4,
+		"who may call the API: sigv4 (requests signed with a key of --credentials) or none (anyone)")
+	f.StringVar(&cfg.CredentialsFile, "credentials", "",
+		"AWS shared-credentials file of the keys the API accepts, written with a fresh key when missing (default DATA/credentials)")
 	f.IntVar(&cfg.AccountConcurrency, "account-concurrency", 1000, "the account's concurrent-execution limit")
 	f.DurationVar(&cfg.KeepAlive, "keep-alive", 10*time.Minute, "how long an idle on-demand environment is kept warm")
 	f.BoolVar(&cfg.Isolate, "isolate", true, "run each environment in namespaces of its own (network included) under an unprivileged user of its own (root only)")
@@ -61,4 +68,44 @@ func newUpCmd() *cobra.Command {
 		"do not record usage (invocations, instance time) in the ledger (env SHOAL_NO_METER)")
 	f.DurationVar(&cfg.LaunchDelay, "launch-delay", 0, "emulate an instance's boot time before its agent starts (e.g. 90s)")
 	return c
+}
+
+// credentialEnv are the variables that take precedence over a credentials file
+// in the AWS SDKs and the aws CLI.
+var credentialEnv = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"}
+
+// printBanner says where shoal listens and how to call it.
+func printBanner(out io.Writer, s *controlplane.Server, cfg controlplane.Config) {
+	addr := s.Addr()
+	fmt.Fprintf(out, "\nshoal is up: Lambda API on http://%s (data in %s)\n\n", addr, cfg.DataDir)
+	if path, _ := s.CredentialsFile(); path != "" {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		fmt.Fprintf(out, "The API takes requests signed with a key of %s. In another terminal:\n", path)
+		fmt.Fprintf(out, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_DEFAULT_REGION=%s\n", path, regionOf(cfg))
+		var set []string
+		for _, v := range credentialEnv {
+			if os.Getenv(v) != "" {
+				set = append(set, v)
+			}
+		}
+		if len(set) > 0 {
+			fmt.Fprintf(out, "  unset %s   # they take precedence over the file\n", strings.Join(set, " "))
+		}
+	} else {
+		fmt.Fprintf(out, "The API takes any request (--auth none).\n")
+	}
+	fmt.Fprintf(out, "Deploy and invoke a function:\n")
+	fmt.Fprintf(out, "  shoal fn create hello --runtime provided.al2023 --code ./pkg --endpoint-url http://%s\n", addr)
+	fmt.Fprintf(out, "  shoal fn invoke hello --payload '{\"name\":\"world\"}' --endpoint-url http://%s\n", addr)
+	fmt.Fprintf(out, "or use any AWS SDK or the aws CLI with --endpoint-url http://%s\n", addr)
+	fmt.Fprintf(out, "Prometheus metrics: http://%s/metrics\n", s.MetricsAddr())
+}
+
+func regionOf(cfg controlplane.Config) string {
+	if cfg.Region != "" {
+		return cfg.Region
+	}
+	return "us-east-1"
 }

@@ -1,6 +1,7 @@
 // Package controlplane assembles shoal's main job, `shoal up`: the embedded NATS server
 // with JetStream, the registry, the log store, the router with its in-process
-// instance, and the Lambda REST API. It owns start-up order, the HTTP listener and a
+// instance, and the Lambda REST API behind SigV4 verification. It owns start-up
+// order, the HTTP listeners (the API, and the unsigned Prometheus endpoint) and a
 // clean shutdown; the components own everything else.
 package controlplane
 
@@ -35,6 +36,18 @@ type Config struct {
 	DataDir string
 	// Listen is the REST API's address; "127.0.0.1:0" picks a free port.
 	Listen string
+	// MetricsListen is the address of the Prometheus endpoint (GET /metrics and,
+	// for Prometheus' HTTP service discovery, GET /shoal/v1/metrics/targets),
+	// which answers without a signature (default 127.0.0.1:9100).
+	MetricsListen string
+	// Auth is how API callers prove who they are: AuthSigV4 (the default), a
+	// valid AWS Signature Version 4 made with a key of CredentialsFile, on every
+	// request (shoal's own endpoints too); or AuthNone, which accepts anyone.
+	Auth string
+	// CredentialsFile is the AWS shared-credentials file whose keys the API
+	// accepts (default <DataDir>/credentials). When it is missing, shoal writes
+	// it with a fresh key under [default].
+	CredentialsFile string
 	// AccountConcurrency is the account's concurrent-execution limit.
 	AccountConcurrency int
 	// KeepAlive is how long an idle on-demand environment is kept warm.
@@ -64,6 +77,15 @@ type Config struct {
 	NoMeter bool
 }
 
+// Values of Config.Auth.
+const (
+	AuthSigV4 = "sigv4"
+	AuthNone  = "none"
+)
+
+// DefaultMetricsListen is where the Prometheus endpoint listens by default.
+const DefaultMetricsListen = "127.0.0.1:9100"
+
 // Validate fills defaults and checks the values.
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
@@ -71,6 +93,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9000"
+	}
+	if c.MetricsListen == "" {
+		c.MetricsListen = DefaultMetricsListen
+	}
+	if c.Auth == "" {
+		c.Auth = AuthSigV4
+	}
+	if c.CredentialsFile == "" {
+		c.CredentialsFile = filepath.Join(c.DataDir, "credentials")
 	}
 	if c.AccountConcurrency == 0 {
 		c.AccountConcurrency = 1000
@@ -102,6 +133,12 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
 	}
+	if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+		return fmt.Errorf("metrics listen address %q: %w", c.MetricsListen, err)
+	}
+	if c.Auth != AuthSigV4 && c.Auth != AuthNone {
+		return fmt.Errorf("auth %q: want %s or %s", c.Auth, AuthSigV4, AuthNone)
+	}
 	return nil
 }
 
@@ -111,8 +148,8 @@ type Deps struct {
 	Clock  clock.Clock
 	// Progress receives human-readable start-up progress lines; nil discards them.
 	Progress io.Writer
-	// Ready, if set, is called once the API is listening, with its address.
-	Ready func(addr string)
+	// Ready, if set, is called once the API is listening.
+	Ready func(s *Server)
 }
 
 // Run starts shoal and serves until ctx ends, then shuts down cleanly.
@@ -142,6 +179,13 @@ type Server struct {
 	provUsage *provisionedUsage
 	http      *http.Server
 	ln        net.Listener
+	// metricsHTTP serves /metrics on metricsLn.
+	metricsHTTP *http.Server
+	metricsLn   net.Listener
+	// creds is the credentials file the API accepts keys from ("" with
+	// AuthNone); credsCreated says this start wrote it.
+	creds        string
+	credsCreated bool
 
 	cancel context.CancelFunc
 	loops  chan struct{} // closed when the background loops have stopped
@@ -184,6 +228,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	s := &Server{cfg: cfg, logger: logger, clock: clk}
 	defer func() {
 		if err != nil {
+			if s.metricsHTTP != nil {
+				s.metricsHTTP.Close()
+			}
 			s.closeParts()
 		}
 	}()
@@ -283,15 +330,36 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
 	mux.Handle("GET /shoal/v1/usage", ledger.Handler(s.bus.JetStream()))
-	mux.Handle("GET /metrics", s.metrics.handler())
-	mux.Handle("GET /shoal/v1/metrics/targets", s.metrics.agentTargets())
+	mux.Handle("GET /shoal/v1/metrics/targets", s.metrics.scrapeTargets())
 	mux.Handle("/", api)
+	var handler http.Handler = mux
+	if cfg.Auth == AuthSigV4 {
+		if handler, err = s.authenticate(mux, clk, step); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+	}
+
+	// Prometheus cannot sign: the metrics have their own listener.
+	s.metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: metrics listener (--metrics-listen): %w", err)
+	}
+	s.metrics.self = s.metricsLn.Addr().String()
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("GET /metrics", s.metrics.handler())
+	metricsMux.Handle("GET /shoal/v1/metrics/targets", s.metrics.scrapeTargets())
+	s.metricsHTTP = &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.metricsHTTP.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics server stopped", "err", err)
+		}
+	}()
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("API server stopped", "err", err)
@@ -308,15 +376,23 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		s.syncLoop(loopCtx)
 		<-done
 	}()
+	step("Prometheus metrics on http://%s/metrics", s.metricsLn.Addr())
 	step("Lambda API listening on http://%s", s.ln.Addr())
 	if deps.Ready != nil {
-		deps.Ready(s.ln.Addr().String())
+		deps.Ready(s)
 	}
 	return s, nil
 }
 
 // Addr is the address the API listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// MetricsAddr is the address the Prometheus endpoint listens on.
+func (s *Server) MetricsAddr() string { return s.metricsLn.Addr().String() }
+
+// CredentialsFile is the credentials file whose keys the API accepts ("" when
+// it accepts every request); created says this start wrote it.
+func (s *Server) CredentialsFile() (path string, created bool) { return s.creds, s.credsCreated }
 
 // Close stops accepting requests, lets in-flight invocations finish (up to the
 // shutdown timeout), stops every environment and closes the stores.
@@ -328,6 +404,11 @@ func (s *Server) Close() error {
 		// Shutdown waits for in-flight requests, invocations included.
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("api: %w", err))
+		}
+	}
+	if s.metricsHTTP != nil {
+		if err := s.metricsHTTP.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics: %w", err))
 		}
 	}
 	if s.cancel != nil {

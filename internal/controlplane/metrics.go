@@ -51,6 +51,9 @@ type serverMetrics struct {
 	versions func() []*registry.Version
 	// instances lists the Managed Instances fleet; nil without one.
 	instances func() []fleet.Instance
+	// self is the address the control plane serves its own /metrics on ("" for
+	// none): the first scrape target.
+	self string
 
 	invocations, errors, serviceErrors *prometheus.CounterVec
 	throttles                          *prometheus.CounterVec
@@ -249,16 +252,20 @@ func (m *serverMetrics) handler() http.Handler {
 	})
 }
 
-// agentTargets serves the agents' metrics endpoints in the format of
-// Prometheus' HTTP service discovery (http_sd_configs), one target per
-// running or draining instance, labelled as the fleet metrics are.
-func (m *serverMetrics) agentTargets() http.Handler {
+// scrapeTargets serves the metrics endpoints to scrape in the format of
+// Prometheus' HTTP service discovery (http_sd_configs): the control plane's own
+// (labelled component="control-plane"), then one per running or draining
+// instance's agent, labelled as the fleet metrics are.
+func (m *serverMetrics) scrapeTargets() http.Handler {
 	type group struct {
 		Targets []string          `json:"targets"`
 		Labels  map[string]string `json:"labels"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		groups := []group{}
+		if m.self != "" {
+			groups = append(groups, group{Targets: []string{m.self}, Labels: map[string]string{"component": "control-plane"}})
+		}
 		if m.instances != nil {
 			for _, in := range m.instances() {
 				if in.MetricsAddr == "" || (in.State != fleet.StateRunning && in.State != fleet.StateDraining) {

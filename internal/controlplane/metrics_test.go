@@ -311,8 +311,9 @@ func withLabel(m map[string]string, k, v string) map[string]string {
 	return out
 }
 
-func TestAgentTargets(t *testing.T) {
+func TestScrapeTargets(t *testing.T) {
 	m := newMetrics()
+	m.self = "127.0.0.1:9100"
 	m.instances = func() []fleet.Instance {
 		return []fleet.Instance{
 			{ID: "i-1", CapacityProvider: "cp", Type: "m7i.large", Zone: "z1", State: fleet.StateRunning, MetricsAddr: "127.0.0.1:4001"},
@@ -321,8 +322,8 @@ func TestAgentTargets(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	m.agentTargets().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	want := `[{"targets":["127.0.0.1:4001"],"labels":{"capacity_provider":"cp","instance_id":"i-1","instance_type":"m7i.large","zone":"z1"}}]` + "\n"
+	m.scrapeTargets().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	want := `[{"targets":["127.0.0.1:9100"],"labels":{"component":"control-plane"}},{"targets":["127.0.0.1:4001"],"labels":{"capacity_provider":"cp","instance_id":"i-1","instance_type":"m7i.large","zone":"z1"}}]` + "\n"
 	if got := rec.Body.String(); got != want {
 		t.Errorf("targets:\n got %s\nwant %s", got, want)
 	}

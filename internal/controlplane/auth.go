@@ -1,0 +1,61 @@
+package controlplane
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/lambdaapi"
+	"github.com/shoal-dev/shoal/internal/sigv4"
+)
+
+// maxRefusedDrain bounds how much of a refused request's body is read and
+// discarded, so that a client still sending it (an invoke payload goes up to
+// 6 MB) reads the refusal instead of a reset connection.
+const maxRefusedDrain = 8 << 20
+
+// authenticate returns h behind SigV4 verification with the keys of the
+// credentials file, which it writes with a fresh key first when it is missing.
+func (s *Server) authenticate(h http.Handler, clk clock.Clock, step func(string, ...any)) (http.Handler, error) {
+	path := s.cfg.CredentialsFile
+	created, err := sigv4.EnsureCredentialsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := sigv4.OpenKeys(path, clk)
+	if err != nil {
+		return nil, err
+	}
+	s.creds, s.credsCreated = path, created
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		s.logger.Warn("the credentials file can be read by other users", "path", path, "mode", info.Mode().Perm())
+	}
+	logger := s.logger.With("component", "auth")
+	v, err := sigv4.New(sigv4.Config{Region: s.cfg.Region}, keys, clk, logger)
+	if err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("%d key(s)", len(keys.All()))
+	if created {
+		what = "written with a fresh key"
+	}
+	step("API requests need a SigV4 signature; keys in %s (%s)", path, what)
+	return authHandler(v, h, logger), nil
+}
+
+// authHandler serves h the requests whose signature v accepts, and answers the
+// others with Lambda's error.
+func authHandler(v *sigv4.Verifier, h http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := v.Verify(r); err != nil {
+			logger.Debug("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			_, _ = io.CopyN(io.Discard, r.Body, maxRefusedDrain)
+			lambdaapi.WriteError(w, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
