@@ -87,7 +87,7 @@ func runCostReport(c *cobra.Command, f *costReportFlags, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	events, err := fetchUsage(c, f.cf.endpoint, opts.Since)
+	events, err := fetchUsage(c, &f.cf, opts.Since)
 	if err != nil {
 		return err
 	}
@@ -163,21 +163,24 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 // shoal's GET /shoal/v1/usage. It asks for no end and no function: segments
 // that run past the period's end are cut to it by billing, and capacity
 // providers are billed with every function's requests.
-func fetchUsage(c *cobra.Command, endpoint string, since time.Time) ([]meter.Event, error) {
+func fetchUsage(c *cobra.Command, cf *clientFlags, since time.Time) ([]meter.Event, error) {
 	q := url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}}
-	u := strings.TrimRight(endpoint, "/") + "/shoal/v1/usage?" + q.Encode()
+	u := strings.TrimRight(cf.endpoint, "/") + "/shoal/v1/usage?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctxOf(c), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc, err := cf.httpClient(ctxOf(c), 0)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("usage: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		return nil, shoalError("usage", resp)
 	}
 	return decodeUsage(resp.Body)
 }
@@ -205,10 +208,16 @@ func decodeUsage(r io.Reader) ([]meter.Event, error) {
 // to --runtime, and a note says so.
 func functionInfos(c *cobra.Command, cf *clientFlags, note io.Writer) map[string]billing.FunctionInfo {
 	out := map[string]billing.FunctionInfo{}
-	p := lambda.NewListFunctionsPaginator(cf.lambdaClient(), &lambda.ListFunctionsInput{})
+	client, err := cf.lambdaClient(ctxOf(c))
+	if err != nil {
+		fmt.Fprintf(note, "shoal: function runtimes unknown (%v); the what-if assumes --runtime\n", err)
+		return out
+	}
+	p := lambda.NewListFunctionsPaginator(client, &lambda.ListFunctionsInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctxOf(c))
 		if err != nil {
+			err = errors.New(describe(err))
 			fmt.Fprintf(note, "shoal: function runtimes unknown (%v); the what-if assumes --runtime\n", err)
 			return out
 		}

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 
@@ -26,8 +25,12 @@ func newCPCmd() *cobra.Command {
 		Short: "List capacity providers",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
 			var all []types.CapacityProvider
-			p := lambda.NewListCapacityProvidersPaginator(cf.lambdaClient(), &lambda.ListCapacityProvidersInput{})
+			p := lambda.NewListCapacityProvidersPaginator(client, &lambda.ListCapacityProvidersInput{})
 			for p.HasMorePages() {
 				page, err := p.NextPage(ctxOf(c))
 				if err != nil {
@@ -51,7 +54,11 @@ func newCPCmd() *cobra.Command {
 		Short: "Show a capacity provider and its instances",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			out, err := cf.lambdaClient().GetCapacityProvider(ctxOf(c), &lambda.GetCapacityProviderInput{CapacityProviderName: aws.String(args[0])})
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
+			out, err := client.GetCapacityProvider(ctxOf(c), &lambda.GetCapacityProviderInput{CapacityProviderName: aws.String(args[0])})
 			if err != nil {
 				return err
 			}
@@ -160,7 +167,11 @@ type fleetInstance struct {
 
 func getFleetView(c *cobra.Command, cf *clientFlags) (*fleetView, error) {
 	var fv fleetView
-	if err := getShoal(ctxOf(c), http.DefaultClient, cf.endpoint, "/shoal/v1/fleet", "fleet", &fv); err != nil {
+	hc, err := cf.httpClient(ctxOf(c), 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := getShoal(ctxOf(c), hc, cf.endpoint, "/shoal/v1/fleet", "fleet", &fv); err != nil {
 		return nil, err
 	}
 	return &fv, nil

@@ -128,7 +128,11 @@ func newFnCreateCmd(cf *clientFlags) *cobra.Command {
 			if cfg.arch != "" {
 				in.Architectures = []types.Architecture{types.Architecture(cfg.arch)}
 			}
-			out, err := cf.lambdaClient().CreateFunction(ctxOf(c), in)
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
+			out, err := client.CreateFunction(ctxOf(c), in)
 			if err != nil {
 				return err
 			}
@@ -154,7 +158,10 @@ func newFnUpdateCmd(cf *clientFlags) *cobra.Command {
 		Short: "Update a function's code, configuration, or both",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			client := cf.lambdaClient()
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
 			ctx := ctxOf(c)
 			name := aws.String(args[0])
 			env, err := cfg.environment()
@@ -210,7 +217,11 @@ func newFnPublishCmd(cf *clientFlags) *cobra.Command {
 		Short: "Publish a version from $LATEST",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			out, err := cf.lambdaClient().PublishVersion(ctxOf(c), &lambda.PublishVersionInput{
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
+			out, err := client.PublishVersion(ctxOf(c), &lambda.PublishVersionInput{
 				FunctionName: aws.String(args[0]), Description: optString(description),
 			})
 			if err != nil {
@@ -259,7 +270,11 @@ func newFnInvokeCmd(cf *clientFlags) *cobra.Command {
 			if showLogs {
 				in.LogType = types.LogTypeTail
 			}
-			out, err := cf.lambdaClient().Invoke(ctxOf(c), in)
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
+			out, err := client.Invoke(ctxOf(c), in)
 			if err != nil {
 				return err
 			}
@@ -314,7 +329,10 @@ func newFnListCmd(cf *clientFlags) *cobra.Command {
 		Short: "List functions",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			client := cf.lambdaClient()
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
 			var all []types.FunctionConfiguration
 			p := lambda.NewListFunctionsPaginator(client, &lambda.ListFunctionsInput{})
 			for p.HasMorePages() {
@@ -345,7 +363,11 @@ func newFnGetCmd(cf *clientFlags) *cobra.Command {
 		Short: "Show a function's configuration",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			out, err := cf.lambdaClient().GetFunction(ctxOf(c), &lambda.GetFunctionInput{
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
+			out, err := client.GetFunction(ctxOf(c), &lambda.GetFunctionInput{
 				FunctionName: aws.String(args[0]), Qualifier: optString(qualifier),
 			})
 			if err != nil {
@@ -370,7 +392,11 @@ func newFnDeleteCmd(cf *clientFlags) *cobra.Command {
 		Short: "Delete a function, or one version of it with --qualifier",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			_, err := cf.lambdaClient().DeleteFunction(ctxOf(c), &lambda.DeleteFunctionInput{
+			client, err := cf.lambdaClient(ctxOf(c))
+			if err != nil {
+				return err
+			}
+			_, err = client.DeleteFunction(ctxOf(c), &lambda.DeleteFunctionInput{
 				FunctionName: aws.String(args[0]), Qualifier: optString(qualifier),
 			})
 			if err != nil {
@@ -416,7 +442,11 @@ func newFnLogsCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := http.DefaultClient.Do(req)
+			hc, err := cf.httpClient(ctxOf(c), 0)
+			if err != nil {
+				return err
+			}
+			resp, err := hc.Do(req)
 			if err != nil {
 				if ctxOf(c).Err() != nil {
 					return nil
@@ -425,8 +455,7 @@ func newFnLogsCmd(cf *clientFlags) *cobra.Command {
 			}
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-				return fmt.Errorf("logs: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+				return shoalError("logs", resp)
 			}
 			w := c.OutOrStdout()
 			sc := bufio.NewScanner(resp.Body)

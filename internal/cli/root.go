@@ -19,7 +19,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "shoal:", err)
+		fmt.Fprintln(stderr, "shoal:", describe(err))
+		if hint := authHint(err); hint != "" {
+			fmt.Fprintln(stderr, "shoal:", hint)
+		}
 		var ec exitCoder
 		if asExitCoder(err, &ec) {
 			return ec.ExitCode()

@@ -55,7 +55,11 @@ func newTopCmd() *cobra.Command {
 				cfg.Iterations = 1
 			}
 			out := c.OutOrStdout()
-			deps := topDeps{Clock: clock.Real{}, Out: out}
+			hc, err := cf.httpClient(ctxOf(c), max(cfg.Interval, 2*time.Second))
+			if err != nil {
+				return err
+			}
+			deps := topDeps{Clock: clock.Real{}, Out: out, HTTP: hc}
 			if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				fd := int(f.Fd())
 				deps.Screen = func() (int, int) {
