@@ -24,12 +24,26 @@ func awsCLI(t *testing.T) string {
 	return p
 }
 
-func runAWS(t *testing.T, bin, endpoint string, args ...string) (string, int) {
+// runAWS runs the aws CLI against s, signing with the key of s's credentials
+// file as a user who exported AWS_SHARED_CREDENTIALS_FILE would.
+func runAWS(t *testing.T, bin string, s *shoal, args ...string) (string, int) {
+	t.Helper()
+	return runAWSWith(t, bin, s.endpoint, []string{"AWS_SHARED_CREDENTIALS_FILE=" + s.keys.file}, args...)
+}
+
+// runAWSWith runs the aws CLI against endpoint with env added to a clean AWS
+// environment (no keys, profiles or config of the machine's own).
+func runAWSWith(t *testing.T, bin, endpoint string, env []string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--endpoint-url", endpoint, "--output", "json"}, args...)...)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
-		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -50,7 +64,7 @@ func TestAWSCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, code := runAWS(t, bin, s.endpoint, "lambda", "create-function", "--function-name", "cli-echo",
+	out, code := runAWS(t, bin, s, "lambda", "create-function", "--function-name", "cli-echo",
 		"--runtime", "provided.al2023", "--handler", "bootstrap", "--role", role,
 		"--zip-file", "fileb://"+zipPath, "--memory-size", "128", "--timeout", "10",
 		"--environment", "Variables={KEY=VAL}")
@@ -67,7 +81,7 @@ func TestAWSCLI(t *testing.T) {
 		args = append(args, "--cli-binary-format", "raw-in-base64-out")
 	}
 	resp := filepath.Join(dir, "out.json")
-	out, code = runAWS(t, bin, s.endpoint, append(args, "--log-type", "Tail", resp)...)
+	out, code = runAWS(t, bin, s, append(args, "--log-type", "Tail", resp)...)
 	if code != 0 {
 		t.Fatalf("invoke exit %d: %s", code, out)
 	}
@@ -79,20 +93,20 @@ func TestAWSCLI(t *testing.T) {
 		t.Fatalf("invoke response %q", b)
 	}
 
-	out, code = runAWS(t, bin, s.endpoint, "lambda", "get-function", "--function-name", "nope")
+	out, code = runAWS(t, bin, s, "lambda", "get-function", "--function-name", "nope")
 	if code != 254 || !strings.Contains(out, "ResourceNotFoundException") {
 		t.Fatalf("get-function of a missing function: exit %d, %s", code, out)
 	}
 
-	out, code = runAWS(t, bin, s.endpoint, "lambda", "list-functions")
+	out, code = runAWS(t, bin, s, "lambda", "list-functions")
 	if code != 0 || !strings.Contains(out, "cli-echo") {
 		t.Fatalf("list-functions exit %d: %s", code, out)
 	}
-	out, code = runAWS(t, bin, s.endpoint, "lambda", "publish-version", "--function-name", "cli-echo")
+	out, code = runAWS(t, bin, s, "lambda", "publish-version", "--function-name", "cli-echo")
 	if code != 0 || !strings.Contains(out, `"Version": "1"`) {
 		t.Fatalf("publish-version exit %d: %s", code, out)
 	}
-	out, code = runAWS(t, bin, s.endpoint, "lambda", "delete-function", "--function-name", "cli-echo")
+	out, code = runAWS(t, bin, s, "lambda", "delete-function", "--function-name", "cli-echo")
 	if code != 0 {
 		t.Fatalf("delete-function exit %d: %s", code, out)
 	}

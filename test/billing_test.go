@@ -31,13 +31,13 @@ import (
 )
 
 // ledgerSince reads the usage events that ended at or after since through GET /shoal/v1/usage.
-func ledgerSince(endpoint string, since time.Time) ([]meter.Event, error) {
-	return readUsage(endpoint, url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}})
+func ledgerSince(hc *http.Client, endpoint string, since time.Time) ([]meter.Event, error) {
+	return readUsage(hc, endpoint, url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}})
 }
 
-// readUsage reads GET /shoal/v1/usage with the query params.
-func readUsage(endpoint string, params url.Values) ([]meter.Event, error) {
-	resp, err := http.Get(endpoint + "/shoal/v1/usage?" + params.Encode())
+// readUsage reads GET /shoal/v1/usage with the query params, signed by hc.
+func readUsage(hc *http.Client, endpoint string, params url.Values) ([]meter.Event, error) {
+	resp, err := hc.Get(endpoint + "/shoal/v1/usage?" + params.Encode())
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func TestBilling(t *testing.T) {
 		t.Fatal("the capacity provider has no running instance")
 	}
 	eventually(t, time.Minute, func() error {
-		evs, err := ledgerSince(s.endpoint, time.Now().Add(-time.Hour))
+		evs, err := ledgerSince(s.http, s.endpoint, time.Now().Add(-time.Hour))
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func TestBilling(t *testing.T) {
 
 	// Wait for the ledger to hold every invocation and segments past the period's end.
 	eventually(t, time.Minute, func() error {
-		evs, err := ledgerSince(s.endpoint, since)
+		evs, err := ledgerSince(s.http, s.endpoint, since)
 		if err != nil {
 			return err
 		}
@@ -352,6 +352,7 @@ func costReport(t *testing.T, s *shoal, since, until time.Time, flags ...string)
 	args := append([]string{"cost", "report", "--endpoint-url", s.endpoint, "-o", "json",
 		"--since", since.Format(time.RFC3339Nano), "--until", until.Format(time.RFC3339Nano)}, flags...)
 	cmd := exec.CommandContext(c, shoalBin, args...)
+	cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+s.keys.file, "AWS_ACCESS_KEY_ID=", "AWS_PROFILE=")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -16,6 +16,10 @@ import (
 // shoalCLI runs a shoal client command in this process against s.
 func shoalCLI(t *testing.T, s *shoal, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	// The client commands find shoal's keys as the AWS SDKs do.
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", s.keys.file)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_PROFILE", "")
 	var out, errb bytes.Buffer
 	c, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

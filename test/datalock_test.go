@@ -26,7 +26,7 @@ import (
 func TestSecondShoalOnOneDataDir(t *testing.T) {
 	dataDir := t.TempDir()
 	first := runShoalUp(t, dataDir, freePort(t))
-	s := &shoal{client: newClient(first.endpoint), endpoint: first.endpoint}
+	s := first.api(dataDir)
 	start := time.Now()
 	createGoFn(t, s, "held")
 	const before, after = 20, 20
@@ -65,7 +65,7 @@ func TestSecondShoalOnOneDataDir(t *testing.T) {
 		invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("held"), Payload: []byte(fmt.Sprintf(`{"m":%d}`, i))})
 	}
 	eventually(t, 30*time.Second, func() error {
-		events, err := ledgerSince(first.endpoint, start)
+		events, err := ledgerSince(s.http, first.endpoint, start)
 		if err != nil {
 			return err
 		}

@@ -169,7 +169,7 @@ func TestAccountConcurrencyLimit(t *testing.T) {
 func waitStarted(t *testing.T, s *shoal, function string, n int) {
 	t.Helper()
 	eventually(t, 20*time.Second, func() error {
-		if got := strings.Count(readLogs(t, s.endpoint, function), "START RequestId:"); got < n {
+		if got := strings.Count(readLogs(t, s, function), "START RequestId:"); got < n {
 			return fmt.Errorf("%d of %d invocations started", got, n)
 		}
 		return nil

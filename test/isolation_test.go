@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -155,16 +154,18 @@ func portOf(t *testing.T, addr string) string {
 }
 
 // isolationTargets gathers what a hostile function would aim at on a running
-// shoal: the bus, the API, every metrics endpoint and every agent's invoke
+// shoal: the bus, the API, every metrics endpoint (the control plane's and
+// each agent's, as the scrape targets list them) and every agent's invoke
 // wire, on every address of the host, and the files of the data directory.
-func isolationTargets(t *testing.T, endpoint, dataDir string) (tcp, unixSockets, files, api []string) {
+func isolationTargets(t *testing.T, s *shoal) (tcp, unixSockets, files, api []string) {
+	endpoint, dataDir := s.endpoint, s.dataDir
 	t.Helper()
 	natsAddr, err := os.ReadFile(filepath.Join(dataDir, "nats.addr"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ports := []string{portOf(t, strings.TrimSpace(string(natsAddr))), portOf(t, endpoint), "9001"}
-	resp, err := http.Get(endpoint + "/shoal/v1/metrics/targets")
+	resp, err := s.http.Get(endpoint + "/shoal/v1/metrics/targets")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +214,7 @@ func TestHostileFunction(t *testing.T) {
 
 	dataDir := t.TempDir()
 	p := runShoalUp(t, dataDir, freePort(t))
-	s := &shoal{client: newClient(p.endpoint), noRetry: newClient(p.endpoint, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
-		endpoint: p.endpoint, dataDir: dataDir}
+	s := p.api(dataDir)
 
 	// A Managed Instances fleet runs too, so its agents and wire are there to aim at.
 	cpArn := createCapacityProvider(t, s, "cp-iso")
@@ -286,7 +286,7 @@ func TestHostileFunction(t *testing.T) {
 	}
 	victimUID := uidOf(t, pids[0])
 
-	tcp, unixSockets, files, api := isolationTargets(t, p.endpoint, dataDir)
+	tcp, unixSockets, files, api := isolationTargets(t, s)
 	if len(unixSockets) == 0 {
 		t.Fatal("no agent wire socket found to aim at")
 	}
@@ -363,7 +363,7 @@ func TestHostileFunction(t *testing.T) {
 	// With --egress none the outside world is out of reach too.
 	dataDir2 := t.TempDir()
 	p2 := runShoalUp(t, dataDir2, freePort(t), "--egress", "none")
-	s2 := &shoal{client: newClient(p2.endpoint), endpoint: p2.endpoint, dataDir: dataDir2}
+	s2 := p2.api(dataDir2)
 	createSourceFn(t, s2, "hostile", types.RuntimePython311, "app.handler", map[string]string{"app.py": hostilePy})
 	event, _ = json.Marshal(map[string]any{"outside": outside})
 	out = invoke(t, s2, &lambda.InvokeInput{FunctionName: aws.String("hostile"), Payload: event})

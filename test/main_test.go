@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/shoal-dev/shoal/internal/controlplane"
+	"github.com/shoal-dev/shoal/internal/sigv4"
 
 	// The functions under testdata are built from this module, so it must keep
 	// requiring aws-lambda-go (go mod tidy does not look into testdata).
@@ -142,14 +144,22 @@ type shoal struct {
 	noRetry  *lambda.Client
 	endpoint string
 	dataDir  string
+	// keys are the API's keys; http signs with them, for shoal's own endpoints.
+	keys apiKeys
+	http *http.Client
 }
 
 type option func(*controlplane.Config)
 
-// startShoal starts shoal in this process on a free port with its own data directory.
+// authNone starts shoal with --auth none.
+func authNone(c *controlplane.Config) { c.Auth = controlplane.AuthNone }
+
+// startShoal starts shoal in this process on free ports with its own data
+// directory, where it writes the credentials file the clients sign with.
 func startShoal(t *testing.T, opts ...option) *shoal {
 	t.Helper()
-	cfg := controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Isolate: true, ShutdownTimeout: 10 * time.Second}
+	cfg := controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", Isolate: true,
+		ShutdownTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -167,16 +177,50 @@ func startShoal(t *testing.T, opts ...option) *shoal {
 		}
 	})
 	endpoint := "http://" + srv.Addr()
-	return &shoal{srv: srv, client: newClient(endpoint), noRetry: newClient(endpoint, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
-		endpoint: endpoint, dataDir: cfg.DataDir}
+	var keys apiKeys
+	if file, _ := srv.CredentialsFile(); file != "" {
+		keys = readKeys(t, file)
+	} else {
+		keys = apiKeys{creds: aws.AnonymousCredentials{}, http: http.DefaultClient}
+	}
+	return &shoal{srv: srv, client: newClient(endpoint, keys.creds),
+		noRetry:  newClient(endpoint, keys.creds, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		endpoint: endpoint, dataDir: cfg.DataDir, keys: keys, http: keys.http}
 }
 
-func newClient(endpoint string, opts ...func(*lambda.Options)) *lambda.Client {
+// metricsURL is where s serves Prometheus metrics.
+func (s *shoal) metricsURL() string { return "http://" + s.srv.MetricsAddr() + "/metrics" }
+
+func newClient(endpoint string, creds aws.CredentialsProvider, opts ...func(*lambda.Options)) *lambda.Client {
 	return lambda.New(lambda.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		Credentials:  creds,
 	}, opts...)
+}
+
+// apiKeys is the key a shoal wrote to its credentials file, as clients use it.
+type apiKeys struct {
+	file  string                  // the credentials file
+	id    string                  // its [default] access key id
+	creds aws.CredentialsProvider // that key
+	http  *http.Client            // an HTTP client that signs with it
+}
+
+// readKeys reads the first key of a credentials file.
+func readKeys(t *testing.T, file string) apiKeys {
+	t.Helper()
+	profiles, err := sigv4.ReadCredentialsFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(profiles) == 0 {
+		t.Fatalf("%s has no key", file)
+	}
+	p := profiles[0]
+	creds := credentials.NewStaticCredentialsProvider(p.AccessKeyID, p.SecretAccessKey, "")
+	return apiKeys{file: file, id: p.AccessKeyID, creds: creds,
+		http: &http.Client{Transport: &sigv4.Transport{Credentials: creds, Region: "us-east-1"}}}
 }
 
 func ctx(t *testing.T) context.Context {

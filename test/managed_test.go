@@ -3,7 +3,6 @@ package test
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,7 +41,7 @@ type fleetView struct {
 
 func getFleet(t *testing.T, s *shoal) fleetView {
 	t.Helper()
-	resp, err := http.Get(s.endpoint + "/shoal/v1/fleet")
+	resp, err := s.http.Get(s.endpoint + "/shoal/v1/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,12 +19,12 @@ import (
 
 // usageEvents reads the ledger through GET /shoal/v1/usage; raw keeps every
 // stored message, repeats included.
-func usageEvents(endpoint string, raw bool) ([]meter.Event, error) {
+func usageEvents(p *shoalProcess, raw bool) ([]meter.Event, error) {
 	params := url.Values{}
 	if raw {
 		params.Set("raw", "true")
 	}
-	return readUsage(endpoint, params)
+	return readUsage(p.keys.http, p.endpoint, params)
 }
 
 // completed is the set of invocations whose answer a client received.
@@ -58,8 +58,9 @@ func (c *completed) count(fn string) int {
 func TestLedgerSurvivesKills(t *testing.T) {
 	dataDir, addr := t.TempDir(), freePort(t)
 	p := runShoalUp(t, dataDir, addr)
-	s := &shoal{client: newClient(p.endpoint), noRetry: newClient(p.endpoint, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
-		endpoint: p.endpoint, dataDir: dataDir}
+	s := &shoal{client: newClient(p.endpoint, p.keys.creds),
+		noRetry:  newClient(p.endpoint, p.keys.creds, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		endpoint: p.endpoint, dataDir: dataDir, keys: p.keys, http: p.keys.http}
 
 	createGoFn(t, s, "metered-od")
 	cpArn := createCapacityProvider(t, s, "metered-cp")
@@ -158,7 +159,7 @@ func TestLedgerSurvivesKills(t *testing.T) {
 	t.Logf("%d invocations completed (%d on-demand, %d managed)", len(want), done.count("metered-od"), done.count("metered-mi"))
 	var stored map[string]int
 	eventually(t, time.Minute, func() error {
-		events, err := usageEvents(p.endpoint, true)
+		events, err := usageEvents(p, true)
 		if err != nil {
 			return err
 		}
@@ -184,7 +185,7 @@ func TestLedgerSurvivesKills(t *testing.T) {
 			t.Errorf("invocation %s stored %d times", id, n)
 		}
 	}
-	events, err := usageEvents(p.endpoint, false)
+	events, err := usageEvents(p, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestLedgerSurvivesKills(t *testing.T) {
 	// control plane (it is confined, and its sandbox dies with shoal), or past
 	// the death when the next control plane adopted it.
 	eventually(t, time.Minute, func() error {
-		events, err := usageEvents(p.endpoint, false)
+		events, err := usageEvents(p, false)
 		if err != nil {
 			return err
 		}

@@ -85,7 +85,7 @@ func promLabels(kv ...string) map[string]string {
 // parser, that each family and label set moves as the load moves.
 func TestMetrics(t *testing.T) {
 	s := managedShoal(t)
-	url := s.endpoint + "/metrics"
+	url := s.metricsURL()
 	defer func() {
 		if t.Failed() {
 			if resp, err := http.Get(url); err == nil {
@@ -276,7 +276,7 @@ func TestMetrics(t *testing.T) {
 
 		// Each agent serves its own /metrics, announced in its heartbeat: together
 		// they ran every invocation the control plane counted.
-		resp, err := http.Get(s.endpoint + "/shoal/v1/fleet")
+		resp, err := s.http.Get(s.endpoint + "/shoal/v1/fleet")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +24,10 @@ import (
 type shoalProcess struct {
 	cmd      *exec.Cmd
 	endpoint string
-	output   *strings.Builder
-	exited   chan error
+	// keys are the API's keys, from the credentials file in its data directory.
+	keys   apiKeys
+	output *strings.Builder
+	exited chan error
 }
 
 func freePort(t *testing.T) string {
@@ -42,7 +43,8 @@ func freePort(t *testing.T) string {
 // runShoalUp starts `shoal up` and waits until it says it is up.
 func runShoalUp(t *testing.T, dataDir, addr string, flags ...string) *shoalProcess {
 	t.Helper()
-	cmd := exec.Command(shoalBin, append([]string{"up", "--data", dataDir, "--listen", addr}, flags...)...)
+	cmd := exec.Command(shoalBin, append([]string{"up", "--data", dataDir, "--listen", addr, "--metrics-listen", "127.0.0.1:0"},
+		flags...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
@@ -71,7 +73,15 @@ func runShoalUp(t *testing.T, dataDir, addr string, flags ...string) *shoalProce
 	case <-time.After(60 * time.Second):
 		t.Fatalf("shoal up did not come up:\n%s", p.output)
 	}
+	p.keys = readKeys(t, filepath.Join(dataDir, "credentials"))
 	return p
+}
+
+// api is a shoal that drives p through its API, signing with its keys.
+func (p *shoalProcess) api(dataDir string) *shoal {
+	return &shoal{client: newClient(p.endpoint, p.keys.creds),
+		noRetry:  newClient(p.endpoint, p.keys.creds, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		endpoint: p.endpoint, dataDir: dataDir, keys: p.keys, http: p.keys.http}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -94,8 +104,8 @@ func TestRestartKeepsFunctions(t *testing.T) {
 	dataDir := t.TempDir()
 	addr := freePort(t)
 	p := runShoalUp(t, dataDir, addr)
-	c := newClient(p.endpoint)
-	s := &shoal{client: c, endpoint: p.endpoint}
+	c := newClient(p.endpoint, p.keys.creds)
+	s := &shoal{client: c, endpoint: p.endpoint, keys: p.keys, http: p.keys.http}
 	createGoFn(t, s, "keep")
 	if _, err := c.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("keep")}); err != nil {
 		t.Fatal(err)
@@ -119,7 +129,7 @@ func TestRestartKeepsFunctions(t *testing.T) {
 	}()
 	// Wait until the slow invocation has started in its environment (its START line).
 	eventually(t, 10*time.Second, func() error {
-		if n := strings.Count(readLogs(t, p.endpoint, "keep"), "START RequestId:"); n < 2 {
+		if n := strings.Count(readLogs(t, s, "keep"), "START RequestId:"); n < 2 {
 			return fmt.Errorf("%d START lines", n)
 		}
 		return nil
@@ -137,8 +147,11 @@ func TestRestartKeepsFunctions(t *testing.T) {
 
 	p2 := runShoalUp(t, dataDir, addr)
 	defer p2.stop(t)
-	c2 := newClient(p2.endpoint)
-	s2 := &shoal{client: c2, endpoint: p2.endpoint}
+	if p2.keys.id != p.keys.id {
+		t.Fatalf("the API's key changed across the restart: %s, then %s", p.keys.id, p2.keys.id)
+	}
+	c2 := newClient(p2.endpoint, p2.keys.creds)
+	s2 := &shoal{client: c2, endpoint: p2.endpoint, keys: p2.keys, http: p2.keys.http}
 	if _, err := c2.GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String("keep"), Qualifier: aws.String("1")}); err != nil {
 		t.Fatalf("version 1 after restart: %v", err)
 	}
@@ -153,9 +166,9 @@ func TestRestartKeepsFunctions(t *testing.T) {
 }
 
 // readLogs returns a function's stored log lines as shoal serves them.
-func readLogs(t *testing.T, endpoint, function string) string {
+func readLogs(t *testing.T, s *shoal, function string) string {
 	t.Helper()
-	resp, err := http.Get(endpoint + "/shoal/v1/functions/" + function + "/logs")
+	resp, err := s.http.Get(s.endpoint + "/shoal/v1/functions/" + function + "/logs")
 	if err != nil {
 		t.Fatal(err)
 	}

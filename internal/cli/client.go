@@ -204,8 +204,8 @@ func authHint(err error) string {
 	switch coded.ErrorCode() {
 	case "MissingAuthenticationTokenException", "UnrecognizedClientException", "InvalidSignatureException",
 		"IncompleteSignatureException":
-		return "shoal signs with the credentials the AWS SDKs find (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE, " +
-			"AWS_ACCESS_KEY_ID), else with " + defaultCredentialsFile + ": export AWS_SHARED_CREDENTIALS_FILE as " +
+		return "client commands sign with the credentials the AWS SDKs find (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE, " +
+			"AWS_ACCESS_KEY_ID), else with ./" + defaultCredentialsFile + "; export AWS_SHARED_CREDENTIALS_FILE as " +
 			"`shoal up` printed it"
 	}
 	return ""
