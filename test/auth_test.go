@@ -330,3 +330,49 @@ func TestSigV4AWSCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestUpSaysHowToSign runs the shoal binary: its banner names the credentials
+// file with the line that makes the AWS SDKs and the aws CLI use it, and that
+// line works as printed; --auth none warns at start.
+func TestUpSaysHowToSign(t *testing.T) {
+	dataDir := t.TempDir()
+	p := runShoalUp(t, dataDir, freePort(t))
+	want := "  export AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dataDir, "credentials") + " AWS_DEFAULT_REGION=us-east-1\n"
+	var line string
+	eventually(t, 10*time.Second, func() error {
+		out := p.output.String()
+		if i := strings.Index(out, want); i >= 0 {
+			line = strings.TrimSpace(out[i : i+len(want)])
+			return nil
+		}
+		return fmt.Errorf("the banner lacks %q:\n%s", want, out)
+	})
+	if strings.Contains(p.output.String(), "warning") {
+		t.Errorf("a warning with the API signed:\n%s", p.output)
+	}
+	// The exported variables, as printed, are all the aws CLI needs.
+	env := strings.Fields(strings.TrimPrefix(line, "export "))
+	if out, code := runAWSWith(t, awsCLI(t), p.endpoint, env, "lambda", "list-functions"); code != 0 {
+		t.Fatalf("aws lambda list-functions with %v: exit %d: %s", env, code, out)
+	}
+	p.stop(t)
+
+	open := runShoalUp(t, t.TempDir(), freePort(t), "--auth", "none")
+	defer open.stop(t)
+	eventually(t, 10*time.Second, func() error {
+		out := open.output.String()
+		if !strings.Contains(out, "warning: --auth none: the API accepts every request, signed or not") ||
+			!strings.Contains(out, "The API takes any request (--auth none).") {
+			return fmt.Errorf("no warning:\n%s", out)
+		}
+		return nil
+	})
+	resp, err := http.Get(open.endpoint + "/2015-03-31/functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("unsigned ListFunctions with --auth none: %s", resp.Status)
+	}
+}

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +28,7 @@ type shoalProcess struct {
 	endpoint string
 	// keys are the API's keys, from the credentials file in its data directory.
 	keys   apiKeys
-	output *strings.Builder
+	output *lockedText
 	exited chan error
 }
 
@@ -40,18 +42,36 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// runShoalUp starts `shoal up` and waits until it says it is up.
-func runShoalUp(t *testing.T, dataDir, addr string, flags ...string) *shoalProcess {
+// lockedText is text one goroutine appends to while others read it.
+type lockedText struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedText) WriteString(s string) {
+	l.mu.Lock()
+	l.b.WriteString(s)
+	l.mu.Unlock()
+}
+
+func (l *lockedText) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runShoalUp starts `shoal up` (with args added) and waits until it says it is up.
+func runShoalUp(t *testing.T, dataDir, addr string, args ...string) *shoalProcess {
 	t.Helper()
 	cmd := exec.Command(shoalBin, append([]string{"up", "--data", dataDir, "--listen", addr, "--metrics-listen", "127.0.0.1:0"},
-		flags...)...)
+		args...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &shoalProcess{cmd: cmd, endpoint: "http://" + addr, output: &strings.Builder{}, exited: make(chan error, 1)}
+	p := &shoalProcess{cmd: cmd, endpoint: "http://" + addr, output: &lockedText{}, exited: make(chan error, 1)}
 	up := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -73,7 +93,9 @@ func runShoalUp(t *testing.T, dataDir, addr string, flags ...string) *shoalProce
 	case <-time.After(60 * time.Second):
 		t.Fatalf("shoal up did not come up:\n%s", p.output)
 	}
-	p.keys = readKeys(t, filepath.Join(dataDir, "credentials"))
+	if !slices.Contains(args, "none") {
+		p.keys = readKeys(t, filepath.Join(dataDir, "credentials"))
+	}
 	return p
 }
 

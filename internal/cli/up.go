@@ -44,7 +44,11 @@ func newUpCmd() *cobra.Command {
 			return controlplane.Run(ctxOf(c), cfg, controlplane.Deps{
 				Logger:   logger,
 				Progress: out,
-				Ready:    func(s *controlplane.Server) { printBanner(out, s, cfg) },
+				Ready: func(s *controlplane.Server) {
+					creds, _ := s.CredentialsFile()
+					printBanner(out, banner{addr: s.Addr(), metricsAddr: s.MetricsAddr(), dataDir: cfg.DataDir,
+						credentials: creds, region: regionOf(cfg)})
+				},
 			})
 		},
 	}
@@ -74,16 +78,24 @@ func newUpCmd() *cobra.Command {
 // in the AWS SDKs and the aws CLI.
 var credentialEnv = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"}
 
+// banner is what the start banner tells.
+type banner struct {
+	addr, metricsAddr, dataDir string
+	// credentials is the credentials file of the accepted keys, "" with --auth none.
+	credentials string
+	region      string
+}
+
 // printBanner says where shoal listens and how to call it.
-func printBanner(out io.Writer, s *controlplane.Server, cfg controlplane.Config) {
-	addr := s.Addr()
-	fmt.Fprintf(out, "\nshoal is up: Lambda API on http://%s (data in %s)\n\n", addr, cfg.DataDir)
-	if path, _ := s.CredentialsFile(); path != "" {
+func printBanner(out io.Writer, b banner) {
+	addr := b.addr
+	fmt.Fprintf(out, "\nshoal is up: Lambda API on http://%s (data in %s)\n\n", addr, b.dataDir)
+	if path := b.credentials; path != "" {
 		if abs, err := filepath.Abs(path); err == nil {
 			path = abs
 		}
 		fmt.Fprintf(out, "The API takes requests signed with a key of %s. In another terminal:\n", path)
-		fmt.Fprintf(out, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_DEFAULT_REGION=%s\n", path, regionOf(cfg))
+		fmt.Fprintf(out, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_DEFAULT_REGION=%s\n", path, b.region)
 		var set []string
 		for _, v := range credentialEnv {
 			if os.Getenv(v) != "" {
@@ -100,7 +112,7 @@ func printBanner(out io.Writer, s *controlplane.Server, cfg controlplane.Config)
 	fmt.Fprintf(out, "  shoal fn create hello --runtime provided.al2023 --code ./pkg --endpoint-url http://%s\n", addr)
 	fmt.Fprintf(out, "  shoal fn invoke hello --payload '{\"name\":\"world\"}' --endpoint-url http://%s\n", addr)
 	fmt.Fprintf(out, "or use any AWS SDK or the aws CLI with --endpoint-url http://%s\n", addr)
-	fmt.Fprintf(out, "Prometheus metrics: http://%s/metrics\n", s.MetricsAddr())
+	fmt.Fprintf(out, "Prometheus metrics: http://%s/metrics\n", b.metricsAddr)
 }
 
 func regionOf(cfg controlplane.Config) string {

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBanner(t *testing.T) {
+	for _, v := range credentialEnv {
+		t.Setenv(v, "")
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	tests := []struct {
+		name string
+		b    banner
+		env  map[string]string
+		want []string
+		not  []string
+	}{
+		{name: "signed API", b: banner{addr: "127.0.0.1:9000", metricsAddr: "127.0.0.1:9100", dataDir: ".shoal",
+			credentials: filepath.Join(".shoal", "credentials"), region: "us-east-1"},
+			want: []string{
+				"shoal is up: Lambda API on http://127.0.0.1:9000 (data in .shoal)",
+				"The API takes requests signed with a key of " + filepath.Join(dir, ".shoal", "credentials") + ". In another terminal:",
+				"  export AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, ".shoal", "credentials") + " AWS_DEFAULT_REGION=us-east-1\n",
+				"  shoal fn create hello --runtime provided.al2023 --code ./pkg --endpoint-url http://127.0.0.1:9000",
+				"Prometheus metrics: http://127.0.0.1:9100/metrics",
+			},
+			not: []string{"unset", "--auth none"}},
+		{name: "keys in the environment would win", b: banner{addr: "a:1", metricsAddr: "b:2", credentials: "/k", region: "eu-west-1"},
+			env:  map[string]string{"AWS_ACCESS_KEY_ID": "x", "AWS_PROFILE": "p"},
+			want: []string{"export AWS_SHARED_CREDENTIALS_FILE=/k AWS_DEFAULT_REGION=eu-west-1", "  unset AWS_ACCESS_KEY_ID AWS_PROFILE "}},
+		{name: "auth none", b: banner{addr: "a:1", metricsAddr: "b:2"},
+			want: []string{"The API takes any request (--auth none)."}, not: []string{"export"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out bytes.Buffer
+			printBanner(&out, tt.b)
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("banner lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(out.String(), n) {
+					t.Errorf("banner has %q:\n%s", n, out.String())
+				}
+			}
+		})
+	}
+}
