@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,6 +95,31 @@ func TestSigV4SDK(t *testing.T) {
 	}
 	// None of the refused calls deleted the function.
 	invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("signed"), Payload: []byte(`{"n":2}`)})
+
+	// GetFunction's Code.Location is presigned, as AWS's is: fetched without
+	// credentials it gives the package; changed, it is refused.
+	got, err := s.client.GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String("signed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := aws.ToString(got.Code.Location)
+	resp, err := http.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zip, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(zip, goFnZip) {
+		t.Errorf("GET Code.Location %s: %s, %d bytes", loc, resp.Status, len(zip))
+	}
+	resp, err = http.Get(strings.Replace(loc, "X-Amz-Expires=600", "X-Amz-Expires=601", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(loc, "X-Amz-Expires=600") {
+		t.Errorf("GET a changed Code.Location: %s (%s)", resp.Status, loc)
+	}
 }
 
 // TestShoalEndpointsNeedASignature: shoal's own endpoints refuse what the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
@@ -46,16 +47,38 @@ func (s *Server) authenticate(h http.Handler, clk clock.Clock, step func(string,
 	return authHandler(v, h, logger), nil
 }
 
+// codeURLLifetime is how long GetFunction's Code.Location works, as on AWS.
+const codeURLLifetime = 10 * time.Minute
+
+// presignCode presigns a Code.Location URL with the key the GetFunction
+// request was signed with, so that it can be fetched without credentials (curl,
+// a browser) for codeURLLifetime, as AWS's presigned S3 URL can.
+func presignCode(region string, clk clock.Clock, logger *slog.Logger) func(r *http.Request, u string) string {
+	return func(r *http.Request, u string) string {
+		key := sigv4.KeyFrom(r.Context())
+		if key == nil {
+			return u
+		}
+		signed, err := sigv4.Presign(r.Context(), u, key, region, clk.Now(), codeURLLifetime)
+		if err != nil {
+			logger.Warn("presigning a code location", "url", u, "err", err)
+			return u
+		}
+		return signed
+	}
+}
+
 // authHandler serves h the requests whose signature v accepts, and answers the
 // others with Lambda's error.
 func authHandler(v *sigv4.Verifier, h http.Handler, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := v.Verify(r); err != nil {
+		key, err := v.Verify(r)
+		if err != nil {
 			logger.Debug("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 			_, _ = io.CopyN(io.Discard, r.Body, maxRefusedDrain)
 			lambdaapi.WriteError(w, err)
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(sigv4.WithKey(r.Context(), key)))
 	})
 }

@@ -320,6 +320,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	apiCfg := lambdaapi.Config{AccountID: cfg.AccountID, Region: cfg.Region, AccountConcurrencyLimit: cfg.AccountConcurrency,
 		// Lambda keeps 100 of its 1000 unreserved; a smaller account keeps a tenth.
 		MinUnreservedConcurrency: min(100, max(1, cfg.AccountConcurrency/10))}
+	if cfg.Auth == AuthSigV4 {
+		apiCfg.PresignURL = presignCode(cfg.Region, clk, logger.With("component", "auth"))
+	}
 	if err := apiCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}

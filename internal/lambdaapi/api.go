@@ -4,8 +4,9 @@
 // Lambda Managed Instances) over the registry, with Lambda's field names, status
 // codes, validation messages and error shapes: the answers AWS recorded
 // (testdata/aws-recordings) are the reference its tests replay. Invocations are
-// handed to an Invoker (the router); this package never runs code. Requests are
-// accepted unsigned or with any SigV4 signature.
+// handed to an Invoker (the router); this package never runs code. It does not
+// check who calls: signatures are verified in front of it (internal/sigv4, wired
+// by internal/controlplane).
 //
 // Each operation group has its own file; errors.go is the one place where errors
 // become responses.
@@ -56,6 +57,10 @@ type Config struct {
 	// CodeBaseURL is the base of Code.Location URLs in GetFunction (e.g.
 	// "http://127.0.0.1:9000"); empty means the scheme and Host of each request.
 	CodeBaseURL string
+	// PresignURL, when set, turns a Code.Location URL into one its holder may
+	// fetch without credentials for a while, as AWS presigns it; r is the
+	// GetFunction request (whose signature says who asked).
+	PresignURL func(r *http.Request, url string) string
 }
 
 func (c *Config) setDefaults() {

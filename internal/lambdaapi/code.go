@@ -19,7 +19,11 @@ func (a *api) codeURL(r *http.Request, codeSha256 string) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	return base + "/shoal/v1/code/" + key
+	u := base + "/shoal/v1/code/" + key
+	if a.cfg.PresignURL != nil {
+		u = a.cfg.PresignURL(r, u)
+	}
+	return u
 }
 
 // getCode serves a package by the hex form of its CodeSha256.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -86,4 +88,40 @@ func Sign(ctx context.Context, r *http.Request, creds aws.CredentialsProvider, r
 		return fmt.Errorf("sigv4: %w", err)
 	}
 	return nil
+}
+
+// Presign returns rawURL presigned for a GET with key, valid from at for
+// expires, as AWS presigns the URLs it hands out (GetFunction's Code.Location):
+// whoever holds the URL may fetch it until then, without credentials.
+func Presign(ctx context.Context, rawURL string, key *Key, region string, at time.Time, expires time.Duration) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("sigv4: %w", err)
+	}
+	q := u.Query()
+	q.Set(qExpires, strconv.Itoa(int(expires/time.Second)))
+	u.RawQuery = q.Encode()
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", fmt.Errorf("sigv4: %w", err)
+	}
+	signed, _, err := signer.PresignHTTP(ctx, aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey},
+		r, emptySHA256, DefaultService, region, at)
+	if err != nil {
+		return "", fmt.Errorf("sigv4: %w", err)
+	}
+	return signed, nil
+}
+
+type keyContext struct{}
+
+// WithKey returns ctx carrying the key a request was signed with.
+func WithKey(ctx context.Context, k *Key) context.Context {
+	return context.WithValue(ctx, keyContext{}, k)
+}
+
+// KeyFrom returns the key WithKey put in ctx, or nil.
+func KeyFrom(ctx context.Context) *Key {
+	k, _ := ctx.Value(keyContext{}).(*Key)
+	return k
 }

@@ -383,3 +383,34 @@ func TestAppendEscapedMatchesTheSDK(t *testing.T) {
 		}
 	}
 }
+
+// TestPresign: a URL Presign makes is good without credentials until it
+// expires, and for nothing else.
+func TestPresign(t *testing.T) {
+	key := &Key{Profile: "default", AccessKeyID: testKeyID, SecretAccessKey: testSecret}
+	u, err := Presign(context.Background(), "http://127.0.0.1:9000/shoal/v1/code/abc", key, testRegion, testTime, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(u string) *http.Request { return arrive(t, newRequest(t, "GET", u, "", nil)) }
+	tests := []struct {
+		name string
+		url  string
+		now  time.Time
+		code string
+	}{
+		{name: "at once", url: u, now: testTime},
+		{name: "9 minutes later", url: u, now: testTime.Add(9 * time.Minute)},
+		{name: "11 minutes later", url: u, now: testTime.Add(11 * time.Minute), code: awserr.CodeInvalidSignature},
+		{name: "another path", url: strings.Replace(u, "/abc?", "/abd?", 1), now: testTime, code: awserr.CodeInvalidSignature},
+		{name: "a longer life", url: strings.Replace(u, "X-Amz-Expires=600", "X-Amz-Expires=6000", 1), now: testTime,
+			code: awserr.CodeInvalidSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := testVerifier(t, tt.now).Verify(get(tt.url)); codeOf(err) != tt.code {
+				t.Fatalf("Verify: %v, want %q", err, tt.code)
+			}
+		})
+	}
+}
