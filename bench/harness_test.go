@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
 var (
@@ -112,16 +115,97 @@ func startProcess(b *testing.B, addr string, environ []string, name string, args
 	}
 }
 
-// startShoal runs `shoal up` with flags and deploys the aws-lambda-go test
-// function as "echo".
-func startShoal(b *testing.B, memoryMB int32, flags ...string) (endpoint string, client *lambda.Client) {
+// shoalUp runs `shoal up` with args added and returns its endpoint, its pid and
+// an SDK client that signs with the key shoal wrote to its credentials file;
+// the load clients sign with it too (signerFor).
+func shoalUp(b *testing.B, args ...string) (endpoint string, pid int, client *lambda.Client) {
+	b.Helper()
+	addr, data := freeAddr(b), b.TempDir()
+	pid = startProcess(b, addr, shoalEnv(), filepath.Join(binaries(b), "shoal"),
+		append([]string{"up", "--data", data, "--listen", addr, "--metrics-listen", "127.0.0.1:0"}, args...)...)
+	endpoint = "http://" + addr
+	var creds aws.CredentialsProvider = aws.AnonymousCredentials{}
+	if profiles, err := sigv4.ReadCredentialsFile(filepath.Join(data, "credentials")); err == nil && len(profiles) > 0 {
+		creds = credentials.NewStaticCredentialsProvider(profiles[0].AccessKeyID, profiles[0].SecretAccessKey, "")
+		keysByHost.Store(addr, creds)
+	} else if !slices.Contains(args, "none") {
+		b.Fatalf("shoal's credentials: %v", err)
+	}
+	return endpoint, pid, lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: creds})
+}
+
+// keysByHost holds the credentials of each shoal a benchmark started, by
+// host:port, for the load clients.
+var keysByHost sync.Map // string → aws.CredentialsProvider
+
+// signerFor returns a transport for the load on u: base itself for a target
+// without keys (the plain server, the emulator, shoal --auth none), else one
+// that signs as the SDKs do. Every request of a load is the same, so its
+// signature is made once a minute and reused: the client's own signing cost
+// stays out of the figures, the server's verification stays in.
+func signerFor(u string, base http.RoundTripper) http.RoundTripper {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return base
+	}
+	creds, ok := keysByHost.Load(pu.Host)
+	if !ok {
+		return base
+	}
+	return &reusedSignature{base: base, creds: creds.(aws.CredentialsProvider)}
+}
+
+// reusedSignature signs a request once and sends the same headers with every
+// request of that method, URL and body for a minute.
+type reusedSignature struct {
+	base  http.RoundTripper
+	creds aws.CredentialsProvider
+	mu    sync.Mutex
+	key   string
+	at    time.Time
+	hdr   http.Header
+}
+
+func (t *reusedSignature) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body.Close()
+	}
+	key := req.Method + " " + req.URL.String() + "\n" + string(body)
+	t.mu.Lock()
+	if key != t.key || time.Since(t.at) > time.Minute {
+		signed := req.Clone(req.Context())
+		signed.Body = io.NopCloser(bytes.NewReader(body))
+		signed.ContentLength = int64(len(body))
+		if err := sigv4.Sign(req.Context(), signed, t.creds, "us-east-1", "", time.Now()); err != nil {
+			t.mu.Unlock()
+			return nil, err
+		}
+		t.key, t.at, t.hdr = key, time.Now(), signed.Header
+	}
+	hdr := t.hdr
+	t.mu.Unlock()
+	r := req.Clone(req.Context())
+	r.Header = hdr.Clone()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return t.base.RoundTrip(r)
+}
+
+// startShoal runs `shoal up` (with args added) and deploys the aws-lambda-go
+// test function as "echo".
+func startShoal(b *testing.B, memoryMB int32, args ...string) (endpoint string, client *lambda.Client) {
+	b.Helper()
+	endpoint, _, client = shoalUp(b, args...)
+	deployEcho(b, client, memoryMB)
+	return endpoint, client
+}
+
+// deployEcho deploys the aws-lambda-go test function as "echo".
+func deployEcho(b *testing.B, client *lambda.Client, memoryMB int32) {
 	b.Helper()
 	dir := binaries(b)
-	addr := freeAddr(b)
-	startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"),
-		append([]string{"up", "--data", b.TempDir(), "--listen", addr}, flags...)...)
-	endpoint = "http://" + addr
-	client = lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: credentialsFor()})
 	zipData := zipFile(b, filepath.Join(dir, "bootstrap"))
 	_, err := client.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
 		FunctionName: aws.String("echo"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
@@ -131,7 +215,6 @@ func startShoal(b *testing.B, memoryMB int32, flags ...string) (endpoint string,
 	if err != nil {
 		b.Fatal(err)
 	}
-	return endpoint, client
 }
 
 // startEcho runs the plain net/http echo server (bench/echo) and returns its URL
@@ -191,7 +274,7 @@ func loadFrom(b *testing.B, url string, clients int, body []byte, spread time.Du
 	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
+	hc := &http.Client{Transport: signerFor(url, tr)}
 	post := func() (time.Duration, error) {
 		t0 := time.Now()
 		resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
@@ -320,10 +403,6 @@ func steadyRate(done [][]time.Duration, elapsed time.Duration) float64 {
 // shoalEnv is extra environment for the shoal process under test (SHOAL_BENCH_ENV,
 // space-separated KEY=VALUE pairs), to compare settings such as GOMAXPROCS.
 func shoalEnv() []string { return strings.Fields(os.Getenv("SHOAL_BENCH_ENV")) }
-
-func credentialsFor() aws.CredentialsProvider {
-	return credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")
-}
 
 // watched is a group of processes whose CPU time a load run reports.
 type watched struct {

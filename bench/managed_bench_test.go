@@ -44,12 +44,7 @@ var nodeFn = managedFn{runtime: types.RuntimeNodejs22x, handler: "index.handler"
 // function.
 func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 	b.Helper()
-	dir := binaries(b)
-	addr := freeAddr(b)
-	front := startProcess(b, addr, shoalEnv(), filepath.Join(dir, "shoal"), "up", "--data", b.TempDir(), "--listen", addr)
-	endpoint := "http://" + addr
-	client := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentialsFor()})
+	endpoint, front, client := shoalUp(b)
 	ctx := context.Background()
 	cp, err := client.CreateCapacityProvider(ctx, &lambda.CreateCapacityProviderInput{
 		CapacityProviderName: aws.String("bench"),

@@ -51,11 +51,12 @@ func BenchmarkMeteringOverhead(b *testing.B) {
 // environments are running before their processes are counted.
 func warmUp(b *testing.B, url string, n int) {
 	b.Helper()
+	hc := &http.Client{Transport: signerFor(url, http.DefaultTransport)}
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
 			for range 20 {
-				resp, err := http.Post(url, "application/json", bytes.NewReader(echoBody))
+				resp, err := hc.Post(url, "application/json", bytes.NewReader(echoBody))
 				if err == nil {
 					resp.Body.Close()
 				}
