@@ -128,7 +128,7 @@ func shoalUp(b *testing.B, args ...string) (endpoint string, pid int, client *la
 	if profiles, err := sigv4.ReadCredentialsFile(filepath.Join(data, "credentials")); err == nil && len(profiles) > 0 {
 		creds = credentials.NewStaticCredentialsProvider(profiles[0].AccessKeyID, profiles[0].SecretAccessKey, "")
 		keysByHost.Store(addr, creds)
-	} else if !slices.Contains(args, "none") {
+	} else if i := slices.Index(args, "--auth"); !slices.Contains(args, "--auth=none") && (i < 0 || i+1 >= len(args) || args[i+1] != "none") {
 		b.Fatalf("shoal's credentials: %v", err)
 	}
 	return endpoint, pid, lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: creds})

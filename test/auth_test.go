@@ -258,7 +258,7 @@ func TestCredentialsFlag(t *testing.T) {
 
 // TestAuthNone: shoal up --auth none takes requests signed or not.
 func TestAuthNone(t *testing.T) {
-	s := startShoal(t, authNone)
+	s := startShoal(t, withAuthNone)
 	if path, _ := s.srv.CredentialsFile(); path != "" {
 		t.Errorf("credentials file %q with --auth none", path)
 	}

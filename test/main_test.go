@@ -151,8 +151,8 @@ type shoal struct {
 
 type option func(*controlplane.Config)
 
-// authNone starts shoal with --auth none.
-func authNone(c *controlplane.Config) { c.Auth = controlplane.AuthNone }
+// withAuthNone starts shoal with --auth none.
+func withAuthNone(c *controlplane.Config) { c.Auth = controlplane.AuthNone }
 
 // startShoal starts shoal in this process on free ports with its own data
 // directory, where it writes the credentials file the clients sign with.
