@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -378,6 +379,34 @@ func TestGoStreamedResponse(t *testing.T) {
 	}
 	if !strings.Contains(string(r.Payload), "stream broke") {
 		t.Errorf("payload %s", r.Payload)
+	}
+	if r := invoke(t, env, `"after"`, false); string(r.Payload) != `"after"` {
+		t.Errorf("after: %s", r.Payload)
+	}
+}
+
+// TestGoLargeErrors: aws-lambda-go reports a failed stream in a base64
+// trailer line and any error's X-Ray cause in a header line, both longer
+// than 4 KB for a long message; each ends as the function error it is, not
+// as a timeout, up to the Runtime API's 16 KiB line limit.
+func TestGoLargeErrors(t *testing.T) {
+	h := newHarness(t)
+	spec := goSpec("bigerrors")
+	spec.Timeout = 10 * time.Second
+	env := h.start(spec)
+	for _, c := range []struct {
+		mode string
+		n    int
+	}{{"streamfailbig", 6000}, {"streamfailbig", 11000}, {"errorbig", 6000}, {"errorbig", 14000}} {
+		t.Run(fmt.Sprintf("%s %d", c.mode, c.n), func(t *testing.T) {
+			r := invoke(t, env, fmt.Sprintf(`{"mode":%q,"n":%d}`, c.mode, c.n), false)
+			if r.FunctionError != "Unhandled" || r.ErrorType == "Sandbox.Timedout" || r.ErrorType == "Runtime.ExitError" {
+				t.Fatalf("result %+v %.200s", r, r.Payload)
+			}
+			if e := decodeErr(t, r.Payload); len(e.ErrorMessage) != c.n {
+				t.Errorf("errorMessage of %d bytes (type %s), want %d", len(e.ErrorMessage), e.ErrorType, c.n)
+			}
+		})
 	}
 	if r := invoke(t, env, `"after"`, false); string(r.Payload) != `"after"` {
 		t.Errorf("after: %s", r.Payload)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -47,6 +48,13 @@ func rawExchange(t *testing.T, raw string) (*Server, *Invocation, []*http.Respon
 	return s, inv, resps
 }
 
+// longErrorJSON is an error body whose base64 (longErrorBody) is 12 KB, a
+// trailer line three times the reader's buffer.
+var (
+	longErrorJSON = `{"errorMessage":"` + strings.Repeat("m", 9000) + `","errorType":"Big"}`
+	longErrorBody = base64.StdEncoding.EncodeToString([]byte(longErrorJSON))
+)
+
 func statuses(rs []*http.Response) string {
 	var b strings.Builder
 	for _, r := range rs {
@@ -75,6 +83,15 @@ func TestRawRequests(t *testing.T) {
 		{"both lengths", "POST /2018-06-01/runtime/invocation/id-1/response HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "400", "", ""},
 		{"bad chunk", "POST /2018-06-01/runtime/invocation/id-1/response HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "400", "", ""},
 		{"http/1.0 closes", "POST /2018-06-01/runtime/invocation/id-1/response HTTP/1.0\r\nContent-Length: 1\r\n\r\n3POST /x HTTP/1.1\r\n\r\n", "202", "3", ""},
+		// Lines longer than the reader's 4 KiB buffer, up to maxLine: an
+		// X-Ray error cause header, a base64 error-body trailer.
+		{"long header", "POST /2018-06-01/runtime/invocation/id-1/error HTTP/1.1\r\nLambda-Runtime-Function-XRay-Error-Cause: " +
+			strings.Repeat("x", maxLine-len("Lambda-Runtime-Function-XRay-Error-Cause: ")) + "\r\nContent-Length: 2\r\n\r\n{}", "202", "", "Unhandled"},
+		{"long trailer", "POST /2018-06-01/runtime/invocation/id-1/response HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n" +
+			"Lambda-Runtime-Function-Error-Type: Big\r\nLambda-Runtime-Function-Error-Body: " + longErrorBody + "\r\n\r\n",
+			"202", longErrorJSON, "Big"},
+		{"header line over the limit", "POST /2018-06-01/runtime/invocation/id-1/error HTTP/1.1\r\nX-Long: " +
+			strings.Repeat("x", maxLine) + "\r\nContent-Length: 2\r\n\r\n{}", "400", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -38,11 +38,14 @@ type request struct {
 	close         bool // the client asked to close, or HTTP/1.0 without keep-alive
 }
 
-// readLine reads one CRLF- or LF-terminated line without the terminator.
+// readLine reads one CRLF- or LF-terminated line without the terminator, of
+// at most maxLine bytes. A line that fits the reader's buffer is returned in
+// place (valid until the next read); a longer one (aws-lambda-go's base64
+// error-body trailer, its X-Ray error cause) is gathered into a new slice.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
-		return nil, errMalformed
+		line, err = readLongLine(br, line)
 	}
 	if err != nil {
 		if err == io.EOF && len(line) > 0 {
@@ -55,6 +58,21 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		line = line[:n-1]
 	}
 	return line, nil
+}
+
+// readLongLine finishes a line whose start filled the reader's buffer.
+func readLongLine(br *bufio.Reader, start []byte) ([]byte, error) {
+	long := append(make([]byte, 0, 2*len(start)), start...)
+	for {
+		more, err := br.ReadSlice('\n')
+		if len(long)+len(more) > maxLine+2 { // the line and its CRLF
+			return nil, errMalformed
+		}
+		long = append(long, more...)
+		if err != bufio.ErrBufferFull {
+			return long, err
+		}
+	}
 }
 
 // readRequestHead reads the request line and the headers.

@@ -26,9 +26,14 @@ type event struct {
 	Lines []string `json:"lines"`
 }
 
-type failingReader struct{}
+type failingReader struct{ msg string }
 
-func (failingReader) Read([]byte) (int, error) { return 0, errors.New("stream broke") }
+func (r failingReader) Read([]byte) (int, error) {
+	if r.msg == "" {
+		return 0, errors.New("stream broke")
+	}
+	return 0, errors.New(r.msg)
+}
 
 type myError struct{ msg string }
 
@@ -113,6 +118,13 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return strings.NewReader(strings.Repeat("chunk ", 5000)), nil
 	case "streamfail":
 		return io.MultiReader(strings.NewReader("partial "), failingReader{}), nil
+	case "streamfailbig":
+		// The error travels base64-encoded in a trailer line of ~4/3 N bytes.
+		return io.MultiReader(strings.NewReader("partial "), failingReader{strings.Repeat("s", ev.N)}), nil
+	case "errorbig":
+		// aws-lambda-go sends the error's X-Ray cause, message included, in
+		// a header line.
+		return nil, myError{strings.Repeat("e", ev.N)}
 	case "noop":
 		return nil, nil
 	}
