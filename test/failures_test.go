@@ -1,6 +1,8 @@
 package test
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/meter"
 )
 
 // functionError invokes and expects an Unhandled function error of errorType.
@@ -72,7 +76,39 @@ func TestFunctionFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		functionError(t, s, "nobootstrap", `{}`, "Runtime.InvalidEntrypoint")
+		start := time.Now()
+		out := invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("nobootstrap"), Payload: []byte(`{}`), LogType: types.LogTypeTail})
+		if aws.ToString(out.FunctionError) != "Unhandled" || decode(t, out.Payload)["errorType"] != "Runtime.InvalidEntrypoint" {
+			t.Fatalf("FunctionError %q payload %s", aws.ToString(out.FunctionError), out.Payload)
+		}
+		// The failure leaves its trace: Lambda's INIT_REPORT in the tail and
+		// in the function's log, and the invocation in the usage ledger.
+		const report = "Phase: init\tStatus: error\tError Type: Runtime.InvalidEntrypoint"
+		tail, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+		if err != nil || !strings.Contains(string(tail), report) {
+			t.Errorf("tail %q (%v), want the INIT_REPORT", tail, err)
+		}
+		eventually(t, 20*time.Second, func() error {
+			if log, _, _ := shoalCLI(t, s, "fn", "logs", "nobootstrap"); !strings.Contains(log, report) {
+				return fmt.Errorf("shoal fn logs shows no INIT_REPORT:\n%s", log)
+			}
+			return nil
+		})
+		eventually(t, 30*time.Second, func() error {
+			events, err := ledgerSince(s.endpoint, start)
+			if err != nil {
+				return err
+			}
+			for _, ev := range events {
+				if ev.Function == "nobootstrap" && ev.Kind == meter.KindInvocation {
+					if ev.Outcome != meter.OutcomeError || ev.ErrorType != "Runtime.InvalidEntrypoint" || ev.BilledMs < 1 {
+						return fmt.Errorf("ledger event %+v", ev)
+					}
+					return nil
+				}
+			}
+			return errors.New("the invocation is not in the usage ledger")
+		})
 	})
 }
 

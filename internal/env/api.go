@@ -10,9 +10,11 @@
 package env
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/clock"
@@ -179,10 +181,42 @@ type InitError struct {
 	Log          []byte        // the environment's log lines during init (last 4 KB)
 	InitDuration time.Duration // how long init ran
 	platform     bool
+
+	// What Answer needs; zero in an InitError built elsewhere (an agent's,
+	// decoded from its reply), whose Answer records nothing.
+	spec     Spec
+	usage    UsageSink
+	started  time.Time
+	answered atomic.Bool
 }
 
 func (e *InitError) Error() string {
 	return fmt.Sprintf("env: init failed: %s: %s", e.ErrorType, e.Message)
+}
+
+// Answer is the result of the invocation that triggered this init, whose
+// environment never ran it: Lambda's error for it (Unhandled, the init's
+// error type), the init's log as its tail when it asked for one, and the init
+// as its Init Duration, billed with it as Lambda bills an on-demand cold
+// start. The invocation is recorded in the environment's usage sink with that
+// outcome, once however often Answer is called.
+func (e *InitError) Answer(inv Invocation) Result {
+	r := Result{
+		Payload:       e.ForRequest(inv.RequestID),
+		FunctionError: "Unhandled",
+		ErrorType:     e.ErrorType,
+		InitDuration:  e.InitDuration,
+	}
+	if inv.TailLog {
+		r.LogTail = bytes.Clone(e.Log)
+	}
+	if e.spec.InitType == InitOnDemand || e.spec.InitType == "" {
+		r.BilledDuration = billed(e.InitDuration)
+	}
+	if e.usage != nil && !e.answered.Swap(true) {
+		e.usage.InvocationDone(&e.spec, inv.RequestID, e.started, &r)
+	}
+	return r
 }
 
 // ForRequest returns the error JSON Lambda answers to the invocation with

@@ -228,6 +228,10 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 	e.logger = deps.Logger.With("component", "env", "function", spec.FunctionName,
 		"version", spec.Version, "env", e.id)
 	if err := e.start(spec, deps); err != nil {
+		var f *startFailure
+		if errors.As(err, &f) {
+			return nil, e.failInit(e.startedAt, f.initFailure)
+		}
 		e.teardown()
 		return nil, err
 	}
@@ -277,19 +281,34 @@ type initFailure struct {
 	platform bool
 }
 
+// startFailure is start's error for an init that failed before the runtime
+// ran: Start reports it as any failed init.
+type startFailure struct{ initFailure }
+
+func (f *startFailure) Error() string { return f.typ + ": " + f.msg }
+
+// failInit reports a failed init in the environment's log, as Lambda does
+// (INIT_REPORT, or platform.initReport with the JSON format), tears the
+// environment down and returns the *InitError that says what happened.
 func (e *Environment) failInit(started time.Time, f initFailure) error {
 	d := e.clock.Now().Sub(started)
-	if e.levels.json {
-		status := "error"
-		if f.typ == "Sandbox.Timedout" {
-			status = "timeout"
-		}
-		e.initRecords(status, f.typ, d)
-	} else {
+	timedOut := f.typ == "Sandbox.Timedout"
+	switch {
+	case e.levels.json && timedOut:
+		e.initRecords("timeout", f.typ, d)
+	case e.levels.json:
+		e.initRecords("error", f.typ, d)
+	case timedOut:
+		// Lambda's own example: "INIT_REPORT Init Duration: 1236.04 ms
+		// Phase: init Status: timeout", without an error type.
+		e.logs.platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: timeout",
+			float64(d)/float64(time.Millisecond)), nil, true)
+	default:
 		e.logs.platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s",
 			float64(d)/float64(time.Millisecond), f.typ), nil, true)
 	}
-	ie := &InitError{ErrorType: f.typ, Message: f.msg, InitDuration: d, platform: f.platform}
+	ie := &InitError{ErrorType: f.typ, Message: f.msg, InitDuration: d, platform: f.platform,
+		spec: e.spec, usage: e.usage, started: started}
 	if f.body != nil {
 		ie.Payload = f.body
 	} else {
@@ -378,13 +397,18 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		pw.Close()
 		return fmt.Errorf("env: %w", err)
 	}
+	// Init starts here: a bootstrap that is missing or cannot run is an init
+	// failure, reported in the log like any other.
+	e.startedAt = e.clock.Now()
+	if e.levels.json && e.levels.sys <= levelInfo {
+		e.logs.platform(e.initStartRecord(e.startedAt), nil, false)
+	}
 	rc, err := runtimes.CommandFor(spec.Runtime, spec.CodeDir, box.TaskRoot(), box.RuntimeRoot())
 	if err != nil {
 		pw.Close()
 		if errors.Is(err, runtimes.ErrNoBootstrap) {
 			msg := err.Error()[len(runtimes.ErrNoBootstrap.Error())+2:]
-			return &InitError{ErrorType: "Runtime.InvalidEntrypoint", Message: msg,
-				Payload: errorJSON("Runtime.InvalidEntrypoint", msg), platform: true}
+			return &startFailure{initFailure{typ: "Runtime.InvalidEntrypoint", msg: msg, platform: true}}
 		}
 		return fmt.Errorf("env: %w", err)
 	}
@@ -393,15 +417,9 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		env = append(env, "TMPDIR="+t)
 	}
 	cmd := &exec.Cmd{Path: rc.Path, Args: rc.Args, Env: env, Dir: box.TaskRoot(), Stdout: pw, Stderr: pw}
-	e.startedAt = e.clock.Now()
-	if e.levels.json && e.levels.sys <= levelInfo {
-		e.logs.platform(e.initStartRecord(e.startedAt), nil, false)
-	}
 	if err := box.Start(cmd); err != nil {
 		pw.Close()
-		msg := err.Error()
-		return &InitError{ErrorType: "Runtime.InvalidEntrypoint", Message: msg,
-			Payload: errorJSON("Runtime.InvalidEntrypoint", msg), platform: true}
+		return &startFailure{initFailure{typ: "Runtime.InvalidEntrypoint", msg: err.Error(), platform: true}}
 	}
 	pw.Close()
 	e.cmd = cmd

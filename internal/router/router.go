@@ -222,7 +222,9 @@ func (r *Router) Invoke(ctx context.Context, t *Target, inv env.Invocation) (env
 			return env.Result{}, err
 		}
 		if initFailure != nil {
-			return initResult(initFailure, inv), nil
+			// The environment's failed init answers the invocation, which
+			// is recorded with that outcome.
+			return initFailure.Answer(inv), nil
 		}
 		res, err := e.env.Invoke(ctx, inv)
 		p.put(e, err != nil || res.Replace)
@@ -363,18 +365,4 @@ func (r *Router) signalProvisioned() {
 	case r.provisionedCh <- struct{}{}:
 	default:
 	}
-}
-
-// initResult is what the invocation that triggered a failed init answers.
-func initResult(ie *env.InitError, inv env.Invocation) env.Result {
-	res := env.Result{
-		Payload:       ie.ForRequest(inv.RequestID),
-		FunctionError: "Unhandled",
-		ErrorType:     ie.ErrorType,
-		InitDuration:  ie.InitDuration,
-	}
-	if inv.TailLog {
-		res.LogTail = ie.Log
-	}
-	return res
 }

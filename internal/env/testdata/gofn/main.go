@@ -1,5 +1,6 @@
 // A test function built with aws-lambda-go. The event's "mode" picks what it
-// does; INIT_PANIC=1 makes it panic during init.
+// does. INIT_PANIC=1 makes it panic during init, INIT_ERROR=1 report an init
+// error, INIT_SLEEP_MS=n take n ms to initialise.
 package main
 
 import (
@@ -8,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,6 +140,22 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 func main() {
 	if os.Getenv("INIT_PANIC") == "1" {
 		panic("init went wrong")
+	}
+	if ms, err := strconv.Atoi(os.Getenv("INIT_SLEEP_MS")); err == nil {
+		fmt.Println("initialising slowly")
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+	}
+	if os.Getenv("INIT_ERROR") == "1" {
+		// What a runtime does when the function cannot start: report it on
+		// the Runtime API's init/error, then stop.
+		fmt.Println("the configuration is missing")
+		body := `{"errorMessage":"the configuration is missing","errorType":"ConfigError"}`
+		resp, err := http.Post("http://"+os.Getenv("AWS_LAMBDA_RUNTIME_API")+"/2018-06-01/runtime/init/error",
+			"application/json", strings.NewReader(body))
+		if err == nil {
+			resp.Body.Close()
+		}
+		os.Exit(1)
 	}
 	lambda.Start(handle)
 }
