@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/registry"
@@ -160,10 +161,12 @@ func (a *api) readPayload(r *http.Request) ([]byte, error) {
 	if len(b) == 0 {
 		return []byte("{}"), nil
 	}
-	if !json.Valid(b) {
-		var v any
-		err := json.Unmarshal(b, &v)
-		return nil, awserr.InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: %v", err)
+	if !json.Valid(b) || !utf8.Valid(b) {
+		// Refused in the words of Lambda's parser, which Go's need not share
+		// (jsonsyntax.go); what that parser accepts goes through.
+		if msg := jacksonSyntaxError(b); msg != "" {
+			return nil, awserr.InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: %s", msg)
+		}
 	}
 	return b, nil
 }
