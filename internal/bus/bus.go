@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -119,15 +121,21 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	} else {
 		opts.Port = server.RANDOM_PORT // unused: DontListen
 	}
+	// JetStream that cannot write its store never becomes ready, and says
+	// why only in its log: find out first.
+	if err := writable(cfg.DataDir, filepath.Join(cfg.DataDir, "jetstream")); err != nil {
+		return nil, fmt.Errorf("bus: store: %w", err)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("bus: new server: %w", err)
 	}
-	ns.SetLoggerV2(slogAdapter{logger}, false, false, false)
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(slogAdapter{l: logger, fatal: fatal}, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(timeout) {
+	if err := waitReady(ns, timeout, fatal); err != nil {
 		ns.Shutdown()
-		return nil, errors.New("bus: server not ready in time")
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		ns.Shutdown()
@@ -244,12 +252,66 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// slogAdapter routes the server's log lines to slog.
-type slogAdapter struct{ l *slog.Logger }
+// waitReady waits until the server accepts connections, up to timeout; a
+// fatal error it reports first (it then never gets ready) ends the wait
+// with that error.
+func waitReady(ns *server.Server, timeout time.Duration, fatal <-chan string) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ns.ReadyForConnections(25 * time.Millisecond) {
+			return nil
+		}
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("bus: %s", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errors.New("bus: server not ready in time")
+		}
+	}
+}
+
+// writable checks that each of dirs that exists, or the first one (created
+// if need be), takes a new file.
+func writable(dirs ...string) error {
+	for i, dir := range dirs {
+		if i == 0 {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return err
+			}
+		} else if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		f, err := os.CreateTemp(dir, ".writable-*")
+		if err != nil {
+			return err
+		}
+		f.Close()
+		if err := os.Remove(f.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// slogAdapter routes the server's log lines to slog, and its first fatal
+// error to fatal (nil: nowhere).
+type slogAdapter struct {
+	l     *slog.Logger
+	fatal chan<- string
+}
 
 func (a slogAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
 func (a slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	a.l.Error(msg)
+	select {
+	case a.fatal <- msg:
+	default:
+	}
+}
+func (a slogAdapter) Errorf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Debugf(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Tracef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }

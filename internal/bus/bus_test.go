@@ -2,9 +2,16 @@ package bus
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sys/unix"
 )
 
 func TestPersistsAcrossRestart(t *testing.T) {
@@ -98,5 +105,51 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestStartUnwritableStore: a store the bus cannot write fails Start with
+// the cause, instead of a server that never gets ready.
+func TestStartUnwritableStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nats")
+	if err := os.MkdirAll(filepath.Join(dir, "jetstream"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+			t.Skipf("cannot bind-mount: %v", err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+		if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			t.Skipf("cannot make the bind mount read-only: %v", err)
+		}
+	} else {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+	}
+	b, err := Start(context.Background(), Config{DataDir: dir})
+	if err == nil {
+		b.Close()
+		t.Fatal("Start succeeded")
+	}
+	if !strings.Contains(err.Error(), dir) || !(errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES)) {
+		t.Fatalf("Start: %v, want the store and the cause", err)
+	}
+}
+
+// TestWaitReadyReportsFatal: a server that reported a fatal error is not
+// waited for.
+func TestWaitReadyReportsFatal(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fatal := make(chan string, 1)
+	fatal <- "Can't start JetStream: no space left on device"
+	err = waitReady(ns, time.Hour, fatal)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("waitReady: %v", err)
 	}
 }

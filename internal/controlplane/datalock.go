@@ -63,7 +63,37 @@ func lockDataDir(dir string) (*dataLock, error) {
 		f.Close()
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
+	if err := subdirsWritable(dir); err != nil {
+		_ = funlock(f)
+		f.Close()
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
 	return &dataLock{f: f}, nil
+}
+
+// subdirsWritable checks that every directory shoal keeps in dir (the bus's
+// store, the journal, the code cache, the fleet…) takes a new file: one that
+// does not would fail later, some only at the first invocation, and the
+// bus's only after a wait, with its cause in a log line.
+func subdirsWritable(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		f, err := os.CreateTemp(filepath.Join(dir, e.Name()), ".writable-*")
+		if err != nil {
+			return err
+		}
+		f.Close()
+		if err := os.Remove(f.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // release gives the data directory up.

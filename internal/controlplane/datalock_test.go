@@ -12,21 +12,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readOnlyDir returns an existing directory that this process cannot write:
-// a read-only bind mount when root (root writes through permissions), else
-// a directory without write permission.
-func readOnlyDir(t *testing.T) string {
+// readOnly makes the existing directory dir one that this process cannot
+// write: a read-only bind mount when root (root writes through
+// permissions), else no write permission.
+func readOnly(t *testing.T, dir string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "data")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	if os.Geteuid() != 0 {
 		if err := os.Chmod(dir, 0o555); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
-		return dir
+		return
 	}
 	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
 		t.Skipf("cannot bind-mount a read-only directory: %v", err)
@@ -35,21 +31,72 @@ func readOnlyDir(t *testing.T) string {
 	if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 		t.Skipf("cannot make the bind mount read-only: %v", err)
 	}
-	return dir
 }
 
-// TestUnwritableDataDir: an existing data directory shoal cannot write fails
-// Start at once, with the cause in the error itself.
+// TestUnwritableDataDir: a data directory shoal cannot write, or cannot
+// create, or one whose parts it cannot write, fails Start at once with the
+// cause in the error itself (before, a read-only bus store waited 10 s for
+// "bus: server not ready in time").
 func TestUnwritableDataDir(t *testing.T) {
-	dir := readOnlyDir(t)
-	_, err := Start(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0"}, Deps{})
-	if err == nil {
-		t.Fatal("Start on an unwritable data directory succeeded")
+	cases := []struct {
+		name string
+		// prepare returns the data directory and the path the error names.
+		prepare func(t *testing.T, root string) (data, named string)
+		cause   []error
+	}{
+		{"read-only directory", func(t *testing.T, root string) (string, string) {
+			readOnly(t, root)
+			return root, root
+		}, []error{unix.EROFS, unix.EACCES, unix.EPERM}},
+		{"parent is a file", func(t *testing.T, root string) (string, string) {
+			file := filepath.Join(root, "file")
+			if err := os.WriteFile(file, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(file, "data"), filepath.Join(file, "data")
+		}, []error{unix.ENOTDIR}},
+		{"read-only bus store", func(t *testing.T, root string) (string, string) {
+			return root, mkReadOnly(t, filepath.Join(root, "nats", "jetstream"), filepath.Join(root, "nats"))
+		}, []error{unix.EROFS, unix.EACCES, unix.EPERM}},
+		{"read-only code cache", func(t *testing.T, root string) (string, string) {
+			return root, mkReadOnly(t, filepath.Join(root, "code"), filepath.Join(root, "code"))
+		}, []error{unix.EROFS, unix.EACCES, unix.EPERM}},
+		{"read-only fleet", func(t *testing.T, root string) (string, string) {
+			return root, mkReadOnly(t, filepath.Join(root, "fleet"), filepath.Join(root, "fleet"))
+		}, []error{unix.EROFS, unix.EACCES, unix.EPERM}},
 	}
-	if !strings.Contains(err.Error(), dir) ||
-		!(errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
-		t.Fatalf("Start: %v; want the directory and the cause (read-only or permission denied)", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "data")
+			if err := os.Mkdir(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			data, named := c.prepare(t, root)
+			s, err := Start(context.Background(), Config{DataDir: data, Listen: "127.0.0.1:0"}, Deps{})
+			if err == nil {
+				s.Close()
+				t.Fatal("Start succeeded")
+			}
+			found := false
+			for _, cause := range c.cause {
+				found = found || errors.Is(err, cause)
+			}
+			if !strings.Contains(err.Error(), named) || !found {
+				t.Fatalf("Start: %v; want %s and the cause (%v) in the error", err, named, c.cause)
+			}
+		})
 	}
+}
+
+// mkReadOnly creates mk and makes dir (mk or one of its parents) read-only;
+// it returns dir.
+func mkReadOnly(t *testing.T, mk, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(mk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	readOnly(t, dir)
+	return dir
 }
 
 // TestDataDirLock: a second lock on a held data directory fails with
