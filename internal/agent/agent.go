@@ -25,6 +25,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/codecache"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/envnet"
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/pricing"
@@ -393,14 +394,15 @@ func (a *Agent) admit(e *hostedEnv) *wire.RefusedError {
 	return nil
 }
 
-// command answers one request on the command subject.
+// command answers one request on the command subject. A command that
+// panics is answered with a ServiceException error; the agent serves on.
 func (a *Agent) command(m *nats.Msg) {
 	var cmd Command
 	var rep Reply
 	if err := json.Unmarshal(m.Data, &cmd); err != nil {
 		rep.Error = "bad command: " + err.Error()
-	} else {
-		rep = a.do(cmd)
+	} else if perr := guard.Run(a.log, "agent command "+cmd.Op, func() { rep = a.do(cmd) }); perr != nil {
+		rep = Reply{Error: "ServiceException: " + perr.Error()}
 	}
 	body, _ := json.Marshal(rep)
 	if err := m.Respond(body); err != nil {
@@ -468,7 +470,13 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 	a.mu.Unlock()
 	a.heartbeatNow()
 
-	ae, err := a.launch(req)
+	var ae *env.Environment
+	var err error
+	// A launch that panics fails like one that errs: the environment is
+	// removed and the start answered.
+	if perr := guard.Run(a.log, "starting an environment", func() { ae, err = a.launch(req) }); perr != nil {
+		err = perr
+	}
 	e.ae, e.initErr = ae, err
 	if err != nil {
 		a.mu.Lock()
@@ -638,21 +646,28 @@ func (a *Agent) heartbeats() {
 		case <-a.runCtx.Done():
 			return
 		case <-t.C():
-			now := a.clock.Now()
-			cpu, mem := a.metrics.Sample(now, a.it.VCPU)
-			a.cpuBits.Store(math.Float64bits(cpu))
-			a.memUsed.Store(int64(mem))
-			a.mu.RLock()
-			for _, e := range a.envs {
-				e.sampleCPU(now)
-			}
-			a.mu.RUnlock()
-			a.obs.sample(a)
+			_ = guard.Run(a.log, "sampling the instance", a.sample)
 		case <-a.kick:
 		}
 		stamp.Write(a.clock.Now())
-		a.publish(a.state())
+		_ = guard.Run(a.log, "heartbeat", func() { a.publish(a.state()) })
 	}
+}
+
+// sample reads the instance's and its environments' figures.
+func (a *Agent) sample() {
+	now := a.clock.Now()
+	cpu, mem := a.metrics.Sample(now, a.it.VCPU)
+	a.cpuBits.Store(math.Float64bits(cpu))
+	a.memUsed.Store(int64(mem))
+	func() {
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+		for _, e := range a.envs {
+			e.sampleCPU(now)
+		}
+	}()
+	a.obs.sample(a)
 }
 
 // heartbeat builds the current heartbeat.

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/sandbox"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -25,7 +28,7 @@ type testAgent struct {
 	cfg     Config
 }
 
-func startTestAgent(t *testing.T) *testAgent {
+func startTestAgent(t *testing.T, mutate ...func(*Deps)) *testAgent {
 	t.Helper()
 	b, sha := testBus(t)
 	sock, err := os.MkdirTemp("", "inst")
@@ -40,7 +43,11 @@ func startTestAgent(t *testing.T) *testAgent {
 	}
 	m := &fakeMetrics{}
 	hbs := watchHeartbeats(t, b.Conn())
-	a, err := Start(context.Background(), cfg, Deps{Logger: testLogger(), Metrics: m})
+	deps := Deps{Logger: testLogger(), Metrics: m}
+	for _, f := range mutate {
+		f(&deps)
+	}
+	a, err := Start(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,4 +424,51 @@ func TestServesOverTCP(t *testing.T) {
 	if r, ok := wire.AsRefused(err); !ok || r.Reason != wire.ReasonUnknown {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestPanicsDoNotStopTheAgent: a start command whose launch panics (here in
+// the sandbox factory) is answered with an error and leaves no environment
+// behind; a heartbeat round that panics (here in the host metrics) is
+// skipped. The agent serves on: the next start and its invocations work, and
+// heartbeats keep coming.
+func TestPanicsDoNotStopTheAgent(t *testing.T) {
+	const panicMB = 999
+	ta := startTestAgent(t, func(d *Deps) {
+		d.Sandboxes = func(cfg sandbox.Config, log *slog.Logger) (env.Sandbox, error) {
+			if cfg.MemoryMB == panicMB {
+				panic("the sandbox factory broke")
+			}
+			return env.DefaultSandboxes(cfg, log)
+		}
+	})
+	spec := sleepySpec(1)
+	spec.MemoryMB = panicMB
+	_, err := ta.client.StartEnvironment(context.Background(), ta.cfg.ID,
+		StartEnv{EnvID: "e-panic", CapacityProvider: "cp1", CodeSha256: ta.sha, Spec: spec})
+	if err == nil || !strings.Contains(err.Error(), "the sandbox factory broke") {
+		t.Fatalf("start whose launch panicked: %v", err)
+	}
+	ta.waitEnv(t, "e-panic", "")
+
+	ta.start(t, "e-ok", 1)
+	res, err := ta.conn.Invoke(context.Background(), "e-ok", env.Invocation{RequestID: "r1", Payload: []byte(`"hi"`)})
+	if err != nil || string(res.Payload) != `"hi"` {
+		t.Fatalf("invoke after the panic: %v %s", err, res.Payload)
+	}
+
+	ta.metrics.panics.Store(true)
+	hb, _ := ta.hbs.get(ta.cfg.ID)
+	eventually(t, 20*time.Second, func() error {
+		if ta.metrics.panicked.Load() == 0 {
+			return errors.New("no heartbeat round has sampled yet")
+		}
+		return nil
+	})
+	ta.metrics.panics.Store(false)
+	eventually(t, 20*time.Second, func() error {
+		if now, _ := ta.hbs.get(ta.cfg.ID); now.Seq <= hb.Seq+2 {
+			return fmt.Errorf("heartbeat %d, want past %d", now.Seq, hb.Seq+2)
+		}
+		return nil
+	})
 }

@@ -94,13 +94,19 @@ func eventually(t testing.TB, timeout time.Duration, f func() error) {
 	}
 }
 
-// fakeMetrics reports what the test sets.
+// fakeMetrics reports what the test sets; with panics set, it panics.
 type fakeMetrics struct {
-	cpu atomic.Uint64
-	mem atomic.Int64
+	cpu      atomic.Uint64
+	mem      atomic.Int64
+	panics   atomic.Bool
+	panicked atomic.Int64
 }
 
 func (f *fakeMetrics) Sample(time.Time, int) (float64, int) {
+	if f.panics.Load() {
+		f.panicked.Add(1)
+		panic("the host metrics broke")
+	}
 	return math.Float64frombits(f.cpu.Load()), int(f.mem.Load())
 }
 

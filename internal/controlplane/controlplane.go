@@ -362,7 +362,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// A panic in a handler is answered ServiceException, inside the
+	// signature check as well as behind it.
+	s.http = &http.Server{Handler: lambdaapi.Recovering(handler, logger), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("API server stopped", "err", err)

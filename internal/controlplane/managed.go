@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
@@ -86,10 +87,12 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 	go func() {
 		defer m.wg.Done()
 		for ev := range events {
-			if ev.Instance.State == fleet.StateLost || ev.Instance.State == fleet.StateTerminated {
-				m.pool.Forget(ev.Instance.ID)
-			}
-			m.router.Update(lf.Instances())
+			_ = guard.Run(s.logger, "fleet event", func() {
+				if ev.Instance.State == fleet.StateLost || ev.Instance.State == fleet.StateTerminated {
+					m.pool.Forget(ev.Instance.ID)
+				}
+				m.router.Update(lf.Instances())
+			})
 		}
 	}()
 	go func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
 	fleetpkg "github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/scaler"
@@ -146,7 +147,7 @@ func (l *scaleLoop) Run(ctx context.Context) {
 	defer tk.Stop()
 	defer l.wg.Wait()
 	for {
-		l.Tick(ctx)
+		_ = guard.Run(l.log, "scaler round", func() { l.Tick(ctx) })
 		select {
 		case <-ctx.Done():
 			return
@@ -411,9 +412,14 @@ func (l *scaleLoop) startEnvironment(ctx context.Context, cp string, mv registry
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		_, err := l.deps.Environments.StartEnvironment(context.WithoutCancel(ctx), a.Instance, agent.StartEnv{
-			EnvID: id, CapacityProvider: cp, CodeSha256: v.CodeSha256, Revision: v.RevisionId, Spec: spec,
-		})
+		var err error
+		if perr := guard.Run(l.log, "starting an environment", func() {
+			_, err = l.deps.Environments.StartEnvironment(context.WithoutCancel(ctx), a.Instance, agent.StartEnv{
+				EnvID: id, CapacityProvider: cp, CodeSha256: v.CodeSha256, Revision: v.RevisionId, Spec: spec,
+			})
+		}); perr != nil {
+			err = perr
+		}
 		l.mu.Lock()
 		delete(l.starting, id)
 		l.mu.Unlock()
@@ -446,7 +452,11 @@ func (l *scaleLoop) stop(id string, f func(context.Context) error, what, reason 
 		defer l.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
-		if err := f(ctx); err != nil {
+		var err error
+		if perr := guard.Run(l.log, what, func() { err = f(ctx) }); perr != nil {
+			err = perr
+		}
+		if err != nil {
 			l.log.Warn(what, "id", id, "err", err)
 		}
 		l.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
 )
@@ -38,16 +39,18 @@ func (s *Server) syncLoop(ctx context.Context) {
 		case now := <-stampTick.C():
 			stamp.Write(now)
 		case now := <-tick.C():
-			s.provUsage.checkpoint(now, false)
+			_ = guard.Run(s.logger, "usage checkpoint", func() { s.provUsage.checkpoint(now, false) })
 		case ch, ok := <-changes:
 			if !ok {
 				return
 			}
-			s.syncReserved(ctx)
-			s.syncFunction(ctx, ch)
-			s.syncProvisioned(ctx, provisioned)
+			_ = guard.Run(s.logger, "registry sync", func() {
+				s.syncReserved(ctx)
+				s.syncFunction(ctx, ch)
+				s.syncProvisioned(ctx, provisioned)
+			})
 		case <-s.router.ProvisionedChanged():
-			s.reportProvisioned(ctx, provisioned)
+			_ = guard.Run(s.logger, "provisioned concurrency status", func() { s.reportProvisioned(ctx, provisioned) })
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/guard"
 )
 
 // record is an instance as kept in the KV bucket.
@@ -201,29 +202,35 @@ func (l *Local) monitor() {
 			return
 		case <-t.C():
 		}
-		now := l.clock.Now()
-		l.checkpointUsage(now)
-		type loss struct{ id, why string }
-		var lost []loss
-		l.mu.Lock()
-		for id, li := range l.insts {
-			if li.terminating {
-				continue
+		_ = guard.Run(l.log, "fleet monitor", l.checkInstances)
+	}
+}
+
+// checkInstances records the instances' usage up to now and marks lost the
+// ones whose heartbeats stopped or whose boot takes too long.
+func (l *Local) checkInstances() {
+	now := l.clock.Now()
+	l.checkpointUsage(now)
+	type loss struct{ id, why string }
+	var lost []loss
+	l.mu.Lock()
+	for id, li := range l.insts {
+		if li.terminating {
+			continue
+		}
+		switch li.info.State {
+		case StatePending:
+			if li.pid != 0 && now.Sub(li.info.LaunchedAt) > l.cfg.LaunchDelay+l.cfg.BootTimeout {
+				lost = append(lost, loss{id, "no heartbeat within the boot timeout"})
 			}
-			switch li.info.State {
-			case StatePending:
-				if li.pid != 0 && now.Sub(li.info.LaunchedAt) > l.cfg.LaunchDelay+l.cfg.BootTimeout {
-					lost = append(lost, loss{id, "no heartbeat within the boot timeout"})
-				}
-			case StateRunning, StateDraining:
-				if now.Sub(li.info.LastHeartbeat) > l.cfg.HeartbeatTimeout {
-					lost = append(lost, loss{id, "no heartbeat for " + now.Sub(li.info.LastHeartbeat).Round(time.Millisecond).String()})
-				}
+		case StateRunning, StateDraining:
+			if now.Sub(li.info.LastHeartbeat) > l.cfg.HeartbeatTimeout {
+				lost = append(lost, loss{id, "no heartbeat for " + now.Sub(li.info.LastHeartbeat).Round(time.Millisecond).String()})
 			}
 		}
-		l.mu.Unlock()
-		for _, x := range lost {
-			l.markLost(x.id, x.why)
-		}
+	}
+	l.mu.Unlock()
+	for _, x := range lost {
+		l.markLost(x.id, x.why)
 	}
 }

@@ -237,7 +237,7 @@ func (a *api) routes() {
 	})
 }
 
-func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveRecovering(a.mux, a.log, w, r) }
 
 // wrap gives every response a request id and sends returned errors through writeError.
 func (a *api) wrap(fn handlerFunc) http.Handler {

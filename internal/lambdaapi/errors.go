@@ -2,10 +2,12 @@ package lambdaapi
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/guard"
 )
 
 // upperMessage lists the errors whose body spells the message "Message": Lambda's
@@ -129,3 +131,74 @@ func errorResponse(e *awserr.Error) (status int, header http.Header, body []byte
 	body, _ = json.Marshal(&b)
 	return status, header, body
 }
+
+// Recovering serves h so that a handler that panics never takes the server
+// down: the panic is logged with its stack and answered 500 ServiceException
+// (through errorResponse), or, when the handler had already begun its
+// response, the connection is cut so that the client sees it broken rather
+// than complete. The Lambda API serves itself this way; shoal up wraps its
+// other endpoints in it too.
+func Recovering(h http.Handler, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return recovering(h, logger.With("component", "lambdaapi"))
+}
+
+func recovering(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveRecovering(h, log, w, r) })
+}
+
+// serveRecovering serves one request of h as Recovering does.
+func serveRecovering(h http.Handler, log *slog.Logger, w http.ResponseWriter, r *http.Request) {
+	if _, ok := w.(*recoverWriter); ok {
+		h.ServeHTTP(w, r) // an outer Recovering answers
+		return
+	}
+	rw := &recoverWriter{ResponseWriter: w}
+	defer guard.Recover(log, "HTTP request", func(err error) {
+		if rw.wrote {
+			panic(http.ErrAbortHandler)
+		}
+		status, header, body := errorResponse(awserr.Service(err, "An internal error occurred."))
+		h := w.Header()
+		for k := range h {
+			if k != hdrRequestID { // what the handler meant to send goes
+				delete(h, k)
+			}
+		}
+		for k, v := range header {
+			h[k] = v
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	})
+	h.ServeHTTP(rw, r)
+}
+
+// recoverWriter notes whether a response has begun.
+type recoverWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *recoverWriter) WriteHeader(status int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *recoverWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming handlers (log tails) flush through the wrapper.
+func (w *recoverWriter) Flush() {
+	w.wrote = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *recoverWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

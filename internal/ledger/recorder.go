@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -144,7 +145,11 @@ func (r *Recorder) run() {
 	}()
 	backoff := time.Duration(0)
 	for {
-		if _, err := r.pub.step(ctx); err != nil {
+		var err error
+		if perr := guard.Run(r.logger, "publishing usage events", func() { _, err = r.pub.step(ctx) }); perr != nil {
+			err = perr
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/guard"
 )
 
 // StreamName is the JetStream stream that holds the logs.
@@ -139,6 +141,7 @@ func (s *Store) publish() {
 	defer close(s.done)
 	batches := make(map[string][]byte) // by function
 	flush := func() {
+		defer guard.Recover(s.logger, "storing log lines", nil)
 		for fn, body := range batches {
 			if _, err := s.js.PublishAsync(subjectPrefix+fn+s.source, body); err != nil {
 				s.logger.Warn("log lines not stored", "function", fn, "err", err)

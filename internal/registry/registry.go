@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/guard"
 )
 
 // Default bucket names. Remote agents read code from DefaultCodeBucket by CodeKey.
@@ -242,7 +243,7 @@ func (r *Registry) watchLoop(w jetstream.KeyWatcher) {
 	defer func() { _ = w.Stop() }()
 	for e := range w.Updates() {
 		if e != nil {
-			r.applyEntry(e)
+			_ = guard.Run(r.log, "registry update", func() { r.applyEntry(e) })
 		}
 	}
 }

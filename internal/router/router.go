@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/guard"
 )
 
 // Config configures a Router.
@@ -269,7 +270,7 @@ func (r *Router) Run(ctx context.Context) {
 		case <-r.stop:
 			return
 		case <-tk.C():
-			r.reap()
+			_ = guard.Run(r.logger, "reaping idle environments", r.reap)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/guard"
 )
 
 // These unit tests drive the router's admission and pooling logic with an
@@ -25,6 +26,8 @@ type fakeEnv struct {
 	gate    chan struct{} // when non-nil, Invoke waits for it
 	replace bool
 	calls   atomic.Int32
+	// donePanics is how many more calls of Done panic.
+	donePanics atomic.Int32
 }
 
 func (f *fakeEnv) Invoke(ctx context.Context, inv env.Invocation) (env.Result, error) {
@@ -38,7 +41,12 @@ func (f *fakeEnv) Invoke(ctx context.Context, inv env.Invocation) (env.Result, e
 	return env.Result{Payload: []byte(fmt.Sprintf(`{"env":%d}`, f.id)), Replace: f.replace}, nil
 }
 
-func (f *fakeEnv) Done() <-chan struct{} { return f.done }
+func (f *fakeEnv) Done() <-chan struct{} {
+	if f.donePanics.Add(-1) >= 0 {
+		panic("the environment broke")
+	}
+	return f.done
+}
 
 func (f *fakeEnv) Close(context.Context) error {
 	if f.closed.CompareAndSwap(false, true) {
@@ -256,6 +264,46 @@ func TestIdleEnvironmentsAreReaped(t *testing.T) {
 		t.Fatal("reaped before keep-alive ran out")
 	}
 	for range 4 {
+		clk.Advance(10 * time.Second)
+	}
+	eventually(t, func() error {
+		if !st.envs[0].closed.Load() {
+			return errors.New("idle environment not reaped")
+		}
+		return nil
+	})
+}
+
+// TestReaperSurvivesPanic: a reaping round that panics is logged and
+// skipped; the next rounds reap as usual.
+func TestReaperSurvivesPanic(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	st := &fakeStarter{}
+	r := newTestRouter(t, Config{KeepAlive: time.Minute, ReapInterval: 10 * time.Second}, st, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	if _, err := r.Invoke(context.Background(), target("f", nil), env.Invocation{}); err != nil {
+		t.Fatal(err)
+	}
+	before := guard.Panics()
+	st.envs[0].donePanics.Store(1)
+	eventually(t, func() error {
+		if clk.Waiters() == 0 {
+			return errors.New("reaper not armed")
+		}
+		return nil
+	})
+	// The first round, before the keep-alive runs out, asks whether the
+	// environment is done, and panics.
+	clk.Advance(10 * time.Second)
+	eventually(t, func() error {
+		if guard.Panics() == before {
+			return errors.New("no round has panicked yet")
+		}
+		return nil
+	})
+	for range 7 {
 		clk.Advance(10 * time.Second)
 	}
 	eventually(t, func() error {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
@@ -91,6 +92,12 @@ func (s *Server) serveConn(nc net.Conn) {
 	defer nc.Close()
 	rw := rawio.New(nc)
 	c := connPool.Get().(*conn)
+	// A request that panics is answered 500 and its connection closed; the
+	// conn, in whatever state, is not reused. The invocations a worker
+	// connection held end as its exit would end them (serve's orphan).
+	defer guard.Recover(s.logger, "Runtime API connection", func(error) {
+		c.writeError(500, "ServiceException", "An internal error occurred.", true)
+	})
 	c.s, c.w, c.peerClosed = s, rw, noPeerCheck
 	c.br.Reset(rw)
 	if tc, ok := nc.(syscall.Conn); ok {

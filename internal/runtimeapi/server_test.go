@@ -400,3 +400,38 @@ func TestResponseTooLarge(t *testing.T) {
 		t.Errorf("outcome %+v", o)
 	}
 }
+
+// TestConnectionPanic: a request whose handling panics (here the OnTake
+// hook) is answered 500 ServiceException on its connection, which closes;
+// the server goes on serving the runtime's next requests.
+func TestConnectionPanic(t *testing.T) {
+	s, err := New(Config{Slots: 2, OnTake: func(inv *Invocation) {
+		if inv.ID == "boom" {
+			panic("the hook broke")
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Submit(&Invocation{ID: "boom", Payload: []byte(`{}`), Deadline: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := get(t.Context(), &http.Client{}, url(s, "invocation/next"))
+	if err != nil || r.status != 500 || !strings.Contains(r.body, `"errorType":"ServiceException"`) {
+		t.Fatalf("next that panicked: %v %+v", err, r)
+	}
+	inv := &Invocation{ID: "ok", Payload: []byte(`{}`), Deadline: time.Now().Add(time.Minute)}
+	if err := s.Submit(inv); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := get(t.Context(), &http.Client{}, url(s, "invocation/next")); err != nil || r.status != 200 || r.header.Get("Lambda-Runtime-Aws-Request-Id") != "ok" {
+		t.Fatalf("next after the panic: %v %+v", err, r)
+	}
+	if status, body := post(&http.Client{}, url(s, "invocation/ok/response"), `"done"`, nil); status != 202 {
+		t.Fatalf("response: %d %s", status, body)
+	}
+	if o := <-inv.Done(); string(o.Payload) != `"done"` {
+		t.Fatalf("outcome %+v", o)
+	}
+}

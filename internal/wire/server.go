@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
@@ -146,6 +147,7 @@ func (sc *serverConn) serve() {
 		delete(sc.s.conns, sc)
 		sc.s.mu.Unlock()
 	}()
+	defer guard.Recover(sc.s.log, "invoke connection", nil) // the connection closes
 	if sc.s.key != nil {
 		if err := serverHandshake(sc.nc, sc.s.key); err != nil {
 			sc.s.log.Warn("a client failed to authenticate; closing the connection",
@@ -235,8 +237,13 @@ func (sc *serverConn) work(j job) {
 }
 
 // invoke runs one invocation and answers it unless the caller cancelled it.
+// A handler that panics answers an error (the router's ServiceException).
 func (sc *serverConn) invoke(ctx context.Context, id uint64, envID string, inv env.Invocation) {
-	res, err := sc.s.h.Invoke(ctx, envID, inv)
+	var res env.Result
+	var err error
+	if perr := guard.Run(sc.s.log, "invocation", func() { res, err = sc.s.h.Invoke(ctx, envID, inv) }); perr != nil {
+		err = perr
+	}
 	sc.mu.Lock()
 	cancel, live := sc.cancels[id]
 	delete(sc.cancels, id)

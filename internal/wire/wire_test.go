@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -355,5 +356,25 @@ func TestServerRejectsGarbage(t *testing.T) {
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := nc.Read(make([]byte, 1)); err == nil {
 		t.Fatalf("read %d bytes, want the connection closed", n)
+	}
+}
+
+// TestHandlerPanic: an invocation whose handler panics is answered with an
+// error on its own; the connection and the server serve the next ones.
+func TestHandlerPanic(t *testing.T) {
+	c, _ := serve(t, HandlerFunc(func(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
+		if inv.RequestID == "boom" {
+			panic("the agent broke")
+		}
+		return env.Result{Payload: inv.Payload}, nil
+	}))
+	_, err := c.Invoke(context.Background(), "e", env.Invocation{RequestID: "boom"})
+	var re *RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Message, "the agent broke") {
+		t.Fatalf("invocation that panicked: %v, want a RemoteError", err)
+	}
+	res, err := c.Invoke(context.Background(), "e", env.Invocation{RequestID: "ok", Payload: []byte(`"next"`)})
+	if err != nil || string(res.Payload) != `"next"` {
+		t.Fatalf("the next invocation on the same connection: %v %s", err, res.Payload)
 	}
 }
