@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -26,6 +25,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/shoal-dev/shoal/internal/billing"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
@@ -46,17 +46,11 @@ func readUsage(hc *http.Client, endpoint string, params url.Values) ([]meter.Eve
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return nil, fmt.Errorf("usage: %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	var out []meter.Event
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev meter.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
+	events, gaps, err := ledger.DecodeUsage(resp.Body)
+	if err == nil && len(gaps) > 0 {
+		err = fmt.Errorf("the ledger reports gaps: %+v", gaps)
 	}
-	return out, sc.Err()
+	return events, err
 }
 
 var billedRE = regexp.MustCompile(`Billed Duration: (\d+) ms`)

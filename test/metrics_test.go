@@ -96,6 +96,19 @@ func TestMetrics(t *testing.T) {
 		}
 	}()
 
+	t.Run("metering failures and recovered panics are counted", func(t *testing.T) {
+		m := scrapeMetrics(t, url)
+		for _, name := range []string{"shoal_usage_record_failures_total", "shoal_usage_publish_failures_total",
+			"shoal_usage_damaged_lines_total", "shoal_panics_recovered_total", "shoal_usage_events_published_total"} {
+			if _, n := m.sum(name, nil); n != 1 {
+				t.Errorf("%s: %d series, want 1", name, n)
+			}
+		}
+		if got := m.value("shoal_usage_record_failures_total", nil); got != 0 {
+			t.Errorf("usage record failures %v on a healthy shoal", got)
+		}
+	})
+
 	t.Run("on-demand: invocations, errors, durations, throttles, concurrency", func(t *testing.T) {
 		createGoFn(t, s, "od")
 		fv := promLabels("function", "od", "version", "$LATEST")

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 )
 
@@ -190,7 +191,13 @@ func (o *observer) serve(a *Agent) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&agentCollector{a: a})
+		&agentCollector{a: a},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_panics_recovered_total",
+			Help: "Panics in the agent's goroutines that were recovered and logged with their stack; the agent served on."},
+			func() float64 { return float64(guard.Panics()) }))
+	if a.meter != nil {
+		reg.MustRegister(a.meter.Collectors()...)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

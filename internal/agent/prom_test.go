@@ -84,6 +84,13 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 	})
 
 	before := scrapeAgent(t, addr)
+	// Metering and recovered panics are counted, at 0 on a healthy agent.
+	for _, name := range []string{"shoal_usage_record_failures_total", "shoal_usage_publish_failures_total",
+		"shoal_usage_damaged_lines_total", "shoal_panics_recovered_total"} {
+		if v, ok := agentSample(before, name, nil); !ok || v != 0 {
+			t.Errorf("%s = %v (found %v), want 0", name, v, ok)
+		}
+	}
 	if got, _ := agentSample(before, "shoal_agent_environment_concurrency_limit", labels); got != 3 {
 		t.Fatalf("concurrency limit %v, want 3", got)
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/cost"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -87,7 +87,7 @@ func runCostReport(c *cobra.Command, f *costReportFlags, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	events, err := fetchUsage(c, &f.cf, opts.Since)
+	events, gaps, err := fetchUsage(c, &f.cf, opts.Since)
 	if err != nil {
 		return err
 	}
@@ -95,6 +95,10 @@ func runCostReport(c *cobra.Command, f *costReportFlags, now time.Time) error {
 	r, err := billing.Build(events, cat, opts)
 	if err != nil {
 		return err
+	}
+	// What the ledger could not deliver is said with the bill, never left out.
+	for _, g := range gaps {
+		r.Warnings = append(r.Warnings, "the usage ledger is incomplete, so this bill may be too: "+g.Problem)
 	}
 	out := c.OutOrStdout()
 	switch f.cf.output {
@@ -163,43 +167,26 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 // shoal's GET /shoal/v1/usage. It asks for no end and no function: segments
 // that run past the period's end are cut to it by billing, and capacity
 // providers are billed with every function's requests.
-func fetchUsage(c *cobra.Command, cf *clientFlags, since time.Time) ([]meter.Event, error) {
+func fetchUsage(c *cobra.Command, cf *clientFlags, since time.Time) ([]meter.Event, []ledger.Gap, error) {
 	q := url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}}
 	u := strings.TrimRight(cf.endpoint, "/") + "/shoal/v1/usage?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctxOf(c), http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hc, err := cf.httpClient(ctxOf(c), 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("usage: %w", err)
+		return nil, nil, fmt.Errorf("usage: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, shoalError("usage", resp)
+		return nil, nil, shoalError("usage", resp)
 	}
-	return decodeUsage(resp.Body)
-}
-
-// decodeUsage reads newline-delimited JSON usage events.
-func decodeUsage(r io.Reader) ([]meter.Event, error) {
-	var events []meter.Event
-	dec := json.NewDecoder(r)
-	for {
-		var ev meter.Event
-		err := dec.Decode(&ev)
-		if errors.Is(err, io.EOF) {
-			return events, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("usage: event %d: %w", len(events)+1, err)
-		}
-		events = append(events, ev)
-	}
+	return ledger.DecodeUsage(resp.Body)
 }
 
 // functionInfos asks shoal's Lambda API for every function's runtime and

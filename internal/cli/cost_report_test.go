@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/shoal-dev/shoal/internal/billing"
+	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
 )
 
@@ -181,14 +185,53 @@ func FuzzParseWhen(f *testing.F) {
 	})
 }
 
-func FuzzDecodeUsage(f *testing.F) {
-	f.Add(`{"id":"a","kind":"invocation","start":"2026-11-26T10:00:00Z","end":"2026-11-26T10:00:01Z","billed_ms":1000}` + "\n")
-	f.Add(`{"id":"a"}{"id":"b"}`)
-	f.Add(`{"id":`)
-	f.Fuzz(func(t *testing.T, s string) {
-		events, err := decodeUsage(strings.NewReader(s))
-		if err != nil && events != nil {
-			t.Errorf("events %v beside error %v", events, err)
+// TestCostReportShowsLedgerGaps: messages the ledger lost or cannot read are
+// in the report's warnings (JSON and table), not silently left out of the
+// bill. The usage comes from a real ledger stream through its handler.
+func TestCostReportShowsLedgerGaps(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	js := b.JetStream()
+	if err := ledger.EnsureStream(ctx, js, 0); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, body := range []string{
+		fmt.Sprintf(`{"id":"inv-1","kind":"invocation","start":%q,"end":%q,"function":"f","compute":"on-demand","memory_mb":128,"duration_ms":20,"billed_ms":20}`,
+			now.Add(-10*time.Minute).Format(time.RFC3339Nano), now.Add(-10*time.Minute+20*time.Millisecond).Format(time.RFC3339Nano)),
+		`{"id":"inv-2","kind":"invoc`,
+	} {
+		if _, err := js.Publish(ctx, ledger.SubjectPrefix+"invocation.f.cp", []byte(body+"\n")); err != nil {
+			t.Fatal(i, err)
 		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /shoal/v1/usage", ledger.Handler(js))
+	mux.HandleFunc("GET /2015-03-31/functions/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"Functions":[{"FunctionName":"f","Runtime":"python3.13"}]}`))
 	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	out, errOut, code := runShoal(t, "cost", "report", "--endpoint-url", srv.URL, "--since", "1h", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc billing.JSONReport
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if doc.Events["invocation"] != 1 || len(doc.Warnings) != 1 || !strings.Contains(doc.Warnings[0], "message 2") ||
+		!strings.Contains(doc.Warnings[0], "not usage events") {
+		t.Errorf("events %v, warnings %q", doc.Events, doc.Warnings)
+	}
+	out, errOut, code = runShoal(t, "cost", "report", "--endpoint-url", srv.URL, "--since", "1h")
+	if code != 0 || !strings.Contains(out, "the usage ledger is incomplete") {
+		t.Errorf("exit %d: %s\n%s", code, errOut, out)
+	}
 }

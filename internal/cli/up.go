@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,8 @@ func newUpCmd() *cobra.Command {
 	f.BoolVar(&cfg.NoMeter, "no-meter", os.Getenv("SHOAL_NO_METER") != "",
 		"do not record usage (invocations, instance time) in the ledger (env SHOAL_NO_METER)")
 	f.DurationVar(&cfg.LaunchDelay, "launch-delay", 0, "emulate an instance's boot time before its agent starts (e.g. 90s)")
+	f.Var(retentionFlag{&cfg.UsageRetention}, "usage-retention",
+		"how long the usage ledger keeps its events, e.g. 90d or 2160h; 0 keeps them for ever (default 400d)")
 	return c
 }
 
@@ -121,3 +124,38 @@ func regionOf(cfg controlplane.Config) string {
 	}
 	return "us-east-1"
 }
+
+// retentionFlag is --usage-retention: a duration, whole days (400d), or 0
+// for ever (stored as a negative duration; unset is 0, the default).
+type retentionFlag struct{ d *time.Duration }
+
+func (f retentionFlag) String() string {
+	switch {
+	case f.d == nil || *f.d == 0:
+		return "400d"
+	case *f.d < 0:
+		return "0"
+	}
+	return f.d.String()
+}
+
+func (f retentionFlag) Set(s string) error {
+	if s == "0" {
+		*f.d = -1
+		return nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= maxDaysAgo {
+			*f.d = time.Duration(n) * 24 * time.Hour
+			return nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q: want a duration such as 90d or 2160h, or 0 to keep every event", s)
+	}
+	*f.d = d
+	return nil
+}
+
+func (retentionFlag) Type() string { return "duration" }

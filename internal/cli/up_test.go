@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBanner(t *testing.T) {
@@ -54,5 +55,39 @@ func TestBanner(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestUsageRetentionFlag(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"90d", 90 * 24 * time.Hour, false},
+		{"2160h", 2160 * time.Hour, false},
+		{"0", -1, false}, // for ever
+		{"-1h", 0, true},
+		{"0d", 0, true},
+		{"soon", 0, true},
+	}
+	for _, c := range cases {
+		var d time.Duration
+		err := retentionFlag{&d}.Set(c.in)
+		if (err != nil) != c.err || !c.err && d != c.want {
+			t.Errorf("%q: %v, %v; want %v (error %v)", c.in, d, err, c.want, c.err)
+		}
+	}
+	var unset time.Duration
+	if s := (retentionFlag{&unset}).String(); s != "400d" {
+		t.Errorf("default shown as %q", s)
+	}
+	// shoal up's flag is wired to the control plane's setting.
+	cmd := newUpCmd()
+	if err := cmd.Flags().Set("usage-retention", "30d"); err != nil {
+		t.Fatal(err)
+	}
+	if got := cmd.Flags().Lookup("usage-retention").Value.String(); got != (30 * 24 * time.Hour).String() {
+		t.Errorf("--usage-retention 30d reads back %q", got)
 	}
 }

@@ -75,6 +75,9 @@ type Config struct {
 
 	// NoMeter turns the usage ledger off (for measuring what metering costs).
 	NoMeter bool
+	// UsageRetention is how long the usage ledger keeps its events: 0 means
+	// ledger.DefaultRetention, a negative value for ever.
+	UsageRetention time.Duration
 }
 
 // Values of Config.Auth.

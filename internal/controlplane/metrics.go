@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
 	"github.com/shoal-dev/shoal/internal/wire"
@@ -84,6 +85,9 @@ func newServerMetrics(s *Server) *serverMetrics {
 		m.instances = s.managed.fleet.Instances
 		m.reg.MustRegister(&fleetCollector{instances: m.instances})
 	}
+	if s != nil && s.meter != nil {
+		m.reg.MustRegister(s.meter.Collectors()...)
+	}
 	return m
 }
 
@@ -109,7 +113,8 @@ func newMetrics() *serverMetrics {
 	empty := map[versionKey]*versionMetrics{}
 	m.children.Store(&empty)
 	m.reg.MustRegister(m.invocations, m.errors, m.serviceErrors, m.throttles, m.duration, m.initDuration,
-		concurrentCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		concurrentCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		panicsCollector())
 	return m
 }
 
@@ -392,4 +397,11 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	for v, n := range versions {
 		gauge(descEnvs, float64(n), v.cp, v.function, v.version, v.state)
 	}
+}
+
+// panicsCollector counts the panics the process recovered (internal/guard).
+func panicsCollector() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_panics_recovered_total",
+		Help: "Panics in shoal's server goroutines that were recovered and logged with their stack; the process served on."},
+		func() float64 { return float64(guard.Panics()) })
 }

@@ -30,7 +30,14 @@ func (s *Server) openMeter(ctx context.Context, dataDir string) error {
 	if s.cfg.NoMeter {
 		return nil
 	}
-	if err := ledger.EnsureStream(ctx, s.bus.JetStream()); err != nil {
+	retention := s.cfg.UsageRetention
+	switch {
+	case retention == 0:
+		retention = ledger.DefaultRetention
+	case retention < 0:
+		retention = 0 // for ever
+	}
+	if err := ledger.EnsureStream(ctx, s.bus.JetStream(), retention); err != nil {
 		return err
 	}
 	rec, err := ledger.NewRecorder(ledger.Config{Dir: filepath.Join(dataDir, "meter")}, s.bus.JetStream(), s.logger)

@@ -28,7 +28,7 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 	}
 	defer b.Close()
 	js := b.JetStream()
-	if err := ledger.EnsureStream(ctx, js); err != nil {
+	if err := ledger.EnsureStream(ctx, js, 0); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
@@ -71,7 +71,7 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 
 	var segs []meter.Event
 	eventually(t, 10*time.Second, func() error {
-		evs, err := ledger.Read(ctx, js, ledger.Query{})
+		evs, _, err := ledger.Read(ctx, js, ledger.Query{})
 		if err != nil {
 			return err
 		}

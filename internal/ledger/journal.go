@@ -125,28 +125,59 @@ func openWriter(dir string, maxSize int64) (*writer, error) {
 	return w, nil
 }
 
+// rotateLocked starts the next segment. A segment that cannot be made whole
+// (a full disk) is an error, and the current segment stays as it was, mapped
+// and usable for what still fits; the next append tries again.
 func (w *writer) rotateLocked() error {
-	w.unmapLocked()
-	w.seg++
-	f, err := os.OpenFile(filepath.Join(w.dir, segName(w.seg)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("ledger: journal: %w", err)
-	}
-	// Allocate the blocks and fault the pages in now, once per segment, not
-	// one page at a time on the invoke path.
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, headerSize+w.maxSize); err != nil {
-		if err := f.Truncate(headerSize + w.maxSize); err != nil {
-			f.Close()
+	next := w.seg + 1
+	var f *os.File
+	for {
+		var err error
+		f, err = os.OpenFile(filepath.Join(w.dir, segName(next)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) || next > w.seg+16 {
 			return fmt.Errorf("ledger: journal: %w", err)
 		}
+		next++ // one a failed rollover could not remove: skipped, empty
+	}
+	fail := func(err error) error {
+		f.Close()
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("ledger: journal: %s: %w", segName(next), err)
+	}
+	// Allocate every block now, once per segment: a page of the mapping
+	// without a block behind it would fault on the invoke path, and with
+	// SIGBUS on a full disk.
+	if err := allocate(f, headerSize+w.maxSize); err != nil {
+		return fail(err)
 	}
 	mem, err := syscall.Mmap(int(f.Fd()), 0, int(headerSize+w.maxSize), syscall.PROT_READ|syscall.PROT_WRITE,
 		syscall.MAP_SHARED|syscall.MAP_POPULATE)
 	if err != nil {
-		f.Close()
-		return fmt.Errorf("ledger: journal: map: %w", err)
+		return fail(fmt.Errorf("map: %w", err))
 	}
-	w.f, w.mem, w.size = f, mem, 0
+	w.unmapLocked()
+	w.f, w.mem, w.seg, w.size = f, mem, next, 0
+	return nil
+}
+
+// allocate gives f size bytes of disk blocks. Where the file system has no
+// fallocate it writes zeros; either way a full disk is an error, never a
+// sparse file.
+func allocate(f *os.File, size int64) error {
+	err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
+	if err == nil || !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
+		return err
+	}
+	zeros := make([]byte, 64<<10)
+	for off := int64(0); off < size; off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), size-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -214,19 +245,21 @@ func encodeLine(buf []byte, id, subject string, data []byte) []byte {
 }
 
 // parseLines splits whole lines off b, appending them to lines; consumed is
-// where the unfinished tail starts.
-func parseLines(lines []line, b []byte) (_ []line, consumed int) {
+// where the unfinished tail starts, damaged how many lines had no id or
+// subject.
+func parseLines(lines []line, b []byte) (_ []line, consumed, damaged int) {
 	for {
 		i := bytes.IndexByte(b[consumed:], '\n')
 		if i < 0 {
-			return lines, consumed
+			return lines, consumed, damaged
 		}
 		raw := b[consumed : consumed+i]
 		consumed += i + 1
 		id, rest, ok1 := bytes.Cut(raw, []byte{'\t'})
 		subject, data, ok2 := bytes.Cut(rest, []byte{'\t'})
 		if !ok1 || !ok2 || len(id) == 0 || len(subject) == 0 {
-			continue // a damaged line: nothing to publish
+			damaged++ // nothing to publish
+			continue
 		}
 		lines = append(lines, line{subject: subject, data: data, end: consumed})
 	}

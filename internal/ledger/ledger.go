@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -43,19 +44,50 @@ const (
 	MaxLag = 24 * time.Hour
 )
 
-// EnsureStream creates the ledger's stream if it does not exist.
-func EnsureStream(ctx context.Context, js jetstream.JetStream) error {
+// DefaultRetention is how long the ledger keeps a message by default:
+// 13 months and a little, as long as AWS Cost Explorer keeps a bill's
+// history, so that a report can set this month against the same month last
+// year.
+const DefaultRetention = 400 * 24 * time.Hour
+
+// EnsureStream creates the ledger's stream if it does not exist, and sets
+// how long it keeps messages (0: for ever). A shorter retention removes the
+// older messages at once.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, retention time.Duration) error {
+	if retention < 0 {
+		return fmt.Errorf("ledger: retention %v: must not be negative", retention)
+	}
+	dups := DuplicateWindow
+	if retention > 0 {
+		dups = min(dups, retention) // JetStream's rule; a retention that short is for tests
+	}
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       StreamName,
 		Subjects:   []string{SubjectPrefix + ">"},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
-		Duplicates: DuplicateWindow,
+		MaxAge:     retention,
+		Duplicates: dups,
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: create stream: %w", err)
 	}
 	return nil
+}
+
+// Gap is a part of the ledger a read could not deliver, so that a reader
+// does not take the events it got for all there were: messages removed
+// (retention, a purge, a deletion), messages the store lost (damaged
+// files), or stored lines that are not usage events.
+type Gap struct {
+	// Problem says what is missing and why.
+	Problem string `json:"problem"`
+	// FirstSeq and LastSeq are the stream messages concerned.
+	FirstSeq uint64 `json:"first_seq,omitempty"`
+	LastSeq  uint64 `json:"last_seq,omitempty"`
+	// Before, for messages removed from the start of the ledger: events that
+	// ended before it may be missing.
+	Before time.Time `json:"before,omitzero"`
 }
 
 // Query selects events by when they ended, [Since, Until), and by function.
@@ -77,11 +109,12 @@ func (q Query) match(ev *meter.Event) bool {
 	return q.Function == "" || ev.Kind == meter.KindInstance || ev.Function == q.Function
 }
 
-// Read returns the events of q in the ledger, each once, ordered by End.
-func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]meter.Event, error) {
+// Read returns the events of q in the ledger, each once, ordered by End,
+// and the gaps of the ledger that may hold more of them.
+func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]meter.Event, []Gap, error) {
 	var out []meter.Event
 	seen := map[string]bool{}
-	err := Scan(ctx, js, q, func(ev *meter.Event) error {
+	gaps, err := Scan(ctx, js, q, func(ev *meter.Event) error {
 		if !seen[ev.ID] {
 			seen[ev.ID] = true
 			out = append(out, *ev)
@@ -89,7 +122,7 @@ func Read(ctx context.Context, js jetstream.JetStream, q Query) ([]meter.Event, 
 		return nil
 	})
 	slices.SortStableFunc(out, func(a, b meter.Event) int { return a.End.Compare(b.End) })
-	return out, err
+	return out, gaps, err
 }
 
 // scanInactive is how long the server keeps the consumer of a scan whose
@@ -98,19 +131,26 @@ const scanInactive = 30 * time.Second
 
 // Scan calls yield for every stored event of q in the order stored; an event
 // re-sent after a crash outside JetStream's duplicate window appears again
-// (Read removes such repeats).
-func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*meter.Event) error) error {
+// (Read removes such repeats). It returns the gaps that may hold more of q's
+// events: what was removed from or lost by the stream in q's period, and
+// stored lines that are not events.
+func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*meter.Event) error) ([]Gap, error) {
 	stream, err := js.Stream(ctx, StreamName)
 	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	info, err := stream.Info(ctx)
+	info, err := stream.Info(ctx, jetstream.WithDeletedDetails(true))
 	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
+	var start time.Time // stored from then on: the messages that may hold q's events
+	if !q.Since.IsZero() {
+		start = q.Since.Add(-MaxLag)
+	}
+	gaps := storeGaps(ctx, stream, &info.State, q.Since, start)
 	last := info.State.LastSeq
 	if info.State.Msgs == 0 {
-		return nil
+		return gaps, nil
 	}
 	cfg := jetstream.OrderedConsumerConfig{}
 	if q.Function != "" {
@@ -125,8 +165,7 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*mete
 			SubjectPrefix + string(meter.KindInstance) + ".>",
 		}
 	}
-	if !q.Since.IsZero() {
-		start := q.Since.Add(-MaxLag)
+	if !start.IsZero() {
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &start
 	}
@@ -136,7 +175,7 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*mete
 	cfg.InactiveThreshold = scanInactive
 	cons, err := stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
+		return gaps, fmt.Errorf("ledger: %w", err)
 	}
 	defer func() {
 		if info := cons.CachedInfo(); info != nil {
@@ -148,38 +187,98 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*mete
 	for {
 		msgs, err := cons.Fetch(1024, jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
-			return fmt.Errorf("ledger: %w", err)
+			return gaps, fmt.Errorf("ledger: %w", err)
 		}
 		got := 0
 		for m := range msgs.Messages() {
 			got++
 			md, err := m.Metadata()
 			if err != nil {
-				return fmt.Errorf("ledger: %w", err)
+				return gaps, fmt.Errorf("ledger: %w", err)
 			}
+			bad, firstErr := 0, error(nil)
 			for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
+				if len(line) == 0 {
+					continue
+				}
 				var ev meter.Event
-				if len(line) > 0 && json.Unmarshal(line, &ev) == nil && q.match(&ev) {
+				if err := json.Unmarshal(line, &ev); err != nil || ev.ID == "" || ev.Kind == "" {
+					if bad++; firstErr == nil {
+						firstErr = err
+						if err == nil {
+							firstErr = errors.New("no id or kind")
+						}
+					}
+					continue
+				}
+				if q.match(&ev) {
 					if err := yield(&ev); err != nil {
-						return err
+						return gaps, err
 					}
 				}
 			}
+			if bad > 0 {
+				seq := md.Sequence.Stream
+				gaps = append(gaps, Gap{FirstSeq: seq, LastSeq: seq,
+					Problem: fmt.Sprintf("message %d of %s holds %d lines that are not usage events (%v)", seq, m.Subject(), bad, firstErr)})
+			}
 			if md.Sequence.Stream >= last {
-				return nil
+				return gaps, nil
 			}
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("ledger: %w", err)
+			return gaps, fmt.Errorf("ledger: %w", err)
 		}
 		if got == 0 {
 			// Nothing more matches the filter before the last sequence.
-			return nil
+			return gaps, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return gaps, ctx.Err()
 		}
 	}
+}
+
+// storeGaps lists what the stream no longer holds of the messages stored
+// from start on (all of them when start is zero): messages removed from its
+// beginning while q's period (from since) reaches back before its first one,
+// and messages deleted or lost in between.
+func storeGaps(ctx context.Context, stream jetstream.Stream, st *jetstream.StreamState, since, start time.Time) []Gap {
+	var gaps []Gap
+	if st.FirstSeq > 1 && st.LastSeq > 0 {
+		switch {
+		case st.Msgs == 0:
+			gaps = append(gaps, Gap{FirstSeq: 1, LastSeq: st.LastSeq,
+				Problem: fmt.Sprintf("all %d messages the ledger stored were removed (usage retention or a purge)", st.LastSeq)})
+		case since.IsZero() || since.Before(st.FirstTime):
+			gaps = append(gaps, Gap{FirstSeq: 1, LastSeq: st.FirstSeq - 1, Before: st.FirstTime,
+				Problem: fmt.Sprintf("messages 1-%d were removed from the ledger (usage retention or a purge): events that ended before %s may be missing",
+					st.FirstSeq-1, st.FirstTime.UTC().Format(time.RFC3339))})
+		}
+	}
+	report := func(seqs []uint64, why string) {
+		slices.Sort(seqs)
+		for i := 0; i < len(seqs); {
+			j := i
+			for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
+				j++
+			}
+			first, last := seqs[i], seqs[j]
+			i = j + 1
+			if !start.IsZero() && last < st.LastSeq {
+				// The range is in the period when what was stored after it was.
+				if m, err := stream.GetMsg(ctx, last+1); err == nil && m.Time.Before(start) {
+					continue
+				}
+			}
+			gaps = append(gaps, Gap{FirstSeq: first, LastSeq: last, Problem: fmt.Sprintf("messages %d-%d %s", first, last, why)})
+		}
+	}
+	report(slices.Clone(st.Deleted), "were deleted from the ledger")
+	if st.Lost != nil {
+		report(slices.Clone(st.Lost.Msgs), "were lost by the ledger's store (damaged files)")
+	}
+	return gaps
 }
 
 // Handler serves GET /shoal/v1/usage?since=RFC3339&until=RFC3339&function=F
@@ -203,10 +302,11 @@ func Handler(js jetstream.JetStream) http.Handler {
 		enc := json.NewEncoder(w)
 		if r.URL.Query().Get("raw") == "true" {
 			// Every stored message, repeats included, in stream order.
-			_ = Scan(r.Context(), js, q, func(ev *meter.Event) error { return enc.Encode(ev) })
+			gaps, _ := Scan(r.Context(), js, q, func(ev *meter.Event) error { return enc.Encode(ev) })
+			writeGaps(enc, gaps)
 			return
 		}
-		events, err := Read(r.Context(), js, q)
+		events, gaps, err := Read(r.Context(), js, q)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -216,5 +316,50 @@ func Handler(js jetstream.JetStream) http.Handler {
 				return
 			}
 		}
+		writeGaps(enc, gaps)
 	})
+}
+
+// writeGaps ends a usage answer with a line per gap: {"problem":…}, a key
+// no event has (DecodeUsage tells them apart).
+func writeGaps(enc *json.Encoder, gaps []Gap) {
+	for i := range gaps {
+		if err := enc.Encode(&gaps[i]); err != nil {
+			return
+		}
+	}
+}
+
+// DecodeUsage reads an answer of GET /shoal/v1/usage: its events and its
+// gaps.
+func DecodeUsage(r io.Reader) ([]meter.Event, []Gap, error) {
+	var events []meter.Event
+	var gaps []Gap
+	dec := json.NewDecoder(r)
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			return events, gaps, nil
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("usage: line %d: %w", len(events)+len(gaps)+1, err)
+		}
+		var probe struct {
+			Problem *string `json:"problem"`
+		}
+		if json.Unmarshal(raw, &probe) == nil && probe.Problem != nil {
+			var g Gap
+			if err := json.Unmarshal(raw, &g); err != nil {
+				return nil, nil, fmt.Errorf("usage: line %d: %w", len(events)+len(gaps)+1, err)
+			}
+			gaps = append(gaps, g)
+			continue
+		}
+		var ev meter.Event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, nil, fmt.Errorf("usage: line %d: %w", len(events)+len(gaps)+1, err)
+		}
+		events = append(events, ev)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func startBus(t *testing.T, dir, listen string) *bus.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureStream(context.Background(), b.JetStream()); err != nil {
+	if err := EnsureStream(context.Background(), b.JetStream(), 0); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -52,7 +53,7 @@ func startBusB(b *testing.B) *bus.Bus {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := EnsureStream(context.Background(), bs.JetStream()); err != nil {
+	if err := EnsureStream(context.Background(), bs.JetStream(), 0); err != nil {
 		b.Fatal(err)
 	}
 	return bs
@@ -67,8 +68,9 @@ func inv(i int, at time.Time) *meter.Event {
 func count(t *testing.T, js jetstream.JetStream, q Query) map[string]int {
 	t.Helper()
 	got := map[string]int{}
-	if err := Scan(context.Background(), js, q, func(ev *meter.Event) error { got[ev.ID]++; return nil }); err != nil {
-		t.Fatal(err)
+	gaps, err := Scan(context.Background(), js, q, func(ev *meter.Event) error { got[ev.ID]++; return nil })
+	if err != nil || len(gaps) > 0 {
+		t.Fatal(err, gaps)
 	}
 	return got
 }
@@ -106,9 +108,9 @@ func TestRecordAndRead(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	all, err := Read(ctx, js, Query{})
-	if err != nil {
-		t.Fatal(err)
+	all, gaps, err := Read(ctx, js, Query{})
+	if err != nil || len(gaps) > 0 {
+		t.Fatal(err, gaps)
 	}
 	if len(all) != 202 {
 		t.Fatalf("read %d events, want 202", len(all))
@@ -119,14 +121,14 @@ func TestRecordAndRead(t *testing.T) {
 		}
 	}
 	// A period and a function.
-	got, err := Read(ctx, js, Query{Since: t0.Add(10 * time.Second), Until: t0.Add(20 * time.Second), Function: "fn"})
+	got, _, err := Read(ctx, js, Query{Since: t0.Add(10 * time.Second), Until: t0.Add(20 * time.Second), Function: "fn"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 10 || got[0].ID != "inv-10" || got[9].ID != "inv-19" {
 		t.Errorf("period read: %d events %v…", len(got), got[:min(1, len(got))])
 	}
-	got, err = Read(ctx, js, Query{Function: "other"})
+	got, _, err = Read(ctx, js, Query{Function: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +307,7 @@ func TestScansLeaveNoConsumers(t *testing.T) {
 		if i%2 == 1 {
 			q = Query{Since: t0, Function: "fn"}
 		}
-		evs, err := Read(ctx, js, q)
+		evs, _, err := Read(ctx, js, q)
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
 		}
@@ -324,4 +326,20 @@ func TestScansLeaveNoConsumers(t *testing.T) {
 	if n := info.State.Consumers; n != 0 {
 		t.Errorf("%d consumers left on the ledger after 300 reads", n)
 	}
+}
+
+// FuzzDecodeUsage: an answer of GET /shoal/v1/usage never panics the
+// reader, which returns either an error or what it read.
+func FuzzDecodeUsage(f *testing.F) {
+	f.Add(`{"id":"a","kind":"invocation","start":"2026-11-26T10:00:00Z","end":"2026-11-26T10:00:01Z","billed_ms":1000}` + "\n")
+	f.Add(`{"id":"a"}{"id":"b"}`)
+	f.Add(`{"id":`)
+	f.Add(`{"problem":"messages 3-4 were deleted from the ledger","first_seq":3,"last_seq":4}` + "\n")
+	f.Add(`{"problem":1}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		events, gaps, err := DecodeUsage(strings.NewReader(s))
+		if err != nil && (events != nil || gaps != nil) {
+			t.Errorf("events %v and gaps %v beside error %v", events, gaps, err)
+		}
+	})
 }

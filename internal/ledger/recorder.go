@@ -70,13 +70,15 @@ type Recorder struct {
 	pub    *publisher
 	logger *slog.Logger
 
-	kick     chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
-	closed   atomic.Bool
-	failed   atomic.Int64 // events that could not be journaled
-	bufs     sync.Pool
-	stopOnce sync.Once
+	kick      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closed    atomic.Bool
+	failed    atomic.Int64 // events that could not be journaled
+	failing   atomic.Bool  // the last event could not be journaled
+	pubFailed atomic.Int64 // publication rounds that failed (their events wait in the journal)
+	bufs      sync.Pool
+	stopOnce  sync.Once
 }
 
 // NewRecorder opens the journal in cfg.Dir and starts publishing it to js:
@@ -96,7 +98,7 @@ func NewRecorder(cfg Config, js jetstream.JetStream, logger *slog.Logger) (*Reco
 		cfg: cfg, w: w, logger: logger.With("component", "meter"),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	r.pub = &publisher{dir: cfg.Dir, js: js, batch: cfg.Batch, maxBytes: maxMessage, live: w.current}
+	r.pub = &publisher{dir: cfg.Dir, js: js, batch: cfg.Batch, maxBytes: maxMessage, live: w.current, logger: r.logger}
 	r.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	go r.run()
 	return r, nil
@@ -117,9 +119,13 @@ func (r *Recorder) Record(ev *meter.Event) {
 	buf = meter.AppendJSON(buf, ev)
 	buf = append(buf, '\n')
 	if err := r.w.append(buf); err != nil {
-		if r.failed.Add(1) == 1 {
-			r.logger.Error("usage event not journaled", "id", ev.ID, "err", err)
+		r.failed.Add(1)
+		if !r.failing.Swap(true) {
+			r.logger.Error("usage events are not being journaled: they are lost until this clears",
+				"id", ev.ID, "err", err, "lost_so_far", r.failed.Load())
 		}
+	} else if r.failing.Load() && r.failing.Swap(false) {
+		r.logger.Warn("usage events are journaled again", "lost", r.failed.Load())
 	}
 	*bp = buf
 	r.bufs.Put(bp)
@@ -129,8 +135,16 @@ func (r *Recorder) Record(ev *meter.Event) {
 	}
 }
 
-// Failed is how many events could not be journaled.
+// Failed is how many events could not be journaled: they are in no ledger.
+// Closed recorders count what they were still given.
 func (r *Recorder) Failed() int64 { return r.failed.Load() }
+
+// PublishFailures is how many rounds of publication failed; their events
+// stay in the journal and go in a later round.
+func (r *Recorder) PublishFailures() int64 { return r.pubFailed.Load() }
+
+// Damaged is how many journal lines were found damaged and not published.
+func (r *Recorder) Damaged() int64 { return r.pub.damaged.Load() }
 
 // Published is how many events have been acknowledged by the ledger.
 func (r *Recorder) Published() int64 { return r.pub.published.Load() }
@@ -153,6 +167,10 @@ func (r *Recorder) run() {
 			if ctx.Err() != nil {
 				return
 			}
+			r.pubFailed.Add(1)
+			if backoff == 0 {
+				r.logger.Warn("usage events not published yet; they wait in the journal", "err", err)
+			}
 			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
 			r.logger.Debug("usage events not published yet", "err", err, "retry", backoff)
 			select {
@@ -161,6 +179,9 @@ func (r *Recorder) run() {
 			case <-r.stop:
 				return
 			}
+		}
+		if backoff > 0 {
+			r.logger.Info("usage events published again")
 		}
 		backoff = 0
 		select {
@@ -244,6 +265,7 @@ type publisher struct {
 	batch    int
 	maxBytes int
 	live     func() uint64 // the segment being written; nil when nobody writes
+	logger   *slog.Logger  // nil: damaged lines are only counted
 
 	jid       string // the journal's id, read on first use
 	buf       []byte // read buffer
@@ -252,6 +274,7 @@ type publisher struct {
 	pos       *os.File
 	done      int64 // how much of seg is published
 	published atomic.Int64
+	damaged   atomic.Int64 // journal lines skipped as damaged
 }
 
 // step publishes everything the journal holds now.
@@ -365,17 +388,18 @@ func (p *publisher) publishSegment(ctx context.Context) (int, error) {
 			e = p.done + int64(len(data))
 		}
 		skip := int(e - p.done)
-		lines, _ := parseLines(p.lines[:0], data[:skip])
+		lines, _, bad := parseLines(p.lines[:0], data[:skip])
 		p.lines = lines[:0]
 		n, err := p.publishRange(ctx, lines, e)
 		sent += n
 		if err != nil {
 			return sent, err
 		}
+		p.countDamaged(bad)
 		data = data[skip:]
 	}
 	for {
-		lines, consumed := parseLines(p.lines[:0], data)
+		lines, consumed, _ := parseLines(p.lines[:0], data)
 		p.lines = lines[:0]
 		if consumed == 0 {
 			return sent, nil
@@ -402,7 +426,19 @@ func (p *publisher) publishSegment(ctx context.Context) (int, error) {
 		if err != nil {
 			return sent, err
 		}
+		// The range's lines that were not published were damaged.
+		p.countDamaged(bytes.Count(data[:end], []byte{'\n'}) - k)
 		data = data[end:]
+	}
+}
+
+// countDamaged counts n damaged journal lines, which no ledger will hold.
+func (p *publisher) countDamaged(n int) {
+	if n > 0 {
+		p.damaged.Add(int64(n))
+		if p.logger != nil {
+			p.logger.Error("damaged usage journal lines skipped: their events are lost", "segment", p.seg, "lines", n)
+		}
 	}
 }
 
