@@ -95,7 +95,7 @@ func TestFunctionFailures(t *testing.T) {
 			return nil
 		})
 		eventually(t, 30*time.Second, func() error {
-			events, err := ledgerSince(s.endpoint, start)
+			events, err := ledgerSince(s.http, s.endpoint, start)
 			if err != nil {
 				return err
 			}
