@@ -210,7 +210,7 @@ func TestCostReportShowsLedgerGaps(t *testing.T) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /shoal/v1/usage", ledger.Handler(js))
+	mux.Handle("GET /shoal/v1/usage", ledger.Handler(js, nil))
 	mux.HandleFunc("GET /2015-03-31/functions/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"Functions":[{"FunctionName":"f","Runtime":"python3.13"}]}`))

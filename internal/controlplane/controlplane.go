@@ -335,7 +335,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
-	mux.Handle("GET /shoal/v1/usage", ledger.Handler(s.bus.JetStream()))
+	mux.Handle("GET /shoal/v1/usage", ledger.Handler(s.bus.JetStream(), s.meter))
 	mux.Handle("GET /shoal/v1/metrics/targets", s.metrics.scrapeTargets())
 	mux.Handle("/", api)
 	var handler http.Handler = mux

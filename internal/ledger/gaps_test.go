@@ -79,7 +79,7 @@ func TestReadReportsGaps(t *testing.T) {
 	}
 
 	// GET /shoal/v1/usage ends with the gaps, which DecodeUsage reads apart.
-	srv := httptest.NewServer(Handler(js))
+	srv := httptest.NewServer(Handler(js, nil))
 	defer srv.Close()
 	for _, raw := range []string{"", "&raw=true"} {
 		resp, err := http.Get(srv.URL + "/shoal/v1/usage?since=" + t0.Add(-time.Minute).UTC().Format(time.RFC3339) + raw)

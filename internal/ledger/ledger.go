@@ -42,6 +42,10 @@ const (
 	// still be found by a Read of its period (a journal published late, after
 	// an outage).
 	MaxLag = 24 * time.Hour
+
+	// syncWait bounds how long a read of the ledger waits for the events
+	// recorded before it to be published.
+	syncWait = 5 * time.Second
 )
 
 // DefaultRetention is how long the ledger keeps a message by default:
@@ -283,9 +287,17 @@ func storeGaps(ctx context.Context, stream jetstream.Stream, st *jetstream.Strea
 
 // Handler serves GET /shoal/v1/usage?since=RFC3339&until=RFC3339&function=F
 // as newline-delimited JSON events (Read's result); with raw=true, every
-// stored message in stream order, without removing repeats.
-func Handler(js jetstream.JetStream) http.Handler {
+// stored message in stream order, without removing repeats. When rec is not
+// nil, a read first waits (a few seconds at most) for rec to publish what it
+// has recorded, so a reader finds every event this process recorded before
+// the request: the fleet's instance time up to the MeteredUntil it shows.
+func Handler(js jetstream.JetStream, rec *Recorder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), syncWait)
+			_ = rec.Sync(ctx) // a ledger that is down answers with what it has
+			cancel()
+		}
 		var q Query
 		for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
 			if v := r.URL.Query().Get(name); v != "" {

@@ -1,11 +1,15 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -342,4 +346,53 @@ func FuzzDecodeUsage(f *testing.F) {
 			t.Errorf("events %v and gaps %v beside error %v", events, gaps, err)
 		}
 	})
+}
+
+// A read through Handler finds every event its process recorded before the
+// request, across segment rotations, without waiting for the publisher's
+// linger: Sync waits for them. A linger of an hour makes a read that does not
+// wait find nothing.
+func TestHandlerReadsItsOwnWrites(t *testing.T) {
+	b := startBus(t, t.TempDir(), "")
+	defer b.Close()
+	js := b.JetStream()
+	r, err := NewRecorder(Config{Dir: t.TempDir(), SegmentBytes: 4096, Linger: time.Hour}, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	// The first event starts the publisher's hour-long linger.
+	r.Record(inv(0, t0))
+	srv := httptest.NewServer(Handler(js, r))
+	defer srv.Close()
+	for round := 1; round <= 3; round++ {
+		n := round * 50
+		for i := n - 49; i <= n; i++ {
+			r.Record(inv(i, t0.Add(time.Duration(i)*time.Second)))
+		}
+		resp, err := http.Get(srv.URL + "?since=" + t0.Format(time.RFC3339))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Count(body, []byte("\n")); got != n+1 {
+			t.Fatalf("round %d: read %d events, want %d", round, got, n+1)
+		}
+	}
+	// Without the recorder the handler reads what is published: nothing new.
+	r.Record(inv(1000, t0))
+	resp, err := http.Get(httptest.NewServer(Handler(js, nil)).URL + "?since=" + t0.Format(time.RFC3339))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if bytes.Contains(body, []byte(`"inv-1000"`)) {
+		t.Errorf("an event still in its linger was read without Sync; the test proves nothing")
+	}
 }

@@ -71,6 +71,7 @@ type Recorder struct {
 	logger *slog.Logger
 
 	kick      chan struct{}
+	flush     chan struct{} // Sync: publish now, without the linger
 	stop      chan struct{}
 	done      chan struct{}
 	closed    atomic.Bool
@@ -96,7 +97,7 @@ func NewRecorder(cfg Config, js jetstream.JetStream, logger *slog.Logger) (*Reco
 	}
 	r := &Recorder{
 		cfg: cfg, w: w, logger: logger.With("component", "meter"),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		kick: make(chan struct{}, 1), flush: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	r.pub = &publisher{dir: cfg.Dir, js: js, batch: cfg.Batch, maxBytes: maxMessage, live: w.current, logger: r.logger}
 	r.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
@@ -132,6 +133,33 @@ func (r *Recorder) Record(ev *meter.Event) {
 	select {
 	case r.kick <- struct{}{}:
 	default:
+	}
+}
+
+// Sync waits until every event recorded before it was called is published
+// (a reader of the ledger then finds them), or ctx ends. After Close it
+// returns at once.
+func (r *Recorder) Sync(ctx context.Context) error {
+	if r.closed.Load() {
+		return nil
+	}
+	target := r.w.position()
+	select {
+	case r.flush <- struct{}{}:
+	default:
+	}
+	for {
+		at, moved := r.pub.mark.get()
+		if at.reached(target) {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-r.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("ledger: events not yet published: %w", ctx.Err())
+		}
 	}
 }
 
@@ -188,9 +216,11 @@ func (r *Recorder) run() {
 		case <-r.kick:
 			select {
 			case <-time.After(r.cfg.Linger):
+			case <-r.flush:
 			case <-r.stop:
 				return
 			}
+		case <-r.flush:
 		case <-time.After(time.Second): // segments left by a failed round
 		case <-r.stop:
 			return
@@ -275,6 +305,52 @@ type publisher struct {
 	done      int64 // how much of seg is published
 	published atomic.Int64
 	damaged   atomic.Int64 // journal lines skipped as damaged
+	mark      watermark    // seg and done, for Sync
+}
+
+// journalPos is a position in the journal: a segment and an offset in it.
+type journalPos struct {
+	seg uint64
+	off int64
+}
+
+// reached reports whether everything before t is behind p.
+func (p journalPos) reached(t journalPos) bool {
+	return p.seg > t.seg || (p.seg == t.seg && p.off >= t.off)
+}
+
+// position is where the next line will go: what is before it is journaled.
+func (w *writer) position() journalPos {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return journalPos{seg: w.seg, off: w.size}
+}
+
+// watermark is how far the publisher has published, and a channel closed
+// when it moves on.
+type watermark struct {
+	mu    sync.Mutex
+	at    journalPos
+	moved chan struct{}
+}
+
+func (m *watermark) get() (journalPos, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.moved == nil {
+		m.moved = make(chan struct{})
+	}
+	return m.at, m.moved
+}
+
+func (m *watermark) set(at journalPos) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.at = at
+	if m.moved != nil {
+		close(m.moved)
+		m.moved = nil
+	}
 }
 
 // step publishes everything the journal holds now.
@@ -323,6 +399,7 @@ func (p *publisher) step(ctx context.Context) (int, error) {
 			}
 		}
 		p.seg = seg + 1
+		p.mark.set(journalPos{seg: p.seg})
 	}
 	return total, nil
 }
@@ -343,6 +420,7 @@ func (p *publisher) openSegment(seg uint64) error {
 	if n, _ := f.ReadAt(b[:], 0); n == 16 {
 		p.done = int64(binary.LittleEndian.Uint64(b[:8]))
 	}
+	p.mark.set(journalPos{seg: seg, off: p.done})
 	return nil
 }
 
@@ -477,6 +555,7 @@ func (p *publisher) publishRange(ctx context.Context, lines []line, e int64) (in
 	}
 	p.done = e
 	p.published.Add(int64(len(lines)))
+	p.mark.set(journalPos{seg: p.seg, off: e})
 	return len(lines), nil
 }
 
