@@ -104,8 +104,25 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 }
 
 // serveFleet answers GET /shoal/v1/fleet: every instance with its environments,
-// and the Managed Instances invocation and throttle counts per version.
+// and the Managed Instances invocation and throttle counts per version. With
+// terminated_since=RFC3339 it adds "terminated": the instances terminated
+// since then, from the fleet's history.
 func (s *Server) serveFleet(w http.ResponseWriter, r *http.Request) {
+	var terminated []fleet.Instance
+	if v := r.URL.Query().Get("terminated_since"); v != "" {
+		since, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			http.Error(w, "terminated_since: not an RFC 3339 time", http.StatusBadRequest)
+			return
+		}
+		if terminated, err = s.managed.fleet.Terminated(r.Context(), since); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if terminated == nil {
+			terminated = []fleet.Instance{}
+		}
+	}
 	type versionStats struct {
 		Version              string `json:"version"`
 		Environments         int    `json:"environments"`
@@ -128,8 +145,12 @@ func (s *Server) serveFleet(w http.ResponseWriter, r *http.Request) {
 			Invocations: st.Invocations.Load(), ThrottlesConcurrency: st.ThrottlesConcurrency.Load(),
 			ThrottlesCPU: st.ThrottlesCPU.Load(), ThrottlesMemory: st.ThrottlesMemory.Load()})
 	}
+	doc := map[string]any{"instances": instances, "versions": versions}
+	if terminated != nil {
+		doc["terminated"] = terminated
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"instances": instances, "versions": versions})
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 // close stops the scaler, drains and stops every instance, and closes the fleet.

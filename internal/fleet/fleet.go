@@ -81,7 +81,19 @@ type Instance struct {
 	MemoryUtilization float64     `json:"memory_utilization"`
 	Environments      []EnvStatus `json:"environments,omitempty"`
 	LastHeartbeat     time.Time   `json:"last_heartbeat"`
-	LaunchedAt        time.Time   `json:"launched_at"`
+	// LaunchedAt, StartedAt and TerminatedAt are the instance's life as the
+	// fleet records it, each the very time at which its usage segments
+	// (internal/meter) change: launched (pending), left pending (its first
+	// heartbeat, or its loss before one: EC2 bills from then), and
+	// terminated. StartedAt is zero for an instance that never left pending,
+	// TerminatedAt while the instance lives.
+	LaunchedAt   time.Time `json:"launched_at"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	TerminatedAt time.Time `json:"terminated_at,omitzero"`
+	// MeteredUntil is where the instance's time in the usage ledger ends
+	// while it lives: the start of its open segment, at most
+	// LocalConfig.UsageCheckpoint ago. Zero without a ledger.
+	MeteredUntil time.Time `json:"metered_until,omitzero"`
 	// MetricsAddr is the host:port of the agent's Prometheus endpoint.
 	MetricsAddr string `json:"metrics_addr,omitempty"`
 	// NetworkRxBytes and NetworkTxBytes count the bytes of the agent's invoke

@@ -63,6 +63,9 @@ type LocalConfig struct {
 	BootTimeout time.Duration
 	// Bucket is the JetStream KV bucket of instance records (default "shoal_fleet").
 	Bucket string
+	// HistoryBucket keeps the life of every terminated instance (default
+	// "shoal_fleet_history"; see history.go).
+	HistoryBucket string
 	// NoConfine runs agents without a cgroup of their type's size.
 	NoConfine bool
 	// Env is added to the agents' environment.
@@ -101,6 +104,9 @@ func (c *LocalConfig) setDefaults() {
 	if c.Bucket == "" {
 		c.Bucket = "shoal_fleet"
 	}
+	if c.HistoryBucket == "" {
+		c.HistoryBucket = "shoal_fleet_history"
+	}
 	if c.UsageCheckpoint == 0 {
 		c.UsageCheckpoint = 5 * time.Second
 	}
@@ -134,7 +140,7 @@ type LocalDeps struct {
 
 // Local runs instances as `shoal agent` child processes on this machine.
 //
-// Concurrency: cfg, log, clock, nc, kv, agents and catalog are immutable
+// Concurrency: cfg, log, clock, nc, kv, history, agents and catalog are immutable
 // after NewLocal. mu guards insts, watchers and closed. Records are written
 // to KV outside mu, by the goroutine that made the change.
 type Local struct {
@@ -144,7 +150,8 @@ type Local struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	kv      jetstream.KeyValue
-	saveMu  sync.Mutex // serialises record saves (see save)
+	history jetstream.KeyValue // terminated instances (history.go)
+	saveMu  sync.Mutex         // serialises record saves (see save)
 	usage   UsageRecorder
 	agents  *agent.Client
 	catalog *pricing.Catalog
@@ -211,8 +218,12 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: instance records: %w", err)
 	}
+	history, err := openHistory(ctx, js, cfg.HistoryBucket)
+	if err != nil {
+		return nil, err
+	}
 	l := &Local{
-		cfg: cfg, log: deps.Logger.With("component", "fleet"), clock: deps.Clock, nc: deps.NATS, js: js, kv: kv,
+		cfg: cfg, log: deps.Logger.With("component", "fleet"), clock: deps.Clock, nc: deps.NATS, js: js, kv: kv, history: history,
 		usage: deps.Usage, segs: make(map[string]*segment),
 		agents: agent.NewClient(deps.NATS), catalog: pricing.Default(),
 		stop: make(chan struct{}), loopEnd: make(chan struct{}),
@@ -256,8 +267,10 @@ func (l *Local) Instances() []Instance {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]Instance, 0, len(l.insts))
-	for _, li := range l.insts {
-		out = append(out, li.info.clone())
+	for id, li := range l.insts {
+		in := li.info.clone()
+		in.MeteredUntil = l.meteredUntilLocked(id)
+		out = append(out, in)
 	}
 	slices.SortFunc(out, func(a, b Instance) int { return cmpString(a.ID, b.ID) })
 	return out
@@ -271,7 +284,9 @@ func (l *Local) Instance(id string) (Instance, bool) {
 	if li == nil {
 		return Instance{}, false
 	}
-	return li.info.clone(), true
+	in := li.info.clone()
+	in.MeteredUntil = l.meteredUntilLocked(id)
+	return in, true
 }
 
 func cmpString(a, b string) int {
@@ -313,10 +328,25 @@ func (l *Local) Watch(ctx context.Context) <-chan Event {
 	return ch
 }
 
-// emitLocked sends an event to every watcher; l.mu is held.
-func (l *Local) emitLocked(in Instance, prev string) {
-	l.meterLocked(in)
+// emitLocked records a change of li's state: it stamps the instance's life
+// (LaunchedAt, StartedAt, TerminatedAt) and its usage segments with one
+// reading of the clock, so the fleet's record and the ledger's segments meet
+// exactly, and sends an event to every watcher. l.mu is held.
+func (l *Local) emitLocked(li *localInst, prev string) {
+	now := l.clock.Now()
+	in := &li.info
+	switch {
+	case prev == "":
+		in.LaunchedAt = now
+	case in.State == StateTerminated:
+		in.TerminatedAt = now
+	}
+	if in.StartedAt.IsZero() && in.State != StatePending && in.State != StateTerminated {
+		in.StartedAt = now
+	}
+	l.meterLocked(*in, now)
 	ev := Event{Instance: in.clone(), Previous: prev}
+	ev.Instance.MeteredUntil = l.meteredUntilLocked(in.ID)
 	for ch := range l.watchers {
 		select {
 		case ch <- ev:
@@ -374,11 +404,11 @@ func (l *Local) Launch(ctx context.Context, spec InstanceSpec) error {
 	}
 	li.info = Instance{
 		ID: spec.ID, CapacityProvider: spec.CapacityProvider, Type: it.Name, Zone: spec.Zone, State: StatePending,
-		VCPU: it.VCPU, MemoryMB: it.MemoryGiB * 1024, LaunchedAt: l.clock.Now(),
+		VCPU: it.VCPU, MemoryMB: it.MemoryGiB * 1024,
 	}
 	l.insts[spec.ID] = li
+	l.emitLocked(li, "")
 	rec := l.recordLocked(li)
-	l.emitLocked(li.info, "")
 	l.mu.Unlock()
 	l.save(ctx, rec)
 	l.log.Info("instance launched", "instance", spec.ID, "type", it.Name, "zone", spec.Zone,
@@ -516,8 +546,8 @@ func (l *Local) markLost(id, why string) {
 	}
 	prev := li.info.State
 	li.info.State, li.info.StateReason = StateLost, why
+	l.emitLocked(li, prev)
 	rec := l.recordLocked(li)
-	l.emitLocked(li.info, prev)
 	l.mu.Unlock()
 	l.log.Warn("instance lost", "instance", id, "reason", why, "agent_log_tail", logTail(filepath.Join(li.dir, "agent.log"), 2048))
 	l.save(context.Background(), rec)
@@ -545,7 +575,7 @@ func (l *Local) Terminate(ctx context.Context, id string) error {
 	}
 	if live && prev != StateDraining {
 		li.info.State, li.info.StateReason = StateDraining, "terminating"
-		l.emitLocked(li.info, prev)
+		l.emitLocked(li, prev)
 	}
 	rec := l.recordLocked(li)
 	l.mu.Unlock()
@@ -562,8 +592,12 @@ func (l *Local) Terminate(ctx context.Context, id string) error {
 	prev = li.info.State
 	li.info.State, li.info.StateReason = StateTerminated, ""
 	delete(l.insts, id)
-	l.emitLocked(li.info, prev)
+	l.emitLocked(li, prev)
+	gone := li.info.clone()
 	l.mu.Unlock()
+	// The life goes to the history before the record goes: a control plane
+	// that dies in between finds the record, and writes the same life again.
+	l.saveHistory(gone)
 	if err := l.kv.Delete(context.Background(), id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		l.log.Warn("instance record not deleted", "instance", id, "err", err)
 	}

@@ -14,17 +14,15 @@ import (
 	"github.com/shoal-dev/shoal/internal/guard"
 )
 
-// record is an instance as kept in the KV bucket.
+// record is an instance as kept in the KV bucket. Its MeteredUntil is where
+// the instance's recorded instance time ends: the next control plane records
+// the time from there, which its predecessor could not.
 type record struct {
 	Instance
 	Pid     int      `json:"pid,omitempty"`
 	Dir     string   `json:"dir"`
 	Socket  string   `json:"socket"`
 	Cgroups []string `json:"cgroups,omitempty"`
-	// MeteredUntil is where the instance's recorded instance time ends: the
-	// start of its open segment. The next control plane records the time
-	// from here, which its predecessor could not.
-	MeteredUntil time.Time `json:"metered_until,omitzero"`
 }
 
 func (l *Local) recordLocked(li *localInst) record {
@@ -89,6 +87,9 @@ func (l *Local) recover(ctx context.Context) error {
 			now := l.clock.Now()
 			l.applyHeartbeatLocked(li, hb)
 			li.info.LastHeartbeat = now
+			if li.info.StartedAt.IsZero() && li.info.State != StatePending {
+				li.info.StartedAt = now // it left pending while no control plane watched; metered from here
+			}
 			l.insts[id] = li
 			l.meterAdoptedLocked(rec, li.info, now)
 			l.save(ctx, l.recordLocked(li))
@@ -96,7 +97,11 @@ func (l *Local) recover(ctx context.Context) error {
 			continue
 		}
 		l.log.Info("instance of an earlier run is gone; cleaning up", "instance", id)
-		l.meterGone(rec)
+		end := l.goneAt(rec)
+		l.meterGone(rec, end)
+		gone := rec.Instance
+		gone.State, gone.StateReason, gone.TerminatedAt, gone.MeteredUntil = StateTerminated, "gone with an earlier control plane", end, time.Time{}
+		l.saveHistory(gone)
 		l.cleanup(li)
 		if err := l.kv.Delete(ctx, id); err != nil {
 			l.log.Warn("instance record not deleted", "instance", id, "err", err)
@@ -140,11 +145,11 @@ func (l *Local) onHeartbeat(m *nats.Msg) {
 	var rec *record
 	switch {
 	case prev != li.info.State:
+		l.emitLocked(li, prev)
 		r := l.recordLocked(li)
 		rec = &r
-		l.emitLocked(li.info, prev)
 	case envsChanged(before, li.info.Environments):
-		l.emitLocked(li.info, prev)
+		l.emitLocked(li, prev)
 	}
 	l.mu.Unlock()
 	if rec != nil {

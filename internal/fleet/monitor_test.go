@@ -256,6 +256,18 @@ func TestAdoptionRecordsTheGap(t *testing.T) {
 	if got := stateOf(l2, "i-gap"); got != StateRunning {
 		t.Fatalf("adopted instance is %s", got)
 	}
+	// The dead instance's life is in the history, ending where its time in
+	// the ledger ends (checked below): at its last heartbeat.
+	gone, err := l2.Terminated(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) != 1 || gone[0].ID != "i-dead" || !gone[0].TerminatedAt.Equal(lastBeat) || !gone[0].StartedAt.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("history %+v, want i-dead started at 2 s and terminated at %v", gone, lastBeat)
+	}
+	if in, _ := l2.Instance("i-gap"); !in.StartedAt.Equal(t0.Add(2 * time.Second)) {
+		t.Errorf("the adopted instance started at %v, want 2 s", in.StartedAt)
+	}
 	c2.Advance(3 * time.Second)
 	l2.Close()
 

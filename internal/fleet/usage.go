@@ -27,11 +27,10 @@ type segment struct {
 
 // meterLocked closes the instance's open segment at now and opens one in its
 // new state (none once terminated). l.mu is held.
-func (l *Local) meterLocked(in Instance) {
+func (l *Local) meterLocked(in Instance, now time.Time) {
 	if l.usage == nil {
 		return
 	}
-	now := l.clock.Now()
 	if seg := l.segs[in.ID]; seg != nil {
 		if seg.state == in.State {
 			return
@@ -63,6 +62,10 @@ func (l *Local) closeSegmentLocked(seg *segment, now time.Time) {
 func (l *Local) meteredUntil(id string) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.meteredUntilLocked(id)
+}
+
+func (l *Local) meteredUntilLocked(id string) time.Time {
 	if seg := l.segs[id]; seg != nil {
 		return seg.start
 	}
@@ -110,22 +113,34 @@ func (l *Local) meterAdoptedLocked(rec record, in Instance, now time.Time) {
 	}
 }
 
+// goneAt is when an instance of an earlier run whose agent is gone stopped,
+// as far as anyone can tell: the agent's last heartbeat (its alive stamp),
+// else where its recorded time ends, else its last heartbeat as the record
+// has it, else its launch.
+func (l *Local) goneAt(rec record) time.Time {
+	if alive, ok := agent.LastAlive(filepath.Join(rec.Dir, "work")); ok && !alive.Before(rec.MeteredUntil) {
+		if now := l.clock.Now(); alive.After(now) {
+			return now
+		}
+		return alive
+	}
+	for _, t := range []time.Time{rec.MeteredUntil, rec.LastHeartbeat} {
+		if t.After(rec.LaunchedAt) {
+			return t
+		}
+	}
+	return rec.LaunchedAt
+}
+
 // meterGone records the time of an instance of an earlier run whose agent is
-// gone, from where the control plane before this one left it up to the
-// agent's last heartbeat (its alive stamp). A confined agent dies with the
-// control plane that launched it, so this is the time that died with it.
-func (l *Local) meterGone(rec record) {
+// gone, from where the control plane before this one left it up to end
+// (goneAt). A confined agent dies with the control plane that launched it,
+// so this is the time that died with it.
+func (l *Local) meterGone(rec record, end time.Time) {
 	if l.usage == nil || rec.State == StateTerminated || rec.MeteredUntil.IsZero() {
 		return
 	}
-	alive, ok := agent.LastAlive(filepath.Join(rec.Dir, "work"))
-	if !ok {
-		return
-	}
-	if now := l.clock.Now(); alive.After(now) {
-		alive = now
-	}
-	l.closeSegmentLocked(&segment{in: rec.Instance, state: rec.State, start: rec.MeteredUntil}, alive)
+	l.closeSegmentLocked(&segment{in: rec.Instance, state: rec.State, start: rec.MeteredUntil}, end)
 }
 
 // closeUsage records the open segments up to now and saves each instance's
