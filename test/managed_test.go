@@ -24,10 +24,12 @@ import (
 // fleetView is GET /shoal/v1/fleet.
 type fleetView struct {
 	Instances []struct {
-		ID               string `json:"id"`
-		CapacityProvider string `json:"capacity_provider"`
-		Zone             string `json:"zone"`
-		State            string `json:"state"`
+		ID               string    `json:"id"`
+		CapacityProvider string    `json:"capacity_provider"`
+		Zone             string    `json:"zone"`
+		State            string    `json:"state"`
+		LaunchedAt       time.Time `json:"launched_at"`
+		StartedAt        time.Time `json:"started_at"`
 		Environments     []struct {
 			ID       string `json:"id"`
 			Function string `json:"function"`
@@ -234,12 +236,15 @@ func TestManagedInstances(t *testing.T) {
 		zones := map[string]bool{}
 		for _, in := range fv.Instances {
 			zones[in.Zone] = true
+			if in.State == "running" && (in.LaunchedAt.IsZero() || in.StartedAt.Before(in.LaunchedAt) || in.StartedAt.After(time.Now())) {
+				t.Errorf("instance %s launched at %v, started at %v", in.ID, in.LaunchedAt, in.StartedAt)
+			}
 		}
 		if len(zones) < 3 {
 			t.Fatalf("fleet shows zones %v", zones)
 		}
 		out, _, code = shoalCLI(t, s, "fleet")
-		if code != 0 || !strings.Contains(out, "THROTTLES") || !strings.Contains(out, "us-east-1b") {
+		if code != 0 || !strings.Contains(out, "THROTTLES") || !strings.Contains(out, "us-east-1b") || !strings.Contains(out, "LAUNCHED (UTC)") {
 			t.Fatalf("fleet exit %d: %s", code, out)
 		}
 	})

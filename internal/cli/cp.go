@@ -3,8 +3,10 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -62,7 +64,7 @@ func newCPCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fv, err := getFleetView(c, &cf)
+			fv, err := getFleetView(c, &cf, time.Time{})
 			if err != nil {
 				return err
 			}
@@ -81,7 +83,7 @@ func newCPCmd() *cobra.Command {
 			fmt.Fprintf(w, "Name:            %s\nArn:             %s\nState:           %s\nArchitecture:    %s\n",
 				name, aws.ToString(p.CapacityProviderArn), p.State, archOf(p))
 			fmt.Fprintf(w, "Scaling:         %s (MaxVCpuCount %s)\nInstance types:  %s\n\n", scalingOf(p), maxVCPUOf(p), typesOf(p))
-			return writeInstances(w, mine)
+			return writeInstances(w, mine, time.Now())
 		},
 	})
 	return c
@@ -135,7 +137,9 @@ func typesOf(p types.CapacityProvider) string {
 // fleetView is shoal's GET /shoal/v1/fleet.
 type fleetView struct {
 	Instances []fleetInstance `json:"instances"`
-	Versions  []struct {
+	// Terminated are the instances terminated since the time asked for.
+	Terminated []fleetInstance `json:"terminated,omitempty"`
+	Versions   []struct {
 		Version              string `json:"version"`
 		Environments         int    `json:"environments"`
 		Invocations          int64  `json:"invocations"`
@@ -155,7 +159,13 @@ type fleetInstance struct {
 	MemoryMB          int     `json:"memory_mb"`
 	CPUUtilization    float64 `json:"cpu_utilization"`
 	MemoryUtilization float64 `json:"memory_utilization"`
-	Environments      []struct {
+	// The instance's life (fleet.Instance): launched, left pending,
+	// terminated; and where its time in the usage ledger ends.
+	LaunchedAt   time.Time `json:"launched_at"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	TerminatedAt time.Time `json:"terminated_at,omitzero"`
+	MeteredUntil time.Time `json:"metered_until,omitzero"`
+	Environments []struct {
 		ID       string `json:"id"`
 		Function string `json:"function"`
 		Version  string `json:"version"`
@@ -165,28 +175,57 @@ type fleetInstance struct {
 	} `json:"environments"`
 }
 
-func getFleetView(c *cobra.Command, cf *clientFlags) (*fleetView, error) {
+// getFleetView reads GET /shoal/v1/fleet; with a terminatedSince, also the
+// instances terminated since then.
+func getFleetView(c *cobra.Command, cf *clientFlags, terminatedSince time.Time) (*fleetView, error) {
 	var fv fleetView
 	hc, err := cf.httpClient(ctxOf(c), 0)
 	if err != nil {
 		return nil, err
 	}
-	if err := getShoal(ctxOf(c), hc, cf.endpoint, "/shoal/v1/fleet", "fleet", &fv); err != nil {
+	path := "/shoal/v1/fleet"
+	if !terminatedSince.IsZero() {
+		path += "?" + url.Values{"terminated_since": {terminatedSince.UTC().Format(time.RFC3339Nano)}}.Encode()
+	}
+	if err := getShoal(ctxOf(c), hc, cf.endpoint, path, "fleet", &fv); err != nil {
 		return nil, err
 	}
 	return &fv, nil
 }
 
-func writeInstances(w io.Writer, instances []fleetInstance) error {
+// stamp shows a time to the second, in UTC.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+// age shows a duration the way ps and kubectl do: its two largest units.
+func age(d time.Duration) string {
+	d = max(d, 0).Truncate(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+func writeInstances(w io.Writer, instances []fleetInstance, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\tZONE\tSTATE\tCPU\tMEMORY\tENVIRONMENTS\tIN FLIGHT")
+	fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\tZONE\tSTATE\tAGE\tLAUNCHED (UTC)\tCPU\tMEMORY\tENVIRONMENTS\tIN FLIGHT")
 	for _, in := range instances {
 		inFlight := 0
 		for _, e := range in.Environments {
 			inFlight += e.InFlight
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f %%\t%.0f %% of %d MB\t%d\t%d\n", in.ID, in.CapacityProvider, in.Type,
-			in.Zone, in.State, in.CPUUtilization*100, in.MemoryUtilization*100, in.MemoryMB, len(in.Environments), inFlight)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f %%\t%.0f %% of %d MB\t%d\t%d\n", in.ID, in.CapacityProvider, in.Type,
+			in.Zone, in.State, age(now.Sub(in.LaunchedAt)), stamp(in.LaunchedAt), in.CPUUtilization*100, in.MemoryUtilization*100,
+			in.MemoryMB, len(in.Environments), inFlight)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -211,15 +250,28 @@ func writeInstances(w io.Writer, instances []fleetInstance) error {
 
 func newFleetCmd() *cobra.Command {
 	var cf clientFlags
+	var terminated time.Duration
 	c := &cobra.Command{
 		Use:   "fleet",
 		Short: "Show the Managed Instances fleet: instances, environments and throttles",
-		Args:  cobra.NoArgs,
+		Long: `Show the Managed Instances fleet: every instance with its age and launch time,
+the execution environments on it and the invocations in flight, the instances
+terminated recently (--terminated-since) with their launch and terminate times,
+and each function version's invocations and throttles.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := cf.validate(); err != nil {
 				return err
 			}
-			fv, err := getFleetView(c, &cf)
+			if terminated < 0 {
+				return fmt.Errorf("--terminated-since %v: want a duration ago, 0 for none", terminated)
+			}
+			now := time.Now()
+			var since time.Time
+			if terminated > 0 {
+				since = now.Add(-terminated)
+			}
+			fv, err := getFleetView(c, &cf, since)
 			if err != nil {
 				return err
 			}
@@ -227,8 +279,20 @@ func newFleetCmd() *cobra.Command {
 				return printJSON(c.OutOrStdout(), fv)
 			}
 			w := c.OutOrStdout()
-			if err := writeInstances(w, fv.Instances); err != nil {
+			if err := writeInstances(w, fv.Instances, now); err != nil {
 				return err
+			}
+			if len(fv.Terminated) > 0 {
+				fmt.Fprintf(w, "\nTERMINATED in the last %v\n", terminated)
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\tZONE\tLAUNCHED (UTC)\tTERMINATED (UTC)\tLIFETIME")
+				for _, in := range fv.Terminated {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.CapacityProvider, in.Type, in.Zone,
+						stamp(in.LaunchedAt), stamp(in.TerminatedAt), age(in.TerminatedAt.Sub(in.LaunchedAt)))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
 			if len(fv.Versions) == 0 {
 				return nil
@@ -244,5 +308,6 @@ func newFleetCmd() *cobra.Command {
 		},
 	}
 	cf.register(c)
+	c.Flags().DurationVar(&terminated, "terminated-since", time.Hour, "also list the instances terminated this long ago or since (0: none)")
 	return c
 }
