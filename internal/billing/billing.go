@@ -54,6 +54,10 @@ type Options struct {
 	Step time.Duration
 	// NoWhatIf skips the replay (the metered bill only).
 	NoWhatIf bool
+	// Fleet is the fleet's own record of its instances, which the Managed
+	// Instances bills are checked against; nil when it could not be read
+	// (the report then says the check was not made).
+	Fleet *FleetRecord
 }
 
 // FunctionInfo is what the what-if replay knows of a function besides its traffic.
@@ -169,6 +173,9 @@ type ProviderBill struct {
 	Instances int // distinct instances that ran in the period
 	Usage     []InstanceUsage
 	Bill      cost.Option // EC2 per instance type, the management fee, the requests
+	// Fleet is the same billed time by the fleet's record of its instances
+	// (FleetAgrees compares them); nil without Options.Fleet.
+	Fleet *FleetUsage
 }
 
 // InstanceUsage is the billed time of one instance type.
@@ -217,8 +224,12 @@ func Build(events []meter.Event, cat *pricing.Catalog, opts Options) (*Report, e
 		}
 		r.CapacityProviders = append(r.CapacityProviders, pb)
 	}
+	fleetBills, err := r.fleetCheck(cat, u, opts)
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range sortedKeys(u.functions) {
-		fb, err := functionBill(cat, u.functions[name], u, r.CapacityProviders, period)
+		fb, err := functionBill(cat, u.functions[name], u, r.CapacityProviders, fleetBills, period)
 		if err != nil {
 			return nil, err
 		}

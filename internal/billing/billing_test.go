@@ -490,11 +490,17 @@ func TestUnknownInstanceType(t *testing.T) {
 	var l ledger
 	l.instance("cp", "i-1", "z9.huge", meter.InstanceRunning, t0, t0.Add(time.Hour))
 	l.instance("cp", "i-2", "m7i.large", meter.InstanceRunning, t0, t0.Add(time.Hour))
-	r, err := Build(l.events, pricing.Default(), hour())
+	// The fleet's record agrees: the unpriced type is left out of both.
+	opts := hour()
+	opts.Fleet = &FleetRecord{Instances: []FleetInstance{
+		{ID: "i-1", CapacityProvider: "cp", Type: "z9.huge", StartedAt: t0, TerminatedAt: t0.Add(time.Hour)},
+		{ID: "i-2", CapacityProvider: "cp", Type: "m7i.large", StartedAt: t0, TerminatedAt: t0.Add(time.Hour)},
+	}}
+	r, err := Build(l.events, pricing.Default(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "z9.huge") {
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "z9.huge") || !r.CapacityProviders[0].FleetAgrees() {
 		t.Errorf("warnings %q", r.Warnings)
 	}
 	if want := dec("0.1008").Mul(dec("1.15")); !r.Total.Equal(want) {

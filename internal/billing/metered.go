@@ -158,7 +158,9 @@ func providerBill(cat *pricing.Catalog, u *cpUsage, p cost.Period, opts Options)
 	return pb, nil
 }
 
-func functionBill(cat *pricing.Catalog, f *fnUsage, u *usage, providers []ProviderBill, p cost.Period) (FunctionBill, error) {
+// functionBill bills one function. fleetBills are its capacity providers
+// billed from the fleet's record of its instances (nil without one).
+func functionBill(cat *pricing.Catalog, f *fnUsage, u *usage, providers, fleetBills []ProviderBill, p cost.Period) (FunctionBill, error) {
 	fb := FunctionBill{Function: f.name, ProvisionedGBSeconds: decimal.Zero, Total: decimal.Zero}
 	for _, iv := range f.invocations {
 		fb.Invocations++
@@ -213,8 +215,13 @@ func functionBill(cat *pricing.Catalog, f *fnUsage, u *usage, providers []Provid
 			return fb, fmt.Errorf("function %s: %w", f.name, err)
 		}
 		add(mi)
-		fb.Checks = append(fb.Checks, newCheck(cost.ManagedInstances, mi.Total, mi.Total,
-			"the recorded instance-seconds of its capacity providers (its share by CPU time) and its requests"))
+		if fleetBills != nil {
+			c, err := fleetCheckOf(cat, f.name, m.miReq, u, fleetBills, p, mi.Total)
+			if err != nil {
+				return fb, fmt.Errorf("function %s: %w", f.name, err)
+			}
+			fb.Checks = append(fb.Checks, c)
+		}
 	}
 	return fb, nil
 }
@@ -383,12 +390,17 @@ func merge(c cost.Compute, opts []cost.Option, arches []pricing.Arch) cost.Optio
 
 func sortedInts[V any](m map[int]V) []int { return slices.Sorted(maps.Keys(m)) }
 
-// Check sets the bill the cost engine predicts from the recorded invocations
-// beside the metered one, for one compute type a function ran on.
+// Check sets a bill worked out independently of the ledger's figures beside
+// the metered one, for one compute type a function ran on: for on-demand and
+// Provisioned Concurrency the bill the cost engine predicts from the recorded
+// invocations' durations, for Managed Instances the bill from the fleet's
+// own record of its instances' launch and terminate times.
 type Check struct {
 	Compute   cost.Compute
 	Metered   decimal.Decimal
 	Predicted decimal.Decimal
+	// Against names where Predicted comes from, as a sentence says it.
+	Against string
 	// How says how the prediction was worked out.
 	How string
 	// Replay is the replay model's estimate of the same traffic on the same
@@ -408,5 +420,5 @@ func (c Check) ReplayDiff() decimal.Decimal {
 }
 
 func newCheck(c cost.Compute, metered, predicted decimal.Decimal, how string) Check {
-	return Check{Compute: c, Metered: metered, Predicted: predicted, How: how}
+	return Check{Compute: c, Metered: metered, Predicted: predicted, How: how, Against: "predicted from the recorded invocations"}
 }

@@ -56,6 +56,7 @@ type JSONCheck struct {
 	Compute    cost.Compute `json:"compute"`
 	Metered    Amount       `json:"metered"`
 	Predicted  Amount       `json:"predicted"`
+	Against    string       `json:"against"`
 	Agree      bool         `json:"agree"`
 	How        string       `json:"how"`
 	Replay     *Amount      `json:"replay,omitempty"`
@@ -122,6 +123,17 @@ type JSONProvider struct {
 	Instances int                 `json:"instances"`
 	Usage     []JSONInstanceUsage `json:"usage"`
 	Bill      JSONBill            `json:"bill"`
+	// Fleet is the billed time by the fleet's record of its instances;
+	// absent when the report had none.
+	Fleet *JSONFleet `json:"fleet,omitempty"`
+}
+
+// JSONFleet is a capacity provider's billed time by the fleet's record, and
+// whether the ledger agrees with it.
+type JSONFleet struct {
+	Instances int                 `json:"instances"`
+	Usage     []JSONInstanceUsage `json:"usage"`
+	Agree     bool                `json:"agree"`
 }
 
 // JSONReport is the document `shoal cost report -o json` prints.
@@ -167,7 +179,7 @@ func (r *Report) JSON() JSONReport {
 			jf.Bills = append(jf.Bills, jsonBill(o))
 		}
 		for _, c := range f.Checks {
-			jc := JSONCheck{Compute: c.Compute, Metered: amount(c.Metered), Predicted: amount(c.Predicted), Agree: c.Agree(), How: c.How}
+			jc := JSONCheck{Compute: c.Compute, Metered: amount(c.Metered), Predicted: amount(c.Predicted), Against: c.Against, Agree: c.Agree(), How: c.How}
 			if c.Replay != nil {
 				a, d := amount(*c.Replay), amount(c.ReplayDiff())
 				jc.Replay, jc.ReplayDiff = &a, &d
@@ -199,6 +211,12 @@ func (r *Report) JSON() JSONReport {
 		}
 		for _, u := range p.Usage {
 			jp.Usage = append(jp.Usage, JSONInstanceUsage{Type: u.Type, Seconds: u.Seconds.String(), Hours: u.Hours().String()})
+		}
+		if p.Fleet != nil {
+			jp.Fleet = &JSONFleet{Instances: p.Fleet.Instances, Usage: []JSONInstanceUsage{}, Agree: p.FleetAgrees()}
+			for _, u := range p.Fleet.Usage {
+				jp.Fleet.Usage = append(jp.Fleet.Usage, JSONInstanceUsage{Type: u.Type, Seconds: u.Seconds.String(), Hours: u.Hours().String()})
+			}
 		}
 		out.CapacityProviders = append(out.CapacityProviders, jp)
 	}
@@ -322,6 +340,11 @@ func WriteTable(w io.Writer, r *Report) error {
 	if err := b.Render(); err != nil {
 		return err
 	}
+	for _, p := range r.CapacityProviders {
+		if p.Fleet != nil {
+			fmt.Fprintf(w, "\nprovider %s — %s\n", p.Name, p.fleetSentence())
+		}
+	}
 
 	for _, f := range r.Functions {
 		fmt.Fprintf(w, "\n%s — what the same traffic would have cost\n", f.Function)
@@ -368,9 +391,20 @@ func WriteTable(w io.Writer, r *Report) error {
 	return nil
 }
 
+// fleetSentence states the capacity provider's instance-time check in words.
+func (p ProviderBill) fleetSentence() string {
+	s := fmt.Sprintf("billed instance time: metered %s s on %s, the fleet's launch and terminate times %s s on %s",
+		cost.GroupThousands(p.MeteredSeconds().String()), plural(int64(p.Instances), "instance"),
+		cost.GroupThousands(p.FleetSeconds().String()), plural(int64(p.Fleet.Instances), "instance"))
+	if p.FleetAgrees() {
+		return s + " (agree)"
+	}
+	return s + fmt.Sprintf(" (differ by %s s)", p.FleetSeconds().Sub(p.MeteredSeconds()).String())
+}
+
 // sentence states a check in words.
 func (c Check) sentence() string {
-	s := fmt.Sprintf("%s: metered $%s, predicted from the recorded invocations $%s", c.Compute, exact(c.Metered), exact(c.Predicted))
+	s := fmt.Sprintf("%s: metered $%s, %s $%s", c.Compute, exact(c.Metered), c.Against, exact(c.Predicted))
 	if c.Agree() {
 		s += " (agree)"
 	} else {
@@ -447,6 +481,11 @@ func Page(r *Report) cost.Page {
 	totals.Rows = append(totals.Rows, []string{"Total", "", "", usd(r.Total)})
 	totals.Strong = []int{len(totals.Rows) - 1}
 	p.Tables = append(p.Tables, totals)
+	for _, pb := range r.CapacityProviders {
+		if pb.Fleet != nil {
+			p.Summary = append(p.Summary, "Provider "+pb.Name+" — "+pb.fleetSentence()+".")
+		}
+	}
 	for _, f := range r.Functions {
 		for _, c := range f.Checks {
 			p.Summary = append(p.Summary, f.Function+" — "+c.sentence()+".")

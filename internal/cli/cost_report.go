@@ -87,6 +87,9 @@ func runCostReport(c *cobra.Command, f *costReportFlags, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	// The fleet's record first: the ledger read after it holds every
+	// instance second the fleet had recorded when it answered.
+	opts.Fleet = fleetRecord(c, &f.cf, opts.Since, c.ErrOrStderr())
 	events, gaps, err := fetchUsage(c, &f.cf, opts.Since)
 	if err != nil {
 		return err
@@ -187,6 +190,24 @@ func fetchUsage(c *cobra.Command, cf *clientFlags, since time.Time) ([]meter.Eve
 		return nil, nil, shoalError("usage", resp)
 	}
 	return ledger.DecodeUsage(resp.Body)
+}
+
+// fleetRecord reads the fleet's record of its instances that ran since
+// since: those running now and those terminated since (GET /shoal/v1/fleet).
+// Without it (an error, an older shoal) the report leaves the Managed
+// Instances check out, and a note says why.
+func fleetRecord(c *cobra.Command, cf *clientFlags, since time.Time, note io.Writer) *billing.FleetRecord {
+	fv, err := getFleetView(c, cf, since)
+	if err != nil {
+		fmt.Fprintf(note, "shoal: the fleet's record of its instances could not be read (%v); the Managed Instances bills are not checked against it\n", err)
+		return nil
+	}
+	rec := &billing.FleetRecord{}
+	for _, in := range append(fv.Instances, fv.Terminated...) {
+		rec.Instances = append(rec.Instances, billing.FleetInstance{ID: in.ID, CapacityProvider: in.CapacityProvider, Type: in.Type,
+			StartedAt: in.StartedAt, TerminatedAt: in.TerminatedAt, MeteredUntil: in.MeteredUntil})
+	}
+	return rec
 }
 
 // functionInfos asks shoal's Lambda API for every function's runtime and

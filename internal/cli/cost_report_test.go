@@ -25,6 +25,9 @@ type usageServer struct {
 	*httptest.Server
 	mu      sync.Mutex
 	queries []string
+	// fleet is what GET /shoal/v1/fleet answers; none (404) when empty.
+	fleet        string
+	fleetQueries []string
 }
 
 func newUsageServer(t *testing.T, events []meter.Event) *usageServer {
@@ -46,6 +49,17 @@ func newUsageServer(t *testing.T, events []meter.Event) *usageServer {
 				_ = enc.Encode(&events[i])
 			}
 		}
+	})
+	mux.HandleFunc("GET /shoal/v1/fleet", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.fleetQueries = append(s.fleetQueries, r.URL.RawQuery)
+		if s.fleet == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(s.fleet))
 	})
 	mux.HandleFunc("GET /2015-03-31/functions/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -234,4 +248,101 @@ func TestCostReportShowsLedgerGaps(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "the usage ledger is incomplete") {
 		t.Errorf("exit %d: %s\n%s", code, errOut, out)
 	}
+}
+
+// TestCostReportFleetCheck: shoal cost report reads the fleet's record of
+// its instances, running and terminated since the period began, and holds
+// the ledger's instance time against it: it agrees when the ledger is whole
+// and differs, naming the missing seconds, when the ledger lost a segment.
+func TestCostReportFleetCheck(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	seg := func(id, inst, state string, from, to time.Duration) meter.Event {
+		return meter.Event{ID: id, Kind: meter.KindInstance, Start: t0.Add(from), End: t0.Add(to),
+			CapacityProvider: "cp", Instance: inst, InstanceType: "m7i.large", Zone: "us-east-1a", State: state}
+	}
+	whole := []meter.Event{
+		seg("a0", "i-a", meter.InstancePending, -2*time.Minute, -time.Minute),
+		seg("a1", "i-a", meter.InstanceRunning, -time.Minute, 20*time.Minute),
+		seg("a2", "i-a", meter.InstanceRunning, 20*time.Minute, 25*time.Minute+500*time.Millisecond),
+		seg("a3", "i-a", meter.InstanceDraining, 25*time.Minute+500*time.Millisecond, 26*time.Minute),
+		seg("b0", "i-b", meter.InstancePending, 10*time.Minute, 11*time.Minute),
+		seg("b1", "i-b", meter.InstanceRunning, 11*time.Minute, 30*time.Minute),
+	}
+	for i := range 5 {
+		start := t0.Add(time.Duration(i+1) * time.Minute)
+		whole = append(whole, meter.Event{ID: fmt.Sprintf("inv-%d", i), Kind: meter.KindInvocation, Start: start, End: start.Add(50 * time.Millisecond),
+			Function: "f", Version: "1", Compute: meter.ManagedInstances, Architecture: "x86_64", MemoryMB: 2048,
+			CapacityProvider: "cp", Instance: "i-a", InstanceType: "m7i.large", DurationMs: 50, CPUMs: 5})
+	}
+	// i-a was terminated in the period; i-b runs, metered up to 30 minutes.
+	fleetDoc := fmt.Sprintf(`{"instances":[{"id":"i-b","capacity_provider":"cp","type":"m7i.large","zone":"us-east-1b","state":"running",
+		"launched_at":%q,"started_at":%q,"metered_until":%q}],
+		"terminated":[{"id":"i-a","capacity_provider":"cp","type":"m7i.large","zone":"us-east-1a","state":"terminated",
+		"launched_at":%q,"started_at":%q,"terminated_at":%q}],"versions":[]}`,
+		t0.Add(10*time.Minute).Format(time.RFC3339Nano), t0.Add(11*time.Minute).Format(time.RFC3339Nano), t0.Add(30*time.Minute).Format(time.RFC3339Nano),
+		t0.Add(-2*time.Minute).Format(time.RFC3339Nano), t0.Add(-time.Minute).Format(time.RFC3339Nano), t0.Add(26*time.Minute).Format(time.RFC3339Nano))
+	args := []string{"cost", "report", "-o", "json", "--since", t0.Format(time.RFC3339), "--until", t0.Add(time.Hour).Format(time.RFC3339)}
+	report := func(t *testing.T, events []meter.Event, fleet string) (billing.JSONReport, string, *usageServer) {
+		t.Helper()
+		srv := newUsageServer(t, events)
+		srv.fleet = fleet
+		out, errOut, code := runShoal(t, append(args, "--endpoint-url", srv.URL)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var doc billing.JSONReport
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		return doc, errOut, srv
+	}
+	miCheck := func(doc billing.JSONReport) *billing.JSONCheck {
+		for _, f := range doc.Functions {
+			for i, c := range f.Checks {
+				if c.Compute == "managed-instances" {
+					return &f.Checks[i]
+				}
+			}
+		}
+		return nil
+	}
+
+	t.Run("whole", func(t *testing.T) {
+		doc, _, srv := report(t, whole, fleetDoc)
+		if want := "terminated_since=" + t0.Format(time.RFC3339); len(srv.fleetQueries) != 1 || !strings.Contains(srv.fleetQueries[0], strings.ReplaceAll(want, ":", "%3A")) {
+			t.Errorf("fleet queries %q, want %s", srv.fleetQueries, want)
+		}
+		p := doc.CapacityProviders[0]
+		if p.Fleet == nil || !p.Fleet.Agree || p.Fleet.Instances != 2 || p.Fleet.Usage[0].Seconds != "2700" {
+			t.Errorf("fleet %+v, want 2 instances, 26 + 19 minutes, agreeing", p.Fleet)
+		}
+		if c := miCheck(doc); c == nil || !c.Agree {
+			t.Errorf("managed-instances check %+v", c)
+		}
+	})
+	t.Run("a segment missing", func(t *testing.T) {
+		var lost []meter.Event
+		for _, ev := range whole {
+			if ev.ID != "a2" {
+				lost = append(lost, ev)
+			}
+		}
+		doc, _, _ := report(t, lost, fleetDoc)
+		p := doc.CapacityProviders[0]
+		if p.Fleet == nil || p.Fleet.Agree || p.Usage[0].Seconds != "2399.5" {
+			t.Errorf("metered %+v, fleet %+v: want 300.5 s fewer in the ledger, differing", p.Usage, p.Fleet)
+		}
+		if c := miCheck(doc); c == nil || c.Agree {
+			t.Errorf("managed-instances check %+v", c)
+		}
+		if !strings.Contains(strings.Join(doc.Warnings, "\n"), "the ledger holds 2399.5 s of billed instance time, the fleet's record of its instances 2700 s") {
+			t.Errorf("warnings %q", doc.Warnings)
+		}
+	})
+	t.Run("no fleet record", func(t *testing.T) {
+		doc, errOut, _ := report(t, whole, "")
+		if !strings.Contains(errOut, "could not be read") || doc.CapacityProviders[0].Fleet != nil || miCheck(doc) != nil {
+			t.Errorf("stderr %q, fleet %+v, check %+v", errOut, doc.CapacityProviders[0].Fleet, miCheck(doc))
+		}
+	})
 }
