@@ -39,7 +39,7 @@ func (f *clientFlags) register(c *cobra.Command) {
 	if def == "" {
 		def = DefaultEndpoint
 	}
-	c.PersistentFlags().StringVar(&f.endpoint, "endpoint-url", def, "shoal's API endpoint (default $SHOAL_ENDPOINT_URL, else "+DefaultEndpoint+")")
+	c.PersistentFlags().StringVar(&f.endpoint, "endpoint-url", def, "shoal's API endpoint ($SHOAL_ENDPOINT_URL when set)")
 	c.PersistentFlags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 }
 

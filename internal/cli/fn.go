@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -495,8 +496,12 @@ func printConfig(w io.Writer, cf *clientFlags, v any) error {
 	if err != nil {
 		return err
 	}
+	// Numbers as they were written: a float64 would print a code size of
+	// 6507309 bytes as 6.507309e+06.
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -68,7 +68,7 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&cfg.Egress, "egress", "nat", "what environments reach: nat (the outside world through the host's NAT) or none")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight invocations may take to finish on stop")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
-	f.StringSliceVar(&cfg.Zones, "zones", nil, "zones the Managed Instances fleet spreads over (default REGIONa,b,c)")
+	f.StringSliceVar(&cfg.Zones, "zones", []string{"us-east-1a", "us-east-1b", "us-east-1c"}, "zones the Managed Instances fleet spreads over")
 	f.BoolVar(&cfg.NoMeter, "no-meter", os.Getenv("SHOAL_NO_METER") != "",
 		"do not record usage (invocations, instance time) in the ledger (env SHOAL_NO_METER)")
 	f.DurationVar(&cfg.LaunchDelay, "launch-delay", 0, "emulate an instance's boot time before its agent starts (e.g. 90s)")
