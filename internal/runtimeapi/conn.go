@@ -90,7 +90,10 @@ func noPeerCheck() bool { return false }
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.forget(nc)
 	defer nc.Close()
-	rw := rawio.New(nc)
+	var rw io.ReadWriter = nc
+	if !s.cfg.plainIO {
+		rw = rawio.New(nc)
+	}
 	c := connPool.Get().(*conn)
 	// A request that panics is answered 500 and its connection closed; the
 	// conn, in whatever state, is not reused. The invocations a worker

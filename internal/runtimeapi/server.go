@@ -54,6 +54,10 @@ type Config struct {
 	// its worker died, and they end with Outcome.WorkerExited. Runtimes
 	// that re-dial (aws-lambda-go) must leave it off.
 	WorkerConnections bool
+
+	// plainIO serves connections through net.Conn instead of rawio: the
+	// A/B benchmark (ab_test.go, docs/decisions/rawio.md).
+	plainIO bool
 }
 
 // Validate checks the configuration.
