@@ -595,8 +595,9 @@ func (l *Local) Terminate(ctx context.Context, id string) error {
 	l.emitLocked(li, prev)
 	gone := li.info.clone()
 	l.mu.Unlock()
-	// The life goes to the history before the record goes: a control plane
-	// that dies in between finds the record, and writes the same life again.
+	// The history entry is written before the record is deleted, so that an
+	// instance is always in one or the other (a control plane that dies in
+	// between finds the record and writes the entry itself).
 	l.saveHistory(gone)
 	if err := l.kv.Delete(context.Background(), id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		l.log.Warn("instance record not deleted", "instance", id, "err", err)
