@@ -9,7 +9,7 @@
 // switch. Where thread switches are expensive (virtual machines) that costs
 // more than the work: on the project machine the monitor was a sixth to a
 // fifth of each process's CPU, and the agent's CPU per warm invocation fell by
-// 30 % without it (bench/RESULTS.md).
+// 30 % without it (bench/notes/2026-11-26-invoke.md).
 //
 // GODEBUG=schedtrace is the runtime's only switch for that deep sleep: while a
 // trace period is set, the monitor never waits to be woken and backs off to
