@@ -584,3 +584,17 @@ func TestProvisionedIncrements(t *testing.T) {
 		}
 	}
 }
+
+func TestSig3(t *testing.T) {
+	for _, tt := range []struct {
+		in   float64
+		want string
+	}{
+		{0, "0"}, {1.04e-05, "0.0000104"}, {8.5e-05, "0.000085"}, {0.000256, "0.000256"},
+		{0.12345, "0.123"}, {2.5, "2.5"}, {1234.5, "1230"}, {3e7, "30000000"},
+	} {
+		if got := sig3(tt.in); got != tt.want {
+			t.Errorf("sig3(%g) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

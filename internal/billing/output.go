@@ -239,8 +239,11 @@ func newTable(w io.Writer, align ...tw.Align) *tablewriter.Table {
 }
 
 func qty(it cost.Item) string {
-	if it.Unit == "share" {
+	switch {
+	case it.Unit == "share":
 		return it.Quantity.Shift(2).Round(2).String() + " %"
+	case it.Unit == "requests" && it.Quantity.Equal(decimal.NewFromInt(1)):
+		return "1 request"
 	}
 	return cost.GroupThousands(it.Quantity.Round(2).String()) + " " + it.Unit
 }

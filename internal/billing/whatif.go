@@ -2,6 +2,8 @@ package billing
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -286,11 +288,11 @@ func why(fb *FunctionBill, w *WhatIf, best *Estimate, opts Options) string {
 	}
 	switch best.Compute {
 	case cost.OnDemand:
-		return fmt.Sprintf("%s kept %.3g in flight on average over the period, too few to keep provisioned environments or a fleet of instances busy, and on-demand bills only the %s GB-s they ran",
-			plural(fb.Invocations, "invocation"), conc, gbs.Round(2).String())
+		return fmt.Sprintf("%s kept %s in flight on average over the period, too few to keep provisioned environments or a fleet of instances busy, and on-demand bills only the %s GB-s they ran",
+			plural(fb.Invocations, "invocation"), sig3(conc), gbs.Round(2).String())
 	case cost.Provisioned:
-		return fmt.Sprintf("a mean concurrency of %.3g keeps %d provisioned environments busy enough that their lower duration price pays for their allocation",
-			conc, best.Provisioned)
+		return fmt.Sprintf("a mean concurrency of %s keeps %d provisioned environments busy enough that their lower duration price pays for their allocation",
+			sig3(conc), best.Provisioned)
 	case cost.ManagedInstances:
 		return fmt.Sprintf("%s of CPU time fits a fleet of %.2f instance-hours of %s (at most %d instances), which costs less than %s GB-s of Lambda duration: Managed Instances bill instances, not milliseconds",
 			time.Duration(fb.CPUMs*float64(time.Millisecond)).Round(time.Millisecond), best.InstanceHours, orDefault(best.InstanceType, "instances"), best.PeakInstances, gbs.Round(2).String())
@@ -361,3 +363,13 @@ func orDefault(s, def string) string {
 }
 
 func usd(d decimal.Decimal) string { return pricing.FormatUSD(d) }
+
+// sig3 shows x to three significant figures as a plain decimal, never in
+// exponent form: 0.0000104, not 1.04e-05.
+func sig3(x float64) string {
+	if x == 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 3, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
+}
