@@ -69,8 +69,8 @@ func (r *Registry) putCode(ctx context.Context, zip []byte) (sha string, err err
 	return sha, nil
 }
 
-// collectCode deletes the packages among candidates that no function version refers
-// to any more. Best effort: a failure only leaves an unused object behind.
+// collectCode deletes the packages among candidates that no function version and no
+// layer version refers to any more. Best effort: a failure only leaves an unused object behind.
 func (r *Registry) collectCode(ctx context.Context, candidates ...string) {
 	if len(candidates) == 0 {
 		return
@@ -86,6 +86,17 @@ func (r *Registry) collectCode(ctx context.Context, candidates ...string) {
 		used[c.rec.Latest.CodeSha256] = true
 		for _, v := range c.rec.Versions {
 			used[v.CodeSha256] = true
+		}
+		for _, l := range c.rec.Layers {
+			used[l.CodeSha256] = true
+		}
+	}
+	for _, c := range r.layers {
+		if c.rec == nil {
+			continue
+		}
+		for _, lv := range c.rec.Versions {
+			used[lv.CodeSha256] = true
 		}
 	}
 	r.mu.RUnlock()

@@ -54,8 +54,16 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateFunctionInput) (
 	} else if in.PublishTo != "" {
 		return nil, nil, awserr.InvalidParameter("PublishTo LATEST_PUBLISHED is only supported for functions that use a capacity provider.")
 	}
+	unzipped, err := unzippedSize(in.ZipFile)
+	if err != nil {
+		return nil, nil, err
+	}
 	r.codeMu.RLock()
 	defer r.codeMu.RUnlock()
+	rec := &functionRecord{Unzipped: unzipped}
+	if err := r.attachLayers(ctx, rec, &in.Config); err != nil {
+		return nil, nil, err
+	}
 	sha, err := r.putCode(ctx, in.ZipFile)
 	if err != nil {
 		return nil, nil, err
@@ -68,7 +76,7 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateFunctionInput) (
 	v.Version = Latest
 	v.LastModified = formatTime(r.cfg.Clock.Now())
 	v.RevisionId = NewRevisionID()
-	rec := &functionRecord{Latest: &v}
+	rec.Latest = &v
 	if len(in.Tags) > 0 {
 		rec.Tags = in.Tags
 	}
@@ -223,6 +231,10 @@ type UpdateCodeInput struct {
 // UpdateFunctionCode replaces $LATEST's code (and architectures), and with Publish
 // publishes a version, in one change.
 func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in UpdateCodeInput) (latest, published *Version, err error) {
+	unzipped, err := unzippedSize(in.ZipFile)
+	if err != nil {
+		return nil, nil, err
+	}
 	r.cpMu.Lock()
 	defer r.cpMu.Unlock()
 	r.codeMu.RLock()
@@ -236,7 +248,11 @@ func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in Updat
 		if err := checkRevision(rec.Latest.RevisionId, in.RevisionID); err != nil {
 			return err
 		}
+		if err := r.checkCombinedSize(rec, unzipped); err != nil {
+			return err
+		}
 		old = rec.Latest.CodeSha256
+		rec.Unzipped = unzipped
 		rec.Latest.CodeSha256 = sha
 		rec.Latest.CodeSize = int64(len(in.ZipFile))
 		if in.Architectures != nil {
@@ -280,6 +296,8 @@ func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in Updat
 func (r *Registry) UpdateFunctionConfiguration(ctx context.Context, name, revisionID string, change func(v *Version) error) (*Version, error) {
 	r.cpMu.Lock()
 	defer r.cpMu.Unlock()
+	r.codeMu.RLock()
+	var dropped []string
 	rec, err := r.update(ctx, name, func(rec *functionRecord) error {
 		if err := checkRevision(rec.Latest.RevisionId, revisionID); err != nil {
 			return err
@@ -297,15 +315,60 @@ func (r *Registry) UpdateFunctionConfiguration(ctx context.Context, name, revisi
 		if err := r.checkCapacityProvider(ctx, v); err != nil {
 			return err
 		}
+		if !sameLayers(keep.Layers, v.Layers) {
+			if err := r.fillUnzipped(ctx, rec); err != nil {
+				return err
+			}
+			if err := r.attachLayers(ctx, rec, v); err != nil {
+				return err
+			}
+			dropped = pruneLayers(rec)
+		} else {
+			v.Layers = keep.Layers
+		}
 		r.fillDefaults(v)
 		v.LastModified = formatTime(r.cfg.Clock.Now())
 		v.RevisionId = NewRevisionID()
 		return nil
 	})
+	r.codeMu.RUnlock()
 	if err != nil {
 		return nil, err
 	}
+	r.collectCode(ctx, dropped...)
 	return rec.Latest, nil
+}
+
+// sameLayers reports whether two layer lists name the same versions in the same
+// order.
+func sameLayers(a, b []Layer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Arn != b[i].Arn {
+			return false
+		}
+	}
+	return true
+}
+
+// fillUnzipped records the unzipped size of $LATEST's code where a record from
+// before shoal kept it lacks it, reading the package from the code store.
+func (r *Registry) fillUnzipped(ctx context.Context, rec *functionRecord) error {
+	if rec.Unzipped != 0 {
+		return nil
+	}
+	zip, err := r.Code(ctx, rec.Latest.CodeSha256)
+	if err != nil {
+		return err
+	}
+	n, err := unzippedSize(zip)
+	if err != nil {
+		return err
+	}
+	rec.Unzipped = n
+	return nil
 }
 
 // DeleteFunction deletes a function with all its versions, aliases and configs.
@@ -341,7 +404,7 @@ func (r *Registry) DeleteFunction(ctx context.Context, name string) error {
 		for q := range rec.Versions {
 			r.deleteVersionStatus(ctx, name, q)
 		}
-		shas := []string{rec.Latest.CodeSha256}
+		shas := append([]string{rec.Latest.CodeSha256}, layerShas(rec)...)
 		for _, v := range rec.Versions {
 			shas = append(shas, v.CodeSha256)
 		}
@@ -413,10 +476,12 @@ const (
 )
 
 // AccountUsage returns the number of functions and the total size of their code
-// (every version counted), as GetAccountSettings reports them.
+// (every version counted) and of the layer versions, as GetAccountSettings reports
+// them.
 func (r *Registry) AccountUsage(ctx context.Context) (functions int, totalCodeSize int64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	totalCodeSize = r.layerUsageLocked()
 	for _, c := range r.funcs {
 		if c.rec == nil {
 			continue

@@ -16,6 +16,10 @@ import (
 	"github.com/shoal-dev/shoal/internal/guard"
 )
 
+// DefaultMaxUnzippedCodeBytes is Lambda's limit on a function's code and layers,
+// unzipped (250 MB).
+const DefaultMaxUnzippedCodeBytes = 262144000
+
 // Default bucket names. Remote agents read code from DefaultCodeBucket by CodeKey.
 const (
 	DefaultBucket     = "shoal_registry"
@@ -37,8 +41,11 @@ type Config struct {
 	// provider may run (default 100).
 	CapacityProviderLimit       int
 	VersionsPerCapacityProvider int
-	Logger                      *slog.Logger
-	Clock                       clock.Clock
+	// MaxUnzippedCodeBytes bounds a function's code and layers together, unzipped
+	// (default Lambda's 262144000).
+	MaxUnzippedCodeBytes int64
+	Logger               *slog.Logger
+	Clock                clock.Clock
 }
 
 func (c *Config) setDefaults() {
@@ -63,6 +70,9 @@ func (c *Config) setDefaults() {
 	if c.VersionsPerCapacityProvider == 0 {
 		c.VersionsPerCapacityProvider = DefaultVersionsPerCapacityProvider
 	}
+	if c.MaxUnzippedCodeBytes == 0 {
+		c.MaxUnzippedCodeBytes = DefaultMaxUnzippedCodeBytes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,7 +90,7 @@ func (c *Config) Validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		return fmt.Errorf("registry: replicas %d out of 1..5", c.Replicas)
 	}
-	if c.CapacityProviderLimit < 0 || c.VersionsPerCapacityProvider < 0 {
+	if c.CapacityProviderLimit < 0 || c.VersionsPerCapacityProvider < 0 || c.MaxUnzippedCodeBytes < 0 {
 		return errors.New("registry: capacity provider limits must not be negative")
 	}
 	return nil
@@ -90,7 +100,7 @@ func (c *Config) Validate() error {
 // keeps current, so reads (ResolveVersion on the invoke path) cost a map lookup.
 //
 // Concurrency: cfg, kv, obj, log are immutable after Open. mu guards funcs, pcs,
-// cps, cpStatus, vStatus, subs and updating. Every record in funcs is immutable
+// cps, cpStatus, vStatus, layers, subs and updating. Every record in funcs is immutable
 // once stored (storeFunc sets $LATEST's config key before it does): writers decode
 // a fresh copy, change it, compare-and-set it in KV, then store the new copy. codeMu orders code
 // uploads (read-locked from upload to record commit) against code garbage collection
@@ -114,6 +124,7 @@ type Registry struct {
 	cps      map[string]*cachedCP     // by capacity provider name; rec nil = deleted
 	cpStatus map[string]*cachedCPStatus
 	vStatus  map[string]*cachedVersionStatus // by versionStatusKey
+	layers   map[string]*cachedLayer         // by layer name; rec nil = deleted
 	subs     map[*subscriber]struct{}
 	// updating holds the functions whose update is under way (BeginUpdate).
 	updating map[string]bool
@@ -194,6 +205,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Registry, e
 		cps:      make(map[string]*cachedCP),
 		cpStatus: make(map[string]*cachedCPStatus),
 		vStatus:  make(map[string]*cachedVersionStatus),
+		layers:   make(map[string]*cachedLayer),
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -285,6 +297,10 @@ func (r *Registry) applyEntry(e jetstream.KeyValueEntry) {
 		if st, ok := decodeEntry[versionStatus](r, e, deleted, "version status"); ok {
 			r.storeVersionStatus(key[len(vStatusPrefix):], st, e.Revision())
 		}
+	case strings.HasPrefix(key, layerPrefix):
+		if rec, ok := decodeEntry[layerRecord](r, e, deleted, "layer"); ok {
+			r.storeLayer(key[len(layerPrefix):], rec, e.Revision())
+		}
 	}
 }
 
@@ -312,6 +328,7 @@ func (r *Registry) storeFunc(name string, rec *functionRecord, rev uint64) {
 	}
 	if rec != nil && rec.Latest != nil {
 		rec.Latest.configKey = fingerprint(rec.Latest)
+		setLayerCode(rec)
 	}
 	r.funcs[name] = &cachedFunc{rec: rec, rev: rev}
 	ch := Change{Function: name, Deleted: rec == nil}

@@ -58,6 +58,8 @@ type Version struct {
 
 	// configKey is ConfigKey's value for $LATEST, set when its record is cached.
 	configKey string
+	// layerCode is LayerCode's value, set when its record is cached.
+	layerCode []string
 }
 
 // Environment holds a function's environment variables.
@@ -83,7 +85,8 @@ type DeadLetterConfig struct {
 	TargetArn string `json:"TargetArn,omitempty"`
 }
 
-// Layer is a layer reference; shoal records it and does not mount layers.
+// Layer is a layer version a function uses, as Lambda shows it: its ARN and the
+// size of its zip. Its content is in the function's record (LayerCode).
 type Layer struct {
 	Arn      string `json:"Arn"`
 	CodeSize int64  `json:"CodeSize"`
@@ -224,6 +227,12 @@ type functionRecord struct {
 	// RecursiveLoop is the recursion config ("Allow"); empty is Lambda's default,
 	// Terminate.
 	RecursiveLoop string `json:"recursiveLoop,omitempty"`
+	// Layers holds, by layer version ARN, what the function keeps of each layer
+	// version one of its versions references (see layers.go).
+	Layers map[string]layerContent `json:"layers,omitempty"`
+	// Unzipped is the unzipped size of $LATEST's code; 0 when not recorded (a
+	// record from before shoal kept it).
+	Unzipped int64 `json:"unzipped,omitempty"`
 }
 
 type provisioned struct {

@@ -87,7 +87,7 @@ func (r *Registry) ListVersions(ctx context.Context, name string) ([]*Version, e
 // that has a Provisioned Concurrency config, cannot be deleted. Deleting a version
 // that does not exist succeeds, as on Lambda.
 func (r *Registry) DeleteVersion(ctx context.Context, name, version string) error {
-	var sha string
+	var shas []string
 	_, err := r.update(ctx, name, func(rec *functionRecord) error {
 		v, ok := rec.Versions[version]
 		if !ok {
@@ -104,8 +104,8 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 			sort.Strings(users)
 			return awserr.Conflict("Unable to delete version because the following aliases reference it: [%s]", strings.Join(users, ", "))
 		}
-		sha = v.CodeSha256
 		delete(rec.Versions, version)
+		shas = append(pruneLayers(rec), v.CodeSha256)
 		delete(rec.Scaling, version)
 		if version == LatestPublished {
 			rec.LatestPublishedFingerprint = ""
@@ -120,7 +120,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 	}
 	r.deleteStatus(ctx, name, version)
 	r.deleteVersionStatus(ctx, name, version)
-	r.collectCode(ctx, sha)
+	r.collectCode(ctx, shas...)
 	return nil
 }
 
