@@ -25,7 +25,12 @@ func TestFunctionLifecycle(t *testing.T) {
 	in.Environment = &types.Environment{Variables: map[string]string{"K": "V"}}
 	in.Tags = map[string]string{"team": "a"}
 	in.VpcConfig = &types.VpcConfig{SubnetIds: []string{"subnet-1"}, SecurityGroupIds: []string{"sg-1"}}
-	in.Layers = []string{"arn:aws:lambda:us-east-1:123456789012:layer:l:1"}
+	layer, err := e.client.PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("l"),
+		Content: &types.LayerVersionContentInput{ZipFile: makeZip(t, map[string]string{"lib/x": "x"})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Layers = []string{aws.ToString(layer.LayerVersionArn)}
 	created, err := e.client.CreateFunction(ctx, in)
 	if err != nil {
 		t.Fatal(err)

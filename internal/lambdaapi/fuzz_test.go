@@ -3,6 +3,7 @@ package lambdaapi
 import (
 	"encoding/base64"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
@@ -202,6 +203,64 @@ func FuzzFunctionScalingConfig(f *testing.F) {
 		l, h := got.Bounds()
 		if l < 0 || h > 15000 || l > h || (l == 0 && h != 0) {
 			t.Fatalf("accepted min %d max %d", l, h)
+		}
+	})
+}
+
+// FuzzPublishLayerBody: PublishLayerVersion bodies never panic and are refused only
+// with Lambda's client errors; an accepted body has a zip and compatible lists
+// within their enums and lengths.
+func FuzzPublishLayerBody(f *testing.F) {
+	zip := base64.StdEncoding.EncodeToString(makeZip(f, map[string]string{"python/m.py": "x"}))
+	f.Add(`{"Content":{"ZipFile":"` + zip + `"},"CompatibleRuntimes":["python3.12"],"CompatibleArchitectures":["x86_64"],"Description":"d","LicenseInfo":"MIT"}`)
+	f.Add(`{"Content":{"ZipFile":"` + zip + `"},"CompatibleRuntimes":[],"CompatibleArchitectures":[]}`)
+	f.Add(`{"Content":{"S3Bucket":"b","S3Key":"k"}}`)
+	f.Add(`{"Content":{"ZipFile":"bm90"},"CompatibleRuntimes":["java8","nope"],"CompatibleArchitectures":["arm64","x86_64","arm64"]}`)
+	f.Add(`{}`)
+	f.Add(`{`)
+	a := fuzzAPI()
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := a.parsePublishLayer([]byte(body))
+		if err != nil {
+			if e := awserr.As(err); e == nil || e.Status < 400 || e.Status >= 500 {
+				t.Fatalf("refusal %v is not a Lambda client error", err)
+			}
+			return
+		}
+		if req.Content == nil || len(req.Content.ZipFile) == 0 {
+			t.Fatal("accepted without a zip")
+		}
+		if len(req.CompatibleRuntimes) > 15 || len(req.CompatibleArchitectures) > 2 {
+			t.Fatalf("accepted %d runtimes, %d architectures", len(req.CompatibleRuntimes), len(req.CompatibleArchitectures))
+		}
+	})
+}
+
+// FuzzFunctionLayers: any Layers list is accepted only as up to 5 layer version
+// ARNs, no two of one layer.
+func FuzzFunctionLayers(f *testing.F) {
+	f.Add("arn:aws:lambda:us-east-1:123456789012:layer:a:1", "arn:aws:lambda:us-east-1:123456789012:layer:b:2")
+	f.Add("arn:aws:lambda:us-east-1:123456789012:layer:a:1", "arn:aws:lambda:us-east-1:123456789012:layer:a:2")
+	f.Add("arn:aws:lambda:us-east-1:123456789012:layer:a", "")
+	f.Add("arn:aws:lambda:::awslayer:AWSLambda-Python", ":")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		layers := []string{a, b}
+		var v violations
+		checkLayers(layers, &v)
+		var err error
+		if e := v.err(); e != nil {
+			err = e
+		} else {
+			err = validateLayers(layers)
+		}
+		if err != nil {
+			if e := awserr.As(err); e == nil || e.Status != 400 {
+				t.Fatalf("refusal %v", err)
+			}
+			return
+		}
+		if !layerVersionArnRE.MatchString(a) || !layerVersionArnRE.MatchString(b) || a[:strings.LastIndexByte(a, ':')] == b[:strings.LastIndexByte(b, ':')] {
+			t.Fatalf("accepted %q and %q", a, b)
 		}
 	})
 }

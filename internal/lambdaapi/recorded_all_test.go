@@ -13,7 +13,6 @@ const (
 	whyURL               = "needs function URLs (Create/Get/Update/DeleteFunctionUrlConfig), which shoal does not implement"
 	whyCodeSigning       = "needs code signing configs, which shoal does not implement"
 	whyPermissions       = "needs resource policies (AddPermission, GetPolicy, RemovePermission), which shoal does not implement"
-	whyLayers            = "needs layers (PublishLayerVersion and the layer operations), which shoal does not implement"
 	whyESM               = "needs event source mappings (and SQS, Kinesis, DynamoDB streams), which shoal does not implement"
 	whyImages            = "needs container images from ECR (PackageType Image), which shoal does not run"
 	whyS3                = "needs code from S3 (S3Bucket, S3Key), which shoal does not implement"
@@ -50,16 +49,7 @@ var leftOut = map[string]string{
 	"TestLambdaPermissions::test_lambda_permission_fn_versioning":                                     whyPermissions,
 	"TestLambdaPermissions::test_lambda_permission_revisions":                                         whyPermissions,
 	"TestLambdaRevisions::test_function_revisions_permissions":                                        whyPermissions,
-	"TestLambdaLayer::test_layer_exceptions":                                                          whyLayers,
-	"TestLambdaLayer::test_layer_lifecycle":                                                           whyLayers,
-	"TestLambdaLayer::test_layer_policy_exceptions":                                                   whyLayers,
-	"TestLambdaLayer::test_layer_policy_lifecycle":                                                    whyLayers,
-	"TestLambdaLayer::test_layer_s3_content":                                                          whyLayers,
-	"TestLambdaLayer::test_layer_function_exceptions":                                                 whyLayers,
-	"TestLambdaLayer::test_layer_function_quota_exception":                                            whyLayers,
-	"TestLambdaLayer::test_layer_compatibilities[runtimes0]":                                          whyLayers,
-	"TestLambdaLayer::test_layer_compatibilities[runtimes1]":                                          whyLayers,
-	"TestLambdaLayer::test_layer_compatibilities[runtimes2]":                                          whyLayers,
+	"TestLambdaLayer::test_layer_s3_content":                                                          whyS3,
 	"TestLambdaEventSourceMappings::test_event_source_mapping_exceptions":                             whyESM,
 	"TestLambdaEventSourceMappings::test_event_source_mapping_lifecycle":                              whyESM,
 	"TestLambdaEventSourceMappings::test_event_source_mapping_lifecycle_delete_function":              whyESM,
@@ -108,6 +98,7 @@ func allScenarioGroups() map[string][]recordedScenario {
 		"tags":        tagScenarios,
 		"concurrency": concurrencyScenarios,
 		"config":      configScenarios,
+		"layers":      layerScenarios,
 	}
 }
 

@@ -362,10 +362,14 @@ var concurrencyScenarios = []recordedScenario{
 		t1 := total()
 		r.record("total_code_size_diff_create_function", t1-t0)
 		r.ok(r.updateCode("", &lambda.UpdateFunctionCodeInput{FunctionName: aws.String(name), ZipFile: zip, Publish: true}))
-		r.record("total_code_size_diff_update_function", total()-t1)
-	}, skip: map[string]string{
-		"total_code_size_diff_publish_layer":         "layers are not implemented (PublishLayerVersion)",
-		"total_code_size_diff_publish_layer_version": "layers are not implemented (PublishLayerVersion)",
+		t2 := total()
+		r.record("total_code_size_diff_update_function", t2-t1)
+		layer := r.name("testlayer")
+		r.ok(r.publishLayer("", &lambda.PublishLayerVersionInput{LayerName: aws.String(layer), Content: &types.LayerVersionContentInput{ZipFile: dummyLayer(r.t)}}))
+		t3 := total()
+		r.record("total_code_size_diff_publish_layer", t3-t2)
+		r.ok(r.publishLayer("", &lambda.PublishLayerVersionInput{LayerName: aws.String(layer), Content: &types.LayerVersionContentInput{ZipFile: dummyLayer(r.t)}}))
+		r.record("total_code_size_diff_publish_layer_version", total()-t3)
 	}},
 	{id: "TestLambdaAccountSettings::test_account_settings_total_code_size_config_update", run: func(r *replay) {
 		total := func() float64 { return number(r.accountSettings(), "AccountUsage", "TotalCodeSize") }

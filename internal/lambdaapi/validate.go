@@ -267,6 +267,7 @@ func (c *configRequest) syntax(v *violations) {
 	}
 	checkSnapStart(c.SnapStart, v)
 	checkLogging(c.LoggingConfig, v)
+	checkLayers(c.Layers, v)
 }
 
 // semantics checks the service's rules on the given settings.
@@ -280,6 +281,9 @@ func (c *configRequest) semantics() error {
 		return awserr.InvalidParameter("1 validation error detected: Value '%d' at 'timeout' failed to satisfy constraint: Member must have value less than or equal to 900", *c.Timeout)
 	}
 	if err := validateEnvironment(c.Environment); err != nil {
+		return err
+	}
+	if err := validateLayers(c.Layers); err != nil {
 		return err
 	}
 	if len(c.ImageConfig) > 0 && string(c.ImageConfig) != "null" {
