@@ -8,11 +8,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
-func createSourceFn(t *testing.T, s *shoal, name string, runtime types.Runtime, handler string, files map[string]string) {
+func createSourceFn(t *testing.T, s *shoal, name string, runtime types.Runtime, handler string, files map[string]string, layers ...string) {
 	t.Helper()
 	_, err := s.client.CreateFunction(ctx(t), &lambda.CreateFunctionInput{
 		FunctionName: aws.String(name), Runtime: runtime, Handler: aws.String(handler), Role: aws.String(role),
-		Code: &types.FunctionCode{ZipFile: zipSources(files)}, Timeout: aws.Int32(10),
+		Code: &types.FunctionCode{ZipFile: zipSources(files)}, Timeout: aws.Int32(10), Layers: layers,
 	})
 	if err != nil {
 		t.Fatalf("CreateFunction %s: %v", name, err)

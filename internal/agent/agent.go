@@ -530,6 +530,9 @@ func (a *Agent) launch(req StartEnv) (*env.Environment, error) {
 		return nil, err
 	}
 	spec.CodeDir = dir
+	if spec.OptDir, err = a.code.OptDir(a.runCtx, spec.Layers); err != nil {
+		return nil, err
+	}
 	spec.InitType = "lambda-managed-instances"
 	if spec.InitTimeout <= 0 {
 		spec.InitTimeout = InitTimeout(spec.Timeout)

@@ -114,6 +114,7 @@ func targetFor(v *registry.Version, cfg Config) *router.Target {
 			MemoryMB:     v.MemorySize,
 			Timeout:      time.Duration(v.Timeout) * time.Second,
 			Environment:  vars,
+			Layers:       v.LayerCode(),
 			Architecture: arch,
 			Region:       cfg.Region,
 			AccountID:    cfg.AccountID,

@@ -34,6 +34,12 @@ type Spec struct {
 	Timeout      time.Duration
 	Environment  map[string]string // the user's variables
 	CodeDir      string            // unpacked code
+	// Layers are the CodeSha256s of the function's layers, in order; OptDir is
+	// where they are unpacked and merged on this machine (codecache.OptDir),
+	// which the function sees as /opt. Layers travels with the spec to an agent,
+	// which sets OptDir; "" means no layers.
+	Layers       []string
+	OptDir       string
 	Architecture string
 	// MaxConcurrency is the number of slots served at once: 1 for on-demand and
 	// provisioned environments, N for Managed Instances. 0 means 1.

@@ -145,6 +145,7 @@ func (p *plainBox) Start(cmd *exec.Cmd) error {
 }
 func (p *plainBox) TaskRoot() string           { return p.cfg.CodeDir }
 func (p *plainBox) RuntimeRoot() string        { return p.cfg.RuntimeDir }
+func (p *plainBox) OptRoot() string            { return "/opt" }
 func (p *plainBox) TmpDir() string             { return p.cfg.TmpDir }
 func (p *plainBox) MaxMemoryUsedBytes() uint64 { return 0 }
 func (p *plainBox) OOMKilled() bool            { return false }

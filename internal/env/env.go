@@ -144,6 +144,10 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("env: unsupported runtime %q", s.Runtime)
 	case s.CodeDir == "" || !filepath.IsAbs(s.CodeDir):
 		return fmt.Errorf("env: code dir %q must be an absolute path", s.CodeDir)
+	case s.OptDir != "" && !filepath.IsAbs(s.OptDir):
+		return fmt.Errorf("env: opt dir %q must be an absolute path", s.OptDir)
+	case len(s.Layers) > 0 && s.OptDir == "":
+		return errors.New("env: the function has layers but no opt dir")
 	case s.MemoryMB < 0 || s.MaxConcurrency < 0:
 		return errors.New("env: negative memory or concurrency")
 	case s.Logging.Format != "" && s.Logging.Format != LogFormatText && s.Logging.Format != LogFormatJSON:
@@ -381,7 +385,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	e.api = api
 	box, err := deps.Sandboxes(sandbox.Config{
 		ID: "shoal-" + e.id, MemoryMB: spec.MemoryMB, CPUs: spec.CPUs, CodeDir: spec.CodeDir,
-		RuntimeDir: runtimeDir, TmpDir: tmpDir, Isolate: spec.Isolate, Batch: sched.Enabled(), NetNS: e.netFD(),
+		RuntimeDir: runtimeDir, OptDir: spec.OptDir, TmpDir: tmpDir, Isolate: spec.Isolate, Batch: sched.Enabled(), NetNS: e.netFD(),
 	}, e.logger)
 	if err != nil {
 		return fmt.Errorf("env: sandbox: %w", err)
@@ -403,7 +407,8 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 	if e.levels.json && e.levels.sys <= levelInfo {
 		e.logs.platform(e.initStartRecord(e.startedAt), nil, false)
 	}
-	rc, err := runtimes.CommandFor(spec.Runtime, spec.CodeDir, box.TaskRoot(), box.RuntimeRoot())
+	rc, err := runtimes.CommandFor(spec.Runtime, runtimes.Dirs{CodeDir: spec.CodeDir, OptDir: spec.OptDir,
+		TaskRoot: box.TaskRoot(), RuntimeDir: box.RuntimeRoot(), OptRoot: box.OptRoot()})
 	if err != nil {
 		pw.Close()
 		if errors.Is(err, runtimes.ErrNoBootstrap) {
@@ -412,7 +417,7 @@ func (e *Environment) start(spec Spec, deps Deps) error {
 		}
 		return fmt.Errorf("env: %w", err)
 	}
-	env := environ(&spec, box.TaskRoot(), box.RuntimeRoot(), api.Addr(), rc)
+	env := environ(&spec, box.TaskRoot(), box.RuntimeRoot(), box.OptRoot(), api.Addr(), rc)
 	if t := box.TmpDir(); t != "/tmp" {
 		env = append(env, "TMPDIR="+t)
 	}

@@ -9,15 +9,20 @@ import (
 	"github.com/shoal-dev/shoal/internal/runtimes"
 )
 
-// lambdaPath is PATH as Lambda sets it; the directory of the runtime's
-// interpreter is appended when it lies elsewhere.
-const lambdaPath = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+// lambdaPath is PATH as Lambda sets it, without its last entry, the layers'
+// bin directory (/opt/bin); the directory of the runtime's interpreter is
+// appended when it lies elsewhere.
+const lambdaPath = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin"
 
-const lambdaLDPath = "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+// lambdaLDPath is LD_LIBRARY_PATH as Lambda sets it, without its last entry, the
+// layers' lib directory (/opt/lib).
+const lambdaLDPath = "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib"
 
 // environ builds the runtime's environment: the user's variables, then the
-// ones Lambda sets (which win), then the runtime's own.
-func environ(spec *Spec, taskRoot, runtimeRoot, apiAddr string, cmd runtimes.Command) []string {
+// ones Lambda sets (which win), then the runtime's own. optRoot is where the
+// function sees its layers (/opt, as Lambda's paths name it, unless an
+// environment that is not isolated sees them elsewhere).
+func environ(spec *Spec, taskRoot, runtimeRoot, optRoot, apiAddr string, cmd runtimes.Command) []string {
 	env := make([]string, 0, len(spec.Environment)+24)
 	for k, v := range spec.Environment {
 		env = append(env, k+"="+v)
@@ -25,8 +30,8 @@ func environ(spec *Spec, taskRoot, runtimeRoot, apiAddr string, cmd runtimes.Com
 	if runtimeRoot == "" {
 		runtimeRoot = "/var/runtime" // as Lambda sets it, even where nothing is there
 	}
-	path := lambdaPath
-	if dir := filepath.Dir(cmd.Path); cmd.Path != "" && !strings.Contains(":"+lambdaPath+":", ":"+dir+":") {
+	path := lambdaPath + ":" + optRoot + "/bin"
+	if dir := filepath.Dir(cmd.Path); cmd.Path != "" && !strings.Contains(":"+path+":", ":"+dir+":") {
 		path += ":" + dir
 	}
 	env = append(env,
@@ -46,7 +51,7 @@ func environ(spec *Spec, taskRoot, runtimeRoot, apiAddr string, cmd runtimes.Com
 		"TZ=:UTC",
 		"LANG=en_US.UTF-8",
 		"PATH="+path,
-		"LD_LIBRARY_PATH="+lambdaLDPath,
+		"LD_LIBRARY_PATH="+lambdaLDPath+":"+optRoot+"/lib",
 	)
 	// Managed Instances set it always, even to 1: runtimes pick their
 	// multi-concurrent mode by its presence.

@@ -20,6 +20,7 @@ type Sandbox interface {
 	Start(cmd *exec.Cmd) error
 	TaskRoot() string
 	RuntimeRoot() string
+	OptRoot() string
 	TmpDir() string
 	MaxMemoryUsedBytes() uint64
 	OOMKilled() bool

@@ -127,7 +127,7 @@ func TestEnviron(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := base
 			c.mutate(&s)
-			got := envMap(environ(&s, "/var/task", "", "127.0.0.1:9001", runtimes.Command{}))
+			got := envMap(environ(&s, "/var/task", "", "/opt", "127.0.0.1:9001", runtimes.Command{}))
 			var diffs []string
 			for k, v := range c.want {
 				if got[k] != v {
@@ -138,10 +138,16 @@ func TestEnviron(t *testing.T) {
 			if len(diffs) > 0 {
 				t.Errorf("environment:\n%s", strings.Join(diffs, "\n"))
 			}
-			if !strings.HasPrefix(got["PATH"], "/var/lang/bin:") || got["LD_LIBRARY_PATH"] == "" {
-				t.Errorf("PATH %q LD_LIBRARY_PATH %q", got["PATH"], got["LD_LIBRARY_PATH"])
+			if got["PATH"] != "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin" ||
+				got["LD_LIBRARY_PATH"] != "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib" {
+				t.Errorf("PATH %q LD_LIBRARY_PATH %q, not Lambda's", got["PATH"], got["LD_LIBRARY_PATH"])
 			}
 		})
+	}
+	// Layers seen elsewhere than /opt (an environment that is not isolated).
+	got := envMap(environ(&base, "/code", "", "/data/code/opt-1", "127.0.0.1:9001", runtimes.Command{}))
+	if got["PATH"] != "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/data/code/opt-1/bin" || !strings.HasSuffix(got["LD_LIBRARY_PATH"], ":/data/code/opt-1/lib") {
+		t.Errorf("PATH %q LD_LIBRARY_PATH %q do not name the layers", got["PATH"], got["LD_LIBRARY_PATH"])
 	}
 }
 

@@ -98,6 +98,9 @@ func (p *pool) startEnv(ctx context.Context, initType string) (Env, error) {
 	}
 	spec := t.Spec
 	spec.CodeDir = dir
+	if spec.OptDir, err = p.r.code.OptDir(ctx, spec.Layers); err != nil {
+		return nil, awserr.Service(err, "The function's layers could not be loaded.")
+	}
 	spec.InitType = initType
 	spec.MaxConcurrency = 1
 	if spec.LogStream == "" {

@@ -68,9 +68,11 @@ var _ Env = (*env.Environment)(nil)
 // Starter starts an environment for spec; env.Start in production.
 type Starter func(ctx context.Context, spec env.Spec) (Env, error)
 
-// CodeSource turns a code package into a directory of unpacked code.
+// CodeSource turns a code package into a directory of unpacked code, and a
+// function's layers into the directory it sees as /opt.
 type CodeSource interface {
 	CodeDir(ctx context.Context, codeSha256 string) (string, error)
+	OptDir(ctx context.Context, layers []string) (string, error)
 }
 
 // Target names one runnable configuration of a function: a version, or $LATEST at
@@ -82,8 +84,8 @@ type Target struct {
 	Function, Version string
 	// CodeSha256 names the code package.
 	CodeSha256 string
-	// Spec is the environment's spec without CodeDir, InitType and MaxConcurrency,
-	// which the router fills.
+	// Spec is the environment's spec without CodeDir, OptDir, InitType and
+	// MaxConcurrency, which the router fills.
 	Spec env.Spec
 	// Reserved is the function's reserved concurrency, nil if none.
 	Reserved *int

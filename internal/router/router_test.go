@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,6 +86,12 @@ func (s *fakeStarter) count() int {
 type dirCode struct{}
 
 func (dirCode) CodeDir(ctx context.Context, sha string) (string, error) { return "/code/" + sha, nil }
+func (dirCode) OptDir(ctx context.Context, layers []string) (string, error) {
+	if len(layers) == 0 {
+		return "", nil
+	}
+	return "/opt-of/" + strings.Join(layers, "+"), nil
+}
 
 func newTestRouter(t *testing.T, cfg Config, st *fakeStarter, clk clock.Clock) *Router {
 	t.Helper()

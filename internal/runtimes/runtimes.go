@@ -62,38 +62,80 @@ type Command struct {
 	Env []string
 }
 
-// CommandFor returns the command that starts runtime in an environment whose
-// code is visible at taskRoot and shoal's bootstraps at runtimeDir (where
-// Install wrote them). codeDir is where the code is on this machine, used
-// to check for a provided runtime's bootstrap.
-func CommandFor(runtime, codeDir, taskRoot, runtimeDir string) (Command, error) {
+// Dirs are where an environment's files are: on this machine (CodeDir, OptDir),
+// and as its runtime sees them (TaskRoot, RuntimeDir, OptRoot).
+type Dirs struct {
+	// CodeDir holds the unpacked code on this machine; OptDir the function's
+	// layers ("" when it has none).
+	CodeDir, OptDir string
+	// TaskRoot is where the runtime sees the code (/var/task), RuntimeDir shoal's
+	// bootstraps (where Install wrote them), OptRoot the layers (/opt).
+	TaskRoot, RuntimeDir, OptRoot string
+}
+
+// CommandFor returns the command that starts runtime in an environment laid out
+// as d says. Layers are found where Lambda's runtimes find them: a provided
+// runtime's bootstrap at /opt/bootstrap when the code has none, Node.js modules in
+// /opt/nodejs/node<major>/node_modules and /opt/nodejs/node_modules, Python
+// packages in /opt/python/lib/python3.<minor>/site-packages and /opt/python.
+// (/opt/bin and /opt/lib are on PATH and LD_LIBRARY_PATH for every runtime.)
+func CommandFor(runtime string, d Dirs) (Command, error) {
+	if d.OptRoot == "" {
+		d.OptRoot = "/opt"
+	}
 	switch KindOf(runtime) {
 	case Provided:
-		st, err := os.Stat(filepath.Join(codeDir, "bootstrap"))
-		if err != nil || st.IsDir() {
-			return Command{}, fmt.Errorf("%w: Couldn't find valid bootstrap(s): [%s /opt/bootstrap]",
-				ErrNoBootstrap, filepath.Join(taskRoot, "bootstrap"))
+		if isFile(filepath.Join(d.CodeDir, "bootstrap")) {
+			p := filepath.Join(d.TaskRoot, "bootstrap")
+			return Command{Path: p, Args: []string{p}}, nil
 		}
-		p := filepath.Join(taskRoot, "bootstrap")
-		return Command{Path: p, Args: []string{p}}, nil
+		if d.OptDir != "" && isFile(filepath.Join(d.OptDir, "bootstrap")) {
+			p := filepath.Join(d.OptRoot, "bootstrap")
+			return Command{Path: p, Args: []string{p}}, nil
+		}
+		return Command{}, fmt.Errorf("%w: Couldn't find valid bootstrap(s): [%s %s]",
+			ErrNoBootstrap, filepath.Join(d.TaskRoot, "bootstrap"), filepath.Join(d.OptRoot, "bootstrap"))
 	case Node:
-		node, err := lookPath("node")
+		node, err := interpreter("node", d)
 		if err != nil {
 			return Command{}, err
 		}
-		script := filepath.Join(runtimeDir, "node", "bootstrap.mjs")
-		return Command{Path: node, Args: []string{node, script},
-			Env: []string{"NODE_PATH=" + taskRoot + "/node_modules"}}, nil
+		script := filepath.Join(d.RuntimeDir, "node", "bootstrap.mjs")
+		major := strings.TrimSuffix(strings.TrimPrefix(runtime, "nodejs"), ".x")
+		nodePath := strings.Join([]string{
+			d.OptRoot + "/nodejs/node" + major + "/node_modules", d.OptRoot + "/nodejs/node_modules",
+			d.RuntimeDir + "/node_modules", d.RuntimeDir, d.TaskRoot, d.TaskRoot + "/node_modules",
+		}, ":")
+		return Command{Path: node, Args: []string{node, script}, Env: []string{"NODE_PATH=" + nodePath}}, nil
 	case Python:
-		py, err := lookPath("python3")
+		py, err := interpreter("python3", d)
 		if err != nil {
 			return Command{}, err
 		}
-		script := filepath.Join(runtimeDir, "python", "bootstrap.py")
+		script := filepath.Join(d.RuntimeDir, "python", "bootstrap.py")
+		pythonPath := d.OptRoot + "/python/lib/" + runtime + "/site-packages:" + d.OptRoot + "/python"
 		return Command{Path: py, Args: []string{py, "-u", script},
-			Env: []string{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"}}, nil
+			Env: []string{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1", "PYTHONPATH=" + pythonPath}}, nil
 	}
 	return Command{}, fmt.Errorf("runtimes: unsupported runtime %q", runtime)
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// interpreter finds the machine's interpreter name. One under /opt cannot run where
+// a function's layers take the place of /opt.
+func interpreter(name string, d Dirs) (string, error) {
+	p, err := lookPath(name)
+	if err != nil {
+		return "", err
+	}
+	if d.OptDir != "" && d.OptRoot == "/opt" && strings.HasPrefix(p, "/opt/") {
+		return "", fmt.Errorf("runtimes: %s is installed under /opt (%s), which the function's layers replace; install it elsewhere", name, p)
+	}
+	return p, nil
 }
 
 // lookPath finds an interpreter, preferring a real binary over a pyenv shim

@@ -1,7 +1,8 @@
 // Package sandbox confines one execution environment: a process tree in its own cgroup
 // (memory, CPU quota, pids; v1 or v2, detected once per process), and, when running as
 // root on Linux, in private mount/pid/ipc/uts namespaces under an unprivileged user, with
-// its own /tmp and the function code mounted read-only at /var/task. It also unpacks
+// its own /tmp, the function code mounted read-only at /var/task and its layers at
+// /opt. It also unpacks
 // deployment packages (Unzip) with Lambda's size limits.
 //
 // The package owns the cgroups it creates ("shoal/<ID>") and the mounts made for a
@@ -36,6 +37,8 @@ const (
 	DefaultTaskRoot = "/var/task"
 	// RuntimeRoot is where RuntimeDir appears inside an isolated sandbox.
 	RuntimeRoot = "/var/runtime"
+	// OptRoot is where OptDir appears inside an isolated sandbox, as Lambda's layers do.
+	OptRoot = "/opt"
 	// MiBPerVCPU is Lambda's memory-to-CPU ratio: 1769 MB of memory buys one vCPU.
 	MiBPerVCPU = 1769
 )
@@ -66,6 +69,9 @@ type Config struct {
 	// RuntimeDir optionally holds bootstrap files, exposed read-only at RuntimeRoot when
 	// isolated.
 	RuntimeDir string
+	// OptDir optionally holds the function's layers, exposed read-only at OptRoot
+	// when isolated (in place of the host's /opt).
+	OptDir string
 	// TmpDir is the per-environment writable directory seen as /tmp when isolated. When
 	// empty, New creates one and Close removes it; a caller-provided TmpDir is left in place.
 	TmpDir string
@@ -113,6 +119,8 @@ func (c Config) Validate() error {
 		return bad("task root %q must be an absolute path other than /", c.TaskRoot)
 	case c.RuntimeDir != "" && !filepath.IsAbs(c.RuntimeDir):
 		return bad("runtime dir %q is not absolute", c.RuntimeDir)
+	case c.OptDir != "" && !filepath.IsAbs(c.OptDir):
+		return bad("opt dir %q is not absolute", c.OptDir)
 	case c.TmpDir != "" && !filepath.IsAbs(c.TmpDir):
 		return bad("tmp dir %q is not absolute", c.TmpDir)
 	}
@@ -228,6 +236,15 @@ func (s *Sandbox) RuntimeRoot() string {
 		return RuntimeRoot
 	}
 	return s.cfg.RuntimeDir
+}
+
+// OptRoot returns where the function sees its layers: OptRoot when isolated, else
+// OptDir itself; "/opt", as Lambda sets its paths, when there are none.
+func (s *Sandbox) OptRoot() string {
+	if s.isolated || s.cfg.OptDir == "" {
+		return OptRoot
+	}
+	return s.cfg.OptDir
 }
 
 // TmpDir returns the function's /tmp as the function sees it: "/tmp" when isolated,

@@ -25,8 +25,8 @@ import (
 //
 //	launcher goroutine ── LockOSThread (never unlocked: the thread dies with the goroutine)
 //	  │ isolated: unshare(CLONE_NEWNS|CLONE_FS); / made rprivate; CodeDir bound read-only
-//	  │           on TaskRoot, RuntimeDir on /var/runtime, TmpDir on /tmp, a fresh /dev/shm;
-//	  │           no_new_privs
+//	  │           on TaskRoot, RuntimeDir on /var/runtime, OptDir on /opt, TmpDir on /tmp,
+//	  │           a fresh /dev/shm; no_new_privs
 //	  │ cgroup v1: the thread joins the sandbox's cgroups (tasks file)
 //	  │ Batch: the thread takes the SCHED_BATCH policy, which the child inherits
 //	  │ cmd.Start: clone(CLONE_NEWPID|NEWIPC|NEWUTS [+CLONE_INTO_CGROUP on v2]), setuid,
@@ -159,6 +159,9 @@ func (s *Sandbox) prepareHost() error {
 	if s.cfg.RuntimeDir != "" {
 		points = append(points, RuntimeRoot)
 	}
+	if s.cfg.OptDir != "" {
+		points = append(points, OptRoot)
+	}
 	for _, p := range points {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return fmt.Errorf("create mount point %s: %w", p, err)
@@ -170,7 +173,7 @@ func (s *Sandbox) prepareHost() error {
 	if err := os.Chmod(s.cfg.TmpDir, 0o700); err != nil {
 		return fmt.Errorf("chmod tmp dir: %w", err)
 	}
-	for _, dir := range []string{s.cfg.CodeDir, s.cfg.RuntimeDir} {
+	for _, dir := range []string{s.cfg.CodeDir, s.cfg.RuntimeDir, s.cfg.OptDir} {
 		if dir == "" {
 			continue
 		}
@@ -378,6 +381,11 @@ func (s *Sandbox) mountPrivate() error {
 	}
 	if s.cfg.RuntimeDir != "" {
 		if err := bind(s.cfg.RuntimeDir, RuntimeRoot, true); err != nil {
+			return err
+		}
+	}
+	if s.cfg.OptDir != "" {
+		if err := bind(s.cfg.OptDir, OptRoot, true); err != nil {
 			return err
 		}
 	}

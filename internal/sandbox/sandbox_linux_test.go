@@ -162,6 +162,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "relative task root", modify: func(c *Config) { c.TaskRoot = "var/task" }},
 		{name: "relative tmp", modify: func(c *Config) { c.TmpDir = "tmp" }},
 		{name: "relative runtime", modify: func(c *Config) { c.RuntimeDir = "rt" }},
+		{name: "relative opt", modify: func(c *Config) { c.OptDir = "opt" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,14 +264,56 @@ echo nprocs=$(ls /proc | grep -c '^[0-9]')
 	}
 }
 
+// optDir makes a layers directory holding bin/tool.
+func optDir(t testing.TB) string {
+	dir := filepath.Join(t.TempDir(), "opt")
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "tool"), []byte("#!/bin/sh\necho from the layer\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil { // the sandbox makes it readable
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestIsolatedOpt: an isolated function sees OptDir, read-only, at /opt, and only it.
+func TestIsolatedOpt(t *testing.T) {
+	requireRoot(t)
+	s := newSandbox(t, Config{Isolate: true, OptDir: optDir(t)})
+	requireIsolation(t, s)
+	if s.OptRoot() != "/opt" {
+		t.Fatalf("OptRoot = %q", s.OptRoot())
+	}
+	out, err := run(t, s, `
+echo tool=$(/opt/bin/tool)
+echo ls=$(ls -A /opt | tr '\n' ' ')
+touch /opt/new 2>/dev/null && echo optwrite=ok || echo optwrite=denied
+`)
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	got := fields(out)
+	for _, c := range []struct{ key, want string }{{"tool", "from the layer"}, {"ls", "bin"}, {"optwrite", "denied"}} {
+		if got[c.key] != c.want {
+			t.Errorf("%s = %q, want %q\n%s", c.key, got[c.key], c.want, out)
+		}
+	}
+}
+
 // TestPlain runs without isolation: the function sees the host paths and runs as us.
 func TestPlain(t *testing.T) {
 	s := newSandbox(t, Config{MemoryMB: 64})
 	if s.Isolated() {
 		t.Fatal("isolated without Isolate")
 	}
-	if s.TaskRoot() != s.Config().CodeDir || s.TmpDir() != s.HostTmpDir() {
-		t.Fatalf("TaskRoot, TmpDir = %q, %q", s.TaskRoot(), s.TmpDir())
+	if s.TaskRoot() != s.Config().CodeDir || s.TmpDir() != s.HostTmpDir() || s.OptRoot() != "/opt" {
+		t.Fatalf("TaskRoot, TmpDir, OptRoot = %q, %q, %q", s.TaskRoot(), s.TmpDir(), s.OptRoot())
+	}
+	if opt := optDir(t); newSandbox(t, Config{OptDir: opt}).OptRoot() != opt {
+		t.Errorf("a plain sandbox does not show its layers where they are")
 	}
 	out, err := run(t, s, fmt.Sprintf(`echo uid=$(id -u); echo code=$(cat %s/hello.txt); echo cg=$(cat /proc/self/cgroup | grep memory)`, s.TaskRoot()))
 	if err != nil {
