@@ -3,6 +3,8 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
@@ -21,8 +23,9 @@ func (s *Server) syncLoop(ctx context.Context) {
 		s.logger.Error("registry watch failed; provisioned concurrency will not be kept", "err", err)
 		return
 	}
-	// provisioned maps each config ("function:qualifier") to the target it keeps.
-	provisioned := make(map[string]*router.Target)
+	// provisioned maps each config ("function:qualifier") to what it keeps of
+	// each version.
+	provisioned := make(map[string][]provPart)
 	tick := s.clock.NewTicker(usageCheckpoint)
 	defer tick.Stop()
 	// The stamp of this process's last second bounds, after a kill, the
@@ -89,53 +92,147 @@ func (s *Server) syncFunction(ctx context.Context, ch registry.Change) {
 	s.router.Retire(ch.Function, keep)
 }
 
+// provPart is what a Provisioned Concurrency config keeps of one version: all
+// of it, or, for a weighted alias, each version's share.
+type provPart struct {
+	t *router.Target
+	n int
+	// qualifier is the config's; usageID names the part in the usage ledger: the
+	// config ("function:qualifier") for its own version, "function:qualifier@N"
+	// for a weighted alias's additional version N.
+	qualifier, usageID string
+}
+
+// provShare is one version's share of a config's provisioned environments.
+type provShare struct {
+	version string
+	n       int
+}
+
+// provisionedShares splits a config's requested environments among the versions
+// its invocations run: all on version, or, for a weighted alias, each additional
+// version its weight's share (rounded to the nearest environment) and the alias's
+// own version the rest, so that each version has provisioned environments for
+// its share of the traffic. Versions with no share are left out.
+func provisionedShares(requested int, version string, weights map[string]float64) []provShare {
+	rest := requested
+	var extra []provShare
+	vs := make([]string, 0, len(weights))
+	for v := range weights {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	for _, v := range vs {
+		n := min(int(math.Round(float64(requested)*weights[v])), rest)
+		if n > 0 {
+			extra = append(extra, provShare{v, n})
+			rest -= n
+		}
+	}
+	if rest == 0 {
+		return extra
+	}
+	return append([]provShare{{version, rest}}, extra...)
+}
+
 // syncProvisioned makes the router keep what every Provisioned Concurrency
-// config asks for, and stop what no config asks for any more.
-func (s *Server) syncProvisioned(ctx context.Context, provisioned map[string]*router.Target) {
+// config asks for of each version, and stop what no config asks for any more.
+// Two configs that keep environments of one version (a version's own and a
+// weighted alias's share of it) add up.
+func (s *Server) syncProvisioned(ctx context.Context, provisioned map[string][]provPart) {
 	configs, err := s.reg.ListProvisionedConcurrency(ctx)
 	if err != nil {
 		s.logger.Warn("listing provisioned concurrency", "err", err)
 		return
 	}
-	seen := make(map[string]bool, len(configs))
+	want := make(map[string][]provPart, len(configs))
 	for _, c := range configs {
 		id := c.FunctionName + ":" + c.Qualifier
-		v, err := s.reg.ResolveVersion(ctx, c.FunctionName, c.Version)
-		if err != nil {
-			continue
+		var parts []provPart
+		for _, sh := range provisionedShares(c.Requested, c.Version, c.Weights) {
+			v, err := s.reg.ResolveVersion(ctx, c.FunctionName, sh.version)
+			if err != nil {
+				parts = nil
+				break
+			}
+			usageID := id
+			if sh.version != c.Version {
+				usageID += "@" + sh.version
+			}
+			parts = append(parts, provPart{t: targetFor(v, s.cfg), n: sh.n, qualifier: c.Qualifier, usageID: usageID})
 		}
-		t := targetFor(v, s.cfg)
-		if old := provisioned[id]; old != nil && old.Key != t.Key {
-			s.router.SetProvisioned(old, 0) // an alias moved to another version
+		if parts != nil {
+			want[id] = parts
 		}
-		seen[id] = true
-		provisioned[id] = t
-		s.router.SetProvisioned(t, c.Requested)
-		s.provUsage.set(id, c.Qualifier, t, c.Requested, s.clock.Now())
 	}
-	for id, t := range provisioned {
-		if !seen[id] {
-			s.router.SetProvisioned(t, 0)
-			s.provUsage.set(id, "", nil, 0, s.clock.Now())
-			delete(provisioned, id)
+	sums := map[string]*provPart{}
+	usage := map[string]bool{}
+	for _, parts := range want {
+		for _, p := range parts {
+			if sums[p.t.Key] == nil {
+				sums[p.t.Key] = &provPart{t: p.t}
+			}
+			sums[p.t.Key].n += p.n
+			usage[p.usageID] = true
 		}
+	}
+	now := s.clock.Now()
+	for id, parts := range provisioned {
+		for _, p := range parts {
+			if sums[p.t.Key] == nil {
+				s.router.SetProvisioned(p.t, 0) // a config gone, or an alias moved
+			}
+			if !usage[p.usageID] {
+				s.provUsage.set(p.usageID, "", nil, 0, now)
+			}
+		}
+		delete(provisioned, id)
+	}
+	for _, p := range sums {
+		s.router.SetProvisioned(p.t, p.n)
+	}
+	for id, parts := range want {
+		for _, p := range parts {
+			s.provUsage.set(p.usageID, p.qualifier, p.t, p.n, now)
+		}
+		provisioned[id] = parts
 	}
 	s.reportProvisioned(ctx, provisioned)
 }
 
 // reportProvisioned writes each config's allocated count and status back to the
-// registry, where GetProvisionedConcurrencyConfig reads it.
-func (s *Server) reportProvisioned(ctx context.Context, provisioned map[string]*router.Target) {
+// registry, where GetProvisionedConcurrencyConfig reads it. The ready
+// environments of a version are counted towards the configs that keep it in
+// their order, each up to its share.
+func (s *Server) reportProvisioned(ctx context.Context, provisioned map[string][]provPart) {
 	configs, err := s.reg.ListProvisionedConcurrency(ctx)
 	if err != nil {
 		return
 	}
+	left := map[string]int{}
+	failed := map[string]error{}
+	for _, parts := range provisioned {
+		for _, p := range parts {
+			if _, seen := left[p.t.Key]; !seen {
+				left[p.t.Key], failed[p.t.Key] = s.router.ProvisionedStatus(p.t.Key)
+			}
+		}
+	}
 	for _, c := range configs {
-		t := provisioned[c.FunctionName+":"+c.Qualifier]
-		if t == nil {
+		parts := provisioned[c.FunctionName+":"+c.Qualifier]
+		if parts == nil {
 			continue
 		}
-		ready, startErr := s.router.ProvisionedStatus(t.Key)
+		ready := 0
+		var startErr error
+		for _, p := range parts {
+			got := min(p.n, left[p.t.Key])
+			left[p.t.Key] -= got
+			ready += got
+			if got < p.n && failed[p.t.Key] != nil {
+				startErr = failed[p.t.Key]
+			}
+		}
 		ready = min(ready, c.Requested)
 		status, reason := registry.ProvisionedInProgress, ""
 		switch {

@@ -77,7 +77,7 @@ type provisionedUsage struct {
 	path string // provOpenFile in the data directory; "" keeps nothing
 	log  *slog.Logger
 	mu   sync.Mutex
-	open map[string]*provSegment // by "function:qualifier"
+	open map[string]*provSegment // by "function:qualifier" (and "@version" for a weighted alias's part)
 }
 
 const (
@@ -88,12 +88,16 @@ const (
 type provSegment struct {
 	ev    meter.Event // Function, Version, Qualifier, Concurrency, MemoryMB, Architecture
 	start time.Time
+	// key names the segment's config, or its part of a weighted alias's config
+	// ("function:qualifier@version"); "" is "function:qualifier".
+	key string
 }
 
 // provSaved is an open segment as kept in the file.
 type provSaved struct {
 	Event meter.Event `json:"event"`
 	Start time.Time   `json:"start"`
+	Key   string      `json:"key,omitempty"`
 }
 
 // openProvisionedUsage records what a killed predecessor's open segments
@@ -123,7 +127,7 @@ func (p *provisionedUsage) recordKilledRun(stampPath string) {
 		return
 	}
 	for _, sv := range saved {
-		p.closeLocked(&provSegment{ev: sv.Event, start: sv.Start}, until, true)
+		p.closeLocked(&provSegment{ev: sv.Event, start: sv.Start, key: sv.Key}, until, true)
 	}
 	if len(saved) > 0 {
 		p.log.Info("provisioned time of the previous run recorded up to its last stamp", "configs", len(saved), "until", until)
@@ -138,7 +142,7 @@ func (p *provisionedUsage) saveLocked() {
 	}
 	saved := make([]provSaved, 0, len(p.open))
 	for _, seg := range p.open {
-		saved = append(saved, provSaved{Event: seg.ev, Start: seg.start})
+		saved = append(saved, provSaved{Event: seg.ev, Start: seg.start, Key: seg.key})
 	}
 	b, _ := json.Marshal(saved)
 	tmp := p.path + ".tmp"
@@ -174,7 +178,7 @@ func (p *provisionedUsage) set(id, qualifier string, t *router.Target, n int, no
 	if arch == "" {
 		arch = "x86_64"
 	}
-	p.open[id] = &provSegment{start: now, ev: meter.Event{
+	p.open[id] = &provSegment{start: now, key: id, ev: meter.Event{
 		Kind: meter.KindProvisioned, Function: t.Function, Version: t.Version, Qualifier: qualifier,
 		Compute: meter.Provisioned, Concurrency: n, MemoryMB: t.Spec.MemoryMB, Architecture: arch,
 	}}
@@ -187,7 +191,11 @@ func (p *provisionedUsage) closeLocked(seg *provSegment, now time.Time, final bo
 	}
 	ev := seg.ev
 	ev.Start, ev.End, ev.Final = seg.start, now, final
-	ev.ID = "pc-" + ev.Function + ":" + ev.Qualifier + "-" + strconv.FormatInt(seg.start.UnixNano(), 10)
+	key := seg.key
+	if key == "" {
+		key = ev.Function + ":" + ev.Qualifier
+	}
+	ev.ID = "pc-" + key + "-" + strconv.FormatInt(seg.start.UnixNano(), 10)
 	p.rec.Record(&ev)
 	seg.start = now
 }

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"math/rand/v2"
 	"sort"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
@@ -74,8 +73,9 @@ func (r *Registry) ListAliases(ctx context.Context, function, functionVersion st
 }
 
 // UpdateAlias applies change to a copy of an alias. revisionID, when not empty, must
-// match the alias's RevisionId. Moving an alias that has Provisioned Concurrency
-// resets that config's status to IN_PROGRESS.
+// match the alias's RevisionId. Moving an alias that has Provisioned Concurrency, or
+// changing its weights (which share its environments among its versions), resets
+// that config's status to IN_PROGRESS.
 func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID string, change func(a *Alias) error) (*Alias, error) {
 	var out *Alias
 	moved := false
@@ -87,7 +87,7 @@ func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID s
 		if err := checkRevision(a.RevisionId, revisionID); err != nil {
 			return err
 		}
-		before := a.FunctionVersion
+		before, beforeWeights := a.FunctionVersion, a.RoutingConfig
 		if err := change(a); err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID s
 		}
 		a.Name, a.AliasArn = name, r.FunctionARN(function, name)
 		a.RevisionId = NewRevisionID()
-		moved = before != a.FunctionVersion
+		moved = before != a.FunctionVersion || !sameWeights(beforeWeights, a.RoutingConfig)
 		out = a
 		return nil
 	})
@@ -142,6 +142,26 @@ func (r *Registry) DeleteAlias(ctx context.Context, function, name string) error
 	return nil
 }
 
+// sameWeights reports whether two routing configurations give the same weights.
+func sameWeights(a, b *RoutingConfig) bool {
+	var wa, wb map[string]float64
+	if a != nil {
+		wa = a.AdditionalVersionWeights
+	}
+	if b != nil {
+		wb = b.AdditionalVersionWeights
+	}
+	if len(wa) != len(wb) {
+		return false
+	}
+	for v, w := range wa {
+		if x, ok := wb[v]; !ok || x != w {
+			return false
+		}
+	}
+	return true
+}
+
 // checkRoutingVersions refuses a routing configuration naming a version the
 // function does not have.
 func (r *Registry) checkRoutingVersions(rec *functionRecord, function string, rc *RoutingConfig) error {
@@ -157,13 +177,14 @@ func (r *Registry) checkRoutingVersions(rec *functionRecord, function string, rc
 }
 
 // routed picks the version an invocation of a weighted alias runs: each additional
-// version with its weight's probability, else the alias's own version (v).
-func routed(rec *functionRecord, qualifier string, v *Version) *Version {
+// version with its weight's probability, else the alias's own version (v). x is
+// uniform in [0, 1) (Config.Rand), drawn only for a weighted alias.
+func routed(rec *functionRecord, qualifier string, v *Version, draw func() float64) *Version {
 	a, ok := rec.Aliases[qualifier]
 	if !ok || a.RoutingConfig == nil {
 		return v
 	}
-	x := rand.Float64()
+	x := draw()
 	for ver, w := range a.RoutingConfig.AdditionalVersionWeights {
 		if x < w {
 			if other, ok := rec.Versions[ver]; ok {

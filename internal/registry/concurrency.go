@@ -282,11 +282,15 @@ func (r *Registry) configs(rec *functionRecord, function string) []ProvisionedCo
 func (r *Registry) config(rec *functionRecord, function, qualifier string) ProvisionedConcurrencyConfig {
 	p := rec.Provisioned[qualifier]
 	version := qualifier
+	var weights map[string]float64
 	if a, ok := rec.Aliases[qualifier]; ok {
 		version = a.FunctionVersion
+		if a.RoutingConfig != nil && len(a.RoutingConfig.AdditionalVersionWeights) > 0 {
+			weights = a.RoutingConfig.AdditionalVersionWeights
+		}
 	}
 	c := ProvisionedConcurrencyConfig{
-		FunctionName: function, Qualifier: qualifier, Version: version,
+		FunctionName: function, Qualifier: qualifier, Version: version, Weights: weights,
 		Requested: p.Requested, Status: ProvisionedInProgress, LastModified: p.LastModified,
 	}
 	if st := r.status(function, qualifier); st != nil && st.Requested == p.Requested {

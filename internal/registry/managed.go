@@ -410,7 +410,7 @@ func (r *Registry) ResolveInvocation(ctx context.Context, function, qualifier st
 	}
 	if qualifier != "" && qualifier != Latest && !isVersionNumber(qualifier) {
 		if rec := r.cached(function); rec != nil {
-			v = routed(rec, qualifier, v)
+			v = routed(rec, qualifier, v, r.cfg.Rand)
 		}
 	}
 	if v.ManagedInstances() == nil {

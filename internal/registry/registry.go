@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 
@@ -46,6 +47,10 @@ type Config struct {
 	MaxUnzippedCodeBytes int64
 	Logger               *slog.Logger
 	Clock                clock.Clock
+	// Rand draws the uniform number in [0, 1) that picks the version an
+	// invocation of a weighted alias runs (default math/rand/v2's Float64). It
+	// must be safe for concurrent use.
+	Rand func() float64
 }
 
 func (c *Config) setDefaults() {
@@ -78,6 +83,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
 	}
 }
 

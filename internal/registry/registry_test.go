@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -137,7 +138,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Fatalf("provisioned after restart: %+v", pcs)
 	}
 	pcs[0].LastModified = ""
-	if pcs[0] != want {
+	if !reflect.DeepEqual(pcs[0], want) {
 		t.Errorf("provisioned after restart = %+v, want %+v", pcs[0], want)
 	}
 }

@@ -173,7 +173,10 @@ type ProvisionedConcurrencyConfig struct {
 	// Qualifier is the version number or alias name the config was put on.
 	Qualifier string
 	// Version is the published version it resolves to (the alias's target for an alias).
-	Version      string
+	Version string
+	// Weights are the additional version weights of a weighted alias's config (nil
+	// otherwise): its provisioned environments are shared among the versions.
+	Weights      map[string]float64
 	Requested    int
 	Allocated    int
 	Available    int
