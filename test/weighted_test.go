@@ -206,3 +206,65 @@ func TestWeightedAliasProvisioned(t *testing.T) {
 		t.Errorf("version 2 with all the weight: %v, want 4 provisioned", all)
 	}
 }
+
+var platformStartRE = regexp.MustCompile(`"type":"platform.start","record":\{[^}]*"version":"(\d+)"`)
+
+// A weighted alias of a Managed Instances function splits its invocations between
+// the environments of its two versions; ExecutedVersion, the function and its log
+// agree on which ran. The function's package has no bootstrap: it comes from a
+// layer, which each instance's agent unpacks at /opt.
+func TestWeightedAliasManaged(t *testing.T) {
+	s := managedShoal(t)
+	cpArn := createCapacityProvider(t, s, "cpw")
+	layer := publishLayer(t, s, "goruntime", goFnZip)
+	_, err := s.client.CreateFunction(ctx(t), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("miw"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Role: aws.String(role),
+		Code:       &types.FunctionCode{ZipFile: zipSources(map[string]string{"README": "the bootstrap is in a layer\n"})},
+		MemorySize: aws.Int32(2048), Timeout: aws.Int32(30), Layers: []string{layer},
+		CapacityProviderConfig: &types.CapacityProviderConfig{LambdaManagedInstancesCapacityProviderConfig: &types.LambdaManagedInstancesCapacityProviderConfig{
+			CapacityProviderArn: aws.String(cpArn), PerExecutionEnvironmentMaxConcurrency: aws.Int32(4),
+			ExecutionEnvironmentMemoryGiBPerVCpu: aws.Float64(2),
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishTwo(t, s, "miw")
+	waitVersionState(t, s, "miw", "1", types.StateActive)
+	waitVersionState(t, s, "miw", "2", types.StateActive)
+	weightedAlias(t, s, "miw", 0.3)
+
+	const n = 300
+	counts := map[string]int{}
+	for i := range n {
+		out := invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("miw"), Qualifier: aws.String("live"),
+			Payload: []byte(`{"op":"env"}`), LogType: types.LogTypeTail})
+		executed := aws.ToString(out.ExecutedVersion)
+		counts[executed]++
+		if i >= 30 {
+			continue
+		}
+		env := decode(t, out.Payload)
+		tail, _ := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+		m := platformStartRE.FindSubmatch(tail)
+		tags := map[string]string{"1": "one", "2": "two"}
+		if env["AWS_LAMBDA_FUNCTION_VERSION"] != executed || env["TAG"] != tags[executed] ||
+			env["AWS_LAMBDA_INITIALIZATION_TYPE"] != "lambda-managed-instances" || m == nil || string(m[1]) != executed {
+			t.Fatalf("ExecutedVersion %s; the function says version %v, TAG %v, %v; its log %q", executed,
+				env["AWS_LAMBDA_FUNCTION_VERSION"], env["TAG"], env["AWS_LAMBDA_INITIALIZATION_TYPE"], tail)
+		}
+	}
+	share := float64(counts["2"]) / n
+	t.Logf("%d invocations through an alias at 0.3: %v, %.1f %% on version 2", n, counts, 100*share)
+	// 300 draws at p = 0.3: σ = 2.6 %; ± 10 % is 3.8 σ.
+	if counts["1"]+counts["2"] != n || math.Abs(share-0.3) > 0.1 {
+		t.Errorf("versions %v, want 30 %% ± 10 %% on version 2", counts)
+	}
+	// Each version ran on environments of its own.
+	fv := getFleet(t, s)
+	for _, v := range []string{"1", "2"} {
+		if envs, _, _ := readyEnvs(fv, "miw", v); envs < 3 {
+			t.Errorf("version %s has %d ready environments", v, envs)
+		}
+	}
+}
