@@ -230,6 +230,7 @@ func (a *api) routes() {
 	h("GET /2025-11-30/functions/{name}/function-scaling-config", a.getFunctionScalingConfig)
 	h("PUT /2025-11-30/functions/{name}/function-scaling-config", a.putFunctionScalingConfig)
 	a.layerRoutes(h)
+	a.runtimeManagementRoutes(h)
 	// Invoke and code download.
 	h("POST /2015-03-31/functions/{name}/invocations", a.invoke)
 	h("GET /shoal/v1/code/{sha}", a.getCode)

@@ -73,6 +73,38 @@ func TestAWSCLI(t *testing.T) {
 	if b, _ := os.ReadFile(out); string(b) != `{"hello":"world"}` {
 		t.Errorf("invoke payload %q", b)
 	}
+	// Layers and runtime management, as the CLI sends them.
+	layerZip := filepath.Join(dir, "layer.zip")
+	if err := os.WriteFile(layerZip, makeZip(t, map[string]string{"python/m.py": "X = 1\n"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layer := mustJSON("publish-layer-version", "--layer-name", "deps", "--zip-file", "fileb://"+layerZip,
+		"--compatible-runtimes", "python3.12", "--compatible-architectures", "x86_64")
+	layerArn, _ := layer["LayerVersionArn"].(string)
+	if layerArn != "arn:aws:lambda:us-east-1:123456789012:layer:deps:1" {
+		t.Fatalf("publish-layer-version: %v", layer)
+	}
+	if got := mustJSON("get-layer-version-by-arn", "--arn", layerArn); got["Version"] != float64(1) {
+		t.Errorf("get-layer-version-by-arn: %v", got)
+	}
+	if got := mustJSON("list-layers", "--compatible-runtime", "python3.12")["Layers"].([]any); len(got) != 1 {
+		t.Errorf("list-layers: %v", got)
+	}
+	upd := mustJSON("update-function-configuration", "--function-name", "echo", "--layers", layerArn)
+	if ls, _ := upd["Layers"].([]any); len(ls) != 1 {
+		t.Errorf("update-function-configuration --layers: %v", upd)
+	}
+	mustJSON("add-layer-version-permission", "--layer-name", "deps", "--version-number", "1", "--statement-id", "all",
+		"--action", "lambda:GetLayerVersion", "--principal", "*")
+	if got := mustJSON("get-layer-version-policy", "--layer-name", "deps", "--version-number", "1"); !strings.Contains(got["Policy"].(string), `"Sid":"all"`) {
+		t.Errorf("get-layer-version-policy: %v", got)
+	}
+	if got := mustJSON("put-runtime-management-config", "--function-name", "echo", "--update-runtime-on", "FunctionUpdate"); got["UpdateRuntimeOn"] != "FunctionUpdate" {
+		t.Errorf("put-runtime-management-config: %v", got)
+	}
+	if got := mustJSON("get-runtime-management-config", "--function-name", "echo"); got["UpdateRuntimeOn"] != "FunctionUpdate" {
+		t.Errorf("get-runtime-management-config: %v", got)
+	}
 	msg, err := run("get-function", "--function-name", "nope")
 	if err == nil || !strings.Contains(msg, "ResourceNotFoundException") || !strings.Contains(msg, "Function not found: arn:aws:lambda:us-east-1:123456789012:function:nope") {
 		t.Errorf("get-function nope: %v\n%s", err, msg)

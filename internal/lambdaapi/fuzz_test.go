@@ -264,3 +264,34 @@ func FuzzFunctionLayers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRuntimeManagementBody: PutRuntimeManagementConfig bodies never panic and are
+// refused only with Lambda's client errors; an accepted one is a known mode, with a
+// runtime version exactly when Manual.
+func FuzzRuntimeManagementBody(f *testing.F) {
+	f.Add(`{"UpdateRuntimeOn":"Auto"}`)
+	f.Add(`{"UpdateRuntimeOn":"Manual","RuntimeVersionArn":"arn:aws:lambda:us-east-1::runtime:abc"}`)
+	f.Add(`{"UpdateRuntimeOn":"FunctionUpdate","RuntimeVersionArn":"x"}`)
+	f.Add(`{"RuntimeVersionArn":null}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var req putRuntimeManagementRequest
+		if err := unmarshalBody([]byte(body), &req); err != nil {
+			return
+		}
+		c, err := parseRuntimeManagement(&req)
+		if err != nil {
+			if e := awserr.As(err); e == nil || e.Status != 400 {
+				t.Fatalf("refusal %v", err)
+			}
+			return
+		}
+		switch c.UpdateRuntimeOn {
+		case "Auto", "FunctionUpdate", "Manual":
+		default:
+			t.Fatalf("accepted mode %q", c.UpdateRuntimeOn)
+		}
+		if (c.UpdateRuntimeOn == "Manual") != (c.RuntimeVersionArn != "") {
+			t.Fatalf("accepted %+v", c)
+		}
+	})
+}

@@ -327,6 +327,7 @@ func (r *Registry) UpdateFunctionConfiguration(ctx context.Context, name, revisi
 			v.Layers = keep.Layers
 		}
 		r.fillDefaults(v)
+		r.pinRuntime(rec, v)
 		v.LastModified = formatTime(r.cfg.Clock.Now())
 		v.RevisionId = NewRevisionID()
 		return nil

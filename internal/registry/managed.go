@@ -55,10 +55,17 @@ func (r *Registry) publishTo(rec *functionRecord, publishTo, description string)
 	if err := r.checkVersionQuota(rec, publishTo); err != nil {
 		return nil, err
 	}
+	before := rec.LastVersion
+	var v *Version
 	if publishTo == PublishToLatestPublished {
-		return r.publishLatestPublished(rec, description), nil
+		v = r.publishLatestPublished(rec, description)
+	} else {
+		v = r.publish(rec, description)
 	}
-	return r.publish(rec, description), nil
+	if rec.LastVersion != before || v.Version == LatestPublished {
+		inheritRuntime(rec, v)
+	}
+	return v, nil
 }
 
 // checkVersionQuota refuses a publish that would give the capacity provider of

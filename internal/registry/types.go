@@ -236,6 +236,9 @@ type functionRecord struct {
 	// Unzipped is the unzipped size of $LATEST's code; 0 when not recorded (a
 	// record from before shoal kept it).
 	Unzipped int64 `json:"unzipped,omitempty"`
+	// Runtime holds the runtime management configs by version ("$LATEST" or a
+	// number) of the versions not on Auto.
+	Runtime map[string]RuntimeManagementConfig `json:"runtime,omitempty"`
 }
 
 type provisioned struct {

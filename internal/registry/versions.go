@@ -105,6 +105,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 			return awserr.Conflict("Unable to delete version because the following aliases reference it: [%s]", strings.Join(users, ", "))
 		}
 		delete(rec.Versions, version)
+		delete(rec.Runtime, version)
 		shas = append(pruneLayers(rec), v.CodeSha256)
 		delete(rec.Scaling, version)
 		if version == LatestPublished {
