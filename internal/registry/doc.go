@@ -1,8 +1,9 @@
 // Package registry stores shoal's functions: $LATEST and published versions, aliases,
 // tags, reserved concurrency and Provisioned Concurrency configs, and the capacity
-// providers, scaling configs and version states of Lambda Managed Instances, in a
-// JetStream key-value bucket, and code packages in a JetStream object store keyed by
-// their CodeSha256. It enforces Lambda's consistency rules (RevisionId preconditions,
+// providers, scaling configs and version states of Lambda Managed Instances, layers
+// and their permissions, and runtime management configs, in a JetStream key-value
+// bucket, and code packages and layers in a JetStream object store keyed by their
+// CodeSha256. It enforces Lambda's consistency rules (RevisionId preconditions,
 // version numbering, alias targets, concurrency limits, capacity provider quotas and
 // use) with a compare-and-set on the KV revision of each record, so concurrent
 // writers never lose updates. It does not validate request syntax (the REST layer
@@ -13,7 +14,8 @@
 // compare-and-set); "cp.<name>" holds a capacity provider; "pcs.<name>.<qualifier>",
 // "cps.<name>" and "vst.<name>.<version>" hold the control plane's status reports
 // for a Provisioned Concurrency config, a capacity provider and a Managed Instances
-// version. The object store holds zips under the hex form of their CodeSha256.
+// version; "ly.<name>" holds a layer's versions (docs/decisions/layers.md). The
+// object store holds zips under the hex form of their CodeSha256.
 // Everything survives a restart on the same JetStream store.
 //
 // Reads are served from an in-memory copy that a KV watch keeps current, and that
@@ -30,6 +32,7 @@
 //	    runs its additional version with that version's weight as probability
 //	(*Version).ConfigKey() string                               what a configuration runs: changes with
 //	    $LATEST's code or settings, not with the RevisionId a publish or a tag renews
+//	(*Version).LayerCode() []string                             the CodeSha256s of its layers, in order
 //	GetFunctionConcurrency(ctx, function) (*int, error)         reserved concurrency, nil if none
 //	SumReservedConcurrency(ctx) (int, error)
 //	ListProvisionedConcurrency(ctx) ([]ProvisionedConcurrencyConfig, error)
