@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-dev/shoal/internal/registry"
 )
 
 func (e *env) publishLayer(t testing.TB, in *lambda.PublishLayerVersionInput) *lambda.PublishLayerVersionOutput {
@@ -304,5 +306,40 @@ func TestFunctionLayers(t *testing.T) {
 	}
 	if s.AccountUsage.TotalCodeSize != layerBytes+int64(len(zip)) {
 		t.Errorf("TotalCodeSize %d, want %d of layers and %d of code", s.AccountUsage.TotalCodeSize, layerBytes, len(zip))
+	}
+}
+
+// The unzipped limit counts a function's code and its layers together, at create,
+// at a code update and when layers are added.
+func TestLayersUnzippedLimit(t *testing.T) {
+	e := newEnvWithRegistry(t, registry.Config{MaxUnzippedCodeBytes: 1000})
+	ctx := context.Background()
+	layer := e.publishLayer(t, &lambda.PublishLayerVersionInput{LayerName: aws.String("big"),
+		Content: &types.LayerVersionContentInput{ZipFile: makeZip(t, map[string]string{"lib/blob": strings.Repeat("x", 600)})}})
+	in := createInput("fn", makeZip(t, map[string]string{"bootstrap": strings.Repeat("y", 500)}))
+	in.Layers = []string{aws.ToString(layer.LayerVersionArn)}
+	_, err := e.client.CreateFunction(ctx, in)
+	want := "Function code combined with layers exceeds the maximum allowed size of 1000 bytes. The actual size is 1100 bytes."
+	if ip := wantErr[*types.InvalidParameterValueException](t, err); aws.ToString(ip.Message) != want {
+		t.Errorf("at create: %q", aws.ToString(ip.Message))
+	}
+	in.Code.ZipFile = makeZip(t, map[string]string{"bootstrap": strings.Repeat("y", 300)})
+	if _, err := e.client.CreateFunction(ctx, in); err != nil {
+		t.Fatalf("900 bytes in all: %v", err)
+	}
+	_, err = e.client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("fn"),
+		ZipFile: makeZip(t, map[string]string{"bootstrap": strings.Repeat("y", 401)})})
+	if ip := wantErr[*types.InvalidParameterValueException](t, err); !strings.Contains(aws.ToString(ip.Message), "The actual size is 1001 bytes.") {
+		t.Errorf("at a code update: %q", aws.ToString(ip.Message))
+	}
+	e.create(t, "plain")
+	if _, err := e.client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("plain"),
+		ZipFile: makeZip(t, map[string]string{"bootstrap": strings.Repeat("y", 500)})}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("plain"),
+		Layers: []string{aws.ToString(layer.LayerVersionArn)}})
+	if ip := wantErr[*types.InvalidParameterValueException](t, err); aws.ToString(ip.Message) != want {
+		t.Errorf("adding the layer: %q", aws.ToString(ip.Message))
 	}
 }
