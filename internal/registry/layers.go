@@ -471,7 +471,7 @@ func (r *Registry) storeLayer(name string, rec *layerRecord, rev uint64) {
 	r.layers[name] = &cachedLayer{rec: rec, rev: rev}
 }
 
-// layerUsage is the number of layer versions and their total code size.
+// layerUsageLocked is the total code size of the layer versions (mu held).
 func (r *Registry) layerUsageLocked() (size int64) {
 	for _, c := range r.layers {
 		if c.rec == nil {
