@@ -103,7 +103,7 @@ func TestWeightedAlias(t *testing.T) {
 	// the version that ran.
 	eventually(t, 20*time.Second, func() error {
 		got := map[string]int{}
-		for _, m := range startVersionRE.FindAllStringSubmatch(readLogs(t, s.endpoint, "canary"), -1) {
+		for _, m := range startVersionRE.FindAllStringSubmatch(readLogs(t, s, "canary"), -1) {
 			got[m[1]]++
 		}
 		if got["1"] < counts["1"] || got["2"] < counts["2"] {
