@@ -123,14 +123,16 @@ func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID s
 	return out, nil
 }
 
-// DeleteAlias deletes an alias and its Provisioned Concurrency config. Deleting an
-// alias that does not exist succeeds, as in Lambda.
+// DeleteAlias deletes an alias with its Provisioned Concurrency config, its policy
+// and its function URL. Deleting an alias that does not exist succeeds, as in Lambda.
 func (r *Registry) DeleteAlias(ctx context.Context, function, name string) error {
 	hadPC := false
 	_, err := r.update(ctx, function, func(rec *functionRecord) error {
 		_, hadPC = rec.Provisioned[name]
 		delete(rec.Aliases, name)
 		delete(rec.Provisioned, name)
+		delete(rec.Policies, name)
+		delete(rec.URLs, name)
 		return nil
 	})
 	if err != nil {

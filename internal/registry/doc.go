@@ -1,9 +1,10 @@
 // Package registry stores shoal's functions: $LATEST and published versions, aliases,
-// tags, reserved concurrency and Provisioned Concurrency configs, and the capacity
-// providers, scaling configs and version states of Lambda Managed Instances, layers
-// and their permissions, and runtime management configs, in a JetStream key-value
-// bucket, and code packages and layers in a JetStream object store keyed by their
-// CodeSha256. It enforces Lambda's consistency rules (RevisionId preconditions,
+// tags, reserved concurrency and Provisioned Concurrency configs, resource-based
+// policies (policy.go) and function URLs (urls.go), and the capacity providers,
+// scaling configs and version states of Lambda Managed Instances, layers and their
+// permissions, and runtime management configs, in a JetStream key-value bucket, and
+// code packages and layers in a JetStream object store keyed by their CodeSha256. It
+// enforces Lambda's consistency rules (RevisionId preconditions,
 // version numbering, alias targets, concurrency limits, capacity provider quotas and
 // use) with a compare-and-set on the KV revision of each record, so concurrent
 // writers never lose updates. It does not validate request syntax (the REST layer
@@ -38,6 +39,7 @@
 //	ListProvisionedConcurrency(ctx) ([]ProvisionedConcurrencyConfig, error)
 //	SetProvisionedStatus(ctx, function, qualifier, allocated, available, status, reason) error
 //	Watch(ctx) (<-chan Change, error)                           a Change per function or capacity provider touched
+//	ResolveFunctionURL(id) (*FunctionURL, *Policy, bool)        a function URL by id, with its policy
 //
 // What the Managed Instances control plane (fleet, scaler, router) uses:
 //

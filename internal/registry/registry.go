@@ -136,6 +136,8 @@ type Registry struct {
 	subs     map[*subscriber]struct{}
 	// updating holds the functions whose update is under way (BeginUpdate).
 	updating map[string]bool
+	// urlIndex finds a function URL by its id (urls.go).
+	urlIndex map[string]urlRef
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -331,13 +333,19 @@ func decodeEntry[T any](r *Registry, e jetstream.KeyValueEntry, deleted bool, wh
 func (r *Registry) storeFunc(name string, rec *functionRecord, rev uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.funcs[name]; ok && c.rev >= rev {
+	c, ok := r.funcs[name]
+	if ok && c.rev >= rev {
 		return
 	}
 	if rec != nil && rec.Latest != nil {
 		rec.Latest.configKey = fingerprint(rec.Latest)
 		setLayerCode(rec)
 	}
+	var old *functionRecord
+	if ok {
+		old = c.rec
+	}
+	r.indexURLs(name, old, rec)
 	r.funcs[name] = &cachedFunc{rec: rec, rev: rev}
 	ch := Change{Function: name, Deleted: rec == nil}
 	for s := range r.subs {

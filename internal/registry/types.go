@@ -239,6 +239,10 @@ type functionRecord struct {
 	// Runtime holds the runtime management configs by version ("$LATEST" or a
 	// number) of the versions not on Auto.
 	Runtime map[string]RuntimeManagementConfig `json:"runtime,omitempty"`
+	// Policies are the resource-based policies, by qualifier ($LATEST for the
+	// function itself); URLs the function URLs, by qualifier likewise.
+	Policies map[string]*Policy      `json:"policies,omitempty"`
+	URLs     map[string]*FunctionURL `json:"urls,omitempty"`
 }
 
 type provisioned struct {

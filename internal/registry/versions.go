@@ -108,6 +108,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 		delete(rec.Runtime, version)
 		shas = append(pruneLayers(rec), v.CodeSha256)
 		delete(rec.Scaling, version)
+		delete(rec.Policies, version)
 		if version == LatestPublished {
 			rec.LatestPublishedFingerprint = ""
 		}
