@@ -62,6 +62,9 @@ type Config struct {
 	// fetch without credentials for a while, as AWS presigns it; r is the
 	// GetFunction request (whose signature says who asked).
 	PresignURL func(r *http.Request, url string) string
+	// FunctionURL, if set, gives the address of the function URL with an id
+	// (FunctionUrl in the answers); nil gives AWS's form.
+	FunctionURL func(id string) string
 }
 
 func (c *Config) setDefaults() {
@@ -232,6 +235,15 @@ func (a *api) routes() {
 	h("PUT /2025-11-30/functions/{name}/function-scaling-config", a.putFunctionScalingConfig)
 	a.layerRoutes(h)
 	a.runtimeManagementRoutes(h)
+	// Resource-based policies and function URLs.
+	h("POST /2015-03-31/functions/{name}/policy", a.addPermission)
+	h("GET /2015-03-31/functions/{name}/policy", a.getPolicy)
+	h("DELETE /2015-03-31/functions/{name}/policy/{sid}", a.removePermission)
+	h("POST /2021-10-31/functions/{name}/url", a.createFunctionURLConfig)
+	h("GET /2021-10-31/functions/{name}/url", a.getFunctionURLConfig)
+	h("PUT /2021-10-31/functions/{name}/url", a.updateFunctionURLConfig)
+	h("DELETE /2021-10-31/functions/{name}/url", a.deleteFunctionURLConfig)
+	h("GET /2021-10-31/functions/{name}/urls", a.listFunctionURLConfigs)
 	// Invoke and code download.
 	h("POST /2015-03-31/functions/{name}/invocations", a.invoke)
 	h("GET /shoal/v1/code/{sha}", a.getCode)
