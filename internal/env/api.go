@@ -100,6 +100,9 @@ type Invocation struct {
 	TenantID        string    // Lambda-Runtime-Aws-Tenant-Id (tenant isolation mode); "" if none
 	TailLog         bool      // collect this invocation's log for X-Amz-Log-Result
 	Deadline        time.Time // zero: now + Spec.Timeout
+	// Stream, if set, receives the response as the runtime sends it (the
+	// caller streams); Result.Payload then holds only an error's JSON.
+	Stream ResponseStream
 }
 
 // Result is the outcome of one invocation.
@@ -127,6 +130,10 @@ type Result struct {
 	// failures); shorter ones report 0 and the next reading carries their
 	// CPU, so the sum over results is the environment's total.
 	CPUTime time.Duration
+	// Streamed reports that the response went to Invocation.Stream;
+	// ContentType is the response's Content-Type as the runtime sent it.
+	Streamed    bool
+	ContentType string
 	// Replace reports that this environment is finished (timeout, crash,
 	// out of memory): the caller must discard it. The environment is already
 	// closing it.

@@ -38,6 +38,11 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 	if rinv.InvokedARN == "" {
 		rinv.InvokedARN = e.spec.FunctionARN
 	}
+	var guard *streamGuard
+	if inv.Stream != nil {
+		guard = &streamGuard{w: inv.Stream}
+		rinv.Stream = guard
+	}
 	// Count first, then look at closing: Close sets closing, then waits for
 	// the count to drop, so no invocation slips past a Close.
 	e.inflight.Add(1)
@@ -63,7 +68,7 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 		}
 	}
 	timer := e.clock.NewTimer(deadline.Sub(start))
-	w := &waiter{inv: rinv, tail: t, start: start, timer: timer}
+	w := &waiter{inv: rinv, tail: t, start: start, timer: timer, stream: guard}
 	rinv.Owner = w
 	if err := e.api.Submit(rinv); err != nil {
 		timer.Stop()
@@ -99,6 +104,7 @@ func (e *Environment) Invoke(ctx context.Context, inv Invocation) (Result, error
 			e.withdrawn(w, watched)
 			return Result{}, ctx.Err()
 		}
+		w.stream.close() // the caller is gone: nothing more reaches its stream
 		go func() { _ = e.wait(w) }()
 		return Result{}, ctx.Err()
 	}
@@ -125,6 +131,7 @@ func (e *Environment) logStart(w *waiter) {
 // withdrawn releases an invocation the runtime never took.
 func (e *Environment) withdrawn(w *waiter, watched bool) {
 	w.timer.Stop()
+	w.stream.close()
 	if e.slots == 1 {
 		e.logs.end()
 	} else if watched {
@@ -142,6 +149,7 @@ type waiter struct {
 		C() <-chan time.Time
 		Stop() bool
 	}
+	stream *streamGuard // nil unless the caller streams
 }
 
 type outcomeKind int
@@ -186,6 +194,7 @@ func (e *Environment) release() {
 // finish turns an outcome into a Result and writes END and REPORT.
 func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) Result {
 	w.timer.Stop()
+	w.stream.close()
 	now := e.clock.Now()
 	id := w.inv.ID
 	var r Result
@@ -202,6 +211,7 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 	switch kind {
 	case outcomeAnswer:
 		r.Payload = o.Payload
+		r.Streamed, r.ContentType = o.Streamed, o.ContentType
 		if o.Error {
 			r.FunctionError = "Unhandled"
 			r.ErrorType = o.ErrorType
@@ -281,6 +291,9 @@ func (e *Environment) finish(w *waiter, o runtimeapi.Outcome, kind outcomeKind) 
 		produced := 0
 		if kind == outcomeAnswer && !o.WorkerExited {
 			produced = len(o.Payload)
+			if o.Streamed {
+				produced = int(o.Bytes)
+			}
 		}
 		e.finishRecords(now, id, w, &r, jsonStatus, errorType, produced)
 	} else {

@@ -70,6 +70,8 @@ type conn struct {
 	br  *bufio.Reader
 	w   io.Writer
 	out []byte // response being built, reused
+	// piece is the buffer a streamed response is copied through (stream.go).
+	piece []byte
 	// peerClosed reports, without blocking, whether the runtime has closed
 	// the connection (checked before handing out an invocation).
 	peerClosed func() bool
@@ -173,6 +175,11 @@ func (c *conn) handle(req *request) bool {
 	if req.expect {
 		if _, err := io.WriteString(c.w, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
 			return false
+		}
+	}
+	if rt == routeResponse {
+		if inv := c.s.outstanding(id); inv != nil && inv.Stream != nil {
+			return c.handleStreamed(req, id, inv)
 		}
 	}
 	body, err := readBody(c.br, req, nil, MaxResponseBytes)

@@ -32,6 +32,8 @@ type request struct {
 	path          string
 	errorType     string // Lambda-Runtime-Function-Error-Type (header or trailer)
 	errorBody     []byte // Lambda-Runtime-Function-Error-Body trailer, base64-decoded
+	contentType   string // Content-Type
+	streaming     bool   // Lambda-Runtime-Function-Response-Mode: streaming
 	contentLength int64  // -1 when absent
 	chunked       bool
 	expect        bool // Expect: 100-continue
@@ -169,6 +171,10 @@ func readRequestHead(br *bufio.Reader, req *request) error {
 			}
 		case equalFold(name, hdrErrorType):
 			req.errorType = string(value)
+		case equalFold(name, "content-type"):
+			req.contentType = string(value)
+		case equalFold(name, hdrResponseMode):
+			req.streaming = equalFold(value, "streaming")
 		}
 	}
 	if te {

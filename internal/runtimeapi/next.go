@@ -12,6 +12,7 @@ const (
 	hdrCognitoIdentity = "Lambda-Runtime-Cognito-Identity"
 	hdrTenantID        = "Lambda-Runtime-Aws-Tenant-Id"
 	hdrErrorType       = "Lambda-Runtime-Function-Error-Type"
+	hdrResponseMode    = "Lambda-Runtime-Function-Response-Mode"
 )
 
 // handleNext serves GET /runtime/invocation/next: a long poll that returns

@@ -8,7 +8,7 @@ var tooLargePayload = []byte(`{"errorMessage":"Response payload size exceeded ma
 // accepted (202) and dropped. A streamed response that failed (error
 // trailers) becomes an error.
 func (s *Server) handleResponse(id string, req *request, body []byte) int {
-	o := Outcome{Payload: body}
+	o := Outcome{Payload: body, ContentType: req.contentType}
 	if req.errorType != "" {
 		payload := req.errorBody
 		if payload == nil {

@@ -25,6 +25,10 @@ import (
 // MaxResponseBytes is Lambda's limit on a synchronous response (6 MB).
 const MaxResponseBytes = 6291556
 
+// MaxStreamedResponseBytes is Lambda's limit on a response streamed to a caller
+// that streams (200 MB).
+const MaxStreamedResponseBytes = 200 << 20
+
 // ErrNoSlot is returned by Submit when every slot is taken.
 var ErrNoSlot = errors.New("runtimeapi: no free slot")
 
@@ -82,6 +86,10 @@ type Invocation struct {
 	// Owner is the submitter's own, for Config.OnTake; the server never
 	// reads it.
 	Owner any
+	// Stream, if set, receives the response body as the runtime sends it
+	// (stream.go) instead of Outcome.Payload collecting it: the caller
+	// streams.
+	Stream ResponseStream
 
 	state atomic.Int32 // statePending → stateOut | stateWithdrawn
 	done  chan Outcome // buffered 1: the runtime's answer
@@ -103,6 +111,12 @@ type Outcome struct {
 	// WorkerExited is set when the worker holding the invocation went away
 	// without answering (Config.WorkerConnections).
 	WorkerExited bool
+	// Streamed reports that the response body went to Invocation.Stream
+	// (Payload then holds only an error's JSON); Bytes is its length.
+	Streamed bool
+	Bytes    int64
+	// ContentType is the response's Content-Type as the runtime sent it.
+	ContentType string
 }
 
 // Done returns the channel that receives the runtime's answer (once).
@@ -315,6 +329,13 @@ func (s *Server) requeue(inv *Invocation) {
 	s.mu.Unlock()
 	inv.state.Store(statePending)
 	s.pending <- inv // its place in the channel is free: it came out of it
+}
+
+// outstanding returns the invocation id the runtime holds, nil if none.
+func (s *Server) outstanding(id string) *Invocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out[id]
 }
 
 // settle removes id from the outstanding set, frees its slot and delivers o.
