@@ -38,6 +38,7 @@ type Conn struct {
 // call is one invocation waiting for its answer.
 type call struct {
 	ch chan answer // buffered 1: the reader never blocks on it
+	st *callStream // set when the caller streams (stream.go)
 }
 
 type answer struct {
@@ -111,6 +112,7 @@ func (c *Conn) Close() error {
 }
 
 // Invoke runs inv on the agent's environment envID and waits for its result.
+// When inv.Stream is set, the response reaches it as the runtime sends it.
 // An agent that refuses answers *RefusedError at once; a broken connection
 // fails the call with *ConnError. When ctx ends first, Invoke tells the agent
 // (which cancels the invocation's context there) and returns ctx's error;
@@ -118,6 +120,9 @@ func (c *Conn) Close() error {
 func (c *Conn) Invoke(ctx context.Context, envID string, inv env.Invocation) (env.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return env.Result{}, err
+	}
+	if inv.Stream != nil {
+		return c.invokeStream(ctx, envID, inv)
 	}
 	id := c.nextID.Add(1)
 	cl := callPool.Get().(*call)
@@ -189,6 +194,12 @@ func (c *Conn) readLoop() {
 		}
 		var a answer
 		switch f.typ {
+		case frameStart, frameChunk:
+			if err := c.streamFrame(f); err != nil {
+				c.fail(&ConnError{Err: err})
+				return
+			}
+			continue
 		case frameResult:
 			a.res, a.err = decodeResult(f.body)
 		case frameRefused:

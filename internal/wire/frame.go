@@ -9,15 +9,23 @@ package wire
 //
 //	frameInvoke  (client → server)  envID, RequestID, InvokedARN, ClientContext,
 //	                                CognitoIdentity, TraceID (strings), flags (byte:
-//	                                1 = TailLog), deadline (varint Unix ns, 0 = none),
-//	                                payload (the rest)
+//	                                1 = TailLog, 2 = the caller streams), deadline
+//	                                (varint Unix ns, 0 = none), payload (the rest)
 //	frameCancel  (client → server)  empty: the caller went away
-//	frameResult  (server → client)  FunctionError, ErrorType, LogTail (strings),
-//	                                Duration, BilledDuration, InitDuration, CPUTime
-//	                                (varint ns), MaxMemoryUsedMB (uvarint), flags
-//	                                (byte: 1 = Replace), payload (the rest)
+//	frameResult  (server → client)  FunctionError, ErrorType, LogTail, ContentType
+//	                                (strings), Duration, BilledDuration, InitDuration,
+//	                                CPUTime (varint ns), MaxMemoryUsedMB (uvarint),
+//	                                flags (byte: 1 = Replace, 2 = Streamed), payload
+//	                                (the rest)
 //	frameRefused (server → client)  reason, message (strings)
 //	frameError   (server → client)  message (string)
+//	frameStart   (server → client)  content type (string): a streamed response begins
+//	frameChunk   (server → client)  a piece of a streamed response (the whole body)
+//	frameCredit  (client → server)  uvarint: bytes of stream the caller has taken
+//
+// A streamed response (stream.go) is frameStart, frameChunks, then the
+// frameResult; the server sends no more chunk bytes than the credit the client
+// has granted (streamWindow to begin with).
 //
 // A string is a uvarint length and its bytes. Payloads are carried as they are:
 // nothing on this path encodes or decodes JSON.
@@ -38,6 +46,9 @@ const (
 	frameResult  byte = 3
 	frameRefused byte = 4
 	frameError   byte = 5
+	frameStart   byte = 6
+	frameChunk   byte = 7
+	frameCredit  byte = 8
 )
 
 const headerLen = 4 + 1 + 8
@@ -99,6 +110,9 @@ func appendInvoke(b []byte, id uint64, envID string, inv *env.Invocation) ([]byt
 	if inv.TailLog {
 		flags |= 1
 	}
+	if inv.Stream != nil {
+		flags |= 2
+	}
 	b = append(b, flags)
 	var dl int64
 	if !inv.Deadline.IsZero() {
@@ -116,6 +130,7 @@ func appendResult(b []byte, id uint64, r *env.Result) ([]byte, error) {
 	b = appendString(b, r.FunctionError)
 	b = appendString(b, r.ErrorType)
 	b = appendBytes(b, r.LogTail)
+	b = appendString(b, r.ContentType)
 	b = binary.AppendVarint(b, int64(r.Duration))
 	b = binary.AppendVarint(b, int64(r.BilledDuration))
 	b = binary.AppendVarint(b, int64(r.InitDuration))
@@ -124,6 +139,9 @@ func appendResult(b []byte, id uint64, r *env.Result) ([]byte, error) {
 	var flags byte
 	if r.Replace {
 		flags |= 1
+	}
+	if r.Streamed {
+		flags |= 2
 	}
 	b = append(b, flags)
 	b = append(b, r.Payload...)
@@ -150,6 +168,43 @@ func appendError(b []byte, id uint64, msg string) []byte {
 	b = appendString(b, msg)
 	b, _ = finish(b, start)
 	return b
+}
+
+// appendStart appends the start of a streamed response.
+func appendStart(b []byte, id uint64, contentType string) []byte {
+	start := len(b)
+	b = appendHeader(b, frameStart, id)
+	b = appendString(b, contentType)
+	b, _ = finish(b, start)
+	return b
+}
+
+// appendChunk appends a piece of a streamed response (at most maxChunk bytes).
+func appendChunk(b []byte, id uint64, p []byte) []byte {
+	start := len(b)
+	b = appendHeader(b, frameChunk, id)
+	b = append(b, p...)
+	b, _ = finish(b, start)
+	return b
+}
+
+// appendCredit appends a grant of n more bytes of stream.
+func appendCredit(b []byte, id uint64, n int) []byte {
+	start := len(b)
+	b = appendHeader(b, frameCredit, id)
+	b = binary.AppendUvarint(b, uint64(n))
+	b, _ = finish(b, start)
+	return b
+}
+
+// decodeCredit decodes a credit body.
+func decodeCredit(body []byte) (int, error) {
+	d := decoder{b: body}
+	n := d.uvarint()
+	if d.err != nil || n > streamWindow {
+		return 0, fmt.Errorf("wire: credit frame: bad grant")
+	}
+	return int(n), nil
 }
 
 // appendCancel appends a cancel frame.
@@ -268,7 +323,8 @@ func (d *decoder) rest() []byte {
 }
 
 // decodeInvoke decodes an invoke body; the returned values do not alias body.
-func decodeInvoke(body []byte) (envID string, inv env.Invocation, err error) {
+// streams reports that the caller streams (inv.Stream is left for the server to set).
+func decodeInvoke(body []byte) (envID string, inv env.Invocation, streams bool, err error) {
 	d := decoder{b: body}
 	envID = d.string()
 	inv.RequestID = d.string()
@@ -278,14 +334,15 @@ func decodeInvoke(body []byte) (envID string, inv env.Invocation, err error) {
 	inv.TraceID = d.string()
 	flags := d.byte()
 	inv.TailLog = flags&1 != 0
+	streams = flags&2 != 0
 	if dl := d.varint(); dl != 0 {
 		inv.Deadline = time.Unix(0, dl)
 	}
 	inv.Payload = d.rest()
 	if d.err != nil {
-		return "", env.Invocation{}, fmt.Errorf("wire: invoke frame: %w", d.err)
+		return "", env.Invocation{}, false, fmt.Errorf("wire: invoke frame: %w", d.err)
 	}
-	return envID, inv, nil
+	return envID, inv, streams, nil
 }
 
 // decodeResult decodes a result body; the returned value does not alias body.
@@ -297,6 +354,7 @@ func decodeResult(body []byte) (env.Result, error) {
 	if t := d.bytes(); len(t) > 0 {
 		r.LogTail = append([]byte(nil), t...)
 	}
+	r.ContentType = d.string()
 	r.Duration = time.Duration(d.varint())
 	r.BilledDuration = time.Duration(d.varint())
 	r.InitDuration = time.Duration(d.varint())
@@ -306,7 +364,9 @@ func decodeResult(body []byte) (env.Result, error) {
 		d.err = errors.New("memory out of range")
 	}
 	r.MaxMemoryUsedMB = int(mem)
-	r.Replace = d.byte()&1 != 0
+	flags := d.byte()
+	r.Replace = flags&1 != 0
+	r.Streamed = flags&2 != 0
 	r.Payload = d.rest()
 	if d.err != nil {
 		return env.Result{}, fmt.Errorf("wire: result frame: %w", d.err)

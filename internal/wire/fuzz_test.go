@@ -37,7 +37,7 @@ func FuzzFrameDecoder(f *testing.F) {
 			}
 			switch fm.typ {
 			case frameInvoke:
-				envID, inv, err := decodeInvoke(fm.body)
+				envID, inv, _, err := decodeInvoke(fm.body)
 				if err != nil {
 					continue
 				}
@@ -45,7 +45,7 @@ func FuzzFrameDecoder(f *testing.F) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				env2, inv2, err := decodeInvoke(re[headerLen:])
+				env2, inv2, _, err := decodeInvoke(re[headerLen:])
 				if err != nil {
 					t.Fatalf("re-encoded invoke does not decode: %v", err)
 				}

@@ -89,7 +89,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		rw := rawio.New(nc)
 		sc := &serverConn{s: s, nc: nc, rw: rw, w: &frameWriter{c: nc, w: rw}, jobs: make(chan job),
-			cancels: make(map[uint64]context.CancelFunc)}
+			cancels: make(map[uint64]context.CancelFunc), streams: make(map[uint64]*wireStream)}
 		sc.ctx, sc.stop = context.WithCancel(context.Background())
 		s.mu.Lock()
 		if s.closed {
@@ -123,7 +123,8 @@ func (s *Server) Close() error {
 // serverConn is one client connection.
 //
 // Concurrency: s, nc, rw, w, ctx, stop, jobs are immutable; idle is atomic;
-// mu guards cancels (the invocations running, by request id).
+// mu guards cancels (the invocations running, by request id) and streams
+// (those whose caller streams).
 type serverConn struct {
 	s    *Server
 	nc   net.Conn
@@ -136,6 +137,7 @@ type serverConn struct {
 
 	mu      sync.Mutex
 	cancels map[uint64]context.CancelFunc
+	streams map[uint64]*wireStream
 }
 
 func (sc *serverConn) serve() {
@@ -166,7 +168,7 @@ func (sc *serverConn) serve() {
 		}
 		switch f.typ {
 		case frameInvoke:
-			envID, inv, err := decodeInvoke(f.body)
+			envID, inv, streams, err := decodeInvoke(f.body)
 			if err != nil {
 				sc.s.log.Warn("bad invoke frame; closing the connection", "err", err)
 				return
@@ -180,6 +182,11 @@ func (sc *serverConn) serve() {
 				return
 			}
 			sc.cancels[f.id] = cancel
+			if streams {
+				ws := newWireStream(sc, f.id, ctx)
+				sc.streams[f.id] = ws
+				inv.Stream = ws
+			}
 			sc.mu.Unlock()
 			j := job{ctx: ctx, id: f.id, envID: envID, inv: inv}
 			select {
@@ -194,6 +201,18 @@ func (sc *serverConn) serve() {
 			sc.mu.Unlock()
 			if cancel != nil {
 				cancel()
+			}
+		case frameCredit:
+			n, err := decodeCredit(f.body)
+			if err != nil {
+				sc.s.log.Warn("bad credit frame; closing the connection", "err", err)
+				return
+			}
+			sc.mu.Lock()
+			ws := sc.streams[f.id]
+			sc.mu.Unlock()
+			if ws != nil {
+				ws.grant(n)
 			}
 		default:
 			sc.s.log.Warn("unexpected frame type; closing the connection", "type", f.typ)
@@ -247,7 +266,12 @@ func (sc *serverConn) invoke(ctx context.Context, id uint64, envID string, inv e
 	sc.mu.Lock()
 	cancel, live := sc.cancels[id]
 	delete(sc.cancels, id)
+	ws := sc.streams[id]
+	delete(sc.streams, id)
 	sc.mu.Unlock()
+	if ws != nil {
+		ws.fail(ErrClosed) // the environment is done with it
+	}
 	if !live {
 		return // cancelled: the caller has gone, the answer is dropped
 	}
