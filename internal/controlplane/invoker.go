@@ -43,6 +43,9 @@ func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (env
 		ClientContext: req.ClientContext,
 		TailLog:       req.TailLog,
 	}
+	if req.Stream != nil {
+		inv.Stream = req.Stream
+	}
 	if v.CapacityProviderConfig != nil {
 		return i.managed.Invoke(ctx, router.RouteKey(v.FunctionName, v.Version, v.RevisionId), inv)
 	}
@@ -61,6 +64,9 @@ func result(res env.Result, v *registry.Version) *lambdaapi.InvokeResult {
 		FunctionError:   res.FunctionError,
 		LogTail:         res.LogTail,
 		ExecutedVersion: v.Version,
+		ErrorType:       res.ErrorType,
+		Streamed:        res.Streamed,
+		ContentType:     res.ContentType,
 	}
 }
 

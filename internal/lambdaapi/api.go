@@ -133,6 +133,9 @@ type InvokeRequest struct {
 	// ClientContext is the decoded X-Amz-Client-Context JSON, "" if none.
 	ClientContext string
 	TailLog       bool
+	// Stream, if set, receives the response as the function sends it (the
+	// caller streams): InvokeResult.Payload then holds only an error's JSON.
+	Stream ResponseStream
 }
 
 // InvokeResult is what the function answered.
@@ -142,6 +145,12 @@ type InvokeResult struct {
 	LogTail       []byte // last 4 KB of the log when TailLog was asked
 	// ExecutedVersion is the version that ran ("$LATEST" or a number).
 	ExecutedVersion string
+	// ErrorType is the function error's type (e.g. Sandbox.Timedout).
+	ErrorType string
+	// Streamed reports that the response went to InvokeRequest.Stream;
+	// ContentType is the response's content type as the function gave it.
+	Streamed    bool
+	ContentType string
 }
 
 // api serves the REST API. Immutable after New.
@@ -246,6 +255,7 @@ func (a *api) routes() {
 	h("GET /2021-10-31/functions/{name}/urls", a.listFunctionURLConfigs)
 	// Invoke and code download.
 	h("POST /2015-03-31/functions/{name}/invocations", a.invoke)
+	h("POST /2021-11-15/functions/{name}/response-streaming-invocations", a.invokeWithResponseStream)
 	h("GET /shoal/v1/code/{sha}", a.getCode)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
 		return awserr.UnknownOperation("Unknown operation %s %s", r.Method, r.URL.Path)

@@ -1,6 +1,8 @@
 // Command gofn is the aws-lambda-go function the end-to-end tests and benchmarks
 // deploy. What it does depends on the event's "op": echo (the default: returns the
-// event), sleep, error, panic, crash, oom, env, context, tmp.
+// event), sleep, error, panic, crash, oom, env, context, tmp, and the streamed
+// answers stream, streambig and streamfail (stream.go). A function URL's event
+// is answered by url.go.
 package main
 
 import (
@@ -38,6 +40,9 @@ var sink [][]byte
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var ev event
 	_ = json.Unmarshal(raw, &ev)
+	if isURLEvent(raw) {
+		return handleURL(ctx, raw)
+	}
 	switch ev.Op {
 	case "", "echo":
 		return raw, nil
@@ -94,6 +99,8 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return out, nil
 	case "big":
 		return strings.Repeat("x", ev.MB<<20), nil
+	case "stream", "streambig", "streamfail":
+		return stream(ev)
 	case "log":
 		fmt.Println("hello from the function:", ev.Value)
 		return "logged", nil
