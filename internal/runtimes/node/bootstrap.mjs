@@ -5,6 +5,13 @@
 // With AWS_LAMBDA_MAX_CONCURRENCY set it runs that many poll loops at once in
 // this process, each handling one invocation at a time; the Runtime API
 // server enforces the limit.
+//
+// As Lambda's Node.js runtime does, it offers the global awslambda with
+// streamifyResponse (a handler (event, responseStream, context) whose writes
+// reach the caller as they are made: the response is posted chunked in
+// streaming mode, and a failure after the first byte goes in the trailers)
+// and HttpResponseStream.from (the status, headers and cookies a function URL
+// answers a streamed response with).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,6 +39,84 @@ function request(method, p, headers, body) {
     });
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+// Response streaming, as Lambda's Node.js runtime marks and runs it.
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+class HttpResponseStream {
+  // from writes a function URL's response metadata (statusCode, headers,
+  // cookies) ahead of the body, with the eight zero bytes that end it.
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType(HTTP_INTEGRATION);
+    underlyingStream.write(JSON.stringify(prelude || {}));
+    underlyingStream.write(new Uint8Array(8));
+    return underlyingStream;
+  }
+}
+
+globalThis.awslambda = {
+  streamifyResponse(handler, options) {
+    handler[STREAMING] = 'response';
+    if (options && Number.isInteger(options.highWaterMark)) handler[HIGH_WATER_MARK] = options.highWaterMark;
+    return handler;
+  },
+  HttpResponseStream,
+};
+
+// invokeStreaming runs a streamified handler: its response stream is the
+// body of the POST …/response, sent chunked as it writes.
+function invokeStreaming(fn, event, ctx, id) {
+  return new Promise((resolve) => {
+    const req = http.request({
+      host: apiHost, port: apiPort, method: 'POST', path: `${base}/invocation/${id}/response`, agent,
+      highWaterMark: fn[HIGH_WATER_MARK],
+      headers: {
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        'Transfer-Encoding': 'chunked',
+        'Content-Type': 'application/octet-stream',
+        'Trailer': 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+      },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', resolve);
+      res.on('error', resolve);
+    });
+    req.on('error', (e) => {
+      process.stderr.write(`streaming the response failed: ${e && e.message}\n`);
+      resolve();
+    });
+    req.setContentType = (ct) => {
+      if (!req.headersSent) req.setHeader('Content-Type', ct);
+    };
+    let failed = false;
+    const fail = (e) => {
+      if (failed) return;
+      failed = true;
+      const body = errorBody(e);
+      if (jsonLogs) console.error(e instanceof Error ? e : body);
+      else console.error('Invoke Error \t' + JSON.stringify(body));
+      if (req.writableEnded) return;
+      req.addTrailers({
+        'Lambda-Runtime-Function-Error-Type': body.errorType,
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(body)).toString('base64'),
+      });
+      req.end();
+    };
+    let r;
+    try {
+      r = fn(event, req, ctx);
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    Promise.resolve(r).then(() => {
+      if (!req.writableEnded) req.end();
+    }, (e) => fail(e ?? 'rejected'));
   });
 }
 
@@ -228,6 +313,10 @@ async function loop(fn) {
       } catch (e) {
         const body = { errorType: 'Runtime.UnmarshalError', errorMessage: 'Unable to parse event: ' + e.message, trace: [] };
         await post(`${base}/invocation/${id}/error`, body, body.errorType);
+        return;
+      }
+      if (fn[STREAMING] === 'response') {
+        await invokeStreaming(fn, event, ctx, id);
         return;
       }
       try {
