@@ -122,7 +122,7 @@ func shoalUp(b *testing.B, args ...string) (endpoint string, pid int, client *la
 	b.Helper()
 	addr, data := freeAddr(b), b.TempDir()
 	pid = startProcess(b, addr, shoalEnv(), filepath.Join(binaries(b), "shoal"),
-		append([]string{"up", "--data", data, "--listen", addr, "--metrics-listen", "127.0.0.1:0"}, args...)...)
+		append([]string{"up", "--data", data, "--listen", addr, "--metrics-listen", "127.0.0.1:0", "--url-listen", "127.0.0.1:0"}, args...)...)
 	endpoint = "http://" + addr
 	var creds aws.CredentialsProvider = aws.AnonymousCredentials{}
 	if profiles, err := sigv4.ReadCredentialsFile(filepath.Join(data, "credentials")); err == nil && len(profiles) > 0 {

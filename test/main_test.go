@@ -158,7 +158,7 @@ func withAuthNone(c *controlplane.Config) { c.Auth = controlplane.AuthNone }
 // directory, where it writes the credentials file the clients sign with.
 func startShoal(t *testing.T, opts ...option) *shoal {
 	t.Helper()
-	cfg := controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", Isolate: true,
+	cfg := controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", URLListen: "127.0.0.1:0", Isolate: true,
 		ShutdownTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o(&cfg)

@@ -72,7 +72,7 @@ func (l *lockedText) String() string {
 // runShoalUp starts `shoal up` (with args added) and waits until it says it is up.
 func runShoalUp(t *testing.T, dataDir, addr string, args ...string) *shoalProcess {
 	t.Helper()
-	cmd := exec.Command(shoalBin, append([]string{"up", "--data", dataDir, "--listen", addr, "--metrics-listen", "127.0.0.1:0"},
+	cmd := exec.Command(shoalBin, append([]string{"up", "--data", dataDir, "--listen", addr, "--metrics-listen", "127.0.0.1:0", "--url-listen", "127.0.0.1:0"},
 		args...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw

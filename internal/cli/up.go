@@ -62,6 +62,7 @@ func newUpCmd() *cobra.Command {
 		"who may call the API: sigv4 (requests signed with a key of --credentials) or none (anyone)")
 	f.StringVar(&cfg.CredentialsFile, "credentials", "",
 		"AWS shared-credentials file of the keys the API accepts, written with a fresh key when missing (default DATA/credentials)")
+	f.StringVar(&cfg.URLListen, "url-listen", controlplane.DefaultURLListen, "address function URLs are served on (by host name <url-id>.lambda-url.REGION.on.aws, or by the path /<url-id>/)")
 	f.IntVar(&cfg.AccountConcurrency, "account-concurrency", 1000, "the account's concurrent-execution limit")
 	f.DurationVar(&cfg.KeepAlive, "keep-alive", 10*time.Minute, "how long an idle on-demand environment is kept warm")
 	f.BoolVar(&cfg.Isolate, "isolate", true, "run each environment in namespaces of its own (network included) under an unprivileged user of its own (root only)")

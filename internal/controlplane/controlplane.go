@@ -48,6 +48,8 @@ type Config struct {
 	// accepts (default <DataDir>/credentials). When it is missing, shoal writes
 	// it with a fresh key under [default].
 	CredentialsFile string
+	// URLListen is where function URLs are served (default DefaultURLListen).
+	URLListen string
 	// AccountConcurrency is the account's concurrent-execution limit.
 	AccountConcurrency int
 	// KeepAlive is how long an idle on-demand environment is kept warm.
@@ -106,6 +108,9 @@ func (c *Config) Validate() error {
 	if c.CredentialsFile == "" {
 		c.CredentialsFile = filepath.Join(c.DataDir, "credentials")
 	}
+	if c.URLListen == "" {
+		c.URLListen = DefaultURLListen
+	}
 	if c.AccountConcurrency == 0 {
 		c.AccountConcurrency = 1000
 	}
@@ -141,6 +146,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth != AuthSigV4 && c.Auth != AuthNone {
 		return fmt.Errorf("auth %q: want %s or %s", c.Auth, AuthSigV4, AuthNone)
+	}
+	if _, _, err := net.SplitHostPort(c.URLListen); err != nil {
+		return fmt.Errorf("function URL listen address %q: %w", c.URLListen, err)
 	}
 	return nil
 }
@@ -189,6 +197,8 @@ type Server struct {
 	// AuthNone); credsCreated says this start wrote it.
 	creds        string
 	credsCreated bool
+	urlHTTP      *http.Server // function URLs (urls.go)
+	urlLn        net.Listener
 
 	cancel context.CancelFunc
 	loops  chan struct{} // closed when the background loops have stopped
@@ -320,9 +330,12 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 	step("Managed Instances fleet and scaler ready")
 
+	if err := s.listenURLs(); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 	apiCfg := lambdaapi.Config{AccountID: cfg.AccountID, Region: cfg.Region, AccountConcurrencyLimit: cfg.AccountConcurrency,
 		// Lambda keeps 100 of its 1000 unreserved; a smaller account keeps a tenth.
-		MinUnreservedConcurrency: min(100, max(1, cfg.AccountConcurrency/10))}
+		MinUnreservedConcurrency: min(100, max(1, cfg.AccountConcurrency/10)), FunctionURL: s.functionURL}
 	if cfg.Auth == AuthSigV4 {
 		apiCfg.PresignURL = presignCode(cfg.Region, clk, logger.With("component", "auth"))
 	}
@@ -330,8 +343,8 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	s.metrics = newServerMetrics(s)
-	api := lambdaapi.New(apiCfg, s.reg, &invoker{reg: s.reg, router: s.router, managed: s.managed.router,
-		metrics: s.metrics, cfg: cfg}, logger)
+	inv := &invoker{reg: s.reg, router: s.router, managed: s.managed.router, metrics: s.metrics, cfg: cfg}
+	api := lambdaapi.New(apiCfg, s.reg, inv, logger)
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
@@ -384,8 +397,11 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		s.syncLoop(loopCtx)
 		<-done
 	}()
+	if err := s.serveURLs(inv, nil); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 	step("Prometheus metrics on http://%s/metrics", s.metricsLn.Addr())
-	step("Lambda API listening on http://%s", s.ln.Addr())
+	step("Lambda API listening on http://%s, function URLs on http://%s", s.ln.Addr(), s.urlLn.Addr())
 	if deps.Ready != nil {
 		deps.Ready(s)
 	}
@@ -417,6 +433,11 @@ func (s *Server) Close() error {
 	if s.metricsHTTP != nil {
 		if err := s.metricsHTTP.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("metrics: %w", err))
+		}
+	}
+	if s.urlHTTP != nil {
+		if err := s.urlHTTP.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("function URLs: %w", err))
 		}
 	}
 	if s.cancel != nil {
@@ -470,6 +491,9 @@ func (s *Server) closeParts() error {
 	}
 	if s.bus != nil {
 		s.bus.Close()
+	}
+	if s.urlLn != nil && s.urlHTTP == nil {
+		_ = s.urlLn.Close()
 	}
 	s.lock.release()
 	return errors.Join(errs...)

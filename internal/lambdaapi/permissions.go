@@ -13,9 +13,9 @@ import (
 // Lambda's statement shapes. The registry keeps the policies and their RevisionIds;
 // the function URL front door enforces them for URLs with AuthType NONE.
 
-// Patterns of AddPermission's members, as Lambda prints them and for Go's regexp.
+// Patterns of AddPermission's members, as Lambda prints them and for Go's regexp
+// (the statement id's is shared with the layer permissions, layers.go).
 const (
-	statementIDPattern       = `([a-zA-Z0-9-_]+)`
 	removeStatementIDPattern = `([a-zA-Z0-9-_.]+)`
 	actionPattern            = `(lambda:[*]|lambda:[a-zA-Z]+|[*])`
 	principalPattern         = `[^\s]+`
@@ -26,7 +26,6 @@ const (
 )
 
 var (
-	statementIDRE       = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 	removeStatementIDRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 	actionRE            = regexp.MustCompile(`^(?:lambda:[*]|lambda:[a-zA-Z]+|[*])$`)
 	principalRE         = regexp.MustCompile(`^[^\s]+$`)

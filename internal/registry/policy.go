@@ -119,9 +119,9 @@ func policyKey(qualifier string) string {
 	return qualifier
 }
 
-// permissionTarget checks that qualifier names a version or alias of rec and
+// policyTarget checks that qualifier names a version or alias of rec and
 // returns the RevisionId a change must match while there is no policy.
-func (r *Registry) permissionTarget(rec *functionRecord, function, qualifier string) (string, error) {
+func (r *Registry) policyTarget(rec *functionRecord, function, qualifier string) (string, error) {
 	switch {
 	case qualifier == "" || qualifier == Latest:
 		return rec.Latest.RevisionId, nil
@@ -156,7 +156,7 @@ func policyPrecondition() error {
 // Lambda's ResourceConflictException.
 func (r *Registry) AddPermission(ctx context.Context, function, qualifier string, st Statement, revisionID string) (*Statement, error) {
 	_, err := r.update(ctx, function, func(rec *functionRecord) error {
-		current, err := r.permissionTarget(rec, function, qualifier)
+		current, err := r.policyTarget(rec, function, qualifier)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (r *Registry) RemovePermission(ctx context.Context, function, qualifier, si
 		}
 	}
 	_, err := r.update(ctx, function, func(rec *functionRecord) error {
-		if _, err := r.permissionTarget(rec, function, qualifier); err != nil {
+		if _, err := r.policyTarget(rec, function, qualifier); err != nil {
 			return err
 		}
 		key := policyKey(qualifier)
@@ -243,7 +243,7 @@ func (r *Registry) GetPolicy(ctx context.Context, function, qualifier string) (*
 	if err != nil {
 		return nil, notFound
 	}
-	if _, err := r.permissionTarget(rec, function, qualifier); err != nil {
+	if _, err := r.policyTarget(rec, function, qualifier); err != nil {
 		return nil, notFound
 	}
 	p := rec.Policies[policyKey(qualifier)]
