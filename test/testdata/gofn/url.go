@@ -32,7 +32,9 @@ func isURLEvent(raw json.RawMessage) bool {
 //	raw      a JSON object without statusCode (Lambda answers it as it is)
 //	error    a function error
 //	stream   a streamed response (RESPONSE_STREAM): status 201, a header, a
-//	         cookie, "first chunk;", a pause of ?ms=, "second chunk"
+//	         cookie, "first chunk;", a pause of ?ms= (or until a GET of
+//	         ?gate= answers), "second chunk"
+//	big      a streamed body of ?mb= megabytes (streambig's pattern)
 func handleURL(ctx context.Context, raw json.RawMessage) (any, error) {
 	var req events.LambdaFunctionURLRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
@@ -64,12 +66,24 @@ func handleURL(ctx context.Context, raw json.RawMessage) (any, error) {
 		pr, pw := io.Pipe()
 		go func() {
 			_, _ = pw.Write([]byte("first chunk;"))
-			time.Sleep(time.Duration(ms) * time.Millisecond)
-			_, _ = io.Copy(pw, strings.NewReader("second chunk"))
+			second := "second chunk"
+			if g := q["gate"]; g != "" {
+				if err := waitFor(g); err != nil {
+					second = "the gate failed: " + err.Error()
+				}
+			} else {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+			}
+			_, _ = io.Copy(pw, strings.NewReader(second))
 			pw.Close()
 		}()
 		return &events.LambdaFunctionURLStreamingResponse{StatusCode: 201,
 			Headers: map[string]string{"content-type": "text/plain", "x-streamed": "yes"}, Cookies: []string{"s=1"}, Body: pr}, nil
+	case "big":
+		mb, _ := strconv.Atoi(q["mb"])
+		body, _ := stream(event{Op: "streambig", MB: mb})
+		return &events.LambdaFunctionURLStreamingResponse{StatusCode: 200,
+			Headers: map[string]string{"content-type": "application/octet-stream"}, Body: body}, nil
 	}
 	return nil, errors.New("unknown op " + q["op"])
 }
