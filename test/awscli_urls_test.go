@@ -1,0 +1,114 @@
+package test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// knowsCommand reports whether an aws CLI has a lambda subcommand.
+func knowsCommand(bin, command string) bool {
+	out, _ := exec.Command(bin, "lambda", command, "help").CombinedOutput()
+	return !strings.Contains(string(out), "Invalid choice")
+}
+
+// cliFor finds an aws CLI that knows the lambda subcommand: Debian's v2 first,
+// then v1 (pyenv's), then any on PATH.
+func cliFor(t *testing.T, command string) string {
+	t.Helper()
+	for _, bin := range []string{"/usr/bin/aws", "/root/.pyenv/shims/aws"} {
+		if _, err := os.Stat(bin); err == nil && knowsCommand(bin, command) {
+			return bin
+		}
+	}
+	if p, err := exec.LookPath("aws"); err == nil && knowsCommand(p, command) {
+		return p
+	}
+	t.Skipf("no aws CLI installed here knows `aws lambda %s` (Debian's awscli 2.9 and aws-cli 1.x do not)", command)
+	return ""
+}
+
+// TestAWSCLIFunctionURLs: add-permission and create-function-url-config with
+// the aws CLI, then the URL answers curl-free over HTTP.
+func TestAWSCLIFunctionURLs(t *testing.T) {
+	s := startShoal(t)
+	createGoFn(t, s, "cli-url")
+
+	bin := cliFor(t, "create-function-url-config")
+	out, code := runAWS(t, bin, s.endpoint, "lambda", "create-function-url-config", "--function-name", "cli-url",
+		"--auth-type", "NONE", "--cors", "AllowOrigins=https://a.example,AllowMethods=GET")
+	if code != 0 {
+		t.Fatalf("create-function-url-config exit %d: %s", code, out)
+	}
+	var created struct {
+		FunctionUrl, AuthType, FunctionArn string
+		Cors                               struct{ AllowOrigins []string }
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.AuthType != "NONE" ||
+		!strings.HasPrefix(created.FunctionUrl, "http://"+s.srv.URLAddr()+"/") || len(created.Cors.AllowOrigins) != 1 {
+		t.Fatalf("create-function-url-config printed %s (%v)", out, err)
+	}
+	resp, err := http.Get(created.FunctionUrl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("before add-permission the URL answered %d", resp.StatusCode)
+	}
+
+	bin = cliFor(t, "add-permission")
+	out, code = runAWS(t, bin, s.endpoint, "lambda", "add-permission", "--function-name", "cli-url",
+		"--statement-id", "public", "--action", "lambda:InvokeFunctionUrl", "--principal", "*", "--function-url-auth-type", "NONE")
+	if code != 0 {
+		t.Fatalf("add-permission exit %d: %s", code, out)
+	}
+	var added struct{ Statement string }
+	if err := json.Unmarshal([]byte(out), &added); err != nil || !strings.Contains(added.Statement, `"Action":"lambda:InvokeFunctionUrl"`) ||
+		!strings.Contains(added.Statement, `"Principal":"*"`) {
+		t.Fatalf("add-permission printed %s (%v)", out, err)
+	}
+	out, code = runAWS(t, bin, s.endpoint, "lambda", "add-permission", "--function-name", "cli-url",
+		"--statement-id", "public", "--action", "lambda:InvokeFunctionUrl", "--principal", "*")
+	if code == 0 || !strings.Contains(out, "ResourceConflictException") {
+		t.Fatalf("a second add-permission of the same statement id: exit %d, %s", code, out)
+	}
+	resp, err = http.Get(created.FunctionUrl + "?op=status&code=200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "status 200" {
+		t.Fatalf("after add-permission the URL answered %d %q", resp.StatusCode, b)
+	}
+	out, code = runAWS(t, bin, s.endpoint, "lambda", "get-policy", "--function-name", "cli-url")
+	if code != 0 || !strings.Contains(out, "RevisionId") {
+		t.Fatalf("get-policy exit %d: %s", code, out)
+	}
+}
+
+// TestAWSCLIInvokeWithResponseStream: the aws CLI reads a streamed response.
+func TestAWSCLIInvokeWithResponseStream(t *testing.T) {
+	bin := cliFor(t, "invoke-with-response-stream")
+	s := startShoal(t)
+	createGoFn(t, s, "cli-stream")
+	dir := t.TempDir()
+	outFile := filepath.Join(dir, "out")
+	args := []string{"lambda", "invoke-with-response-stream", "--function-name", "cli-stream", "--payload", `{"op":"stream","ms":1}`}
+	if strings.Contains(mustVersion(t, bin), "aws-cli/2") {
+		args = append(args, "--cli-binary-format", "raw-in-base64-out")
+	}
+	out, code := runAWS(t, bin, s.endpoint, append(args, outFile)...)
+	if code != 0 {
+		t.Fatalf("invoke-with-response-stream exit %d: %s", code, out)
+	}
+	if b, _ := os.ReadFile(outFile); !strings.Contains(string(b)+out, "first chunk;") {
+		t.Fatalf("invoke-with-response-stream wrote %q, printed %s", b, out)
+	}
+}
