@@ -40,7 +40,7 @@ func TestAWSCLIFunctionURLs(t *testing.T) {
 	createGoFn(t, s, "cli-url")
 
 	bin := cliFor(t, "create-function-url-config")
-	out, code := runAWS(t, bin, s.endpoint, "lambda", "create-function-url-config", "--function-name", "cli-url",
+	out, code := runAWS(t, bin, s, "lambda", "create-function-url-config", "--function-name", "cli-url",
 		"--auth-type", "NONE", "--cors", "AllowOrigins=https://a.example,AllowMethods=GET")
 	if code != 0 {
 		t.Fatalf("create-function-url-config exit %d: %s", code, out)
@@ -63,7 +63,7 @@ func TestAWSCLIFunctionURLs(t *testing.T) {
 	}
 
 	bin = cliFor(t, "add-permission")
-	out, code = runAWS(t, bin, s.endpoint, "lambda", "add-permission", "--function-name", "cli-url",
+	out, code = runAWS(t, bin, s, "lambda", "add-permission", "--function-name", "cli-url",
 		"--statement-id", "public", "--action", "lambda:InvokeFunctionUrl", "--principal", "*", "--function-url-auth-type", "NONE")
 	if code != 0 {
 		t.Fatalf("add-permission exit %d: %s", code, out)
@@ -73,7 +73,7 @@ func TestAWSCLIFunctionURLs(t *testing.T) {
 		!strings.Contains(added.Statement, `"Principal":"*"`) {
 		t.Fatalf("add-permission printed %s (%v)", out, err)
 	}
-	out, code = runAWS(t, bin, s.endpoint, "lambda", "add-permission", "--function-name", "cli-url",
+	out, code = runAWS(t, bin, s, "lambda", "add-permission", "--function-name", "cli-url",
 		"--statement-id", "public", "--action", "lambda:InvokeFunctionUrl", "--principal", "*")
 	if code == 0 || !strings.Contains(out, "ResourceConflictException") {
 		t.Fatalf("a second add-permission of the same statement id: exit %d, %s", code, out)
@@ -87,7 +87,7 @@ func TestAWSCLIFunctionURLs(t *testing.T) {
 	if resp.StatusCode != 200 || string(b) != "status 200" {
 		t.Fatalf("after add-permission the URL answered %d %q", resp.StatusCode, b)
 	}
-	out, code = runAWS(t, bin, s.endpoint, "lambda", "get-policy", "--function-name", "cli-url")
+	out, code = runAWS(t, bin, s, "lambda", "get-policy", "--function-name", "cli-url")
 	if code != 0 || !strings.Contains(out, "RevisionId") {
 		t.Fatalf("get-policy exit %d: %s", code, out)
 	}
@@ -104,7 +104,7 @@ func TestAWSCLIInvokeWithResponseStream(t *testing.T) {
 	if strings.Contains(mustVersion(t, bin), "aws-cli/2") {
 		args = append(args, "--cli-binary-format", "raw-in-base64-out")
 	}
-	out, code := runAWS(t, bin, s.endpoint, append(args, outFile)...)
+	out, code := runAWS(t, bin, s, append(args, outFile)...)
 	if code != 0 {
 		t.Fatalf("invoke-with-response-stream exit %d: %s", code, out)
 	}

@@ -213,7 +213,10 @@ func TestHostileFunction(t *testing.T) {
 	outside := lab.Machine().Serve(7000, "outside")
 
 	dataDir := t.TempDir()
-	p := runShoalUp(t, dataDir, freePort(t))
+	// Function URLs are served on every address of the host, as a public
+	// front door would be, so that a way in from an environment would show.
+	urlPort := portOf(t, freePort(t))
+	p := runShoalUp(t, dataDir, freePort(t), "--url-listen", "0.0.0.0:"+urlPort)
 	s := p.api(dataDir)
 
 	// A Managed Instances fleet runs too, so its agents and wire are there to aim at.
@@ -289,6 +292,17 @@ func TestHostileFunction(t *testing.T) {
 	tcp, unixSockets, files, api := isolationTargets(t, s)
 	if len(unixSockets) == 0 {
 		t.Fatal("no agent wire socket found to aim at")
+	}
+	for _, h := range hostAddrs(t) {
+		target := net.JoinHostPort(h, urlPort)
+		tcp = append(tcp, target)
+		if h == "10.200.0.1" { // the environments' gateway: the host answers there, environments must not reach it
+			if c, err := net.DialTimeout("tcp", target, 2*time.Second); err != nil {
+				t.Fatalf("the function URL listener is not listening on %s: %v", target, err)
+			} else {
+				c.Close()
+			}
+		}
 	}
 	event, _ := json.Marshal(map[string]any{"tcp": tcp, "unix": unixSockets, "files": files, "pids": pids,
 		"api": api, "outside": outside})
