@@ -30,6 +30,7 @@ func isURLEvent(raw json.RawMessage) bool {
 //	status   the status of ?code=, a header, two cookies and a text body
 //	binary   the 256 byte values, base64-encoded as isBase64Encoded asks
 //	raw      a JSON object without statusCode (Lambda answers it as it is)
+//	body     200 application/json with the request's body (the benchmarks' echo)
 //	error    a function error
 //	stream   a streamed response (RESPONSE_STREAM): status 201, a header, a
 //	         cookie, "first chunk;", a pause of ?ms= (or until a GET of
@@ -59,6 +60,8 @@ func handleURL(ctx context.Context, raw json.RawMessage) (any, error) {
 			Body: base64.StdEncoding.EncodeToString(b), IsBase64Encoded: true}, nil
 	case "raw":
 		return map[string]any{"hello": "world", "n": 1}, nil
+	case "body":
+		return events.LambdaFunctionURLResponse{StatusCode: 200, Headers: map[string]string{"content-type": "application/json"}, Body: req.Body}, nil
 	case "error":
 		return nil, errors.New("the URL handler failed")
 	case "stream":
