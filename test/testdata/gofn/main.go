@@ -38,11 +38,11 @@ func init() {
 var sink [][]byte
 
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
-	var ev event
-	_ = json.Unmarshal(raw, &ev)
 	if isURLEvent(raw) {
 		return handleURL(ctx, raw)
 	}
+	var ev event
+	_ = json.Unmarshal(raw, &ev)
 	switch ev.Op {
 	case "", "echo":
 		return raw, nil

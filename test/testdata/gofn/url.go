@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,15 +14,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// isURLEvent reports whether raw is a function URL's event (payload format 2.0).
+// isURLEvent reports whether raw is a function URL's event (payload format 2.0,
+// which begins with its version and route key).
 func isURLEvent(raw json.RawMessage) bool {
-	var probe struct {
-		Version        string `json:"version"`
-		RequestContext struct {
-			HTTP *struct{} `json:"http"`
-		} `json:"requestContext"`
-	}
-	return json.Unmarshal(raw, &probe) == nil && probe.Version == "2.0" && probe.RequestContext.HTTP != nil
+	return bytes.HasPrefix(raw, []byte(`{"version":"2.0","routeKey":"$default"`))
 }
 
 // handleURL answers a function URL's request by its "op" query parameter:
