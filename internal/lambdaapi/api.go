@@ -1,7 +1,8 @@
 // Package lambdaapi serves the Lambda REST API (2015-03-31 and its companion paths
-// for concurrency, provisioned concurrency, tags, recursion configs and account
-// settings, the 2018-10-31 layer operations, the 2021-07-20 runtime management
-// configs, and the 2025-11-30 capacity provider and function scaling operations of
+// for concurrency, provisioned concurrency, tags, recursion configs, account
+// settings, resource-based policies, function URL configs and
+// InvokeWithResponseStream, the 2018-10-31 layer operations, the 2021-07-20 runtime
+// management configs, and the 2025-11-30 capacity provider and function scaling operations of
 // Lambda Managed Instances) over the registry, with Lambda's field names, status
 // codes, validation messages and error shapes: the answers AWS recorded
 // (testdata/aws-recordings) are the reference its tests replay. Invocations are
