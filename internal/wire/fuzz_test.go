@@ -23,6 +23,9 @@ func FuzzFrameDecoder(f *testing.F) {
 	f.Add(appendRefused(nil, 3, ReasonCPU, "hot"))
 	f.Add(appendError(nil, 4, "boom"))
 	f.Add(appendCancel(nil, 5))
+	f.Add(appendStart(nil, 6, "text/plain"))
+	f.Add(appendChunk(nil, 7, []byte("chunk")))
+	f.Add(appendCredit(nil, 8, 4096))
 	f.Add([]byte{0, 0, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -69,6 +72,13 @@ func FuzzFrameDecoder(f *testing.F) {
 				_, _ = decodeRefused(fm.body)
 			case frameError:
 				_, _ = decodeError(fm.body)
+			case frameCredit:
+				if n, err := decodeCredit(fm.body); err == nil && (n < 0 || n > streamWindow) {
+					t.Fatalf("credit %d outside the window", n)
+				}
+			case frameStart, frameChunk:
+				st := newCallStream()
+				_ = st.push(fm)
 			}
 		}
 	})
