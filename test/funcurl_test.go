@@ -2,7 +2,9 @@ package test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,9 +12,11 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -293,6 +297,57 @@ func TestFunctionURL(t *testing.T) {
 			t.Errorf("a deleted URL answers %d %s", a.status, a.body)
 		}
 	})
+}
+
+// TestFunctionURLIAM: an AWS_IAM URL serves requests signed with a key of the
+// credentials file, as the aws CLI and SDK signers make them, and tells the
+// function who signed; unsigned and wrongly signed requests get Lambda's 403.
+func TestFunctionURLIAM(t *testing.T) {
+	s := startShoal(t)
+	createGoFn(t, s, "secure")
+	u := createURL(t, s, "secure", "", types.FunctionUrlAuthTypeAwsIam, "", nil)
+
+	if a := do(t, newRequest(t, "GET", u, nil)); a.status != 403 || a.header.Get("X-Amzn-ErrorType") != "AccessDeniedException" {
+		t.Fatalf("unsigned: %d %v %s", a.status, a.header, a.body)
+	}
+	right, err := s.keys.creds.Retrieve(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A signer of its own: the SDK's caches signing keys by access key id, and
+	// would sign with the right secret after a request signed with it.
+	wrongReq := newRequest(t, "POST", u+"?x=1", []byte(`{"k":"v"}`))
+	sum := sha256.Sum256([]byte(`{"k":"v"}`))
+	wrongCreds := aws.Credentials{AccessKeyID: right.AccessKeyID, SecretAccessKey: "wrong" + right.SecretAccessKey[5:]}
+	if err := v4.NewSigner().SignHTTP(ctx(t), wrongCreds, wrongReq, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if a := do(t, wrongReq); a.status != 403 {
+		t.Errorf("signed with a wrong secret: %d", a.status)
+	}
+	allowPublic(t, s, "secure", "")
+	if a := do(t, newRequest(t, "GET", u, nil)); a.status != 403 {
+		t.Errorf("unsigned, with a public policy: %d", a.status)
+	}
+
+	resp, err := s.keys.http.Post(u+"p?x=1", "application/json", strings.NewReader(`{"k":"v"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("signed: %d %s", resp.StatusCode, body)
+	}
+	var ev events.LambdaFunctionURLRequest
+	if err := json.Unmarshal(body, &ev); err != nil {
+		t.Fatalf("event %s: %v", body, err)
+	}
+	az := ev.RequestContext.Authorizer
+	if az == nil || az.IAM == nil || az.IAM.AccessKey != right.AccessKeyID || az.IAM.AccountID != "123456789012" ||
+		!strings.HasPrefix(az.IAM.UserARN, "arn:aws:iam::123456789012:user/") || ev.Body != `{"k":"v"}` || ev.RawPath != "/p" {
+		t.Errorf("event of a signed request: %s", body)
+	}
 }
 
 // TestFunctionURLAPI exercises the five URL configuration operations and the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/funcurl"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
 	"github.com/shoal-dev/shoal/internal/sigv4"
 )
@@ -44,6 +45,7 @@ func (s *Server) authenticate(h http.Handler, clk clock.Clock, step func(string,
 		what = "written with a fresh key"
 	}
 	step("API requests need a SigV4 signature; keys in %s (%s)", path, what)
+	s.verifier = v
 	return authHandler(v, h, logger), nil
 }
 
@@ -65,6 +67,42 @@ func presignCode(region string, clk clock.Clock, logger *slog.Logger) func(r *ht
 			return u
 		}
 		return signed
+	}
+}
+
+// urlAuth checks the signatures of requests to AWS_IAM function URLs with the
+// API's keys: a URL is invoked by whoever may call the API, as on AWS an IAM
+// principal of the account with lambda:InvokeFunctionUrl. With --auth none
+// there is no verifier and every request that carries a SigV4 Authorization
+// header is let through, as every API request is.
+type urlAuth struct {
+	v         *sigv4.Verifier // nil with --auth none
+	accountID string
+}
+
+func (a urlAuth) Authenticate(r *http.Request) (*funcurl.Caller, error) {
+	if a.v == nil {
+		auth, err := sigv4.ParseAuthorization(r.Header.Get("Authorization"))
+		if err != nil {
+			return nil, err
+		}
+		return a.caller(auth.Credential.AccessKeyID, "anonymous"), nil
+	}
+	key, err := a.v.Verify(r)
+	if err != nil {
+		return nil, err
+	}
+	return a.caller(key.AccessKeyID, key.Profile), nil
+}
+
+// caller names the signer as an IAM user of the account, the profile of the
+// credentials file its key came from being the user name.
+func (a urlAuth) caller(accessKeyID, profile string) *funcurl.Caller {
+	return &funcurl.Caller{
+		AccessKeyID: accessKeyID,
+		AccountID:   a.accountID,
+		UserARN:     "arn:aws:iam::" + a.accountID + ":user/" + profile,
+		UserID:      accessKeyID,
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
 	"github.com/shoal-dev/shoal/internal/scratch"
+	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
 // Config configures shoal's main job.
@@ -195,7 +196,10 @@ type Server struct {
 	metricsLn   net.Listener
 	// creds is the credentials file the API accepts keys from ("" with
 	// AuthNone); credsCreated says this start wrote it.
-	creds        string
+	creds string
+	// verifier checks API signatures (nil with --auth none); AWS_IAM function
+	// URLs are checked with it too.
+	verifier     *sigv4.Verifier
 	credsCreated bool
 	urlHTTP      *http.Server // function URLs (urls.go)
 	urlLn        net.Listener
@@ -397,7 +401,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		s.syncLoop(loopCtx)
 		<-done
 	}()
-	if err := s.serveURLs(inv, nil); err != nil {
+	if err := s.serveURLs(inv, urlAuth{v: s.verifier, accountID: cfg.AccountID}); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	step("Prometheus metrics on http://%s/metrics", s.metricsLn.Addr())
