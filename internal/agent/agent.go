@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/pki"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/scratch"
 	"github.com/shoal-dev/shoal/internal/wire"
@@ -53,7 +55,8 @@ type Agent struct {
 	metrics  HostMetrics
 	code     *codecache.Cache
 	envDeps  env.Deps
-	wireKey  []byte // the invoke connection's key (from the bus credentials); nil asks none
+	wireKey  []byte      // the invoke connection's key (from the bus credentials); nil asks none
+	tls      *tls.Config // the invoke listener's TLS (Config.TLS); nil serves plain
 	logStore *logs.Store
 	meter    *ledger.Recorder // nil when Deps.Usage is given or metering is off
 	srv      *wire.Server
@@ -163,6 +166,14 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 				a.log.Warn("bus error", "err", err)
 			})}
+		if cfg.TLS.Cert != "" {
+			cert, pool, err := cfg.TLS.Load()
+			if err != nil {
+				return nil, fmt.Errorf("agent: %w", err)
+			}
+			a.tls = pki.ServerConfigFrom(cert, pool)
+			opts = append(opts, nats.Secure(pki.ClientConfigFrom(cert, pool)))
+		}
 		if cfg.NATSCreds != "" {
 			creds, err := bus.ReadCredentials(cfg.NATSCreds)
 			if err != nil {
@@ -282,6 +293,11 @@ func (a *Agent) listen() error {
 		a.ln, err = net.Listen("tcp", a.cfg.Listen)
 		if err == nil {
 			a.addr = a.ln.Addr().String()
+			if a.tls != nil {
+				// Across machines: TLS, with a certificate of the cluster
+				// on both ends.
+				a.ln = tls.NewListener(a.ln, a.tls)
+			}
 		}
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/pki"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
 
@@ -25,6 +26,11 @@ type Config struct {
 	// identity agent.<ID>), which the control plane writes for each agent it
 	// launches; "" connects without (a bus that asks for none).
 	NATSCreds string
+	// TLS names the agent's certificate, key and cluster authority
+	// (pki.WriteFiles): with them it reaches the bus over TLS and serves the
+	// invoke wire over TLS, and may listen on an address other machines
+	// reach. Empty: plain, on this machine only.
+	TLS pki.Files
 	// ID names the instance; letters, digits, '-', '_' (it is a NATS subject token).
 	ID string
 	// CapacityProvider owns the instance; environments of other capacity
@@ -106,7 +112,7 @@ func (c *Config) Validate() error {
 		return errors.New("agent: negative duration")
 	case c.CPUThreshold < 0 || c.MemoryThreshold < 0:
 		return errors.New("agent: negative threshold")
-	case c.Listen != "" && !bus.Loopback(c.Listen):
+	case c.Listen != "" && !bus.Loopback(c.Listen) && c.TLS.Cert == "":
 		// Invocations carry payloads and answers: across machines they need
 		// an encrypted wire, which this agent does not have.
 		return fmt.Errorf("agent: listen address %s: invocations leave the machine only encrypted; serve them on --socket or a loopback address", c.Listen)

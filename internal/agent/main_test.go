@@ -194,7 +194,7 @@ func testBus(t testing.TB) (*bus.Bus, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	if err := ledger.EnsureStream(ctx, b.JetStream(), 0); err != nil {
+	if err := ledger.EnsureStream(ctx, b.JetStream(), 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	ls, err := logs.Open(ctx, b.JetStream(), logs.Config{}, nil)

@@ -198,7 +198,8 @@ func (a authenticator) Check(c server.ClientAuthentication) bool {
 
 // permissionsOf returns what identity may do, and whether it is known.
 func permissionsOf(identity string) (*server.Permissions, bool) {
-	if identity == ControlPlane {
+	if identity == ControlPlane || strings.HasPrefix(identity, "host.") {
+		// The control plane, and a cluster's hosts: both hold the secret.
 		return nil, true // everything
 	}
 	id, ok := strings.CutPrefix(identity, "agent.")

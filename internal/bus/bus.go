@@ -11,12 +11,14 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -54,6 +56,52 @@ type Config struct {
 	// derived from it (see auth.go); the in-process connection is the
 	// ControlPlane's. Without it the bus answers anyone who reaches it.
 	Secret Secret
+	// TLS, when set, encrypts the client port and the cluster's routes with
+	// certificates of the cluster's authority (internal/pki), which both ends
+	// verify: required for any address that leaves the machine.
+	TLS *TLS
+	// Cluster joins this server to other nodes' (NATS routes); JetStream
+	// then replicates across them. Nil runs one node alone.
+	Cluster *Cluster
+	// ClientAdvertise is the host:port clients on other machines reach the
+	// client port at ("" is what the listener binds).
+	ClientAdvertise string
+}
+
+// TLS is the bus's TLS: the server's certificate and the cluster's pool.
+type TLS struct {
+	Server *tls.Config // for the client port and the routes
+}
+
+// Cluster is this node's place in a cluster of control-plane nodes.
+type Cluster struct {
+	// Name is the cluster's name, the same on every node.
+	Name string
+	// Node names this node's server, unique in the cluster.
+	Node string
+	// Listen is where this node's routes listen (host:port).
+	Listen string
+	// Advertise is the host:port the other nodes reach the routes at
+	// ("" is Listen).
+	Advertise string
+	// Routes are the other nodes' route URLs (nats-route://host:port).
+	Routes []string
+	// Size is how many nodes the cluster has, this one included (default
+	// 1 + len(Routes)): streams and buckets are replicated on min(3, Size).
+	Size int
+}
+
+// Replicas is how many copies JetStream keeps of what is made on a bus of
+// cfg: three in a cluster of three nodes or more, else one.
+func (c *Config) Replicas() int {
+	if c.Cluster == nil {
+		return 1
+	}
+	size := c.Cluster.Size
+	if size == 0 {
+		size = 1 + len(c.Cluster.Routes)
+	}
+	return min(3, max(1, size))
 }
 
 // Validate checks the configuration.
@@ -65,12 +113,28 @@ func (c *Config) Validate() error {
 		if _, _, err := splitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("bus: listen address %q: %w", c.Listen, err)
 		}
-		if !Loopback(c.Listen) {
-			return fmt.Errorf("bus: listen address %q: the bus leaves the machine only encrypted; listen on a loopback address", c.Listen)
+		if !Loopback(c.Listen) && c.TLS == nil {
+			return fmt.Errorf("bus: listen address %q: the bus leaves the machine only encrypted; listen on a loopback address or with TLS", c.Listen)
 		}
 	}
 	if c.StartTimeout < 0 {
 		return errors.New("bus: StartTimeout must not be negative")
+	}
+	if cl := c.Cluster; cl != nil {
+		switch {
+		case cl.Name == "" || cl.Node == "":
+			return errors.New("bus: a cluster needs a name and a node name")
+		case c.TLS == nil:
+			return errors.New("bus: a cluster's routes leave the machine: TLS is required")
+		}
+		if _, _, err := splitHostPort(cl.Listen); err != nil {
+			return fmt.Errorf("bus: cluster listen address %q: %w", cl.Listen, err)
+		}
+		for _, r := range cl.Routes {
+			if u, err := url.Parse(r); err != nil || u.Host == "" {
+				return fmt.Errorf("bus: route %q: want nats-route://host:port", r)
+			}
+		}
 	}
 	return nil
 }
@@ -110,6 +174,24 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.Secret != nil {
 		opts.CustomClientAuthentication = authenticator{secret: cfg.Secret}
 		opts.AlwaysEnableNonce = true
+	}
+	if cfg.TLS != nil {
+		opts.TLSConfig = cfg.TLS.Server
+		opts.TLSVerify = true
+		opts.TLSTimeout = 5
+	}
+	opts.ClientAdvertise = cfg.ClientAdvertise
+	if cl := cfg.Cluster; cl != nil {
+		host, port, _ := splitHostPort(cl.Listen)
+		opts.ServerName = cl.Node
+		opts.Cluster = server.ClusterOpts{
+			Name: cl.Name, Host: host, Port: port, Advertise: cl.Advertise,
+			TLSConfig: cfg.TLS.Server, TLSTimeout: 5,
+		}
+		for _, r := range cl.Routes {
+			u, _ := url.Parse(r)
+			opts.Routes = append(opts.Routes, u)
+		}
 	}
 	if cfg.Listen != "" {
 		host, port, _ := splitHostPort(cfg.Listen)
@@ -175,6 +257,84 @@ func clientURL(ns *server.Server, listen string) string {
 		return ""
 	}
 	return ns.ClientURL()
+}
+
+// WaitJetStream waits until JetStream answers (in a cluster: until it has
+// its quorum), telling progress of each failed try, for up to limit.
+func (b *Bus) WaitJetStream(ctx context.Context, limit time.Duration, progress func(error)) error {
+	deadline := time.Now().Add(limit)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := b.js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bus: JetStream not ready after %v: %w", limit, err)
+		}
+		if progress != nil {
+			progress(err)
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// OpenKeyValue opens the bucket of cfg, creating it when it does not exist
+// yet: a process that opens an existing bucket never changes it (a host does
+// not know how many copies the cluster keeps).
+func OpenKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	return kv, err
+}
+
+// Peer is one node of the cluster as JetStream's meta group sees it.
+type Peer struct {
+	Name    string        `json:"name"`
+	Current bool          `json:"current"`
+	Offline bool          `json:"offline,omitempty"`
+	Active  time.Duration `json:"active"`
+	Lag     uint64        `json:"lag,omitempty"`
+}
+
+// Meta is JetStream's view of the cluster: its name, the meta group's
+// leader and its peers (this node among them).
+type Meta struct {
+	Cluster string `json:"cluster"`
+	Leader  string `json:"leader"`
+	Size    int    `json:"size"`
+	Peers   []Peer `json:"peers"`
+}
+
+// Meta reports the cluster's state as this node's server knows it.
+func (b *Bus) Meta() Meta {
+	m := Meta{Peers: []Peer{}}
+	info, err := b.ns.Jsz(nil)
+	if err != nil || info.Meta == nil {
+		return m
+	}
+	m.Cluster, m.Leader, m.Size = info.Meta.Name, info.Meta.Leader, info.Meta.Size
+	// The replicas are the other peers, as this node sees them.
+	m.Peers = append(m.Peers, Peer{Name: b.ns.Name(), Current: true})
+	for _, p := range info.Meta.Replicas {
+		if p.Name != b.ns.Name() {
+			m.Peers = append(m.Peers, Peer{Name: p.Name, Current: p.Current, Offline: p.Offline, Active: p.Active, Lag: p.Lag})
+		}
+	}
+	return m
 }
 
 // Conn is the in-process client connection. It stays open until Close.

@@ -9,12 +9,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/pki"
 )
 
 // newAgentCmd is `shoal agent`: the daemon of one Managed Instances instance.
 func newAgentCmd() *cobra.Command {
 	var cfg agent.Config
 	var verbose bool
+	var tlsDir string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run an instance agent: host execution environments for the control plane",
@@ -36,6 +38,9 @@ with the control plane's NATS address.`,
 				}
 				cfg.WorkDir = abs
 			}
+			if tlsDir != "" {
+				cfg.TLS = pki.InDir(tlsDir)
+			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			return agent.Run(cmd.Context(), cfg, agent.Deps{Logger: logger})
 		},
@@ -43,6 +48,7 @@ with the control plane's NATS address.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.NATSURL, "nats", os.Getenv("SHOAL_NATS_URL"), "NATS URL of the control plane (env SHOAL_NATS_URL)")
 	f.StringVar(&cfg.NATSCreds, "nats-creds", "", "file of the agent's bus credentials, which the control plane writes")
+	f.StringVar(&tlsDir, "tls-dir", "", "directory of the agent's TLS certificate, key and cluster authority (tls.crt, tls.key, ca.crt), which its host writes")
 	f.StringVar(&cfg.ID, "id", "", "instance id")
 	f.StringVar(&cfg.CapacityProvider, "capacity-provider", "", "capacity provider the instance belongs to")
 	f.StringVar(&cfg.Type, "type", "m7i.large", "instance type (from the price catalogue)")

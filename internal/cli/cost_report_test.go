@@ -210,7 +210,7 @@ func TestCostReportShowsLedgerGaps(t *testing.T) {
 	}
 	defer b.Close()
 	js := b.JetStream()
-	if err := ledger.EnsureStream(ctx, js, 0); err != nil {
+	if err := ledger.EnsureStream(ctx, js, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()

@@ -136,6 +136,7 @@ func typesOf(p types.CapacityProvider) string {
 
 // fleetView is shoal's GET /shoal/v1/fleet.
 type fleetView struct {
+	Hosts     []hostView      `json:"hosts,omitempty"`
 	Instances []fleetInstance `json:"instances"`
 	// Terminated are the instances terminated since the time asked for.
 	Terminated []fleetInstance `json:"terminated,omitempty"`
@@ -279,6 +280,12 @@ and each function version's invocations and throttles.`,
 				return printJSON(c.OutOrStdout(), fv)
 			}
 			w := c.OutOrStdout()
+			if len(fv.Hosts) > 0 {
+				if err := writeHosts(w, fv.Hosts, now); err != nil {
+					return err
+				}
+				fmt.Fprintln(w)
+			}
 			if err := writeInstances(w, fv.Instances, now); err != nil {
 				return err
 			}

@@ -48,6 +48,8 @@ func NewRoot() *cobra.Command {
 		newCPCmd(),
 		newFleetCmd(),
 		newTopCmd(),
+		newHostCmd(),
+		newClusterCmd(),
 	)
 	return root
 }

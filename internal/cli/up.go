@@ -19,6 +19,7 @@ func newUpCmd() *cobra.Command {
 	var (
 		cfg      controlplane.Config
 		logLevel string
+		cluster  clusterFlags
 	)
 	c := &cobra.Command{
 		Use:   "up",
@@ -41,6 +42,7 @@ func newUpCmd() *cobra.Command {
 				fmt.Fprintf(c.ErrOrStderr(), "warning: --auth none: the API accepts every request, signed or not: "+
 					"anyone who can reach %s can deploy and run code\n", cfg.Listen)
 			}
+			cluster.apply(&cfg)
 			fmt.Fprintln(out, "starting shoal")
 			return controlplane.Run(ctxOf(c), cfg, controlplane.Deps{
 				Logger:   logger,
@@ -75,6 +77,7 @@ func newUpCmd() *cobra.Command {
 	f.DurationVar(&cfg.LaunchDelay, "launch-delay", 0, "emulate an instance's boot time before its agent starts (e.g. 90s)")
 	f.Var(retentionFlag{&cfg.UsageRetention}, "usage-retention",
 		"how long the usage ledger keeps its events, e.g. 90d or 2160h; 0 keeps them for ever (default 400d)")
+	cluster.add(f)
 	return c
 }
 

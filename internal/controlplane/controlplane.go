@@ -81,6 +81,11 @@ type Config struct {
 	// UsageRetention is how long the usage ledger keeps its events: 0 means
 	// ledger.DefaultRetention, a negative value for ever.
 	UsageRetention time.Duration
+
+	// Cluster makes this shoal up a node of a cluster; nil runs alone.
+	Cluster *ClusterConfig
+	// SecretFile holds the cluster secret (default <data>/cluster-secret).
+	SecretFile string
 }
 
 // Values of Config.Auth.
@@ -132,6 +137,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Egress != EgressNAT && c.Egress != EgressNone {
 		return fmt.Errorf("egress %q: must be %s or %s", c.Egress, EgressNAT, EgressNone)
+	}
+	if c.Cluster != nil {
+		if err := c.Cluster.validate(); err != nil {
+			return err
+		}
 	}
 	if len(c.Zones) == 0 {
 		c.Zones = []string{c.Region + "a", c.Region + "b", c.Region + "c"}
@@ -209,6 +219,10 @@ type Server struct {
 	lock   *dataLock     // held from first to last
 	secret bus.Secret    // what every identity on the bus and the wire derives from
 	nets   *envnet.Pools // the in-process environments' network namespaces; nil without isolation
+	// In a cluster: this node's TLS, and how many copies JetStream keeps.
+	tls      *clusterTLS
+	replicas int
+	leaderCh chan struct{} // signalled when this node gains or loses the lead
 	// scratch makes the in-process environments' /tmp volumes; nil without isolation.
 	scratch *scratch.Pool
 }
@@ -242,7 +256,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 	step := func(format string, args ...any) { fmt.Fprintf(progress, "  "+format+"\n", args...) }
 
-	s := &Server{cfg: cfg, logger: logger, clock: clk}
+	s := &Server{cfg: cfg, logger: logger, clock: clk, replicas: 1, leaderCh: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			if s.metricsHTTP != nil {
@@ -261,27 +275,41 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 
 	t0 := time.Now()
-	// Everyone on the bus authenticates with a key derived from the secret.
-	if s.secret, err = bus.LoadOrCreateSecret(filepath.Join(dataDir, SecretFile)); err != nil {
+	// Everyone on the bus authenticates with a key derived from the secret,
+	// which the first node of a cluster writes and the others are given.
+	secretFile := cfg.SecretFile
+	if secretFile == "" {
+		secretFile = filepath.Join(dataDir, SecretFile)
+	}
+	if s.secret, err = bus.LoadOrCreateSecret(secretFile); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	// The agents of Managed Instances connect over loopback TCP.
-	s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: busListen(dataDir),
-		Logger: logger.With("component", "nats"), Secret: s.secret})
-	if err != nil {
-		return nil, fmt.Errorf("controlplane: %w", err)
+	if cfg.Cluster != nil {
+		step("joining cluster %s as %s (routes %v)", cfg.Cluster.Name, cfg.Cluster.Node, cfg.Cluster.Routes)
+		if err := s.startClusterBus(ctx, dataDir); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		step("embedded NATS of the cluster, with JetStream at R%d, ready (%s)", s.replicas, since(t0))
+	} else {
+		// The agents of Managed Instances connect over loopback TCP.
+		s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: busListen(dataDir),
+			Logger: logger.With("component", "nats"), Secret: s.secret})
+		if err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		if err := saveBusListen(dataDir, s.bus.ClientURL()); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		step("embedded NATS with JetStream ready (%s)", since(t0))
 	}
-	if err := saveBusListen(dataDir, s.bus.ClientURL()); err != nil {
-		return nil, fmt.Errorf("controlplane: %w", err)
-	}
-	step("embedded NATS with JetStream ready (%s)", since(t0))
 
 	t0 = time.Now()
-	s.reg, err = registry.Open(ctx, s.bus.JetStream(), registry.Config{AccountID: cfg.AccountID, Region: cfg.Region})
+	s.reg, err = registry.Open(ctx, s.bus.JetStream(), registry.Config{AccountID: cfg.AccountID, Region: cfg.Region,
+		Replicas: s.replicas})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	s.logs, err = logs.Open(ctx, s.bus.JetStream(), logs.Config{}, logger)
+	s.logs, err = logs.Open(ctx, s.bus.JetStream(), logs.Config{Replicas: s.replicas}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
@@ -352,6 +380,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
 	mux.HandleFunc("GET /shoal/v1/fleet", s.serveFleet)
+	mux.HandleFunc("GET /shoal/v1/cluster", s.serveCluster)
 	mux.Handle("GET /shoal/v1/usage", ledger.Handler(s.bus.JetStream(), s.meter))
 	mux.Handle("GET /shoal/v1/metrics/targets", s.metrics.scrapeTargets())
 	mux.Handle("/", api)

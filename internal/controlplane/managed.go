@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -22,17 +23,30 @@ import (
 	"github.com/shoal-dev/shoal/internal/router"
 )
 
-// managedPlane is the Managed Instances side of shoal up: the local fleet of
+// managedPlane is the Managed Instances side of shoal up: the fleet of
 // `shoal agent` processes, the router that sends invocations to their
 // environments over persistent connections, and the scaler loop.
+//
+// Alone, the fleet is this machine's (a Local) and the scaler always runs.
+// In a cluster, the fleet is the cluster's (every host's instances), this
+// machine offers its own capacity as a host when asked to, and the scaler
+// runs on the node that holds the lease only.
 type managedPlane struct {
-	fleet  *fleet.Local
-	pool   *fleet.Pool
-	router *router.Managed
-	loop   *scaleLoop
+	fleet   fleet.Provider // what the scaler launches on and the router reads
+	local   *fleet.Local   // this machine's instances; nil on a node that is no host
+	host    *fleet.Host    // in a cluster: this machine's host server
+	cluster *fleet.Cluster // in a cluster: every host's instances
+	lease   *lease         // in a cluster: who leads
+	pool    *fleet.Pool
+	router  *router.Managed
+	loop    *scaleLoop
 
+	ctx    context.Context // ends with the plane
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	loopMu     sync.Mutex // guards loopCancel
+	loopCancel context.CancelFunc
 }
 
 func (s *Server) startManaged(ctx context.Context, dataDir string) error {
@@ -45,7 +59,10 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		}
 		bin = exe
 	}
-	lf, err := fleet.NewLocal(fleet.LocalConfig{
+	m := &managedPlane{}
+	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.managed = m
+	localCfg := fleet.LocalConfig{
 		NATSURL:     s.bus.ClientURL(),
 		Binary:      bin,
 		WorkDir:     filepath.Join(dataDir, "fleet"),
@@ -55,16 +72,46 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		NoConfine:   !cfg.Isolate,
 		NoMeter:     cfg.NoMeter,
 		Secret:      s.secret,
-	}, fleet.LocalDeps{Logger: s.logger, Clock: s.clock, NATS: s.bus.Conn(), Usage: usageRecorder(s.meter)})
-	if err != nil {
-		return fmt.Errorf("managed instances: %w", err)
+		Replicas:    s.replicas,
 	}
-	m := &managedPlane{fleet: lf, pool: fleet.NewPool(s.wireKey)}
+	localDeps := fleet.LocalDeps{Logger: s.logger, Clock: s.clock, NATS: s.bus.Conn(), Usage: usageRecorder(s.meter)}
+	cc := cfg.Cluster
+	if cc == nil || cc.Host {
+		if cc != nil {
+			localCfg.Zones, localCfg.Host = []string{cc.Zone}, hostName(cc.Node)
+			localCfg.TLS, localCfg.Advertise = s.tls.ca, cc.Advertise
+		}
+		lf, err := fleet.NewLocal(localCfg, localDeps)
+		if err != nil {
+			return fmt.Errorf("managed instances: %w", err)
+		}
+		m.local, m.fleet = lf, lf
+	}
+	m.pool = fleet.NewPool(s.wireKey)
+	zones := func() []string { return cfg.Zones }
+	if cc != nil {
+		m.pool.UseTLS(s.tls.ca.ClientConfig(s.tls.cert))
+		var err error
+		if m.local != nil {
+			m.host, err = fleet.NewHost(fleet.HostConfig{Name: hostName(cc.Node), Zone: cc.Zone, VCPU: cc.VCPU,
+				MemoryMB: cc.MemoryMB, Heartbeat: cfg.Heartbeat}, m.local, s.bus.Conn(), s.logger, s.clock)
+			if err != nil {
+				return fmt.Errorf("managed instances: %w", err)
+			}
+		}
+		m.cluster, err = fleet.NewCluster(fleet.ClusterConfig{Replicas: s.replicas,
+			HostTimeout: 5 * max(cfg.Heartbeat, time.Second)}, fleet.ClusterDeps{NATS: s.bus.Conn(), Logger: s.logger, Clock: s.clock})
+		if err != nil {
+			return fmt.Errorf("managed instances: %w", err)
+		}
+		m.fleet, zones = m.cluster, m.cluster.Zones
+	}
 	m.router = router.NewManaged(m.pool)
-	m.loop, err = newScaleLoop(scaleLoopConfig{Zones: cfg.Zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval},
+	var err error
+	m.loop, err = newScaleLoop(scaleLoopConfig{Zones: cfg.Zones, ZonesOf: zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval},
 		scaleLoopDeps{
 			Registry:     s.reg,
-			Fleet:        lf,
+			Fleet:        m.fleet,
 			Environments: agent.NewClient(s.bus.Conn()),
 			Demand: func(key string) (int64, time.Duration, int64) {
 				st := m.router.Stats(key)
@@ -76,14 +123,11 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 			Logger: s.logger,
 		})
 	if err != nil {
-		_ = lf.Close()
 		return fmt.Errorf("managed instances: %w", err)
 	}
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancel = cancel
-	events := lf.Watch(loopCtx)
-	m.router.Update(lf.Instances())
-	m.wg.Add(2)
+	events := m.fleet.Watch(m.ctx)
+	m.router.Update(m.fleet.Instances())
+	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		for ev := range events {
@@ -91,17 +135,62 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 				if ev.Instance.State == fleet.StateLost || ev.Instance.State == fleet.StateTerminated {
 					m.pool.Forget(ev.Instance.ID)
 				}
-				m.router.Update(lf.Instances())
+				m.router.Update(m.fleet.Instances())
 			})
 		}
 	}()
+	if cc == nil {
+		m.startLoop()
+		return nil
+	}
+	m.lease, err = openLease(ctx, s.bus.JetStream(), hostName(cc.Node), s.replicas, s.logger, s.clock, func(leading bool) {
+		m.cluster.SetLeader(leading)
+		if leading {
+			m.startLoop()
+		} else {
+			m.stopLoop()
+		}
+		s.leaderChanged()
+	})
+	if err != nil {
+		return fmt.Errorf("managed instances: %w", err)
+	}
+	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.loop.Run(loopCtx)
+		m.lease.run(m.ctx)
 	}()
-	s.managed = m
 	return nil
 }
+
+// startLoop runs the scaler until stopLoop or the plane's end.
+func (m *managedPlane) startLoop() {
+	m.loopMu.Lock()
+	defer m.loopMu.Unlock()
+	if m.loopCancel != nil || m.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.loopCancel = cancel
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.loop.Run(ctx)
+	}()
+}
+
+func (m *managedPlane) stopLoop() {
+	m.loopMu.Lock()
+	defer m.loopMu.Unlock()
+	if m.loopCancel != nil {
+		m.loopCancel()
+		m.loopCancel = nil
+	}
+}
+
+// leading reports whether this node runs the scaler: alone always, in a
+// cluster while it holds the lease.
+func (m *managedPlane) leading() bool { return m.lease == nil || m.lease.isLeading() }
 
 // serveFleet answers GET /shoal/v1/fleet: every instance with its environments,
 // and the Managed Instances invocation and throttle counts per version. With
@@ -149,21 +238,38 @@ func (s *Server) serveFleet(w http.ResponseWriter, r *http.Request) {
 	if terminated != nil {
 		doc["terminated"] = terminated
 	}
+	if s.managed.cluster != nil {
+		doc["hosts"] = s.managed.cluster.Hosts()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
-// close stops the scaler, drains and stops every instance, and closes the fleet.
+// close stops the scaler, drains and stops this machine's instances (alone:
+// every instance), and closes the fleet. In a cluster, the others' instances
+// go on; the leader replaces this machine's elsewhere.
 func (m *managedPlane) close(ctx context.Context) error {
 	m.cancel()
 	m.wg.Wait()
 	var wg sync.WaitGroup
-	for _, in := range m.fleet.Instances() {
-		wg.Go(func() { _ = m.fleet.Terminate(ctx, in.ID) })
+	if m.host != nil {
+		_ = m.host.Close()
+	}
+	if m.local != nil {
+		for _, in := range m.local.Instances() {
+			wg.Go(func() { _ = m.local.Terminate(ctx, in.ID) })
+		}
 	}
 	wg.Wait()
 	m.pool.Close()
-	return m.fleet.Close()
+	var errs []error
+	if m.cluster != nil {
+		errs = append(errs, m.cluster.Close())
+	}
+	if m.local != nil {
+		errs = append(errs, m.local.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // wireKey is the key of the invoke connection to the agent of instance id.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,8 +60,10 @@ type scaleDemand func(versionKey string) (served int64, busy time.Duration, thro
 type scaleLoopConfig struct {
 	// Interval between two decisions (default 2 s).
 	Interval time.Duration
-	// Zones the fleet spreads over (default the decider's).
-	Zones []string
+	// Zones the fleet spreads over (default the decider's); ZonesOf, when
+	// set, is asked at every tick instead (a cluster's zones are its hosts').
+	Zones   []string
+	ZonesOf func() []string
 	// Isolate runs environments in namespaces (passed to the agents).
 	Isolate bool
 }
@@ -200,7 +203,11 @@ func (l *scaleLoop) Tick(ctx context.Context) {
 
 // provider returns the decider of cp, made anew when its configuration changed.
 func (l *scaleLoop) provider(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (*providerState, error) {
-	cfg := scaler.Config{Mode: scaler.ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: l.cfg.Zones}
+	zones := l.cfg.Zones
+	if l.cfg.ZonesOf != nil {
+		zones = l.cfg.ZonesOf()
+	}
+	cfg := scaler.Config{Mode: scaler.ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: zones}
 	if sc := cp.CapacityProviderScalingConfig; sc != nil {
 		if sc.ScalingMode == string(scaler.ModeManual) {
 			cfg.Mode = scaler.ModeManual
@@ -216,7 +223,7 @@ func (l *scaleLoop) provider(cp *registry.CapacityProvider, versions []registry.
 	cfg.Instance = shape
 	ps := l.deciders[cp.Name()]
 	if ps != nil && ps.cfg.Mode == cfg.Mode && ps.cfg.TargetCPUPercent == cfg.TargetCPUPercent &&
-		ps.cfg.MaxVCPU == cfg.MaxVCPU && ps.cfg.Instance == cfg.Instance {
+		ps.cfg.MaxVCPU == cfg.MaxVCPU && ps.cfg.Instance == cfg.Instance && slices.Equal(ps.cfg.Zones, cfg.Zones) {
 		return ps, nil
 	}
 	d, err := scaler.New(cfg)

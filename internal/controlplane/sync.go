@@ -54,6 +54,8 @@ func (s *Server) syncLoop(ctx context.Context) {
 			})
 		case <-s.router.ProvisionedChanged():
 			_ = guard.Run(s.logger, "provisioned concurrency status", func() { s.reportProvisioned(ctx, provisioned) })
+		case <-s.leaderCh:
+			_ = guard.Run(s.logger, "provisioned concurrency", func() { s.syncProvisioned(ctx, provisioned) })
 		}
 	}
 }
@@ -138,12 +140,16 @@ func provisionedShares(requested int, version string, weights map[string]float64
 // syncProvisioned makes the router keep what every Provisioned Concurrency
 // config asks for of each version, and stop what no config asks for any more.
 // Two configs that keep environments of one version (a version's own and a
-// weighted alias's share of it) add up.
+// weighted alias's share of it) add up. In a cluster, the leader's router
+// keeps them; the other nodes keep none.
 func (s *Server) syncProvisioned(ctx context.Context, provisioned map[string][]provPart) {
 	configs, err := s.reg.ListProvisionedConcurrency(ctx)
 	if err != nil {
 		s.logger.Warn("listing provisioned concurrency", "err", err)
 		return
+	}
+	if !s.leading() {
+		configs = nil
 	}
 	want := make(map[string][]provPart, len(configs))
 	for _, c := range configs {
@@ -205,6 +211,9 @@ func (s *Server) syncProvisioned(ctx context.Context, provisioned map[string][]p
 // environments of a version are counted towards the configs that keep it in
 // their order, each up to its share.
 func (s *Server) reportProvisioned(ctx context.Context, provisioned map[string][]provPart) {
+	if !s.leading() {
+		return
+	}
 	configs, err := s.reg.ListProvisionedConcurrency(ctx)
 	if err != nil {
 		return
@@ -247,6 +256,17 @@ func (s *Server) reportProvisioned(ctx context.Context, provisioned map[string][
 		if err := s.reg.SetProvisionedStatus(ctx, c.FunctionName, c.Qualifier, ready, ready, status, reason); err != nil {
 			s.logger.Warn("reporting provisioned concurrency", "function", c.FunctionName, "qualifier", c.Qualifier, "err", err)
 		}
+	}
+}
+
+// leading reports whether this node leads: alone always.
+func (s *Server) leading() bool { return s.managed == nil || s.managed.leading() }
+
+// leaderChanged wakes the sync loop when this node gains or loses the lead.
+func (s *Server) leaderChanged() {
+	select {
+	case s.leaderCh <- struct{}{}:
+	default:
 	}
 }
 

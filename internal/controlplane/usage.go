@@ -37,7 +37,7 @@ func (s *Server) openMeter(ctx context.Context, dataDir string) error {
 	case retention < 0:
 		retention = 0 // for ever
 	}
-	if err := ledger.EnsureStream(ctx, s.bus.JetStream(), retention); err != nil {
+	if err := ledger.EnsureStream(ctx, s.bus.JetStream(), retention, s.replicas); err != nil {
 		return err
 	}
 	rec, err := ledger.NewRecorder(ledger.Config{Dir: filepath.Join(dataDir, "meter")}, s.bus.JetStream(), s.logger)

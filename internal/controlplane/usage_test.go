@@ -28,7 +28,7 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 	}
 	defer b.Close()
 	js := b.JetStream()
-	if err := ledger.EnsureStream(ctx, js, 0); err != nil {
+	if err := ledger.EnsureStream(ctx, js, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()

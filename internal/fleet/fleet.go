@@ -38,6 +38,9 @@ type Provider interface {
 	// Watch delivers an Event for every change of an instance's state or of
 	// its environments, until ctx ends.
 	Watch(ctx context.Context) <-chan Event
+	// Terminated lists the instances terminated at or after since, from the
+	// fleet's history.
+	Terminated(ctx context.Context, since time.Time) ([]Instance, error)
 }
 
 // Instance states.
@@ -69,7 +72,10 @@ type Instance struct {
 	CapacityProvider string `json:"capacity_provider"`
 	Type             string `json:"type"`
 	Zone             string `json:"zone"`
-	State            string `json:"state"`
+	// Host is the machine that runs the instance ("" for shoal up's own,
+	// alone; a host's name in a cluster).
+	Host  string `json:"host,omitempty"`
+	State string `json:"state"`
 	// StateReason says why an instance is lost or draining.
 	StateReason string `json:"state_reason,omitempty"`
 	VCPU        int    `json:"vcpu"`

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/bus"
 )
 
 // The history is the life of every terminated instance (launched, started,
@@ -19,11 +22,12 @@ import (
 // control plane for an instance that died with the one before.
 
 // openHistory opens (or creates) the history bucket.
-func openHistory(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openHistory(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.KeyValue, error) {
+	kv, err := bus.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "terminated Managed Instances instances: launch, start and terminate times",
 		History:     1,
+		Replicas:    max(1, replicas),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: instance history: %w", err)
@@ -32,7 +36,10 @@ func openHistory(ctx context.Context, js jetstream.JetStream, bucket string) (je
 }
 
 // saveHistory writes a terminated instance's life.
-func (l *Local) saveHistory(in Instance) {
+func (l *Local) saveHistory(in Instance) { writeHistory(l.history, l.log, in) }
+
+// writeHistory writes a terminated instance's life to the history bucket.
+func writeHistory(history jetstream.KeyValue, log *slog.Logger, in Instance) {
 	in.Environments = nil
 	in.MeteredUntil = time.Time{}
 	body, err := json.Marshal(in)
@@ -41,8 +48,8 @@ func (l *Local) saveHistory(in Instance) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := l.history.Put(ctx, in.ID, body); err != nil {
-		l.log.Error("instance history not saved", "instance", in.ID, "launched_at", in.LaunchedAt,
+	if _, err := history.Put(ctx, in.ID, body); err != nil {
+		log.Error("instance history not saved", "instance", in.ID, "launched_at", in.LaunchedAt,
 			"terminated_at", in.TerminatedAt, "err", err)
 	}
 }
@@ -50,7 +57,13 @@ func (l *Local) saveHistory(in Instance) {
 // Terminated lists the instances terminated at or after since, as the
 // history has them, by terminate time then id.
 func (l *Local) Terminated(ctx context.Context, since time.Time) ([]Instance, error) {
-	w, err := l.history.WatchAll(ctx, jetstream.IgnoreDeletes())
+	return readHistory(ctx, l.history, l.log, since)
+}
+
+// readHistory lists the instances of the history bucket terminated at or
+// after since, by terminate time then id.
+func readHistory(ctx context.Context, history jetstream.KeyValue, log *slog.Logger, since time.Time) ([]Instance, error) {
+	w, err := history.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("fleet: instance history: %w", err)
 	}
@@ -73,7 +86,7 @@ func (l *Local) Terminated(ctx context.Context, since time.Time) ([]Instance, er
 			}
 			var in Instance
 			if err := json.Unmarshal(e.Value(), &in); err != nil {
-				l.log.Warn("unreadable instance history entry", "instance", e.Key(), "err", err)
+				log.Warn("unreadable instance history entry", "instance", e.Key(), "err", err)
 				continue
 			}
 			if !in.TerminatedAt.Before(since) {

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
+	"github.com/shoal-dev/shoal/internal/pki"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 	"github.com/shoal-dev/shoal/internal/scratch"
@@ -66,6 +68,8 @@ type LocalConfig struct {
 	// HistoryBucket keeps the life of every terminated instance (default
 	// "shoal_fleet_history"; see history.go).
 	HistoryBucket string
+	// Replicas of the bucket (1 on one machine, 3 in a cluster).
+	Replicas int
 	// NoConfine runs agents without a cgroup of their type's size.
 	NoConfine bool
 	// Env is added to the agents' environment.
@@ -76,6 +80,15 @@ type LocalConfig struct {
 	UsageCheckpoint time.Duration
 	// NoMeter starts agents without the usage ledger.
 	NoMeter bool
+	// Host names this machine in a cluster ("" alone): its instances carry
+	// it, and a Local manages only the records of its own host.
+	Host string
+	// TLS, in a cluster, gives each agent a certificate of the cluster's
+	// authority: it then reaches the bus over TLS and serves invocations over
+	// TLS on Advertise (an address of this machine that the other machines
+	// reach), instead of a Unix socket.
+	TLS       *pki.Authority
+	Advertise string
 	// Secret is the bus's: each agent gets the credentials of its own
 	// identity on the bus (bus.AgentIdentity), in a file of its directory
 	// (mode 0600). Nil starts agents without credentials.
@@ -214,11 +227,11 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1})
+	kv, err := bus.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1, Replicas: max(1, cfg.Replicas)})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: instance records: %w", err)
 	}
-	history, err := openHistory(ctx, js, cfg.HistoryBucket)
+	history, err := openHistory(ctx, js, cfg.HistoryBucket, cfg.Replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +416,7 @@ func (l *Local) Launch(ctx context.Context, spec InstanceSpec) error {
 		spec.Zone = l.pickZoneLocked(spec.CapacityProvider)
 	}
 	li.info = Instance{
-		ID: spec.ID, CapacityProvider: spec.CapacityProvider, Type: it.Name, Zone: spec.Zone, State: StatePending,
+		ID: spec.ID, CapacityProvider: spec.CapacityProvider, Type: it.Name, Zone: spec.Zone, Host: l.cfg.Host, State: StatePending,
 		VCPU: it.VCPU, MemoryMB: it.MemoryGiB * 1024,
 	}
 	l.insts[spec.ID] = li
@@ -465,8 +478,20 @@ func (l *Local) spawn(li *localInst, it pricing.InstanceType) error {
 	defer logf.Close()
 	args := append(slices.Clone(l.cfg.Args),
 		"--nats", l.cfg.NATSURL, "--id", info.ID, "--capacity-provider", info.CapacityProvider,
-		"--type", info.Type, "--zone", info.Zone, "--socket", li.socket, "--work", work,
+		"--type", info.Type, "--zone", info.Zone, "--work", work,
 		"--heartbeat", l.cfg.Heartbeat.String())
+	if l.cfg.TLS != nil {
+		cert, err := l.cfg.TLS.Issue(bus.AgentIdentity(info.ID), []string{l.cfg.Advertise})
+		if err != nil {
+			return err
+		}
+		if err := l.cfg.TLS.WriteFiles(li.dir, cert); err != nil {
+			return err
+		}
+		args = append(args, "--tls-dir", li.dir, "--listen", net.JoinHostPort(l.cfg.Advertise, "0"))
+	} else {
+		args = append(args, "--socket", li.socket)
+	}
 	if l.cfg.NoMeter {
 		args = append(args, "--no-meter")
 	}

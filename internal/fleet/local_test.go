@@ -133,7 +133,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(b.Close)
 	// The streams the control plane keeps, which agents write to.
-	if err := ledger.EnsureStream(ctx, b.JetStream(), 0); err != nil {
+	if err := ledger.EnsureStream(ctx, b.JetStream(), 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	ls, err := logs.Open(ctx, b.JetStream(), logs.Config{}, nil)

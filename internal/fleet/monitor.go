@@ -77,6 +77,9 @@ func (l *Local) recover(ctx context.Context) error {
 			_ = l.kv.Delete(ctx, id)
 			continue
 		}
+		if rec.Host != l.cfg.Host {
+			continue // another machine's
+		}
 		li := &localInst{info: rec.Instance, dir: rec.Dir, socket: rec.Socket, pid: rec.Pid,
 			cgroups: rec.Cgroups, cancel: make(chan struct{})}
 		close(li.cancel)

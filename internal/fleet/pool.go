@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -19,6 +20,7 @@ import (
 // progress is shared by the callers that wait for it.
 type Pool struct {
 	keyOf func(instanceID string) []byte
+	tls   *tls.Config // for agents served over TCP; nil dials plain
 
 	mu     sync.Mutex
 	conns  map[string]*poolConn
@@ -38,6 +40,11 @@ type poolConn struct {
 func NewPool(keyOf func(instanceID string) []byte) *Pool {
 	return &Pool{conns: make(map[string]*poolConn), keyOf: keyOf}
 }
+
+// UseTLS makes the pool dial agents served over TCP with cfg (the cluster's
+// client configuration): agents on other machines serve the wire over TLS.
+// Call it before the first Conn.
+func (p *Pool) UseTLS(cfg *tls.Config) { p.tls = cfg }
 
 // ErrPoolClosed is returned once Close was called.
 var ErrPoolClosed = errors.New("fleet: pool closed")
@@ -66,7 +73,11 @@ func (p *Pool) Conn(ctx context.Context, in Instance) (*wire.Conn, error) {
 			if p.keyOf != nil {
 				key = p.keyOf(in.ID)
 			}
-			pc.conn, pc.err = wire.Dial(ctx, pc.network, pc.addr, key)
+			var tlsCfg *tls.Config
+			if pc.network == "tcp" {
+				tlsCfg = p.tls
+			}
+			pc.conn, pc.err = wire.DialTLS(ctx, pc.network, pc.addr, key, tlsCfg)
 			close(pc.ready)
 			if pc.err != nil {
 				p.drop(in.ID, pc)

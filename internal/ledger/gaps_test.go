@@ -102,7 +102,7 @@ func TestRetention(t *testing.T) {
 	defer b.Close()
 	js := b.JetStream()
 	ctx := context.Background()
-	if err := EnsureStream(ctx, js, 2*time.Second); err != nil {
+	if err := EnsureStream(ctx, js, 2*time.Second, 1); err != nil {
 		t.Fatal(err)
 	}
 	stream, err := js.Stream(ctx, StreamName)
@@ -133,7 +133,7 @@ func TestRetention(t *testing.T) {
 	if err != nil || len(gaps) != 1 || gaps[0].Before.IsZero() {
 		t.Fatalf("a period reaching back before the oldest message: gaps %+v, %v", gaps, err)
 	}
-	if err := EnsureStream(ctx, js, 0); err != nil {
+	if err := EnsureStream(ctx, js, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	if info, err := stream.Info(ctx); err != nil || info.Config.MaxAge != 0 {

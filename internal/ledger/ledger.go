@@ -54,10 +54,11 @@ const (
 // year.
 const DefaultRetention = 400 * 24 * time.Hour
 
-// EnsureStream creates the ledger's stream if it does not exist, and sets
-// how long it keeps messages (0: for ever). A shorter retention removes the
-// older messages at once.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, retention time.Duration) error {
+// EnsureStream creates the ledger's stream if it does not exist, with
+// replicas copies (1 on one machine, 3 in a cluster), and sets how long it
+// keeps messages (0: for ever). A shorter retention removes the older
+// messages at once.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, retention time.Duration, replicas int) error {
 	if retention < 0 {
 		return fmt.Errorf("ledger: retention %v: must not be negative", retention)
 	}
@@ -72,6 +73,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, retention time.Du
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     retention,
 		Duplicates: dups,
+		Replicas:   max(1, replicas),
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: create stream: %w", err)

@@ -46,7 +46,7 @@ func startBus(t *testing.T, dir, listen string) *bus.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureStream(context.Background(), b.JetStream(), 0); err != nil {
+	if err := EnsureStream(context.Background(), b.JetStream(), 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -57,7 +57,7 @@ func startBusB(b *testing.B) *bus.Bus {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := EnsureStream(context.Background(), bs.JetStream(), 0); err != nil {
+	if err := EnsureStream(context.Background(), bs.JetStream(), 0, 1); err != nil {
 		b.Fatal(err)
 	}
 	return bs

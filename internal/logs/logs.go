@@ -42,6 +42,8 @@ type Config struct {
 	// Attach looks the stream up instead of creating it: a source that may
 	// write lines but not change where they are kept (an agent).
 	Attach bool
+	// Replicas of the stream (1 on one machine, 3 in a cluster).
+	Replicas int
 }
 
 // Validate fills defaults.
@@ -107,6 +109,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 			MaxBytes:  cfg.MaxBytes,
 			Discard:   jetstream.DiscardOld,
 			Retention: jetstream.LimitsPolicy,
+			Replicas:  max(1, cfg.Replicas),
 		})
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,10 +54,28 @@ var callPool = sync.Pool{New: func() any { return &call{ch: make(chan answer, 1)
 // they hold it before the first invocation (auth.go); an agent that asks for
 // a key is dialled with its own.
 func Dial(ctx context.Context, network, addr string, key []byte) (*Conn, error) {
+	return DialTLS(ctx, network, addr, key, nil)
+}
+
+// DialTLS is Dial over TLS with cfg (nil: plain), for agents on other
+// machines: the agent's certificate must name the address dialled.
+func DialTLS(ctx context.Context, network, addr string, key []byte, cfg *tls.Config) (*Conn, error) {
 	d := net.Dialer{KeepAlive: 15 * time.Second}
 	nc, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("wire: dial %s %s: %w", network, addr, err)
+	}
+	if cfg != nil {
+		cfg = cfg.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("wire: %s %s: tls: %w", network, addr, err)
+		}
+		nc = tc
 	}
 	if key != nil {
 		if dl, ok := ctx.Deadline(); ok {

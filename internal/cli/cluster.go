@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/shoal-dev/shoal/internal/controlplane"
+)
+
+// clusterFlags are shoal up's flags for a node of a cluster.
+type clusterFlags struct {
+	cfg        controlplane.ClusterConfig
+	secretFile string
+	memoryMB   int
+}
+
+func (f *clusterFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.cfg.Name, "cluster-name", "", "run as a node of the cluster of this name (docs/cluster.md)")
+	fs.StringVar(&f.cfg.Listen, "cluster-listen", "0.0.0.0:6222", "where this node's NATS routes listen (cluster)")
+	fs.StringSliceVar(&f.cfg.Routes, "routes", nil, "the other nodes' routes, nats-route://host:port,... (cluster)")
+	fs.StringVar(&f.cfg.NATSListen, "nats-listen", "0.0.0.0:4222", "where hosts and agents connect to this node's NATS, over TLS (cluster)")
+	fs.StringVar(&f.cfg.Advertise, "advertise", "", "the address the other machines use for this one (cluster)")
+	fs.StringVar(&f.cfg.Node, "node", "", "this node's name (cluster; default the --advertise address)")
+	fs.StringVar(&f.secretFile, "cluster-secret", "", "file of the cluster's secret (default <data>/cluster-secret, written when missing)")
+	fs.BoolVar(&f.cfg.Host, "host", true, "run Managed Instances instances on this machine too (cluster)")
+	fs.StringVar(&f.cfg.Zone, "zone", "", "this machine's availability zone, as a host (cluster)")
+	fs.IntVar(&f.cfg.VCPU, "vcpus", 0, "vCPUs this machine offers as a host (cluster; default all)")
+	fs.IntVar(&f.memoryMB, "memory", 0, "memory (MiB) this machine offers as a host (cluster; default all)")
+}
+
+// apply sets cfg's cluster fields from the flags.
+func (f *clusterFlags) apply(cfg *controlplane.Config) {
+	cfg.SecretFile = f.secretFile
+	if f.cfg.Name == "" {
+		return
+	}
+	cc := f.cfg
+	cc.MemoryMB = f.memoryMB
+	cfg.Cluster = &cc
+}
+
+// hostView is a host as GET /shoal/v1/fleet and /shoal/v1/cluster show it.
+type hostView struct {
+	Name          string    `json:"name"`
+	Zone          string    `json:"zone"`
+	VCPU          int       `json:"vcpu"`
+	MemoryMB      int       `json:"memory_mb"`
+	UsedVCPU      int       `json:"used_vcpu"`
+	UsedMemoryMB  int       `json:"used_memory_mb"`
+	Instances     int       `json:"instances"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+	State         string    `json:"state"`
+}
+
+// writeHosts prints the hosts of a cluster.
+func writeHosts(w io.Writer, hosts []hostView, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tZONE\tSTATE\tVCPU USED\tMEMORY USED\tINSTANCES\tLAST HEARTBEAT")
+	for _, h := range hosts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d MB\t%d\t%s ago\n", h.Name, h.Zone, h.State, h.UsedVCPU, h.VCPU,
+			h.UsedMemoryMB, h.MemoryMB, h.Instances, now.Sub(h.LastHeartbeat).Round(100*time.Millisecond))
+	}
+	return tw.Flush()
+}
+
+type clusterStatus struct {
+	Name   string `json:"name"`
+	Node   string `json:"node"`
+	Leader string `json:"leader"`
+	Meta   struct {
+		Cluster string `json:"cluster"`
+		Leader  string `json:"leader"`
+		Size    int    `json:"size"`
+		Peers   []struct {
+			Name    string `json:"name"`
+			Current bool   `json:"current"`
+			Offline bool   `json:"offline"`
+			Lag     uint64 `json:"lag"`
+		} `json:"peers"`
+	} `json:"jetstream"`
+	Streams []struct {
+		Name     string `json:"name"`
+		Replicas int    `json:"replicas"`
+		Leader   string `json:"leader"`
+		Peers    []struct {
+			Name    string `json:"name"`
+			Current bool   `json:"current"`
+			Offline bool   `json:"offline"`
+			Lag     uint64 `json:"lag"`
+		} `json:"peers"`
+		Messages uint64 `json:"messages"`
+	} `json:"streams"`
+	Hosts []hostView `json:"hosts"`
+}
+
+// newClusterCmd is `shoal cluster status`.
+func newClusterCmd() *cobra.Command {
+	c := &cobra.Command{Use: "cluster", Short: "Look at a shoal cluster"}
+	var cf clientFlags
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster's nodes, its leader, and the replication of every stream and bucket",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := cf.validate(); err != nil {
+				return err
+			}
+			var st clusterStatus
+			if err := getShoal(ctxOf(c), http.DefaultClient, cf.endpoint, "/shoal/v1/cluster", "cluster", &st); err != nil {
+				return err
+			}
+			if cf.json() {
+				return printJSON(c.OutOrStdout(), st)
+			}
+			w := c.OutOrStdout()
+			name := st.Name
+			if name == "" {
+				name = "(one node, no cluster)"
+			}
+			fmt.Fprintf(w, "cluster %s, answered by %s; leader %s; JetStream meta leader %s\n\n", name, st.Node, st.Leader, st.Meta.Leader)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tCURRENT\tOFFLINE\tLAG")
+			for _, p := range st.Meta.Peers {
+				fmt.Fprintf(tw, "%s\t%v\t%v\t%d\n", p.Name, p.Current, p.Offline, p.Lag)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STREAM / BUCKET\tREPLICAS\tLEADER\tREPLICAS CURRENT\tMESSAGES")
+			for _, s := range st.Streams {
+				current := 1
+				var lagging []string
+				for _, p := range s.Peers {
+					if p.Current && !p.Offline {
+						current++
+					} else {
+						lagging = append(lagging, p.Name)
+					}
+				}
+				if s.Leader == "" {
+					current = 0
+				}
+				state := fmt.Sprintf("%d/%d", current, s.Replicas)
+				if len(lagging) > 0 {
+					state += " (behind: " + strings.Join(lagging, ", ") + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\n", s.Name, s.Replicas, s.Leader, state, s.Messages)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(st.Hosts) > 0 {
+				fmt.Fprintln(w)
+				return writeHosts(w, st.Hosts, time.Now())
+			}
+			return nil
+		},
+	}
+	cf.register(status)
+	c.AddCommand(status)
+	return c
+}

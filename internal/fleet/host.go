@@ -1,0 +1,224 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/shoal-dev/shoal/internal/clock"
+)
+
+// A host is a machine that offers its capacity (vCPUs, memory) to a
+// cluster's fleet, in one zone. It runs the instances the fleet's leader asks
+// it for, as `shoal agent` processes in cgroups of their types' sizes (a
+// Local of its own), and heartbeats its capacity and what it uses.
+//
+//	shoal.host.hb.<name>   HostStatus, every heartbeat
+//	shoal.host.<name>.cmd  HostCommand → HostReply (launch, terminate)
+
+// Subjects of hosts.
+const (
+	HostHeartbeatPrefix   = "shoal.host.hb."
+	HostHeartbeatWildcard = HostHeartbeatPrefix + "*"
+)
+
+// HostHeartbeatSubject is where host name publishes its HostStatus.
+func HostHeartbeatSubject(name string) string { return HostHeartbeatPrefix + name }
+
+// HostCommandSubject is where host name answers HostCommands.
+func HostCommandSubject(name string) string { return "shoal.host." + name + ".cmd" }
+
+// HostStatus is a host as its heartbeat reports it.
+type HostStatus struct {
+	Name     string `json:"name"`
+	Zone     string `json:"zone"`
+	VCPU     int    `json:"vcpu"`
+	MemoryMB int    `json:"memory_mb"`
+	// UsedVCPU and UsedMemoryMB are what its instances take (pending,
+	// running and draining ones).
+	UsedVCPU     int       `json:"used_vcpu"`
+	UsedMemoryMB int       `json:"used_memory_mb"`
+	Instances    int       `json:"instances"`
+	Time         time.Time `json:"time"`
+	// LastHeartbeat is when the fleet last heard of it (set by the receiver).
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// State is "up", or "lost" once its heartbeats stopped (set by the
+	// receiver).
+	State string `json:"state,omitempty"`
+}
+
+// Host states, as the fleet sees them.
+const (
+	HostUp   = "up"
+	HostLost = "lost"
+)
+
+// HostCommand asks a host to launch or terminate an instance.
+type HostCommand struct {
+	Op   string       `json:"op"` // "launch" or "terminate"
+	Spec InstanceSpec `json:"spec,omitzero"`
+	ID   string       `json:"id,omitempty"`
+}
+
+// HostReply answers a HostCommand.
+type HostReply struct {
+	Error string `json:"error,omitempty"`
+}
+
+// HostConfig configures a Host.
+type HostConfig struct {
+	Name     string
+	Zone     string
+	VCPU     int
+	MemoryMB int
+	// Heartbeat is the interval of the host's heartbeats (default 1 s).
+	Heartbeat time.Duration
+}
+
+// Host serves a cluster's fleet on this machine.
+//
+// Concurrency: everything is set by NewHost and immutable; Local is safe for
+// concurrent use.
+type Host struct {
+	cfg   HostConfig
+	local *Local
+	nc    *nats.Conn
+	log   *slog.Logger
+	clock clock.Clock
+	sub   *nats.Subscription
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+// NewHost starts answering the fleet's commands and heartbeating. local runs
+// the instances; its Host must be cfg.Name.
+func NewHost(cfg HostConfig, local *Local, nc *nats.Conn, logger *slog.Logger, clk clock.Clock) (*Host, error) {
+	if cfg.Name == "" || cfg.Zone == "" || cfg.VCPU <= 0 || cfg.MemoryMB <= 0 {
+		return nil, errors.New("fleet: a host needs a name, a zone, vCPUs and memory")
+	}
+	if local.cfg.Host != cfg.Name {
+		return nil, fmt.Errorf("fleet: host %s runs a fleet of host %q", cfg.Name, local.cfg.Host)
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	h := &Host{cfg: cfg, local: local, nc: nc, log: logger.With("component", "host", "host", cfg.Name),
+		clock: clk, stop: make(chan struct{}), done: make(chan struct{})}
+	var err error
+	h.sub, err = nc.Subscribe(HostCommandSubject(cfg.Name), func(m *nats.Msg) { go h.command(m) })
+	if err != nil {
+		return nil, fmt.Errorf("fleet: host: %w", err)
+	}
+	if err := nc.Flush(); err != nil {
+		_ = h.sub.Unsubscribe()
+		return nil, fmt.Errorf("fleet: host: %w", err)
+	}
+	go h.heartbeat()
+	return h, nil
+}
+
+// Status is what the host's heartbeat says now.
+func (h *Host) Status() HostStatus {
+	st := HostStatus{Name: h.cfg.Name, Zone: h.cfg.Zone, VCPU: h.cfg.VCPU, MemoryMB: h.cfg.MemoryMB, Time: h.clock.Now()}
+	for _, in := range h.local.Instances() {
+		if in.State == StatePending || in.State == StateRunning || in.State == StateDraining {
+			st.UsedVCPU += in.VCPU
+			st.UsedMemoryMB += in.MemoryMB
+			st.Instances++
+		}
+	}
+	return st
+}
+
+func (h *Host) heartbeat() {
+	defer close(h.done)
+	t := h.clock.NewTicker(h.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		if body, err := json.Marshal(h.Status()); err == nil {
+			if err := h.nc.Publish(HostHeartbeatSubject(h.cfg.Name), body); err != nil {
+				h.log.Warn("host heartbeat not sent", "err", err)
+			}
+		}
+		select {
+		case <-h.stop:
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// command carries out one request of the fleet.
+func (h *Host) command(m *nats.Msg) {
+	var cmd HostCommand
+	rep := HostReply{}
+	if err := json.Unmarshal(m.Data, &cmd); err != nil {
+		rep.Error = "bad command: " + err.Error()
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		switch cmd.Op {
+		case "launch":
+			if cmd.Spec.Zone == "" {
+				cmd.Spec.Zone = h.cfg.Zone
+			}
+			if cmd.Spec.Zone != h.cfg.Zone {
+				rep.Error = fmt.Sprintf("host %s is in zone %s, not %s", h.cfg.Name, h.cfg.Zone, cmd.Spec.Zone)
+			} else if err := h.local.Launch(ctx, cmd.Spec); err != nil {
+				rep.Error = err.Error()
+			}
+		case "terminate":
+			if err := h.local.Terminate(ctx, cmd.ID); err != nil {
+				rep.Error = err.Error()
+			}
+		default:
+			rep.Error = "unknown operation " + cmd.Op
+		}
+		cancel()
+	}
+	body, _ := json.Marshal(rep)
+	if m.Reply != "" {
+		_ = m.Respond(body)
+	}
+}
+
+// Close stops answering and heartbeating. The instances keep running, as
+// with Local.Close.
+func (h *Host) Close() error {
+	h.once.Do(func() {
+		_ = h.sub.Unsubscribe()
+		close(h.stop)
+		<-h.done
+	})
+	return nil
+}
+
+// MachineCapacity reads this machine's vCPUs and memory (MiB), what a host
+// offers unless told otherwise.
+func MachineCapacity() (vcpu, memoryMB int) {
+	vcpu = runtime.NumCPU()
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var kb int
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				memoryMB = kb / 1024
+			}
+		}
+	}
+	return vcpu, memoryMB
+}

@@ -1,0 +1,170 @@
+// Package host runs `shoal host`: a machine that only offers capacity to a
+// shoal cluster. It joins the cluster's NATS (over TLS, as host.<name>, with
+// the cluster's secret), heartbeats its zone and capacity, and runs the
+// Managed Instances instances the cluster's leader places on it, as
+// `shoal agent` processes in cgroups of their types' sizes; their agents
+// serve invocations to every node of the cluster over TLS.
+//
+// It owns nothing of the cluster's state: instance records live in the
+// cluster's JetStream, code comes from its object store, usage goes to its
+// ledger.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/ledger"
+	"github.com/shoal-dev/shoal/internal/pki"
+)
+
+// Config configures a host.
+type Config struct {
+	// Join lists the cluster's NATS URLs (nats://node:4222,...).
+	Join []string
+	// SecretFile holds the cluster's secret, copied from its first node.
+	SecretFile string
+	// Name is the host's name in the cluster (letters, digits, '-').
+	Name string
+	// Zone is its availability zone.
+	Zone string
+	// Advertise is the address the cluster's nodes reach this machine at.
+	Advertise string
+	// VCPU and MemoryMB are what it offers (0: all of the machine).
+	VCPU, MemoryMB int
+	// DataDir holds the instances' directories and the usage journal.
+	DataDir string
+	// Binary is the shoal binary agents run as (default this executable).
+	Binary string
+	// Isolate confines instances to cgroups and environments to namespaces.
+	Isolate bool
+	// Heartbeat is the interval of the host's and its agents' heartbeats.
+	Heartbeat time.Duration
+}
+
+// Validate fills defaults and checks the values.
+func (c *Config) Validate() error {
+	if c.Heartbeat == 0 {
+		c.Heartbeat = time.Second
+	}
+	switch {
+	case len(c.Join) == 0:
+		return errors.New("host: the cluster's NATS URLs are required (--join)")
+	case c.SecretFile == "":
+		return errors.New("host: the cluster's secret is required (--cluster-secret)")
+	case c.Name == "" || strings.ContainsAny(c.Name, ". *>"):
+		return fmt.Errorf("host: name %q: letters, digits and '-'", c.Name)
+	case c.Zone == "":
+		return errors.New("host: a zone is required (--zone)")
+	case c.Advertise == "":
+		return errors.New("host: the address the nodes reach this machine at is required (--advertise)")
+	case c.DataDir == "":
+		return errors.New("host: a data directory is required")
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then drains and stops the host's instances.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	b, err := os.ReadFile(cfg.SecretFile)
+	if err != nil || len(b) == 0 {
+		return fmt.Errorf("host: the cluster's secret: %v", err)
+	}
+	secret, err := bus.LoadOrCreateSecret(cfg.SecretFile)
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	ca, err := pki.New(secret)
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	identity := "host." + cfg.Name
+	cert, err := ca.Issue(identity, []string{cfg.Advertise})
+	if err != nil {
+		return err
+	}
+	creds, err := secret.CredentialsFor(identity)
+	if err != nil {
+		return err
+	}
+	opts, err := creds.Options()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, nats.Secure(ca.ClientConfig(cert)), nats.Timeout(5*time.Second))
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	nc, js, err := bus.Connect(strings.Join(cfg.Join, ","), opts...)
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	defer nc.Close()
+	rec, err := ledger.NewRecorder(ledger.Config{Dir: filepath.Join(dataDir, "meter"), Source: cfg.Name}, js, logger)
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = rec.Close(cctx)
+		cancel()
+	}()
+	vcpu, mem := cfg.VCPU, cfg.MemoryMB
+	if v, m := fleet.MachineCapacity(); vcpu == 0 {
+		vcpu = v
+		if mem == 0 {
+			mem = m
+		}
+	} else if mem == 0 {
+		mem = m
+	}
+	local, err := fleet.NewLocal(fleet.LocalConfig{
+		NATSURL: strings.Join(cfg.Join, ","), Binary: cfg.Binary, WorkDir: filepath.Join(dataDir, "fleet"),
+		Zones: []string{cfg.Zone}, Heartbeat: cfg.Heartbeat, NoConfine: !cfg.Isolate,
+		Secret: secret, Host: cfg.Name, TLS: ca, Advertise: cfg.Advertise,
+	}, fleet.LocalDeps{Logger: logger, NATS: nc, Usage: rec})
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	h, err := fleet.NewHost(fleet.HostConfig{Name: cfg.Name, Zone: cfg.Zone, VCPU: vcpu, MemoryMB: mem, Heartbeat: cfg.Heartbeat},
+		local, nc, logger, nil)
+	if err != nil {
+		_ = local.Close()
+		return fmt.Errorf("host: %w", err)
+	}
+	logger.Info("host joined", "name", cfg.Name, "zone", cfg.Zone, "vcpu", vcpu, "memory_mb", mem)
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	_ = h.Close()
+	stop, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, in := range local.Instances() {
+		wg.Go(func() { _ = local.Terminate(stop, in.ID) })
+	}
+	wg.Wait()
+	return local.Close()
+}
