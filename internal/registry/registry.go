@@ -176,6 +176,31 @@ const (
 	vStatusPrefix  = "vst."
 )
 
+// readFromLeader makes the replicated bucket's reads go to its stream's
+// leader. A KV bucket lets every replica answer a read, so right after a
+// write a lagging replica can answer with the record before it, or with none:
+// a function created on one node and published at once would not be found.
+// The registry reads KV only on a cache miss and to compare-and-set, so the
+// hop to the leader costs little.
+func readFromLeader(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.KeyValue, error) {
+	st, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.Config.AllowDirect {
+		cfg := info.Config
+		cfg.AllowDirect = false
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return js.KeyValue(ctx, bucket)
+}
+
 // Open creates or opens the registry's buckets and loads every function.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Registry, error) {
 	if err := cfg.Validate(); err != nil {
@@ -190,6 +215,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Registry, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: kv bucket %s: %w", cfg.Bucket, err)
+	}
+	if cfg.Replicas > 1 {
+		if kv, err = readFromLeader(ctx, js, cfg.Bucket); err != nil {
+			return nil, fmt.Errorf("registry: kv bucket %s: %w", cfg.Bucket, err)
+		}
 	}
 	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      cfg.CodeBucket,
