@@ -246,6 +246,7 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 	if err := l.recover(ctx); err != nil {
 		return nil, err
 	}
+	l.cleanStrays()
 	l.sub, err = deps.NATS.Subscribe(agent.HeartbeatWildcard, l.onHeartbeat)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: subscribe heartbeats: %w", err)

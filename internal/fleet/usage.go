@@ -195,6 +195,29 @@ func (l *Local) drainJournal(dir, id string) {
 
 const orphanPrefix = ".meter-"
 
+// cleanStrays cleans up the directories of instances that have no record
+// any more: a cluster's leader forgot them while this host was down. Their
+// agents died with the host; what they journaled is published now.
+func (l *Local) cleanStrays() {
+	ents, _ := os.ReadDir(l.cfg.WorkDir)
+	for _, e := range ents {
+		id := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(id, "i-") {
+			continue
+		}
+		l.mu.Lock()
+		_, known := l.insts[id]
+		l.mu.Unlock()
+		if known {
+			continue
+		}
+		dir := filepath.Join(l.cfg.WorkDir, id)
+		l.log.Info("cleaning up an instance this host no longer has", "instance", id)
+		li := &localInst{info: Instance{ID: id}, dir: dir, socket: socketPath(dir, id)}
+		l.cleanup(li)
+	}
+}
+
 // drainOrphans publishes journals earlier runs moved aside.
 func (l *Local) drainOrphans() {
 	ents, _ := os.ReadDir(l.cfg.WorkDir)
