@@ -301,6 +301,9 @@ func OpenKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.Key
 	return kv, err
 }
 
+// ServerName is this node's NATS server name.
+func (b *Bus) ServerName() string { return b.ns.Name() }
+
 // Peer is one node of the cluster as JetStream's meta group sees it.
 type Peer struct {
 	Name    string        `json:"name"`

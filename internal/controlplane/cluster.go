@@ -182,7 +182,11 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 			v.Hosts = m.cluster.Hosts()
 		}
 	}
-	for info := range s.bus.JetStream().ListStreams(r.Context()).Info() {
+	// While the cluster elects new stream leaders, stream listings wait:
+	// the status answers anyway, with the streams it could read.
+	sctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	for info := range s.bus.JetStream().ListStreams(sctx).Info() {
 		sv := streamView{Name: info.Config.Name, Replicas: info.Config.Replicas,
 			Messages: info.State.Msgs, Bytes: info.State.Bytes}
 		if c := info.Cluster; c != nil {
@@ -196,4 +200,27 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(v.Streams, func(a, b streamView) int { return strings.Compare(a.Name, b.Name) })
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// retrying runs open, a step of the start that makes JetStream streams and
+// buckets. Alone it runs once. In a cluster it is tried again while it fails
+// for up to five minutes: nodes that start together create the same streams
+// at once, and JetStream answers some of them only once the others' are in.
+func (s *Server) retrying(ctx context.Context, what string, open func() error) error {
+	if s.cfg.Cluster == nil {
+		return open()
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		err := open()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		s.logger.Warn("opening "+what+" in the cluster; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

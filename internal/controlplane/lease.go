@@ -22,7 +22,7 @@ import (
 const (
 	leaseBucket = "shoal_leader"
 	leaseKey    = "leader"
-	leaseTTL    = 6 * time.Second
+	leaseTTL    = 3 * time.Second
 )
 
 // lease is this node's part in the election.
@@ -31,6 +31,8 @@ const (
 // and holder; onChange is called from the run goroutine only.
 type lease struct {
 	kv       jetstream.KeyValue
+	js       jetstream.JetStream
+	server   string // this node's NATS server name
 	node     string
 	log      *slog.Logger
 	clock    clock.Clock
@@ -41,14 +43,14 @@ type lease struct {
 	holder  string
 }
 
-func openLease(ctx context.Context, js jetstream.JetStream, node string, replicas int, logger *slog.Logger,
+func openLease(ctx context.Context, js jetstream.JetStream, server, node string, replicas int, logger *slog.Logger,
 	clk clock.Clock, onChange func(bool)) (*lease, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: leaseBucket, History: 1, TTL: leaseTTL,
 		Replicas: max(1, replicas), Description: "the cluster's leader"})
 	if err != nil {
 		return nil, fmt.Errorf("leader lease: %w", err)
 	}
-	return &lease{kv: kv, node: node, log: logger.With("component", "lease"), clock: clk, onChange: onChange}, nil
+	return &lease{kv: kv, js: js, server: server, node: node, log: logger.With("component", "lease"), clock: clk, onChange: onChange}, nil
 }
 
 // run takes part in the election until ctx ends, then gives the lease up.
@@ -80,6 +82,7 @@ func (l *lease) try(ctx context.Context, rev uint64) uint64 {
 	if l.isLeading() {
 		n, err := l.kv.Update(actx, leaseKey, []byte(l.node), rev)
 		if err == nil {
+			l.keepLeaseApart(actx)
 			return n
 		}
 		l.log.Warn("lost the lead", "err", err)
@@ -90,6 +93,7 @@ func (l *lease) try(ctx context.Context, rev uint64) uint64 {
 	if err == nil {
 		l.log.Info("leading the cluster", "node", l.node)
 		l.set(true, l.node)
+		l.keepLeaseApart(actx)
 		return n
 	}
 	if e, gerr := l.kv.Get(actx, leaseKey); gerr == nil {
@@ -98,6 +102,28 @@ func (l *lease) try(ctx context.Context, rev uint64) uint64 {
 		l.set(false, "")
 	}
 	return 0
+}
+
+// keepLeaseApart keeps the lease's own stream led by another node than the
+// one that holds the lease. When the leader's machine dies, the lease then
+// expires and is taken on a stream that still has its leader: electing a new
+// stream leader takes JetStream several seconds (its Raft election timeout),
+// and would come on top of the lease's time.
+func (l *lease) keepLeaseApart(ctx context.Context) {
+	if l.js == nil || l.server == "" {
+		return
+	}
+	st, err := l.js.Stream(ctx, "KV_"+leaseBucket)
+	if err != nil {
+		return
+	}
+	info := st.CachedInfo()
+	if info == nil || info.Cluster == nil || info.Cluster.Leader != l.server || len(info.Cluster.Replicas) == 0 {
+		return
+	}
+	if _, err := l.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+leaseBucket, nil); err != nil {
+		l.log.Debug("the lease's stream did not step down", "err", err)
+	}
 }
 
 func (l *lease) set(leading bool, holder string) {

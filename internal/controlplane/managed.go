@@ -81,7 +81,11 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 			localCfg.Zones, localCfg.Host = []string{cc.Zone}, hostName(cc.Node)
 			localCfg.TLS, localCfg.Advertise = s.tls.ca, cc.Advertise
 		}
-		lf, err := fleet.NewLocal(localCfg, localDeps)
+		var lf *fleet.Local
+		err := s.retrying(ctx, "the instance records", func() (err error) {
+			lf, err = fleet.NewLocal(localCfg, localDeps)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("managed instances: %w", err)
 		}
@@ -99,8 +103,11 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 				return fmt.Errorf("managed instances: %w", err)
 			}
 		}
-		m.cluster, err = fleet.NewCluster(fleet.ClusterConfig{Replicas: s.replicas,
-			HostTimeout: 5 * max(cfg.Heartbeat, time.Second)}, fleet.ClusterDeps{NATS: s.bus.Conn(), Logger: s.logger, Clock: s.clock})
+		err = s.retrying(ctx, "the cluster's fleet", func() (err error) {
+			m.cluster, err = fleet.NewCluster(fleet.ClusterConfig{Replicas: s.replicas,
+				HostTimeout: 5 * max(cfg.Heartbeat, time.Second)}, fleet.ClusterDeps{NATS: s.bus.Conn(), Logger: s.logger, Clock: s.clock})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("managed instances: %w", err)
 		}
@@ -143,14 +150,17 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		m.startLoop()
 		return nil
 	}
-	m.lease, err = openLease(ctx, s.bus.JetStream(), hostName(cc.Node), s.replicas, s.logger, s.clock, func(leading bool) {
-		m.cluster.SetLeader(leading)
-		if leading {
-			m.startLoop()
-		} else {
-			m.stopLoop()
-		}
-		s.leaderChanged()
+	err = s.retrying(ctx, "the leader's lease", func() (err error) {
+		m.lease, err = openLease(ctx, s.bus.JetStream(), s.bus.ServerName(), hostName(cc.Node), s.replicas, s.logger, s.clock, func(leading bool) {
+			m.cluster.SetLeader(leading)
+			if leading {
+				m.startLoop()
+			} else {
+				m.stopLoop()
+			}
+			s.leaderChanged()
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("managed instances: %w", err)

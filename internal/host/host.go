@@ -139,13 +139,27 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	} else if mem == 0 {
 		mem = m
 	}
-	local, err := fleet.NewLocal(fleet.LocalConfig{
+	localCfg := fleet.LocalConfig{
 		NATSURL: strings.Join(cfg.Join, ","), Binary: cfg.Binary, WorkDir: filepath.Join(dataDir, "fleet"),
 		Zones: []string{cfg.Zone}, Heartbeat: cfg.Heartbeat, NoConfine: !cfg.Isolate,
 		Secret: secret, Host: cfg.Name, TLS: ca, Advertise: cfg.Advertise,
-	}, fleet.LocalDeps{Logger: logger, NATS: nc, Usage: rec})
-	if err != nil {
-		return fmt.Errorf("host: %w", err)
+	}
+	// The cluster may be settling (a node just restarted): try for a while.
+	var local *fleet.Local
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		local, err = fleet.NewLocal(localCfg, fleet.LocalDeps{Logger: logger, NATS: nc, Usage: rec})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("host: %w", err)
+		}
+		logger.Warn("opening the cluster's instance records; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	h, err := fleet.NewHost(fleet.HostConfig{Name: cfg.Name, Zone: cfg.Zone, VCPU: vcpu, MemoryMB: mem, Heartbeat: cfg.Heartbeat},
 		local, nc, logger, nil)

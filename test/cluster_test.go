@@ -1,0 +1,515 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/netlab"
+)
+
+// machine is one test machine of a cluster test: a network namespace and
+// the shoal process it runs (a node's `shoal up`, or `shoal host`).
+type machine struct {
+	m       *netlab.Machine
+	name    string
+	zone    string
+	dataDir string
+	args    []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	output *strings.Builder
+}
+
+// endpoint is the machine's Lambda API (nodes only).
+func (mc *machine) endpoint() string { return "http://" + mc.m.IP + ":9000" }
+
+// start runs the machine's shoal process and waits for want in its output.
+func (mc *machine) start(t *testing.T, want string) {
+	t.Helper()
+	cmd := mc.m.Command(shoalBin, mc.args...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	out := &strings.Builder{}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mc.mu.Lock()
+	mc.cmd, mc.output = cmd, out
+	mc.mu.Unlock()
+	up := make(chan struct{})
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := false
+		for sc.Scan() {
+			mc.mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mc.mu.Unlock()
+			if !once && strings.Contains(sc.Text(), want) {
+				once = true
+				close(up)
+			}
+		}
+	}()
+	go func() { exited <- cmd.Wait(); pw.Close() }()
+	select {
+	case <-up:
+	case err := <-exited:
+		t.Fatalf("%s exited: %v\n%s", mc.name, err, mc.log())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("%s did not come up:\n%s", mc.name, mc.log())
+	}
+}
+
+func (mc *machine) log() string {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if mc.output == nil {
+		return ""
+	}
+	return mc.output.String()
+}
+
+// kill sends SIGKILL to every process of the machine.
+func (mc *machine) kill(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "pids", mc.m.Name).Output()
+	if err != nil {
+		t.Fatalf("ip netns pids %s: %v", mc.m.Name, err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	mc.mu.Lock()
+	cmd := mc.cmd
+	mc.mu.Unlock()
+	if cmd != nil {
+		_, _ = cmd.Process.Wait()
+	}
+}
+
+// getJSON reads a shoal endpoint of a node.
+func getJSON(endpoint, path string, v any) error {
+	resp, err := http.Get(endpoint + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s %s", path, resp.Status, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+type clusterFleet struct {
+	Hosts []struct {
+		Name  string `json:"name"`
+		Zone  string `json:"zone"`
+		State string `json:"state"`
+	} `json:"hosts"`
+	Instances []struct {
+		ID           string `json:"id"`
+		Host         string `json:"host"`
+		Zone         string `json:"zone"`
+		State        string `json:"state"`
+		Environments []struct {
+			Function, Version, State string
+		} `json:"environments"`
+	} `json:"instances"`
+}
+
+// running maps each running instance to its zone.
+func (f clusterFleet) running() map[string]string {
+	out := map[string]string{}
+	for _, in := range f.Instances {
+		if in.State == "running" {
+			out[in.ID] = in.Zone
+		}
+	}
+	return out
+}
+
+// readyHosts maps each host that runs a ready environment of function to its zone.
+func (f clusterFleet) readyHosts(function string) map[string]string {
+	out := map[string]string{}
+	for _, in := range f.Instances {
+		for _, e := range in.Environments {
+			if in.State == "running" && e.Function == function && e.State == "ready" {
+				out[in.Host] = in.Zone
+			}
+		}
+	}
+	return out
+}
+
+// TestCluster runs shoal on four machines: three nodes of a cluster and one
+// host. A Managed Instances function spreads over three zones; load runs
+// through two nodes' APIs while a machine, then the leader, is killed.
+func TestCluster(t *testing.T) {
+	lab := netlab.New(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "cluster-secret")
+	zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+	var nodes []*machine
+	for i := range 3 {
+		nodes = append(nodes, &machine{m: lab.Machine(), name: fmt.Sprintf("node%d", i+1), zone: zones[i],
+			dataDir: filepath.Join(dir, fmt.Sprintf("node%d", i+1))})
+	}
+	hostM := &machine{m: lab.Machine(), name: "host4", zone: zones[0], dataDir: filepath.Join(dir, "host4")}
+	all := append(append([]*machine(nil), nodes...), hostM)
+	t.Cleanup(func() {
+		for _, mc := range all {
+			mc.kill(t)
+			if t.Failed() || os.Getenv("SHOAL_TEST_LOG") != "" {
+				log := mc.log()
+				if len(log) > 20000 {
+					log = log[len(log)-20000:]
+				}
+				t.Logf("%s's log (the end):\n%s", mc.name, log)
+			}
+		}
+	})
+	var join []string
+	for i, n := range nodes {
+		var routes []string
+		for j, o := range nodes {
+			if j != i {
+				routes = append(routes, "nats-route://"+o.m.IP+":6222")
+			}
+		}
+		join = append(join, "nats://"+n.m.IP+":4222")
+		n.args = []string{"up", "--data", n.dataDir, "--listen", n.m.IP + ":9000",
+			"--cluster-name", "lab", "--cluster-listen", n.m.IP + ":6222", "--routes", strings.Join(routes, ","),
+			"--nats-listen", n.m.IP + ":4222", "--advertise", n.m.IP, "--zone", n.zone,
+			"--cluster-secret", secret, "--vcpus", "8", "--memory", "32768", "--log-level", "info"}
+	}
+	hostM.args = []string{"host", "--join", strings.Join(join, ","), "--cluster-secret", secret,
+		"--name", "host4", "--zone", hostM.zone, "--advertise", hostM.m.IP, "--data", hostM.dataDir,
+		// More room than node1 in the same zone: the instance of that zone lands here.
+		"--vcpus", "16", "--memory", "65536", "--log-level", "info"}
+
+	// The first node writes the secret; the others are given a copy (the
+	// same file here). A node is up once JetStream has its quorum: start
+	// them together.
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		if i == 1 {
+			eventually(t, time.Minute, func() error {
+				_, err := os.Stat(secret)
+				return err
+			})
+		}
+		wg.Go(func() { n.start(t, "shoal is up") })
+	}
+	wg.Wait()
+	hostM.start(t, "is up in zone")
+
+	c1, c2 := newClient(nodes[0].endpoint()), newClient(nodes[1].endpoint())
+	s1 := &shoal{client: c1, endpoint: nodes[0].endpoint()}
+	cpArn := createCapacityProvider(t, s1, "cp-cluster")
+	createManagedFn(t, s1, "spread", cpArn, 4)
+	createGoFn(t, s1, "plain")
+	if _, err := c1.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("plain")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("plain"),
+		Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c1.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("spread")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := aws.ToString(v.Version)
+	// The version is read, and becomes Active, through another node.
+	waitVersionState(t, &shoal{client: c2}, "spread", ver, types.StateActive)
+	var fv clusterFleet
+	eventually(t, time.Minute, func() error {
+		if err := getJSON(nodes[1].endpoint(), "/shoal/v1/fleet", &fv); err != nil {
+			return err
+		}
+		hosts := fv.readyHosts("spread")
+		seen := map[string]bool{}
+		for _, z := range hosts {
+			seen[z] = true
+		}
+		if len(hosts) < 3 || len(seen) < 3 {
+			return fmt.Errorf("ready environments on hosts %v, want 3 hosts in 3 zones", hosts)
+		}
+		return nil
+	})
+	t.Logf("instances on hosts %v", fv.readyHosts("spread"))
+	if _, ok := fv.readyHosts("spread")["host4"]; !ok {
+		t.Fatalf("no instance on host4, the host with the most room in %s: %v", hostM.zone, fv.readyHosts("spread"))
+	}
+
+	// Load through node 1 and node 2 at once.
+	type outcome struct {
+		at        time.Time
+		requestID string
+		status    int // 0: no answer (the front is gone)
+		err       error
+	}
+	var (
+		mu       sync.Mutex
+		outcomes []outcome
+		stop     atomic.Bool
+		loaders  sync.WaitGroup
+	)
+	for i, n := range nodes[:2] {
+		client := newClient(n.endpoint(), func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+		loaders.Go(func() {
+			for k := 0; !stop.Load(); k++ {
+				start := time.Now()
+				out, err := client.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("spread"),
+					Qualifier: aws.String(ver), Payload: []byte(fmt.Sprintf(`{"front":%d,"n":%d}`, i+1, k))})
+				o := outcome{at: start, err: err, status: 200}
+				var re *awshttp.ResponseError
+				switch {
+				case err == nil && out.FunctionError != nil:
+					o.err = fmt.Errorf("function error %s", out.Payload)
+				case err == nil:
+					o.requestID, _ = awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+				case errors.As(err, &re):
+					o.status = re.HTTPStatusCode()
+				default:
+					o.status = 0 // the front did not answer
+				}
+				mu.Lock()
+				outcomes = append(outcomes, o)
+				mu.Unlock()
+				if o.status == 0 {
+					time.Sleep(50 * time.Millisecond) // a dead front: keep trying, bounded
+				}
+			}
+		})
+	}
+	defer func() { stop.Store(true); loaders.Wait() }()
+	eventually(t, time.Minute, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(outcomes) < 50 {
+			return fmt.Errorf("%d invocations so far", len(outcomes))
+		}
+		return nil
+	})
+
+	// Kill every process of the host machine: its instances are replaced.
+	killHost := time.Now()
+	hostM.kill(t)
+	var noticed time.Time
+	eventually(t, time.Minute, func() error {
+		var f clusterFleet
+		if err := getJSON(nodes[1].endpoint(), "/shoal/v1/fleet", &f); err != nil {
+			return err
+		}
+		for _, h := range f.Hosts {
+			if h.Name == "host4" && h.State != "lost" {
+				return fmt.Errorf("host4 is %s", h.State)
+			}
+		}
+		for _, in := range f.Instances {
+			if in.Host == "host4" {
+				return fmt.Errorf("instance %s of host4 is still listed (%s)", in.ID, in.State)
+			}
+		}
+		if noticed.IsZero() {
+			noticed = time.Now()
+		}
+		running, zones := f.running(), map[string]bool{}
+		for _, z := range running {
+			zones[z] = true
+		}
+		if len(running) < 3 || len(zones) < 3 {
+			return fmt.Errorf("running instances %v, want 3 in 3 zones", running)
+		}
+		return nil
+	})
+	t.Logf("host4 killed; its loss noticed after %v; its instances replaced after %v",
+		noticed.Sub(killHost).Round(time.Millisecond), time.Since(killHost).Round(time.Millisecond))
+
+	// Kill the leader's machine: another node leads within 10 s, and
+	// scaling goes on.
+	var cv struct {
+		Leader string `json:"leader"`
+	}
+	if err := getJSON(nodes[0].endpoint(), "/shoal/v1/cluster", &cv); err != nil {
+		t.Fatal(err)
+	}
+	var leaderM *machine
+	for _, n := range nodes {
+		if strings.ReplaceAll(n.m.IP, ".", "-") == cv.Leader {
+			leaderM = n
+		}
+	}
+	if leaderM == nil {
+		t.Fatalf("leader %q is no node", cv.Leader)
+	}
+	killLeader := time.Now()
+	leaderM.kill(t)
+	var survivor *machine
+	for _, n := range nodes {
+		if n != leaderM {
+			survivor = n
+			break
+		}
+	}
+	var newLeader string
+	eventually(t, 30*time.Second, func() error {
+		if err := getJSON(survivor.endpoint(), "/shoal/v1/cluster", &cv); err != nil {
+			return err
+		}
+		if cv.Leader == "" || cv.Leader == strings.ReplaceAll(leaderM.m.IP, ".", "-") {
+			return fmt.Errorf("leader %q", cv.Leader)
+		}
+		newLeader = cv.Leader
+		return nil
+	})
+	took := time.Since(killLeader)
+	t.Logf("leader %s killed; %s leads after %v", leaderM.name, newLeader, took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("another node took the lead after %v, want within 10 s", took)
+	}
+	eventually(t, 2*time.Minute, func() error {
+		var f clusterFleet
+		if err := getJSON(survivor.endpoint(), "/shoal/v1/fleet", &f); err != nil {
+			return err
+		}
+		dead := strings.ReplaceAll(leaderM.m.IP, ".", "-")
+		for _, in := range f.Instances {
+			if in.Host == dead {
+				return fmt.Errorf("instance %s of the dead leader is still listed", in.ID)
+			}
+		}
+		if running := f.running(); len(running) < 3 {
+			return fmt.Errorf("running instances %v, want 3", running)
+		}
+		if hosts := f.readyHosts("spread"); len(hosts) < 2 {
+			return fmt.Errorf("ready environments on hosts %v", hosts)
+		}
+		return nil
+	})
+	leaderGone := time.Now()
+	eventually(t, time.Minute, func() error { // some load on the survivors alone
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, o := range outcomes {
+			if o.at.After(leaderGone) && o.status != 0 {
+				n++
+			}
+		}
+		if n < 20 {
+			return fmt.Errorf("%d invocations since the leader's instances were replaced", n)
+		}
+		return nil
+	})
+	stop.Store(true)
+	loaders.Wait()
+
+	// Every invocation a living front accepted after the losses were
+	// noticed succeeded, or was throttled.
+	completed := map[string]bool{}
+	var failedAfter, throttled, beforeLoss, noAnswer int
+	for _, o := range outcomes {
+		switch {
+		case o.status == 200 && o.err == nil:
+			completed[o.requestID] = true
+		case o.status == 429:
+			throttled++
+		case o.status == 0:
+			noAnswer++
+		case o.at.After(noticed) && o.at.Before(killLeader), o.at.After(leaderGone):
+			failedAfter++
+			t.Errorf("an invocation accepted after a loss failed: %d %v", o.status, o.err)
+		default:
+			beforeLoss++
+		}
+	}
+	t.Logf("%d invocations: %d succeeded, %d throttled, %d failed while a loss was not yet noticed, %d not answered by a dead front",
+		len(outcomes), len(completed), throttled, beforeLoss, noAnswer)
+	if len(completed) == 0 {
+		t.Fatal("no invocation succeeded")
+	}
+
+	// The dead machines come back (their journals hold what their agents
+	// answered last); then everything is there, and the ledger holds every
+	// completed invocation once.
+	leaderM.start(t, "shoal is up")
+	hostM.start(t, "is up in zone")
+	for _, check := range []func() error{
+		func() error {
+			_, err := c2.GetAlias(ctx(t), &lambda.GetAliasInput{FunctionName: aws.String("plain"), Name: aws.String("live")})
+			return err
+		},
+		func() error {
+			_, err := c2.GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String("plain"), Qualifier: aws.String("1")})
+			return err
+		},
+		func() error {
+			_, err := c2.GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String("spread"), Qualifier: aws.String(ver)})
+			return err
+		},
+		func() error {
+			_, err := c2.GetCapacityProvider(ctx(t), &lambda.GetCapacityProviderInput{CapacityProviderName: aws.String("cp-cluster")})
+			return err
+		},
+	} {
+		if err := check(); err != nil {
+			t.Errorf("after the losses: %v", err)
+		}
+	}
+	eventually(t, 2*time.Minute, func() error {
+		events, err := ledgerSince(survivor.endpoint(), killHost.Add(-10*time.Minute))
+		if err != nil {
+			return err
+		}
+		count := map[string]int{}
+		for _, ev := range events {
+			if ev.Kind == meter.KindInvocation && ev.Function == "spread" {
+				count[ev.RequestID]++
+			}
+		}
+		var missing, twice int
+		for id := range completed {
+			switch count[id] {
+			case 0:
+				missing++
+			case 1:
+			default:
+				twice++
+			}
+		}
+		if missing > 0 || twice > 0 {
+			return fmt.Errorf("of %d completed invocations the ledger misses %d and holds %d more than once", len(completed), missing, twice)
+		}
+		return nil
+	})
+}
