@@ -27,6 +27,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/netlab"
+	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
 // machine is one test machine of a cluster test: a network namespace and
@@ -114,9 +115,9 @@ func (mc *machine) kill(t *testing.T) {
 	}
 }
 
-// getJSON reads a shoal endpoint of a node.
-func getJSON(endpoint, path string, v any) error {
-	resp, err := http.Get(endpoint + path)
+// getJSON reads a shoal endpoint of a node with a client that signs.
+func getJSON(c *http.Client, endpoint, path string, v any) error {
+	resp, err := c.Get(endpoint + path)
 	if err != nil {
 		return err
 	}
@@ -176,6 +177,12 @@ func TestCluster(t *testing.T) {
 	lab := netlab.New(t)
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "cluster-secret")
+	// Every node takes the same API keys: one credentials file, given to all.
+	credsFile := filepath.Join(dir, "credentials")
+	if _, err := sigv4.EnsureCredentialsFile(credsFile); err != nil {
+		t.Fatal(err)
+	}
+	keys := readKeys(t, credsFile)
 	zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
 	var nodes []*machine
 	for i := range 3 {
@@ -208,7 +215,7 @@ func TestCluster(t *testing.T) {
 		n.args = []string{"up", "--data", n.dataDir, "--listen", n.m.IP + ":9000",
 			"--cluster-name", "lab", "--cluster-listen", n.m.IP + ":6222", "--routes", strings.Join(routes, ","),
 			"--nats-listen", n.m.IP + ":4222", "--advertise", n.m.IP, "--zone", n.zone,
-			"--cluster-secret", secret, "--vcpus", "8", "--memory", "32768", "--log-level", "info"}
+			"--cluster-secret", secret, "--credentials", credsFile, "--vcpus", "8", "--memory", "32768", "--log-level", "info"}
 	}
 	hostM.args = []string{"host", "--join", strings.Join(join, ","), "--cluster-secret", secret,
 		"--name", "host4", "--zone", hostM.zone, "--advertise", hostM.m.IP, "--data", hostM.dataDir,
@@ -231,8 +238,8 @@ func TestCluster(t *testing.T) {
 	wg.Wait()
 	hostM.start(t, "is up in zone")
 
-	c1, c2 := newClient(nodes[0].endpoint()), newClient(nodes[1].endpoint())
-	s1 := &shoal{client: c1, endpoint: nodes[0].endpoint()}
+	c1, c2 := newClient(nodes[0].endpoint(), keys.creds), newClient(nodes[1].endpoint(), keys.creds)
+	s1 := &shoal{client: c1, endpoint: nodes[0].endpoint(), keys: keys, http: keys.http}
 	cpArn := createCapacityProvider(t, s1, "cp-cluster")
 	createManagedFn(t, s1, "spread", cpArn, 4)
 	createGoFn(t, s1, "plain")
@@ -252,7 +259,7 @@ func TestCluster(t *testing.T) {
 	waitVersionState(t, &shoal{client: c2}, "spread", ver, types.StateActive)
 	var fv clusterFleet
 	eventually(t, time.Minute, func() error {
-		if err := getJSON(nodes[1].endpoint(), "/shoal/v1/fleet", &fv); err != nil {
+		if err := getJSON(keys.http, nodes[1].endpoint(), "/shoal/v1/fleet", &fv); err != nil {
 			return err
 		}
 		hosts := fv.readyHosts("spread")
@@ -284,7 +291,7 @@ func TestCluster(t *testing.T) {
 		loaders  sync.WaitGroup
 	)
 	for i, n := range nodes[:2] {
-		client := newClient(n.endpoint(), func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+		client := newClient(n.endpoint(), keys.creds, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
 		loaders.Go(func() {
 			for k := 0; !stop.Load(); k++ {
 				start := time.Now()
@@ -327,7 +334,7 @@ func TestCluster(t *testing.T) {
 	var noticed time.Time
 	eventually(t, time.Minute, func() error {
 		var f clusterFleet
-		if err := getJSON(nodes[1].endpoint(), "/shoal/v1/fleet", &f); err != nil {
+		if err := getJSON(keys.http, nodes[1].endpoint(), "/shoal/v1/fleet", &f); err != nil {
 			return err
 		}
 		for _, h := range f.Hosts {
@@ -360,7 +367,7 @@ func TestCluster(t *testing.T) {
 	var cv struct {
 		Leader string `json:"leader"`
 	}
-	if err := getJSON(nodes[0].endpoint(), "/shoal/v1/cluster", &cv); err != nil {
+	if err := getJSON(keys.http, nodes[0].endpoint(), "/shoal/v1/cluster", &cv); err != nil {
 		t.Fatal(err)
 	}
 	var leaderM *machine
@@ -383,7 +390,7 @@ func TestCluster(t *testing.T) {
 	}
 	var newLeader string
 	eventually(t, 30*time.Second, func() error {
-		if err := getJSON(survivor.endpoint(), "/shoal/v1/cluster", &cv); err != nil {
+		if err := getJSON(keys.http, survivor.endpoint(), "/shoal/v1/cluster", &cv); err != nil {
 			return err
 		}
 		if cv.Leader == "" || cv.Leader == strings.ReplaceAll(leaderM.m.IP, ".", "-") {
@@ -399,7 +406,7 @@ func TestCluster(t *testing.T) {
 	}
 	eventually(t, 2*time.Minute, func() error {
 		var f clusterFleet
-		if err := getJSON(survivor.endpoint(), "/shoal/v1/fleet", &f); err != nil {
+		if err := getJSON(keys.http, survivor.endpoint(), "/shoal/v1/fleet", &f); err != nil {
 			return err
 		}
 		dead := strings.ReplaceAll(leaderM.m.IP, ".", "-")
@@ -487,7 +494,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	eventually(t, 2*time.Minute, func() error {
-		events, err := ledgerSince(survivor.endpoint(), killHost.Add(-10*time.Minute))
+		events, err := ledgerSince(keys.http, survivor.endpoint(), killHost.Add(-10*time.Minute))
 		if err != nil {
 			return err
 		}
