@@ -172,7 +172,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 				return nil, fmt.Errorf("agent: %w", err)
 			}
 			a.tls = pki.ServerConfigFrom(cert, pool)
-			opts = append(opts, nats.Secure(pki.ClientConfigFrom(cert, pool)))
+			if cfg.External == nil {
+				opts = append(opts, nats.Secure(pki.ClientConfigFrom(cert, pool)))
+			}
 		}
 		if cfg.NATSCreds != "" {
 			creds, err := bus.ReadCredentials(cfg.NATSCreds)
@@ -183,11 +185,16 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 			if creds.Identity != bus.AgentIdentity(cfg.ID) {
 				return nil, fmt.Errorf("agent: %s holds the credentials of %s, not of %s", cfg.NATSCreds, creds.Identity, bus.AgentIdentity(cfg.ID))
 			}
-			more, err := creds.Options()
-			if err != nil {
-				return nil, fmt.Errorf("agent: %w", err)
+			if cfg.External == nil {
+				more, err := creds.Options()
+				if err != nil {
+					return nil, fmt.Errorf("agent: %w", err)
+				}
+				opts = append(opts, more...)
 			}
-			opts = append(opts, more...)
+		}
+		if cfg.External != nil {
+			opts = append(opts, cfg.External.Options()...)
 		}
 		var nc *nats.Conn
 		var err error

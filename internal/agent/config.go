@@ -26,6 +26,11 @@ type Config struct {
 	// identity agent.<ID>), which the control plane writes for each agent it
 	// launches; "" connects without (a bus that asks for none).
 	NATSCreds string
+	// External, when set, is a NATS cluster someone else runs (shoal up
+	// --nats): the agent connects to it with External's user credentials and
+	// authorities instead of NATSCreds' nkey and TLS's authority, which then
+	// serve only the invoke wire.
+	External *bus.External
 	// TLS names the agent's certificate, key and cluster authority
 	// (pki.WriteFiles): with them it reaches the bus over TLS and serves the
 	// invoke wire over TLS, and may listen on an address other machines

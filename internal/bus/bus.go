@@ -143,7 +143,8 @@ func (c *Config) Validate() error {
 // All fields are set by Start and immutable afterwards; methods are safe for
 // concurrent use.
 type Bus struct {
-	ns  *server.Server
+	ns  *server.Server // nil on an external NATS
+	ext *External      // set on an external NATS
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *slog.Logger
@@ -301,8 +302,14 @@ func OpenKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.Key
 	return kv, err
 }
 
-// ServerName is this node's NATS server name.
-func (b *Bus) ServerName() string { return b.ns.Name() }
+// ServerName is this node's NATS server name ("" on an external NATS,
+// where no server is this node's).
+func (b *Bus) ServerName() string {
+	if b.ns == nil {
+		return ""
+	}
+	return b.ns.Name()
+}
 
 // Peer is one node of the cluster as JetStream's meta group sees it.
 type Peer struct {
@@ -325,6 +332,16 @@ type Meta struct {
 // Meta reports the cluster's state as this node's server knows it.
 func (b *Bus) Meta() Meta {
 	m := Meta{Peers: []Peer{}}
+	if b.ns == nil {
+		// Someone else's cluster: its meta group is for its system account
+		// to see; the connection knows the cluster's name and servers.
+		m.Cluster = b.nc.ConnectedClusterName()
+		for _, u := range b.nc.Servers() {
+			m.Peers = append(m.Peers, Peer{Name: u, Current: u == b.nc.ConnectedUrlRedacted()})
+		}
+		m.Size = len(m.Peers)
+		return m
+	}
 	info, err := b.ns.Jsz(nil)
 	if err != nil || info.Meta == nil {
 		return m
@@ -349,6 +366,9 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 // ClientURL is the address remote processes pass to Connect, or "" when the bus has
 // no TCP listener.
 func (b *Bus) ClientURL() string {
+	if b.ext != nil {
+		return b.ext.URL()
+	}
 	if b.ns.Addr() == nil {
 		return ""
 	}
@@ -368,6 +388,10 @@ func (b *Bus) Close() {
 		}
 	} else {
 		b.nc.Close()
+	}
+	if b.ns == nil {
+		b.log.Info("disconnected from the external NATS")
+		return
 	}
 	b.ns.Shutdown()
 	b.ns.WaitForShutdown()

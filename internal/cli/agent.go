@@ -4,11 +4,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/pki"
 )
 
@@ -17,6 +19,8 @@ func newAgentCmd() *cobra.Command {
 	var cfg agent.Config
 	var verbose bool
 	var tlsDir string
+	var ext bus.External
+	var external bool
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run an instance agent: host execution environments for the control plane",
@@ -41,6 +45,10 @@ with the control plane's NATS address.`,
 			if tlsDir != "" {
 				cfg.TLS = pki.InDir(tlsDir)
 			}
+			if external {
+				ext.URLs = strings.Split(cfg.NATSURL, ",")
+				cfg.External = &ext
+			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			return agent.Run(cmd.Context(), cfg, agent.Deps{Logger: logger})
 		},
@@ -48,6 +56,9 @@ with the control plane's NATS address.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.NATSURL, "nats", os.Getenv("SHOAL_NATS_URL"), "NATS URL of the control plane (env SHOAL_NATS_URL)")
 	f.StringVar(&cfg.NATSCreds, "nats-creds", "", "file of the agent's bus credentials, which the control plane writes")
+	f.BoolVar(&external, "external-nats", false, "the bus is a NATS someone else runs (shoal up --nats), reached with --nats-user-creds and --nats-ca")
+	f.StringVar(&ext.CredsFile, "nats-user-creds", "", "NATS user credentials file of an external NATS")
+	f.StringVar(&ext.CAFile, "nats-ca", "", "PEM file of the authorities of an external NATS's certificates")
 	f.StringVar(&tlsDir, "tls-dir", "", "directory of the agent's TLS certificate, key and cluster authority (tls.crt, tls.key, ca.crt), which its host writes")
 	f.StringVar(&cfg.ID, "id", "", "instance id")
 	f.StringVar(&cfg.CapacityProvider, "capacity-provider", "", "capacity provider the instance belongs to")

@@ -44,6 +44,9 @@ import (
 type LocalConfig struct {
 	// NATSURL is the bus address the agents connect to. Required.
 	NATSURL string
+	// External, when set, says the bus is a NATS someone else runs: agents
+	// connect to it with its user credentials and authorities.
+	External *bus.External
 	// Binary is the shoal binary (default os.Executable()); Args come before
 	// the agent's flags (default ["agent"]).
 	Binary string
@@ -506,6 +509,15 @@ func (l *Local) spawn(li *localInst, it pricing.InstanceType) error {
 			return err
 		}
 		args = append(args, "--nats-creds", path)
+	}
+	if ext := l.cfg.External; ext != nil {
+		args = append(args, "--external-nats")
+		if ext.CredsFile != "" {
+			args = append(args, "--nats-user-creds", ext.CredsFile)
+		}
+		if ext.CAFile != "" {
+			args = append(args, "--nats-ca", ext.CAFile)
+		}
 	}
 	cmd := exec.Command(l.cfg.Binary, args...)
 	cmd.Env = append(os.Environ(), l.cfg.Env...)

@@ -35,6 +35,12 @@ type Config struct {
 	Join []string
 	// SecretFile holds the cluster's secret, copied from its first node.
 	SecretFile string
+	// NATSCreds and NATSCA, when the cluster runs on a NATS someone else
+	// runs (shoal up --nats): that NATS's user credentials file and the PEM
+	// authorities of its certificates. Join then lists its URLs.
+	NATSCreds, NATSCA string
+	// ExternalNATS says Join is such a NATS (implied by NATSCreds or NATSCA).
+	ExternalNATS bool
 	// Name is the host's name in the cluster (letters, digits, '-').
 	Name string
 	// Zone is its availability zone.
@@ -108,7 +114,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if err != nil {
 		return err
 	}
-	opts = append(opts, nats.Secure(ca.ClientConfig(cert)), nats.Timeout(5*time.Second))
+	var ext *bus.External
+	if cfg.ExternalNATS || cfg.NATSCreds != "" || cfg.NATSCA != "" {
+		// Someone else's NATS: its credentials, not the secret's nkey, and
+		// its certificates, not the cluster's authority. The secret still
+		// keys the invoke wire and its TLS.
+		ext = &bus.External{URLs: cfg.Join, CredsFile: cfg.NATSCreds, CAFile: cfg.NATSCA}
+		opts = append([]nats.Option{nats.Name(identity)}, ext.Options()...)
+	} else {
+		opts = append(opts, nats.Secure(ca.ClientConfig(cert)))
+	}
+	opts = append(opts, nats.Timeout(5*time.Second))
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
@@ -142,7 +158,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	localCfg := fleet.LocalConfig{
 		NATSURL: strings.Join(cfg.Join, ","), Binary: cfg.Binary, WorkDir: filepath.Join(dataDir, "fleet"),
 		Zones: []string{cfg.Zone}, Heartbeat: cfg.Heartbeat, NoConfine: !cfg.Isolate,
-		Secret: secret, Host: cfg.Name, TLS: ca, Advertise: cfg.Advertise,
+		Secret: secret, Host: cfg.Name, TLS: ca, Advertise: cfg.Advertise, External: ext,
 	}
 	// The cluster may be settling (a node just restarted): try for a while.
 	var local *fleet.Local
