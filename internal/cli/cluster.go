@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/controlplane"
 )
 
@@ -19,6 +20,7 @@ type clusterFlags struct {
 	cfg        controlplane.ClusterConfig
 	secretFile string
 	memoryMB   int
+	ext        bus.External
 }
 
 func (f *clusterFlags) add(fs *pflag.FlagSet) {
@@ -26,6 +28,9 @@ func (f *clusterFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cfg.Listen, "cluster-listen", "0.0.0.0:6222", "where this node's NATS routes listen (cluster)")
 	fs.StringSliceVar(&f.cfg.Routes, "routes", nil, "the other nodes' routes, nats-route://host:port,... (cluster)")
 	fs.StringVar(&f.cfg.NATSListen, "nats-listen", "0.0.0.0:4222", "where hosts and agents connect to this node's NATS, over TLS (cluster)")
+	fs.StringSliceVar(&f.ext.URLs, "nats", nil, "run on an external NATS cluster, nats://host:4222,... (or tls://), instead of an embedded server (cluster)")
+	fs.StringVar(&f.ext.CredsFile, "nats-creds", "", "NATS user credentials file for --nats")
+	fs.StringVar(&f.ext.CAFile, "nats-ca", "", "PEM file of the authorities of the --nats servers' certificates (default the system's)")
 	fs.StringVar(&f.cfg.Advertise, "advertise", "", "the address the other machines use for this one (cluster)")
 	fs.StringVar(&f.cfg.Node, "node", "", "this node's name (cluster; default the --advertise address)")
 	fs.StringVar(&f.secretFile, "cluster-secret", "", "file of the cluster's secret (default <data>/cluster-secret, written when missing)")
@@ -38,10 +43,14 @@ func (f *clusterFlags) add(fs *pflag.FlagSet) {
 // apply sets cfg's cluster fields from the flags.
 func (f *clusterFlags) apply(cfg *controlplane.Config) {
 	cfg.SecretFile = f.secretFile
-	if f.cfg.Name == "" {
+	if f.cfg.Name == "" && len(f.ext.URLs) == 0 {
 		return
 	}
 	cc := f.cfg
+	if len(f.ext.URLs) > 0 {
+		ext := f.ext
+		cc.External = &ext
+	}
 	cc.MemoryMB = f.memoryMB
 	cfg.Cluster = &cc
 }

@@ -27,6 +27,10 @@ import (
 type ClusterConfig struct {
 	// Name is the cluster's name, the same on every node.
 	Name string
+	// External, when set, is a NATS cluster someone else runs, which the
+	// nodes share instead of each running an embedded server: Listen,
+	// Routes and NATSListen are then unused.
+	External *bus.External
 	// Listen is where this node's NATS routes listen (host:port).
 	Listen string
 	// Routes are the other nodes' routes (nats-route://host:port).
@@ -51,8 +55,17 @@ func (c *ClusterConfig) validate() error {
 	if c.Node == "" {
 		c.Node = c.Advertise
 	}
+	if c.External != nil {
+		if err := c.External.Validate(); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		if len(c.Routes) > 0 {
+			return errors.New("cluster: --routes joins embedded NATS servers; with --nats the external NATS is the cluster")
+		}
+		c.Listen, c.NATSListen = "", ""
+	}
 	switch {
-	case c.Name == "":
+	case c.Name == "" && c.External == nil:
 		return errors.New("cluster: a name is required (--cluster-name)")
 	case c.Advertise == "":
 		return errors.New("cluster: the address other machines reach this one at is required (--advertise)")
@@ -60,6 +73,9 @@ func (c *ClusterConfig) validate() error {
 		return fmt.Errorf("cluster: node name %q", c.Node)
 	}
 	for _, a := range []string{c.Listen, c.NATSListen} {
+		if a == "" && c.External != nil {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return fmt.Errorf("cluster: listen address %q: %w", a, err)
 		}
@@ -118,6 +134,17 @@ func (s *Server) startClusterBus(ctx context.Context, dataDir string) error {
 		return err
 	}
 	s.tls = &clusterTLS{ca: ca, cert: cert}
+	if cc.External != nil {
+		if s.bus, err = bus.Dial(*cc.External, s.logger.With("component", "nats")); err != nil {
+			return err
+		}
+		s.replicas = s.bus.ExternalReplicas()
+		s.logger.Warn("the bus is an external NATS: its accounts decide what each connection may do, " +
+			"so agents are not confined to their own subjects there")
+		return s.bus.WaitJetStream(ctx, 5*time.Minute, func(err error) {
+			s.logger.Warn("waiting for the external NATS's JetStream", "err", err)
+		})
+	}
 	_, routePort, _ := net.SplitHostPort(cc.Listen)
 	busCfg := bus.Config{
 		DataDir: filepath.Join(dataDir, "nats"), Listen: cc.NATSListen,

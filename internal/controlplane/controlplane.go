@@ -285,11 +285,19 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	if cfg.Cluster != nil {
-		step("joining cluster %s as %s (routes %v)", cfg.Cluster.Name, cfg.Cluster.Node, cfg.Cluster.Routes)
+		if ext := cfg.Cluster.External; ext != nil {
+			step("joining the cluster on the external NATS %s as %s", ext.URL(), cfg.Cluster.Node)
+		} else {
+			step("joining cluster %s as %s (routes %v)", cfg.Cluster.Name, cfg.Cluster.Node, cfg.Cluster.Routes)
+		}
 		if err := s.startClusterBus(ctx, dataDir); err != nil {
 			return nil, fmt.Errorf("controlplane: %w", err)
 		}
-		step("embedded NATS of the cluster, with JetStream at R%d, ready (%s)", s.replicas, since(t0))
+		what := "embedded NATS of the cluster"
+		if cfg.Cluster.External != nil {
+			what = "external NATS"
+		}
+		step("%s, with JetStream at R%d, ready (%s)", what, s.replicas, since(t0))
 	} else {
 		// The agents of Managed Instances connect over loopback TCP.
 		s.bus, err = bus.Start(ctx, bus.Config{DataDir: filepath.Join(dataDir, "nats"), Listen: busListen(dataDir),

@@ -80,6 +80,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		if cc != nil {
 			localCfg.Zones, localCfg.Host = []string{cc.Zone}, hostName(cc.Node)
 			localCfg.TLS, localCfg.Advertise = s.tls.ca, cc.Advertise
+			localCfg.External = cc.External
 		}
 		var lf *fleet.Local
 		err := s.retrying(ctx, "the instance records", func() (err error) {
