@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -84,6 +85,15 @@ func newServerMetrics(s *Server) *serverMetrics {
 	if s != nil && s.managed != nil {
 		m.instances = s.managed.fleet.Instances
 		m.reg.MustRegister(&fleetCollector{instances: m.instances})
+	}
+	if s != nil && s.managed != nil && s.managed.cluster != nil {
+		mp := s.managed
+		m.reg.MustRegister(&hostCollector{hosts: mp.cluster.Hosts, now: s.clock.Now, leading: func() (string, bool) {
+			if mp.lease == nil {
+				return hostName(s.cfg.Cluster.Node), true
+			}
+			return hostName(s.cfg.Cluster.Node), mp.lease.leader() == hostName(s.cfg.Cluster.Node)
+		}})
 	}
 	if s != nil && s.meter != nil {
 		m.reg.MustRegister(s.meter.Collectors()...)
@@ -397,6 +407,60 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	for v, n := range versions {
 		gauge(descEnvs, float64(n), v.cp, v.function, v.version, v.state)
 	}
+}
+
+// hostCollector exports, on a node of a cluster, the hosts as the fleet
+// sees them (their capacity, what their instances take, their heartbeats)
+// and whether this node leads.
+type hostCollector struct {
+	hosts   func() []fleet.HostStatus
+	now     func() time.Time
+	leading func() (node string, leads bool)
+}
+
+var (
+	hostLabels      = []string{"host", "zone"}
+	descHostVCPU    = prometheus.NewDesc("shoal_host_vcpus", "vCPUs a host offers to instances.", hostLabels, nil)
+	descHostVCPUUse = prometheus.NewDesc("shoal_host_vcpus_used", "vCPUs of a host its instances take (pending, running and draining).", hostLabels, nil)
+	descHostMem     = prometheus.NewDesc("shoal_host_memory_bytes", "Memory a host offers to instances.", hostLabels, nil)
+	descHostMemUse  = prometheus.NewDesc("shoal_host_memory_used_bytes", "Memory of a host its instances take.", hostLabels, nil)
+	descHostInst    = prometheus.NewDesc("shoal_host_instances", "Instances on a host.", hostLabels, nil)
+	descHostUp      = prometheus.NewDesc("shoal_host_up", "1 while a host heartbeats, 0 once it is lost.", hostLabels, nil)
+	descHostAge     = prometheus.NewDesc("shoal_host_heartbeat_age_seconds", "Time since a host's last heartbeat.", hostLabels, nil)
+	descLeader      = prometheus.NewDesc("shoal_cluster_leader", "1 on the node that leads the cluster (runs the scaler and the fleet), else 0.", []string{"node"}, nil)
+)
+
+func (c *hostCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHostVCPU, descHostVCPUUse, descHostMem, descHostMemUse, descHostInst, descHostUp, descHostAge, descLeader} {
+		ch <- d
+	}
+}
+
+func (c *hostCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	now := c.now()
+	for _, h := range c.hosts() {
+		l := []string{h.Name, h.Zone}
+		gauge(descHostVCPU, float64(h.VCPU), l...)
+		gauge(descHostVCPUUse, float64(h.UsedVCPU), l...)
+		gauge(descHostMem, float64(uint64(h.MemoryMB)<<20), l...)
+		gauge(descHostMemUse, float64(uint64(h.UsedMemoryMB)<<20), l...)
+		gauge(descHostInst, float64(h.Instances), l...)
+		up := 1.0
+		if h.State == fleet.HostLost {
+			up = 0
+		}
+		gauge(descHostUp, up, l...)
+		gauge(descHostAge, max(now.Sub(h.LastHeartbeat).Seconds(), 0), l...)
+	}
+	node, leads := c.leading()
+	v := 0.0
+	if leads {
+		v = 1
+	}
+	gauge(descLeader, v, node)
 }
 
 // panicsCollector counts the panics the process recovered (internal/guard).

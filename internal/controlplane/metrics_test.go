@@ -303,6 +303,41 @@ func TestFleetCollector(t *testing.T) {
 	}
 }
 
+func TestHostCollector(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	hosts := []fleet.HostStatus{
+		{Name: "h1", Zone: "z1", VCPU: 16, MemoryMB: 65536, UsedVCPU: 4, UsedMemoryMB: 16384, Instances: 2,
+			LastHeartbeat: now.Add(-1500 * time.Millisecond), State: fleet.HostUp},
+		{Name: "h2", Zone: "z2", VCPU: 8, MemoryMB: 32768, LastHeartbeat: now.Add(-time.Minute), State: fleet.HostLost},
+	}
+	m := newMetrics()
+	m.reg.MustRegister(&hostCollector{hosts: func() []fleet.HostStatus { return hosts }, now: func() time.Time { return now },
+		leading: func() (string, bool) { return "n1", true }})
+	mfs := scrapeProm(t, m.handler())
+	h1 := map[string]string{"host": "h1", "zone": "z1"}
+	h2 := map[string]string{"host": "h2", "zone": "z2"}
+	for _, tc := range []struct {
+		metric string
+		labels map[string]string
+		want   float64
+	}{
+		{"shoal_host_vcpus", h1, 16},
+		{"shoal_host_vcpus_used", h1, 4},
+		{"shoal_host_memory_bytes", h1, 65536 << 20},
+		{"shoal_host_memory_used_bytes", h1, 16384 << 20},
+		{"shoal_host_instances", h1, 2},
+		{"shoal_host_up", h1, 1},
+		{"shoal_host_heartbeat_age_seconds", h1, 1.5},
+		{"shoal_host_up", h2, 0},
+		{"shoal_host_heartbeat_age_seconds", h2, 60},
+		{"shoal_cluster_leader", map[string]string{"node": "n1"}, 1},
+	} {
+		if got, found := promSample(mfs, tc.metric, tc.labels); !found || got != tc.want {
+			t.Errorf("%s%v = %v (found %v), want %v", tc.metric, tc.labels, got, found, tc.want)
+		}
+	}
+}
+
 func withLabel(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for kk, vv := range m {
