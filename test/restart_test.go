@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,7 +104,11 @@ func runShoalUp(t *testing.T, dataDir, addr string, args ...string) *shoalProces
 		t.Fatalf("shoal up did not come up:\n%s", p.output)
 	}
 	if !authNone(args) {
-		p.keys = readKeys(t, filepath.Join(dataDir, "credentials"))
+		file := filepath.Join(dataDir, "credentials")
+		if i := slices.Index(args, "--credentials"); i >= 0 && i+1 < len(args) {
+			file = args[i+1]
+		}
+		p.keys = readKeys(t, file)
 	}
 	return p
 }
