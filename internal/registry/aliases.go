@@ -123,8 +123,9 @@ func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID s
 	return out, nil
 }
 
-// DeleteAlias deletes an alias with its Provisioned Concurrency config, its policy
-// and its function URL. Deleting an alias that does not exist succeeds, as in Lambda.
+// DeleteAlias deletes an alias with its Provisioned Concurrency and asynchronous
+// invocation configs, its policy and its function URL. Deleting an alias that does
+// not exist succeeds, as in Lambda.
 func (r *Registry) DeleteAlias(ctx context.Context, function, name string) error {
 	hadPC := false
 	_, err := r.update(ctx, function, func(rec *functionRecord) error {
@@ -133,6 +134,7 @@ func (r *Registry) DeleteAlias(ctx context.Context, function, name string) error
 		delete(rec.Provisioned, name)
 		delete(rec.Policies, name)
 		delete(rec.URLs, name)
+		delete(rec.EventInvoke, name)
 		return nil
 	})
 	if err != nil {

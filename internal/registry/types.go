@@ -243,6 +243,9 @@ type functionRecord struct {
 	// function itself); URLs the function URLs, by qualifier likewise.
 	Policies map[string]*Policy      `json:"policies,omitempty"`
 	URLs     map[string]*FunctionURL `json:"urls,omitempty"`
+	// EventInvoke holds the asynchronous invocation configs by qualifier
+	// ($LATEST, a version number or an alias name).
+	EventInvoke map[string]*EventInvokeConfig `json:"eventInvoke,omitempty"`
 }
 
 type provisioned struct {

@@ -109,6 +109,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 		shas = append(pruneLayers(rec), v.CodeSha256)
 		delete(rec.Scaling, version)
 		delete(rec.Policies, version)
+		delete(rec.EventInvoke, version)
 		if version == LatestPublished {
 			rec.LatestPublishedFingerprint = ""
 		}
