@@ -30,6 +30,19 @@ import (
 // ControlPlane is the identity of the control plane's connection.
 const ControlPlane = "controlplane"
 
+// DestinationReader is the identity of those who read the records and dead
+// letters of asynchronous invocations that shoal sends to NATS subjects: it
+// may subscribe to the subjects under DestinationPrefix and read what the
+// stream DestinationStream keeps of them, and nothing else.
+const DestinationReader = "lambda-destinations"
+
+// The records' subjects and the stream that keeps them (package asyncq
+// publishes there).
+const (
+	DestinationPrefix = "lambda."
+	DestinationStream = "SHOAL_DESTINATIONS"
+)
+
 // AgentIdentity is the identity of the agent of instance id.
 func AgentIdentity(id string) string { return "agent." + id }
 
@@ -202,6 +215,9 @@ func permissionsOf(identity string) (*server.Permissions, bool) {
 		// The control plane, and a cluster's hosts: both hold the secret.
 		return nil, true // everything
 	}
+	if identity == DestinationReader {
+		return destinationReader(), true
+	}
 	id, ok := strings.CutPrefix(identity, "agent.")
 	if !ok || id == "" || strings.ContainsAny(id, ".*> \t") {
 		return nil, false
@@ -231,4 +247,28 @@ func permissionsOf(identity string) (*server.Permissions, bool) {
 		// Replies to the commands it receives, and to JetStream's flow control.
 		Response: &server.ResponsePermission{MaxMsgs: 1},
 	}, true
+}
+
+// destinationReader is what DestinationReader may do: hear the records'
+// subjects and read the messages the stream keeps, one by one (direct gets
+// by sequence or subject). It may not make consumers: a push consumer's
+// deliver subject is not checked against its maker's permissions, so a
+// consumer would let a reader have the server publish kept messages (dead
+// letters are payloads callers chose) on any subject, an agent's commands
+// included.
+func destinationReader() *server.Permissions {
+	const st = DestinationStream
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			"$JS.API.INFO",
+			"$JS.API.STREAM.INFO." + st,
+			"$JS.API.STREAM.MSG.GET." + st,
+			"$JS.API.DIRECT.GET." + st,
+			"$JS.API.DIRECT.GET." + st + ".>",
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{
+			DestinationPrefix + ">",
+			InboxPrefix(DestinationReader) + ".>",
+		}},
+	}
 }

@@ -186,3 +186,84 @@ func TestAgentPermissions(t *testing.T) {
 		t.Errorf("the usage stream after the agent's attempt: %v", err)
 	}
 }
+
+// TestDestinationReaderPermissions: a reader of records hears the records'
+// subjects and reads what the stream keeps of them, and nothing else.
+func TestDestinationReaderPermissions(t *testing.T) {
+	b, secret := authBus(t)
+	ctx := context.Background()
+	if _, err := b.JetStream().CreateStream(ctx, jetstream.StreamConfig{Name: DestinationStream,
+		Subjects: []string{DestinationPrefix + ">"}, AllowDirect: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JetStream().CreateStream(ctx, jetstream.StreamConfig{Name: "SHOAL_ASYNC", Subjects: []string{"shoal.async.fn.*"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JetStream().Publish(ctx, DestinationPrefix+"orders.failed", []byte(`{"version":"1.0"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JetStream().Publish(ctx, "shoal.async.fn.f", []byte(`{"secret":1}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	nc, asyncErrs := connectAs(t, b, secret, DestinationReader)
+	js, err := NewJetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := nc.SubscribeSync(DestinationPrefix + ">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	kept, err := js.Stream(ctx, DestinationStream)
+	if err != nil {
+		t.Fatalf("the records' stream: %v", err)
+	}
+	if m, err := kept.GetLastMsgForSubject(ctx, DestinationPrefix+"orders.failed"); err != nil || string(m.Data) != `{"version":"1.0"}` {
+		t.Fatalf("reading a kept record: %v", err)
+	}
+	if m, err := kept.GetMsg(ctx, 1); err != nil || string(m.Data) != `{"version":"1.0"}` {
+		t.Fatalf("reading a kept record by sequence: %v", err)
+	}
+	if _, err := b.JetStream().Publish(ctx, DestinationPrefix+"orders.ok", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := live.NextMsg(5 * time.Second); err != nil || msg.Subject != DestinationPrefix+"orders.ok" {
+		t.Errorf("hearing a record live: %v", err)
+	}
+	if errs := asyncErrs(); len(errs) > 0 {
+		t.Fatalf("what a reader may do was refused: %v", errs)
+	}
+
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	// Not even on the records' stream: a push consumer would deliver them anywhere.
+	if _, err := js.CreateOrUpdateConsumer(short, DestinationStream, jetstream.ConsumerConfig{Durable: "mine"}); err == nil {
+		t.Error("a reader made a consumer")
+	}
+	if _, err := js.CreateOrUpdateConsumer(short, "SHOAL_ASYNC", jetstream.ConsumerConfig{Durable: "thief"}); err == nil {
+		t.Error("a reader consumed the queue of asynchronous invocations")
+	}
+	if queue, err := js.Stream(short, "SHOAL_ASYNC"); err == nil {
+		if _, err := queue.GetMsg(short, 1); err == nil {
+			t.Error("a reader read the queue of asynchronous invocations")
+		}
+	}
+	if _, err := js.Publish(short, DestinationPrefix+"forged", []byte(`{}`)); err == nil {
+		t.Error("a reader published a record")
+	}
+	if err := js.DeleteStream(short, DestinationStream); err == nil {
+		t.Error("a reader deleted the records' stream")
+	}
+	if _, err := nc.SubscribeSync("shoal.>"); err == nil {
+		_ = nc.Flush()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(strings.Join(asyncErrs(), "\n"), `"shoal.>"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal for shoal.>; refusals: %v", asyncErrs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
