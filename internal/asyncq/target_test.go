@@ -1,0 +1,57 @@
+package asyncq
+
+import "testing"
+
+func TestParseTarget(t *testing.T) {
+	const region, account = "us-east-1", "123456789012"
+	cases := []struct {
+		arn  string
+		want Target
+	}{
+		{"arn:aws:lambda:us-east-1:123456789012:function:other", Target{Kind: TargetFunction, Function: "other"}},
+		{"arn:aws:lambda:us-east-1:123456789012:function:other:prod", Target{Kind: TargetFunction, Function: "other", Qualifier: "prod"}},
+		{"arn:aws:lambda:us-east-1:123456789012:function:other:$LATEST", Target{Kind: TargetFunction, Function: "other", Qualifier: "$LATEST"}},
+		{"arn:aws:lambda:eu-west-1:123456789012:function:other", Target{Kind: TargetInvalid}},
+		{"arn:aws:lambda:us-east-1:111111111111:function:other", Target{Kind: TargetInvalid}},
+		{"arn:aws:lambda:us-east-1:123456789012:layer:x", Target{Kind: TargetInvalid}},
+		{"arn:aws:nats:us-east-1:123456789012:lambda.orders.failed", Target{Kind: TargetSubject, Subject: "lambda.orders.failed"}},
+		{"arn:aws:nats:us-east-1:123456789012:lambda.x", Target{Kind: TargetSubject, Subject: "lambda.x"}},
+		{"arn:aws:nats:us-east-1:123456789012:orders.failed", Target{Kind: TargetInvalid}},
+		{"arn:aws:nats:us-east-1:123456789012:shoal.agent.i-1.cmd", Target{Kind: TargetInvalid}},
+		{"arn:aws:nats:us-east-1:123456789012:lambda.>", Target{Kind: TargetInvalid}},
+		{"arn:aws:nats:us-east-1:123456789012:lambda.*.x", Target{Kind: TargetInvalid}},
+		{"arn:aws:nats:us-east-1:123456789012:lambda..x", Target{Kind: TargetInvalid}},
+		{"arn:aws:nats:us-east-1:123456789012:lambda.", Target{Kind: TargetInvalid}},
+		{"arn:aws:nats:us-east-1:999999999999:lambda.x", Target{Kind: TargetInvalid}},
+		{"arn:aws:sqs:us-east-1:123456789012:queue", Target{Kind: TargetOtherService}},
+		{"arn:aws:sns:us-east-1:123456789012:topic", Target{Kind: TargetOtherService}},
+		{"arn:aws:events:us-east-1:123456789012:event-bus/default", Target{Kind: TargetOtherService}},
+		{"arn:aws:iam:us-east-1:123456789012:function:x", Target{Kind: TargetInvalid}},
+		{"not an arn", Target{Kind: TargetInvalid}},
+	}
+	for _, c := range cases {
+		t.Run(c.arn, func(t *testing.T) {
+			c.want.ARN = c.arn
+			if got := ParseTarget(c.arn, region, account); got != c.want {
+				t.Errorf("got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestDestinationPattern(t *testing.T) {
+	for arn, want := range map[string]bool{
+		"": true,
+		"arn:aws:nats:us-east-1:123456789012:lambda.orders.failed": true,
+		"arn:aws:lambda:us-east-1:123456789012:function:f":         true,
+		"arn:aws:_-/!lambda:us-east-1:123456789012:function:f":     false,
+		"kafka://broker-1":                                           true,
+		"arn:aws:sqs::123456789012:q":                                true,
+		"arn:aws:lambda:us-east-1:12345678901:function:f":            false,
+		"arn:aws:lambda:not-a-region-really:123456789012:function:f": false,
+	} {
+		if got := MatchesPattern(arn); got != want {
+			t.Errorf("MatchesPattern(%q) = %v, want %v", arn, got, want)
+		}
+	}
+}
