@@ -258,6 +258,7 @@ func (a *api) routes() {
 	h("POST /2015-03-31/functions/{name}/invocations", a.invoke)
 	h("POST /2021-11-15/functions/{name}/response-streaming-invocations", a.invokeWithResponseStream)
 	h("GET /shoal/v1/code/{sha}", a.getCode)
+	a.asyncRoutes(h)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
 		return awserr.UnknownOperation("Unknown operation %s %s", r.Method, r.URL.Path)
 	})

@@ -123,6 +123,9 @@ func (a *api) createFunction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkDeadLetter(*req.FunctionName, req.DeadLetterConfig); err != nil {
+		return err
+	}
 	cfg := registry.Version{FunctionName: *req.FunctionName, Architectures: req.Architectures}
 	req.configRequest.apply(&cfg)
 	if err := a.finishCompute(&cfg, nil, &req.configRequest); err != nil {
@@ -462,6 +465,9 @@ func (a *api) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	if err := req.validate(nil); err != nil {
+		return err
+	}
+	if err := a.checkDeadLetter(ref.Name, req.DeadLetterConfig); err != nil {
 		return err
 	}
 	v, err := a.reg.UpdateFunctionConfiguration(r.Context(), ref.Name, req.RevisionId, func(v *registry.Version) error {

@@ -26,6 +26,9 @@ type fakeInvoker struct {
 	reqs []InvokeRequest
 	// respond, when set, answers instead of the echo.
 	respond func(req *InvokeRequest) (*InvokeResult, error)
+	// events are the asynchronous invocations queued; queueErr fails them.
+	events   []InvokeRequest
+	queueErr error
 }
 
 func (f *fakeInvoker) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResult, error) {
@@ -37,6 +40,24 @@ func (f *fakeInvoker) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeRe
 		return respond(req)
 	}
 	return &InvokeResult{Payload: req.Payload, ExecutedVersion: req.Version.Version, LogTail: []byte("tail of log")}, nil
+}
+
+// InvokeAsync records a queued event (async.go's AsyncInvoker); queueErr,
+// when set, is its answer.
+func (f *fakeInvoker) InvokeAsync(ctx context.Context, req *InvokeRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.queueErr != nil {
+		return f.queueErr
+	}
+	f.events = append(f.events, *req)
+	return nil
+}
+
+func (f *fakeInvoker) queued() []InvokeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]InvokeRequest(nil), f.events...)
 }
 
 func (f *fakeInvoker) last() InvokeRequest {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/shoal-dev/shoal/internal/asyncq"
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
@@ -34,13 +35,14 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	dryRun := false
+	dryRun, event := false, false
+	limit := a.cfg.MaxInvokeRequestBytes
 	switch it := headerValue(r, hdrInvocationType); it {
 	case "", "RequestResponse":
 	case "DryRun":
 		dryRun = true
 	case "Event":
-		return awserr.InvalidParameter("Asynchronous invocation (InvocationType Event) is not supported by shoal yet; use RequestResponse.")
+		event, limit = true, min(limit, asyncq.MaxEventBytes)
 	default:
 		return validationError(it, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
 	}
@@ -56,7 +58,7 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	payload, err := a.readPayload(r)
+	payload, err := a.readPayload(r, limit)
 	if err != nil {
 		return err
 	}
@@ -79,6 +81,10 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request) error {
 		Payload:       payload,
 		ClientContext: clientContext,
 		TailLog:       tail,
+	}
+	if event {
+		req.TailLog = false
+		return a.invokeEvent(w, r, req)
 	}
 	res, err := a.inv.Invoke(r.Context(), req)
 	if err != nil {
@@ -131,10 +137,9 @@ func decodeClientContext(enc string) (string, error) {
 	return string(b), nil
 }
 
-// readPayload reads the invoke body within Lambda's limit and checks it is JSON. An
-// empty payload is sent to the function as {}, as Lambda does.
-func (a *api) readPayload(r *http.Request) ([]byte, error) {
-	limit := a.cfg.MaxInvokeRequestBytes
+// readPayload reads the invoke body within limit bytes and checks it is JSON.
+// An empty payload is sent to the function as {}, as Lambda does.
+func (a *api) readPayload(r *http.Request, limit int) ([]byte, error) {
 	tooLarge := func() error {
 		return &awserr.Error{Code: awserr.CodeRequestTooLarge, Status: http.StatusRequestEntityTooLarge, Type: "User",
 			Message: "Request must be smaller than " + strconv.Itoa(limit) + " bytes for the InvokeFunction operation"}

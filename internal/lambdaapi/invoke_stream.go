@@ -59,7 +59,7 @@ func (a *api) invokeWithResponseStream(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	payload, err := a.readPayload(r)
+	payload, err := a.readPayload(r, a.cfg.MaxInvokeRequestBytes)
 	if err != nil {
 		return err
 	}

@@ -92,10 +92,19 @@ func TestInvoke(t *testing.T) {
 			t.Error("dry run reached the invoker")
 		}
 	})
-	t.Run("event not supported", func(t *testing.T) {
-		_, err := e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), InvocationType: types.InvocationTypeEvent})
-		if e := wantErr[*types.InvalidParameterValueException](t, err); !strings.Contains(aws.ToString(e.Message), "not supported") {
-			t.Errorf("message %q", aws.ToString(e.Message))
+	t.Run("event", func(t *testing.T) {
+		n := len(e.inv.reqs)
+		out, err := e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), InvocationType: types.InvocationTypeEvent,
+			Payload: []byte(`{"a":1}`), LogType: types.LogTypeTail})
+		if err != nil || out.StatusCode != 202 || len(out.Payload) != 0 || out.ExecutedVersion != nil || out.LogResult != nil {
+			t.Fatalf("event: %+v, %v", out, err)
+		}
+		if len(e.inv.reqs) != n {
+			t.Error("an event ran at once")
+		}
+		q := e.inv.queued()
+		if len(q) == 0 || string(q[len(q)-1].Payload) != `{"a":1}` || q[len(q)-1].Version.FunctionName != "fn" {
+			t.Fatalf("queued: %+v", q)
 		}
 	})
 	t.Run("bad client context", func(t *testing.T) {

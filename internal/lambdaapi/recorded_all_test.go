@@ -9,25 +9,19 @@ import (
 // Why the scenarios of test_lambda_api.snapshot.json that are not replayed are left
 // out.
 const (
-	whyEventInvokeConfig = "needs event invoke configs (Put/Get/Update/DeleteFunctionEventInvokeConfig), which shoal does not implement"
-	whyCodeSigning       = "needs code signing configs, which shoal does not implement"
-	whyPermissionsStale  = "stale: recorded in 2022 from a revision of the test (LocalStack fe9811f9d) that no revision of test_lambda_api.py holds; AWS no longer renews a policy's RevisionId on publish as it did then (test_lambda_permission_fn_versioning, replayed, records today's behaviour)"
-	whyESM               = "needs event source mappings (and SQS, Kinesis, DynamoDB streams), which shoal does not implement"
-	whyImages            = "needs container images from ECR (PackageType Image), which shoal does not run"
-	whyS3                = "needs code from S3 (S3Bucket, S3Key), which shoal does not implement"
-	whyVPC               = "needs real VPC resources (EC2 subnets and security groups)"
-	whyRuntime           = "creates a function on a runtime shoal cannot run (Java or .NET), which shoal refuses (docs/decisions/recorded-answers-not-followed.md)"
-	whyRegions           = "needs a second region and account to reach the function from; nothing is recorded"
-	whyStale             = "stale id from an unmerged revision of the parametrisation (LocalStack ff1c31bce): no revision of test_lambda_api.py holds the request that produced it"
-	whyNotRecorded       = "nothing is recorded: the test skips itself (the call succeeds on AWS)"
+	whyCodeSigning      = "needs code signing configs, which shoal does not implement"
+	whyPermissionsStale = "stale: recorded in 2022 from a revision of the test (LocalStack fe9811f9d) that no revision of test_lambda_api.py holds; AWS no longer renews a policy's RevisionId on publish as it did then (test_lambda_permission_fn_versioning, replayed, records today's behaviour)"
+	whyESM              = "needs event source mappings (and SQS, Kinesis, DynamoDB streams), which shoal does not implement"
+	whyImages           = "needs container images from ECR (PackageType Image), which shoal does not run"
+	whyS3               = "needs code from S3 (S3Bucket, S3Key), which shoal does not implement"
+	whyVPC              = "needs real VPC resources (EC2 subnets and security groups)"
+	whyRuntime          = "creates a function on a runtime shoal cannot run (Java or .NET), which shoal refuses (docs/decisions/recorded-answers-not-followed.md)"
+	whyRegions          = "needs a second region and account to reach the function from; nothing is recorded"
+	whyStale            = "stale id from an unmerged revision of the parametrisation (LocalStack ff1c31bce): no revision of test_lambda_api.py holds the request that produced it"
+	whyNotRecorded      = "nothing is recorded: the test skips itself (the call succeeds on AWS)"
 )
 
 var leftOut = map[string]string{
-	"TestLambdaFunction::test_ops_on_nonexisting_version[get_function_event_invoke_config]":           whyEventInvokeConfig,
-	"TestLambdaFunction::test_ops_on_nonexisting_fn[get_function_event_invoke_config]":                whyEventInvokeConfig,
-	"TestLambdaFunction::test_get_function_wrong_region[get_function_event_invoke_config]":            whyEventInvokeConfig,
-	"TestLambdaEventInvokeConfig::test_lambda_eventinvokeconfig_exceptions":                           whyEventInvokeConfig,
-	"TestLambdaEventInvokeConfig::test_lambda_eventinvokeconfig_lifecycle":                            whyEventInvokeConfig,
 	"TestLambdaFunction::test_ops_on_nonexisting_fn[get_function_code_signing_config]":                whyCodeSigning,
 	"TestLambdaFunction::test_get_function_wrong_region[get_function_code_signing_config]":            whyCodeSigning,
 	"TestCodeSigningConfig::test_function_code_signing_config":                                        whyCodeSigning,
@@ -86,6 +80,7 @@ func allScenarioGroups() map[string][]recordedScenario {
 		"layers":      layerScenarios,
 		"permissions": permissionScenarios,
 		"urls":        urlScenarios,
+		"eventinvoke": eventInvokeScenarios,
 	}
 }
 
