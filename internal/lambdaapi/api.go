@@ -259,9 +259,8 @@ func (a *api) routes() {
 	h("POST /2021-11-15/functions/{name}/response-streaming-invocations", a.invokeWithResponseStream)
 	h("GET /shoal/v1/code/{sha}", a.getCode)
 	a.asyncRoutes(h)
-	h("/", func(w http.ResponseWriter, r *http.Request) error {
-		return awserr.UnknownOperation("Unknown operation %s %s", r.Method, r.URL.Path)
-	})
+	// Every other operation of the API answers that shoal does not implement it.
+	h("/", a.unimplemented)
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveRecovering(a.mux, a.log, w, r) }
