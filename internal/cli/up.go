@@ -77,6 +77,8 @@ func newUpCmd() *cobra.Command {
 	f.DurationVar(&cfg.LaunchDelay, "launch-delay", 0, "emulate an instance's boot time before its agent starts (e.g. 90s)")
 	f.Var(retentionFlag{&cfg.UsageRetention}, "usage-retention",
 		"how long the usage ledger keeps its events, e.g. 90d or 2160h; 0 keeps them for ever (default 400d)")
+	f.DurationVar(&cfg.AsyncRetryDelay, "async-retry-delay", time.Minute,
+		"wait before retrying an asynchronous event after a function error (the second retry waits twice as long)")
 	cluster.add(f)
 	return c
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/asyncq"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/codecache"
@@ -86,6 +87,11 @@ type Config struct {
 	Cluster *ClusterConfig
 	// SecretFile holds the cluster secret (default <data>/cluster-secret).
 	SecretFile string
+
+	// AsyncRetryDelay is the wait before an asynchronous event's second
+	// attempt after a function error; the third waits twice as long (Lambda:
+	// 1 minute, the default).
+	AsyncRetryDelay time.Duration
 }
 
 // Values of Config.Auth.
@@ -146,6 +152,12 @@ func (c *Config) Validate() error {
 	if len(c.Zones) == 0 {
 		c.Zones = []string{c.Region + "a", c.Region + "b", c.Region + "c"}
 	}
+	if c.AsyncRetryDelay == 0 {
+		c.AsyncRetryDelay = time.Minute
+	}
+	if c.AsyncRetryDelay < 0 {
+		return fmt.Errorf("async retry delay %s: must not be negative", c.AsyncRetryDelay)
+	}
 	if c.AccountConcurrency < 1 {
 		return fmt.Errorf("account concurrency %d: must be at least 1", c.AccountConcurrency)
 	}
@@ -195,6 +207,7 @@ type Server struct {
 	logs    *logs.Store
 	router  *router.Router
 	managed *managedPlane
+	async   *asyncq.Queue
 	metrics *serverMetrics
 	meter   *ledger.Recorder // nil with Config.NoMeter
 	// provUsage records Provisioned Concurrency time; nil without a meter.
@@ -390,6 +403,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 	s.metrics = newServerMetrics(s)
 	inv := &invoker{reg: s.reg, router: s.router, managed: s.managed.router, metrics: s.metrics, cfg: cfg}
+	if inv.async, err = s.openAsync(ctx, dataDir, inv, apiCfg.MaxInvokeResponseBytes); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	s.async = inv.async
 	api := lambdaapi.New(apiCfg, s.reg, inv, logger)
 	mux := http.NewServeMux()
 	mux.Handle("/shoal/v1/functions/{name}/logs", s.logs.Handler())
@@ -487,6 +504,11 @@ func (s *Server) Close() error {
 			errs = append(errs, fmt.Errorf("function URLs: %w", err))
 		}
 	}
+	if s.async != nil {
+		// Asynchronous invocations under way finish too; the rest stay queued.
+		s.async.Close(ctx)
+		s.async = nil
+	}
 	if s.cancel != nil {
 		s.cancel()
 		<-s.loops
@@ -498,6 +520,11 @@ func (s *Server) Close() error {
 // closeParts closes whatever Start opened, in reverse order.
 func (s *Server) closeParts() error {
 	var errs []error
+	if s.async != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		s.async.Close(ctx)
+		cancel()
+	}
 	if s.managed != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		if err := s.managed.close(ctx); err != nil {

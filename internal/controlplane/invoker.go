@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/asyncq"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/lambdaapi"
 	"github.com/shoal-dev/shoal/internal/registry"
@@ -19,6 +20,8 @@ type invoker struct {
 	managed *router.Managed
 	metrics *serverMetrics
 	cfg     Config
+	// async queues asynchronous invocations (async.go).
+	async *asyncq.Queue
 }
 
 var _ lambdaapi.Invoker = (*invoker)(nil)
