@@ -1,6 +1,6 @@
 // Command gofn is the aws-lambda-go function the end-to-end tests and benchmarks
 // deploy. What it does depends on the event's "op": echo (the default: returns the
-// event), sleep, error, panic, crash, oom, env, context, tmp, and the streamed
+// event), sleep, error, panic, crash, oom, env, context, tmp, mark, and the streamed
 // answers stream, streambig and streamfail (stream.go). A function URL's event
 // is answered by url.go.
 package main
@@ -104,6 +104,27 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	case "log":
 		fmt.Println("hello from the function:", ev.Value)
 		return "logged", nil
+	case "mark":
+		// Leaves a trace of each run in $MARK_DIR (a directory of the host,
+		// for tests of functions that run without isolation): a line in
+		// <key>.start when it starts and in <key>.done when it returns. With
+		// value "wait" it waits, between the two, until $MARK_DIR/release
+		// exists.
+		lc, _ := lambdacontext.FromContext(ctx)
+		dir := os.Getenv("MARK_DIR")
+		if err := appendLine(dir+"/"+ev.Key+".start", lc.AwsRequestID); err != nil {
+			return nil, err
+		}
+		for ev.Value == "wait" {
+			if _, err := os.Stat(dir + "/release"); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := appendLine(dir+"/"+ev.Key+".done", lc.AwsRequestID); err != nil {
+			return nil, err
+		}
+		return map[string]string{"marked": ev.Key, "request_id": lc.AwsRequestID}, nil
 	case "tmp":
 		if ev.Value != "" {
 			if err := os.WriteFile("/tmp/"+ev.Key, []byte(ev.Value), 0o644); err != nil {
@@ -118,6 +139,18 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return string(b), nil
 	}
 	return nil, fmt.Errorf("unknown op %q", ev.Op)
+}
+
+func appendLine(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // main starts the function. GOFN_IDLE_CONNS, when set, is how many idle
