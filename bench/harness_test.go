@@ -120,7 +120,13 @@ func startProcess(b *testing.B, addr string, environ []string, name string, args
 // the load clients sign with it too (signerFor).
 func shoalUp(b *testing.B, args ...string) (endpoint string, pid int, client *lambda.Client) {
 	b.Helper()
-	addr, data := freeAddr(b), b.TempDir()
+	return shoalUpIn(b, b.TempDir(), args...)
+}
+
+// shoalUpIn is shoalUp with the data directory given.
+func shoalUpIn(b *testing.B, data string, args ...string) (endpoint string, pid int, client *lambda.Client) {
+	b.Helper()
+	addr := freeAddr(b)
 	pid = startProcess(b, addr, shoalEnv(), filepath.Join(binaries(b), "shoal"),
 		append([]string{"up", "--data", data, "--listen", addr, "--metrics-listen", "127.0.0.1:0", "--url-listen", "127.0.0.1:0"}, args...)...)
 	endpoint = "http://" + addr
