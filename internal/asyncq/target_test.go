@@ -1,6 +1,10 @@
 package asyncq
 
-import "testing"
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
 
 func TestParseTarget(t *testing.T) {
 	const region, account = "us-east-1", "123456789012"
@@ -54,4 +58,36 @@ func TestDestinationPattern(t *testing.T) {
 			t.Errorf("MatchesPattern(%q) = %v, want %v", arn, got, want)
 		}
 	}
+}
+
+// FuzzParseTarget: whatever a destination ARN holds, a subject target is a
+// literal subject under SubjectPrefix and a function target a function name
+// of this account and region.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"arn:aws:nats:us-east-1:123456789012:lambda.orders.failed",
+		"arn:aws:lambda:us-east-1:123456789012:function:f:1", "arn:aws:nats:us-east-1:123456789012:shoal.>",
+		"arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:nats:us-east-1:123456789012:lambda.a b", ""} {
+		f.Add(s)
+	}
+	name := regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	f.Fuzz(func(t *testing.T, arn string) {
+		tg := ParseTarget(arn, "us-east-1", "123456789012")
+		switch tg.Kind {
+		case TargetSubject:
+			if !strings.HasPrefix(tg.Subject, SubjectPrefix) || strings.ContainsAny(tg.Subject, "*> \t\r\n") ||
+				strings.Contains(tg.Subject, "..") || strings.HasSuffix(tg.Subject, ".") {
+				t.Fatalf("subject %q from %q", tg.Subject, arn)
+			}
+			if SubjectARN("us-east-1", "123456789012", tg.Subject) != arn {
+				t.Fatalf("%q is not the ARN of its subject %q", arn, tg.Subject)
+			}
+		case TargetFunction:
+			if !name.MatchString(tg.Function) || !strings.HasPrefix(arn, "arn:aws:lambda:us-east-1:123456789012:function:") {
+				t.Fatalf("function %q from %q", tg.Function, arn)
+			}
+		case TargetOtherService, TargetInvalid:
+		default:
+			t.Fatalf("kind %d", tg.Kind)
+		}
+	})
 }

@@ -2,10 +2,13 @@ package lambdaapi
 
 import (
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/shoal-dev/shoal/internal/asyncq"
 	"github.com/shoal-dev/shoal/internal/awserr"
 )
 
@@ -292,6 +295,43 @@ func FuzzRuntimeManagementBody(f *testing.F) {
 		}
 		if (c.UpdateRuntimeOn == "Manual") != (c.RuntimeVersionArn != "") {
 			t.Fatalf("accepted %+v", c)
+		}
+	})
+}
+
+// FuzzEventInvokeConfigBody: a Put or Update body that is accepted sets
+// something, within Lambda's limits, with destinations of Lambda's pattern;
+// anything else is a client error.
+func FuzzEventInvokeConfigBody(f *testing.F) {
+	f.Add(`{"MaximumRetryAttempts":1}`)
+	f.Add(`{"MaximumEventAgeInSeconds":59}`)
+	f.Add(`{"DestinationConfig":{"OnSuccess":{"Destination":"arn:aws:nats:us-east-1:123456789012:lambda.x"},"OnFailure":{}}}`)
+	f.Add(`{"DestinationConfig":{"OnFailure":{"Destination":"arn:aws:_-/!lambda:us-east-1:123456789012:function:f"}}}`)
+	f.Add(`{}`)
+	f.Add(`{`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := parseEventInvokeConfig(httptest.NewRequest(http.MethodPut, "/", strings.NewReader(body)))
+		if err != nil {
+			if e := awserr.As(err); e == nil || e.Status < 400 || e.Status >= 500 {
+				t.Fatalf("refusal %v is not a Lambda client error", err)
+			}
+			return
+		}
+		if req.MaximumRetryAttempts == nil && req.MaximumEventAgeInSeconds == nil && req.DestinationConfig == nil {
+			t.Fatal("accepted a body that sets nothing")
+		}
+		if n := req.MaximumRetryAttempts; n != nil && (*n < 0 || *n > 2) {
+			t.Fatalf("accepted %d retries", *n)
+		}
+		if n := req.MaximumEventAgeInSeconds; n != nil && (*n < 60 || *n > 21600) {
+			t.Fatalf("accepted a maximum age of %d s", *n)
+		}
+		if d := req.DestinationConfig; d != nil {
+			for _, dst := range []*destinationRequest{d.OnSuccess, d.OnFailure} {
+				if dst != nil && dst.Destination != nil && !asyncq.MatchesPattern(*dst.Destination) {
+					t.Fatalf("accepted destination %q", *dst.Destination)
+				}
+			}
 		}
 	})
 }
