@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go"
 
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
@@ -224,7 +225,7 @@ func TestCredentialsFileProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		_, err := c.ListFunctions(ctx(t), &lambda.ListFunctionsInput{})
 		return err
 	})
@@ -365,7 +366,7 @@ func TestUpSaysHowToSign(t *testing.T) {
 	p := runShoalUp(t, dataDir, freePort(t))
 	want := "  export AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dataDir, "credentials") + " AWS_DEFAULT_REGION=us-east-1\n"
 	var line string
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		out := p.output.String()
 		if i := strings.Index(out, want); i >= 0 {
 			line = strings.TrimSpace(out[i : i+len(want)])
@@ -385,7 +386,7 @@ func TestUpSaysHowToSign(t *testing.T) {
 
 	open := runShoalUp(t, t.TempDir(), freePort(t), "--auth", "none")
 	defer open.stop(t)
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		out := open.output.String()
 		if !strings.Contains(out, "warning: --auth none: the API accepts every request, signed or not") ||
 			!strings.Contains(out, "The API takes any request (--auth none).") {

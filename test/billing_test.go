@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/pricing"
 )
 
@@ -103,7 +104,7 @@ func TestBilling(t *testing.T) {
 		FunctionName: aws.String("bill-pc"), Qualifier: aws.String(pcVer), ProvisionedConcurrentExecutions: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		got, err := s.client.GetProvisionedConcurrencyConfig(ctx(t), &lambda.GetProvisionedConcurrencyConfigInput{
 			FunctionName: aws.String("bill-pc"), Qualifier: aws.String(pcVer)})
 		if err != nil {
@@ -126,7 +127,7 @@ func TestBilling(t *testing.T) {
 	if len(instances) == 0 {
 		t.Fatal("the capacity provider has no running instance")
 	}
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		evs, err := ledgerSince(s.http, s.endpoint, time.Now().Add(-time.Hour))
 		if err != nil {
 			return err
@@ -219,7 +220,7 @@ func TestBilling(t *testing.T) {
 	}
 
 	// Wait for the ledger to hold every invocation and segments past the period's end.
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		evs, err := ledgerSince(s.http, s.endpoint, since)
 		if err != nil {
 			return err

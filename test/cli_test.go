@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/cli"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // shoalCLI runs a shoal client command in this process against s.
@@ -65,7 +66,7 @@ func TestFnCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "clifn:1") {
 		t.Fatalf("get exit %d: %s", code, out)
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		out, errOut, code = shoalCLI(t, s, "fn", "logs", "clifn")
 		if code != 0 || !strings.Contains(out, "hello from node cli") || !strings.Contains(out, "END RequestId:") {
 			return errUnexpected("logs", out+errOut)

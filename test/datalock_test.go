@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // TestSecondShoalOnOneDataDir: a second `shoal up` on a data directory that
@@ -64,7 +65,7 @@ func TestSecondShoalOnOneDataDir(t *testing.T) {
 	for i := range after {
 		invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("held"), Payload: []byte(fmt.Sprintf(`{"m":%d}`, i))})
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		events, err := ledgerSince(s.http, first.endpoint, start)
 		if err != nil {
 			return err

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // panicRounds is how many times each test makes aws-lambda-go panic and
@@ -73,7 +75,7 @@ func TestInvokeAfterPanic(t *testing.T) {
 		FunctionName: aws.String("panicky"), Qualifier: aws.String(ver), ProvisionedConcurrentExecutions: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		got, err := s.client.GetProvisionedConcurrencyConfig(ctx(t), &lambda.GetProvisionedConcurrencyConfigInput{
 			FunctionName: aws.String("panicky"), Qualifier: aws.String(ver)})
 		if err != nil {
@@ -115,7 +117,7 @@ func TestManagedInvokeAfterPanic(t *testing.T) {
 	for round := range panicRounds {
 		// Wait until the environment the last panic ended is replaced, so
 		// that each round starts with the full fleet.
-		eventually(t, time.Minute, func() error {
+		poll.Until(t, time.Minute, func() error {
 			if envs, _, _ := readyEnvs(getFleet(t, s), "mpanic", ver); envs != 3 {
 				return fmt.Errorf("%d ready environments, want 3", envs)
 			}
@@ -134,7 +136,7 @@ func TestManagedInvokeAfterPanic(t *testing.T) {
 				}
 			})
 		}
-		eventually(t, 10*time.Second, func() error {
+		poll.Until(t, 10*time.Second, func() error {
 			if _, _, inFlight := readyEnvs(getFleet(t, s), "mpanic", ver); inFlight < 3 {
 				return fmt.Errorf("%d invocations in flight, want 3", inFlight)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // functionError invokes and expects an Unhandled function error of errorType.
@@ -88,13 +89,13 @@ func TestFunctionFailures(t *testing.T) {
 		if err != nil || !strings.Contains(string(tail), report) {
 			t.Errorf("tail %q (%v), want the INIT_REPORT", tail, err)
 		}
-		eventually(t, 20*time.Second, func() error {
+		poll.Until(t, 20*time.Second, func() error {
 			if log, _, _ := shoalCLI(t, s, "fn", "logs", "nobootstrap"); !strings.Contains(log, report) {
 				return fmt.Errorf("shoal fn logs shows no INIT_REPORT:\n%s", log)
 			}
 			return nil
 		})
-		eventually(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			events, err := ledgerSince(s.http, s.endpoint, start)
 			if err != nil {
 				return err
@@ -204,7 +205,7 @@ func TestAccountConcurrencyLimit(t *testing.T) {
 // (their START lines are in the function's log).
 func waitStarted(t *testing.T, s *shoal, function string, n int) {
 	t.Helper()
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if got := strings.Count(readLogs(t, s, function), "START RequestId:"); got < n {
 			return fmt.Errorf("%d of %d invocations started", got, n)
 		}
@@ -236,7 +237,7 @@ func TestProvisionedConcurrency(t *testing.T) {
 	if put.Status != types.ProvisionedConcurrencyStatusEnumInProgress || aws.ToInt32(put.RequestedProvisionedConcurrentExecutions) != 2 {
 		t.Fatalf("put = %+v", put)
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		got, err := s.client.GetProvisionedConcurrencyConfig(ctx(t), &lambda.GetProvisionedConcurrencyConfigInput{
 			FunctionName: aws.String("pc"), Qualifier: aws.String("live")})
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 func invoke(t *testing.T, s *shoal, in *lambda.InvokeInput) *lambda.InvokeOutput {
@@ -219,7 +221,7 @@ func TestInvokeJSONLogFormat(t *testing.T) {
 		LoggingConfig: &types.LoggingConfig{LogFormat: types.LogFormatJson, ApplicationLogLevel: types.ApplicationLogLevelInfo}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if _, text := tail("at info"); !strings.Contains(text, "hello from the function: at info\n") {
 			return fmt.Errorf("the function's line is missing at INFO:\n%s", text)
 		}

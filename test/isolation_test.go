@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/shoal-dev/shoal/internal/netlab"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // hostilePy is a function that tries every way out of its environment it
@@ -239,7 +240,7 @@ func TestHostileFunction(t *testing.T) {
 		EphemeralStorage: &types.EphemeralStorage{Size: aws.Int32(1024)}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		got, err := s.client.GetFunctionConfiguration(ctx(t), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("hostile")})
 		if err != nil {
 			return err
@@ -274,7 +275,7 @@ func TestHostileFunction(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if served.Load() < 10 {
 			return fmt.Errorf("%d victim invocations served", served.Load())
 		}

@@ -230,22 +230,6 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// eventually polls f until it succeeds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 type serverConfig = controlplane.Config
 
 // isErrAs is errors.As for the SDK's typed errors.

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sysmon"
 )
 
@@ -95,7 +96,7 @@ func createCapacityProvider(t *testing.T, s *shoal, name string) string {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(out.CapacityProvider.CapacityProviderArn)
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		got, err := s.client.GetCapacityProvider(ctx(t), &lambda.GetCapacityProviderInput{CapacityProviderName: aws.String(name)})
 		if err != nil {
 			return err
@@ -126,7 +127,7 @@ func createManagedFn(t *testing.T, s *shoal, name, cpArn string, concurrency int
 
 func waitVersionState(t *testing.T, s *shoal, name, version string, want types.State) {
 	t.Helper()
-	eventually(t, 3*time.Minute, func() error {
+	poll.Until(t, 3*time.Minute, func() error {
 		got, err := s.client.GetFunctionConfiguration(ctx(t), &lambda.GetFunctionConfigurationInput{
 			FunctionName: aws.String(name), Qualifier: aws.String(version)})
 		if err != nil {
@@ -283,7 +284,7 @@ func TestManagedInstances(t *testing.T) {
 				MinExecutionEnvironments: aws.Int32(2), MaxExecutionEnvironments: aws.Int32(6)}}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			sc, err := s.client.GetFunctionScalingConfig(ctx(t), &lambda.GetFunctionScalingConfigInput{FunctionName: aws.String("mi"), Qualifier: aws.String(ver)})
 			if err != nil {
 				return err
@@ -311,7 +312,7 @@ func publishBounded(t *testing.T, s *shoal, name string, n int32) string {
 		t.Fatal(err)
 	}
 	waitVersionState(t, s, name, ver, types.StateActive)
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		if envs, _, _ := readyEnvs(getFleet(t, s), name, ver); envs != int(n) {
 			return fmt.Errorf("%d ready environments, want %d", envs, n)
 		}
@@ -338,7 +339,7 @@ func TestManagedSaturationThrottlesAtOnce(t *testing.T) {
 			done <- struct{}{}
 		})
 	}
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if _, _, inFlight := readyEnvs(getFleet(t, s), "sat", ver); inFlight < slots {
 			return fmt.Errorf("%d of %d slots busy", inFlight, slots)
 		}
@@ -499,7 +500,7 @@ func TestManagedInstanceLoss(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(outcomes) < 20 {
@@ -512,7 +513,7 @@ func TestManagedInstanceLoss(t *testing.T) {
 	}
 	// The fleet notices the loss.
 	var lost time.Time
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		for _, in := range getFleet(t, s).Instances {
 			if in.ID == victim && in.State == "running" {
 				return fmt.Errorf("instance %s still running", victim)
@@ -522,7 +523,7 @@ func TestManagedInstanceLoss(t *testing.T) {
 		return nil
 	})
 	// It is replaced: three ready environments again, on running instances.
-	eventually(t, 2*time.Minute, func() error {
+	poll.Until(t, 2*time.Minute, func() error {
 		envs, zones, _ := readyEnvs(getFleet(t, s), "loss", ver)
 		if envs != 3 {
 			return fmt.Errorf("%d ready environments in zones %v", envs, zones)
@@ -625,7 +626,7 @@ func TestManagedActiveThroughLoss(t *testing.T) {
 		t.Fatalf("crash: %v, %v", out, err)
 	}
 	codes := map[string]int{}
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		got, err := s.client.GetFunctionConfiguration(ctx(t), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("one"), Qualifier: aws.String(ver)})
 		if err != nil {
 			return err
@@ -705,7 +706,7 @@ func TestManagedRepublishInPlace(t *testing.T) {
 		}
 	}
 	// The old revision's environment goes; one environment stays.
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		n := 0
 		for _, in := range getFleet(t, s).Instances {
 			for _, e := range in.Environments {
@@ -725,7 +726,7 @@ func TestManagedRepublishInPlace(t *testing.T) {
 	if _, err := s.client.DeleteFunction(ctx(t), &lambda.DeleteFunctionInput{FunctionName: fn, Qualifier: aws.String(ver)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		if envs, _, _ := readyEnvs(getFleet(t, s), "re", ver); envs != 0 {
 			return fmt.Errorf("%d environments of deleted version %s", envs, ver)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // usageEvents reads the ledger through GET /shoal/v1/usage; raw keeps every
@@ -108,7 +109,7 @@ func TestLedgerSurvivesKills(t *testing.T) {
 	go load("metered-mi", ver)
 
 	waitCount := func(fn string, n int) {
-		eventually(t, 2*time.Minute, func() error {
+		poll.Until(t, 2*time.Minute, func() error {
 			if got := done.count(fn); got < n {
 				return fmt.Errorf("%s: %d invocations completed, waiting for %d", fn, got, n)
 			}
@@ -158,7 +159,7 @@ func TestLedgerSurvivesKills(t *testing.T) {
 	done.mu.Unlock()
 	t.Logf("%d invocations completed (%d on-demand, %d managed)", len(want), done.count("metered-od"), done.count("metered-mi"))
 	var stored map[string]int
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		events, err := usageEvents(p, true)
 		if err != nil {
 			return err
@@ -217,7 +218,7 @@ func TestLedgerSurvivesKills(t *testing.T) {
 	// to its agent's last heartbeat (1 s apart) when the agent died with the
 	// control plane (it is confined, and its sandbox dies with shoal), or past
 	// the death when the next control plane adopted it.
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		events, err := usageEvents(p, false)
 		if err != nil {
 			return err

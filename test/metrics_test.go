@@ -15,6 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // promScrape is one scrape of a /metrics endpoint, parsed with Prometheus'
@@ -145,7 +147,7 @@ func TestMetrics(t *testing.T) {
 				invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("od"), Payload: []byte(`{"op":"sleep","ms":2000}`)})
 			})
 		}
-		eventually(t, 20*time.Second, func() error {
+		poll.Until(t, 20*time.Second, func() error {
 			if got := scrapeMetrics(t, url).value("shoal_function_concurrent_executions", fv); got != 3 {
 				return fmt.Errorf("concurrent executions %v, want 3", got)
 			}
@@ -191,7 +193,7 @@ func TestMetrics(t *testing.T) {
 		fv := promLabels("function", "mim", "version", ver)
 
 		// The fleet as the scaler sees it: three environments allocated.
-		eventually(t, 20*time.Second, func() error {
+		poll.Until(t, 20*time.Second, func() error {
 			m := scrapeMetrics(t, url)
 			if got := m.value("shoal_execution_environments", withLabel(fn, "state", "ready")); got != 3 {
 				return fmt.Errorf("ready environments %v, want 3", got)
@@ -237,7 +239,7 @@ func TestMetrics(t *testing.T) {
 				}
 			})
 		}
-		eventually(t, 20*time.Second, func() error {
+		poll.Until(t, 20*time.Second, func() error {
 			m := scrapeMetrics(t, url)
 			if got := m.value("shoal_function_concurrent_executions", fv); got != slots {
 				return fmt.Errorf("concurrent executions %v, want %d", got, slots)
@@ -259,7 +261,7 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("allocating: %s", out.Payload)
 		}
 
-		eventually(t, 20*time.Second, func() error {
+		poll.Until(t, 20*time.Second, func() error {
 			m := scrapeMetrics(t, url)
 			if got := m.value("shoal_function_throttles_total", withLabel(fv, "cause", "concurrency")); got != 1 {
 				return fmt.Errorf("concurrency throttles %v, want 1", got)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // shoalProcess is the shoal binary running `shoal up`.
@@ -164,7 +166,7 @@ func TestRestartKeepsFunctions(t *testing.T) {
 		inflight <- err
 	}()
 	// Wait until the slow invocation has started in its environment (its START line).
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if n := strings.Count(readLogs(t, s, "keep"), "START RequestId:"); n < 2 {
 			return fmt.Errorf("%d START lines", n)
 		}

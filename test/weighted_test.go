@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // publishTwo publishes versions 1 and 2 of fn, which differ in an environment
@@ -101,7 +103,7 @@ func TestWeightedAlias(t *testing.T) {
 	}
 	// shoal's log of the function holds a START line per invocation, each naming
 	// the version that ran.
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		got := map[string]int{}
 		for _, m := range startVersionRE.FindAllStringSubmatch(readLogs(t, s, "canary"), -1) {
 			got[m[1]]++
@@ -125,7 +127,7 @@ func TestWeightedAliasProvisioned(t *testing.T) {
 		FunctionName: aws.String("pcw"), Qualifier: aws.String("live"), ProvisionedConcurrentExecutions: aws.Int32(4)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		got, err := s.client.GetProvisionedConcurrencyConfig(ctx(t), &lambda.GetProvisionedConcurrencyConfigInput{
 			FunctionName: aws.String("pcw"), Qualifier: aws.String("live")})
 		if err != nil {
@@ -176,7 +178,7 @@ func TestWeightedAliasProvisioned(t *testing.T) {
 		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, func() error {
+	poll.Until(t, 60*time.Second, func() error {
 		got, err := s.client.GetProvisionedConcurrencyConfig(ctx(t), &lambda.GetProvisionedConcurrencyConfigInput{
 			FunctionName: aws.String("pcw"), Qualifier: aws.String("live")})
 		if err != nil {

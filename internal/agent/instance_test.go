@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
@@ -74,7 +75,7 @@ func (ta *testAgent) start(t *testing.T, envID string, n int) EnvStatus {
 // envState waits until a heartbeat shows environment id in state (or gone, for "").
 func (ta *testAgent) waitEnv(t *testing.T, id, state string) {
 	t.Helper()
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		hb, ok := ta.hbs.get(ta.cfg.ID)
 		if !ok {
 			return errors.New("no heartbeat yet")
@@ -144,7 +145,7 @@ func TestSaturatedEnvironmentRefusesAtOnce(t *testing.T) {
 		t.Fatalf("ok %d, refused at once %d, refused late %d, other errors %v", ok.Load(), refusedBeforeAnyFinished, refusedAfter, other)
 	}
 	// Heartbeats count what happened: 10 at once at the peak, 10 run, 20 refused.
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		hb, _ := ta.hbs.get(ta.cfg.ID)
 		for _, e := range hb.Environments {
 			if e.ID == "env-a" {
@@ -216,7 +217,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 
 	// CPU above the threshold: refused until it falls again.
 	ta.metrics.set(0.97, 0)
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := refusal("env-a"); got != wire.ReasonCPU {
 			return fmt.Errorf("reason %q", got)
 		}
@@ -224,14 +225,14 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	})
 	hb, _ := ta.hbs.get(ta.cfg.ID)
 	ta.metrics.set(0.1, 7*1024+900) // m7i.large has 8 GiB: 98 % used
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := refusal("env-a"); got != wire.ReasonMemory {
 			return fmt.Errorf("reason %q", got)
 		}
 		return nil
 	})
 	ta.metrics.set(0.1, 1024)
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := refusal("env-a"); got != "" {
 			return fmt.Errorf("reason %q", got)
 		}
@@ -243,7 +244,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	}
 
 	// An environment that works shows CPU utilisation in heartbeats.
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		res, err := ta.conn.Invoke(ctx, "env-b", env.Invocation{RequestID: "burn", Payload: []byte(`{"op":"oom","mb":128}`)})
 		if err != nil || res.FunctionError != "" {
 			return fmt.Errorf("burn: %s %v", res.Payload, err)
@@ -274,7 +275,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	// Stop drains: an invocation in flight finishes, new ones are refused.
 	// Earlier invocations hold their slots until the runtime asks for its
 	// next event, so wait for them to free before counting the slow one.
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		hb, _ := ta.hbs.get(ta.cfg.ID)
 		for _, e := range hb.Environments {
 			if e.ID == "env-a" && e.InFlight == 0 {
@@ -291,7 +292,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 		}
 		slow <- err
 	}()
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		hb, _ := ta.hbs.get(ta.cfg.ID)
 		for _, e := range hb.Environments {
 			if e.ID == "env-a" && e.InFlight == 1 {
@@ -302,7 +303,7 @@ func TestRefusalsAndLifecycle(t *testing.T) {
 	})
 	stopped := make(chan error, 1)
 	go func() { stopped <- ta.client.StopEnvironment(ctx, ta.cfg.ID, "env-a") }()
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if got := refusal("env-a"); got != wire.ReasonDraining && got != wire.ReasonUnknown {
 			return fmt.Errorf("reason %q", got)
 		}
@@ -357,7 +358,7 @@ func TestShutdownEndsRun(t *testing.T) {
 	started := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- Run(context.Background(), cfg, Deps{Logger: testLogger(), Metrics: &fakeMetrics{}}) }()
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if _, ok := hbs.get("i-run"); !ok {
 			return errors.New("no heartbeat")
 		}
@@ -365,7 +366,7 @@ func TestShutdownEndsRun(t *testing.T) {
 	})
 	// The alive stamp follows the heartbeats.
 	var first time.Time
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		at, ok := LastAlive(cfg.WorkDir)
 		switch {
 		case !ok:
@@ -386,7 +387,7 @@ func TestShutdownEndsRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if hb, _ := hbs.get("i-run"); hb.State != StateTerminated {
 			return fmt.Errorf("state %q", hb.State)
 		}
@@ -405,7 +406,7 @@ func TestServesOverTCP(t *testing.T) {
 	}
 	defer a.Close()
 	var hb Heartbeat
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		var ok bool
 		if hb, ok = hbs.get("i-tcp"); !ok {
 			return errors.New("no heartbeat")
@@ -458,14 +459,14 @@ func TestPanicsDoNotStopTheAgent(t *testing.T) {
 
 	ta.metrics.panics.Store(true)
 	hb, _ := ta.hbs.get(ta.cfg.ID)
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if ta.metrics.panicked.Load() == 0 {
 			return errors.New("no heartbeat round has sampled yet")
 		}
 		return nil
 	})
 	ta.metrics.panics.Store(false)
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if now, _ := ta.hbs.get(ta.cfg.ID); now.Seq <= hb.Seq+2 {
 			return fmt.Errorf("heartbeat %d, want past %d", now.Seq, hb.Seq+2)
 		}

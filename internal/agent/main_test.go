@@ -78,22 +78,6 @@ func zipFile(path, name string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// eventually polls f until it succeeds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // fakeMetrics reports what the test sets; with panics set, it panics.
 type fakeMetrics struct {
 	cpu      atomic.Uint64

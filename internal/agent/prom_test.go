@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/guard"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -70,7 +71,7 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 		"zone": "us-east-1a", "function": "sleepy", "version": "1", "environment": "env-m"}
 
 	// The heartbeat announces the endpoint and the environment's allocation.
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		hb, _ := ta.hbs.get(ta.cfg.ID)
 		if hb.MetricsAddr != addr {
 			return fmt.Errorf("heartbeat metrics address %q, want %q", hb.MetricsAddr, addr)
@@ -112,7 +113,7 @@ func TestAgentMetricsEndpoint(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		m := scrapeAgent(t, addr)
 		if got, _ := agentSample(m, "shoal_agent_environment_in_flight", labels); got != 3 {
 			return fmt.Errorf("in flight %v, want 3", got)
@@ -166,7 +167,7 @@ func TestEnvironmentMemoryUtilization(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 128 of 512 MB are held by the function now: at least a quarter.
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		hb, _ := ta.hbs.get(ta.cfg.ID)
 		for _, e := range hb.Environments {
 			if e.ID == "env-mem" {

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 func authBus(t *testing.T) (*Bus, Secret) {
@@ -154,23 +157,19 @@ func TestAgentPermissions(t *testing.T) {
 	}
 	// The server's refusals arrive asynchronously.
 	refused := []string{"shoal.agent.i-2.cmd", "shoal.fleet.hb.i-2", "logs.fn.i-2", "shoal.usage.invocation.fn.cp", "_INBOX.>", "shoal.fleet.hb.>"}
-	var missing []string
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	poll.Until(t, 10*time.Second, func() error {
 		errs := strings.Join(asyncErrs(), "\n")
-		missing = missing[:0]
+		var missing []string
 		for _, subj := range refused {
 			if !strings.Contains(errs, `"`+subj+`"`) {
 				missing = append(missing, subj)
 			}
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
-			break
+		if len(missing) > 0 {
+			return fmt.Errorf("no refusal for %v; refusals:\n%s", missing, errs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(missing) > 0 {
-		t.Errorf("no refusal for %v; refusals:\n%s", missing, strings.Join(asyncErrs(), "\n"))
-	}
+		return nil
+	})
 	if reg, err := js.KeyValue(short, "shoal_registry"); err == nil {
 		if _, err := reg.Get(short, "fn"); err == nil {
 			t.Error("an agent read the registry")

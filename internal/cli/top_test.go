@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // The recordings are two reads of GET /shoal/v1/fleet from a running shoal,
@@ -437,22 +438,6 @@ func (s *topBuffer) String() string {
 	return s.b.String()
 }
 
-// topWait polls f until it returns nil or timeout passes.
-func topWait(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // startTop runs runTop in the background with a fake clock, and returns a
 // function that lets the clock reach the next refresh.
 func startTop(t *testing.T, ctx context.Context, cfg topConfig, deps topDeps) (tick func(), done <-chan error) {
@@ -463,7 +448,7 @@ func startTop(t *testing.T, ctx context.Context, cfg topConfig, deps topDeps) (t
 	go func() { errc <- runTop(ctx, cfg, deps) }()
 	return func() {
 		t.Helper()
-		topWait(t, 10*time.Second, func() error {
+		poll.Until(t, 10*time.Second, func() error {
 			if clk.Waiters() == 0 {
 				return errors.New("shoal top is not waiting for its next refresh")
 			}
@@ -526,7 +511,7 @@ func TestTopScreen(t *testing.T) {
 	tick, done := startTop(t, ctx, topConfig{Endpoint: srv.URL, Interval: time.Second},
 		topDeps{Out: out, Screen: func() (int, int) { return width, height }})
 	tick()
-	topWait(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if n := strings.Count(out.String(), ansiHome); n < 2 {
 			return fmt.Errorf("%d frames drawn, want 2", n)
 		}

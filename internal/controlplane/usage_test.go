@@ -12,6 +12,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/router"
 )
 
@@ -70,7 +71,7 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 	}
 
 	var segs []meter.Event
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		evs, _, err := ledger.Read(ctx, js, ledger.Query{})
 		if err != nil {
 			return err
@@ -97,20 +98,5 @@ func TestProvisionedTimeSurvivesKill(t *testing.T) {
 		if final := i == 1; ev.Final != final {
 			t.Errorf("segment %d: final %v, want %v", i, ev.Final, final)
 		}
-	}
-}
-
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

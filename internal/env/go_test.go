@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 func TestGoEcho(t *testing.T) {
@@ -286,7 +288,7 @@ func TestGoBusyAndCancel(t *testing.T) {
 		_, err := env.Invoke(ctx, Invocation{RequestID: newReqID(), Payload: []byte(`{"mode":"sleep","sleepMs":300}`)})
 		first <- err
 	}()
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if env.InFlight() != 1 {
 			return errors.New("first invocation not in flight")
 		}
@@ -301,7 +303,7 @@ func TestGoBusyAndCancel(t *testing.T) {
 	}
 	// The runtime's late answer is accepted (aws-lambda-go would exit on
 	// anything but 202) and the slot frees up.
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if env.InFlight() != 0 {
 			return errors.New("slot still taken")
 		}
@@ -320,7 +322,7 @@ func TestGoClose(t *testing.T) {
 		r, _ := env.Invoke(context.Background(), Invocation{RequestID: newReqID(), Payload: []byte(`{"mode":"sleep","sleepMs":200}`)})
 		res <- r
 	}()
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if env.InFlight() != 1 {
 			return errors.New("not in flight")
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // Environments leave no goroutines behind once closed, whichever way they
@@ -40,7 +42,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		cancel()
 	}()
 	_, _ = env.Invoke(ctx, Invocation{RequestID: newReqID(), Payload: []byte(`{"mode":"sleep","sleepMs":50}`)})
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if env.InFlight() != 0 {
 			return context.DeadlineExceeded
 		}

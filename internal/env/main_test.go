@@ -63,22 +63,6 @@ func (m *memLogs) text() string {
 	return b.String()
 }
 
-// eventually polls f until it succeeds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func goSpec(name string) Spec {
 	return Spec{
 		FunctionName: name,

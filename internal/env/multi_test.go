@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // invokeAll runs n invocations at once and returns their results.
@@ -74,7 +76,7 @@ func TestGoMultiSlotBusy(t *testing.T) {
 	env := h.start(multiSpec(goSpec("multibusy"), 2))
 	done := make(chan []Result, 1)
 	go func() { done <- invokeAll(t, env, 2, `{"mode":"barrier","n":3}`) }()
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if n := env.InFlight(); n != 2 {
 			return fmt.Errorf("%d in flight", n)
 		}
@@ -113,7 +115,7 @@ func TestGoMultiSlotTimeout(t *testing.T) {
 			}
 			// It serves on: at once on another slot, or, with one slot, once the
 			// code that overran is done with it.
-			eventually(t, 10*time.Second, func() error {
+			poll.Until(t, 10*time.Second, func() error {
 				if k := env.InFlight(); k >= n {
 					return fmt.Errorf("%d of %d slots in flight", k, n)
 				}

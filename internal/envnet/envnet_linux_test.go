@@ -2,6 +2,7 @@ package envnet
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 func needNamespaces(t *testing.T) {
@@ -282,18 +285,18 @@ func TestPoolCloseReleasesNamespaces(t *testing.T) {
 	}
 	// Wait for the pool to have prepared its namespaces, then close it.
 	var prepared []string
-	for deadline := time.Now().Add(10 * time.Second); len(prepared) < 3; {
-		if time.Now().After(deadline) {
-			t.Fatal("the pool prepared no namespace")
-		}
+	poll.Until(t, 10*time.Second, func() error {
 		prepared = prepared[:0]
 		p.mu.Lock()
 		for _, r := range p.ready {
 			prepared = append(prepared, r.HostIface())
 		}
 		p.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
+		if len(prepared) < 3 {
+			return fmt.Errorf("the pool prepared %d of 3 namespaces", len(prepared))
+		}
+		return nil
+	})
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 var (
@@ -93,22 +94,6 @@ func buildBinaries(dir string) error {
 	return nil
 }
 
-// eventually polls f until it succeeds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func testLogger() *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -171,7 +156,7 @@ func stateOf(l *Local, id string) string {
 
 func waitState(t *testing.T, l *Local, id, want string) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if got := stateOf(l, id); got != want {
 			return fmt.Errorf("instance %s is %s, want %s", id, got, want)
 		}
@@ -212,7 +197,7 @@ func TestLocalFleet(t *testing.T) {
 		t.Errorf("zones %v", zones)
 	}
 	running := map[string]bool{}
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		for {
 			select {
 			case ev := <-events:
@@ -261,7 +246,7 @@ func TestLocalFleet(t *testing.T) {
 		CodeSha256: f.sha, Spec: spec}); err == nil {
 		t.Error("an instance of cp1 accepted an environment of cp2")
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		in, _ := l.Instance(ids[1])
 		if len(in.Environments) != 1 || in.Environments[0].State != agent.EnvReady || in.Environments[0].Slots != 4 {
 			return fmt.Errorf("environments %+v", in.Environments)
@@ -301,7 +286,7 @@ func TestLocalFleet(t *testing.T) {
 	// Terminate drains: an invocation in flight when it starts completes.
 	// r1's slot is held until the runtime asks for its next event, so wait
 	// for the heartbeats to show it free before counting the slow one.
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		in, _ := l.Instance(ids[1])
 		if len(in.Environments) == 1 && in.Environments[0].InFlight == 0 {
 			return nil
@@ -316,7 +301,7 @@ func TestLocalFleet(t *testing.T) {
 		}
 		slow <- err
 	}()
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		in, _ := l.Instance(ids[1])
 		if len(in.Environments) == 1 && in.Environments[0].InFlight == 1 {
 			return nil

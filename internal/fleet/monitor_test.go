@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // TestHeartbeatTimeoutWithFakeClock drives the provider's clock: an instance
@@ -69,7 +70,7 @@ func TestHeartbeatTimeoutWithFakeClock(t *testing.T) {
 	beat(agent.EnvStatus{ID: "e1", State: agent.EnvReady, Slots: 4, InFlight: 3})
 	// Heartbeats every second keep it running across many timeouts' worth of time.
 	for range 20 {
-		eventually(t, 5*time.Second, func() error {
+		poll.Until(t, 5*time.Second, func() error {
 			if in, _ := l.Instance("i-fake"); !in.LastHeartbeat.Equal(fake.Now()) {
 				return fmt.Errorf("heartbeat at %v not seen (now %v)", in.LastHeartbeat, fake.Now())
 			}
@@ -87,7 +88,7 @@ func TestHeartbeatTimeoutWithFakeClock(t *testing.T) {
 	default:
 	}
 	// Silence: lost once HeartbeatTimeout has passed, not before.
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if in, _ := l.Instance("i-fake"); !in.LastHeartbeat.Equal(fake.Now()) {
 			return fmt.Errorf("last heartbeat not seen")
 		}
@@ -182,7 +183,7 @@ func TestAdoptionRecordsTheGap(t *testing.T) {
 		c1.Advance(time.Second)
 	}
 	var until time.Time
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		for _, id := range []string{"i-gap", "i-dead"} {
 			e, err := l1.kv.Get(ctx, id)
 			if err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // Function lifecycle: create, get, update, delete, errors on missing functions and
@@ -301,7 +303,7 @@ func (r *replay) whileUpdating(name, path, body string, then func()) {
 	if _, err := io.WriteString(pw, body[:len(body)-1]); err != nil {
 		r.t.Fatal(err)
 	}
-	eventually(r.t, 10*time.Second, func() error {
+	poll.Until(r.t, 10*time.Second, func() error {
 		if s := field(r.getFunction("", name), "Configuration", "LastUpdateStatus"); s != "InProgress" {
 			return fmt.Errorf("LastUpdateStatus %q during an update, want InProgress", s)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // publishEvents stores one message per event, as a recorder would.
@@ -114,7 +115,7 @@ func TestRetention(t *testing.T) {
 	}
 	t0 := time.Now()
 	publishEvents(t, js, inv(1, t0), inv(2, t0))
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		info, err := stream.Info(ctx)
 		if err != nil {
 			return err

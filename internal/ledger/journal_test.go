@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // smallDisk mounts a tmpfs of size bytes in a new directory and removes it
@@ -109,7 +111,7 @@ func TestRolloverFailureKeepsSegment(t *testing.T) {
 	if r.Failed() != 1 {
 		t.Fatalf("%d events failed after room was made, want the 1 from before", r.Failed())
 	}
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if n := r.Published(); n != int64(recorded+10) {
 			return fmt.Errorf("published %d of %d", n, recorded+10)
 		}

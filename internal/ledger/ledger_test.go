@@ -21,24 +21,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/poll"
 
 	"github.com/shoal-dev/shoal/internal/meter"
 )
-
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func startBus(t *testing.T, dir, listen string) *bus.Bus {
 	t.Helper()
@@ -98,7 +84,7 @@ func TestRecordAndRead(t *testing.T) {
 	seg := &meter.Event{ID: "inst-a-1", Kind: meter.KindInstance, Start: t0, End: t0.Add(time.Minute), CapacityProvider: "cp1",
 		Instance: "a", InstanceType: "m7i.large", Zone: "us-east-1a", State: meter.InstanceRunning}
 	r.Record(seg)
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if n := r.Published(); n != 202 {
 			return fmt.Errorf("published %d of 202", n)
 		}
@@ -228,7 +214,7 @@ func TestRecorderSurvivesLedgerOutage(t *testing.T) {
 	for i := range 100 {
 		r.Record(inv(i, t0))
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if n := r.Published(); n != 100 {
 			return fmt.Errorf("published %d", n)
 		}
@@ -244,7 +230,7 @@ func TestRecorderSurvivesLedgerOutage(t *testing.T) {
 	}
 	b = startBus(t, natsDir, addr)
 	defer b.Close()
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if n := r.Published(); n < 300 {
 			return fmt.Errorf("published %d of 300 after the ledger came back", n)
 		}

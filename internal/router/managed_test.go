@@ -8,11 +8,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -96,7 +98,7 @@ func TestManagedSpreadsAndThrottles(t *testing.T) {
 			errs <- err
 		})
 	}
-	eventually(t, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		total := 0
 		for _, h := range fa.hits {
 			total += int(h.Load())

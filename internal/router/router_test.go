@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
@@ -135,106 +136,114 @@ func TestWarmReuseAndColdStart(t *testing.T) {
 }
 
 func TestConcurrentInvocationsGetOwnEnvironments(t *testing.T) {
-	gate := make(chan struct{})
-	st := &fakeStarter{gate: gate}
-	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
-	tg := target("f", nil)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			if _, err := r.Invoke(context.Background(), tg, env.Invocation{}); err != nil {
-				t.Error(err)
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		st := &fakeStarter{gate: gate}
+		r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+		tg := target("f", nil)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := r.Invoke(context.Background(), tg, env.Invocation{}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		settled(t, func() error {
+			if n, _ := r.InFlight("f"); n != 4 {
+				return fmt.Errorf("in flight %d", n)
 			}
+			if n := st.count(); n != 4 {
+				return fmt.Errorf("started %d", n)
+			}
+			return nil
 		})
-	}
-	eventually(t, func() error {
-		if n, _ := r.InFlight("f"); n != 4 {
-			return fmt.Errorf("in flight %d", n)
-		}
-		if n := st.count(); n != 4 {
-			return fmt.Errorf("started %d", n)
-		}
-		return nil
+		close(gate)
+		wg.Wait()
 	})
-	close(gate)
-	wg.Wait()
 }
 
 func TestReservedConcurrencyThrottles(t *testing.T) {
-	gate := make(chan struct{})
-	st := &fakeStarter{gate: gate}
-	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
-	one := 1
-	tg := target("f", &one)
-	done := make(chan error, 1)
-	go func() {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		st := &fakeStarter{gate: gate}
+		r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+		one := 1
+		tg := target("f", &one)
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.Invoke(context.Background(), tg, env.Invocation{})
+			done <- err
+		}()
+		settled(t, func() error {
+			if n, _ := r.InFlight("f"); n != 1 {
+				return fmt.Errorf("in flight %d", n)
+			}
+			return nil
+		})
 		_, err := r.Invoke(context.Background(), tg, env.Invocation{})
-		done <- err
-	}()
-	eventually(t, func() error {
-		if n, _ := r.InFlight("f"); n != 1 {
-			return fmt.Errorf("in flight %d", n)
+		e := awserr.As(err)
+		if e == nil || e.Code != awserr.CodeTooManyRequests || e.Reason != awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded || e.Status != 429 {
+			t.Fatalf("err = %v, want a 429 reserved-concurrency throttle", err)
 		}
-		return nil
+		zero := 0
+		if _, err := r.Invoke(context.Background(), target("g", &zero), env.Invocation{}); !awserr.Is(err, awserr.CodeTooManyRequests) {
+			t.Fatalf("reserved 0: err = %v, want throttle", err)
+		}
+		close(gate)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	})
-	_, err := r.Invoke(context.Background(), tg, env.Invocation{})
-	e := awserr.As(err)
-	if e == nil || e.Code != awserr.CodeTooManyRequests || e.Reason != awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded || e.Status != 429 {
-		t.Fatalf("err = %v, want a 429 reserved-concurrency throttle", err)
-	}
-	zero := 0
-	if _, err := r.Invoke(context.Background(), target("g", &zero), env.Invocation{}); !awserr.Is(err, awserr.CodeTooManyRequests) {
-		t.Fatalf("reserved 0: err = %v, want throttle", err)
-	}
-	close(gate)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestAccountConcurrencyThrottles(t *testing.T) {
-	gate := make(chan struct{})
-	st := &fakeStarter{gate: gate}
-	r := newTestRouter(t, Config{AccountConcurrency: 3}, st, clock.NewFake(time.Unix(0, 0)))
-	r.SetReservedSum(1) // one unit reserved elsewhere: the unreserved pool is 2
-	var wg sync.WaitGroup
-	for _, fn := range []string{"a", "b"} {
-		wg.Go(func() { _, _ = r.Invoke(context.Background(), target(fn, nil), env.Invocation{}) })
-	}
-	eventually(t, func() error {
-		if _, total := r.InFlight(""); total != 2 {
-			return fmt.Errorf("total %d", total)
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		st := &fakeStarter{gate: gate}
+		r := newTestRouter(t, Config{AccountConcurrency: 3}, st, clock.NewFake(time.Unix(0, 0)))
+		r.SetReservedSum(1) // one unit reserved elsewhere: the unreserved pool is 2
+		var wg sync.WaitGroup
+		for _, fn := range []string{"a", "b"} {
+			wg.Go(func() { _, _ = r.Invoke(context.Background(), target(fn, nil), env.Invocation{}) })
 		}
-		return nil
+		settled(t, func() error {
+			if _, total := r.InFlight(""); total != 2 {
+				return fmt.Errorf("total %d", total)
+			}
+			return nil
+		})
+		_, err := r.Invoke(context.Background(), target("c", nil), env.Invocation{})
+		if e := awserr.As(err); e == nil || e.Reason != awserr.ReasonConcurrentInvocationLimitExceeded {
+			t.Fatalf("err = %v, want account throttle", err)
+		}
+		close(gate)
+		wg.Wait()
+		if _, total := r.InFlight(""); total != 0 {
+			t.Fatalf("total in flight after all returned = %d", total)
+		}
 	})
-	_, err := r.Invoke(context.Background(), target("c", nil), env.Invocation{})
-	if e := awserr.As(err); e == nil || e.Reason != awserr.ReasonConcurrentInvocationLimitExceeded {
-		t.Fatalf("err = %v, want account throttle", err)
-	}
-	close(gate)
-	wg.Wait()
-	if _, total := r.InFlight(""); total != 0 {
-		t.Fatalf("total in flight after all returned = %d", total)
-	}
 }
 
 func TestReplacedEnvironmentIsDiscarded(t *testing.T) {
-	st := &fakeStarter{replace: true}
-	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
-	tg := target("f", nil)
-	for range 2 {
-		if _, err := r.Invoke(context.Background(), tg, env.Invocation{}); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStarter{replace: true}
+		r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+		tg := target("f", nil)
+		for range 2 {
+			if _, err := r.Invoke(context.Background(), tg, env.Invocation{}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if n := st.count(); n != 2 {
-		t.Fatalf("started %d environments, want a fresh one after a replace", n)
-	}
-	eventually(t, func() error {
-		if !st.envs[0].closed.Load() {
-			return errors.New("replaced environment not closed")
+		if n := st.count(); n != 2 {
+			t.Fatalf("started %d environments, want a fresh one after a replace", n)
 		}
-		return nil
+		settled(t, func() error {
+			if !st.envs[0].closed.Load() {
+				return errors.New("replaced environment not closed")
+			}
+			return nil
+		})
 	})
 }
 
@@ -251,134 +260,140 @@ func TestInitFailureAnswersFunctionError(t *testing.T) {
 }
 
 func TestIdleEnvironmentsAreReaped(t *testing.T) {
-	clk := clock.NewFake(time.Unix(0, 0))
-	st := &fakeStarter{}
-	r := newTestRouter(t, Config{KeepAlive: time.Minute, ReapInterval: 10 * time.Second}, st, clk)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go r.Run(ctx)
-	if _, err := r.Invoke(context.Background(), target("f", nil), env.Invocation{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, func() error {
-		if clk.Waiters() == 0 {
-			return errors.New("reaper not armed")
+	synctest.Test(t, func(t *testing.T) {
+		clk := clock.NewFake(time.Unix(0, 0))
+		st := &fakeStarter{}
+		r := newTestRouter(t, Config{KeepAlive: time.Minute, ReapInterval: 10 * time.Second}, st, clk)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go r.Run(ctx)
+		if _, err := r.Invoke(context.Background(), target("f", nil), env.Invocation{}); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	clk.Advance(30 * time.Second)
-	if st.envs[0].closed.Load() {
-		t.Fatal("reaped before keep-alive ran out")
-	}
-	for range 4 {
-		clk.Advance(10 * time.Second)
-	}
-	eventually(t, func() error {
-		if !st.envs[0].closed.Load() {
-			return errors.New("idle environment not reaped")
+		settled(t, func() error {
+			if clk.Waiters() == 0 {
+				return errors.New("reaper not armed")
+			}
+			return nil
+		})
+		clk.Advance(30 * time.Second)
+		synctest.Wait()
+		if st.envs[0].closed.Load() {
+			t.Fatal("reaped before keep-alive ran out")
 		}
-		return nil
+		for range 4 {
+			clk.Advance(10 * time.Second)
+			synctest.Wait()
+		}
+		settled(t, func() error {
+			if !st.envs[0].closed.Load() {
+				return errors.New("idle environment not reaped")
+			}
+			return nil
+		})
 	})
 }
 
 // TestReaperSurvivesPanic: a reaping round that panics is logged and
 // skipped; the next rounds reap as usual.
 func TestReaperSurvivesPanic(t *testing.T) {
-	clk := clock.NewFake(time.Unix(0, 0))
-	st := &fakeStarter{}
-	r := newTestRouter(t, Config{KeepAlive: time.Minute, ReapInterval: 10 * time.Second}, st, clk)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go r.Run(ctx)
-	if _, err := r.Invoke(context.Background(), target("f", nil), env.Invocation{}); err != nil {
-		t.Fatal(err)
-	}
-	before := guard.Panics()
-	st.envs[0].donePanics.Store(1)
-	eventually(t, func() error {
-		if clk.Waiters() == 0 {
-			return errors.New("reaper not armed")
+	synctest.Test(t, func(t *testing.T) {
+		clk := clock.NewFake(time.Unix(0, 0))
+		st := &fakeStarter{}
+		r := newTestRouter(t, Config{KeepAlive: time.Minute, ReapInterval: 10 * time.Second}, st, clk)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go r.Run(ctx)
+		if _, err := r.Invoke(context.Background(), target("f", nil), env.Invocation{}); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	// The first round, before the keep-alive runs out, asks whether the
-	// environment is done, and panics.
-	clk.Advance(10 * time.Second)
-	eventually(t, func() error {
-		if guard.Panics() == before {
-			return errors.New("no round has panicked yet")
-		}
-		return nil
-	})
-	for range 7 {
+		before := guard.Panics()
+		st.envs[0].donePanics.Store(1)
+		settled(t, func() error {
+			if clk.Waiters() == 0 {
+				return errors.New("reaper not armed")
+			}
+			return nil
+		})
+		// The first round, before the keep-alive runs out, asks whether the
+		// environment is done, and panics.
 		clk.Advance(10 * time.Second)
-	}
-	eventually(t, func() error {
-		if !st.envs[0].closed.Load() {
-			return errors.New("idle environment not reaped")
+		settled(t, func() error {
+			if guard.Panics() == before {
+				return errors.New("no round has panicked yet")
+			}
+			return nil
+		})
+		for range 7 {
+			clk.Advance(10 * time.Second)
+			synctest.Wait()
 		}
-		return nil
+		settled(t, func() error {
+			if !st.envs[0].closed.Load() {
+				return errors.New("idle environment not reaped")
+			}
+			return nil
+		})
 	})
 }
 
 func TestProvisionedFirstThenSpillOver(t *testing.T) {
-	gate := make(chan struct{})
-	st := &fakeStarter{gate: gate}
-	r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
-	tg := target("f", nil)
-	r.SetProvisioned(tg, 2)
-	eventually(t, func() error {
-		ready, err := r.ProvisionedStatus(tg.Key)
-		if err != nil || ready != 2 {
-			return fmt.Errorf("ready %d, err %v", ready, err)
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		st := &fakeStarter{gate: gate}
+		r := newTestRouter(t, Config{}, st, clock.NewFake(time.Unix(0, 0)))
+		tg := target("f", nil)
+		r.SetProvisioned(tg, 2)
+		settled(t, func() error {
+			ready, err := r.ProvisionedStatus(tg.Key)
+			if err != nil || ready != 2 {
+				return fmt.Errorf("ready %d, err %v", ready, err)
+			}
+			return nil
+		})
+		for _, s := range st.specs {
+			if s.InitType != "provisioned-concurrency" {
+				t.Fatalf("provisioned spec init type %q", s.InitType)
+			}
 		}
-		return nil
-	})
-	for _, s := range st.specs {
-		if s.InitType != "provisioned-concurrency" {
-			t.Fatalf("provisioned spec init type %q", s.InitType)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { _, _ = r.Invoke(context.Background(), tg, env.Invocation{}) })
 		}
-	}
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() { _, _ = r.Invoke(context.Background(), tg, env.Invocation{}) })
-	}
-	eventually(t, func() error {
-		if n := st.count(); n != 3 {
-			return fmt.Errorf("started %d, want 2 provisioned + 1 spill-over", n)
+		settled(t, func() error {
+			if n := st.count(); n != 3 {
+				return fmt.Errorf("started %d, want 2 provisioned + 1 spill-over", n)
+			}
+			return nil
+		})
+		close(gate)
+		wg.Wait()
+		if st.specs[2].InitType != "on-demand" {
+			t.Fatalf("spill-over init type %q", st.specs[2].InitType)
 		}
-		return nil
-	})
-	close(gate)
-	wg.Wait()
-	if st.specs[2].InitType != "on-demand" {
-		t.Fatalf("spill-over init type %q", st.specs[2].InitType)
-	}
-	for i := range 2 {
-		if st.envs[i].calls.Load() != 1 {
-			t.Fatalf("provisioned env %d served %d calls, want 1", i, st.envs[i].calls.Load())
+		for i := range 2 {
+			if st.envs[i].calls.Load() != 1 {
+				t.Fatalf("provisioned env %d served %d calls, want 1", i, st.envs[i].calls.Load())
+			}
 		}
-	}
-	r.SetProvisioned(tg, 0)
-	eventually(t, func() error {
-		if ready, _ := r.ProvisionedStatus(tg.Key); ready != 0 {
-			return fmt.Errorf("ready %d after removing", ready)
-		}
-		return nil
+		r.SetProvisioned(tg, 0)
+		settled(t, func() error {
+			if ready, _ := r.ProvisionedStatus(tg.Key); ready != 0 {
+				return fmt.Errorf("ready %d after removing", ready)
+			}
+			return nil
+		})
 	})
 }
 
-func eventually(t *testing.T, f func() error) {
+// settled waits until every goroutine of the test's bubble is blocked
+// (synctest.Wait) and fails the test if check does not hold then: the router
+// and the fake environments are all in the bubble, so what they will do
+// without further input is done.
+func settled(t *testing.T, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
+	synctest.Wait()
+	if err := check(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // rawExchange submits one invocation "id-1", has it handed out on a first
@@ -130,7 +132,7 @@ func TestPollerGoneGetsNothing(t *testing.T) {
 	if _, err := io.WriteString(gone, "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		select {
 		case <-s.Ready():
 			return nil
@@ -142,7 +144,7 @@ func TestPollerGoneGetsNothing(t *testing.T) {
 	inv := &Invocation{ID: "kept", Payload: []byte(`1`), Deadline: time.Now().Add(time.Minute)}
 	// The closed poller may or may not have been told yet; either way the
 	// invocation ends up with the live poller.
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if s.InUse() != 0 {
 			return io.ErrNoProgress
 		}

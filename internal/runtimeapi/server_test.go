@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 func newTestServer(t *testing.T, slots int) *Server {
@@ -24,21 +26,6 @@ func newTestServer(t *testing.T, slots int) *Server {
 }
 
 func url(s *Server, p string) string { return "http://" + s.Addr() + "/2018-06-01/runtime/" + p }
-
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 type nextResp struct {
 	status int
@@ -259,7 +246,7 @@ func TestPollsBeyondSlotsWait(t *testing.T) {
 		}()
 	}
 	ids := []string{<-got, <-got}
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if n := len(s.Outstanding()); n != 2 {
 			return fmt.Errorf("%d outstanding", n)
 		}
@@ -322,7 +309,7 @@ func TestWithdrawBeforePoll(t *testing.T) {
 		r, _ := get(context.Background(), c, url(s, "invocation/next"))
 		got <- r.header.Get("Lambda-Runtime-Aws-Request-Id")
 	}()
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if err := s.Submit(next); err != nil {
 			return err
 		}

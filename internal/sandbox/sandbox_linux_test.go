@@ -18,25 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// eventually polls f until it returns nil or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 100*time.Millisecond)
-	}
-}
+	"github.com/shoal-dev/shoal/internal/poll"
+)
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -414,7 +398,7 @@ func TestLauncherThreadsExit(t *testing.T) {
 		}
 		_ = cmds[i].Wait()
 	}
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if now := threads(); now > before+2 {
 			return fmt.Errorf("%d threads, %d before", now, before)
 		}
@@ -596,7 +580,7 @@ func TestKillTree(t *testing.T) {
 			}()
 			// Every sleep is a descendant we can find through /proc.
 			var tree []int
-			eventually(t, 10*time.Second, func() error {
+			poll.Until(t, 10*time.Second, func() error {
 				tree = descendants(cmd.Process.Pid)
 				if len(tree) < 4 {
 					return fmt.Errorf("%d descendants so far", len(tree))
@@ -614,7 +598,7 @@ func TestKillTree(t *testing.T) {
 				t.Fatalf("Kill: %v", err)
 			}
 			<-waited
-			eventually(t, 10*time.Second, func() error {
+			poll.Until(t, 10*time.Second, func() error {
 				for _, pid := range tree {
 					if alive(pid) {
 						return fmt.Errorf("pid %d still alive", pid)
@@ -721,7 +705,7 @@ func TestCgroupV2(t *testing.T) {
 			if got := fields(string(buf[:n]))["cg"]; got != rel {
 				t.Errorf("process cgroup %q, want %q", got, rel)
 			}
-			eventually(t, 10*time.Second, func() error {
+			poll.Until(t, 10*time.Second, func() error {
 				if procs, _ := s.cg.procs(); len(procs) < 2 {
 					return fmt.Errorf("procs %v", procs)
 				}
@@ -731,7 +715,7 @@ func TestCgroupV2(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = cmd.Wait()
-			eventually(t, 10*time.Second, func() error {
+			poll.Until(t, 10*time.Second, func() error {
 				if procs, _ := s.cg.procs(); len(procs) > 0 {
 					return fmt.Errorf("procs %v", procs)
 				}

@@ -18,23 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
-
-// eventually polls f until it succeeds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // socketPath returns a short Unix socket path (sun_path holds 108 bytes).
 func socketPath(t testing.TB) string {
@@ -213,7 +198,7 @@ func TestCancellationPropagates(t *testing.T) {
 		_, err := c.Invoke(ctx, "e", env.Invocation{RequestID: "slow"})
 		errc <- err
 	}()
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if c.InFlight() != 1 {
 			return errors.New("not in flight yet")
 		}
@@ -227,7 +212,7 @@ func TestCancellationPropagates(t *testing.T) {
 		t.Fatalf("handler cancelled for %q", id)
 	}
 	close(release)
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if answered.Load() != 1 {
 			return errors.New("handler still running")
 		}
@@ -260,7 +245,7 @@ func TestBrokenConnectionFailsInFlight(t *testing.T) {
 			errs <- err
 		}()
 	}
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if started.Load() != n {
 			return fmt.Errorf("%d of %d started", started.Load(), n)
 		}
@@ -296,7 +281,7 @@ func TestCloseFailsInFlight(t *testing.T) {
 		_, err := c.Invoke(context.Background(), "e", env.Invocation{})
 		errc <- err
 	}()
-	eventually(t, 5*time.Second, func() error {
+	poll.Until(t, 5*time.Second, func() error {
 		if c.InFlight() != 1 {
 			return errors.New("not in flight")
 		}
