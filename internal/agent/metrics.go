@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/cgroupfs"
 )
 
 // HostMetrics measures the instance.
@@ -39,8 +41,11 @@ type cgroupMetrics struct {
 
 func newHostMetrics() *cgroupMetrics {
 	m := &cgroupMetrics{}
-	own := ownCgroups("/proc/self/cgroup")
-	mounts := cgroupMounts("/proc/self/mountinfo")
+	own, _ := cgroupfs.ReadMembership("/proc/self/cgroup")
+	mounts := map[string]string{}
+	if ms, err := cgroupfs.ReadMounts("/proc/self/mountinfo"); err == nil {
+		mounts = cgroupfs.Points(ms)
+	}
 	if p, ok := own["cpuacct"]; ok && mounts["cpuacct"] != "" {
 		m.cpuFile = filepath.Join(mounts["cpuacct"], p, "cpuacct.usage")
 	} else if p, ok := own[""]; ok && mounts[""] != "" {
@@ -179,75 +184,13 @@ func readProcStat() (busy, total float64, ok bool) {
 // runs in the cgroup the local fleet confines instance id to
 // ("…/instance-<id>", fleet.Local).
 func inInstanceCgroup(path, id string) bool {
-	for _, p := range ownCgroups(path) {
+	own, _ := cgroupfs.ReadMembership(path)
+	for _, p := range own {
 		if slices.Contains(strings.Split(p, "/"), "instance-"+id) {
 			return true
 		}
 	}
 	return false
-}
-
-// ownCgroups maps each controller ("" for cgroup v2) to this process's cgroup path.
-func ownCgroups(path string) map[string]string {
-	out := map[string]string{}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return out
-	}
-	for line := range strings.Lines(string(data)) {
-		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			out[""] = parts[2]
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			out[c] = parts[2]
-		}
-	}
-	return out
-}
-
-// cgroupMounts maps each controller ("" for cgroup v2) to its mount point.
-func cgroupMounts(path string) map[string]string {
-	out := map[string]string{}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return out
-	}
-	for line := range strings.Lines(string(data)) {
-		pre, post, ok := strings.Cut(strings.TrimSpace(line), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 {
-			continue
-		}
-		root, point := pf[3], pf[4]
-		if root != "/" {
-			continue // a bind of a sub-tree: paths in /proc/self/cgroup would not match
-		}
-		switch qf[0] {
-		case "cgroup2":
-			if _, seen := out[""]; !seen {
-				out[""] = point
-			}
-		case "cgroup":
-			for _, opt := range strings.Split(qf[2], ",") {
-				switch opt {
-				case "rw", "ro":
-				default:
-					if _, seen := out[opt]; !seen {
-						out[opt] = point
-					}
-				}
-			}
-		}
-	}
-	return out
 }
 
 // cgroupMemoryBytes reads the memory in use of a cgroup directory, v1 or v2.

@@ -10,75 +10,33 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/cgroupfs"
 )
 
 // cgroupDirsOf returns the directories, in every mounted hierarchy, of the
 // cgroups of process pid whose path ends in /name.
 func cgroupDirsOf(pid int, name string) []string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	own, err := cgroupfs.ReadMembership("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		return nil
 	}
-	mounts := cgroupMounts("/proc/self/mountinfo")
-	var out []string
-	seen := map[string]bool{}
-	for line := range strings.Lines(string(data)) {
-		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
-		if len(parts) != 3 || !strings.HasSuffix(parts[2], "/"+name) {
-			continue
-		}
-		ctrls := strings.Split(parts[1], ",")
-		if parts[1] == "" {
-			ctrls = []string{""}
-		}
-		for _, c := range ctrls {
-			m, ok := mounts[c]
-			if !ok {
-				continue
-			}
-			dir := filepath.Join(m, parts[2])
-			if !seen[dir] {
-				seen[dir] = true
-				out = append(out, dir)
-			}
-		}
-	}
-	return out
-}
-
-// cgroupMounts maps each controller ("" for cgroup v2, "name=x" for named
-// hierarchies) to its mount point.
-func cgroupMounts(path string) map[string]string {
-	out := map[string]string{}
-	data, err := os.ReadFile(path)
+	ms, err := cgroupfs.ReadMounts("/proc/self/mountinfo")
 	if err != nil {
-		return out
+		return nil
 	}
-	for line := range strings.Lines(string(data)) {
-		pre, post, ok := strings.Cut(strings.TrimSpace(line), " - ")
-		if !ok {
+	mounts := cgroupfs.Points(ms)
+	var out []string
+	for c, p := range own {
+		m, ok := mounts[c]
+		if !ok || !strings.HasSuffix(p, "/"+name) {
 			continue
 		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 || pf[3] != "/" {
-			continue
-		}
-		switch qf[0] {
-		case "cgroup2":
-			if _, seen := out[""]; !seen {
-				out[""] = pf[4]
-			}
-		case "cgroup":
-			for _, opt := range strings.Split(qf[2], ",") {
-				if opt == "rw" || opt == "ro" {
-					continue
-				}
-				if _, seen := out[opt]; !seen {
-					out[opt] = pf[4]
-				}
-			}
+		if dir := filepath.Join(m, p); !slices.Contains(out, dir) {
+			out = append(out, dir)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 

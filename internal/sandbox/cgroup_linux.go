@@ -3,7 +3,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-dev/shoal/internal/cgroupfs"
 )
 
 // v1Controllers are the cgroup v1 controllers a sandbox uses, in the order their
@@ -72,30 +73,24 @@ func detectCgroups() (*cgroupHost, error) {
 	return hostCG, hostErr
 }
 
-type cgMount struct {
-	root, point string
-	v2          bool
-	controllers []string // v1 super options that name controllers
-}
-
 func detectFrom(mountinfo, selfCgroup string) (*cgroupHost, error) {
-	mounts, err := readCgroupMounts(mountinfo)
+	mounts, err := cgroupfs.ReadMounts(mountinfo)
 	if err != nil {
 		return nil, err
 	}
-	own, err := readOwnCgroups(selfCgroup)
+	own, err := cgroupfs.ReadMembership(selfCgroup)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range mounts {
-		if !m.v2 {
+		if !m.V2 {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(m.point, "cgroup.controllers"))
+		b, err := os.ReadFile(filepath.Join(m.Point, "cgroup.controllers"))
 		if err != nil || !hasWord(string(b), "memory") {
 			continue
 		}
-		h := &cgroupHost{v2: true, base: filepath.Join(m.point, "shoal")}
+		h := &cgroupHost{v2: true, base: filepath.Join(m.Point, "shoal")}
 		for _, c := range []string{"cpu", "pids"} {
 			if !hasWord(string(b), c) {
 				h.missing = append(h.missing, c)
@@ -107,10 +102,10 @@ func detectFrom(mountinfo, selfCgroup string) (*cgroupHost, error) {
 	for _, c := range v1Controllers {
 		found := false
 		for _, m := range mounts {
-			if m.v2 || !contains(m.controllers, c) {
+			if m.V2 || !contains(m.Controllers, c) {
 				continue
 			}
-			hier := v1Hierarchy{mount: m.point, root: m.root}
+			hier := v1Hierarchy{mount: m.Point, root: m.Root}
 			hier.own = hier.dirOf(own[c])
 			hier.base = filepath.Join(hier.own, "shoal")
 			h.v1[c] = hier
@@ -125,81 +120,6 @@ func detectFrom(mountinfo, selfCgroup string) (*cgroupHost, error) {
 		return nil, errors.New("no cgroup v2 memory controller and no cgroup v1 controllers mounted")
 	}
 	return h, nil
-}
-
-func readCgroupMounts(mountinfo string) ([]cgMount, error) {
-	f, err := os.Open(mountinfo)
-	if err != nil {
-		return nil, fmt.Errorf("read mounts: %w", err)
-	}
-	defer f.Close()
-	var out []cgMount
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 {
-			continue
-		}
-		m := cgMount{root: unescapeMount(pf[3]), point: unescapeMount(pf[4])}
-		switch qf[0] {
-		case "cgroup2":
-			m.v2 = true
-		case "cgroup":
-			m.controllers = strings.Split(qf[2], ",")
-		default:
-			continue
-		}
-		out = append(out, m)
-	}
-	return out, sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// readOwnCgroups maps each v1 controller (and "" for v2) to this process's cgroup path.
-func readOwnCgroups(selfCgroup string) (map[string]string, error) {
-	b, err := os.ReadFile(selfCgroup)
-	if err != nil {
-		return nil, fmt.Errorf("read own cgroups: %w", err)
-	}
-	own := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			own[""] = parts[2]
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			own[c] = parts[2]
-		}
-	}
-	return own, nil
 }
 
 func hasWord(s, w string) bool { return contains(strings.Fields(s), w) }
