@@ -2,9 +2,7 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +29,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/pki"
 	"github.com/shoal-dev/shoal/internal/pricing"
+	"github.com/shoal-dev/shoal/internal/randid"
 	"github.com/shoal-dev/shoal/internal/scratch"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
@@ -565,13 +564,7 @@ func (a *Agent) launch(req StartEnv) (*env.Environment, error) {
 	}
 	spec.Isolate = spec.Isolate || a.cfg.Isolate
 	if spec.LogStream == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		v := spec.Version
-		if v == "" {
-			v = "$LATEST"
-		}
-		spec.LogStream = a.clock.Now().UTC().Format("2006/01/02") + "/[" + v + "]" + hex.EncodeToString(b[:])
+		spec.LogStream = randid.LogStream(a.clock.Now(), spec.Version)
 	}
 	return env.Start(a.runCtx, spec, a.envDeps)
 }

@@ -2,8 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +16,7 @@ import (
 	fleetpkg "github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/guard"
 	"github.com/shoal-dev/shoal/internal/pricing"
+	"github.com/shoal-dev/shoal/internal/randid"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/scaler"
 )
@@ -410,7 +409,7 @@ func (l *scaleLoop) startEnvironment(ctx context.Context, cp string, mv registry
 	spec.MaxConcurrency = mv.MaxConcurrency
 	spec.InitType = env.InitManagedInstances
 	spec.Isolate = l.cfg.Isolate
-	id := newEnvID()
+	id := "e-" + randid.Hex(8)
 	l.mu.Lock()
 	l.starting[id] = starting{version: a.Version, revision: v.RevisionId, instance: a.Instance, zone: a.Zone, since: l.deps.Clock.Now()}
 	l.mu.Unlock()
@@ -609,10 +608,4 @@ func initFailureCode(errorType string) string {
 	default:
 		return "FunctionError.RuntimeInitError"
 	}
-}
-
-func newEnvID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "e-" + hex.EncodeToString(b[:])
 }

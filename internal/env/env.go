@@ -13,8 +13,6 @@ package env
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/envnet"
+	"github.com/shoal-dev/shoal/internal/randid"
 	"github.com/shoal-dev/shoal/internal/runtimeapi"
 	"github.com/shoal-dev/shoal/internal/runtimes"
 	"github.com/shoal-dev/shoal/internal/sandbox"
@@ -188,12 +187,6 @@ func installRuntimes(dir string) error {
 	return nil
 }
 
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // Start spawns an environment and waits until its runtime has initialised
 // (its first GET /next). A failed init returns *InitError.
 func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
@@ -214,11 +207,11 @@ func Start(ctx context.Context, spec Spec, deps Deps) (*Environment, error) {
 		deps.Sandboxes = DefaultSandboxes
 	}
 	if spec.LogStream == "" {
-		spec.LogStream = deps.Clock.Now().UTC().Format("2006/01/02") + "/[" + spec.Version + "]" + newID() + newID()
+		spec.LogStream = randid.LogStream(deps.Clock.Now(), spec.Version)
 	}
 	e := &Environment{
 		spec:     spec,
-		id:       newID(),
+		id:       randid.Hex(8),
 		clock:    deps.Clock,
 		usage:    deps.Usage,
 		slots:    spec.MaxConcurrency,

@@ -17,11 +17,10 @@ package fleet
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/agent"
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // Provider launches and stops instances and reports their state.
@@ -118,11 +117,7 @@ type Event struct {
 }
 
 // NewInstanceID returns a fresh instance id: "i-" and 17 hex digits, as EC2's.
-func NewInstanceID() string {
-	var b [9]byte
-	_, _ = rand.Read(b[:])
-	return "i-" + hex.EncodeToString(b[:])[:17]
-}
+func NewInstanceID() string { return "i-" + randid.Hex(9)[:17] }
 
 func (in Instance) clone() Instance {
 	in.Environments = append([]EnvStatus(nil), in.Environments...)

@@ -16,17 +16,16 @@ package lambdaapi
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
+	"github.com/shoal-dev/shoal/internal/randid"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
 
@@ -268,7 +267,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveRecoverin
 // wrap gives every response a request id and sends returned errors through writeError.
 func (a *api) wrap(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()[hdrRequestID] = []string{newRequestID()}
+		w.Header()[hdrRequestID] = []string{randid.UUID()}
 		if err := fn(w, r); err != nil {
 			a.writeError(w, r, err)
 		}
@@ -284,28 +283,6 @@ func requestID(w http.ResponseWriter) string {
 		return v[0]
 	}
 	return ""
-}
-
-// newRequestID returns a random UUID (version 4). Request ids need to be unique, not
-// secret, so they come from the fast per-thread generator.
-func newRequestID() string {
-	const hexdigits = "0123456789abcdef"
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	j := 0
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = hexdigits[c>>4], hexdigits[c&0xf]
-		j += 2
-	}
-	return string(out[:])
 }
 
 // writeJSON sends v with status.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/guard"
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // upperMessage lists the errors whose body spells the message "Message": Lambda's
@@ -91,7 +92,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	for k, v := range header {
 		h[k] = v
 	}
-	h[hdrRequestID] = []string{newRequestID()}
+	h[hdrRequestID] = []string{randid.UUID()}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -2,9 +2,7 @@ package ledger
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // A journal is a directory of segment files, usage-<n>.jnl, each a sequence
@@ -47,11 +47,7 @@ func journalID(dir string) (string, error) {
 	if b, err := os.ReadFile(file); err == nil && len(bytes.TrimSpace(b)) > 0 {
 		return string(bytes.TrimSpace(b)), nil
 	}
-	var raw [8]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	id := hex.EncodeToString(raw[:])
+	id := randid.Hex(8)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -1,9 +1,9 @@
 package registry
 
 import (
-	"crypto/rand"
-	"fmt"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // TimeFormat is Lambda's format for LastModified.
@@ -267,12 +267,4 @@ type provisionedStatus struct {
 func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
 // NewRevisionID returns a random UUID (version 4), the form of Lambda's RevisionId.
-func NewRevisionID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewRevisionID() string { return randid.UUID() }

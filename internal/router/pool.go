@@ -2,14 +2,13 @@ package router
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"sync"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // pool holds the environments of one target: provisioned ones, kept initialised
@@ -104,7 +103,7 @@ func (p *pool) startEnv(ctx context.Context, initType string) (Env, error) {
 	spec.InitType = initType
 	spec.MaxConcurrency = 1
 	if spec.LogStream == "" {
-		spec.LogStream = logStream(p.r.clock.Now(), spec.Version)
+		spec.LogStream = randid.LogStream(p.r.clock.Now(), spec.Version)
 	}
 	// The environment outlives the request that started it.
 	e, err := p.r.start(context.WithoutCancel(ctx), spec)
@@ -259,14 +258,6 @@ func (p *pool) startProvisioned() {
 		return
 	}
 	p.pidle = append(p.pidle, e)
-}
-
-// logStream names an environment's log stream as Lambda does:
-// "2026/11/26/[$LATEST]" and 32 hex digits.
-func logStream(now time.Time, version string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return now.UTC().Format("2006/01/02") + "/[" + version + "]" + hex.EncodeToString(b[:])
 }
 
 func pop(s *[]*entry) *entry {
