@@ -6,10 +6,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/rawio"
 )
 
 // tailBytes is how much of an invocation's log X-Amz-Log-Result carries.
@@ -102,14 +102,14 @@ func (p *logPipe) run() {
 		err := p.raw.Read(func(fd uintptr) bool {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			n, err := readPipe(fd, p.buf)
+			n, err := rawio.Read(fd, p.buf)
 			if err == syscall.EAGAIN {
 				return false
 			}
 			if n > 0 {
 				p.feed(p.buf[:n])
 			}
-			if n == 0 || (err != 0 && err != syscall.EINTR) {
+			if (n == 0 && err == 0) || (err != 0 && err != syscall.EINTR) {
 				p.flushPartial()
 				p.eof = true
 				eof = true
@@ -137,10 +137,12 @@ func (p *logPipe) drainLocked() {
 	p.flushPartial()
 }
 
-// drainFd reads the pipe until it is empty. Called with mu held.
+// drainFd reads the pipe until it is empty. Called with mu held. Its reads
+// are raw system calls (rawio.Read): the one that finds the pipe empty on
+// every invocation's END costs no P hand-off.
 func (p *logPipe) drainFd(fd uintptr) {
 	for {
-		n, err := readPipe(fd, p.buf)
+		n, err := rawio.Read(fd, p.buf)
 		if n > 0 {
 			p.feed(p.buf[:n])
 		}
@@ -148,17 +150,6 @@ func (p *logPipe) drainFd(fd uintptr) {
 			return
 		}
 	}
-}
-
-// readPipe reads the non-blocking pipe once with a raw system call: the Go
-// scheduler is not told of it, so the read that finds the pipe empty on
-// every invocation's END costs no P hand-off.
-func readPipe(fd uintptr, buf []byte) (int, syscall.Errno) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), 0
 }
 
 // feed splits data into lines. Called with mu held.

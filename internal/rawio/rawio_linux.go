@@ -1,7 +1,5 @@
 //go:build linux
 
-// Package rawio reads and writes sockets with raw system calls on the invoke
-// path (the Runtime API and wire connections).
 package rawio
 
 import (
@@ -65,7 +63,7 @@ func (r *rawIO) Read(p []byte) (int, error) {
 
 func (r *rawIO) doRead(fd uintptr) bool {
 	for {
-		n, e := sysRead(fd, r.rbuf)
+		n, e := Read(fd, r.rbuf)
 		switch e {
 		case 0:
 			r.rn = int(n)
@@ -112,14 +110,20 @@ func (r *rawIO) doWrite(fd uintptr) bool {
 	return true
 }
 
-// sysRead reads fd once; under the race detector through package syscall.
-func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
+// Read reads the non-blocking descriptor fd once into p (which is not
+// empty) with a raw system call, which the Go scheduler is not told of; under
+// the race detector through package syscall. It returns the bytes read and
+// 0, or 0 and the error: EAGAIN when there is nothing to read yet.
+func Read(fd uintptr, p []byte) (int, syscall.Errno) {
 	if raceEnabled {
 		n, err := syscall.Read(int(fd), p)
 		return max(n, 0), errno(err)
 	}
 	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	return int(n), e
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
 }
 
 // sysWrite writes fd once; under the race detector through package syscall.
@@ -130,16 +134,6 @@ func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
 	}
 	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	return int(n), e
-}
-
-func errno(err error) syscall.Errno {
-	if e, ok := err.(syscall.Errno); ok {
-		return e
-	}
-	if err != nil {
-		return syscall.EIO
-	}
-	return 0
 }
 
 // PeerClosed peeks at the socket without blocking: EOF or an error means
