@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"github.com/shoal-dev/shoal/internal/randid"
@@ -149,8 +148,7 @@ func (w *writer) rotateLocked() error {
 	if err := allocate(f, headerSize+w.maxSize); err != nil {
 		return fail(err)
 	}
-	mem, err := syscall.Mmap(int(f.Fd()), 0, int(headerSize+w.maxSize), syscall.PROT_READ|syscall.PROT_WRITE,
-		syscall.MAP_SHARED|syscall.MAP_POPULATE)
+	mem, err := mapSegment(f, headerSize+w.maxSize)
 	if err != nil {
 		return fail(fmt.Errorf("map: %w", err))
 	}
@@ -159,14 +157,9 @@ func (w *writer) rotateLocked() error {
 	return nil
 }
 
-// allocate gives f size bytes of disk blocks. Where the file system has no
-// fallocate it writes zeros; either way a full disk is an error, never a
-// sparse file.
-func allocate(f *os.File, size int64) error {
-	err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
-	if err == nil || !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
-		return err
-	}
+// zeroFill writes size bytes of zeros to f: it gives f its blocks where
+// fallocate cannot.
+func zeroFill(f *os.File, size int64) error {
 	zeros := make([]byte, 64<<10)
 	for off := int64(0); off < size; off += int64(len(zeros)) {
 		n := min(int64(len(zeros)), size-off)
@@ -179,7 +172,7 @@ func allocate(f *os.File, size int64) error {
 
 func (w *writer) unmapLocked() {
 	if w.mem != nil {
-		_ = syscall.Munmap(w.mem)
+		_ = unmapSegment(w.mem)
 		w.mem = nil
 	}
 	if w.f != nil {
