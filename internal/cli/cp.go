@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -134,64 +133,14 @@ func typesOf(p types.CapacityProvider) string {
 	return "any C, M, R .large and up"
 }
 
-// fleetView is shoal's GET /shoal/v1/fleet.
-type fleetView struct {
-	Hosts     []hostView      `json:"hosts,omitempty"`
-	Instances []fleetInstance `json:"instances"`
-	// Terminated are the instances terminated since the time asked for.
-	Terminated []fleetInstance `json:"terminated,omitempty"`
-	Versions   []struct {
-		Version              string `json:"version"`
-		Environments         int    `json:"environments"`
-		Invocations          int64  `json:"invocations"`
-		ThrottlesConcurrency int64  `json:"throttles_concurrency"`
-		ThrottlesCPU         int64  `json:"throttles_cpu"`
-		ThrottlesMemory      int64  `json:"throttles_memory"`
-	} `json:"versions"`
-}
-
-type fleetInstance struct {
-	ID                string  `json:"id"`
-	CapacityProvider  string  `json:"capacity_provider"`
-	Type              string  `json:"type"`
-	Zone              string  `json:"zone"`
-	State             string  `json:"state"`
-	VCPU              int     `json:"vcpu"`
-	MemoryMB          int     `json:"memory_mb"`
-	CPUUtilization    float64 `json:"cpu_utilization"`
-	MemoryUtilization float64 `json:"memory_utilization"`
-	// The instance's life (fleet.Instance): launched, left pending,
-	// terminated; and where its time in the usage ledger ends.
-	LaunchedAt   time.Time `json:"launched_at"`
-	StartedAt    time.Time `json:"started_at,omitzero"`
-	TerminatedAt time.Time `json:"terminated_at,omitzero"`
-	MeteredUntil time.Time `json:"metered_until,omitzero"`
-	Environments []struct {
-		ID       string `json:"id"`
-		Function string `json:"function"`
-		Version  string `json:"version"`
-		Slots    int    `json:"slots"`
-		InFlight int    `json:"in_flight"`
-		State    string `json:"state"`
-	} `json:"environments"`
-}
-
 // getFleetView reads GET /shoal/v1/fleet; with a terminatedSince, also the
 // instances terminated since then.
-func getFleetView(c *cobra.Command, cf *clientFlags, terminatedSince time.Time) (*fleetView, error) {
-	var fv fleetView
+func getFleetView(c *cobra.Command, cf *clientFlags, terminatedSince time.Time) (*fleetDoc, error) {
 	hc, err := cf.httpClient(ctxOf(c), 0)
 	if err != nil {
 		return nil, err
 	}
-	path := "/shoal/v1/fleet"
-	if !terminatedSince.IsZero() {
-		path += "?" + url.Values{"terminated_since": {terminatedSince.UTC().Format(time.RFC3339Nano)}}.Encode()
-	}
-	if err := getShoal(ctxOf(c), hc, cf.endpoint, path, "fleet", &fv); err != nil {
-		return nil, err
-	}
-	return &fv, nil
+	return fetchFleet(ctxOf(c), hc, cf.endpoint, terminatedSince)
 }
 
 // stamp shows a time to the second, in UTC.

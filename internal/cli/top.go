@@ -19,7 +19,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/shoal-dev/shoal/internal/clock"
-	"github.com/shoal-dev/shoal/internal/fleet"
 )
 
 // ANSI sequences of the live view. The view draws on the alternate screen with
@@ -118,23 +117,6 @@ type topDeps struct {
 	HTTP *http.Client
 }
 
-// fleetDoc is GET /shoal/v1/fleet as shoal top reads it.
-type fleetDoc struct {
-	Instances []fleet.Instance `json:"instances"`
-	Versions  []versionCounts  `json:"versions"`
-}
-
-// versionCounts are one function version's Managed Instances counters. They
-// only grow while the control plane runs.
-type versionCounts struct {
-	Version              string `json:"version"`
-	Environments         int    `json:"environments"`
-	Invocations          int64  `json:"invocations"`
-	ThrottlesConcurrency int64  `json:"throttles_concurrency"`
-	ThrottlesCPU         int64  `json:"throttles_cpu"`
-	ThrottlesMemory      int64  `json:"throttles_memory"`
-}
-
 // fleetSample is the fleet as read at one moment.
 type fleetSample struct {
 	At  time.Time
@@ -193,7 +175,7 @@ func runTop(ctx context.Context, cfg topConfig, deps topDeps) (err error) {
 				next = deps.Clock.Now()
 			}
 		}
-		doc, ferr := fetchFleet(ctx, client, cfg.Endpoint)
+		doc, ferr := fetchFleet(ctx, client, cfg.Endpoint, time.Time{})
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -221,15 +203,6 @@ func runTop(ctx context.Context, cfg topConfig, deps topDeps) (err error) {
 		}
 	}
 	return nil
-}
-
-// fetchFleet reads GET /shoal/v1/fleet.
-func fetchFleet(ctx context.Context, client *http.Client, endpoint string) (*fleetDoc, error) {
-	var doc fleetDoc
-	if err := getShoal(ctx, client, endpoint, "/shoal/v1/fleet", "fleet", &doc); err != nil {
-		return nil, err
-	}
-	return &doc, nil
 }
 
 // drawScreen redraws the terminal in place with text, cut to width columns
@@ -394,25 +367,25 @@ func versionRates(prev, cur *fleetSample) []versionRate {
 }
 
 // sortedInstances orders instances by capacity provider, zone and id.
-func sortedInstances(in []fleet.Instance) []fleet.Instance {
+func sortedInstances(in []fleetInstance) []fleetInstance {
 	out := slices.Clone(in)
-	slices.SortStableFunc(out, func(a, b fleet.Instance) int {
+	slices.SortStableFunc(out, func(a, b fleetInstance) int {
 		return cmp.Or(cmp.Compare(a.CapacityProvider, b.CapacityProvider), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.ID, b.ID))
 	})
 	return out
 }
 
 // sortedEnvs orders an instance's environments by function, version and id.
-func sortedEnvs(envs []fleet.EnvStatus) []fleet.EnvStatus {
+func sortedEnvs(envs []fleetEnv) []fleetEnv {
 	out := slices.Clone(envs)
-	slices.SortStableFunc(out, func(a, b fleet.EnvStatus) int {
+	slices.SortStableFunc(out, func(a, b fleetEnv) int {
 		return cmp.Or(cmp.Compare(a.Function, b.Function), cmp.Compare(a.Version, b.Version), cmp.Compare(a.ID, b.ID))
 	})
 	return out
 }
 
 // instanceState is an instance's state, with its reason when it has one.
-func instanceState(in fleet.Instance) string {
+func instanceState(in fleetInstance) string {
 	if in.StateReason != "" {
 		return in.State + " (" + in.StateReason + ")"
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoal-dev/shoal/internal/clock"
-	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/poll"
 )
 
@@ -63,9 +62,9 @@ func TestRenderTop(t *testing.T) {
 	rec1, rec2 := topLoadFleet(t, topRecording1), topLoadFleet(t, topRecording2)
 	at := func(d time.Duration, doc fleetDoc) *fleetSample { return &fleetSample{At: topT0.Add(d), Doc: doc} }
 	busy := fleetDoc{
-		Instances: []fleet.Instance{
+		Instances: []fleetInstance{
 			{ID: "i-b", CapacityProvider: "cp", Type: "c7i.xlarge", Zone: "z1", State: "running", VCPU: 4, MemoryMB: 8192,
-				CPUUtilization: 0.42, MemoryUtilization: 0.25, Environments: []fleet.EnvStatus{
+				CPUUtilization: 0.42, MemoryUtilization: 0.25, Environments: []fleetEnv{
 					{ID: "e-2", Function: "fn", Version: "2", Slots: 16, InFlight: 5, State: "ready", CPUUtilization: 0.9},
 					{ID: "e-1", Function: "fn", Version: "1", Slots: 16, InFlight: 16, State: "draining", CPUUtilization: 0.125},
 				}},

@@ -25,9 +25,7 @@
 package sysmon
 
 import (
-	"os"
 	"strings"
-	"syscall"
 )
 
 // Setting is what Environ adds to GODEBUG.
@@ -69,20 +67,4 @@ func Environ(env []string) ([]string, bool) {
 		out[at] = "GODEBUG=" + godebug + "," + Setting
 	}
 	return out, true
-}
-
-// Reexec replaces the process with itself, same arguments, under
-// Environ(os.Environ()) when that adds the setting. It returns nil when there
-// is nothing to do, and an error (the process going on untuned) when the
-// executable cannot be found or run again.
-func Reexec() error {
-	env, changed := Environ(os.Environ())
-	if !changed {
-		return nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	return syscall.Exec(exe, os.Args, env)
 }
