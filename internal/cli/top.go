@@ -59,7 +59,7 @@ func newTopCmd() *cobra.Command {
 				return err
 			}
 			deps := topDeps{Clock: clock.Real{}, Out: out, HTTP: hc}
-			if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) && enableVT(f) {
 				fd := int(f.Fd())
 				deps.Screen = func() (int, int) {
 					w, h, err := term.GetSize(fd)

@@ -7,11 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
 // readCode returns the deployment package at path: a .zip file as it is, or a
 // directory zipped with its files' modes kept (a bootstrap stays executable).
+// On a system whose files have no executable bits (Windows) every file is
+// packaged executable, as AWS's build-lambda-zip does, so that a bootstrap
+// built there runs.
 func readCode(path string) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -54,6 +58,7 @@ func zipDir(dir string) ([]byte, error) {
 		}
 		hdr.Name = name
 		hdr.Method = zip.Deflate
+		hdr.SetMode(packagedMode(info.Mode(), hostExecBits))
 		w, err := zw.CreateHeader(hdr)
 		if err != nil {
 			return err
@@ -72,4 +77,16 @@ func zipDir(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// hostExecBits says whether this system's files carry Unix executable bits.
+const hostExecBits = runtime.GOOS != "windows"
+
+// packagedMode is the mode a file of mode m has in a deployment package:
+// its own where the system has executable bits, else 0755.
+func packagedMode(m fs.FileMode, execBits bool) fs.FileMode {
+	if !execBits {
+		return 0o755
+	}
+	return m
 }
