@@ -50,6 +50,7 @@ func NewRoot() *cobra.Command {
 		newTopCmd(),
 		newHostCmd(),
 		newClusterCmd(),
+		newVersionCmd(),
 	)
 	return root
 }
