@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go"
 
+	"github.com/shoal-dev/shoal/internal/awscli"
 	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sigv4"
 )
@@ -292,7 +293,7 @@ func isAPIError(err error, code string) bool {
 // works, and an unknown key, a wrong secret and a clock 10 minutes off each get
 // Lambda's error.
 func TestSigV4AWSCLI(t *testing.T) {
-	clis := map[string]string{"v2": "/usr/bin/aws", "v1": "/root/.pyenv/shims/aws"}
+	clis := map[string]func(testing.TB) awscli.CLI{"v2": awscli.V2, "v1": awscli.V1}
 	s := startShoal(t)
 	right, _ := s.keys.creds.Retrieve(ctx(t))
 	dir := t.TempDir()
@@ -313,11 +314,9 @@ func TestSigV4AWSCLI(t *testing.T) {
 	if err := os.WriteFile(zipPath, goFnZip, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for version, bin := range clis {
+	for version, find := range clis {
 		t.Run(version, func(t *testing.T) {
-			if _, err := os.Stat(bin); err != nil {
-				t.Skipf("no aws CLI %s at %s (Debian's awscli package; pyenv's aws-cli 1.x)", version, bin)
-			}
+			bin := find(t).Path
 			fn := "cli-" + version
 			out, code := runAWS(t, bin, s, "lambda", "create-function", "--function-name", fn, "--runtime", "provided.al2023",
 				"--handler", "bootstrap", "--role", role, "--zip-file", "fileb://"+zipPath)
@@ -379,7 +378,7 @@ func TestUpSaysHowToSign(t *testing.T) {
 	}
 	// The exported variables, as printed, are all the aws CLI needs.
 	env := strings.Fields(strings.TrimPrefix(line, "export "))
-	if out, code := runAWSWith(t, awsCLI(t), p.endpoint, env, "lambda", "list-functions"); code != 0 {
+	if out, code := runAWSWith(t, awscli.V2(t).Path, p.endpoint, env, "lambda", "list-functions"); code != 0 {
 		t.Fatalf("aws lambda list-functions with %v: exit %d: %s", env, code, out)
 	}
 	p.stop(t)

@@ -2,27 +2,14 @@ package test
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// awsCLI finds the aws CLI v2 from Debian's awscli package (which .ci/run installs),
-// falling back to any aws on PATH.
-func awsCLI(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat("/usr/bin/aws"); err == nil {
-		return "/usr/bin/aws"
-	}
-	p, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the aws CLI is not installed (Debian package awscli)")
-	}
-	return p
-}
+	"github.com/shoal-dev/shoal/internal/awscli"
+)
 
 // runAWS runs the aws CLI against s, signing with the key of s's credentials
 // file as a user who exported AWS_SHARED_CREDENTIALS_FILE would.
@@ -35,28 +22,17 @@ func runAWS(t *testing.T, bin string, s *shoal, args ...string) (string, int) {
 // environment (no keys, profiles or config of the machine's own).
 func runAWSWith(t *testing.T, bin, endpoint string, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--endpoint-url", endpoint, "--output", "json"}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	cmd.Env = append(cmd.Env, env...)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	}
+	out, code, err := awscli.CLI{Path: bin}.Run(endpoint, env, args...)
 	if err != nil {
 		t.Fatalf("aws %v: %v", args, err)
 	}
-	return string(out), 0
+	return out, code
 }
 
+// TestAWSCLI drives shoal with the aws CLI v2, as the README's on-demand
+// steps do.
 func TestAWSCLI(t *testing.T) {
-	bin := awsCLI(t)
+	bin := awscli.V2(t).Path
 	s := startShoal(t)
 	dir := t.TempDir()
 	zipPath := filepath.Join(dir, "fn.zip")
@@ -76,10 +52,8 @@ func TestAWSCLI(t *testing.T) {
 		t.Fatalf("create-function printed %s (%v)", out, err)
 	}
 
-	args := []string{"lambda", "invoke", "--function-name", "cli-echo", "--payload", `{"hello":"world"}`}
-	if strings.Contains(mustVersion(t, bin), "aws-cli/2") {
-		args = append(args, "--cli-binary-format", "raw-in-base64-out")
-	}
+	args := []string{"lambda", "invoke", "--function-name", "cli-echo", "--payload", `{"hello":"world"}`,
+		"--cli-binary-format", "raw-in-base64-out"}
 	resp := filepath.Join(dir, "out.json")
 	out, code = runAWS(t, bin, s, append(args, "--log-type", "Tail", resp)...)
 	if code != 0 {

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,24 +13,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/shoal-dev/shoal/internal/awscli"
 )
 
-// awsCLIManaged finds an aws CLI that knows the 2025-11-30 Managed Instances
-// commands: $SHOAL_AWS_CLI, or the pyenv aws-cli v1.
+// awsCLIManaged is the aws CLI v1, which knows the 2025-11-30 Managed
+// Instances commands (internal/awscli).
 func awsCLIManaged(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("SHOAL_AWS_CLI")
-	if bin == "" {
-		bin = "/root/.pyenv/shims/aws"
+	cli := awscli.V1(t)
+	if !cli.Knows("put-function-scaling-config") {
+		t.Skipf("the aws CLI v1 at %s (%s) has no put-function-scaling-config", cli.Path, cli.Version)
 	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("no aws CLI with the Managed Instances commands (set SHOAL_AWS_CLI): %v", err)
-	}
-	out, err := exec.Command(bin, "lambda", "put-function-scaling-config", "help").CombinedOutput()
-	if err != nil && bytes.Contains(out, []byte("Invalid choice")) {
-		t.Skipf("%s has no put-function-scaling-config", bin)
-	}
-	return bin
+	return cli.Path
 }
 
 // cronJob is one line of a crontab: its schedule and command.

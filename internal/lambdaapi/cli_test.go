@@ -3,21 +3,20 @@ package lambdaapi
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/internal/awscli"
 )
 
-// TestAWSCLI drives the API with the aws CLI (v1 or v2), whichever is installed.
+// TestAWSCLI drives the API with the aws CLI v2, as the README's on-demand
+// steps do.
 func TestAWSCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: runs the aws CLI")
 	}
-	awsBin, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("aws CLI not installed")
-	}
+	cli := awscli.V2(t)
 	e := newEnv(t)
 	dir := t.TempDir()
 	zipPath := filepath.Join(dir, "fn.zip")
@@ -25,11 +24,7 @@ func TestAWSCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command(awsBin, append([]string{"--endpoint-url", e.url, "--output", "json", "lambda"}, args...)...)
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
-			"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null",
-			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
-		out, err := cmd.CombinedOutput()
+		out, err := cli.Command(e.url, awscli.AnyKeys, append([]string{"lambda"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	mustJSON := func(args ...string) map[string]any {
@@ -62,10 +57,7 @@ func TestAWSCLI(t *testing.T) {
 	mustJSON("put-function-concurrency", "--function-name", "echo", "--reserved-concurrent-executions", "5")
 	out := filepath.Join(dir, "out.json")
 	args := []string{"invoke", "--function-name", "arn:aws:lambda:us-east-1:123456789012:function:echo", "--qualifier", "live",
-		"--payload", `{"hello":"world"}`, "--log-type", "Tail"}
-	if v, _ := run("--version"); strings.Contains(v, "aws-cli/2") {
-		args = append(args, "--cli-binary-format", "raw-in-base64-out")
-	}
+		"--payload", `{"hello":"world"}`, "--log-type", "Tail", "--cli-binary-format", "raw-in-base64-out"}
 	inv := mustJSON(append(args, out)...)
 	if inv["StatusCode"] != float64(200) || inv["ExecutedVersion"] != "1" {
 		t.Errorf("invoke: %v", inv)
@@ -114,19 +106,13 @@ func TestAWSCLI(t *testing.T) {
 	}
 }
 
-// TestAWSCLIManagedInstances drives the capacity provider operations with an aws CLI
-// that has them (the pyenv CLI v1 with botocore ≥ 1.42, or $SHOAL_AWS_CLI).
+// TestAWSCLIManagedInstances drives the capacity provider operations with the
+// aws CLI v1, whose botocore (≥ 1.42) has them.
 func TestAWSCLIManagedInstances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: runs the aws CLI")
 	}
-	awsBin := os.Getenv("SHOAL_AWS_CLI")
-	if awsBin == "" {
-		awsBin = "/root/.pyenv/shims/aws"
-	}
-	if _, err := os.Stat(awsBin); err != nil {
-		t.Skipf("no aws CLI with capacity provider commands: %v", err)
-	}
+	cli := awscli.V1(t)
 	e := newEnv(t)
 	dir := t.TempDir()
 	zipPath := filepath.Join(dir, "fn.zip")
@@ -134,18 +120,14 @@ func TestAWSCLIManagedInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command(awsBin, append([]string{"--endpoint-url", e.url, "--output", "json", "lambda"}, args...)...)
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
-			"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null",
-			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
-		out, err := cmd.CombinedOutput()
+		out, err := cli.Command(e.url, awscli.AnyKeys, append([]string{"lambda"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	out, err := run("create-capacity-provider", "--capacity-provider-name", "cp1",
 		"--vpc-config", "SubnetIds=subnet-1,SecurityGroupIds=sg-1",
 		"--permissions-config", "CapacityProviderOperatorRoleArn=arn:aws:iam::123456789012:role/op")
-	if err != nil && (strings.Contains(out, "Invalid choice") || strings.Contains(out, "not found")) {
-		t.Skipf("this aws CLI has no capacity provider commands: %s", out)
+	if err != nil && strings.Contains(out, "Invalid choice") {
+		t.Skipf("the aws CLI v1 at %s (%s) has no capacity provider commands: %s", cli.Path, cli.Version, out)
 	}
 	if err != nil {
 		t.Fatalf("create-capacity-provider: %v\n%s", err, out)
