@@ -113,9 +113,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 		if version == LatestPublished {
 			rec.LatestPublishedFingerprint = ""
 		}
-		if _, ok := rec.Provisioned[version]; ok {
-			delete(rec.Provisioned, version)
-		}
+		delete(rec.Provisioned, version)
 		return nil
 	})
 	if err != nil {

@@ -19,58 +19,56 @@ const (
 // the next submitted invocation. It reports whether the connection can go on.
 func (s *Server) handleNext(c *conn) bool {
 	s.readyOnce.Do(func() { close(s.ready) })
-	for {
-		inv := s.take(s.closed)
-		if inv == nil {
-			c.writeError(503, "Runtime.Closed", "environment is shutting down", true)
-			return false
-		}
-		if c.peerClosed() {
-			// The poller left while waiting: give the invocation to the next one.
-			s.requeue(inv)
-			return false
-		}
-		if s.cfg.OnTake != nil {
-			s.cfg.OnTake(inv)
-		}
-		b := append(c.out[:0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"+hdrRequestID+": "...)
-		b = appendValue(b, inv.ID)
-		b = append(b, "\r\n"+hdrDeadline+": "...)
-		b = strconv.AppendInt(b, inv.Deadline.UnixMilli(), 10)
-		b = append(b, "\r\n"+hdrInvokedARN+": "...)
-		b = appendValue(b, inv.InvokedARN)
-		if inv.TraceID != "" {
-			b = append(b, "\r\n"+hdrTraceID+": "...)
-			b = appendValue(b, inv.TraceID)
-		}
-		if inv.ClientContext != "" {
-			b = append(b, "\r\n"+hdrClientContext+": "...)
-			b = appendValue(b, inv.ClientContext)
-		}
-		if inv.CognitoIdentity != "" {
-			b = append(b, "\r\n"+hdrCognitoIdentity+": "...)
-			b = appendValue(b, inv.CognitoIdentity)
-		}
-		if inv.TenantID != "" {
-			b = append(b, "\r\n"+hdrTenantID+": "...)
-			b = appendValue(b, inv.TenantID)
-		}
-		b = append(b, "\r\nContent-Length: "...)
-		b = strconv.AppendInt(b, int64(len(inv.Payload)), 10)
-		b = append(b, "\r\n\r\n"...)
-		b = append(b, inv.Payload...)
-		if cap(b) <= 64<<10 {
-			c.out = b[:0]
-		}
-		if _, err := c.w.Write(b); err != nil {
-			s.requeue(inv)
-			return false
-		}
-		if s.cfg.WorkerConnections {
-			c.held = append(c.held, inv.ID)
-		}
-		return true
+	inv := s.take(s.closed)
+	if inv == nil {
+		c.writeError(503, "Runtime.Closed", "environment is shutting down", true)
+		return false
 	}
+	if c.peerClosed() {
+		// The poller left while waiting: give the invocation to the next one.
+		s.requeue(inv)
+		return false
+	}
+	if s.cfg.OnTake != nil {
+		s.cfg.OnTake(inv)
+	}
+	b := append(c.out[:0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"+hdrRequestID+": "...)
+	b = appendValue(b, inv.ID)
+	b = append(b, "\r\n"+hdrDeadline+": "...)
+	b = strconv.AppendInt(b, inv.Deadline.UnixMilli(), 10)
+	b = append(b, "\r\n"+hdrInvokedARN+": "...)
+	b = appendValue(b, inv.InvokedARN)
+	if inv.TraceID != "" {
+		b = append(b, "\r\n"+hdrTraceID+": "...)
+		b = appendValue(b, inv.TraceID)
+	}
+	if inv.ClientContext != "" {
+		b = append(b, "\r\n"+hdrClientContext+": "...)
+		b = appendValue(b, inv.ClientContext)
+	}
+	if inv.CognitoIdentity != "" {
+		b = append(b, "\r\n"+hdrCognitoIdentity+": "...)
+		b = appendValue(b, inv.CognitoIdentity)
+	}
+	if inv.TenantID != "" {
+		b = append(b, "\r\n"+hdrTenantID+": "...)
+		b = appendValue(b, inv.TenantID)
+	}
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(inv.Payload)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, inv.Payload...)
+	if cap(b) <= 64<<10 {
+		c.out = b[:0]
+	}
+	if _, err := c.w.Write(b); err != nil {
+		s.requeue(inv)
+		return false
+	}
+	if s.cfg.WorkerConnections {
+		c.held = append(c.held, inv.ID)
+	}
+	return true
 }
 
 // appendValue appends a header value with control characters (a JSON client

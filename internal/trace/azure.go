@@ -184,7 +184,7 @@ func ParseAzureDurations(r io.Reader) (map[AzureKey]AzureDuration, error) {
 	out := map[AzureKey]AzureDuration{}
 	err := readKeyed(r, "azure durations", cols, func(k AzureKey, v []float64) error {
 		if v[1] != math.Trunc(v[1]) {
-			return fmt.Errorf("Count %v is not an integer", v[1])
+			return fmt.Errorf("column Count: %v is not an integer", v[1])
 		}
 		out[k] = AzureDuration{AverageMs: v[0], Count: int64(v[1]), MinimumMs: v[2], MaximumMs: v[3],
 			P0: v[4], P1: v[5], P25: v[6], P50: v[7], P75: v[8], P99: v[9], P100: v[10]}
