@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -224,7 +225,14 @@ func TestRecorderSurvivesLedgerOutage(t *testing.T) {
 	for i := 100; i < 300; i++ {
 		r.Record(inv(i, t0))
 	}
-	time.Sleep(100 * time.Millisecond) // let the publisher fail a few times against the dead ledger
+	// Let the publisher try the dead ledger and fail.
+	retries := r.PublishFailures()
+	poll.Until(t, 20*time.Second, func() error {
+		if r.PublishFailures() == retries {
+			return errors.New("no failed round of publishing while the ledger is down")
+		}
+		return nil
+	})
 	if n := r.Published(); n != 100 {
 		t.Errorf("published %d while the ledger was down", n)
 	}
