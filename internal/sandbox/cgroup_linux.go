@@ -180,12 +180,20 @@ func readProcs(dir string) ([]int, error) {
 	return pids, nil
 }
 
+// killWait bounds how long killProcs waits for the killed processes to leave.
+const killWait = 5 * time.Second
+
 // killProcs SIGKILLs the processes listed in dirs until none is left (a process that
 // forks while being killed shows up in the next round). It never signals this process,
-// whose launcher thread may sit in the cgroup for a moment during Start.
+// whose launcher thread may sit in the cgroup for a moment during Start. A killed
+// process stays listed until the kernel has torn it down, which for a large runtime
+// on a loaded machine takes longer than a hundred short rounds: the rounds go on,
+// backing off, for up to killWait.
 func killProcs(dirs []string) error {
 	self := os.Getpid()
-	for round := 0; round < 100; round++ {
+	deadline := time.Now().Add(killWait)
+	delay := 100 * time.Microsecond
+	for {
 		alive := 0
 		for _, dir := range dirs {
 			pids, err := readProcs(dir)
@@ -207,9 +215,12 @@ func killProcs(dirs []string) error {
 		if alive == 0 {
 			return nil
 		}
-		time.Sleep(time.Millisecond) // let the kernel finish the exits before re-listing
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d processes still in the cgroup %v after SIGKILL", alive, killWait)
+		}
+		time.Sleep(delay) // let the kernel finish the exits before re-listing
+		delay = min(2*delay, 10*time.Millisecond)
 	}
-	return errors.New("processes keep appearing in the cgroup")
 }
 
 // removeDirs removes cgroup directories, retrying while the kernel finishes tearing
