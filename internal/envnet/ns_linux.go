@@ -3,7 +3,6 @@ package envnet
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // supported checks once that this process may make network namespaces.
@@ -144,9 +145,7 @@ func prepare(cfg *Config) (*Net, error) {
 // holds the gateway address, the environment's end (eth0) a free address of
 // the range with a default route through the gateway.
 func (n *Net) link(cfg *Config) error {
-	var id [6]byte
-	_, _ = rand.Read(id[:])
-	n.host = IfacePrefix + hex.EncodeToString(id[:])
+	n.host = IfacePrefix + randid.Hex(6)
 	la := netlink.NewLinkAttrs()
 	la.Name = n.host
 	veth := &netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(n.fd)}

@@ -1,8 +1,6 @@
 package scratch
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // supported checks once for root, the loop control device and mkfs.ext4.
@@ -44,9 +44,7 @@ func mkfsPath() (string, error) {
 
 // create makes, attaches and mounts one volume of sizeMB under dir.
 func create(dir string, sizeMB int) (_ *Volume, err error) {
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	name := "v-" + hex.EncodeToString(id[:])
+	name := "v-" + randid.Hex(8)
 	v := &Volume{img: filepath.Join(dir, name+".img"), dir: filepath.Join(dir, name), size: sizeMB}
 	defer func() {
 		if err != nil {
