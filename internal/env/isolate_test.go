@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shoal-dev/shoal/internal/envnet"
+	"github.com/shoal-dev/shoal/internal/scratch"
 )
 
 // publicCode writes files into a code directory the unprivileged user of an
@@ -42,6 +43,12 @@ func TestIsolated(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = nets.Close() })
 	h.deps.Networks = nets
+	vols, err := scratch.NewPool(scratch.Config{Dir: t.TempDir(), Ready: 1}, nil)
+	if err != nil {
+		t.Skipf("no scratch volumes for /tmp: %v", err)
+	}
+	t.Cleanup(func() { _ = vols.Close() })
+	h.deps.Scratch = vols
 	spec := goSpec("iso")
 	spec.Isolate = true
 	env := h.start(spec)
