@@ -281,10 +281,7 @@ func TestHostileFunction(t *testing.T) {
 		}
 		return nil
 	})
-	var pids []int
-	for _, pid := range processesOf("victim") {
-		pids = append(pids, pid)
-	}
+	pids := processesOf("victim")
 	if len(pids) == 0 {
 		t.Fatal("no process of the victim found")
 	}
