@@ -299,6 +299,9 @@ func (w *work) place(v *Version, reason string) bool {
 	if best < 0 {
 		return false
 	}
+	if w.awaitSpread(v, perZone, best) {
+		return false
+	}
 	s := &w.insts[best]
 	s.freeCPU -= v.EnvVCPU
 	s.freeMem -= v.EnvMemoryMiB
@@ -307,6 +310,30 @@ func (w *work) place(v *Version, reason string) bool {
 		Version: v.Key, Instance: s.in.ID, Zone: s.in.Zone, Reason: reason,
 	})
 	return true
+}
+
+// awaitSpread reports whether v's next environment should wait for a booting
+// instance rather than go to running instance best: while v has fewer
+// environments than its minimum, which Lambda spreads over the zones, an
+// instance still booting in a zone with fewer of v's environments than
+// best's takes it once it runs. Without the wait, instances that boot at
+// different speeds leave a zone without any of the version's environments.
+func (w *work) awaitSpread(v *Version, perZone []int, best int) bool {
+	total := 0
+	for _, n := range perZone {
+		total += n
+	}
+	if total >= v.MinEnvironments {
+		return false
+	}
+	for i := range w.insts {
+		s := &w.insts[i]
+		if s.in.State == InstancePending && perZone[s.zone] < perZone[w.insts[best].zone] &&
+			s.freeCPU >= v.EnvVCPU-1e-9 && s.freeMem >= v.EnvMemoryMiB {
+			return true
+		}
+	}
+	return false
 }
 
 // versionZones counts v's live environments, planned ones included, per zone.

@@ -527,3 +527,56 @@ func TestVersionsShareTheFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestMinimumWaitsForTheSlowZone: of the three instances of a new fleet, the
+// one in zone-b boots last. The version's minimum of three environments
+// waits for it rather than putting two in one zone.
+func TestMinimumWaitsForTheSlowZone(t *testing.T) {
+	d, err := New(autoCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := version(3, 0)
+	inst := func(id, zone string, st InstanceState) Instance {
+		return Instance{ID: id, Zone: zone, Type: "m7i.large", State: st, VCPU: 2, MemoryMiB: 8192}
+	}
+	s := Snapshot{
+		Instances: []Instance{inst("i-a", "zone-a", InstanceRunning), inst("i-b", "zone-b", InstancePending), inst("i-c", "zone-c", InstanceRunning)},
+		Versions:  []Version{v},
+	}
+	placed := func(p Plan) []string {
+		var out []string
+		for _, a := range p.AddEnvironments {
+			out = append(out, a.Instance)
+		}
+		return out
+	}
+	p := d.Decide(s, t0)
+	if got := strings.Join(placed(p), ","); got != "i-a,i-c" {
+		t.Fatalf("with zone-b booting, environments on %s; want i-a,i-c", got)
+	}
+	if len(p.AddInstances) != 0 {
+		t.Fatalf("launches %+v: the booting instance has room", p.AddInstances)
+	}
+	// zone-b's instance runs: the third environment goes there.
+	s.Instances[1].State = InstanceRunning
+	s.Versions[0].Environments = []Environment{{ID: "e-1", Instance: "i-a", State: EnvInitializing}, {ID: "e-2", Instance: "i-c", State: EnvInitializing}}
+	if got := strings.Join(placed(d.Decide(s, t0.Add(10*time.Second))), ","); got != "i-b" {
+		t.Fatalf("once zone-b runs, environments on %s; want i-b", got)
+	}
+	// Past the minimum, scaling out does not wait for booting instances.
+	d2, err := New(autoCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := version(2, 0)
+	busy.Environments = []Environment{{ID: "e-1", Instance: "i-a", State: EnvReady, InFlight: 16}, {ID: "e-2", Instance: "i-c", State: EnvReady, InFlight: 16}}
+	s = Snapshot{
+		Instances: []Instance{inst("i-a", "zone-a", InstanceRunning), inst("i-b", "zone-b", InstancePending),
+			inst("i-c", "zone-c", InstanceRunning), inst("i-d", "zone-a", InstanceRunning)},
+		Versions: []Version{busy},
+	}
+	if got := placed(d2.Decide(s, t0)); len(got) == 0 {
+		t.Fatal("scaling out past the minimum placed nothing; want running instances at once")
+	}
+}
