@@ -5,31 +5,23 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/internal/awscli"
 )
 
-// knowsCommand reports whether an aws CLI has a lambda subcommand.
-func knowsCommand(bin, command string) bool {
-	out, _ := exec.Command(bin, "lambda", command, "help").CombinedOutput()
-	return !strings.Contains(string(out), "Invalid choice")
-}
-
-// cliFor finds an aws CLI that knows the lambda subcommand: Debian's v2 first,
-// then v1 (pyenv's), then any on PATH.
+// cliFor finds an aws CLI that knows the lambda subcommand: v2 first, then
+// v1 (internal/awscli).
 func cliFor(t *testing.T, command string) string {
 	t.Helper()
-	for _, bin := range []string{"/usr/bin/aws", "/root/.pyenv/shims/aws"} {
-		if _, err := os.Stat(bin); err == nil && knowsCommand(bin, command) {
-			return bin
+	for _, c := range awscli.Installed(t) {
+		if c.Knows(command) {
+			return c.Path
 		}
 	}
-	if p, err := exec.LookPath("aws"); err == nil && knowsCommand(p, command) {
-		return p
-	}
-	t.Skipf("no aws CLI installed here knows `aws lambda %s` (Debian's awscli 2.9 and aws-cli 1.x do not)", command)
+	t.Skipf("neither the aws CLI v2 at %s nor the v1 knows `aws lambda %s`", awscli.V2Path, command)
 	return ""
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/shoal-dev/shoal/internal/netlab"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // gate is an HTTP server on a lab machine that functions reach through their
@@ -89,7 +90,7 @@ func (g *gate) open(token string) { close(g.ch(token)) }
 // waitAt waits until a function is waiting at token.
 func (g *gate) waitAt(t *testing.T, token string) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.waiting[token] == 0 {
@@ -225,7 +226,7 @@ func TestResponseStreaming(t *testing.T) {
 			FunctionName: aws.String("streamer"), Qualifier: v.Version, ProvisionedConcurrentExecutions: aws.Int32(1)}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, time.Minute, func() error {
+		poll.Until(t, time.Minute, func() error {
 			got, err := s.client.GetProvisionedConcurrencyConfig(ctx(t), &lambda.GetProvisionedConcurrencyConfigInput{
 				FunctionName: aws.String("streamer"), Qualifier: v.Version})
 			if err != nil {

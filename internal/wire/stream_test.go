@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // sinkStream is a caller's stream: it records what arrives, and can be held
@@ -117,7 +118,7 @@ func TestStreamFlowControl(t *testing.T) {
 		_, err := c.Invoke(context.Background(), "e", env.Invocation{RequestID: "slow", Stream: sink})
 		done <- err
 	}()
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if !sink.holding.Load() {
 			return errors.New("the caller has not been handed a chunk yet")
 		}
@@ -162,7 +163,7 @@ func TestStreamCancel(t *testing.T) {
 		_, err := c.Invoke(ctx, "e", env.Invocation{RequestID: "r", Stream: sink})
 		done <- err
 	}()
-	eventually(t, 10*time.Second, func() error {
+	poll.Until(t, 10*time.Second, func() error {
 		if !sink.holding.Load() {
 			return errors.New("nothing reached the caller")
 		}
