@@ -83,10 +83,11 @@ func TestScheduledScaling(t *testing.T) {
 	for _, job := range jobs {
 		command := strings.Replace(job.command, "/usr/local/bin/shoal-scale", filepath.Join(dir, "scale.sh"), 1)
 		cmd := exec.Command("/bin/sh", "-c", command)
-		cmd.Env = append(append(os.Environ(), cronEnv...),
+		// Signed with the key of shoal's credentials file, as a user who
+		// exported AWS_SHARED_CREDENTIALS_FILE in the crontab would.
+		cmd.Env = append(awscli.Environ(cronEnv...),
 			"SHOAL_ENDPOINT_URL="+s.endpoint, "AWS_CLI="+cli, "POLL=1", "WAIT=240",
-			"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_CONFIG_FILE=/dev/null",
-			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=")
+			"AWS_SHARED_CREDENTIALS_FILE="+s.keys.file)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		t.Logf("%s  %s (%v):\n%s", job.schedule, command, time.Since(start).Round(time.Second), out)
