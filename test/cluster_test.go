@@ -27,6 +27,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/netlab"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
@@ -228,7 +229,7 @@ func TestCluster(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		if i == 1 {
-			eventually(t, time.Minute, func() error {
+			poll.Until(t, time.Minute, func() error {
 				_, err := os.Stat(secret)
 				return err
 			})
@@ -258,7 +259,7 @@ func TestCluster(t *testing.T) {
 	// The version is read, and becomes Active, through another node.
 	waitVersionState(t, &shoal{client: c2}, "spread", ver, types.StateActive)
 	var fv clusterFleet
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		if err := getJSON(keys.http, nodes[1].endpoint(), "/shoal/v1/fleet", &fv); err != nil {
 			return err
 		}
@@ -319,7 +320,7 @@ func TestCluster(t *testing.T) {
 		})
 	}
 	defer func() { stop.Store(true); loaders.Wait() }()
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(outcomes) < 50 {
@@ -332,7 +333,7 @@ func TestCluster(t *testing.T) {
 	killHost := time.Now()
 	hostM.kill(t)
 	var noticed time.Time
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		var f clusterFleet
 		if err := getJSON(keys.http, nodes[1].endpoint(), "/shoal/v1/fleet", &f); err != nil {
 			return err
@@ -389,7 +390,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	var newLeader string
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if err := getJSON(keys.http, survivor.endpoint(), "/shoal/v1/cluster", &cv); err != nil {
 			return err
 		}
@@ -404,7 +405,7 @@ func TestCluster(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("another node took the lead after %v, want within 10 s", took)
 	}
-	eventually(t, 2*time.Minute, func() error {
+	poll.Until(t, 2*time.Minute, func() error {
 		var f clusterFleet
 		if err := getJSON(keys.http, survivor.endpoint(), "/shoal/v1/fleet", &f); err != nil {
 			return err
@@ -424,7 +425,7 @@ func TestCluster(t *testing.T) {
 		return nil
 	})
 	leaderGone := time.Now()
-	eventually(t, time.Minute, func() error { // some load on the survivors alone
+	poll.Until(t, time.Minute, func() error { // some load on the survivors alone
 		mu.Lock()
 		defer mu.Unlock()
 		n := 0
@@ -493,7 +494,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("after the losses: %v", err)
 		}
 	}
-	eventually(t, 2*time.Minute, func() error {
+	poll.Until(t, 2*time.Minute, func() error {
 		events, err := ledgerSince(keys.http, survivor.endpoint(), killHost.Add(-10*time.Minute))
 		if err != nil {
 			return err
