@@ -13,3 +13,8 @@ func newUpCmd() *cobra.Command {
 func newAgentCmd() *cobra.Command {
 	return linuxOnly("agent", "Run an instance agent: host execution environments for the control plane")
 }
+
+// newHostCmd is `shoal host` on a system other than Linux (host_linux.go).
+func newHostCmd() *cobra.Command {
+	return linuxOnly("host", "Offer this machine's capacity to a shoal cluster")
+}
