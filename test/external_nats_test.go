@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
@@ -195,7 +196,7 @@ func TestExternalNATS(t *testing.T) {
 	}
 	waitVersionState(t, sa, "mi", aws.ToString(v.Version), types.StateActive)
 	// Its instances spread over both hosts, one in each zone.
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		var fv clusterFleet
 		if err := getJSON(keys.http, a.endpoint, "/shoal/v1/fleet", &fv); err != nil {
 			return err
