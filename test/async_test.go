@@ -21,9 +21,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/shoal-dev/shoal/internal/awscli"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/controlplane"
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 )
 
 // Asynchronous invocation end to end: InvocationType Event through the AWS
@@ -136,7 +138,7 @@ func (r *recordReader) records(t *testing.T, subject string) map[string]map[stri
 func (r *recordReader) waitRecord(t *testing.T, subject, id string, timeout time.Duration) map[string]any {
 	t.Helper()
 	var rec map[string]any
-	eventually(t, timeout, func() error {
+	poll.Until(t, timeout, func() error {
 		rec = r.records(t, subject)[id]
 		if rec == nil {
 			return fmt.Errorf("no record of %s on %s", id, subject)
@@ -272,14 +274,14 @@ func TestAsyncInvoke(t *testing.T) {
 	s := startShoal(t)
 	createGoFn(t, s, "async-echo")
 	id := invokeEvent(t, s.client, "async-echo", `{"op":"log","value":"queued-event-1"}`)
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if logs := readLogs(t, s, "async-echo"); !strings.Contains(logs, "hello from the function: queued-event-1") ||
 			!strings.Contains(logs, "START RequestId: "+id) {
 			return fmt.Errorf("the event has not run as %s; logs:\n%s", id, logs)
 		}
 		return nil
 	})
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		events, err := readUsage(s.http, s.endpoint, url.Values{"raw": {"true"}})
 		if err != nil {
 			return err
@@ -296,7 +298,7 @@ func TestAsyncInvoke(t *testing.T) {
 // TestAsyncCLI: the aws CLI's invoke --invocation-type Event prints
 // StatusCode 202 and leaves the output file empty; the event runs.
 func TestAsyncCLI(t *testing.T) {
-	bin := awsCLI(t)
+	bin := awscli.V2(t).Path
 	s := startShoal(t)
 	createGoFn(t, s, "cli-async")
 	outFile := filepath.Join(t.TempDir(), "out.json")
@@ -312,7 +314,7 @@ func TestAsyncCLI(t *testing.T) {
 	if b, err := os.ReadFile(outFile); err != nil || len(b) != 0 {
 		t.Errorf("output file: %q, %v", b, err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if !strings.Contains(readLogs(t, s, "cli-async"), "hello from the function: from-the-cli") {
 			return errors.New("the event has not run")
 		}
@@ -386,7 +388,7 @@ func TestAsyncDestinations(t *testing.T) {
 		want := recordedRecord(t, "TestLambdaDestinationSqs::test_retries", "queue_destination_payload")
 		checkRecord(t, want, got, failID, "dst-fail", failPayload, isGoError)
 		// Retries are counted: the function ran once and twice more.
-		eventually(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, func() error {
 			if n := runsOf(t, s, "dst-fail", failID); n != 3 {
 				return fmt.Errorf("the event ran %d times, want 3", n)
 			}
@@ -395,7 +397,7 @@ func TestAsyncDestinations(t *testing.T) {
 	})
 	t.Run("dead letter on a subject", func(t *testing.T) {
 		var dl []*jetstream.RawStreamMsg
-		eventually(t, time.Minute, func() error {
+		poll.Until(t, time.Minute, func() error {
 			if dl = rr.on(t, "lambda.dst.dead"); len(dl) == 0 {
 				return errors.New("no dead letter")
 			}
@@ -416,7 +418,7 @@ func TestAsyncDestinations(t *testing.T) {
 		// its event to dst-dead-collector, both invoked asynchronously; they
 		// echo what they get, and their own success records show it.
 		var viaRecord, viaDeadLetter map[string]any
-		eventually(t, time.Minute, func() error {
+		poll.Until(t, time.Minute, func() error {
 			viaRecord, viaDeadLetter = nil, nil
 			for _, rec := range rr.records(t, "lambda.dst.collected") {
 				got, _ := rec["responsePayload"].(map[string]any)
@@ -488,7 +490,7 @@ func TestAsyncMaximumAge(t *testing.T) {
 	id := invokeEvent(t, s.client, "aged", payload)
 	got := rr.waitRecord(t, "lambda.aged.failed", id, 30*time.Second)
 	checkRecord(t, recordedRecord(t, "TestLambdaDestinationSqs::test_maxeventage", "no_retry_failure_message"), got, id, "aged", payload, isGoError)
-	eventually(t, 30*time.Second, func() error {
+	poll.Until(t, 30*time.Second, func() error {
 		if n := runsOf(t, s, "aged", id); n != 1 {
 			return fmt.Errorf("the event ran %d times, want once", n)
 		}
@@ -522,7 +524,7 @@ func TestAsyncManagedInstances(t *testing.T) {
 		id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
 		ids[id] = true
 	}
-	eventually(t, 2*time.Minute, func() error {
+	poll.Until(t, 2*time.Minute, func() error {
 		if n := len(rr.records(t, "lambda.mi.ok")); n < events {
 			return fmt.Errorf("%d of %d events succeeded", n, events)
 		}
@@ -581,7 +583,7 @@ func TestAsyncSurvivesKill(t *testing.T) {
 		key := fmt.Sprintf("quick-%d", i)
 		ids[invokeEvent(t, s.client, "durable", `{"op":"mark","key":"`+key+`"}`)] = key
 	}
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		if n := len(rr.records(t, "lambda.durable.ok")); n < 10 {
 			return fmt.Errorf("%d of 10 quick events done", n)
 		}
@@ -594,7 +596,7 @@ func TestAsyncSurvivesKill(t *testing.T) {
 		waiting = append(waiting, key)
 		ids[invokeEvent(t, s.client, "durable", `{"op":"mark","key":"`+key+`","value":"wait"}`)] = key
 	}
-	eventually(t, time.Minute, func() error {
+	poll.Until(t, time.Minute, func() error {
 		started := 0
 		for _, key := range waiting {
 			started += lines(key, "start")
@@ -625,7 +627,7 @@ func TestAsyncSurvivesKill(t *testing.T) {
 	defer p2.stop(t)
 	rr = readRecords(t, dataDir)
 	var done map[string]map[string]any
-	eventually(t, 2*time.Minute, func() error {
+	poll.Until(t, 2*time.Minute, func() error {
 		if done = rr.records(t, "lambda.durable.ok"); len(done) < len(ids) {
 			return fmt.Errorf("%d of %d events done after the restart", len(done), len(ids))
 		}

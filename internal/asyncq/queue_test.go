@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
 
@@ -208,21 +209,6 @@ func counter(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func record(t *testing.T, m *nats.Msg) Record {
 	t.Helper()
 	var r Record
@@ -239,7 +225,7 @@ func TestQueueRunsEachEventOnce(t *testing.T) {
 	for i := range 50 {
 		ids = append(ids, h.enqueue("f", fmt.Sprintf(`{"op":"ok","n":%d}`, i)))
 	}
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if n := len(h.inv.events("f")); n < len(ids) {
 			return fmt.Errorf("%d of %d events ran", n, len(ids))
 		}
@@ -270,7 +256,7 @@ func TestQueueRetriesFunctionErrors(t *testing.T) {
 	})
 	failed, dead := h.subscribe("lambda.f.failed"), h.subscribe("lambda.f.dlq")
 	id := h.enqueue("f", `{"op":"fail"}`)
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if len(failed()) == 0 || len(dead()) == 0 {
 			return fmt.Errorf("records: %d, dead letters: %d", len(failed()), len(dead()))
 		}
@@ -303,7 +289,7 @@ func TestQueueMaximumAgeLooksAhead(t *testing.T) {
 	})
 	failed := h.subscribe("lambda.f.failed")
 	id := h.enqueue("f", `{"op":"fail"}`)
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if len(failed()) == 0 {
 			return fmt.Errorf("no record")
 		}
@@ -321,7 +307,7 @@ func TestQueueWaitsOutThrottles(t *testing.T) {
 	ok := h.subscribe("lambda.f.ok")
 	throttled := h.enqueue("f", `{"op":"throttle:4"}`)
 	failing := h.enqueue("f", `{"op":"service:2"}`)
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if len(ok()) < 2 {
 			return fmt.Errorf("%d records", len(ok()))
 		}
@@ -346,7 +332,7 @@ func TestQueueZeroReservedConcurrency(t *testing.T) {
 	})
 	failed := h.subscribe("lambda.f.failed")
 	id := h.enqueue("f", `{"op":"ok"}`)
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if len(failed()) == 0 {
 			return fmt.Errorf("no record")
 		}
@@ -364,7 +350,7 @@ func TestQueueFunctionDestination(t *testing.T) {
 	h.inv.set("f", func(s *EventSettings) { s.OnSuccess = "arn:aws:lambda:us-east-1:123456789012:function:dest" })
 	h.inv.set("dest", nil)
 	id := h.enqueue("f", `{"op":"ok"}`)
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if len(h.inv.events("dest")) == 0 {
 			return fmt.Errorf("the destination did not run")
 		}
@@ -401,7 +387,7 @@ func TestQueueFinishesADoneEvent(t *testing.T) {
 	if _, err := h.q.lane(ctx, "f"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if len(ok()) == 0 || h.queued("f") > 0 {
 			return fmt.Errorf("%d records, %d queued", len(ok()), h.queued("f"))
 		}
@@ -433,7 +419,7 @@ func TestQueueTakesOverEventsInFlight(t *testing.T) {
 		t.Fatal("the event in flight was not taken over at once")
 	}
 	h.inv.unblock()
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if n := h.queued("f"); n > 0 {
 			return fmt.Errorf("%d queued", n)
 		}
@@ -504,7 +490,7 @@ func TestQueueDropsTheEventsOfADeletedFunction(t *testing.T) {
 	delete(inv.settings, "f")
 	inv.mu.Unlock()
 	w <- registry.Change{Function: "f", Deleted: true}
-	eventually(t, 20*time.Second, func() error {
+	poll.Until(t, 20*time.Second, func() error {
 		if n := h.queued("f"); n > 0 {
 			return fmt.Errorf("%d still queued", n)
 		}
