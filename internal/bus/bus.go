@@ -183,8 +183,15 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	opts.ClientAdvertise = cfg.ClientAdvertise
 	if cl := cfg.Cluster; cl != nil {
-		host, port, _ := splitHostPort(cl.Listen)
 		opts.ServerName = cl.Node
+	}
+	// A cluster of one node (no routes to others) runs JetStream alone:
+	// NATS clusters JetStream only with routes configured, and its meta
+	// group would count a route to this node itself as a second peer and
+	// never reach its quorum. Hosts join it through the client port as
+	// they join any node.
+	if cl := cfg.Cluster; cl != nil && len(cl.Routes) > 0 {
+		host, port, _ := splitHostPort(cl.Listen)
 		opts.Cluster = server.ClusterOpts{
 			Name: cl.Name, Host: host, Port: port, Advertise: cl.Advertise,
 			TLSConfig: cfg.TLS.Server, TLSTimeout: 5,
