@@ -302,7 +302,7 @@ func (a *Agent) listen() error {
 			if a.tls != nil {
 				// Across machines: TLS, with a certificate of the cluster
 				// on both ends.
-				a.ln = tls.NewListener(a.ln, a.tls)
+				a.ln = wire.TLSListener(a.ln, a.tls)
 			}
 		}
 	}

@@ -70,7 +70,7 @@ func DialTLS(ctx context.Context, network, addr string, key []byte, cfg *tls.Con
 		if cfg.ServerName == "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(addr)
 		}
-		tc := tls.Client(nc, cfg)
+		tc := tls.Client(rawio.Conn(nc), cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("wire: %s %s: tls: %w", network, addr, err)
