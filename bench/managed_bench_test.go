@@ -45,6 +45,17 @@ var nodeFn = managedFn{runtime: types.RuntimeNodejs22x, handler: "index.handler"
 func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 	b.Helper()
 	endpoint, front, client := shoalUp(b)
+	url := deployManaged(b, endpoint, client, n, fn)
+	procs := []watched{{name: "front", pids: []int{front}}}
+	return url, append(procs, agentOf(front)...)
+}
+
+// deployManaged deploys fn as "echo" on a new Managed Instances capacity
+// provider of the shoal at endpoint: one environment (min = max = 1) of
+// 2048 MB (1 vCPU) serving n invocations at once. It returns the invoke URL
+// of the published version once that version is Active.
+func deployManaged(b *testing.B, endpoint string, client *lambda.Client, n int32, fn managedFn) string {
+	b.Helper()
 	ctx := context.Background()
 	cp, err := client.CreateCapacityProvider(ctx, &lambda.CreateCapacityProviderInput{
 		CapacityProviderName: aws.String("bench"),
@@ -74,27 +85,42 @@ func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 			MinExecutionEnvironments: aws.Int32(1), MaxExecutionEnvironments: aws.Int32(1)}}); err != nil {
 		b.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	waitActive(b, client, "echo", aws.ToString(v.Version), 2*time.Minute)
+	return endpoint + "/2015-03-31/functions/echo/invocations?Qualifier=" + aws.ToString(v.Version)
+}
+
+// waitActive waits until the version of function is Active.
+func waitActive(b *testing.B, client *lambda.Client, function, version string, within time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		got, err := client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("echo"), Qualifier: v.Version})
+		got, err := client.GetFunctionConfiguration(context.Background(), &lambda.GetFunctionConfigurationInput{
+			FunctionName: aws.String(function), Qualifier: aws.String(version)})
 		if err == nil && got.State == types.StateActive {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("the version did not become active: %v", err)
+			state := types.State("")
+			if got != nil {
+				state = got.State
+			}
+			b.Fatalf("%s:%s did not become active (%s): %v", function, version, state, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	procs := []watched{{name: "front", pids: []int{front}}}
-	// The fleet starts an agent per zone; one hosts the environment.
-	for _, pid := range children(front) {
+}
+
+// agentOf returns the agent, among the children of parent (a `shoal up` or
+// `shoal host`), that runs an environment, and that environment's function
+// processes.
+func agentOf(parent int) []watched {
+	for _, pid := range children(parent) {
 		args, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if fn := descendants(pid); strings.Contains(string(args), "\x00agent\x00") && len(fn) > 0 {
-			procs = append(procs, watched{name: "agent", pids: []int{pid}}, watched{name: "function", pids: fn})
-			break
+			return []watched{{name: "agent", pids: []int{pid}}, {name: "function", pids: fn}}
 		}
 	}
-	return endpoint + "/2015-03-31/functions/echo/invocations?Qualifier=" + aws.ToString(v.Version), procs
+	return nil
 }
 
 // BenchmarkManagedIOBound: a handler that sleeps 100 ms, on one environment with
