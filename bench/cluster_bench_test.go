@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -264,4 +265,245 @@ func dialable(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// until polls cond every 20 ms until it holds, failing the benchmark after
+// within; it returns when it held.
+func until(b *testing.B, within time.Duration, what string, cond func() (bool, error)) time.Time {
+	b.Helper()
+	deadline := time.Now().Add(within)
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return time.Now()
+		}
+		if err != nil {
+			last = err
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: not after %v (last error: %v)", what, within, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// invokes reports whether an invocation of echo:version succeeds.
+func (s *netShoal) invokes(version string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := s.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Qualifier: aws.String(version),
+		Payload: echoBody}, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+	if err != nil {
+		return false, err
+	}
+	if out.FunctionError != nil {
+		return false, fmt.Errorf("function error %s", out.Payload)
+	}
+	return true, nil
+}
+
+// readyOn counts the ready environments of echo:version on running
+// instances, by host.
+func (f fleetView) readyOn(version string) map[string]int {
+	out := map[string]int{}
+	for _, in := range f.Instances {
+		for _, e := range in.Environments {
+			if in.State == "running" && e.Function == "echo" && e.Version == version && e.State == "ready" {
+				out[in.Host]++
+			}
+		}
+	}
+	return out
+}
+
+// sinceMetric reports the time from t0 to t in seconds, as metric unit.
+func sinceMetric(b *testing.B, t0, t time.Time, unit string) {
+	b.ReportMetric(t.Sub(t0).Seconds(), unit)
+}
+
+// BenchmarkClusterHostJoin: a cluster node with no capacity of its own
+// (--host=false) holds a Managed Instances version of one environment that
+// cannot be placed; then `shoal host` starts on another machine. It reports
+// the seconds from the host's start until it is up (it says so), until the
+// leader has placed an instance on it, until that instance runs, until the
+// environment is ready, and until an invocation through the node succeeds.
+// Each iteration builds its machines anew: run it with -benchtime 1x and
+// -count for rounds.
+func BenchmarkClusterHostJoin(b *testing.B) {
+	needLab(b)
+	bin := filepath.Join(binaries(b), "shoal")
+	for range b.N {
+		lab := netlab.New(b)
+		front := clusterNodeIn(b, lab.Machine(), bin, false, "us-east-1a")
+		version := createManaged(b, front.client, 8, 1, goFn)
+		hostM := lab.Machine()
+		t0 := time.Now()
+		hostIn(b, hostM, bin, front, "h1", "us-east-1a")
+		up := time.Now()
+		var f fleetView
+		fetch := func() (err error) { f, err = front.fleet(); return err }
+		placed := until(b, time.Minute, "an instance placed on the host", func() (bool, error) {
+			if err := fetch(); err != nil {
+				return false, err
+			}
+			for _, in := range f.Instances {
+				if in.Host == "h1" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		running := until(b, time.Minute, "the host's instance running", func() (bool, error) {
+			if err := fetch(); err != nil {
+				return false, err
+			}
+			for _, in := range f.Instances {
+				if in.Host == "h1" && in.State == "running" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		ready := until(b, time.Minute, "an environment ready on the host", func() (bool, error) {
+			err := fetch()
+			return f.readyOn(version)["h1"] > 0, err
+		})
+		served := until(b, time.Minute, "an invocation served", func() (bool, error) { return front.invokes(version) })
+		b.StopTimer()
+		sinceMetric(b, t0, up, "s-host-up")
+		sinceMetric(b, t0, placed, "s-instance-placed")
+		sinceMetric(b, t0, running, "s-instance-running")
+		sinceMetric(b, t0, ready, "s-env-ready")
+		sinceMetric(b, t0, served, "s-first-invoke")
+		front.kill()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkClusterHostLoss: a cluster node with no capacity of its own and
+// two hosts in two zones serve a Managed Instances version of two
+// environments (min = max = 2), one on each host, while one client invokes
+// it without pause. Then every process of one host is killed (SIGKILL). It
+// reports the seconds from the kill until the leader marks the host lost,
+// until an instance launched in the stead of the lost ones runs on the
+// other host, and until two environments are ready again, none on the lost
+// host (the replacement may land on the other host's running instance,
+// when it has room); and, of the client's invocations from the kill until
+// then, those served, throttled (429), and failed before and after the loss
+// was noticed. Each iteration builds its machines anew: run it with
+// -benchtime 1x and -count for rounds.
+func BenchmarkClusterHostLoss(b *testing.B) {
+	needLab(b)
+	bin := filepath.Join(binaries(b), "shoal")
+	for range b.N {
+		lab := netlab.New(b)
+		front := clusterNodeIn(b, lab.Machine(), bin, false, "us-east-1a")
+		victim := hostIn(b, lab.Machine(), bin, front, "h1", "us-east-1a")
+		hostIn(b, lab.Machine(), bin, front, "h2", "us-east-1b")
+		version := createManaged(b, front.client, 8, 2, goFn)
+		var f fleetView
+		fetch := func() (err error) { f, err = front.fleet(); return err }
+		waitActive(b, front.client, "echo", version, 2*time.Minute)
+		until(b, 2*time.Minute, "one environment on each host, and no other", func() (bool, error) {
+			err := fetch()
+			r, envs := f.readyOn(version), 0
+			for _, in := range f.Instances {
+				envs += len(in.Environments)
+			}
+			return r["h1"] == 1 && r["h2"] == 1 && envs == 2, err
+		})
+		before := map[string]bool{}
+		for _, in := range f.Instances {
+			before[in.ID] = true
+		}
+		b.Logf("before the loss: %+v", f.Instances)
+
+		var (
+			mu                 sync.Mutex
+			failed, throttled  int
+			served             int
+			stop               = make(chan struct{})
+			loadDone           = make(chan struct{})
+			killedAt, restored time.Time
+		)
+		go func() {
+			defer close(loadDone)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ok, err := front.invokes(version)
+				mu.Lock()
+				if !killedAt.IsZero() && restored.IsZero() {
+					switch {
+					case ok:
+						served++
+					case err != nil && strings.Contains(err.Error(), "StatusCode: 429"):
+						throttled++
+					default:
+						failed++
+						b.Logf("an invocation failed after the loss: %v", err)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+		time.Sleep(500 * time.Millisecond) // the load under way before the loss
+		mu.Lock()
+		killedAt = time.Now()
+		mu.Unlock()
+		victim.kill()
+		var failedBefore int
+		lost := until(b, time.Minute, "the host marked lost", func() (bool, error) {
+			if err := fetch(); err != nil {
+				return false, err
+			}
+			for _, h := range f.Hosts {
+				if h.Name == "h1" && h.State == "lost" {
+					mu.Lock()
+					failedBefore = failed
+					mu.Unlock()
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		// The lost environment comes back on the other host: on an instance
+		// launched in the lost one's stead, or on the one there when it has
+		// room. The lost instances are replaced there too.
+		var replaced, ready time.Time
+		until(b, 2*time.Minute, "two environments ready again and an instance in the lost ones' stead", func() (bool, error) {
+			if err := fetch(); err != nil {
+				return false, err
+			}
+			for _, in := range f.Instances {
+				if replaced.IsZero() && !before[in.ID] && in.Host != "h1" && in.State == "running" {
+					replaced = time.Now()
+				}
+			}
+			if r := f.readyOn(version); ready.IsZero() && r["h1"] == 0 && r["h2"] >= 2 {
+				ready = time.Now()
+			}
+			return !ready.IsZero() && !replaced.IsZero(), nil
+		})
+		mu.Lock()
+		restored = time.Now()
+		mu.Unlock()
+		b.Logf("after: %+v", f.Instances)
+		close(stop)
+		<-loadDone
+		b.StopTimer()
+		sinceMetric(b, killedAt, lost, "s-host-lost")
+		sinceMetric(b, killedAt, replaced, "s-instance-replaced")
+		sinceMetric(b, killedAt, ready, "s-envs-ready")
+		b.ReportMetric(float64(served), "served-during")
+		b.ReportMetric(float64(throttled), "throttled-during")
+		b.ReportMetric(float64(failedBefore), "failed-before-noticed")
+		b.ReportMetric(float64(failed-failedBefore), "failed-after-noticed")
+		front.kill()
+		b.StartTimer()
+	}
 }

@@ -56,6 +56,15 @@ func startManaged(b *testing.B, n int32, fn managedFn) (string, []watched) {
 // of the published version once that version is Active.
 func deployManaged(b *testing.B, endpoint string, client *lambda.Client, n int32, fn managedFn) string {
 	b.Helper()
+	version := createManaged(b, client, n, 1, fn)
+	waitActive(b, client, "echo", version, 2*time.Minute)
+	return endpoint + "/2015-03-31/functions/echo/invocations?Qualifier=" + version
+}
+
+// createManaged is deployManaged with envs environments (min = max), which
+// does not wait for them: it returns the published version.
+func createManaged(b *testing.B, client *lambda.Client, n, envs int32, fn managedFn) string {
+	b.Helper()
 	ctx := context.Background()
 	cp, err := client.CreateCapacityProvider(ctx, &lambda.CreateCapacityProviderInput{
 		CapacityProviderName: aws.String("bench"),
@@ -82,11 +91,10 @@ func deployManaged(b *testing.B, endpoint string, client *lambda.Client, n int32
 	}
 	if _, err := client.PutFunctionScalingConfig(ctx, &lambda.PutFunctionScalingConfigInput{FunctionName: aws.String("echo"),
 		Qualifier: v.Version, FunctionScalingConfig: &types.FunctionScalingConfig{
-			MinExecutionEnvironments: aws.Int32(1), MaxExecutionEnvironments: aws.Int32(1)}}); err != nil {
+			MinExecutionEnvironments: aws.Int32(envs), MaxExecutionEnvironments: aws.Int32(envs)}}); err != nil {
 		b.Fatal(err)
 	}
-	waitActive(b, client, "echo", aws.ToString(v.Version), 2*time.Minute)
-	return endpoint + "/2015-03-31/functions/echo/invocations?Qualifier=" + aws.ToString(v.Version)
+	return aws.ToString(v.Version)
 }
 
 // waitActive waits until the version of function is Active.
