@@ -27,9 +27,10 @@ import (
 // payload. The router reaches them through the control plane's own
 // connection pool (fleet.Pool).
 //
-// Every block of 1,000 invocations per client goes either through the
-// router (router.RouteKey and Managed.Invoke, to one version's 10
-// environments) or straight to the same environments' connections
+// Every block of invocations (1,000 per client, or a tenth of the run when
+// that is less) goes either through the router (router.RouteKey and
+// Managed.Invoke, to one version's 10 environments) or straight to the
+// same environments' connections
 // (wire.Conn.Invoke, round robin), alternately. The router's cost is the
 // difference: of this process's CPU per invocation (router-cpu-ns/op,
 // from getrusage over the blocks of each kind) and, at one client, of the
@@ -132,7 +133,7 @@ func BenchmarkManagedRouterAtScale(b *testing.B) {
 				if mode == 1 {
 					call = viaWire
 				}
-				n := min(blockPerUser*clients, b.N-done)
+				n := min(blockPerUser*clients, max(b.N/10, 1), b.N-done) // ten blocks at least
 				c0, t0 := processCPU(), time.Now()
 				per := make([][]time.Duration, clients)
 				var wg sync.WaitGroup
