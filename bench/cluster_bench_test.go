@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -255,16 +254,6 @@ func BenchmarkClusterWarmInvoke(b *testing.B) {
 			load(b, t.url, 8, echoBody, t.procs...)
 		})
 	}
-}
-
-// dialable reports whether addr accepts a TCP connection.
-func dialable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // until polls cond every 20 ms until it holds, failing the benchmark after
