@@ -68,6 +68,7 @@ func TestInvokeEvent(t *testing.T) {
 	})
 	t.Run("InvokeAsync", func(t *testing.T) {
 		n := len(e.inv.queued())
+		//lint:ignore SA1019 InvokeAsync is deprecated, and clients still call it: shoal answers it as Lambda does.
 		out, err := e.client.InvokeAsync(ctx, &lambda.InvokeAsyncInput{FunctionName: aws.String("fn"), InvokeArgs: strings.NewReader(`{"old":"api"}`)})
 		if err != nil || out.Status != 202 {
 			t.Fatalf("%+v, %v", out, err)
