@@ -18,7 +18,7 @@ type metrics struct {
 // ageBuckets run from a millisecond to the largest maximum event age, in seconds.
 var ageBuckets = []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 10800, 21600}
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics() *metrics {
 	fn := []string{"function"}
 	m := &metrics{
 		eventsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_function_async_events_received_total",
@@ -32,10 +32,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		eventAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "shoal_function_async_event_age_seconds",
 			Help: "AsyncEventAge: the time from when the queue took an event to each attempt to run it.", Buckets: ageBuckets}, fn),
 	}
-	if reg != nil {
-		reg.MustRegister(m.eventsReceived, m.eventsDropped, m.deadLetterErrors, m.deliveryFailures, m.eventAge)
-	}
 	return m
+}
+
+// register exposes the series on reg.
+func (m *metrics) register(reg prometheus.Registerer) {
+	reg.MustRegister(m.eventsReceived, m.eventsDropped, m.deadLetterErrors, m.deliveryFailures, m.eventAge)
 }
 
 func (m *metrics) received(function string) { m.eventsReceived.WithLabelValues(function).Inc() }

@@ -234,7 +234,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Queue, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	q := &Queue{cfg: cfg, js: deps.JetStream, inv: deps.Invoker, set: deps.Settings, clock: deps.Clock,
-		log: deps.Logger.With("component", "asyncq"), metrics: newMetrics(deps.Metrics), lanes: map[string]*lane{}}
+		log: deps.Logger.With("component", "asyncq"), metrics: newMetrics(), lanes: map[string]*lane{}}
 	var err error
 	q.events, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        EventStream,
@@ -324,6 +324,12 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Queue, error) {
 			return nil, fmt.Errorf("asyncq: watch: %w", err)
 		}
 		q.loops.Go(func() { q.watch(changes) })
+	}
+	// Registered once Open succeeds: a caller may try again after a
+	// failure (a cluster still electing its leaders), and a registry takes
+	// each series once.
+	if deps.Metrics != nil {
+		q.metrics.register(deps.Metrics)
 	}
 	return q, nil
 }

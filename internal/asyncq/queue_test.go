@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -530,5 +531,42 @@ func TestQueueDropsTheEventsOfAFunctionDeletedMeanwhile(t *testing.T) {
 		for n := range names.Name() {
 			t.Errorf("consumer %s left", n)
 		}
+	}
+}
+
+// A caller may open the queue again after a failure (a cluster still
+// electing its stream leaders): the failed try leaves nothing in the
+// metrics registry, and the one that succeeds registers the series.
+func TestQueueOpensAgainAfterAFailure(t *testing.T) {
+	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	inv := newScripted()
+	t.Cleanup(inv.unblock)
+	metrics := prometheus.NewRegistry()
+	deps := Deps{JetStream: b.JetStream(), Invoker: inv, Settings: inv, Metrics: metrics}
+	failed, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Open(failed, Config{Policy: fastPolicy()}, deps); err == nil {
+		t.Fatal("Open with a cancelled context succeeded")
+	}
+	q, err := Open(context.Background(), Config{Policy: fastPolicy()}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeQueue(q) })
+	q.metrics.received("f")
+	families, err := metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	if !slices.Contains(names, "shoal_function_async_events_received_total") {
+		t.Errorf("series registered: %v", names)
 	}
 }
