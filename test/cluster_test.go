@@ -116,6 +116,36 @@ func (mc *machine) kill(t *testing.T) {
 	}
 }
 
+// compactLog folds runs of log lines that carry the same message (slog's
+// msg="...") into their first line and a count, so that a process retrying
+// one thing for minutes does not hide what came before.
+func compactLog(log string) string {
+	msgOf := func(line string) string {
+		if i := strings.Index(line, " msg="); i >= 0 {
+			line = line[i:]
+			if j := strings.Index(line[1:], " err="); j >= 0 {
+				return line[:j+1]
+			}
+			return line
+		}
+		return line
+	}
+	var b strings.Builder
+	lines := strings.Split(strings.TrimSuffix(log, "\n"), "\n")
+	for i := 0; i < len(lines); {
+		j := i + 1
+		for j < len(lines) && msgOf(lines[j]) == msgOf(lines[i]) {
+			j++
+		}
+		b.WriteString(lines[i] + "\n")
+		if j-i > 1 {
+			fmt.Fprintf(&b, "    … the same message %d more times, the last: %s\n", j-i-1, lines[j-1])
+		}
+		i = j
+	}
+	return b.String()
+}
+
 // getJSON reads a shoal endpoint of a node with a client that signs.
 func getJSON(c *http.Client, endpoint, path string, v any) error {
 	resp, err := c.Get(endpoint + path)
@@ -195,12 +225,14 @@ func TestCluster(t *testing.T) {
 	t.Cleanup(func() {
 		for _, mc := range all {
 			mc.kill(t)
-			if t.Failed() || os.Getenv("SHOAL_TEST_LOG") != "" {
-				log := mc.log()
+		}
+		if t.Failed() || os.Getenv("SHOAL_TEST_LOG") != "" {
+			for _, mc := range all {
+				log := compactLog(mc.log())
 				if len(log) > 20000 {
 					log = log[len(log)-20000:]
 				}
-				t.Logf("%s's log (the end):\n%s", mc.name, log)
+				t.Logf("%s's log (the end, repeated messages folded):\n%s", mc.name, log)
 			}
 		}
 	})
