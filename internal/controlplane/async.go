@@ -136,7 +136,7 @@ func (s *Server) openAsync(ctx context.Context, dataDir string, inv *invoker, ma
 	deps := asyncq.Deps{JetStream: s.bus.JetStream(), Invoker: runner, Settings: runner, Watcher: s.reg,
 		Metrics: s.metrics.reg, Clock: s.clock, Logger: s.logger}
 	var q *asyncq.Queue
-	err := s.retrying(ctx, "the queue of asynchronous invocations", func() (err error) {
+	err := s.retrying(ctx, "the queue of asynchronous invocations", func(ctx context.Context) (err error) {
 		q, err = asyncq.Open(ctx, cfg, deps)
 		return err
 	})

@@ -230,16 +230,22 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 }
 
 // retrying runs open, a step of the start that makes JetStream streams and
-// buckets. Alone it runs once. In a cluster it is tried again while it fails
-// for up to five minutes: nodes that start together create the same streams
-// at once, and JetStream answers some of them only once the others' are in.
-func (s *Server) retrying(ctx context.Context, what string, open func() error) error {
+// buckets. Alone it runs once, with ctx. In a cluster it is tried again while
+// it fails for up to five minutes: nodes that start together create the same
+// streams at once, and JetStream leaves some of those requests unanswered
+// (the client's wait runs out) while the others' are applied. So each try
+// has its own short deadline, doubled at every try up to bus.APITimeout: an
+// unanswered request costs seconds, not the whole API timeout, and a loaded
+// machine still gets the time it needs.
+func (s *Server) retrying(ctx context.Context, what string, open func(ctx context.Context) error) error {
 	if s.cfg.Cluster == nil {
-		return open()
+		return open(ctx)
 	}
 	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		err := open()
+	for wait := firstTryTimeout; ; wait = min(2*wait, bus.APITimeout) {
+		tctx, cancel := context.WithTimeout(ctx, wait)
+		err := open(tctx)
+		cancel()
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}
@@ -251,3 +257,7 @@ func (s *Server) retrying(ctx context.Context, what string, open func() error) e
 		}
 	}
 }
+
+// firstTryTimeout is the deadline of the first try of a step of the start in
+// a cluster.
+const firstTryTimeout = 5 * time.Second

@@ -325,7 +325,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	}
 
 	t0 = time.Now()
-	err = s.retrying(ctx, "the registry", func() (err error) {
+	err = s.retrying(ctx, "the registry", func(ctx context.Context) (err error) {
 		s.reg, err = registry.Open(ctx, s.bus.JetStream(), registry.Config{AccountID: cfg.AccountID, Region: cfg.Region,
 			Replicas: s.replicas})
 		return err
@@ -333,14 +333,14 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	err = s.retrying(ctx, "the log store", func() (err error) {
+	err = s.retrying(ctx, "the log store", func(ctx context.Context) (err error) {
 		s.logs, err = logs.Open(ctx, s.bus.JetStream(), logs.Config{Replicas: s.replicas}, logger)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	if err := s.retrying(ctx, "the usage ledger", func() error { return s.openMeter(ctx, dataDir) }); err != nil {
+	if err := s.retrying(ctx, "the usage ledger", func(ctx context.Context) error { return s.openMeter(ctx, dataDir) }); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	step("registry, log store and usage ledger open (%s)", since(t0))

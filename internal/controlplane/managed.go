@@ -83,7 +83,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 			localCfg.External = cc.External
 		}
 		var lf *fleet.Local
-		err := s.retrying(ctx, "the instance records", func() (err error) {
+		err := s.retrying(ctx, "the instance records", func(ctx context.Context) (err error) {
 			lf, err = fleet.NewLocal(localCfg, localDeps)
 			return err
 		})
@@ -104,7 +104,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 				return fmt.Errorf("managed instances: %w", err)
 			}
 		}
-		err = s.retrying(ctx, "the cluster's fleet", func() (err error) {
+		err = s.retrying(ctx, "the cluster's fleet", func(ctx context.Context) (err error) {
 			m.cluster, err = fleet.NewCluster(fleet.ClusterConfig{Replicas: s.replicas,
 				HostTimeout: 5 * max(cfg.Heartbeat, time.Second)}, fleet.ClusterDeps{NATS: s.bus.Conn(), Logger: s.logger, Clock: s.clock})
 			return err
@@ -151,7 +151,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		m.startLoop()
 		return nil
 	}
-	err = s.retrying(ctx, "the leader's lease", func() (err error) {
+	err = s.retrying(ctx, "the leader's lease", func(ctx context.Context) (err error) {
 		m.lease, err = openLease(ctx, s.bus.JetStream(), s.bus.ServerName(), hostName(cc.Node), s.replicas, s.logger, s.clock, func(leading bool) {
 			m.cluster.SetLeader(leading)
 			if leading {
