@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,6 +147,27 @@ func compactLog(log string) string {
 	return b.String()
 }
 
+// lastWarnings returns the last n distinct messages of a log's WARN and
+// ERROR lines (and of a panic), shortened.
+func lastWarnings(log string, n int) []string {
+	var out []string
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		l := lines[i]
+		if !strings.Contains(l, "level=WARN") && !strings.Contains(l, "level=ERROR") && !strings.HasPrefix(l, "panic:") {
+			continue
+		}
+		if i := strings.Index(l, " level="); i >= 0 {
+			l = l[i+1:]
+		}
+		l = l[:min(len(l), 200)]
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // getJSON reads a shoal endpoint of a node with a client that signs.
 func getJSON(c *http.Client, endpoint, path string, v any) error {
 	resp, err := c.Get(endpoint + path)
@@ -223,17 +245,31 @@ func TestCluster(t *testing.T) {
 	hostM := &machine{m: lab.Machine(), name: "host4", zone: zones[0], dataDir: filepath.Join(dir, "host4")}
 	all := append(append([]*machine(nil), nodes...), hostM)
 	t.Cleanup(func() {
+		show := t.Failed() || os.Getenv("SHOAL_TEST_LOG") != ""
+		var status []string
+		if show { // each live node's view of the cluster, before the kill
+			for _, mc := range nodes {
+				raw := json.RawMessage("null")
+				err := getJSON(keys.http, mc.endpoint(), "/shoal/v1/cluster", &raw)
+				line := fmt.Sprintf("%s %s: %s %v", mc.name, mc.m.IP, raw, err)
+				status = append(status, line[:min(len(line), 400)])
+			}
+		}
 		for _, mc := range all {
 			mc.kill(t)
 		}
-		if t.Failed() || os.Getenv("SHOAL_TEST_LOG") != "" {
+		if show {
+			var last []string
 			for _, mc := range all {
 				log := compactLog(mc.log())
 				if len(log) > 20000 {
 					log = log[len(log)-20000:]
 				}
 				t.Logf("%s's log (the end, repeated messages folded):\n%s", mc.name, log)
+				last = append(last, mc.name+": "+strings.Join(lastWarnings(mc.log(), 3), " | "))
 			}
+			// Last, so that the end of a long output says what went wrong.
+			t.Logf("summary:\n%s\n%s", strings.Join(status, "\n"), strings.Join(last, "\n"))
 		}
 	})
 	var join []string
