@@ -2,13 +2,13 @@ package asyncq
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/randid"
 )
 
 // Sending records and dead letters. A function target gets them as an
@@ -47,7 +47,7 @@ func (q *Queue) send(ctx context.Context, d delivery) error {
 		} else if err != nil {
 			return err
 		}
-		ev := Event{RequestID: newRequestID(), Function: t.Function, Qualifier: t.Qualifier, InvokedARN: t.ARN, Payload: d.Body}
+		ev := Event{RequestID: randid.UUID(), Function: t.Function, Qualifier: t.Qualifier, InvokedARN: t.ARN, Payload: d.Body}
 		if err := q.enqueue(ctx, &ev, d.ID); err != nil {
 			return err
 		}
@@ -68,14 +68,4 @@ func (q *Queue) send(ctx context.Context, d delivery) error {
 	default:
 		return permanent{fmt.Errorf("%s: shoal sends records and dead letters to Lambda functions and NATS subjects only", d.Target)}
 	}
-}
-
-// newRequestID returns a random UUID (version 4), the form of Lambda's
-// request ids, for the invocations of function destinations.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

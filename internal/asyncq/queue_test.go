@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/awserr"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/poll"
+	"github.com/shoal-dev/shoal/internal/randid"
 	"github.com/shoal-dev/shoal/internal/registry"
 )
 
@@ -159,7 +160,7 @@ func (h *harness) open(policy Policy) *Queue {
 
 func (h *harness) enqueue(function, payload string) string {
 	h.t.Helper()
-	id := newRequestID()
+	id := randid.UUID()
 	if err := h.q.Enqueue(context.Background(), &Event{RequestID: id, Function: function, Payload: []byte(payload)}); err != nil {
 		h.t.Fatal(err)
 	}
@@ -373,7 +374,7 @@ func TestQueueFinishesADoneEvent(t *testing.T) {
 	h.inv.set("f", nil)
 	h.q.Close(context.Background())
 	ctx := context.Background()
-	ev := Event{RequestID: newRequestID(), Function: "f", Payload: []byte(`{"op":"ok"}`), Accepted: time.Now()}
+	ev := Event{RequestID: randid.UUID(), Function: "f", Payload: []byte(`{"op":"ok"}`), Accepted: time.Now()}
 	ack, err := h.bus.JetStream().PublishMsg(ctx, ev.message(""))
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +513,7 @@ func TestQueueDropsTheEventsOfAFunctionDeletedMeanwhile(t *testing.T) {
 	<-h.inv.started
 	h.q.cancel() // the process stops; its event stays in flight
 	for range 3 {
-		ev := Event{RequestID: newRequestID(), Function: "f", Payload: []byte(`{"op":"ok"}`), Accepted: time.Now()}
+		ev := Event{RequestID: randid.UUID(), Function: "f", Payload: []byte(`{"op":"ok"}`), Accepted: time.Now()}
 		if _, err := h.bus.JetStream().PublishMsg(context.Background(), ev.message("")); err != nil {
 			t.Fatal(err)
 		}
