@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/shoal-dev/shoal/internal/netlab"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
@@ -256,25 +257,21 @@ func BenchmarkClusterWarmInvoke(b *testing.B) {
 	}
 }
 
-// until polls cond every 20 ms until it holds, failing the benchmark after
+// until waits (poll.Until) for cond to hold, failing the benchmark after
 // within; it returns when it held.
 func until(b *testing.B, within time.Duration, what string, cond func() (bool, error)) time.Time {
 	b.Helper()
-	deadline := time.Now().Add(within)
-	var last error
-	for {
+	poll.Until(b, within, func() error {
 		ok, err := cond()
-		if ok {
-			return time.Now()
+		switch {
+		case ok:
+			return nil
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not after %v (last error: %v)", what, within, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%s: not yet", what)
+	})
+	return time.Now()
 }
 
 // invokes reports whether an invocation of echo:version succeeds.
