@@ -53,6 +53,8 @@ func newSignedServer(t *testing.T, keys ...*sigv4.Key) *signedServer {
 		switch r.URL.Path {
 		case "/shoal/v1/fleet":
 			_, _ = w.Write([]byte(`{"instances":[],"versions":[]}`))
+		case "/shoal/v1/cluster":
+			_, _ = w.Write([]byte(`{"jetstream":{},"streams":[]}`))
 		default:
 			_, _ = w.Write([]byte(`{"Functions":[],"CapacityProviders":[]}`))
 		}
@@ -127,7 +129,7 @@ func TestClientCommandsFindCredentials(t *testing.T) {
 				t.Setenv("AWS_SHARED_CREDENTIALS_FILE", path)
 			}
 			before := len(srv.signers())
-			for _, args := range [][]string{{"fn", "list"}, {"cp", "list"}, {"fleet"}} {
+			for _, args := range [][]string{{"fn", "list"}, {"cp", "list"}, {"fleet"}, {"cluster", "status"}} {
 				if out, errOut, code := runShoal(t, append(args, "--endpoint-url", srv.URL)...); code != 0 {
 					t.Fatalf("%v: exit %d: %s %s", args, code, out, errOut)
 				}
@@ -159,6 +161,7 @@ func TestClientCommandsSayWhyTheyWereRefused(t *testing.T) {
 	}{
 		{[]string{"fn", "list"}, "shoal: ListFunctions: UnrecognizedClientException: The security token included in the request is invalid.\n"},
 		{[]string{"fleet"}, "shoal: fleet: UnrecognizedClientException: The security token included in the request is invalid.\n"},
+		{[]string{"cluster", "status"}, "shoal: cluster: UnrecognizedClientException: The security token included in the request is invalid.\n"},
 		{[]string{"fn", "logs", "f"}, "shoal: logs: UnrecognizedClientException: The security token included in the request is invalid.\n"},
 	}
 	for _, tt := range tests {

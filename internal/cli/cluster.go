@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,8 +76,12 @@ func newClusterCmd() *cobra.Command {
 			if err := cf.validate(); err != nil {
 				return err
 			}
+			hc, err := cf.httpClient(ctxOf(c), 0)
+			if err != nil {
+				return err
+			}
 			var st clusterStatus
-			if err := getShoal(ctxOf(c), http.DefaultClient, cf.endpoint, "/shoal/v1/cluster", "cluster", &st); err != nil {
+			if err := getShoal(ctxOf(c), hc, cf.endpoint, "/shoal/v1/cluster", "cluster", &st); err != nil {
 				return err
 			}
 			if cf.json() {
