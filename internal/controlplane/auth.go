@@ -20,18 +20,15 @@ import (
 const maxRefusedDrain = 8 << 20
 
 // authenticate returns h behind SigV4 verification with the keys of the
-// credentials file, which it writes with a fresh key first when it is missing.
+// credentials file, which Start has written with a fresh key when it was
+// missing (s.credsCreated).
 func (s *Server) authenticate(h http.Handler, clk clock.Clock, step func(string, ...any)) (http.Handler, error) {
-	path := s.cfg.CredentialsFile
-	created, err := sigv4.EnsureCredentialsFile(path)
-	if err != nil {
-		return nil, err
-	}
+	path, created := s.cfg.CredentialsFile, s.credsCreated
 	keys, err := sigv4.OpenKeys(path, clk)
 	if err != nil {
 		return nil, err
 	}
-	s.creds, s.credsCreated = path, created
+	s.creds = path
 	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
 		s.logger.Warn("the credentials file can be read by other users", "path", path, "mode", info.Mode().Perm())
 	}

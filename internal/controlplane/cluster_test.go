@@ -1,10 +1,20 @@
 package controlplane
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/poll"
+	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
 func TestClusterConfigValidate(t *testing.T) {
@@ -41,5 +51,69 @@ func TestClusterConfigValidate(t *testing.T) {
 				t.Errorf("an external NATS leaves listeners %q %q", cfg.Listen, cfg.NATSListen)
 			}
 		})
+	}
+}
+
+// freePort returns a TCP port of 127.0.0.1 that nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestClusterNodeWritesKeysBeforeWaiting: the first node of a cluster writes
+// the cluster's secret and the API's credentials file before it waits for the
+// other nodes, so that both can be copied to them before they start (a node
+// that wrote its keys only once the cluster formed made every other node
+// write keys of its own).
+func TestClusterNodeWritesKeysBeforeWaiting(t *testing.T) {
+	dir := t.TempDir()
+	addr := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))) }
+	cfg := Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0",
+		URLListen: "127.0.0.1:0",
+		Cluster: &ClusterConfig{Name: "c", Listen: addr(), NATSListen: addr(), Advertise: "127.0.0.1",
+			// The other nodes are not there: the node waits for them.
+			Routes: []string{"nats-route://" + addr(), "nats-route://" + addr()}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		s, err := Start(ctx, cfg, Deps{})
+		if err == nil {
+			_ = s.Close()
+			err = errors.New("a node alone started")
+		}
+		done <- err
+	}()
+	for _, name := range []string{SecretFile, "credentials"} {
+		path := filepath.Join(cfg.DataDir, name)
+		poll.Until(t, time.Minute, func() error {
+			select {
+			case err := <-done:
+				t.Fatalf("Start returned before %s was written: %v", name, err)
+			default:
+			}
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("while the node waits for the others: %w", err)
+			}
+			return nil
+		})
+	}
+	keys, err := sigv4.OpenKeys(filepath.Join(cfg.DataDir, "credentials"), nil)
+	if err != nil || len(keys.All()) != 1 {
+		t.Fatalf("credentials: %v (%v)", keys, err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Start returned while the other nodes are missing: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Start after its context ended: %v", err)
 	}
 }

@@ -297,6 +297,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if s.secret, err = bus.LoadOrCreateSecret(secretFile); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
+	// So are the API's keys: write them now, before a node of a cluster
+	// waits for the others, so that they can be copied to them first.
+	if cfg.Auth == AuthSigV4 {
+		if s.credsCreated, err = sigv4.EnsureCredentialsFile(cfg.CredentialsFile); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+	}
 	if cfg.Cluster != nil {
 		if ext := cfg.Cluster.External; ext != nil {
 			step("joining the cluster on the external NATS %s as %s", ext.URL(), cfg.Cluster.Node)
