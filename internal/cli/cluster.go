@@ -87,53 +87,67 @@ func newClusterCmd() *cobra.Command {
 			if cf.json() {
 				return printJSON(c.OutOrStdout(), st)
 			}
-			w := c.OutOrStdout()
-			name := st.Name
-			if name == "" {
-				name = "(one node, no cluster)"
-			}
-			fmt.Fprintf(w, "cluster %s, answered by %s; leader %s; JetStream meta leader %s\n\n", name, st.Node, st.Leader, st.Meta.Leader)
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tCURRENT\tOFFLINE\tLAG")
-			for _, p := range st.Meta.Peers {
-				fmt.Fprintf(tw, "%s\t%v\t%v\t%d\n", p.Name, p.Current, p.Offline, p.Lag)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(w)
-			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STREAM / BUCKET\tREPLICAS\tLEADER\tREPLICAS CURRENT\tMESSAGES")
-			for _, s := range st.Streams {
-				current := 1
-				var lagging []string
-				for _, p := range s.Peers {
-					if p.Current && !p.Offline {
-						current++
-					} else {
-						lagging = append(lagging, p.Name)
-					}
-				}
-				if s.Leader == "" {
-					current = 0
-				}
-				state := fmt.Sprintf("%d/%d", current, s.Replicas)
-				if len(lagging) > 0 {
-					state += " (behind: " + strings.Join(lagging, ", ") + ")"
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\n", s.Name, s.Replicas, s.Leader, state, s.Messages)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(st.Hosts) > 0 {
-				fmt.Fprintln(w)
-				return writeHosts(w, st.Hosts, time.Now())
-			}
-			return nil
+			return writeClusterStatus(c.OutOrStdout(), st, time.Now())
 		},
 	}
 	cf.register(status)
 	c.AddCommand(status)
 	return c
+}
+
+// writeClusterStatus prints the cluster as a node sees it. How current the
+// other nodes' copies of JetStream's meta data are is known to the meta
+// leader only: asked of another node, those are shown as "-".
+func writeClusterStatus(w io.Writer, st clusterStatus, now time.Time) error {
+	name := st.Name
+	if name == "" {
+		name = "(one node, no cluster)"
+	}
+	fmt.Fprintf(w, "cluster %s, answered by %s; leader %s; JetStream meta leader %s\n\n", name, st.Node, st.Leader, st.Meta.Leader)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tCURRENT\tOFFLINE\tLAG")
+	unknown := false
+	for _, p := range st.Meta.Peers {
+		current, lag := fmt.Sprint(p.Current), fmt.Sprint(p.Lag)
+		if st.Node != st.Meta.Leader && p.Name != st.Node && p.Name != st.Meta.Leader {
+			current, lag, unknown = "-", "-", true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", p.Name, current, p.Offline, lag)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if unknown {
+		fmt.Fprintf(w, "(how current each node is, only the meta leader %s knows: ask it for the whole view)\n", st.Meta.Leader)
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM / BUCKET\tREPLICAS\tLEADER\tREPLICAS CURRENT\tMESSAGES")
+	for _, s := range st.Streams {
+		current := 1
+		var lagging []string
+		for _, p := range s.Peers {
+			if p.Current && !p.Offline {
+				current++
+			} else {
+				lagging = append(lagging, p.Name)
+			}
+		}
+		if s.Leader == "" {
+			current = 0
+		}
+		state := fmt.Sprintf("%d/%d", current, s.Replicas)
+		if len(lagging) > 0 {
+			state += " (behind: " + strings.Join(lagging, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\n", s.Name, s.Replicas, s.Leader, state, s.Messages)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Hosts) > 0 {
+		fmt.Fprintln(w)
+		return writeHosts(w, st.Hosts, now)
+	}
+	return nil
 }

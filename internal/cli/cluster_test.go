@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// statusJSON is GET /shoal/v1/cluster as node answers it, from a cluster
+// whose meta leader is node1 and whose node3 is behind.
+func statusJSON(node string) string {
+	peers := map[string]string{
+		"node1": `{"name":"node1","current":true},{"name":"node2","current":true},{"name":"node3","current":false,"lag":9}`,
+		// A follower knows only the leader's state besides its own.
+		"node2": `{"name":"node2","current":true},{"name":"node1","current":true},{"name":"node3","current":false}`,
+	}[node]
+	return `{"name":"demo","node":"` + node + `","leader":"node2",
+	"jetstream":{"cluster":"demo","leader":"node1","size":3,"peers":[` + peers + `]},
+	"streams":[
+	  {"name":"KV_shoal_registry","replicas":3,"leader":"node1","peers":[{"name":"node2","current":true},{"name":"node3","current":false,"lag":4}],"messages":5},
+	  {"name":"SHOAL_USAGE","replicas":3,"leader":"node2","peers":[{"name":"node1","current":true},{"name":"node3","current":true}],"messages":300}],
+	"hosts":[{"name":"host4","zone":"us-east-1a","vcpu":8,"memory_mb":16384,"used_vcpu":2,"used_memory_mb":4096,
+	  "instances":1,"last_heartbeat":"2026-12-07T21:00:00.4Z","state":"up"}]}`
+}
+
+func TestWriteClusterStatus(t *testing.T) {
+	now := time.Date(2026, 12, 7, 21, 0, 1, 0, time.UTC)
+	tests := []struct {
+		name, node string
+		want       string
+	}{
+		{name: "asked of the meta leader", node: "node1", want: `cluster demo, answered by node1; leader node2; JetStream meta leader node1
+
+NODE   CURRENT  OFFLINE  LAG
+node1  true     false    0
+node2  true     false    0
+node3  false    false    9
+
+STREAM / BUCKET    REPLICAS  LEADER  REPLICAS CURRENT     MESSAGES
+KV_shoal_registry  3         node1   2/3 (behind: node3)  5
+SHOAL_USAGE        3         node2   3/3                  300
+
+HOST   ZONE        STATE  VCPU USED  MEMORY USED    INSTANCES  LAST HEARTBEAT
+host4  us-east-1a  up     2/8        4096/16384 MB  1          600ms ago
+`},
+		{name: "asked of a follower, which cannot know how current node3 is", node: "node2",
+			want: `cluster demo, answered by node2; leader node2; JetStream meta leader node1
+
+NODE   CURRENT  OFFLINE  LAG
+node2  true     false    0
+node1  true     false    0
+node3  -        false    -
+(how current each node is, only the meta leader node1 knows: ask it for the whole view)
+
+STREAM / BUCKET    REPLICAS  LEADER  REPLICAS CURRENT     MESSAGES
+KV_shoal_registry  3         node1   2/3 (behind: node3)  5
+SHOAL_USAGE        3         node2   3/3                  300
+
+HOST   ZONE        STATE  VCPU USED  MEMORY USED    INSTANCES  LAST HEARTBEAT
+host4  us-east-1a  up     2/8        4096/16384 MB  1          600ms ago
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st clusterStatus
+			if err := json.Unmarshal([]byte(statusJSON(tt.node)), &st); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			if err := writeClusterStatus(&b, st, now); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, b.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
