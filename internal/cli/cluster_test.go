@@ -79,3 +79,37 @@ host4  us-east-1a  up     2/8        4096/16384 MB  1          600ms ago
 		})
 	}
 }
+
+// TestWriteInstancesHosts: in a cluster, each instance shows its host; alone,
+// there is no HOST column.
+func TestWriteInstancesHosts(t *testing.T) {
+	now := time.Date(2026, 12, 7, 21, 0, 30, 0, time.UTC)
+	launched := now.Add(-30 * time.Second)
+	in := fleetInstance{ID: "i-1", CapacityProvider: "cp1", Type: "c6i.large", Zone: "us-east-1a", State: "running",
+		MemoryMB: 4096, LaunchedAt: launched}
+	tests := []struct {
+		name string
+		host string
+		want string
+	}{
+		{name: "alone", want: `INSTANCE  CAPACITY PROVIDER  TYPE       ZONE        STATE    AGE  LAUNCHED (UTC)       CPU  MEMORY          ENVIRONMENTS  IN FLIGHT
+i-1       cp1                c6i.large  us-east-1a  running  30s  2026-12-07 21:00:00  0 %  0 % of 4096 MB  0             0
+`},
+		{name: "on a host of a cluster", host: "host4", want: `INSTANCE  CAPACITY PROVIDER  TYPE       HOST   ZONE        STATE    AGE  LAUNCHED (UTC)       CPU  MEMORY          ENVIRONMENTS  IN FLIGHT
+i-1       cp1                c6i.large  host4  us-east-1a  running  30s  2026-12-07 21:00:00  0 %  0 % of 4096 MB  0             0
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := in
+			in.Host = tt.host
+			var b strings.Builder
+			if err := writeInstances(&b, []fleetInstance{in}, now); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, b.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

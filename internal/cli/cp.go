@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -165,16 +166,25 @@ func age(d time.Duration) string {
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
+// writeInstances prints instances and their environments; in a cluster
+// (when instances run on hosts), with the host of each.
 func writeInstances(w io.Writer, instances []fleetInstance, now time.Time) error {
+	onHosts := slices.ContainsFunc(instances, func(in fleetInstance) bool { return in.Host != "" })
+	host := func(name string) string { // the HOST column, in a cluster only
+		if !onHosts {
+			return ""
+		}
+		return name + "\t"
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\tZONE\tSTATE\tAGE\tLAUNCHED (UTC)\tCPU\tMEMORY\tENVIRONMENTS\tIN FLIGHT")
+	fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\t"+host("HOST")+"ZONE\tSTATE\tAGE\tLAUNCHED (UTC)\tCPU\tMEMORY\tENVIRONMENTS\tIN FLIGHT")
 	for _, in := range instances {
 		inFlight := 0
 		for _, e := range in.Environments {
 			inFlight += e.InFlight
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f %%\t%.0f %% of %d MB\t%d\t%d\n", in.ID, in.CapacityProvider, in.Type,
-			in.Zone, in.State, age(now.Sub(in.LaunchedAt)), stamp(in.LaunchedAt), in.CPUUtilization*100, in.MemoryUtilization*100,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%.0f %%\t%.0f %% of %d MB\t%d\t%d\n", in.ID, in.CapacityProvider, in.Type,
+			host(in.Host), in.Zone, in.State, age(now.Sub(in.LaunchedAt)), stamp(in.LaunchedAt), in.CPUUtilization*100, in.MemoryUtilization*100,
 			in.MemoryMB, len(in.Environments), inFlight)
 	}
 	if err := tw.Flush(); err != nil {

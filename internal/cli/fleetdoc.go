@@ -26,6 +26,7 @@ type fleetInstance struct {
 	ID                string     `json:"id"`
 	CapacityProvider  string     `json:"capacity_provider"`
 	Type              string     `json:"type"`
+	Host              string     `json:"host,omitempty"`
 	Zone              string     `json:"zone"`
 	State             string     `json:"state"`
 	StateReason       string     `json:"state_reason,omitempty"`
