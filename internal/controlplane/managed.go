@@ -258,20 +258,23 @@ func (s *Server) serveFleet(w http.ResponseWriter, r *http.Request) {
 
 // close stops the scaler, drains and stops this machine's instances (alone:
 // every instance), and closes the fleet. In a cluster, the others' instances
-// go on; the leader replaces this machine's elsewhere.
+// go on; the leader replaces this machine's elsewhere. This machine's host
+// drains before it leaves, so that its instances are never taken for lost
+// while their invocations finish.
 func (m *managedPlane) close(ctx context.Context) error {
 	m.cancel()
 	m.wg.Wait()
-	var wg sync.WaitGroup
-	if m.host != nil {
+	switch {
+	case m.host != nil:
+		_ = m.host.Drain(ctx) // what is left when ctx ends, the leader finds lost
 		_ = m.host.Close()
-	}
-	if m.local != nil {
+	case m.local != nil:
+		var wg sync.WaitGroup
 		for _, in := range m.local.Instances() {
 			wg.Go(func() { _ = m.local.Terminate(ctx, in.ID) })
 		}
+		wg.Wait()
 	}
-	wg.Wait()
 	m.pool.Close()
 	var errs []error
 	if m.cluster != nil {

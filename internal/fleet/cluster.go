@@ -234,14 +234,24 @@ func (c *Cluster) onHostHeartbeat(m *nats.Msg) {
 		return
 	}
 	st.LastHeartbeat = c.clock.Now()
-	st.State = HostUp
+	switch {
+	case st.Left:
+		st.State = HostLeft
+	case st.Draining:
+		st.State = HostDraining
+	default:
+		st.State = HostUp
+	}
 	c.mu.Lock()
-	if old := c.hosts[st.Name]; old != nil && old.State == HostLost {
-		c.log.Info("host is back", "host", st.Name)
+	if old := c.hosts[st.Name]; old != nil && old.State != st.State {
+		c.log.Info("host "+st.State, "host", st.Name, "was", old.State)
 	}
 	c.hosts[st.Name] = &st
 	c.mu.Unlock()
 }
+
+// gone reports whether h serves no more: it left, or it is lost.
+func (h *HostStatus) gone() bool { return h.State == HostLeft || h.State == HostLost }
 
 // instanceLocked is instance id as the records and heartbeats show it.
 func (c *Cluster) instanceLocked(id string) (Instance, bool) {
@@ -297,7 +307,8 @@ func (c *Cluster) emitLocked(ev Event) {
 }
 
 // monitor marks hosts lost when their heartbeats stop and, on the leader,
-// their instances with them.
+// their instances with them (and those a host left behind); it forgets a
+// host that left once none of its instances is recorded.
 func (c *Cluster) monitor() {
 	defer c.done.Done()
 	t := c.clock.NewTicker(max(c.cfg.HostTimeout/5, 100*time.Millisecond))
@@ -311,8 +322,15 @@ func (c *Cluster) monitor() {
 		now := c.clock.Now()
 		var lost []record
 		c.mu.Lock()
+		onHost := map[string]bool{}
+		for _, rec := range c.records {
+			onHost[rec.Host] = true
+		}
 		for name, h := range c.hosts {
-			if h.State == HostUp && now.Sub(h.LastHeartbeat) > c.cfg.HostTimeout {
+			switch {
+			case h.State == HostLeft && !onHost[name]:
+				delete(c.hosts, name)
+			case !h.gone() && now.Sub(h.LastHeartbeat) > c.cfg.HostTimeout:
 				h.State = HostLost
 				c.log.Warn("host lost", "host", name, "last_heartbeat", h.LastHeartbeat)
 			}
@@ -325,14 +343,24 @@ func (c *Cluster) monitor() {
 		if c.leader {
 			for _, rec := range c.records {
 				h := c.hosts[rec.Host]
-				if h != nil && h.State == HostLost && rec.State != StateLost && rec.State != StateTerminated {
+				if h == nil || rec.State == StateLost || rec.State == StateTerminated {
+					continue
+				}
+				// A host that left deleted the records of the instances it
+				// stopped; what remains a heartbeat's timeout later, it
+				// left behind.
+				if h.State == HostLost || (h.State == HostLeft && now.Sub(h.LastHeartbeat) > c.cfg.HostTimeout) {
+					rec.StateReason = "its host " + rec.Host + " stopped heartbeating"
+					if h.State == HostLeft {
+						rec.StateReason = "its host " + rec.Host + " left without stopping it"
+					}
 					lost = append(lost, rec)
 				}
 			}
 		}
 		c.mu.Unlock()
 		for _, rec := range lost {
-			rec.State, rec.StateReason = StateLost, "its host "+rec.Host+" stopped heartbeating"
+			rec.State = StateLost
 			body, err := json.Marshal(rec)
 			if err != nil {
 				continue
@@ -508,7 +536,7 @@ func (c *Cluster) Terminate(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("fleet: terminate: no instance %s", id)
 	}
-	if h == nil || h.State == HostLost {
+	if h == nil || h.gone() {
 		gone := rec.Instance.clone()
 		gone.State, gone.TerminatedAt = StateTerminated, lastSeen
 		if gone.TerminatedAt.IsZero() || gone.TerminatedAt.Before(gone.LaunchedAt) {

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,15 +52,21 @@ type HostStatus struct {
 	Time         time.Time `json:"time"`
 	// LastHeartbeat is when the fleet last heard of it (set by the receiver).
 	LastHeartbeat time.Time `json:"last_heartbeat"`
-	// State is "up", or "lost" once its heartbeats stopped (set by the
-	// receiver).
+	// Draining says the host takes no more instances and is stopping the
+	// ones it has; Left, in its last heartbeat, that it stopped serving.
+	Draining bool `json:"draining,omitempty"`
+	Left     bool `json:"left,omitempty"`
+	// State is set by the receiver: "up", "draining", "left", or "lost"
+	// once its heartbeats stopped without its leaving.
 	State string `json:"state,omitempty"`
 }
 
 // Host states, as the fleet sees them.
 const (
-	HostUp   = "up"
-	HostLost = "lost"
+	HostUp       = "up"
+	HostDraining = "draining"
+	HostLeft     = "left"
+	HostLost     = "lost"
 )
 
 // HostCommand asks a host to launch or terminate an instance.
@@ -86,18 +93,24 @@ type HostConfig struct {
 
 // Host serves a cluster's fleet on this machine.
 //
-// Concurrency: everything is set by NewHost and immutable; Local is safe for
-// concurrent use.
+// Its life: up (answers launches) → draining (Drain: refuses launches,
+// terminates its instances, heartbeats go on) → closed (Close: a last
+// heartbeat says it left, then none).
+//
+// Concurrency: everything but draining is set by NewHost and immutable;
+// Local is safe for concurrent use.
 type Host struct {
-	cfg   HostConfig
-	local *Local
-	nc    *nats.Conn
-	log   *slog.Logger
-	clock clock.Clock
-	sub   *nats.Subscription
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	cfg      HostConfig
+	local    *Local
+	nc       *nats.Conn
+	log      *slog.Logger
+	clock    clock.Clock
+	sub      *nats.Subscription
+	beat     chan struct{} // a heartbeat now
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+	draining atomic.Bool
 }
 
 // NewHost starts answering the fleet's commands and heartbeating. local runs
@@ -119,7 +132,7 @@ func NewHost(cfg HostConfig, local *Local, nc *nats.Conn, logger *slog.Logger, c
 		clk = clock.Real{}
 	}
 	h := &Host{cfg: cfg, local: local, nc: nc, log: logger.With("component", "host", "host", cfg.Name),
-		clock: clk, stop: make(chan struct{}), done: make(chan struct{})}
+		clock: clk, beat: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	h.sub, err = nc.Subscribe(HostCommandSubject(cfg.Name), func(m *nats.Msg) { go h.command(m) })
 	if err != nil {
@@ -135,7 +148,8 @@ func NewHost(cfg HostConfig, local *Local, nc *nats.Conn, logger *slog.Logger, c
 
 // Status is what the host's heartbeat says now.
 func (h *Host) Status() HostStatus {
-	st := HostStatus{Name: h.cfg.Name, Zone: h.cfg.Zone, VCPU: h.cfg.VCPU, MemoryMB: h.cfg.MemoryMB, Time: h.clock.Now()}
+	st := HostStatus{Name: h.cfg.Name, Zone: h.cfg.Zone, VCPU: h.cfg.VCPU, MemoryMB: h.cfg.MemoryMB, Time: h.clock.Now(),
+		Draining: h.draining.Load()}
 	for _, in := range h.local.Instances() {
 		if in.State == StatePending || in.State == StateRunning || in.State == StateDraining {
 			st.UsedVCPU += in.VCPU
@@ -151,15 +165,67 @@ func (h *Host) heartbeat() {
 	t := h.clock.NewTicker(h.cfg.Heartbeat)
 	defer t.Stop()
 	for {
-		if body, err := json.Marshal(h.Status()); err == nil {
-			if err := h.nc.Publish(HostHeartbeatSubject(h.cfg.Name), body); err != nil {
-				h.log.Warn("host heartbeat not sent", "err", err)
-			}
-		}
+		h.send(h.Status())
 		select {
 		case <-h.stop:
+			// The last one: the fleet forgets this host at once instead
+			// of finding it lost.
+			st := h.Status()
+			st.Left = true
+			h.send(st)
+			_ = h.nc.Flush()
 			return
+		case <-h.beat:
 		case <-t.C():
+		}
+	}
+}
+
+func (h *Host) send(st HostStatus) {
+	body, err := json.Marshal(st)
+	if err != nil {
+		return
+	}
+	if err := h.nc.Publish(HostHeartbeatSubject(h.cfg.Name), body); err != nil {
+		h.log.Warn("host heartbeat not sent", "err", err)
+	}
+}
+
+// Drain makes the host take no more instances and terminates the ones it
+// has, each after its in-flight invocations: the fleet's leader, told by
+// the next heartbeat (sent at once), places nothing here any more and
+// replaces them elsewhere. The host goes on heartbeating until Close, so
+// that its instances are never taken for lost while they drain. It returns
+// once every instance is terminated, or when ctx ends.
+func (h *Host) Drain(ctx context.Context) error {
+	if !h.draining.Swap(true) {
+		h.log.Info("host draining")
+	}
+	select {
+	case h.beat <- struct{}{}:
+	default:
+	}
+	for {
+		var live []Instance
+		for _, in := range h.local.Instances() {
+			if in.State != StateTerminated {
+				live = append(live, in)
+			}
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		var wg sync.WaitGroup
+		for _, in := range live {
+			wg.Go(func() {
+				if err := h.local.Terminate(ctx, in.ID); err != nil {
+					h.log.Warn("instance not terminated", "instance", in.ID, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("fleet: host %s: drain: %w", h.cfg.Name, err)
 		}
 	}
 }
@@ -177,7 +243,9 @@ func (h *Host) command(m *nats.Msg) {
 			if cmd.Spec.Zone == "" {
 				cmd.Spec.Zone = h.cfg.Zone
 			}
-			if cmd.Spec.Zone != h.cfg.Zone {
+			if h.draining.Load() {
+				rep.Error = fmt.Sprintf("host %s is draining", h.cfg.Name)
+			} else if cmd.Spec.Zone != h.cfg.Zone {
 				rep.Error = fmt.Sprintf("host %s is in zone %s, not %s", h.cfg.Name, h.cfg.Zone, cmd.Spec.Zone)
 			} else if err := h.local.Launch(ctx, cmd.Spec); err != nil {
 				rep.Error = err.Error()
@@ -197,8 +265,9 @@ func (h *Host) command(m *nats.Msg) {
 	}
 }
 
-// Close stops answering and heartbeating. The instances keep running, as
-// with Local.Close.
+// Close stops answering and heartbeating, with a last heartbeat that says
+// the host left. The instances keep running, as with Local.Close: Drain
+// first to stop them.
 func (h *Host) Close() error {
 	h.once.Do(func() {
 		_ = h.sub.Unsubscribe()

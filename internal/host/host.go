@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,12 +56,18 @@ type Config struct {
 	Isolate bool
 	// Heartbeat is the interval of the host's and its agents' heartbeats.
 	Heartbeat time.Duration
+	// DrainTimeout bounds how long a stopping host waits for its instances'
+	// in-flight invocations (default 15 minutes, Lambda's longest timeout).
+	DrainTimeout time.Duration
 }
 
 // Validate fills defaults and checks the values.
 func (c *Config) Validate() error {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 15 * time.Minute
 	}
 	switch {
 	case len(c.Join) == 0:
@@ -188,13 +193,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		ready()
 	}
 	<-ctx.Done()
-	_ = h.Close()
-	stop, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Drain: take no more instances, let the in-flight invocations of the
+	// ones here finish, stop them; heartbeats go on meanwhile, so that the
+	// cluster never takes them for lost. Then say goodbye.
+	stop, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	for _, in := range local.Instances() {
-		wg.Go(func() { _ = local.Terminate(stop, in.ID) })
+	if err := h.Drain(stop); err != nil {
+		logger.Warn("host not drained", "err", err)
 	}
-	wg.Wait()
+	_ = h.Close()
 	return local.Close()
 }
