@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -103,7 +104,13 @@ func writeClusterStatus(w io.Writer, st clusterStatus, now time.Time) error {
 	if name == "" {
 		name = "(one node, no cluster)"
 	}
-	fmt.Fprintf(w, "cluster %s, answered by %s; leader %s; JetStream meta leader %s\n\n", name, st.Node, st.Leader, st.Meta.Leader)
+	leader, meta := cmp.Or(st.Leader, "none"), cmp.Or(st.Meta.Leader, "none")
+	fmt.Fprintf(w, "cluster %s, answered by %s; leader %s; JetStream meta leader %s\n", name, st.Node, leader, meta)
+	if st.Meta.Leader == "" && st.Name != "" {
+		fmt.Fprintln(w, "JetStream has no meta leader: fewer than a majority of the nodes are up, or they cannot reach each other."+
+			" Invocations go on; changes and scaling wait until a majority is back.")
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tCURRENT\tOFFLINE\tLAG")
 	unknown := false
@@ -117,7 +124,7 @@ func writeClusterStatus(w io.Writer, st clusterStatus, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if unknown {
+	if unknown && st.Meta.Leader != "" {
 		fmt.Fprintf(w, "(how current each node is, only the meta leader %s knows: ask it for the whole view)\n", st.Meta.Leader)
 	}
 	fmt.Fprintln(w)

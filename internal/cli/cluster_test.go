@@ -17,6 +17,10 @@ func statusJSON(node string) string {
 		// A follower knows only the leader's state besides its own.
 		"node2": `{"name":"node2","current":true},{"name":"node1","current":true},{"name":"node3","current":false}`,
 	}[node]
+	if node == "node3" { // alone: no quorum, no leaders, no stream can be listed
+		return `{"name":"demo","node":"node3","jetstream":{"cluster":"demo","size":3,"peers":[
+		  {"name":"node3","current":true},{"name":"node1","offline":true},{"name":"node2"}]},"streams":[]}`
+	}
 	return `{"name":"demo","node":"` + node + `","leader":"node2",
 	"jetstream":{"cluster":"demo","leader":"node1","size":3,"peers":[` + peers + `]},
 	"streams":[
@@ -61,6 +65,17 @@ SHOAL_USAGE        3         node2   3/3                  300
 
 HOST   ZONE        STATE  VCPU USED  MEMORY USED    INSTANCES  LAST HEARTBEAT
 host4  us-east-1a  up     2/8        4096/16384 MB  1          600ms ago
+`},
+		{name: "asked of the only node up", node: "node3",
+			want: `cluster demo, answered by node3; leader none; JetStream meta leader none
+JetStream has no meta leader: fewer than a majority of the nodes are up, or they cannot reach each other. Invocations go on; changes and scaling wait until a majority is back.
+
+NODE   CURRENT  OFFLINE  LAG
+node3  true     false    0
+node1  -        true     -
+node2  -        false    -
+
+STREAM / BUCKET  REPLICAS  LEADER  REPLICAS CURRENT  MESSAGES
 `},
 	}
 	for _, tt := range tests {
