@@ -91,6 +91,10 @@ type Cluster struct {
 	Size int
 }
 
+// routeErrorReports is how many failed tries to reconnect a route make one
+// error line in the log (NATS's default is every one).
+const routeErrorReports = 60
+
 // Replicas is how many copies JetStream keeps of what is made on a bus of
 // cfg: three in a cluster of three nodes or more, else one.
 func (c *Config) Replicas() int {
@@ -150,6 +154,61 @@ type Bus struct {
 	log *slog.Logger
 }
 
+// serverOptions are the embedded server's options for c.
+func (c *Config) serverOptions() *server.Options {
+	opts := &server.Options{
+		ServerName: "shoal",
+		JetStream:  true,
+		StoreDir:   c.DataDir,
+		MaxPayload: MaxPayload,
+		NoSigs:     true,
+		DontListen: c.Listen == "",
+	}
+	if c.Secret != nil {
+		opts.CustomClientAuthentication = authenticator{secret: c.Secret}
+		opts.AlwaysEnableNonce = true
+	}
+	if c.TLS != nil {
+		opts.TLSConfig = c.TLS.Server
+		opts.TLSVerify = true
+		opts.TLSTimeout = 5
+	}
+	opts.ClientAdvertise = c.ClientAdvertise
+	if cl := c.Cluster; cl != nil {
+		opts.ServerName = cl.Node
+	}
+	// A cluster of one node (no routes to others) runs JetStream alone:
+	// NATS clusters JetStream only with routes configured, and its meta
+	// group would count a route to this node itself as a second peer and
+	// never reach its quorum. Hosts join it through the client port as
+	// they join any node.
+	if cl := c.Cluster; cl != nil && len(cl.Routes) > 0 {
+		host, port, _ := splitHostPort(cl.Listen)
+		opts.Cluster = server.ClusterOpts{
+			Name: cl.Name, Host: host, Port: port, Advertise: cl.Advertise,
+			TLSConfig: c.TLS.Server, TLSTimeout: 5,
+		}
+		for _, r := range cl.Routes {
+			u, _ := url.Parse(r)
+			opts.Routes = append(opts.Routes, u)
+		}
+		// A node that is down is retried every second for ever; say so
+		// once a minute, not at every try of every pooled connection.
+		opts.ReconnectErrorReports = routeErrorReports
+	}
+	if c.Listen != "" {
+		host, port, _ := splitHostPort(c.Listen)
+		opts.Host = host
+		opts.Port = port
+		if port == 0 {
+			opts.Port = server.RANDOM_PORT
+		}
+	} else {
+		opts.Port = server.RANDOM_PORT // unused: DontListen
+	}
+	return opts
+}
+
 // Start launches the server and connects to it in-process.
 func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
@@ -164,53 +223,7 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	opts := &server.Options{
-		ServerName: "shoal",
-		JetStream:  true,
-		StoreDir:   cfg.DataDir,
-		MaxPayload: MaxPayload,
-		NoSigs:     true,
-		DontListen: cfg.Listen == "",
-	}
-	if cfg.Secret != nil {
-		opts.CustomClientAuthentication = authenticator{secret: cfg.Secret}
-		opts.AlwaysEnableNonce = true
-	}
-	if cfg.TLS != nil {
-		opts.TLSConfig = cfg.TLS.Server
-		opts.TLSVerify = true
-		opts.TLSTimeout = 5
-	}
-	opts.ClientAdvertise = cfg.ClientAdvertise
-	if cl := cfg.Cluster; cl != nil {
-		opts.ServerName = cl.Node
-	}
-	// A cluster of one node (no routes to others) runs JetStream alone:
-	// NATS clusters JetStream only with routes configured, and its meta
-	// group would count a route to this node itself as a second peer and
-	// never reach its quorum. Hosts join it through the client port as
-	// they join any node.
-	if cl := cfg.Cluster; cl != nil && len(cl.Routes) > 0 {
-		host, port, _ := splitHostPort(cl.Listen)
-		opts.Cluster = server.ClusterOpts{
-			Name: cl.Name, Host: host, Port: port, Advertise: cl.Advertise,
-			TLSConfig: cfg.TLS.Server, TLSTimeout: 5,
-		}
-		for _, r := range cl.Routes {
-			u, _ := url.Parse(r)
-			opts.Routes = append(opts.Routes, u)
-		}
-	}
-	if cfg.Listen != "" {
-		host, port, _ := splitHostPort(cfg.Listen)
-		opts.Host = host
-		opts.Port = port
-		if port == 0 {
-			opts.Port = server.RANDOM_PORT
-		}
-	} else {
-		opts.Port = server.RANDOM_PORT // unused: DontListen
-	}
+	opts := cfg.serverOptions()
 	// JetStream that cannot write its store never becomes ready, and says
 	// why only in its log: find out first.
 	if err := writable(cfg.DataDir, filepath.Join(cfg.DataDir, "jetstream")); err != nil {

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -151,5 +152,19 @@ func TestWaitReadyReportsFatal(t *testing.T) {
 	err = waitReady(ns, time.Hour, fatal)
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("waitReady: %v", err)
+	}
+}
+
+// TestRouteErrorsAreNotLoggedAtEveryTry: a node of a cluster retries the
+// route to a node that is down every second; it logs that once a minute
+// (NATS logs every failed reconnection by default: four lines a second with
+// its pooled route connections).
+func TestRouteErrorsAreNotLoggedAtEveryTry(t *testing.T) {
+	alone := (&Config{DataDir: "d"}).serverOptions()
+	node := (&Config{DataDir: "d", TLS: &TLS{Server: &tls.Config{}}, Cluster: &Cluster{Name: "c", Node: "n1",
+		Listen: "127.0.0.1:6222", Routes: []string{"nats-route://127.0.0.2:6222"}}}).serverOptions()
+	if alone.ReconnectErrorReports != 0 || node.ReconnectErrorReports != 60 || len(node.Routes) != 1 {
+		t.Errorf("reconnect error reports: alone %d, in a cluster %d (routes %v); want NATS's default alone, 60 in a cluster",
+			alone.ReconnectErrorReports, node.ReconnectErrorReports, node.Routes)
 	}
 }
