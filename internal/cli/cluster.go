@@ -36,10 +36,11 @@ func writeHosts(w io.Writer, hosts []hostView, now time.Time) error {
 }
 
 type clusterStatus struct {
-	Name   string `json:"name"`
-	Node   string `json:"node"`
-	Leader string `json:"leader"`
-	Meta   struct {
+	Name     string `json:"name"`
+	Node     string `json:"node"`
+	Leader   string `json:"leader"`
+	External bool   `json:"external"`
+	Meta     struct {
 		Cluster string `json:"cluster"`
 		Leader  string `json:"leader"`
 		Size    int    `json:"size"`
@@ -100,6 +101,12 @@ func newClusterCmd() *cobra.Command {
 // other nodes' copies of JetStream's meta data are is known to the meta
 // leader only: asked of another node, those are shown as "-".
 func writeClusterStatus(w io.Writer, st clusterStatus, now time.Time) error {
+	if st.External {
+		if err := writeExternalNATS(w, st); err != nil {
+			return err
+		}
+		return writeStreamsAndHosts(w, st, now)
+	}
 	name := st.Name
 	if name == "" {
 		name = "(one node, no cluster)"
@@ -127,8 +134,33 @@ func writeClusterStatus(w io.Writer, st clusterStatus, now time.Time) error {
 	if unknown && st.Meta.Leader != "" {
 		fmt.Fprintf(w, "(how current each node is, only the meta leader %s knows: ask it for the whole view)\n", st.Meta.Leader)
 	}
+	return writeStreamsAndHosts(w, st, now)
+}
+
+// writeExternalNATS heads the status of a cluster on an external NATS: its
+// nodes do not run NATS, so there is no meta group of theirs to show; the
+// NATS servers are listed as the answering node's connection knows them.
+func writeExternalNATS(w io.Writer, st clusterStatus) error {
+	on := "an external NATS"
+	if st.Meta.Cluster != "" {
+		on = "the external NATS cluster " + st.Meta.Cluster
+	}
+	fmt.Fprintf(w, "cluster on %s, answered by %s; leader %s\n", on, st.Node, cmp.Or(st.Leader, "none"))
+	fmt.Fprintln(w, "(JetStream's meta group is for that NATS's system account to see)")
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NATS SERVER\tCONNECTED")
+	for _, p := range st.Meta.Peers {
+		fmt.Fprintf(tw, "%s\t%v\n", p.Name, p.Current)
+	}
+	return tw.Flush()
+}
+
+// writeStreamsAndHosts prints the replication of every stream and bucket,
+// then the hosts.
+func writeStreamsAndHosts(w io.Writer, st clusterStatus, now time.Time) error {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM / BUCKET\tREPLICAS\tLEADER\tREPLICAS CURRENT\tMESSAGES")
 	for _, s := range st.Streams {
 		current := 1

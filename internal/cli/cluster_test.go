@@ -17,6 +17,11 @@ func statusJSON(node string) string {
 		// A follower knows only the leader's state besides its own.
 		"node2": `{"name":"node2","current":true},{"name":"node1","current":true},{"name":"node3","current":false}`,
 	}[node]
+	if node == "ext" { // on an external NATS: its servers, as the connection knows them
+		return `{"node":"node1","leader":"node3","external":true,"jetstream":{"cluster":"acme","size":2,"peers":[
+		  {"name":"tls://10.0.0.12:4222","current":true},{"name":"tls://10.0.0.11:4222"}]},
+		"streams":[{"name":"SHOAL_USAGE","replicas":3,"leader":"nats2","peers":[{"name":"nats1","current":true},{"name":"nats3","current":true}],"messages":7}]}`
+	}
 	if node == "node3" { // alone: no quorum, no leaders, no stream can be listed
 		return `{"name":"demo","node":"node3","jetstream":{"cluster":"demo","size":3,"peers":[
 		  {"name":"node3","current":true},{"name":"node1","offline":true},{"name":"node2"}]},"streams":[]}`
@@ -76,6 +81,17 @@ node1  -        true     -
 node2  -        false    -
 
 STREAM / BUCKET  REPLICAS  LEADER  REPLICAS CURRENT  MESSAGES
+`},
+		{name: "on an external NATS, which has no meta group of the nodes' own", node: "ext",
+			want: `cluster on the external NATS cluster acme, answered by node1; leader node3
+(JetStream's meta group is for that NATS's system account to see)
+
+NATS SERVER           CONNECTED
+tls://10.0.0.12:4222  true
+tls://10.0.0.11:4222  false
+
+STREAM / BUCKET  REPLICAS  LEADER  REPLICAS CURRENT  MESSAGES
+SHOAL_USAGE      3         nats2   3/3               7
 `},
 	}
 	for _, tt := range tests {

@@ -176,12 +176,16 @@ func advertised(host, listen string) string {
 // clusterView is GET /shoal/v1/cluster: the nodes, the leader, and the
 // replication of every stream and bucket.
 type clusterView struct {
-	Name    string             `json:"name,omitempty"`
-	Node    string             `json:"node,omitempty"`
-	Leader  string             `json:"leader,omitempty"`
-	Meta    bus.Meta           `json:"jetstream"`
-	Streams []streamView       `json:"streams"`
-	Hosts   []fleet.HostStatus `json:"hosts,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Node   string `json:"node,omitempty"`
+	Leader string `json:"leader,omitempty"`
+	// External: the cluster runs on a NATS someone else runs (--nats); Meta
+	// then lists its servers as this node's connection knows them, not
+	// JetStream's meta group, which only that NATS's system account sees.
+	External bool               `json:"external,omitempty"`
+	Meta     bus.Meta           `json:"jetstream"`
+	Streams  []streamView       `json:"streams"`
+	Hosts    []fleet.HostStatus `json:"hosts,omitempty"`
 }
 
 type streamView struct {
@@ -195,7 +199,7 @@ type streamView struct {
 
 // serveCluster answers GET /shoal/v1/cluster.
 func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
-	v := clusterView{Meta: s.bus.Meta(), Streams: []streamView{}}
+	v := clusterView{Meta: s.bus.Meta(), External: s.bus.External(), Streams: []streamView{}}
 	if cc := s.cfg.Cluster; cc != nil {
 		v.Name, v.Node = cc.Name, hostName(cc.Node)
 	}
