@@ -22,11 +22,13 @@
 package envnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 )
 
@@ -333,4 +335,69 @@ func (ps *Pools) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// MachinesOf returns the IPv4 addresses of the machines that urls name
+// (nats://host:port, nats-route://host:port, host:port or a bare host),
+// each as a /32, for DenyTo. A name is looked up; one that does not
+// resolve is left out and returned in unresolved.
+func MachinesOf(urls ...string) (addrs []netip.Prefix, unresolved []string) {
+	seen := map[netip.Addr]bool{}
+	for _, u := range urls {
+		host := u
+		if i := strings.Index(host, "://"); i >= 0 {
+			host = host[i+3:]
+		}
+		if i := strings.LastIndexAny(host, "@"); i >= 0 {
+			host = host[i+1:]
+		}
+		if i := strings.IndexByte(host, '/'); i >= 0 {
+			host = host[:i]
+		}
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" {
+			continue
+		}
+		var ips []netip.Addr
+		if a, err := netip.ParseAddr(host); err == nil {
+			ips = []netip.Addr{a}
+		} else if found, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", host); err == nil {
+			ips = found
+		} else {
+			unresolved = append(unresolved, host)
+		}
+		for _, a := range ips {
+			a = a.Unmap()
+			if a.Is4() && !a.IsLoopback() && !a.IsUnspecified() && !seen[a] {
+				seen[a] = true
+				addrs = append(addrs, netip.PrefixFrom(a, 32))
+			}
+		}
+	}
+	return addrs, unresolved
+}
+
+// ParsePrefixes reads addresses (198.18.0.2) and ranges (198.18.0.0/24)
+// of IPv4, as an operator gives them to --egress-deny.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		var p netip.Prefix
+		if a, err := netip.ParseAddr(s); err == nil {
+			p = netip.PrefixFrom(a, a.BitLen())
+		} else if p, err = netip.ParsePrefix(s); err != nil {
+			return nil, fmt.Errorf("%q: not an address or a range (198.18.0.0/24)", s)
+		}
+		if !p.Addr().Unmap().Is4() {
+			return nil, fmt.Errorf("%q: environments reach IPv4 only; give an IPv4 address or range", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

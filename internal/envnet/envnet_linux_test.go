@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -308,5 +309,49 @@ func TestPoolCloseReleasesNamespaces(t *testing.T) {
 	// A namespace returned to a closed pool is deleted.
 	if _, err := netlink.LinkByName(iface); err == nil {
 		t.Errorf("veth %s left after the pool closed", iface)
+	}
+}
+
+// DenyTo cuts environments with egress off the addresses it is given, and
+// only those; Setup, which every agent calls, leaves its rules alone.
+func TestDenyTo(t *testing.T) {
+	needNamespaces(t)
+	outside := outsideHost(t)
+	p := newTestPool(t, true)
+	n := take(t, p)
+	reach := func() error {
+		c, err := dialFrom(n, outside)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := reach(); err != nil {
+		t.Fatalf("egress to %s before DenyTo: %v", outside, err)
+	}
+	t.Cleanup(func() { _ = DenyTo(nil) })
+	// Another address, and a range that does not hold the outside host.
+	if err := DenyTo([]netip.Prefix{netip.MustParsePrefix("198.18.201.7/32"), netip.MustParsePrefix("198.18.202.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reach(); err != nil {
+		t.Fatalf("egress to %s, which DenyTo did not name: %v", outside, err)
+	}
+	for _, deny := range []string{"198.18.200.2/32", "198.18.200.0/24"} {
+		if err := DenyTo([]netip.Prefix{netip.MustParsePrefix(deny)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := Setup(DefaultCIDR); err != nil { // an agent starting meanwhile
+			t.Fatal(err)
+		}
+		if err := reach(); err == nil {
+			t.Errorf("an environment reached %s after DenyTo(%s)", outside, deny)
+		}
+	}
+	if err := DenyTo(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := reach(); err != nil {
+		t.Fatalf("egress to %s once DenyTo(nil) removed the rules: %v", outside, err)
 	}
 }

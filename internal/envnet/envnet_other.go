@@ -14,3 +14,6 @@ func (n *Net) teardown() error { return nil }
 
 // Setup is Linux only.
 func Setup(netip.Prefix) error { return ErrUnsupported }
+
+// DenyTo is Linux only.
+func DenyTo([]netip.Prefix) error { return ErrUnsupported }

@@ -155,3 +155,69 @@ func maskBytes(bits int) []byte {
 	m := uint32(0xffffffff) << (32 - bits)
 	return []byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
 }
+
+// DenyTableName is the nftables table (family ip) that drops what
+// environments send to the addresses given to DenyTo.
+const DenyTableName = "shoal_deny"
+
+// DenyTo keeps environments with egress from reaching addrs: the machines of
+// a cluster (its nodes, its hosts, its NATS servers), or whatever else the
+// operator names. An environment already reaches nothing of its own machine
+// (Setup's input rule); this covers the others, which egress would route to.
+//
+// The rules live in a table of their own, "ip shoal_deny", written anew,
+// atomically, at each call (an empty addrs removes it): Setup, which every
+// agent calls, rewrites only "ip shoal", and so leaves these alone. Its
+// forward chain drops a packet from an environment's interface (IfacePrefix)
+// to one of addrs, whatever the order of the two tables' chains: a drop in
+// any chain of a hook is final.
+func DenyTo(addrs []netip.Prefix) error {
+	if err := supported(); err != nil {
+		return err
+	}
+	unlock, err := hostLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("envnet: nftables: %w", err)
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return fmt.Errorf("envnet: nftables: %w", err)
+	}
+	for _, t := range tables {
+		if t.Name == DenyTableName {
+			c.DelTable(t)
+		}
+	}
+	var v4 []netip.Prefix
+	for _, p := range addrs {
+		if p.Addr().Unmap().Is4() {
+			v4 = append(v4, netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), 32)).Masked())
+		}
+	}
+	if len(v4) > 0 {
+		t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: DenyTableName})
+		policy := nftables.ChainPolicyAccept
+		prio := nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 20)
+		forward := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: prio, Policy: &policy})
+		fromEnv := ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, IfacePrefix)
+		for _, p := range v4 {
+			to := []expr.Any{
+				// ip daddr: 4 bytes at offset 16 of the network header.
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: maskBytes(p.Bits()), Xor: []byte{0, 0, 0, 0}},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Addr().AsSlice()},
+			}
+			c.AddRule(&nftables.Rule{Table: t, Chain: forward, Exprs: rule(fromEnv, to, drop)})
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("envnet: nftables table %s: %w", DenyTableName, err)
+	}
+	return nil
+}
