@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/envnet"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/pki"
 )
@@ -265,3 +266,35 @@ func (s *Server) retrying(ctx context.Context, what string, open func(ctx contex
 // firstTryTimeout is the deadline of the first try of a step of the start in
 // a cluster.
 const firstTryTimeout = 5 * time.Second
+
+// denyEgress keeps environments off the addresses of --egress-deny and, in
+// a cluster, off the other machines of the cluster that this node knows
+// (its routes, the external NATS servers, its own advertised address):
+// egress reaches the network, and those machines serve the bus, the API
+// and the metrics. Hosts that join later are not known here; a range in
+// --egress-deny covers them.
+func (s *Server) denyEgress() error {
+	deny, err := envnet.ParsePrefixes(s.cfg.EgressDeny)
+	if err != nil {
+		return fmt.Errorf("--egress-deny: %w", err)
+	}
+	if cc := s.cfg.Cluster; cc != nil {
+		urls := append([]string{cc.Advertise}, cc.Routes...)
+		if cc.External != nil {
+			urls = append(urls, cc.External.URLs...)
+		}
+		machines, unresolved := envnet.MachinesOf(urls...)
+		if len(unresolved) > 0 {
+			s.logger.Warn("environments may reach these machines of the cluster: their names do not resolve", "names", unresolved)
+		}
+		deny = append(deny, machines...)
+	}
+	if len(deny) == 0 {
+		return nil
+	}
+	if err := envnet.DenyTo(deny); err != nil {
+		return err
+	}
+	s.logger.Info("environments do not reach these addresses", "deny", deny)
+	return nil
+}

@@ -62,6 +62,10 @@ type Config struct {
 	// (the default: the outside world through the host's NAT) or EgressNone
 	// (nothing but its own loopback).
 	Egress string
+	// EgressDeny lists addresses and ranges (198.18.0.0/24) that isolated
+	// environments with egress never reach. In a cluster the other nodes'
+	// and the NATS servers' addresses are added.
+	EgressDeny []string
 	// ShutdownTimeout bounds how long in-flight invocations may take to finish on stop.
 	ShutdownTimeout time.Duration
 	// Region and AccountID appear in ARNs.
@@ -143,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Egress != EgressNAT && c.Egress != EgressNone {
 		return fmt.Errorf("egress %q: must be %s or %s", c.Egress, EgressNAT, EgressNone)
+	}
+	if _, err := envnet.ParsePrefixes(c.EgressDeny); err != nil {
+		return fmt.Errorf("egress-deny: %w", err)
 	}
 	if c.Cluster != nil {
 		if err := c.Cluster.validate(); err != nil {
@@ -364,6 +371,11 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		if s.nets, err = envnet.NewPools(envnet.Config{}, logger); err == nil {
 			if err := s.nets.Warm(cfg.Egress == EgressNAT); err != nil {
 				return nil, fmt.Errorf("controlplane: environment networks: %w", err)
+			}
+			if cfg.Egress == EgressNAT {
+				if err := s.denyEgress(); err != nil {
+					return nil, fmt.Errorf("controlplane: environment networks: %w", err)
+				}
 			}
 			envDeps.Networks = s.nets
 		} else {

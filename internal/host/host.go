@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/envnet"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/pki"
@@ -56,6 +57,10 @@ type Config struct {
 	Isolate bool
 	// Heartbeat is the interval of the host's and its agents' heartbeats.
 	Heartbeat time.Duration
+	// EgressDeny lists addresses and ranges (198.18.0.0/24) that the
+	// environments of this host's instances never reach; the machines of
+	// Join and Advertise are added.
+	EgressDeny []string
 	// DrainTimeout bounds how long a stopping host waits for its instances'
 	// in-flight invocations (default 15 minutes, Lambda's longest timeout).
 	DrainTimeout time.Duration
@@ -137,6 +142,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
+	if cfg.Isolate {
+		if err := denyEgress(cfg, logger); err != nil {
+			return fmt.Errorf("host: %w", err)
+		}
+	}
 	nc, js, err := bus.Connect(strings.Join(cfg.Join, ","), opts...)
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
@@ -203,4 +213,31 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	}
 	_ = h.Close()
 	return local.Close()
+}
+
+// denyEgress keeps the environments of this host's instances off the
+// cluster's machines that the host knows (Join, its own address) and off
+// --egress-deny: with egress they reach the network, and the nodes serve
+// the bus, the API and the metrics there.
+func denyEgress(cfg Config, logger *slog.Logger) error {
+	deny, err := envnet.ParsePrefixes(cfg.EgressDeny)
+	if err != nil {
+		return fmt.Errorf("--egress-deny: %w", err)
+	}
+	machines, unresolved := envnet.MachinesOf(append([]string{cfg.Advertise}, cfg.Join...)...)
+	if len(unresolved) > 0 {
+		logger.Warn("environments may reach these machines of the cluster: their names do not resolve", "names", unresolved)
+	}
+	deny = append(deny, machines...)
+	if len(deny) == 0 {
+		return nil
+	}
+	if err := envnet.DenyTo(deny); err != nil {
+		if errors.Is(err, envnet.ErrUnsupported) {
+			return nil
+		}
+		return err
+	}
+	logger.Info("environments do not reach these addresses", "deny", deny)
+	return nil
 }
