@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -312,6 +313,37 @@ func TestCluster(t *testing.T) {
 	cpArn := createCapacityProvider(t, s1, "cp-cluster")
 	createManagedFn(t, s1, "spread", cpArn, 4)
 	createGoFn(t, s1, "plain")
+
+	// A function reaches the network (a machine outside the cluster) but
+	// none of the cluster's other nodes: not their API, bus or routes.
+	outside := lab.Machine().Serve(7000, "outside")
+	createSourceFn(t, s1, "prober", types.RuntimePython311, "app.handler", map[string]string{"app.py": hostilePy})
+	var targets []string
+	for _, n := range nodes[1:] {
+		for _, port := range []string{"9000", "4222", "6222"} {
+			targets = append(targets, net.JoinHostPort(n.m.IP, port))
+		}
+	}
+	event, _ := json.Marshal(map[string]any{"tcp": targets, "outside": outside})
+	probe, err := c1.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("prober"), Payload: event})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r hostileReport
+	if err := json.Unmarshal(probe.Payload, &r); err != nil || probe.FunctionError != nil {
+		t.Fatalf("the probing function answered %s (%v)", probe.Payload, err)
+	}
+	for target, reached := range r.TCP {
+		if reached {
+			t.Errorf("a function on node1 reached %s, a machine of the cluster", target)
+		}
+	}
+	if len(r.TCP) != len(targets) {
+		t.Errorf("the probing function tried %d of %d addresses", len(r.TCP), len(targets))
+	}
+	if r.Outside != "outside" {
+		t.Errorf("a function on node1 did not reach %s, outside the cluster: %q", outside, r.Outside)
+	}
 	if _, err := c1.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("plain")}); err != nil {
 		t.Fatal(err)
 	}
