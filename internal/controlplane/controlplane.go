@@ -393,7 +393,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	if s.meter != nil {
 		envDeps.Usage = usageSink{rec: s.meter}
 	}
-	start := func(ctx context.Context, spec env.Spec) (router.Env, error) {
+	start := func(ctx context.Context, _ *router.Target, spec env.Spec) (router.Env, error) {
 		spec.Isolate = cfg.Isolate
 		return env.Start(ctx, spec, envDeps)
 	}

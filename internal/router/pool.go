@@ -22,6 +22,9 @@ type pool struct {
 	// idle and pidle are the free on-demand and provisioned environments, most
 	// recently used last (taken from the end, so warm ones stay warm).
 	idle, pidle []*entry
+	// shared are the provisioned environments the router's Shared invokes
+	// (a cluster's): kept here, never taken from here.
+	shared []*entry
 	// live counts started environments; provisioned counts the provisioned ones,
 	// starting ones included.
 	live, provisioned int
@@ -58,6 +61,9 @@ func (p *pool) acquire(ctx context.Context) (*entry, *env.InitError, error) {
 		}
 		if isDone(e.env) { // died while idle
 			p.dropLocked(e)
+			if e.provisioned && !p.retired {
+				p.fillLocked()
+			}
 			continue
 		}
 		p.mu.Unlock()
@@ -91,14 +97,16 @@ func (p *pool) startEnv(ctx context.Context, initType string) (Env, error) {
 	p.mu.Lock()
 	t := p.target
 	p.mu.Unlock()
-	dir, err := p.r.code.CodeDir(ctx, t.CodeSha256)
-	if err != nil {
-		return nil, awserr.Service(err, "The function's code could not be loaded.")
-	}
 	spec := t.Spec
-	spec.CodeDir = dir
-	if spec.OptDir, err = p.r.code.OptDir(ctx, spec.Layers); err != nil {
-		return nil, awserr.Service(err, "The function's layers could not be loaded.")
+	if p.r.code != nil {
+		dir, err := p.r.code.CodeDir(ctx, t.CodeSha256)
+		if err != nil {
+			return nil, awserr.Service(err, "The function's code could not be loaded.")
+		}
+		spec.CodeDir = dir
+		if spec.OptDir, err = p.r.code.OptDir(ctx, spec.Layers); err != nil {
+			return nil, awserr.Service(err, "The function's layers could not be loaded.")
+		}
 	}
 	spec.InitType = initType
 	spec.MaxConcurrency = 1
@@ -106,7 +114,7 @@ func (p *pool) startEnv(ctx context.Context, initType string) (Env, error) {
 		spec.LogStream = randid.LogStream(p.r.clock.Now(), spec.Version)
 	}
 	// The environment outlives the request that started it.
-	e, err := p.r.start(context.WithoutCancel(ctx), spec)
+	e, err := p.r.start(context.WithoutCancel(ctx), &t, spec)
 	if err != nil {
 		var ie *env.InitError
 		if errors.As(err, &ie) {
@@ -178,10 +186,10 @@ func (p *pool) retire() {
 	defer p.mu.Unlock()
 	p.retired = true
 	p.want = 0
-	for _, e := range append(p.idle, p.pidle...) {
+	for _, e := range append(append(p.idle, p.pidle...), p.shared...) {
 		p.dropLocked(e)
 	}
-	p.idle, p.pidle = nil, nil
+	p.idle, p.pidle, p.shared = nil, nil, nil
 }
 
 func (p *pool) wait() { p.envs.Wait() }
@@ -195,9 +203,14 @@ func (p *pool) setProvisioned(n int) {
 	defer p.mu.Unlock()
 	p.want = n
 	p.lastErr = nil
-	// Shrink: stop idle provisioned environments past n; busy ones stop on return.
+	// Shrink: stop idle provisioned environments past n; busy ones stop on
+	// return. Shared ones may be busy with another front's invocation: it
+	// finishes before they stop.
 	for p.provisioned > n && len(p.pidle) > 0 {
 		p.dropLocked(pop(&p.pidle))
+	}
+	for p.provisioned > n && len(p.shared) > 0 {
+		p.dropLocked(pop(&p.shared))
 	}
 	p.fillLocked()
 	p.r.signalProvisioned()
@@ -257,7 +270,44 @@ func (p *pool) startProvisioned() {
 		p.dropLocked(e)
 		return
 	}
-	p.pidle = append(p.pidle, e)
+	if p.r.shared != nil && p.r.shared.Shares(ee) {
+		p.shared = append(p.shared, e)
+	} else {
+		p.pidle = append(p.pidle, e)
+	}
+	p.r.wg.Add(1)
+	go p.watchProvisioned(e)
+}
+
+// watchProvisioned replaces a provisioned environment that ends while the
+// pool holds it (its runtime exited between invocations, or its host is
+// gone); one that ends while busy is replaced when it comes back (put).
+func (p *pool) watchProvisioned(e *entry) {
+	defer p.r.wg.Done()
+	select {
+	case <-e.env.Done():
+	case <-p.r.stop:
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if remove(&p.pidle, e) || remove(&p.shared, e) {
+		p.dropLocked(e)
+		if !p.retired {
+			p.fillLocked()
+		}
+	}
+}
+
+// remove takes e out of s, and reports whether it was there.
+func remove(s *[]*entry, e *entry) bool {
+	for i, x := range *s {
+		if x == e {
+			*s = append((*s)[:i], (*s)[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 func pop(s *[]*entry) *entry {

@@ -65,11 +65,15 @@ type Env interface {
 
 var _ Env = (*env.Environment)(nil)
 
-// Starter starts an environment for spec; env.Start in production.
-type Starter func(ctx context.Context, spec env.Spec) (Env, error)
+// Starter starts an environment of target t for spec (t's spec completed by
+// the router); env.Start in production, or in a cluster a placement on any
+// host (internal/remote).
+type Starter func(ctx context.Context, t *Target, spec env.Spec) (Env, error)
 
 // CodeSource turns a code package into a directory of unpacked code, and a
-// function's layers into the directory it sees as /opt.
+// function's layers into the directory it sees as /opt. A router without
+// one leaves the spec's CodeDir and OptDir to its Starter, which finds the
+// code by t.CodeSha256 and spec.Layers.
 type CodeSource interface {
 	CodeDir(ctx context.Context, codeSha256 string) (string, error)
 	OptDir(ctx context.Context, layers []string) (string, error)
@@ -110,6 +114,10 @@ type Router struct {
 	reservedSum int
 	pools       map[string]*pool // by Target.Key
 	closed      bool
+
+	// shared, when set (Share), reaches the provisioned environments that
+	// every front of a cluster may use.
+	shared Shared
 
 	wg   sync.WaitGroup // background loops and provisioning
 	stop chan struct{}
@@ -208,6 +216,13 @@ func (r *Router) Invoke(ctx context.Context, t *Target, inv env.Invocation) (env
 		return env.Result{}, err
 	}
 	defer r.release(t.Function, unreserved)
+	if r.shared != nil {
+		// A free provisioned environment anywhere in the cluster first;
+		// when none is free, on demand.
+		if res, ok, err := r.shared.Invoke(ctx, t, inv); ok {
+			return res, err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		var (
 			p           *pool
@@ -341,6 +356,23 @@ func (r *Router) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// Shared reaches provisioned environments that every front of a cluster may
+// use: those the cluster's leader keeps, each in an agent on a host, which
+// refuses an invocation when its environment is busy.
+type Shared interface {
+	// Invoke runs inv on a free provisioned environment of t, and reports
+	// true; it reports false at once when none is free.
+	Invoke(ctx context.Context, t *Target, inv env.Invocation) (env.Result, bool, error)
+	// Shares reports that e is such an environment: the router keeps it but
+	// invokes it only through Invoke.
+	Shares(e Env) bool
+}
+
+// Share makes the router offer each invocation to s first, and leave the
+// provisioned environments s shares to it. Call it before the first
+// invocation.
+func (r *Router) Share(s Shared) { r.shared = s }
 
 // SetProvisioned keeps n provisioned environments of t initialised (0 stops them).
 func (r *Router) SetProvisioned(t *Target, n int) {

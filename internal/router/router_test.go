@@ -66,7 +66,7 @@ type fakeStarter struct {
 	initErr *env.InitError
 }
 
-func (s *fakeStarter) start(ctx context.Context, spec env.Spec) (Env, error) {
+func (s *fakeStarter) start(ctx context.Context, _ *Target, spec env.Spec) (Env, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.initErr != nil {
