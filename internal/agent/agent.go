@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,12 +141,12 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 		drained: make(chan struct{}),
 		started: deps.Clock.Now(),
 	}
-	a.limits = true
+	a.limits = !cfg.Classic // a classic agent's figures are its host's
 	if a.metrics == nil {
 		m := newHostMetrics()
 		a.log.Info("host metrics", "source", m.Source())
 		a.metrics = m
-		if !inInstanceCgroup("/proc/self/cgroup", cfg.ID) {
+		if !cfg.Classic && !inInstanceCgroup("/proc/self/cgroup", cfg.ID) {
 			// Unconfined (shoal up --isolate=false, or no cgroups): the figures
 			// are the host's or the session's, busy with everything else, and
 			// would refuse invocations for load that is not the instance's.
@@ -156,6 +157,32 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.WorkDir, "code"), 0o755); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	// The certificate and the credentials key the invoke wire, on a
+	// connection of the agent's own or on one it is given (an agent in its
+	// host's process).
+	var (
+		cert   tls.Certificate
+		pool   *x509.CertPool
+		creds  bus.Credentials
+		hasTLS = cfg.TLS.Cert != ""
+	)
+	if hasTLS {
+		var err error
+		if cert, pool, err = cfg.TLS.Load(); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		a.tls = pki.ServerConfigFrom(cert, pool)
+	}
+	if cfg.NATSCreds != "" {
+		var err error
+		if creds, err = bus.ReadCredentials(cfg.NATSCreds); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		a.wireKey = creds.WireKey()
+		if creds.Identity != bus.AgentIdentity(cfg.ID) {
+			return nil, fmt.Errorf("agent: %s holds the credentials of %s, not of %s", cfg.NATSCreds, creds.Identity, bus.AgentIdentity(cfg.ID))
+		}
+	}
 	a.nc = deps.NATS
 	if a.nc == nil {
 		// A control plane under load may take a while to accept: try for
@@ -165,32 +192,15 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Agent, error) {
 			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 				a.log.Warn("bus error", "err", err)
 			})}
-		if cfg.TLS.Cert != "" {
-			cert, pool, err := cfg.TLS.Load()
-			if err != nil {
-				return nil, fmt.Errorf("agent: %w", err)
-			}
-			a.tls = pki.ServerConfigFrom(cert, pool)
-			if cfg.External == nil {
-				opts = append(opts, nats.Secure(pki.ClientConfigFrom(cert, pool)))
-			}
+		if hasTLS && cfg.External == nil {
+			opts = append(opts, nats.Secure(pki.ClientConfigFrom(cert, pool)))
 		}
-		if cfg.NATSCreds != "" {
-			creds, err := bus.ReadCredentials(cfg.NATSCreds)
+		if cfg.NATSCreds != "" && cfg.External == nil {
+			more, err := creds.Options()
 			if err != nil {
 				return nil, fmt.Errorf("agent: %w", err)
 			}
-			a.wireKey = creds.WireKey()
-			if creds.Identity != bus.AgentIdentity(cfg.ID) {
-				return nil, fmt.Errorf("agent: %s holds the credentials of %s, not of %s", cfg.NATSCreds, creds.Identity, bus.AgentIdentity(cfg.ID))
-			}
-			if cfg.External == nil {
-				more, err := creds.Options()
-				if err != nil {
-					return nil, fmt.Errorf("agent: %w", err)
-				}
-				opts = append(opts, more...)
-			}
+			opts = append(opts, more...)
 		}
 		if cfg.External != nil {
 			opts = append(opts, cfg.External.Options()...)
@@ -452,6 +462,8 @@ func (a *Agent) do(cmd Command) Reply {
 	case OpStatus:
 		hb := a.heartbeat(a.state(), false)
 		return Reply{OK: true, Heartbeat: &hb}
+	case OpKeep:
+		return a.keep(cmd.Keep)
 	case OpShutdown:
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 		defer cancel()
@@ -481,6 +493,9 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 	case a.draining.Load():
 		return Reply{Error: fmt.Sprintf("start: instance %s is draining", a.cfg.ID)}
 	}
+	if msg := a.checkClassic(&req); msg != "" {
+		return Reply{Error: "start: " + msg}
+	}
 	a.mu.Lock()
 	if e := a.envs[req.EnvID]; e != nil {
 		a.mu.Unlock()
@@ -488,6 +503,10 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 		return envReply(e)
 	}
 	e := newEnv(req.EnvID, req.Revision, &req.Spec)
+	if a.cfg.Classic {
+		e.initType = req.Spec.InitType
+		e.kept(a.clock.Now())
+	}
 	a.envs[req.EnvID] = e
 	a.mu.Unlock()
 	a.heartbeatNow()
@@ -508,6 +527,9 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 	} else if !e.setState(stInitializing, stReady) {
 		// stopped during init: the stop closes it
 	} else {
+		if a.cfg.Classic {
+			e.kept(a.clock.Now()) // its owner keeps it from now on
+		}
 		go a.watch(e)
 	}
 	close(e.ready)
@@ -539,7 +561,7 @@ func envReply(e *hostedEnv) Reply {
 	var ie *env.InitError
 	if errors.As(e.initErr, &ie) {
 		rep.Init = &InitFailure{ErrorType: ie.ErrorType, Message: ie.Message, Payload: ie.Payload,
-			Log: ie.Log, InitDuration: ie.InitDuration}
+			Log: ie.Log, InitDuration: ie.InitDuration, Platform: ie.Platform()}
 	}
 	return rep
 }
@@ -555,9 +577,11 @@ func (a *Agent) launch(req StartEnv) (*env.Environment, error) {
 	if spec.OptDir, err = a.code.OptDir(a.runCtx, spec.Layers); err != nil {
 		return nil, err
 	}
-	spec.InitType = "lambda-managed-instances"
-	if spec.InitTimeout <= 0 {
-		spec.InitTimeout = InitTimeout(spec.Timeout)
+	if !a.cfg.Classic { // a classic environment keeps its own (checkClassic)
+		spec.InitType = "lambda-managed-instances"
+		if spec.InitTimeout <= 0 {
+			spec.InitTimeout = InitTimeout(spec.Timeout)
+		}
 	}
 	if spec.MaxConcurrency <= 0 {
 		spec.MaxConcurrency = 1
@@ -666,6 +690,9 @@ func (a *Agent) heartbeats() {
 			return
 		case <-t.C():
 			_ = guard.Run(a.log, "sampling the instance", a.sample)
+			if a.cfg.Classic {
+				_ = guard.Run(a.log, "stopping environments nobody keeps", a.reapUnkept)
+			}
 		case <-a.kick:
 		}
 		stamp.Write(a.clock.Now())
@@ -699,6 +726,7 @@ func (a *Agent) heartbeat(state string, resetPeak bool) Heartbeat {
 		CPUUtilization: math.Float64frombits(a.cpuBits.Load()), MemoryUsedMB: used,
 		MemoryAvailableMB: max(total-used, 0), Pid: os.Getpid(), Seq: a.seq.Add(1),
 		StartedAt: a.started, Time: a.clock.Now(), Environments: []EnvStatus{},
+		Classic: a.cfg.Classic, Host: a.cfg.Host,
 	}
 	a.mu.RLock()
 	for _, e := range a.envs {

@@ -65,8 +65,8 @@ func (c *Client) StartEnvironment(ctx context.Context, id string, req StartEnv) 
 		return EnvStatus{}, err
 	}
 	if rep.Init != nil {
-		return EnvStatus{}, &env.InitError{ErrorType: rep.Init.ErrorType, Message: rep.Init.Message,
-			Payload: rep.Init.Payload, Log: rep.Init.Log, InitDuration: rep.Init.InitDuration}
+		return EnvStatus{}, env.ReportedInitError(rep.Init.ErrorType, rep.Init.Message, rep.Init.Payload, rep.Init.Log,
+			rep.Init.InitDuration, rep.Init.Platform)
 	}
 	if !rep.OK {
 		return EnvStatus{}, fmt.Errorf("agent: start %s on %s: %s", req.EnvID, id, rep.Error)
@@ -116,4 +116,17 @@ func (c *Client) heartbeatOp(ctx context.Context, id, op string, wait time.Durat
 		return Heartbeat{}, fmt.Errorf("agent: %s %s: %s", op, id, rep.Error)
 	}
 	return *rep.Heartbeat, nil
+}
+
+// Keep tells classic agent id that its caller still wants environments
+// envIDs (Config.KeepTimeout), and returns those the agent no longer serves.
+func (c *Client) Keep(ctx context.Context, id string, envIDs []string) (gone []string, err error) {
+	rep, err := c.request(ctx, id, Command{Op: OpKeep, Keep: envIDs}, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if !rep.OK {
+		return nil, fmt.Errorf("agent: keep on %s: %s", id, rep.Error)
+	}
+	return rep.Gone, nil
 }

@@ -69,6 +69,16 @@ type Config struct {
 	// NoMeter turns the usage ledger off: invocations are not journaled or
 	// published (for measuring what metering costs).
 	NoMeter bool
+	// Classic makes the agent a host's server of on-demand and Provisioned
+	// Concurrency environments for every front of a cluster (classic.go)
+	// instead of an instance of a capacity provider: its environments run
+	// one invocation at a time, of any function; CapacityProvider and Type
+	// are empty; Host names its machine.
+	Classic bool
+	Host    string
+	// KeepTimeout stops a classic environment its owner has not kept
+	// (OpKeep) for this long: the front that started it is gone (default 30 s).
+	KeepTimeout time.Duration
 	// Procs is the GOMAXPROCS Run gives the agent process. 0 means one per
 	// 8 vCPUs of the instance type, at least 1 (forwarding invocations needs
 	// little CPU, and every extra P costs idle spinning and thread wake-ups
@@ -95,6 +105,9 @@ func (c *Config) setDefaults() {
 	if c.StopTimeout == 0 {
 		c.StopTimeout = 15 * time.Minute
 	}
+	if c.KeepTimeout == 0 {
+		c.KeepTimeout = 30 * time.Second
+	}
 }
 
 // Validate fills defaults and checks the configuration.
@@ -103,8 +116,10 @@ func (c *Config) Validate() error {
 	switch {
 	case !idPattern.MatchString(c.ID):
 		return fmt.Errorf("agent: id %q must be 1-64 letters, digits, '-' or '_'", c.ID)
-	case c.CapacityProvider == "":
+	case c.CapacityProvider == "" && !c.Classic:
 		return errors.New("agent: capacity provider is required")
+	case c.Classic && (c.CapacityProvider != "" || c.Type != ""):
+		return errors.New("agent: a classic agent belongs to no capacity provider and has no instance type")
 	case c.Zone == "":
 		return errors.New("agent: zone is required")
 	case (c.Socket == "") == (c.Listen == ""):
@@ -113,7 +128,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("agent: work dir %q must be an absolute path", c.WorkDir)
 	case c.Procs < 0:
 		return fmt.Errorf("agent: procs %d is negative", c.Procs)
-	case c.Heartbeat < 0 || c.StopTimeout < 0:
+	case c.Heartbeat < 0 || c.StopTimeout < 0 || c.KeepTimeout < 0:
 		return errors.New("agent: negative duration")
 	case c.CPUThreshold < 0 || c.MemoryThreshold < 0:
 		return errors.New("agent: negative threshold")
@@ -121,6 +136,9 @@ func (c *Config) Validate() error {
 		// Invocations carry payloads and answers: across machines they need
 		// an encrypted wire, which this agent does not have.
 		return fmt.Errorf("agent: listen address %s: invocations leave the machine only encrypted; serve them on --socket or a loopback address", c.Listen)
+	}
+	if c.Classic {
+		return nil
 	}
 	if _, err := pricing.Default().InstanceType(c.Type); err != nil {
 		return fmt.Errorf("agent: %w", err)

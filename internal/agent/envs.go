@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/env"
+	"github.com/shoal-dev/shoal/internal/sandbox"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
 
@@ -60,6 +61,11 @@ type hostedEnv struct {
 	version  string
 	revision string
 	slots    int
+	// initType, vcpu and memMB are what a classic agent's environment runs
+	// as and takes of its host (classic.go).
+	initType string
+	vcpu     float64
+	memMB    int
 
 	ready   chan struct{}
 	ae      *env.Environment
@@ -82,6 +88,10 @@ type hostedEnv struct {
 	mu      sync.Mutex
 	failure string
 
+	// keptAt is when the environment's owner last kept it (unix ns; classic
+	// agents only).
+	keptAt atomic.Int64
+
 	stopOnce sync.Once
 	stopped  chan struct{}
 }
@@ -95,7 +105,12 @@ func newEnv(id, revision string, spec *env.Spec) *hostedEnv {
 	if version == "" {
 		version = "$LATEST"
 	}
+	vcpu := spec.CPUs
+	if vcpu <= 0 {
+		vcpu = sandbox.CPUsForMemory(spec.MemoryMB)
+	}
 	return &hostedEnv{id: id, function: spec.FunctionName, version: version, revision: revision, slots: slots,
+		vcpu: vcpu, memMB: spec.MemoryMB,
 		ready: make(chan struct{}), stopped: make(chan struct{})}
 }
 
@@ -139,7 +154,7 @@ func (e *hostedEnv) begin() {
 // status reports the environment; resetPeak starts a new peak interval (heartbeats do).
 func (e *hostedEnv) status(resetPeak bool) EnvStatus {
 	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Revision: e.revision, Slots: e.slots, State: e.getState().String(),
-		Invocations: e.invocations.Load(), CPUUtilization: math.Float64frombits(e.cpuBits.Load())}
+		InitType: e.initType, Invocations: e.invocations.Load(), CPUUtilization: math.Float64frombits(e.cpuBits.Load())}
 	if resetPeak {
 		st.PeakInFlight = int(e.peak.Swap(e.inflight.Load()))
 	} else {

@@ -74,6 +74,10 @@ type Heartbeat struct {
 	// OpenFDs counts the file descriptors open in the agent and the
 	// processes of its environments.
 	OpenFDs int `json:"open_fds"`
+	// Classic marks a host's agent of on-demand and Provisioned Concurrency
+	// environments (Config.Classic); Host names its machine.
+	Classic bool   `json:"classic,omitempty"`
+	Host    string `json:"host,omitempty"`
 }
 
 // EnvStatus is one environment of an agent.
@@ -86,6 +90,9 @@ type EnvStatus struct {
 	Slots    int    `json:"slots"`
 	InFlight int    `json:"in_flight"`
 	State    string `json:"state"` // initializing, ready, draining, failed
+	// InitType is the environment's AWS_LAMBDA_INITIALIZATION_TYPE on a
+	// classic agent: on-demand or provisioned-concurrency.
+	InitType string `json:"init_type,omitempty"`
 	// Error says why a failed environment failed.
 	Error string `json:"error,omitempty"`
 	// PeakInFlight is the most invocations in flight at once since the
@@ -114,6 +121,7 @@ const (
 	OpDrain    = "drain"    // drain the whole instance
 	OpStatus   = "status"   // answer the current heartbeat
 	OpShutdown = "shutdown" // drain, then exit the agent process
+	OpKeep     = "keep"     // a classic agent's owner keeps its environments (Keep)
 )
 
 // Command is a request to an agent on CommandSubject.
@@ -121,6 +129,8 @@ type Command struct {
 	Op    string    `json:"op"`
 	EnvID string    `json:"env_id,omitempty"`
 	Start *StartEnv `json:"start,omitempty"`
+	// Keep lists the environments an OpKeep keeps.
+	Keep []string `json:"keep,omitempty"`
 }
 
 // StartEnv asks for one environment.
@@ -137,11 +147,15 @@ type StartEnv struct {
 	CodeSha256 string `json:"code_sha256"`
 	// Revision is the RevisionId of the version the environment runs:
 	// republishing $LATEST.PUBLISHED changes it, and environments of an older
-	// revision are then neither routed to nor counted for the version.
+	// revision are then neither routed to nor counted for the version. On a
+	// classic agent it names the configuration the environment runs (the
+	// router's target key).
 	Revision string `json:"revision,omitempty"`
 	// Spec is the environment; its MaxConcurrency is the number of slots.
 	// InitType is forced to "lambda-managed-instances" and an unset
-	// InitTimeout becomes max(130 s, Spec.Timeout).
+	// InitTimeout becomes max(130 s, Spec.Timeout). A classic agent keeps
+	// InitType (on-demand or provisioned-concurrency) and InitTimeout, and
+	// gives one slot.
 	Spec env.Spec `json:"spec"`
 }
 
@@ -155,6 +169,9 @@ type Reply struct {
 	Env *EnvStatus `json:"env,omitempty"`
 	// Heartbeat answers OpStatus and OpDrain.
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	// Gone answers OpKeep: the environments it named that the agent no
+	// longer serves (unknown, failed or draining).
+	Gone []string `json:"gone,omitempty"`
 }
 
 // InitFailure is an environment's failed init, as agent.InitError reports it.
@@ -164,6 +181,9 @@ type InitFailure struct {
 	Payload      []byte        `json:"payload"`
 	Log          []byte        `json:"log,omitempty"`
 	InitDuration time.Duration `json:"init_duration"`
+	// Platform says the platform made the error (an exit, a timeout): the
+	// answer to an invocation then names its request id.
+	Platform bool `json:"platform,omitempty"`
 }
 
 // MinInitTimeout is the least init time a Managed Instances environment gets.

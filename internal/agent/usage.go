@@ -48,13 +48,24 @@ func (a *Agent) closeMeter() {
 	}
 }
 
-// usageSink turns finished invocations into Managed Instances usage events.
+// usageSink turns finished invocations into Managed Instances usage events;
+// on a classic agent, into the on-demand and provisioned ones that the
+// control plane records for its own environments, the same events whichever
+// machine ran them.
 type usageSink struct {
 	rec UsageRecorder
 	cfg *Config
 }
 
 func (u *usageSink) InvocationDone(spec *env.Spec, requestID string, start time.Time, r *env.Result) {
+	if u.cfg.Classic {
+		compute := meter.OnDemand
+		if spec.InitType == env.InitProvisioned {
+			compute = meter.Provisioned
+		}
+		u.rec.Record(env.UsageEvent(spec, requestID, start, r, compute))
+		return
+	}
 	ev := env.UsageEvent(spec, requestID, start, r, meter.ManagedInstances)
 	ev.CapacityProvider, ev.Instance, ev.InstanceType, ev.Zone = u.cfg.CapacityProvider, u.cfg.ID, u.cfg.Type, u.cfg.Zone
 	u.rec.Record(ev)
