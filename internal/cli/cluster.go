@@ -22,15 +22,19 @@ type hostView struct {
 	Instances     int       `json:"instances"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
 	State         string    `json:"state"`
+	// The on-demand and provisioned environments the host runs.
+	ClassicEnvironments int `json:"classic_environments"`
+	ClassicMemoryMB     int `json:"classic_memory_mb"`
 }
 
 // writeHosts prints the hosts of a cluster.
 func writeHosts(w io.Writer, hosts []hostView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tZONE\tSTATE\tVCPU USED\tMEMORY USED\tINSTANCES\tLAST HEARTBEAT")
+	fmt.Fprintln(tw, "HOST\tZONE\tSTATE\tVCPU USED\tMEMORY USED\tINSTANCES\tON-DEMAND/PROVISIONED\tLAST HEARTBEAT")
 	for _, h := range hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d MB\t%d\t%s ago\n", h.Name, h.Zone, h.State, h.UsedVCPU, h.VCPU,
-			h.UsedMemoryMB, h.MemoryMB, h.Instances, now.Sub(h.LastHeartbeat).Round(100*time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d MB\t%d\t%d (%d MB)\t%s ago\n", h.Name, h.Zone, h.State, h.UsedVCPU, h.VCPU,
+			h.UsedMemoryMB, h.MemoryMB, h.Instances, h.ClassicEnvironments, h.ClassicMemoryMB,
+			now.Sub(h.LastHeartbeat).Round(100*time.Millisecond))
 	}
 	return tw.Flush()
 }

@@ -32,7 +32,7 @@ func statusJSON(node string) string {
 	  {"name":"KV_shoal_registry","replicas":3,"leader":"node1","peers":[{"name":"node2","current":true},{"name":"node3","current":false,"lag":4}],"messages":5},
 	  {"name":"SHOAL_USAGE","replicas":3,"leader":"node2","peers":[{"name":"node1","current":true},{"name":"node3","current":true}],"messages":300}],
 	"hosts":[{"name":"host4","zone":"us-east-1a","vcpu":8,"memory_mb":16384,"used_vcpu":2,"used_memory_mb":4096,
-	  "instances":1,"last_heartbeat":"2026-12-07T21:00:00.4Z","state":"up"}]}`
+	  "instances":1,"classic_environments":3,"classic_memory_mb":768,"last_heartbeat":"2026-12-07T21:00:00.4Z","state":"up"}]}`
 }
 
 func TestWriteClusterStatus(t *testing.T) {
@@ -52,8 +52,8 @@ STREAM / BUCKET    REPLICAS  LEADER  REPLICAS CURRENT     MESSAGES
 KV_shoal_registry  3         node1   2/3 (behind: node3)  5
 SHOAL_USAGE        3         node2   3/3                  300
 
-HOST   ZONE        STATE  VCPU USED  MEMORY USED    INSTANCES  LAST HEARTBEAT
-host4  us-east-1a  up     2/8        4096/16384 MB  1          600ms ago
+HOST   ZONE        STATE  VCPU USED  MEMORY USED    INSTANCES  ON-DEMAND/PROVISIONED  LAST HEARTBEAT
+host4  us-east-1a  up     2/8        4096/16384 MB  1          3 (768 MB)             600ms ago
 `},
 		{name: "asked of a follower, which cannot know how current node3 is", node: "node2",
 			want: `cluster demo, answered by node2; leader node2; JetStream meta leader node1
@@ -68,8 +68,8 @@ STREAM / BUCKET    REPLICAS  LEADER  REPLICAS CURRENT     MESSAGES
 KV_shoal_registry  3         node1   2/3 (behind: node3)  5
 SHOAL_USAGE        3         node2   3/3                  300
 
-HOST   ZONE        STATE  VCPU USED  MEMORY USED    INSTANCES  LAST HEARTBEAT
-host4  us-east-1a  up     2/8        4096/16384 MB  1          600ms ago
+HOST   ZONE        STATE  VCPU USED  MEMORY USED    INSTANCES  ON-DEMAND/PROVISIONED  LAST HEARTBEAT
+host4  us-east-1a  up     2/8        4096/16384 MB  1          3 (768 MB)             600ms ago
 `},
 		{name: "asked of the only node up", node: "node3",
 			want: `cluster demo, answered by node3; leader none; JetStream meta leader none

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -510,7 +511,10 @@ func (c *Cluster) placeLocked(spec InstanceSpec, vcpu, mem int) string {
 			continue
 		}
 		u := used[name]
-		freeCPU, freeMem := h.VCPU-u[0], h.MemoryMB-u[1]
+		// What the host's on-demand and provisioned environments take is
+		// taken (their vCPUs rounded up: an instance's are whole).
+		freeCPU := h.VCPU - u[0] - int(math.Ceil(h.ClassicVCPU))
+		freeMem := h.MemoryMB - u[1] - h.ClassicMemoryMB
 		if freeCPU < vcpu || freeMem < mem {
 			continue
 		}

@@ -46,10 +46,19 @@ type HostStatus struct {
 	MemoryMB int    `json:"memory_mb"`
 	// UsedVCPU and UsedMemoryMB are what its instances take (pending,
 	// running and draining ones).
-	UsedVCPU     int       `json:"used_vcpu"`
-	UsedMemoryMB int       `json:"used_memory_mb"`
-	Instances    int       `json:"instances"`
-	Time         time.Time `json:"time"`
+	UsedVCPU     int `json:"used_vcpu"`
+	UsedMemoryMB int `json:"used_memory_mb"`
+	Instances    int `json:"instances"`
+	// Classic names the agent that serves the host's on-demand and
+	// Provisioned Concurrency environments to every front ("" when none);
+	// ClassicVCPU, ClassicMemoryMB and ClassicEnvironments are what those
+	// environments take (their CPU quotas and memory), with those the node
+	// on the host runs in its own process.
+	Classic             string    `json:"classic,omitempty"`
+	ClassicVCPU         float64   `json:"classic_vcpu,omitempty"`
+	ClassicMemoryMB     int       `json:"classic_memory_mb,omitempty"`
+	ClassicEnvironments int       `json:"classic_environments,omitempty"`
+	Time                time.Time `json:"time"`
 	// LastHeartbeat is when the fleet last heard of it (set by the receiver).
 	LastHeartbeat time.Time `json:"last_heartbeat"`
 	// Draining says the host takes no more instances and is stopping the
@@ -97,8 +106,8 @@ type HostConfig struct {
 // terminates its instances, heartbeats go on) → closed (Close: a last
 // heartbeat says it left, then none).
 //
-// Concurrency: everything but draining is set by NewHost and immutable;
-// Local is safe for concurrent use.
+// Concurrency: everything but draining and what classicMu guards is set by
+// NewHost and immutable; Local is safe for concurrent use.
 type Host struct {
 	cfg      HostConfig
 	local    *Local
@@ -111,6 +120,35 @@ type Host struct {
 	done     chan struct{}
 	once     sync.Once
 	draining atomic.Bool
+
+	classicMu sync.Mutex // guards classic and classicUse
+	// classic is the agent of the host's classic environments; classicUse
+	// says what they take (SetClassic).
+	classic    string
+	classicUse func() ClassicUse
+}
+
+// ClassicUse is what a host's on-demand and Provisioned Concurrency
+// environments take.
+type ClassicUse struct {
+	VCPU         float64
+	MemoryMB     int
+	Environments int
+}
+
+// SetClassic names the agent that serves the host's classic environments
+// and how to read what they take; the heartbeats carry both.
+func (h *Host) SetClassic(agentID string, use func() ClassicUse) {
+	h.classicMu.Lock()
+	h.classic, h.classicUse = agentID, use
+	h.classicMu.Unlock()
+}
+
+// Free is the host's capacity less what its instances and classic
+// environments take; negative when they take more than it offers.
+func (h *Host) Free() (vcpu float64, memoryMB int) {
+	st := h.Status()
+	return float64(st.VCPU-st.UsedVCPU) - st.ClassicVCPU, st.MemoryMB - st.UsedMemoryMB - st.ClassicMemoryMB
 }
 
 // NewHost starts answering the fleet's commands and heartbeating. local runs
@@ -156,6 +194,14 @@ func (h *Host) Status() HostStatus {
 			st.UsedMemoryMB += in.MemoryMB
 			st.Instances++
 		}
+	}
+	h.classicMu.Lock()
+	st.Classic = h.classic
+	use := h.classicUse
+	h.classicMu.Unlock()
+	if use != nil {
+		u := use()
+		st.ClassicVCPU, st.ClassicMemoryMB, st.ClassicEnvironments = u.VCPU, u.MemoryMB, u.Environments
 	}
 	return st
 }
