@@ -10,6 +10,9 @@ type Need struct {
 	// Provisioned is set for a Provisioned Concurrency environment, which
 	// every front of the cluster reaches and so runs in an agent.
 	Provisioned bool
+	// Key names the configuration the environment runs (the router's
+	// target key): provisioned environments of one spread over the hosts.
+	Key string
 }
 
 // Option is a place an environment may go: this process (Agent ""), or a
@@ -19,6 +22,9 @@ type Option struct {
 	Host         string
 	FreeVCPU     float64
 	FreeMemoryMB int
+	// Same counts the provisioned environments of the needed configuration
+	// already there (starting ones included).
+	Same int
 }
 
 func (o Option) fits(n Need) bool { return o.FreeVCPU >= n.VCPU && o.FreeMemoryMB >= n.MemoryMB }
@@ -30,9 +36,10 @@ func (o Option) fits(n Need) bool { return o.FreeVCPU >= n.VCPU && o.FreeMemoryM
 //     room for it: its invocations then cost no hop, and each front fills
 //     its own machine first, so load spread over the fronts spreads the
 //     environments. Past that, it goes to the host with the most room.
-//   - A provisioned environment goes to the host with the most room (this
-//     machine's agent included), so that a loss takes few of them; in this
-//     process only when no agent serves any.
+//   - A provisioned environment goes, among the hosts with room (this
+//     machine's agent included), to the one with the fewest provisioned
+//     environments of its configuration, then the most room: a loss takes
+//     few of them. It stays in this process only when no agent serves any.
 //   - Most room is the most free memory, then the most free vCPUs, then the
 //     host's name. When nowhere has room, the environment goes where the
 //     least is over-committed (this process first for an on-demand one):
@@ -54,7 +61,8 @@ func Place(opts []Option, n Need) int {
 			if o.Agent == "" || (needRoom && !o.fits(n)) {
 				continue
 			}
-			if best < 0 || roomier(o, opts[best]) {
+			if best < 0 || (n.Provisioned && o.Same < opts[best].Same) ||
+				((!n.Provisioned || o.Same == opts[best].Same) && roomier(o, opts[best])) {
 				best = i
 			}
 		}

@@ -9,6 +9,7 @@ func TestPlace(t *testing.T) {
 	host := func(name string, vcpu float64, mem int) Option {
 		return Option{Agent: "classic-" + name, Host: name, FreeVCPU: vcpu, FreeMemoryMB: mem}
 	}
+	same := func(o Option, n int) Option { o.Same = n; return o }
 	for _, tc := range []struct {
 		name string
 		opts []Option
@@ -31,6 +32,16 @@ func TestPlace(t *testing.T) {
 			[]Option{local(0, 0)}, onDemand, "self"},
 		{"provisioned goes to the host with the most room, this machine's agent included",
 			[]Option{local(8, 65536), host("self", 4, 16384), host("a", 4, 8192)}, provisioned, "self"},
+		{"provisioned spreads: the host with the fewest of its configuration first",
+			[]Option{same(host("a", 8, 65536), 1), host("b", 1, 2048), same(host("c", 4, 16384), 1)}, provisioned, "b"},
+		{"provisioned spreads over the hosts with room only",
+			[]Option{same(host("a", 8, 65536), 2), host("b", 0.25, 512), same(host("c", 4, 16384), 1)}, provisioned, "c"},
+		{"provisioned: as many of its configuration everywhere, the most room",
+			[]Option{same(host("a", 2, 4096), 1), same(host("b", 4, 8192), 1)}, provisioned, "b"},
+		{"provisioned with no room anywhere: the fewest of its configuration",
+			[]Option{same(host("a", 0, 900), 3), same(host("b", 0, 100), 0)}, provisioned, "b"},
+		{"on demand does not spread by configuration",
+			[]Option{local(0, 0), same(host("a", 8, 65536), 3), host("b", 1, 2048)}, onDemand, "a"},
 		{"provisioned never stays in this process while an agent serves",
 			[]Option{local(8, 65536), host("a", 0, 0)}, provisioned, "a"},
 		{"provisioned in this process only when no agent serves",

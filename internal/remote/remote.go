@@ -131,6 +131,19 @@ type agentState struct {
 	brokenAt time.Time
 }
 
+// provisionedOf counts the agent's provisioned environments of the
+// configuration key that are starting or ready.
+func (a *agentState) provisionedOf(key string) int {
+	n := 0
+	for _, es := range a.hb.Environments {
+		if es.InitType == env.InitProvisioned && es.Revision == key &&
+			(es.State == agent.EnvReady || es.State == agent.EnvInitializing) {
+			n++
+		}
+	}
+	return n
+}
+
 // pend is one placement whose environment its host's heartbeats may not
 // count yet.
 type pend struct {
@@ -441,6 +454,7 @@ func (p *Placer) Shares(e router.Env) bool {
 // Start places an environment of t and starts it there (a router.Starter).
 func (p *Placer) Start(ctx context.Context, t *router.Target, spec env.Spec) (router.Env, error) {
 	n := needOf(&spec)
+	n.Key = t.Key
 	tried := map[string]bool{}
 	for {
 		opt, ok := p.choose(n, tried)
@@ -530,6 +544,12 @@ func (p *Placer) choose(n Need, tried map[string]bool) (Option, bool) {
 		for pd := range p.pending[o.Host] {
 			o.FreeVCPU -= pd.need.VCPU
 			o.FreeMemoryMB -= pd.need.MemoryMB
+			if n.Provisioned && pd.need.Provisioned && pd.need.Key == n.Key {
+				o.Same++
+			}
+		}
+		if n.Provisioned {
+			o.Same += p.dir[o.Agent].provisionedOf(n.Key)
 		}
 	}
 	slices.SortFunc(opts, func(a, b Option) int { return compareStrings(a.Agent, b.Agent) })

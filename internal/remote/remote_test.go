@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -443,5 +444,56 @@ func TestPlacerSharesProvisioned(t *testing.T) {
 	}
 	if _, ok, _ := l.p.Invoke(context.Background(), l.target("other"), env.Invocation{}); ok {
 		t.Fatal("an invocation of another function ran on the provisioned environment")
+	}
+}
+
+// TestPlacerSpreadsProvisioned: the provisioned environments of one
+// configuration, started at once, go one to each host with room before a
+// second goes to any, the roomiest first; an on-demand one still goes to
+// the host with the most room.
+func TestPlacerSpreadsProvisioned(t *testing.T) {
+	l := newLab(t, hostStatus("h1", 8, 16384), hostStatus("h2", 4, 4096), hostStatus("h3", 1, 128))
+	tg := l.target("pc", func(s *env.Spec) { s.InitType = env.InitProvisioned })
+	var wg sync.WaitGroup
+	hosts := make([]string, 2)
+	errs := make([]error, 2)
+	for i := range hosts {
+		wg.Go(func() {
+			e, err := l.p.Start(context.Background(), tg, tg.Spec)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			t.Cleanup(func() { e.Close(context.Background()) })
+			hosts[i] = e.(*remoteEnv).host
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(hosts)
+	if hosts[0] != "h1" || hosts[1] != "h2" {
+		t.Fatalf("provisioned environments on %v, want one on h1 and one on h2 (h3 has no room)", hosts)
+	}
+	// A third: h1 and h2 hold one each, h3 has no room: the roomier of h1, h2.
+	e, err := l.p.Start(context.Background(), tg, tg.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	if h := e.(*remoteEnv).host; h != "h1" {
+		t.Fatalf("the third provisioned environment is on %s, want h1", h)
+	}
+	od := l.target("od")
+	e, err = l.p.Start(context.Background(), od, od.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	if h := e.(*remoteEnv).host; h != "h1" {
+		t.Fatalf("the on-demand environment is on %s, want h1, the host with the most room", h)
 	}
 }
