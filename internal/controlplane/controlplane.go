@@ -215,6 +215,7 @@ type Server struct {
 	router  *router.Router
 	managed *managedPlane
 	async   *asyncq.Queue
+	remote  *remotePlane // in a cluster: environments on any host (remote.go)
 	metrics *serverMetrics
 	meter   *ledger.Recorder // nil with Config.NoMeter
 	// provUsage records Provisioned Concurrency time; nil without a meter.
@@ -397,8 +398,17 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		spec.Isolate = cfg.Isolate
 		return env.Start(ctx, spec, envDeps)
 	}
+	// Alone, every environment starts in this process, from code unpacked
+	// here by the router.
+	starter, routerCode := router.Starter(start), router.CodeSource(code)
+	if cfg.Cluster != nil {
+		// In a cluster, an environment may go to any host (remote.go),
+		// which fetches the code itself.
+		start = withCode(start, code)
+		starter, routerCode = s.placing(start), nil
+	}
 	s.router, err = router.New(router.Config{AccountConcurrency: cfg.AccountConcurrency, KeepAlive: cfg.KeepAlive},
-		start, code, clk, logger)
+		starter, routerCode, clk, logger)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
@@ -407,6 +417,12 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	step("Managed Instances fleet and scaler ready")
+	if cfg.Cluster != nil {
+		if err := s.startRemote(ctx, dataDir, start); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		step("on-demand and provisioned environments placed on any host")
+	}
 
 	if err := s.listenURLs(); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
@@ -557,6 +573,11 @@ func (s *Server) closeParts() error {
 			errs = append(errs, fmt.Errorf("router: %w", err))
 		}
 		cancel()
+	}
+	if s.remote != nil {
+		if err := s.remote.close(); err != nil {
+			errs = append(errs, fmt.Errorf("environments for other fronts: %w", err))
+		}
 	}
 	if s.nets != nil {
 		if err := s.nets.Close(); err != nil {

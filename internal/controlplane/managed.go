@@ -252,6 +252,9 @@ func (s *Server) serveFleet(w http.ResponseWriter, r *http.Request) {
 	if s.managed.cluster != nil {
 		doc["hosts"] = s.managed.cluster.Hosts()
 	}
+	if classic := s.classicAgents(); classic != nil {
+		doc["classic"] = classic
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
 }

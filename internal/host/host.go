@@ -2,8 +2,10 @@
 // shoal cluster. It joins the cluster's NATS (over TLS, as host.<name>, with
 // the cluster's secret), heartbeats its zone and capacity, and runs the
 // Managed Instances instances the cluster's leader places on it, as
-// `shoal agent` processes in cgroups of their types' sizes; their agents
-// serve invocations to every node of the cluster over TLS.
+// `shoal agent` processes in cgroups of their types' sizes, and the
+// on-demand and Provisioned Concurrency environments the nodes place on it,
+// in a classic agent of its own process (internal/remote); the agents serve
+// invocations to every node of the cluster over TLS.
 //
 // It owns nothing of the cluster's state: instance records live in the
 // cluster's JetStream, code comes from its object store, usage goes to its
@@ -27,6 +29,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/pki"
+	"github.com/shoal-dev/shoal/internal/remote"
 )
 
 // Config configures a host.
@@ -198,6 +201,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		_ = local.Close()
 		return fmt.Errorf("host: %w", err)
 	}
+	// The on-demand and provisioned environments the cluster's fronts place
+	// on this machine run in an agent of this process.
+	classic, err := remote.Serve(ctx, remote.ServeConfig{Host: cfg.Name, Zone: cfg.Zone, Advertise: cfg.Advertise,
+		WorkDir: filepath.Join(dataDir, "classic"), Heartbeat: cfg.Heartbeat, Isolate: cfg.Isolate},
+		remote.ServeDeps{NATS: nc, Secret: secret, CA: ca, Usage: rec, Logger: logger}, h, nil)
+	if err != nil {
+		_ = h.Close()
+		_ = local.Close()
+		return fmt.Errorf("host: %w", err)
+	}
 	logger.Info("host joined", "name", cfg.Name, "zone", cfg.Zone, "vcpu", vcpu, "memory_mb", mem)
 	if ready != nil {
 		ready()
@@ -205,12 +218,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	<-ctx.Done()
 	// Drain: take no more instances, let the in-flight invocations of the
 	// ones here finish, stop them; heartbeats go on meanwhile, so that the
-	// cluster never takes them for lost. Then say goodbye.
+	// cluster never takes them for lost. Then say goodbye. The classic
+	// agent stops its environments meanwhile, in-flight invocations first;
+	// its last heartbeat tells the fronts they are gone.
+	classicDone := make(chan struct{})
+	go func() {
+		defer close(classicDone)
+		_ = classic.Close()
+	}()
 	stop, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	if err := h.Drain(stop); err != nil {
 		logger.Warn("host not drained", "err", err)
 	}
+	<-classicDone
 	_ = h.Close()
 	return local.Close()
 }
