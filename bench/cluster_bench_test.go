@@ -257,6 +257,70 @@ func BenchmarkClusterWarmInvoke(b *testing.B) {
 	}
 }
 
+// BenchmarkClusterOnDemandWarmInvoke compares a warm on-demand invoke of the
+// no-op aws-lambda-go echo function (1769 MB = 1 vCPU), at 1 and 8 clients,
+// in one run, two ways:
+//
+//   - one-machine: `shoal up` alone: the environments run in its process (the
+//     baseline, and what a single machine does whatever the cluster code);
+//   - cluster-two-machines: the front on one machine (a node with
+//     --host=false), the environments on another (`shoal host`, its classic
+//     agent): each invocation crosses the invoke wire over TLS.
+//
+// The load comes from outside the machines over the bridge in both. The
+// setup is made once per run of the parent, so run it with -count for rounds.
+func BenchmarkClusterOnDemandWarmInvoke(b *testing.B) {
+	needLab(b)
+	lab := netlab.New(b)
+	bin := filepath.Join(binaries(b), "shoal")
+	type target struct {
+		name  string
+		url   string
+		procs []watched
+	}
+	alone := upIn(b, lab.Machine(), bin)
+	deployEcho(b, alone.client, 1769)
+	front := clusterNodeIn(b, lab.Machine(), bin, false, "us-east-1a")
+	host := hostIn(b, lab.Machine(), bin, front, "h1", "us-east-1a")
+	deployEcho(b, front.client, 1769)
+	const path = "/2015-03-31/functions/echo/invocations"
+	targets := []target{
+		{"one-machine", alone.endpoint + path, []watched{{name: "front", pids: []int{alone.pid()}}}},
+		{"cluster-two-machines", front.endpoint + path, []watched{{name: "front", pids: []int{front.pid()}},
+			{name: "host", pids: []int{host.pid()}}}},
+	}
+	for _, clients := range []int{1, 8} {
+		for _, t := range targets {
+			b.Run(fmt.Sprintf("%s/c=%d", t.name, clients), func(b *testing.B) {
+				load(b, t.url, clients, echoBody, t.procs...)
+			})
+		}
+	}
+	// The front ran none of them: every environment is the host's.
+	until(b, 10*time.Second, "the environments on the host", func() (bool, error) {
+		var f struct {
+			Classic []struct {
+				Host         string
+				Environments []struct{ Function string }
+			} `json:"classic"`
+		}
+		resp, err := front.http.Get(front.endpoint + "/shoal/v1/fleet")
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&f); err != nil {
+			return false, err
+		}
+		for _, a := range f.Classic {
+			if a.Host == "h1" && len(a.Environments) > 0 {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no environment on h1's classic agent: %+v", f.Classic)
+	})
+}
+
 // until waits (poll.Until) for cond to hold, failing the benchmark after
 // within; it returns when it held.
 func until(b *testing.B, within time.Duration, what string, cond func() (bool, error)) time.Time {
