@@ -30,6 +30,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // RuntimeAPIAddr is where an environment finds its Runtime API, inside its
@@ -109,7 +110,8 @@ func (n *Net) HostIface() string { return n.host }
 
 // Listen opens a TCP listener inside the namespace with listen, which is
 // called on a thread that has joined it (a socket stays in the namespace it
-// was made in).
+// was made in). Closing the listener frees its address at once (see
+// nsListener), so that the namespace's next environment can listen there.
 func (n *Net) Listen(listen func(addr string) (net.Listener, error), addr string) (net.Listener, error) {
 	var ln net.Listener
 	err := inNamespace(n.fd, func() error {
@@ -120,7 +122,28 @@ func (n *Net) Listen(listen func(addr string) (net.Listener, error), addr string
 	if err != nil {
 		return nil, fmt.Errorf("envnet: listen in namespace: %w", err)
 	}
-	return ln, nil
+	return nsListener{ln}, nil
+}
+
+// nsListener is a listener made in an environment's namespace. Its Close
+// shuts the socket down before closing its descriptor. A plain close does
+// not end a socket that someone else still holds, and a child that this
+// process is forking holds a copy of every descriptor until its exec closes
+// them; under load a child still being created (waiting for a cgroup lock,
+// say) holds them for tens of milliseconds. The socket would go on
+// listening after Close returned, and the environment that gets the
+// recycled namespace next would fail to bind 127.0.0.1:9001 ("address
+// already in use"). A socket that is shut down listens no more, whoever
+// holds it.
+type nsListener struct{ net.Listener }
+
+func (l nsListener) Close() error {
+	if sc, ok := l.Listener.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = shutdown(fd) })
+		}
+	}
+	return l.Listener.Close()
 }
 
 // Close gives the namespace back once the environment's processes are gone

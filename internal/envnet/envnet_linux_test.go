@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -354,4 +355,38 @@ func TestDenyTo(t *testing.T) {
 	if err := reach(); err != nil {
 		t.Fatalf("egress to %s once DenyTo(nil) removed the rules: %v", outside, err)
 	}
+}
+
+// Closing a listener of a namespace frees its address at once, even while
+// its socket has another holder, as it has when this process forks a child
+// at that moment (the child holds a copy of every descriptor until its
+// exec): the environment that gets the namespace next listens there.
+func TestClosedListenerFreesItsAddress(t *testing.T) {
+	needNamespaces(t)
+	n := take(t, newTestPool(t, false))
+	var held *os.File
+	ln, err := n.Listen(func(a string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return nil, err
+		}
+		// The copy a child being forked now would hold.
+		if held, err = ln.(*net.TCPListener).File(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		return ln, nil
+	}, RuntimeAPIAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next, err := n.Listen(func(a string) (net.Listener, error) { return net.Listen("tcp", a) }, RuntimeAPIAddr)
+	if err != nil {
+		t.Fatalf("the next environment's Runtime API: %v", err)
+	}
+	next.Close()
 }

@@ -12,6 +12,8 @@ func prepare(*Config) (*Net, error) { return nil, ErrUnsupported }
 
 func (n *Net) teardown() error { return nil }
 
+func shutdown(uintptr) error { return nil }
+
 // Setup is Linux only.
 func Setup(netip.Prefix) error { return ErrUnsupported }
 

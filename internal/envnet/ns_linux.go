@@ -224,6 +224,10 @@ func (n *Net) teardown() error {
 	return errors.Join(errs...)
 }
 
+// shutdown shuts the socket fd down for reading and writing: a listening
+// socket stops listening, whoever else holds it.
+func shutdown(fd uintptr) error { return unix.Shutdown(int(fd), unix.SHUT_RDWR) }
+
 func hostNet(a netip.Addr) *net.IPNet {
 	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(32, 32)}
 }
