@@ -190,57 +190,91 @@ func Scan(ctx context.Context, js jetstream.JetStream, q Query, yield func(*mete
 			_ = stream.DeleteConsumer(dctx, info.Name)
 		}
 	}()
+	// The scan reads through one iterator: each Fetch of an ordered
+	// consumer would replace its server consumer with a new one and delete
+	// the old in the background, after the scan has returned. It ends when
+	// the consumer has nothing more of q pending, as the server counts,
+	// never on a quiet spell, which a loaded machine can make of anything.
+	if info := cons.CachedInfo(); info == nil || info.NumPending == 0 {
+		return gaps, nil
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return gaps, fmt.Errorf("ledger: %w", err)
+	}
+	defer it.Stop()
+	var seen uint64 // the stream sequence of the last message read
 	for {
-		msgs, err := cons.Fetch(1024, jetstream.FetchMaxWait(200*time.Millisecond))
+		m, err := nextMsg(ctx, cons, it, seen)
 		if err != nil {
 			return gaps, fmt.Errorf("ledger: %w", err)
 		}
-		got := 0
-		for m := range msgs.Messages() {
-			got++
-			md, err := m.Metadata()
-			if err != nil {
-				return gaps, fmt.Errorf("ledger: %w", err)
-			}
-			bad, firstErr := 0, error(nil)
-			for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
-				if len(line) == 0 {
-					continue
-				}
-				var ev meter.Event
-				if err := json.Unmarshal(line, &ev); err != nil || ev.ID == "" || ev.Kind == "" {
-					if bad++; firstErr == nil {
-						firstErr = err
-						if err == nil {
-							firstErr = errors.New("no id or kind")
-						}
-					}
-					continue
-				}
-				if q.match(&ev) {
-					if err := yield(&ev); err != nil {
-						return gaps, err
-					}
-				}
-			}
-			if bad > 0 {
-				seq := md.Sequence.Stream
-				gaps = append(gaps, Gap{FirstSeq: seq, LastSeq: seq,
-					Problem: fmt.Sprintf("message %d of %s holds %d lines that are not usage events (%v)", seq, m.Subject(), bad, firstErr)})
-			}
-			if md.Sequence.Stream >= last {
-				return gaps, nil
-			}
-		}
-		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return gaps, fmt.Errorf("ledger: %w", err)
-		}
-		if got == 0 {
-			// Nothing more matches the filter before the last sequence.
+		if m == nil {
 			return gaps, nil
 		}
-		if ctx.Err() != nil {
-			return gaps, ctx.Err()
+		md, err := m.Metadata()
+		if err != nil {
+			return gaps, fmt.Errorf("ledger: %w", err)
+		}
+		seen = md.Sequence.Stream
+		bad, firstErr := 0, error(nil)
+		for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
+			if len(line) == 0 {
+				continue
+			}
+			var ev meter.Event
+			if err := json.Unmarshal(line, &ev); err != nil || ev.ID == "" || ev.Kind == "" {
+				if bad++; firstErr == nil {
+					firstErr = err
+					if err == nil {
+						firstErr = errors.New("no id or kind")
+					}
+				}
+				continue
+			}
+			if q.match(&ev) {
+				if err := yield(&ev); err != nil {
+					return gaps, err
+				}
+			}
+		}
+		if bad > 0 {
+			gaps = append(gaps, Gap{FirstSeq: seen, LastSeq: seen,
+				Problem: fmt.Sprintf("message %d of %s holds %d lines that are not usage events (%v)", seen, m.Subject(), bad, firstErr)})
+		}
+		if seen >= last || md.NumPending == 0 {
+			// The last message stored when the scan began, or the last
+			// one of q.
+			return gaps, nil
+		}
+	}
+}
+
+// scanRecheck is how long a scan waits for its next message before it asks
+// the server whether one is still to come (messages deleted meanwhile never
+// are).
+const scanRecheck = time.Second
+
+// nextMsg returns the scan's next message, or nil when the server has none
+// of the consumer's pending and has delivered none after seen (the stream
+// sequence of the last message read).
+func nextMsg(ctx context.Context, cons jetstream.Consumer, it jetstream.MessagesContext, seen uint64) (jetstream.Msg, error) {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, scanRecheck)
+		m, err := it.Next(jetstream.NextContext(wctx))
+		cancel()
+		if err == nil {
+			return m, nil
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return nil, err
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if info.NumPending == 0 && (info.Delivered.Consumer == 0 || info.Delivered.Stream <= seen) {
+			return nil, nil
 		}
 	}
 }
