@@ -1,9 +1,11 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,9 +101,13 @@ func TestInvokeAfterPanic(t *testing.T) {
 // TestManagedInvokeAfterPanic is the same on Managed Instances, where one
 // environment serves several invocations at once: the panic happens on one
 // slot while the function's other environments, and other slots, are busy.
-// The invocations that were busy finish (aws-lambda-go lets its other
-// workers answer before the process ends), and the invocation sent right
-// after the panic runs on another environment.
+// The crash of a runtime process fails every invocation in flight in its
+// environment, as on Lambda: a busy invocation that the runtime had taken
+// may end with Runtime.ExitError (aws-lambda-go lets a worker that is
+// running a handler finish, but one that was just being handed an
+// invocation drops it), and only one of that environment. Busy invocations
+// of the other environments finish, and the invocation sent right after
+// the panic runs on another environment.
 func TestManagedInvokeAfterPanic(t *testing.T) {
 	s := managedShoal(t)
 	cpArn := createCapacityProvider(t, s, "cp-panic")
@@ -114,16 +120,20 @@ func TestManagedInvokeAfterPanic(t *testing.T) {
 		failures = append(failures, err.Error())
 		mu.Unlock()
 	}
+	ended := 0 // busy invocations that the crash of their environment ended
 	for round := range panicRounds {
-		// Wait until the environment the last panic ended is replaced, so
-		// that each round starts with the full fleet.
+		// Wait until the environment the last panic ended is replaced and
+		// nothing is in flight, so that each round starts with the full
+		// fleet, idle.
 		poll.Until(t, time.Minute, func() error {
-			if envs, _, _ := readyEnvs(getFleet(t, s), "mpanic", ver); envs != 3 {
-				return fmt.Errorf("%d ready environments, want 3", envs)
+			envs, _, inFlight := readyEnvs(getFleet(t, s), "mpanic", ver)
+			if envs != 3 || inFlight != 0 {
+				return fmt.Errorf("%d ready environments with %d invocations in flight, want 3 idle", envs, inFlight)
 			}
 			return nil
 		})
 		var busy sync.WaitGroup
+		var exitErrors atomic.Int32
 		for i := range 3 {
 			busy.Go(func() {
 				out, err := s.noRetry.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("mpanic"), Qualifier: aws.String(ver),
@@ -131,23 +141,81 @@ func TestManagedInvokeAfterPanic(t *testing.T) {
 				switch {
 				case err != nil:
 					fail(fmt.Errorf("round %d: busy invocation %d: %v", round, i, err))
-				case out.FunctionError != nil:
+				case out.FunctionError == nil:
+					if string(out.Payload) != `{"slept_ms":800}` {
+						fail(fmt.Errorf("round %d: busy invocation %d answered %s", round, i, out.Payload))
+					}
+				case aws.ToString(out.FunctionError) == "Unhandled" && errorTypeOf(out.Payload) == "Runtime.ExitError":
+					exitErrors.Add(1)
+				default:
 					fail(fmt.Errorf("round %d: busy invocation %d failed: %s", round, i, out.Payload))
 				}
 			})
 		}
+		// Where the busy invocations run when the panic is sent.
+		var before map[string]int
 		poll.Until(t, 10*time.Second, func() error {
-			if _, _, inFlight := readyEnvs(getFleet(t, s), "mpanic", ver); inFlight < 3 {
+			v := getFleet(t, s)
+			if _, _, inFlight := readyEnvs(v, "mpanic", ver); inFlight < 3 {
 				return fmt.Errorf("%d invocations in flight, want 3", inFlight)
 			}
+			before = inFlightByEnv(v, "mpanic", ver)
 			return nil
 		})
 		if err := panicThenInvoke(t, s, "mpanic", ver, round); err != nil {
 			fail(err)
 		}
 		busy.Wait()
+		// The panic ended one environment: the one that is no longer ready
+		// once the fleet is whole again.
+		var crashed []string
+		poll.Until(t, time.Minute, func() error {
+			after := inFlightByEnv(getFleet(t, s), "mpanic", ver)
+			crashed = crashed[:0]
+			for id := range before {
+				if _, ok := after[id]; !ok {
+					crashed = append(crashed, id)
+				}
+			}
+			if len(after) != 3 || len(crashed) != 1 {
+				return fmt.Errorf("%d ready environments, %d of the %d before the panic gone; want 3 and 1", len(after), len(crashed), len(before))
+			}
+			return nil
+		})
+		if n := int(exitErrors.Load()); n > before[crashed[0]] {
+			fail(fmt.Errorf("round %d: %d busy invocations ended with Runtime.ExitError, but the environment that crashed ran %d of them (in flight by environment: %v)",
+				round, n, before[crashed[0]], before))
+		}
+		ended += int(exitErrors.Load())
 	}
+	t.Logf("%d of %d busy invocations ended with the crash of their environment", ended, 3*panicRounds)
 	if len(failures) > 0 {
 		t.Fatalf("%d invocations failed around a panic:\n%s", len(failures), strings.Join(failures, "\n"))
 	}
+}
+
+// inFlightByEnv maps each ready environment of function:version to its
+// invocations in flight.
+func inFlightByEnv(v fleetView, function, version string) map[string]int {
+	out := map[string]int{}
+	for _, in := range v.Instances {
+		if in.State != "running" {
+			continue
+		}
+		for _, e := range in.Environments {
+			if e.Function == function && e.Version == version && e.State == "ready" {
+				out[e.ID] = e.InFlight
+			}
+		}
+	}
+	return out
+}
+
+// errorTypeOf reads errorType from a function error's payload.
+func errorTypeOf(payload []byte) string {
+	var e struct {
+		ErrorType string `json:"errorType"`
+	}
+	_ = json.Unmarshal(payload, &e)
+	return e.ErrorType
 }
