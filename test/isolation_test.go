@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -129,8 +130,13 @@ type hostileReport struct {
 	TmpBytes   int64           `json:"tmp_bytes"`
 }
 
-// hostAddrs lists this host's IPv4 addresses, loopback included.
-func hostAddrs(t *testing.T) []string {
+// hostAddrs lists this host's IPv4 addresses, loopback included, and the
+// environments' gateway. Of the test machines' range it keeps only the
+// address of lab, this test's own: the labs of other tests come and go
+// while this one runs, and an address that is no longer the host's is
+// routed out, where the machine's upstream may accept any connection, so
+// reaching it would prove nothing.
+func hostAddrs(t *testing.T, lab *netlab.Lab) []string {
 	t.Helper()
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -138,9 +144,15 @@ func hostAddrs(t *testing.T) []string {
 	}
 	var out []string
 	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-			out = append(out, ipn.IP.String())
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.To4() == nil {
+			continue
 		}
+		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
+		if netlab.Range.Contains(ip) && ip.String() != lab.Gateway() {
+			continue
+		}
+		out = append(out, ip.String())
 	}
 	return append(out, "10.200.0.1") // the environments' gateway
 }
@@ -158,7 +170,7 @@ func portOf(t *testing.T, addr string) string {
 // shoal: the bus, the API, every metrics endpoint (the control plane's and
 // each agent's, as the scrape targets list them) and every agent's invoke
 // wire, on every address of the host, and the files of the data directory.
-func isolationTargets(t *testing.T, s *shoal) (tcp, unixSockets, files, api []string) {
+func isolationTargets(t *testing.T, s *shoal, lab *netlab.Lab) (tcp, unixSockets, files, api []string) {
 	endpoint, dataDir := s.endpoint, s.dataDir
 	t.Helper()
 	natsAddr, err := os.ReadFile(filepath.Join(dataDir, "nats.addr"))
@@ -183,7 +195,7 @@ func isolationTargets(t *testing.T, s *shoal) (tcp, unixSockets, files, api []st
 			ports = append(ports, portOf(t, target))
 		}
 	}
-	for _, h := range hostAddrs(t) {
+	for _, h := range hostAddrs(t, lab) {
 		for _, p := range ports {
 			if target := net.JoinHostPort(h, p); target != "127.0.0.1:9001" { // its own Runtime API
 				tcp = append(tcp, target)
@@ -287,11 +299,11 @@ func TestHostileFunction(t *testing.T) {
 	}
 	victimUID := uidOf(t, pids[0])
 
-	tcp, unixSockets, files, api := isolationTargets(t, s)
+	tcp, unixSockets, files, api := isolationTargets(t, s, lab)
 	if len(unixSockets) == 0 {
 		t.Fatal("no agent wire socket found to aim at")
 	}
-	for _, h := range hostAddrs(t) {
+	for _, h := range hostAddrs(t, lab) {
 		target := net.JoinHostPort(h, urlPort)
 		tcp = append(tcp, target)
 		if h == "10.200.0.1" { // the environments' gateway: the host answers there, environments must not reach it

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -23,6 +24,9 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// Range holds the addresses of every lab, of this process and of others.
+var Range = netip.MustParsePrefix("198.18.0.0/15")
 
 // Lab is one test's network: a bridge on the host at 198.18.<subnet>.1/24
 // and the machines joined to it.
