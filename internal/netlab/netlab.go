@@ -1,8 +1,9 @@
 // Package netlab builds machines for tests that need more than one: network
 // namespaces that a test creates, joined by a bridge of their own, with
 // addresses from 198.18.0.0/15 (the range set aside for network benchmarks),
-// so that traffic stays between them. Everything a Lab makes is removed when
-// the test ends.
+// so that traffic stays between them. Each lab has a subnet of that range to
+// itself, and names of its own, even among labs of other processes. Everything
+// a Lab makes is removed when the test ends.
 //
 // It drives iproute2 (`ip`), so a machine is an ordinary named namespace
 // (/run/netns/NAME) that `ip netns exec NAME …` runs commands in. It needs
@@ -33,7 +34,7 @@ var Range = netip.MustParsePrefix("198.18.0.0/15")
 type Lab struct {
 	t      testing.TB
 	id     string // short, unique: names of the bridge, veths and namespaces
-	subnet int    // the third octet of 198.18.<subnet>.0/24
+	subnet int    // the third octet of 198.18.<subnet>.0/24, set by New
 
 	mu       sync.Mutex
 	machines []*Machine
@@ -63,17 +64,53 @@ func Available() string {
 // New builds an empty lab, or skips the test when labs cannot be built.
 func New(t testing.TB) *Lab {
 	t.Helper()
+	return newLab(t, randomSubnet)
+}
+
+// newLab builds a lab whose subnet is the first that pick offers and no
+// other lab holds.
+func newLab(t testing.TB, pick func() int) *Lab {
+	t.Helper()
 	if why := Available(); why != "" {
 		t.Skip(why)
 	}
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	l := &Lab{t: t, id: hex.EncodeToString(b[:]), subnet: 1 + int(b[0])%250}
+	l := &Lab{t: t, id: hex.EncodeToString(b[:])}
 	t.Cleanup(l.remove)
 	l.ip("link", "add", l.bridge(), "type", "bridge")
-	l.ip("addr", "add", l.Gateway()+"/24", "dev", l.bridge())
 	l.ip("link", "set", l.bridge(), "up")
+	l.claimSubnet(pick)
 	return l
+}
+
+// randomSubnet picks the third octet of a subnet 198.18.<1 to 250>.0/24.
+func randomSubnet() int {
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	return 1 + int(b[0])%250
+}
+
+// claimSubnet gives the bridge the gateway address of a subnet that no other
+// lab holds, of this process or another. The address goes on without its
+// prefix route, and the route is added apart: adding a route that exists
+// fails, so of two labs that pick the same subnet only one has it, and the
+// other picks again.
+func (l *Lab) claimSubnet(pick func() int) {
+	l.t.Helper()
+	for attempt := 0; ; attempt++ {
+		l.subnet = pick()
+		l.ip("addr", "add", l.Gateway()+"/24", "dev", l.bridge(), "noprefixroute")
+		route := []string{"route", "add", fmt.Sprintf("198.18.%d.0/24", l.subnet), "dev", l.bridge(), "src", l.Gateway()}
+		out, err := exec.Command("ip", route...).CombinedOutput()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(string(out), "File exists") || attempt == 64 {
+			l.t.Fatalf("ip %s: %v: %s", strings.Join(route, " "), err, out)
+		}
+		l.ip("addr", "del", l.Gateway()+"/24", "dev", l.bridge())
+	}
 }
 
 func (l *Lab) bridge() string { return "shlb" + l.id }
