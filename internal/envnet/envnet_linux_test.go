@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
+	"github.com/shoal-dev/shoal/internal/netlab"
 	"github.com/shoal-dev/shoal/internal/poll"
 )
 
@@ -66,57 +66,15 @@ func reads(t *testing.T, c net.Conn, want string) {
 	}
 }
 
-// outsideHost makes a test machine: a network namespace joined to this host
-// by a veth pair, with addresses from 198.18.0.0/15, serving "outside" on
-// port 7000. It returns the server's address and removes everything at the
-// end of the test.
-func outsideHost(t *testing.T) string {
+// outsideHost makes a test machine outside the host, on a lab of netlab
+// (names and a subnet of 198.18.0.0/15 of its own, even while other test
+// binaries make theirs), serving "outside" on port 7000. It returns the
+// server's address and the host's address on the lab; netlab removes
+// everything at the end of the test.
+func outsideHost(t *testing.T) (server, gateway string) {
 	t.Helper()
-	fd, err := newNamespace()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &Net{fd: fd}
-	t.Cleanup(func() { _ = ns.Close() })
-	la := netlink.NewLinkAttrs()
-	la.Name = "shtestout0"
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(fd)}); err != nil {
-		t.Fatal(err)
-	}
-	host, err := netlink.LinkByName(la.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = netlink.LinkDel(host) })
-	hostAddr, _ := netlink.ParseAddr("198.18.200.1/24")
-	if err := netlink.AddrAdd(host, hostAddr); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		t.Fatal(err)
-	}
-	h, err := netlink.NewHandleAt(netns.NsHandle(fd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	eth0, err := h.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inside, _ := netlink.ParseAddr("198.18.200.2/24")
-	if err := h.AddrAdd(eth0, inside); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.LinkSetUp(eth0); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := ns.Listen(func(a string) (net.Listener, error) { return net.Listen("tcp", a) }, "198.18.200.2:7000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	echoServer(t, ln, "outside")
-	return "198.18.200.2:7000"
+	lab := netlab.New(t)
+	return lab.Machine().Serve(7000, "outside"), lab.Gateway()
 }
 
 func newTestPool(t *testing.T, egress bool) *Pool {
@@ -146,7 +104,7 @@ func take(t *testing.T, p *Pool) *Net {
 
 func TestNamespacesAreApart(t *testing.T) {
 	needNamespaces(t)
-	outside := outsideHost(t)
+	outside, outsideGW := outsideHost(t)
 	p := newTestPool(t, true)
 	a, b := take(t, p), take(t, p)
 	if !DefaultCIDR.Contains(a.Addr()) || !DefaultCIDR.Contains(b.Addr()) || a.Addr() == b.Addr() {
@@ -203,7 +161,7 @@ func TestNamespacesAreApart(t *testing.T) {
 		net.JoinHostPort(b.Addr().String(), "9001"),
 		net.JoinHostPort("127.0.0.1", loPort),
 		net.JoinHostPort(gw, hostPort),
-		net.JoinHostPort("198.18.200.1", hostPort),
+		net.JoinHostPort(outsideGW, hostPort),
 	} {
 		if c, err := dialFrom(a, target); err == nil {
 			c.Close()
@@ -222,7 +180,7 @@ func TestNamespacesAreApart(t *testing.T) {
 
 func TestNoEgress(t *testing.T) {
 	needNamespaces(t)
-	outside := outsideHost(t)
+	outside, _ := outsideHost(t)
 	p := newTestPool(t, false)
 	n := take(t, p)
 	if n.Addr().IsValid() || n.HostIface() != "" {
@@ -317,7 +275,7 @@ func TestPoolCloseReleasesNamespaces(t *testing.T) {
 // only those; Setup, which every agent calls, leaves its rules alone.
 func TestDenyTo(t *testing.T) {
 	needNamespaces(t)
-	outside := outsideHost(t)
+	outside, _ := outsideHost(t)
 	p := newTestPool(t, true)
 	n := take(t, p)
 	reach := func() error {
@@ -331,15 +289,21 @@ func TestDenyTo(t *testing.T) {
 		t.Fatalf("egress to %s before DenyTo: %v", outside, err)
 	}
 	t.Cleanup(func() { _ = DenyTo(nil) })
-	// Another address, and a range that does not hold the outside host.
-	if err := DenyTo([]netip.Prefix{netip.MustParsePrefix("198.18.201.7/32"), netip.MustParsePrefix("198.18.202.0/24")}); err != nil {
+	// The outside host's address and subnet (a /24 of 198.18.0.0/15), and
+	// another address and range, that do not hold it.
+	addr := netip.MustParseAddrPort(outside).Addr()
+	subnet := netip.PrefixFrom(addr, 24).Masked()
+	a4 := addr.As4()
+	a4[1] ^= 1 // 198.19 for 198.18: the same range, another /24
+	other := netip.AddrFrom4(a4)
+	if err := DenyTo([]netip.Prefix{netip.PrefixFrom(other, 32), netip.PrefixFrom(other.Next(), 24).Masked()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := reach(); err != nil {
 		t.Fatalf("egress to %s, which DenyTo did not name: %v", outside, err)
 	}
-	for _, deny := range []string{"198.18.200.2/32", "198.18.200.0/24"} {
-		if err := DenyTo([]netip.Prefix{netip.MustParsePrefix(deny)}); err != nil {
+	for _, deny := range []netip.Prefix{netip.PrefixFrom(addr, 32), subnet} {
+		if err := DenyTo([]netip.Prefix{deny}); err != nil {
 			t.Fatal(err)
 		}
 		if err := Setup(DefaultCIDR); err != nil { // an agent starting meanwhile
