@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -203,7 +204,43 @@ func (n *Net) link(cfg *Config) error {
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: idx, Gw: net.IP(gw.AsSlice())}); err != nil {
 		return fmt.Errorf("default route: %w", err)
 	}
+	// A link set up carries packets only once the kernel has seen its
+	// carrier and given it its queue (its operational state then turns
+	// up). The kernel does that apart, at most once a second when links
+	// change often, and drops what is sent before: the environment's first
+	// connection would lose its first packet and wait a second for the
+	// next. The namespace is handed out once both ends are up.
+	if err := waitUp(func() (netlink.Link, error) { return netlink.LinkByName(n.host) }); err != nil {
+		return fmt.Errorf("veth %s: %w", n.host, err)
+	}
+	if err := waitUp(func() (netlink.Link, error) { return h.LinkByName("eth0") }); err != nil {
+		return fmt.Errorf("eth0: %w", err)
+	}
 	return nil
+}
+
+// upTimeout bounds how long a link set up may take to turn operationally up.
+const upTimeout = 5 * time.Second
+
+// waitUp polls the link that get returns until its operational state is up.
+func waitUp(get func() (netlink.Link, error)) error {
+	deadline := time.Now().Add(upTimeout)
+	delay := 100 * time.Microsecond
+	for {
+		l, err := get()
+		if err != nil {
+			return err
+		}
+		state := l.Attrs().OperState
+		if state == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("operational state %s %v after it was set up", state, upTimeout)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 20*time.Millisecond)
+	}
 }
 
 // teardown deletes the veth pair (its routes go with it) and releases the
