@@ -134,8 +134,10 @@ func TestManagedInvokeAfterPanic(t *testing.T) {
 		})
 		var busy sync.WaitGroup
 		var exitErrors atomic.Int32
+		var returned atomic.Int32 // busy invocations that have returned
 		for i := range 3 {
 			busy.Go(func() {
+				defer returned.Add(1)
 				out, err := s.noRetry.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("mpanic"), Qualifier: aws.String(ver),
 					Payload: []byte(`{"op":"sleep","ms":800}`)})
 				switch {
@@ -157,7 +159,10 @@ func TestManagedInvokeAfterPanic(t *testing.T) {
 		poll.Until(t, 10*time.Second, func() error {
 			v := getFleet(t, s)
 			if _, _, inFlight := readyEnvs(v, "mpanic", ver); inFlight < 3 {
-				return fmt.Errorf("%d invocations in flight, want 3", inFlight)
+				mu.Lock()
+				defer mu.Unlock()
+				return fmt.Errorf("round %d: %d invocations in flight, want 3 (%d busy invocations returned; failures so far: %q)",
+					round, inFlight, returned.Load(), failures)
 			}
 			before = inFlightByEnv(v, "mpanic", ver)
 			return nil
