@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoal-dev/shoal/internal/netlab"
 	"github.com/shoal-dev/shoal/internal/poll"
@@ -271,10 +272,29 @@ func TestPoolCloseReleasesNamespaces(t *testing.T) {
 	}
 }
 
+// denyToAlone keeps TestDenyTo of other test binaries from running at the
+// same time as this one: DenyTo's rules are the host's, each call replaces
+// them, and so does the cleanup of each test.
+func denyToAlone(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll("/run/shoal", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile("/run/shoal/envnet-denyto-test.lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // after DenyTo(nil), which was registered later
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // DenyTo cuts environments with egress off the addresses it is given, and
 // only those; Setup, which every agent calls, leaves its rules alone.
 func TestDenyTo(t *testing.T) {
 	needNamespaces(t)
+	denyToAlone(t)
 	outside, _ := outsideHost(t)
 	p := newTestPool(t, true)
 	n := take(t, p)
