@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,7 +136,9 @@ type hostileReport struct {
 // address of lab, this test's own: the labs of other tests come and go
 // while this one runs, and an address that is no longer the host's is
 // routed out, where the machine's upstream may accept any connection, so
-// reaching it would prove nothing.
+// reaching it would prove nothing. Each address comes once: the gateway is
+// on the host's end of every environment's veth, of every shoal on the
+// host, and the hostile function tries each address it is given.
 func hostAddrs(t *testing.T, lab *netlab.Lab) []string {
 	t.Helper()
 	addrs, err := net.InterfaceAddrs()
@@ -154,7 +157,9 @@ func hostAddrs(t *testing.T, lab *netlab.Lab) []string {
 		}
 		out = append(out, ip.String())
 	}
-	return append(out, "10.200.0.1") // the environments' gateway
+	out = append(out, "10.200.0.1") // the environments' gateway
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func portOf(t *testing.T, addr string) string {
