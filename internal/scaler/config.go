@@ -24,6 +24,12 @@ const (
 	DefaultPeakWindow      = 5 * time.Minute
 	DefaultScaleInStep     = 0.1
 	DefaultScaleInInterval = time.Minute
+	// DefaultMaxInstanceLifetime is how long an instance runs before it is
+	// replaced: 14 days, as ECS Managed Instances rotates its instances.
+	DefaultMaxInstanceLifetime = 14 * 24 * time.Hour
+	// DefaultRotationShare is the largest share of the fleet replaced at once
+	// (at least one instance).
+	DefaultRotationShare = 0.1
 )
 
 // DefaultZones are the zones of a capacity provider that names none.
@@ -69,6 +75,15 @@ type Config struct {
 	// ScaleInInterval is the least time between two scale-in steps of a version,
 	// and between two instance drains. Zero means 1 minute.
 	ScaleInInterval time.Duration
+	// MaxInstanceLifetime is how long an instance runs before it is rotated:
+	// a replacement is launched, environments are placed on it, then the old
+	// instance's environments drain and it is stopped. Zero means 14 days.
+	MaxInstanceLifetime time.Duration
+	// RotationShare is the largest share of the fleet's instances replaced at
+	// once, oldest first (at least one). Zero means 10 %. While an instance is
+	// replaced, the fleet may hold its replacement beside it beyond
+	// MaxVCpuCount, and a version more environments than its maximum.
+	RotationShare float64
 }
 
 // ErrScalingLimit: the capacity provider's MaxVCpuCount cannot hold its
@@ -117,6 +132,12 @@ func (c Config) WithDefaults() Config {
 	if c.ScaleInInterval == 0 {
 		c.ScaleInInterval = DefaultScaleInInterval
 	}
+	if c.MaxInstanceLifetime == 0 {
+		c.MaxInstanceLifetime = DefaultMaxInstanceLifetime
+	}
+	if c.RotationShare == 0 {
+		c.RotationShare = DefaultRotationShare
+	}
 	return c
 }
 
@@ -159,6 +180,12 @@ func (c Config) Validate() error {
 	}
 	if !(c.ScaleInStep > 0 && c.ScaleInStep <= 1) {
 		return fmt.Errorf("scaler: scale-in step %v: want (0, 1]", c.ScaleInStep)
+	}
+	if c.MaxInstanceLifetime < 0 {
+		return fmt.Errorf("scaler: maximum instance lifetime %v: want a positive duration", c.MaxInstanceLifetime)
+	}
+	if !(c.RotationShare > 0 && c.RotationShare <= 1) {
+		return fmt.Errorf("scaler: rotation share %v: want (0, 1]", c.RotationShare)
 	}
 	return nil
 }

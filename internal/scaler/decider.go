@@ -82,6 +82,12 @@ type slot struct {
 	freeMem int
 	envs    int // environments of any state on it, as planned so far
 	hosted  int // environments of any state on it in the snapshot
+	// retire says why the instance is being replaced ("" when it is not): it
+	// takes no new environments and is drained once empty. With evict, every
+	// environment on it leaves (it reached its maximum lifetime); without,
+	// only its Stale ones (it is Outdated).
+	retire string
+	evict  bool
 }
 
 type work struct {
@@ -125,7 +131,14 @@ func (d *Decider) Decide(s Snapshot, now time.Time) Plan {
 			freeMem: in.MemoryMiB - d.cfg.ReservedMemoryMiB,
 		})
 		w.byID[in.ID] = i
-		w.fleetVCPU += in.VCPU
+	}
+	w.retire()
+	for i := range w.insts {
+		if w.insts[i].retire == "" {
+			// Instances being replaced do not count: their replacements
+			// may take the fleet beyond MaxVCpuCount for a while.
+			w.fleetVCPU += w.insts[i].in.VCPU
+		}
 	}
 	for vi := range s.Versions {
 		v := &s.Versions[vi]
@@ -162,19 +175,38 @@ func (w *work) zoneIndex(z string) int {
 	return len(w.zones) - 1
 }
 
+// leaving reports whether e is being replaced: it is Stale, or its instance
+// is rotated out.
+func (w *work) leaving(e *Environment) bool {
+	if e.Stale != "" {
+		return true
+	}
+	i, ok := w.byID[e.Instance]
+	return ok && w.insts[i].evict
+}
+
 // version sizes one version and plans its environments.
 func (w *work) version(v *Version) {
 	cfg := &w.d.cfg
 	var slots, cpu float64
-	current := 0
-	for _, e := range v.Environments {
+	current, readyKept := 0, 0
+	var leaving []int // indexes of environments being replaced
+	for i := range v.Environments {
+		e := &v.Environments[i]
 		if e.State == EnvDraining {
+			continue
+		}
+		if e.State == EnvReady {
+			slots += e.InFlight
+			cpu += e.CPUUtilization * v.EnvVCPU
+		}
+		if w.leaving(e) {
+			leaving = append(leaving, i)
 			continue
 		}
 		current++
 		if e.State == EnvReady {
-			slots += e.InFlight
-			cpu += e.CPUUtilization * v.EnvVCPU
+			readyKept++
 		}
 	}
 	// Refused work is demand too; its CPU is estimated at the served work's rate.
@@ -191,14 +223,13 @@ func (w *work) version(v *Version) {
 	}
 	h.gen = w.d.gen
 	peakSlots, peakCPU := h.push(w.now, cfg.PeakWindow, slots, cpu)
-
-	t := Target{Version: v.Key, Current: current, PeakInFlight: peakSlots, PeakVCPU: peakCPU}
+	t := Target{Version: v.Key, Current: current, Replacing: len(leaving), PeakInFlight: peakSlots, PeakVCPU: peakCPU}
 	deactivated := v.MinEnvironments == 0 && v.MaxEnvironments == 0
 	w.active = w.active || !deactivated
 	switch {
 	case deactivated:
 	case v.EnvSlots <= 0 || !(v.EnvVCPU > 0):
-		t.Desired = current
+		t.Desired = current + len(leaving)
 	case cfg.Mode == ModeManual:
 		target := cfg.TargetCPUPercent / 100
 		t.ForCPU = ceil(peakCPU / (target * v.EnvVCPU))
@@ -218,9 +249,20 @@ func (w *work) version(v *Version) {
 		}
 	}
 	switch {
+	case deactivated && current+len(leaving) > 0:
+		if w.scaleIn(v, h, current+len(leaving), 0, true) {
+			t.Reason = w.explain(v, &t)
+			n := len(w.plan.RemoveEnvironments)
+			for i := n - w.removed; i < n; i++ {
+				w.plan.RemoveEnvironments[i].Reason = fmt.Sprintf("scale in %s %d→0: %s", v.Key, current+len(leaving), t.Reason)
+			}
+		}
 	case t.Desired > current:
 		t.Reason = w.explain(v, &t)
 		reason := fmt.Sprintf("scale out %s %d→%d: %s", v.Key, current, t.Desired, t.Reason)
+		if len(leaving) > 0 {
+			reason = fmt.Sprintf("replace %d of %s's environments (%s): %d→%d: %s", len(leaving), v.Key, w.leaveReason(&v.Environments[leaving[0]]), current, t.Desired, t.Reason)
+		}
 		for i := current; i < t.Desired; i++ {
 			if !w.place(v, reason) {
 				t.Unplaced++
@@ -228,19 +270,59 @@ func (w *work) version(v *Version) {
 			}
 		}
 	case t.Desired < current:
-		if w.scaleIn(v, h, current, t.Desired, deactivated) {
+		if w.scaleIn(v, h, current, t.Desired, false) {
 			t.Reason = w.explain(v, &t)
 			n := len(w.plan.RemoveEnvironments)
 			reason := fmt.Sprintf("scale in %s %d→%d (at most %d per %v): %s", v.Key, current, current-w.removed, max(1, int(cfg.ScaleInStep*float64(current))), cfg.ScaleInInterval, t.Reason)
-			if deactivated {
-				reason = fmt.Sprintf("scale in %s %d→0: %s", v.Key, current, t.Reason)
-			}
 			for i := n - w.removed; i < n; i++ {
 				w.plan.RemoveEnvironments[i].Reason = reason
 			}
 		}
 	}
+	if !deactivated {
+		w.replace(v, leaving, readyKept, t.Desired)
+	}
 	w.plan.Targets = append(w.plan.Targets, t)
+}
+
+// replace removes the environments of v that are being replaced as their
+// replacements become ready: those still initialising at once, the ready
+// ones while the version keeps desired ready environments without them.
+func (w *work) replace(v *Version, leaving []int, readyKept, desired int) {
+	removable := readyKept - desired
+	for _, i := range leaving {
+		if v.Environments[i].State == EnvReady {
+			removable++
+		}
+	}
+	for _, i := range leaving {
+		e := &v.Environments[i]
+		if e.State == EnvReady {
+			if removable <= 0 {
+				continue
+			}
+			removable--
+		}
+		if s, ok := w.byID[e.Instance]; ok {
+			w.insts[s].envs--
+		}
+		why := "its replacement is ready"
+		if e.State != EnvReady {
+			why = "it was still initialising"
+		}
+		w.plan.RemoveEnvironments = append(w.plan.RemoveEnvironments, RemoveEnvironment{
+			Version: v.Key, Environment: e.ID, Instance: e.Instance, Replaced: true,
+			Reason: fmt.Sprintf("replaced %s on %s (%s): %s", v.Key, e.Instance, w.leaveReason(e), why),
+		})
+	}
+}
+
+// leaveReason says why an environment is being replaced.
+func (w *work) leaveReason(e *Environment) string {
+	if i, ok := w.byID[e.Instance]; ok && w.insts[i].evict {
+		return w.insts[i].retire
+	}
+	return e.Stale
 }
 
 // explain says why a version wants t.Desired environments.
@@ -275,7 +357,7 @@ func (w *work) place(v *Version, reason string) bool {
 	best := -1
 	for i := range w.insts {
 		s := &w.insts[i]
-		if s.in.State != InstanceRunning || s.freeCPU < v.EnvVCPU-1e-9 || s.freeMem < v.EnvMemoryMiB {
+		if s.in.State != InstanceRunning || s.retire != "" || s.freeCPU < v.EnvVCPU-1e-9 || s.freeMem < v.EnvMemoryMiB {
 			continue
 		}
 		if best < 0 {
@@ -336,11 +418,13 @@ func (w *work) awaitSpread(v *Version, perZone []int, best int) bool {
 	return false
 }
 
-// versionZones counts v's live environments, planned ones included, per zone.
+// versionZones counts v's live environments that stay, planned ones
+// included, per zone.
 func (w *work) versionZones(v *Version) []int {
 	n := make([]int, len(w.zones))
-	for _, e := range v.Environments {
-		if e.State == EnvDraining {
+	for i := range v.Environments {
+		e := &v.Environments[i]
+		if e.State == EnvDraining || w.leaving(e) {
 			continue
 		}
 		if i, ok := w.byID[e.Instance]; ok {
@@ -355,9 +439,10 @@ func (w *work) versionZones(v *Version) []int {
 	return n
 }
 
-// scaleIn removes at most one step of v's environments, if the last step is
-// far enough behind, and reports whether it removed any (w.removed of them).
-// A deactivated version loses all of them at once.
+// scaleIn removes at most one step of v's environments that stay, if the
+// last step is far enough behind, and reports whether it removed any
+// (w.removed of them). A deactivated version loses all of them at once,
+// those being replaced included.
 func (w *work) scaleIn(v *Version, h *history, current, desired int, deactivated bool) bool {
 	cfg := &w.d.cfg
 	w.removed = 0
@@ -370,8 +455,9 @@ func (w *work) scaleIn(v *Version, h *history, current, desired int, deactivated
 		n = current
 	}
 	cands := make([]int, 0, current)
-	for i, e := range v.Environments {
-		if e.State != EnvDraining {
+	for i := range v.Environments {
+		e := &v.Environments[i]
+		if e.State != EnvDraining && (deactivated || !w.leaving(e)) {
 			cands = append(cands, i)
 		}
 	}

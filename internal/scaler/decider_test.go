@@ -34,9 +34,11 @@ type fleet struct {
 }
 
 type simInst struct {
-	id, zone string
-	readyAt  time.Time
-	draining bool
+	id, zone   string
+	readyAt    time.Time
+	launchedAt time.Time
+	outdated   string
+	draining   bool
 }
 
 type simEnv struct {
@@ -44,6 +46,7 @@ type simEnv struct {
 	readyAt  time.Time
 	inFlight float64
 	cpu      float64
+	stale    string
 }
 
 func newFleet(t *testing.T, cfg Config, v Version) *fleet {
@@ -66,7 +69,8 @@ func (f *fleet) snapshot() Snapshot {
 		} else if f.now.Before(in.readyAt) {
 			st = InstancePending
 		}
-		s.Instances = append(s.Instances, Instance{ID: in.id, Zone: in.zone, Type: "m7i.large", State: st, VCPU: 2, MemoryMiB: 8192})
+		s.Instances = append(s.Instances, Instance{ID: in.id, Zone: in.zone, Type: "m7i.large", State: st, VCPU: 2, MemoryMiB: 8192,
+			LaunchedAt: in.launchedAt, Outdated: in.outdated})
 	}
 	v := f.ver
 	v.Environments = nil
@@ -75,7 +79,7 @@ func (f *fleet) snapshot() Snapshot {
 		if f.now.Before(e.readyAt) {
 			st = EnvInitializing
 		}
-		v.Environments = append(v.Environments, Environment{ID: e.id, Instance: e.inst, State: st, InFlight: e.inFlight, CPUUtilization: e.cpu})
+		v.Environments = append(v.Environments, Environment{ID: e.id, Instance: e.inst, State: st, InFlight: e.inFlight, CPUUtilization: e.cpu, Stale: e.stale})
 	}
 	v.Unserved = f.unserved
 	s.Versions = []Version{v}
@@ -84,13 +88,16 @@ func (f *fleet) snapshot() Snapshot {
 
 func (f *fleet) apply(p Plan) {
 	for _, a := range p.AddInstances {
-		f.insts = append(f.insts, &simInst{id: f.id("i"), zone: a.Zone, readyAt: f.now.Add(f.launch)})
+		f.insts = append(f.insts, &simInst{id: f.id("i"), zone: a.Zone, readyAt: f.now.Add(f.launch), launchedAt: f.now})
 	}
 	for _, a := range p.AddEnvironments {
 		found := false
 		for _, in := range f.insts {
 			if in.id == a.Instance && !in.draining && !f.now.Before(in.readyAt) {
 				found = true
+				if in.outdated != "" {
+					f.t.Fatalf("plan places an environment on %s, which is outdated", a.Instance)
+				}
 			}
 		}
 		if !found {
@@ -99,8 +106,14 @@ func (f *fleet) apply(p Plan) {
 		f.envs = append(f.envs, &simEnv{id: f.id("e"), inst: a.Instance, readyAt: f.now.Add(f.init)})
 	}
 	deactivated := f.ver.MinEnvironments == 0 && f.ver.MaxEnvironments == 0
-	if n := len(p.RemoveEnvironments); n > max(1, len(f.envs)/10) && !deactivated {
-		f.t.Fatalf("one plan removes %d of %d environments", n, len(f.envs))
+	scaledIn := 0
+	for _, r := range p.RemoveEnvironments {
+		if !r.Replaced {
+			scaledIn++
+		}
+	}
+	if scaledIn > max(1, len(f.envs)/10) && !deactivated {
+		f.t.Fatalf("one plan scales in %d of %d environments", scaledIn, len(f.envs))
 	}
 	for _, r := range p.RemoveEnvironments {
 		kept := f.envs[:0]

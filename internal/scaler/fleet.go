@@ -2,19 +2,32 @@ package scaler
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 )
 
-// instances plans the fleet: the minimum spread over zones, room for the
-// environments that found none, and the drain of an instance nobody needs.
+// instances plans the fleet: the minimum spread over zones (instances being
+// replaced do not count, so their replacements are launched), room for the
+// environments that found none, the drain of replaced instances once empty,
+// and the drain of an instance nobody needs.
 func (w *work) instances() {
 	cfg := &w.d.cfg
 	perZone := make([]int, len(w.zones))
 	active := 0
 	for i := range w.insts {
-		if w.insts[i].in.State != InstanceDraining {
+		if w.insts[i].in.State != InstanceDraining && w.insts[i].retire == "" {
 			perZone[w.insts[i].zone]++
 			active++
+		}
+	}
+	// An instance being replaced goes once its environments have left.
+	for i := range w.insts {
+		s := &w.insts[i]
+		if s.retire != "" && s.in.State == InstanceRunning && s.hosted == 0 && s.envs == 0 {
+			w.plan.DrainInstances = append(w.plan.DrainInstances, DrainInstance{
+				Instance: s.in.ID, Rotation: true, Reason: "rotation: " + s.retire + "; its environments have moved",
+			})
 		}
 	}
 	// The minimum fleet, in the zones with fewest instances, while any version
@@ -80,7 +93,7 @@ func (w *work) instances() {
 	if !w.active {
 		for i := range w.insts {
 			s := &w.insts[i]
-			if s.in.State == InstanceRunning && s.hosted == 0 && s.envs == 0 {
+			if s.in.State == InstanceRunning && s.retire == "" && s.hosted == 0 && s.envs == 0 {
 				w.plan.DrainInstances = append(w.plan.DrainInstances, DrainInstance{
 					Instance: s.in.ID, Reason: "no active function version on the capacity provider",
 				})
@@ -98,7 +111,7 @@ func (w *work) instances() {
 	best := -1
 	for i := range w.insts {
 		s := &w.insts[i]
-		if s.in.State != InstanceRunning || s.hosted > 0 || s.envs > 0 {
+		if s.in.State != InstanceRunning || s.retire != "" || s.hosted > 0 || s.envs > 0 {
 			continue
 		}
 		if best < 0 || perZone[s.zone] > perZone[w.insts[best].zone] ||
@@ -141,5 +154,45 @@ func (w *work) setUnplacedReason(v *Version, why string) {
 			t.Reason += "; " + why
 			return
 		}
+	}
+}
+
+// retire picks the instances to replace: every Outdated one, and those past
+// the maximum lifetime, oldest first, as many at once as RotationShare of
+// the fleet allows (at least one). The choice is the same from one decision
+// to the next, since instances only grow older, until a chosen one drains.
+func (w *work) retire() {
+	cfg := &w.d.cfg
+	live := 0
+	var due []int
+	for i := range w.insts {
+		s := &w.insts[i]
+		if s.in.State == InstanceDraining {
+			continue
+		}
+		live++
+		if s.in.State != InstanceRunning {
+			continue
+		}
+		if s.in.Outdated != "" {
+			s.retire = s.in.Outdated
+		}
+		if !s.in.LaunchedAt.IsZero() && w.now.Sub(s.in.LaunchedAt) >= cfg.MaxInstanceLifetime {
+			due = append(due, i)
+		}
+	}
+	sort.Slice(due, func(a, b int) bool {
+		x, y := w.insts[due[a]].in, w.insts[due[b]].in
+		if !x.LaunchedAt.Equal(y.LaunchedAt) {
+			return x.LaunchedAt.Before(y.LaunchedAt)
+		}
+		return x.ID < y.ID
+	})
+	n := max(1, int(cfg.RotationShare*float64(live)+1e-9))
+	for _, i := range due[:min(n, len(due))] {
+		s := &w.insts[i]
+		s.retire = fmt.Sprintf("instance %s reached its maximum lifetime of %v (launched %v ago)",
+			s.in.ID, cfg.MaxInstanceLifetime, w.now.Sub(s.in.LaunchedAt).Truncate(time.Second))
+		s.evict = true
 	}
 }

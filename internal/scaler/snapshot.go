@@ -18,6 +18,8 @@
 // spread over zones (while any version is active); scale-in is gradual.
 package scaler
 
+import "time"
+
 // InstanceState is where an instance is in its life, as the decider sees it.
 //
 //	Pending ──ready──▶ Running ──drain──▶ Draining ──empty──▶ (gone)
@@ -92,6 +94,15 @@ type Instance struct {
 	// last interval. The decider reads environment CPU; this is for reasons and
 	// for loops that only have host metrics.
 	CPUUtilization float64
+	// LaunchedAt is when the instance was launched. Once it is older than
+	// Config.MaxInstanceLifetime the instance is rotated: replaced, then
+	// drained. Zero means unknown: the instance is never rotated for its age.
+	LaunchedAt time.Time
+	// Outdated, when set, says why the instance should go although it is not
+	// due: its agent runs an older build of shoal's runtimes. It takes no new
+	// environments; those of its environments that are Stale are replaced
+	// elsewhere, and it is drained once empty.
+	Outdated string
 }
 
 // Version is one function version on the capacity provider, with its
@@ -129,6 +140,12 @@ type Environment struct {
 	// CPUUtilization is the share (0..1) of the environment's vCPUs in use over
 	// the last interval.
 	CPUUtilization float64
+	// Stale, when set, says why the environment should be replaced: a newer
+	// build of its runtime is on its instance, or its instance is Outdated, and
+	// its version takes runtime updates (runtime management config Auto). It
+	// is replaced as a rotation replaces environments: a new one first, then
+	// it drains.
+	Stale string
 }
 
 // Plan is what the decider wants done. The loop applies it in this order:
@@ -170,24 +187,36 @@ type RemoveEnvironment struct {
 	Environment string
 	Instance    string
 	Reason      string
+	// Replaced is set when the environment leaves because ready environments
+	// have taken its place (an instance rotation or a runtime update), not
+	// because its version scales in.
+	Replaced bool
 }
 
 // DrainInstance stops an instance that hosts no environment.
 type DrainInstance struct {
 	Instance string
 	Reason   string
+	// Rotation is set when the instance goes because it was replaced (it
+	// reached its maximum lifetime, or it is Outdated), not because the fleet
+	// scales in.
+	Rotation bool
 }
 
 // Target is the decider's verdict on one version.
 type Target struct {
 	Version string
-	// Current counts the version's initializing and ready environments.
+	// Current counts the version's initializing and ready environments,
+	// those being replaced aside.
 	Current int
 	// Desired is what the demand asks for, within the version's min and max.
 	Desired int
 	// Unplaced is how many wanted environments found no room this round (they
 	// wait for instances that are booting or were just asked for).
 	Unplaced int
+	// Replacing counts the version's environments that are being replaced
+	// (on an instance that rotates, or Stale); they are not in Current.
+	Replacing int
 	// The demand sized for: the peaks over the peak window (refused work
 	// included), and the environments they need for slots and for CPU.
 	PeakInFlight float64
