@@ -31,6 +31,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/pki"
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/randid"
+	"github.com/shoal-dev/shoal/internal/runtimes"
 	"github.com/shoal-dev/shoal/internal/scratch"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
@@ -75,6 +76,13 @@ type Agent struct {
 	memUsed  atomic.Int64
 	draining atomic.Bool
 	seq      atomic.Uint64
+	// drainedDone and drainedCut count the invocations in flight in an
+	// environment when its drain began: those that finished, and those
+	// still running when the drain's time was up.
+	drainedDone atomic.Uint64
+	drainedCut  atomic.Uint64
+	// builds tells the runtime builds of the machine apart.
+	builds runtimes.Prober
 
 	mu   sync.RWMutex
 	envs map[string]*hostedEnv
@@ -502,7 +510,8 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 		<-e.ready
 		return envReply(e)
 	}
-	e := newEnv(req.EnvID, req.Revision, &req.Spec)
+	build, _ := a.builds.Build(runtimes.KindOf(req.Spec.Runtime))
+	e := newEnv(req.EnvID, req.Revision, build, &req.Spec)
 	if a.cfg.Classic {
 		e.initType = req.Spec.InitType
 		e.kept(a.clock.Now())
@@ -539,7 +548,7 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 			defer cancel()
-			e.stop(ctx, ctx, func() { a.remove(e) })
+			e.stop(ctx, ctx, a.removeFunc(e))
 		}()
 	}
 	a.heartbeatNow()
@@ -613,7 +622,7 @@ func (a *Agent) stopEnv(ctx context.Context, id string) Reply {
 	}
 	e.markDraining()
 	a.heartbeatNow()
-	e.stop(ctx, ctx, func() { a.remove(e) })
+	e.stop(ctx, ctx, a.removeFunc(e))
 	select {
 	case <-e.stopped:
 		st := e.status(false)
@@ -630,6 +639,22 @@ func (a *Agent) remove(e *hostedEnv) {
 	}
 	a.mu.Unlock()
 	a.heartbeatNow()
+}
+
+// removeFunc is the end of e's stop: it counts what the drain did to the
+// invocations in flight and removes e.
+func (a *Agent) removeFunc(e *hostedEnv) func(inFlight, cut int) {
+	return func(inFlight, cut int) {
+		a.drainedDone.Add(uint64(inFlight - cut))
+		a.drainedCut.Add(uint64(cut))
+		if cut > 0 {
+			a.log.Warn("environment drained with invocations still running after the function's timeout",
+				"env", e.id, "function", e.function, "version", e.version, "in_flight", inFlight, "cut", cut)
+		} else if inFlight > 0 {
+			a.log.Info("environment drained", "env", e.id, "function", e.function, "version", e.version, "in_flight", inFlight)
+		}
+		a.remove(e)
+	}
 }
 
 // drain refuses new invocations and environments, and stops every
@@ -655,7 +680,7 @@ func (a *Agent) drain(ctx context.Context) {
 					defer wg.Done()
 					e.markDraining()
 					a.heartbeatNow()
-					e.stop(stopCtx, stopCtx, func() { a.remove(e) })
+					e.stop(stopCtx, stopCtx, a.removeFunc(e))
 				}()
 			}
 			wg.Wait()
@@ -727,6 +752,8 @@ func (a *Agent) heartbeat(state string, resetPeak bool) Heartbeat {
 		MemoryAvailableMB: max(total-used, 0), Pid: os.Getpid(), Seq: a.seq.Add(1),
 		StartedAt: a.started, Time: a.clock.Now(), Environments: []EnvStatus{},
 		Classic: a.cfg.Classic, Host: a.cfg.Host,
+		DrainedInvocations: a.drainedDone.Load(), CutInvocations: a.drainedCut.Load(),
+		Runtimes: a.builds.Builds(), Bootstrap: runtimes.BootstrapHash(),
 	}
 	a.mu.RLock()
 	for _, e := range a.envs {

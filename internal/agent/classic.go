@@ -80,7 +80,7 @@ func (a *Agent) reapUnkept() {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 			defer cancel()
-			e.stop(ctx, ctx, func() { a.remove(e) })
+			e.stop(ctx, ctx, a.removeFunc(e))
 		}()
 	}
 	if len(stale) > 0 {

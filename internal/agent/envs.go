@@ -52,9 +52,10 @@ func (s envState) String() string {
 
 // env is one environment of the agent.
 //
-// Concurrency: id, function, version and slots are immutable. ae and initErr
-// are written once before ready is closed and read only after. state is
-// atomic; mu guards failure. stopOnce starts the stop; stopped closes at its end.
+// Concurrency: id, function, version, revision, slots, build and timeout are
+// immutable. ae and initErr are written once before ready is closed and read
+// only after. state is atomic; mu guards failure. stopOnce starts the stop;
+// stopped closes at its end.
 type hostedEnv struct {
 	id       string
 	function string
@@ -66,6 +67,12 @@ type hostedEnv struct {
 	initType string
 	vcpu     float64
 	memMB    int
+	// build is the runtime build the environment runs (runtimes.Prober), ""
+	// when it could not be told.
+	build string
+	// timeout is the function's: a drain waits this long for the invocations
+	// in flight, and a little more for their answers (drainGrace).
+	timeout time.Duration
 
 	ready   chan struct{}
 	ae      *env.Environment
@@ -96,7 +103,7 @@ type hostedEnv struct {
 	stopped  chan struct{}
 }
 
-func newEnv(id, revision string, spec *env.Spec) *hostedEnv {
+func newEnv(id, revision, build string, spec *env.Spec) *hostedEnv {
 	slots := spec.MaxConcurrency
 	if slots <= 0 {
 		slots = 1
@@ -109,10 +116,18 @@ func newEnv(id, revision string, spec *env.Spec) *hostedEnv {
 	if vcpu <= 0 {
 		vcpu = sandbox.CPUsForMemory(spec.MemoryMB)
 	}
+	timeout := spec.Timeout
+	if timeout <= 0 {
+		timeout = env.DefaultTimeout
+	}
 	return &hostedEnv{id: id, function: spec.FunctionName, version: version, revision: revision, slots: slots,
-		vcpu: vcpu, memMB: spec.MemoryMB,
+		vcpu: vcpu, memMB: spec.MemoryMB, build: build, timeout: timeout,
 		ready: make(chan struct{}), stopped: make(chan struct{})}
 }
+
+// drainGrace is what a drain waits beyond the function's timeout for the
+// answers of the invocations in flight.
+const drainGrace = 2 * time.Second
 
 func (e *hostedEnv) getState() envState { return envState(e.state.Load()) }
 
@@ -154,7 +169,7 @@ func (e *hostedEnv) begin() {
 // status reports the environment; resetPeak starts a new peak interval (heartbeats do).
 func (e *hostedEnv) status(resetPeak bool) EnvStatus {
 	st := EnvStatus{ID: e.id, Function: e.function, Version: e.version, Revision: e.revision, Slots: e.slots, State: e.getState().String(),
-		InitType: e.initType, Invocations: e.invocations.Load(), CPUUtilization: math.Float64frombits(e.cpuBits.Load())}
+		InitType: e.initType, Invocations: e.invocations.Load(), CPUUtilization: math.Float64frombits(e.cpuBits.Load()), Build: e.build}
 	if resetPeak {
 		st.PeakInFlight = int(e.peak.Swap(e.inflight.Load()))
 	} else {
@@ -216,17 +231,25 @@ func (e *hostedEnv) markDraining() {
 }
 
 // stop drains the environment: no new invocations, the in-flight ones
-// finish (within ctx), then it closes. It waits for init first. Every caller
-// returns once the one stop has finished or its own wait ends.
-func (e *hostedEnv) stop(ctx context.Context, wait context.Context, done func()) {
+// finish (within ctx, and at most the function's timeout and drainGrace),
+// then it closes; done gets how many invocations were in flight when the
+// drain began and how many of them were still running when it ended (cut).
+// It waits for init first. Every caller returns once the one stop has
+// finished or its own wait ends.
+func (e *hostedEnv) stop(ctx context.Context, wait context.Context, done func(inFlight, cut int)) {
 	e.stopOnce.Do(func() {
 		go func() {
 			defer close(e.stopped)
-			defer done()
 			e.markDraining()
+			inFlight := int(e.inflight.Load())
+			cut := 0
+			defer func() { done(inFlight, cut) }()
 			<-e.ready // init is bounded by its own timeout
 			if e.ae != nil {
-				_ = e.ae.Close(ctx)
+				dctx, cancel := context.WithTimeout(ctx, e.timeout+drainGrace)
+				_ = e.ae.Close(dctx)
+				cancel()
+				cut = min(int(e.inflight.Load()), inFlight)
 			}
 		}()
 	})

@@ -78,6 +78,17 @@ type Heartbeat struct {
 	// environments (Config.Classic); Host names its machine.
 	Classic bool   `json:"classic,omitempty"`
 	Host    string `json:"host,omitempty"`
+	// DrainedInvocations counts the invocations that were in flight in an
+	// environment when its drain began and finished; CutInvocations those
+	// still running when the drain's time (the function's timeout) was up.
+	// Both only grow.
+	DrainedInvocations uint64 `json:"drained_invocations"`
+	CutInvocations     uint64 `json:"cut_invocations"`
+	// Runtimes gives, by runtime family (provided, node, python), the build an
+	// environment started now would run (runtimes.Prober); Bootstrap
+	// identifies the bootstraps of the agent's binary (runtimes.BootstrapHash).
+	Runtimes  map[string]string `json:"runtimes,omitempty"`
+	Bootstrap string            `json:"bootstrap,omitempty"`
 }
 
 // EnvStatus is one environment of an agent.
@@ -112,6 +123,9 @@ type EnvStatus struct {
 	VCPU              float64 `json:"vcpu,omitempty"`
 	MemoryMB          int     `json:"memory_mb,omitempty"`
 	MemoryUtilization float64 `json:"memory_utilization"`
+	// Build is the runtime build the environment runs (the Heartbeat's
+	// Runtimes when it started), "" when it could not be told.
+	Build string `json:"build,omitempty"`
 }
 
 // Command operations.

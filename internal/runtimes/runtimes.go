@@ -3,8 +3,9 @@
 // python3.* the small bootstrap programs shoal ships (embedded here) run by
 // the machine's node and python3.
 //
-// It only describes commands and writes the bootstrap files; it starts no
-// process and knows nothing of sandboxes or the Runtime API server.
+// It describes commands, writes the bootstrap files and tells runtime builds
+// apart (build.go: the one process it starts is an interpreter's --version);
+// it knows nothing of sandboxes or the Runtime API server.
 package runtimes
 
 import (
