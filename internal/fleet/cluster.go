@@ -272,6 +272,7 @@ func (c *Cluster) instanceLocked(id string) (Instance, bool) {
 		in.MemoryUtilization = float64(hb.MemoryUsedMB) / float64(hb.MemoryMB)
 	}
 	in.Environments = append([]EnvStatus(nil), hb.Environments...)
+	applyBuilds(&in, hb)
 	in.LastHeartbeat = c.beatAt[id]
 	switch {
 	case hb.State == agent.StateDraining && in.State != StateDraining:

@@ -107,6 +107,17 @@ type Instance struct {
 	NetworkRxBytes uint64 `json:"network_rx_bytes"`
 	NetworkTxBytes uint64 `json:"network_tx_bytes"`
 	OpenFDs        int    `json:"open_fds"`
+	// DrainedInvocations and CutInvocations count the invocations in flight
+	// in an environment of the instance when its drain began: those that
+	// finished, and those still running when the drain's time was up
+	// (agent.Heartbeat). A terminated instance keeps its last counts.
+	DrainedInvocations uint64 `json:"drained_invocations"`
+	CutInvocations     uint64 `json:"cut_invocations"`
+	// Runtimes and Bootstrap are the runtime builds the instance's agent
+	// would start environments on, by runtime family, and the hash of its
+	// binary's bootstraps (agent.Heartbeat).
+	Runtimes  map[string]string `json:"runtimes,omitempty"`
+	Bootstrap string            `json:"bootstrap,omitempty"`
 }
 
 // Event is a change of one instance.

@@ -620,8 +620,12 @@ func (l *Local) Terminate(ctx context.Context, id string) error {
 	if live {
 		l.save(ctx, rec)
 		l.log.Info("instance draining", "instance", id)
-		if _, err := l.agents.Shutdown(ctx, id); err != nil {
+		if hb, err := l.agents.Shutdown(ctx, id); err != nil {
 			l.log.Warn("instance did not drain; stopping it", "instance", id, "err", err)
+		} else {
+			l.mu.Lock()
+			applyBuilds(&li.info, hb) // its last drain counts go into the history
+			l.mu.Unlock()
 		}
 		l.waitExit(ctx, li)
 	}

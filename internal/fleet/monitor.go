@@ -176,6 +176,7 @@ func (l *Local) applyHeartbeatLocked(li *localInst, hb agent.Heartbeat) {
 		in.MemoryUtilization = float64(hb.MemoryUsedMB) / float64(hb.MemoryMB)
 	}
 	in.Environments = append([]EnvStatus(nil), hb.Environments...)
+	applyBuilds(in, hb)
 	switch {
 	case hb.State == agent.StateDraining && in.State != StateDraining:
 		in.State, in.StateReason = StateDraining, "the agent is draining"
@@ -240,5 +241,17 @@ func (l *Local) checkInstances() {
 	l.mu.Unlock()
 	for _, x := range lost {
 		l.markLost(x.id, x.why)
+	}
+}
+
+// applyBuilds copies a heartbeat's drain counts and runtime builds into in.
+func applyBuilds(in *Instance, hb agent.Heartbeat) {
+	in.DrainedInvocations = max(in.DrainedInvocations, hb.DrainedInvocations)
+	in.CutInvocations = max(in.CutInvocations, hb.CutInvocations)
+	if hb.Runtimes != nil {
+		in.Runtimes = hb.Runtimes
+	}
+	if hb.Bootstrap != "" {
+		in.Bootstrap = hb.Bootstrap
 	}
 }

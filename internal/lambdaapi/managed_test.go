@@ -98,7 +98,7 @@ func TestManagedFunctionLifecycle(t *testing.T) {
 	got := mvs[0]
 	got.Version = nil
 	if diff := cmp.Diff(registry.ManagedVersion{CapacityProvider: "cp", MinEnvironments: 3, MaxEnvironments: 15000, MaxConcurrency: 16,
-		MemoryMB: 2048, VCPUs: 1, State: "Pending", StateReason: "The function is being created."}, got); diff != "" {
+		MemoryMB: 2048, VCPUs: 1, State: "Pending", StateReason: "The function is being created.", UpdateRuntimeOn: "Auto"}, got); diff != "" {
 		t.Errorf("managed version (-want +got):\n%s", diff)
 	}
 	if err := e.reg.SetVersionState(ctx, "mi", registry.LatestPublished, registry.StateActive, ""); err != nil {

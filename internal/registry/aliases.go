@@ -111,12 +111,15 @@ func (r *Registry) UpdateAlias(ctx context.Context, function, name, revisionID s
 		a.Name, a.AliasArn = name, r.FunctionARN(function, name)
 		a.RevisionId = NewRevisionID()
 		moved = before != a.FunctionVersion || !sameWeights(beforeWeights, a.RoutingConfig)
+		r.pruneRollouts(rec)
+		r.startAliasRollout(rec, name, before, a)
 		out = a
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	r.collectCode(ctx, rec.dropped...)
 	if p, ok := rec.Provisioned[name]; ok && moved {
 		r.putStatus(ctx, function, name, &provisionedStatus{Requested: p.Requested, Status: ProvisionedInProgress, LastModified: p.LastModified})
 	}
@@ -131,6 +134,7 @@ func (r *Registry) DeleteAlias(ctx context.Context, function, name string) error
 	_, err := r.update(ctx, function, func(rec *functionRecord) error {
 		_, hadPC = rec.Provisioned[name]
 		delete(rec.Aliases, name)
+		delete(rec.Rollouts, name)
 		delete(rec.Provisioned, name)
 		delete(rec.Policies, name)
 		delete(rec.URLs, name)

@@ -87,6 +87,11 @@ func (r *Registry) collectCode(ctx context.Context, candidates ...string) {
 		for _, v := range c.rec.Versions {
 			used[v.CodeSha256] = true
 		}
+		for _, ro := range c.rec.Rollouts {
+			if ro.Previous != nil {
+				used[ro.Previous.CodeSha256] = true
+			}
+		}
 		for _, l := range c.rec.Layers {
 			used[l.CodeSha256] = true
 		}

@@ -157,10 +157,18 @@ func (r *Registry) fillDefaults(v *Version) {
 	v.RuntimeVersionConfig = &RuntimeVersionConfig{RuntimeVersionArn: r.runtimeVersionArn(v.Runtime)}
 }
 
-// runtimeVersionArn names a stable build per runtime, in the form Lambda uses.
+// runtimeVersionArn names the runtime's current build (Config.RuntimeVersion),
+// in the form Lambda uses.
 func (r *Registry) runtimeVersionArn(runtime string) string {
-	sum := sha256.Sum256([]byte("shoal runtime " + runtime))
-	return "arn:aws:lambda:" + r.cfg.Region + "::runtime:" + hex.EncodeToString(sum[:])
+	id := ""
+	if r.cfg.RuntimeVersion != nil {
+		id = r.cfg.RuntimeVersion(runtime)
+	}
+	if id == "" {
+		sum := sha256.Sum256([]byte("shoal runtime " + runtime))
+		id = hex.EncodeToString(sum[:])
+	}
+	return "arn:aws:lambda:" + r.cfg.Region + "::runtime:" + id
 }
 
 // GetFunction returns a function's $LATEST, tags and reserved concurrency.
@@ -287,6 +295,7 @@ func (r *Registry) UpdateFunctionCode(ctx context.Context, name string, in Updat
 	if old != sha {
 		r.collectCode(ctx, old)
 	}
+	r.collectCode(ctx, rec.dropped...)
 	return rec.Latest, published, nil
 }
 

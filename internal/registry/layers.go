@@ -596,6 +596,11 @@ func pruneLayers(rec *functionRecord) (dropped []string) {
 	for _, v := range rec.Versions {
 		mark(v)
 	}
+	for _, ro := range rec.Rollouts {
+		if ro.Previous != nil {
+			mark(ro.Previous)
+		}
+	}
 	for arn, c := range rec.Layers {
 		if !used[arn] {
 			dropped = append(dropped, c.CodeSha256)

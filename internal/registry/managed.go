@@ -30,8 +30,9 @@ const PublishToLatestPublished = "LATEST_PUBLISHED"
 // from rec.Latest; it returns the existing one when $LATEST has not changed since.
 func (r *Registry) publishLatestPublished(rec *functionRecord, description string) *Version {
 	fp := fingerprint(rec.Latest)
-	if v, ok := rec.Versions[LatestPublished]; ok && rec.LatestPublishedFingerprint == fp {
-		return v
+	prev, ok := rec.Versions[LatestPublished]
+	if ok && rec.LatestPublishedFingerprint == fp {
+		return prev
 	}
 	v := *rec.Latest
 	v.Version = LatestPublished
@@ -44,6 +45,8 @@ func (r *Registry) publishLatestPublished(rec *functionRecord, description strin
 	if rec.Versions == nil {
 		rec.Versions = make(map[string]*Version)
 	}
+	r.pruneRollouts(rec)
+	r.startLatestPublishedRollout(rec, prev, &v)
 	rec.Versions[LatestPublished] = &v
 	rec.LatestPublishedFingerprint = fp
 	return &v
@@ -114,7 +117,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // must match $LATEST's.
 func (r *Registry) PublishVersionTo(ctx context.Context, name, publishTo, codeSha256, description, revisionID string) (*Version, error) {
 	var out *Version
-	_, err := r.update(ctx, name, func(rec *functionRecord) error {
+	rec, err := r.update(ctx, name, func(rec *functionRecord) error {
 		if codeSha256 != "" && codeSha256 != rec.Latest.CodeSha256 {
 			return awserr.InvalidParameter("CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). Please try again with the CodeSHA256 in $LATEST.", codeSha256, rec.Latest.CodeSha256)
 		}
@@ -131,6 +134,7 @@ func (r *Registry) PublishVersionTo(ctx context.Context, name, publishTo, codeSh
 	if err != nil {
 		return nil, err
 	}
+	r.collectCode(ctx, rec.dropped...)
 	r.log.Info("version published", "function", name, "version", out.Version)
 	return out, nil
 }
@@ -378,29 +382,44 @@ func (r *Registry) ListManagedVersions(ctx context.Context) ([]ManagedVersion, e
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Latest.FunctionName < recs[j].Latest.FunctionName })
 	var out []ManagedVersion
 	for _, rec := range recs {
+		previous, carries := r.inRollout(rec)
 		for _, v := range sortedVersions(rec) {
 			mi := v.ManagedInstances()
 			if mi == nil {
 				continue
 			}
 			scaling := rec.Scaling[v.Version]
-			lo, hi := scaling.Bounds()
 			st := r.versionStatus(v.FunctionName, v.Version)
 			state, reason, _ := deriveState(scaling, st, v.RevisionId)
-			vcpus := mi.VCPUs(v.MemorySize)
-			conc := mi.PerExecutionEnvironmentMaxConcurrency
-			if conc == 0 {
-				conc = DefaultMaxConcurrencyPerVCPU(v.Runtime) * max(vcpus, 1)
+			mv := managedVersion(rec, v, scaling)
+			mv.State, mv.StateReason, mv.AppliedIsRequested = state, reason, appliedIsRequested(st, v.RevisionId, scaling)
+			mv.Carries = carries[v.Version]
+			out = append(out, mv)
+			if previous != nil && v.Version == LatestPublished && previous.ManagedInstances() != nil {
+				mv := managedVersion(rec, previous, scaling)
+				mv.State, mv.Replaced = StateActive, true
+				out = append(out, mv)
 			}
-			out = append(out, ManagedVersion{
-				Version: v, CapacityProvider: mi.CapacityProviderName(),
-				MinEnvironments: lo, MaxEnvironments: hi,
-				MaxConcurrency: conc, MemoryMB: v.MemorySize, VCPUs: vcpus,
-				State: state, StateReason: reason, AppliedIsRequested: appliedIsRequested(st, v.RevisionId, scaling),
-			})
 		}
 	}
 	return out, nil
+}
+
+// managedVersion is what the control plane needs of v to keep its environments.
+func managedVersion(rec *functionRecord, v *Version, scaling *ScalingConfig) ManagedVersion {
+	mi := v.ManagedInstances()
+	lo, hi := scaling.Bounds()
+	vcpus := mi.VCPUs(v.MemorySize)
+	conc := mi.PerExecutionEnvironmentMaxConcurrency
+	if conc == 0 {
+		conc = DefaultMaxConcurrencyPerVCPU(v.Runtime) * max(vcpus, 1)
+	}
+	return ManagedVersion{
+		Version: v, CapacityProvider: mi.CapacityProviderName(),
+		MinEnvironments: lo, MaxEnvironments: hi,
+		MaxConcurrency: conc, MemoryMB: v.MemorySize, VCPUs: vcpus,
+		UpdateRuntimeOn: rec.runtimeConfig(v.Version).UpdateRuntimeOn,
+	}
 }
 
 // ResolveInvocation returns the version an invocation runs, as ResolveVersion does,
@@ -423,15 +442,15 @@ func (r *Registry) ResolveInvocation(ctx context.Context, function, qualifier st
 	if v.ManagedInstances() == nil {
 		return v, nil
 	}
+	rec := r.cached(function)
+	if rec == nil {
+		if rec, err = r.load(ctx, function); err != nil {
+			return nil, err
+		}
+	}
 	if v.Version == Latest {
 		if qualifier != "" {
 			return nil, awserr.Conflict("The operation cannot be performed at this time. The function is currently in the following state: %s", StateActiveNonInvocable)
-		}
-		rec := r.cached(function)
-		if rec == nil {
-			if rec, err = r.load(ctx, function); err != nil {
-				return nil, err
-			}
 		}
 		pv, ok := rec.Versions[LatestPublished]
 		if !ok {
@@ -444,10 +463,15 @@ func (r *Registry) ResolveInvocation(ctx context.Context, function, qualifier st
 		}
 		v = pv
 	}
-	if state, _, _ := r.VersionState(v); state != StateActive {
+	// While a rollout is under way, the version that served before serves on.
+	run, _, ok := r.routeInvocation(rec, qualifier, v)
+	if ok {
+		return run, nil
+	}
+	if state, _, _ := r.VersionState(run); state != StateActive {
 		return nil, awserr.Conflict("The operation cannot be performed at this time. The function is currently in the following state: %s", state)
 	}
-	return v, nil
+	return run, nil
 }
 
 // checkCapacityProvider checks that the capacity provider a configuration names

@@ -118,8 +118,13 @@ func TestReportsApplyToOneGeneration(t *testing.T) {
 	if err != nil || again.RevisionId == pub.RevisionId {
 		t.Fatalf("republish = %v, %v", again, err)
 	}
-	_, err = r.ResolveInvocation(ctx, "f", "")
-	wantCode(t, err, awserr.CodeResourceConflict)
+	if state, _, _ := r.VersionState(again); state != StatePending {
+		t.Fatalf("republished version is %s; want Pending", state)
+	}
+	// Until the new revision is reported Active, the one that was serves.
+	if v, err := r.ResolveInvocation(ctx, "f", ""); err != nil || v.RevisionId != pub.RevisionId {
+		t.Fatalf("resolve during the republish = %v, %v", v, err)
+	}
 	if err := r.SetVersionState(ctx, "f", LatestPublished, "Sleeping", ""); !awserr.Is(err, awserr.CodeInvalidParameterValue) {
 		t.Fatalf("unknown state accepted: %v", err)
 	}

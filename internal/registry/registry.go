@@ -51,6 +51,10 @@ type Config struct {
 	// invocation of a weighted alias runs (default math/rand/v2's Float64). It
 	// must be safe for concurrent use.
 	Rand func() float64
+	// RuntimeVersion names the current build of a runtime (the last part of
+	// its RuntimeVersionArn, runtimes.VersionID); nil or "" gives one fixed
+	// name per runtime. It must be safe for concurrent use.
+	RuntimeVersion func(runtime string) string
 }
 
 func (c *Config) setDefaults() {

@@ -246,6 +246,13 @@ type functionRecord struct {
 	// EventInvoke holds the asynchronous invocation configs by qualifier
 	// ($LATEST, a version number or an alias name).
 	EventInvoke map[string]*EventInvokeConfig `json:"eventInvoke,omitempty"`
+	// Rollouts are the moves of traffic under way on a Managed Instances
+	// function, by alias name or LatestPublished (rollout.go).
+	Rollouts map[string]*rollout `json:"rollouts,omitempty"`
+
+	// dropped is the code of the previous revisions whose rollouts a change
+	// pruned (not stored): the changer hands it to collectCode once stored.
+	dropped []string
 }
 
 type provisioned struct {

@@ -223,6 +223,19 @@ type ManagedVersion struct {
 	// version makes it false until the control plane reports the version
 	// again.
 	AppliedIsRequested bool
+	// UpdateRuntimeOn is the version's runtime management mode (Auto,
+	// FunctionUpdate or Manual): with Auto its environments move to a new
+	// runtime build as the fleet gets one.
+	UpdateRuntimeOn string
+	// Carries are the versions (at the revisions that serve them) whose
+	// invocations move to this one once it is Active: the version an alias
+	// moved from, the previous revision of $LATEST.PUBLISHED. The control
+	// plane sizes this version for their traffic too.
+	Carries []*Version
+	// Replaced marks the previous revision of $LATEST.PUBLISHED, which serves
+	// until its successor (listed before it, with the same version name) is
+	// Active. Its State is Active; the control plane reports no state of it.
+	Replaced bool
 }
 
 // VersionStatus is the control plane's last report on a Managed Instances version.

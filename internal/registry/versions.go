@@ -106,7 +106,8 @@ func (r *Registry) DeleteVersion(ctx context.Context, name, version string) erro
 		}
 		delete(rec.Versions, version)
 		delete(rec.Runtime, version)
-		shas = append(pruneLayers(rec), v.CodeSha256)
+		shas = append(r.pruneRollouts(rec), v.CodeSha256)
+		shas = append(shas, pruneLayers(rec)...)
 		delete(rec.Scaling, version)
 		delete(rec.Policies, version)
 		delete(rec.EventInvoke, version)
