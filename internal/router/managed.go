@@ -152,59 +152,30 @@ func (m *Managed) Stats(versionKey string) *ManagedStats {
 // Invoke runs inv on an environment of the route with key routeKey (RouteKey);
 // its counters go to the version's.
 func (m *Managed) Invoke(ctx context.Context, routeKey string, inv env.Invocation) (env.Result, error) {
-	m.mu.RLock()
-	rt := m.routes[routeKey]
-	m.mu.RUnlock()
+	res, _, err := m.InvokeEither(ctx, routeKey, "", inv)
+	return res, err
+}
+
+// InvokeEither runs inv on an environment of route routeKey or, when that
+// route has none that could take it — none is routable, its instances
+// cannot be reached, its environments are draining — on one of route
+// alternate (a rollout's other side; "" for none). It reports whether the
+// alternate ran it. Environments that are busy (all slots taken, their
+// instance's CPU or memory above its threshold) do not send it to the
+// alternate: the caller gets a 429 at once, counted against routeKey's
+// version.
+func (m *Managed) InvokeEither(ctx context.Context, routeKey, alternate string, inv env.Invocation) (env.Result, bool, error) {
 	versionKey, _, _ := strings.Cut(routeKey, "@")
 	stats := m.Stats(versionKey)
-	cause := wire.ReasonConcurrency
-	if rt != nil && len(rt.envs) > 0 {
-		n := len(rt.envs)
-		start := int(rt.next.Add(1)) % n
-		tried := make([]bool, n)
-		for range n {
-			i := pick(rt.envs, start, tried)
-			if i < 0 {
-				break
-			}
-			tried[i] = true
-			e := rt.envs[i]
-			if e.outstanding.Add(1) > e.slots.Load() {
-				e.outstanding.Add(-1)
-				continue
-			}
-			conn, err := m.invoker.Conn(ctx, *e.instance.Load())
-			if err == nil && isClosed(conn) {
-				err = errors.New("connection closed")
-			}
-			if err != nil {
-				// The instance cannot be reached: nothing was sent, try the others.
-				e.outstanding.Add(-1)
-				if ctx.Err() != nil {
-					return env.Result{}, ctx.Err()
-				}
-				e.broken.Store(true)
-				continue
-			}
-			t0 := time.Now()
-			res, err := conn.Invoke(ctx, e.id, inv)
-			e.outstanding.Add(-1)
-			if err == nil {
-				stats.Invocations.Add(1)
-				stats.BusyNanos.Add(int64(time.Since(t0)))
-				return res, nil
-			}
-			if r, ok := wire.AsRefused(err); ok {
-				if r.Reason == wire.ReasonCPU || r.Reason == wire.ReasonMemory {
-					cause = r.Reason
-				}
-				continue
-			}
-			if ctx.Err() != nil {
-				return env.Result{}, ctx.Err()
-			}
-			// The invocation was sent and its instance went away, or the agent failed.
-			return env.Result{}, awserr.Service(err, "The function could not be invoked: its instance failed.")
+	res, sent, cause, err := m.try(ctx, routeKey, stats, inv)
+	if sent || err != nil {
+		return res, false, err
+	}
+	if alternate != "" && cause == "" {
+		altVersion, _, _ := strings.Cut(alternate, "@")
+		res, sent, _, err = m.try(ctx, alternate, m.Stats(altVersion), inv)
+		if sent || err != nil {
+			return res, true, err
 		}
 	}
 	switch cause {
@@ -214,10 +185,93 @@ func (m *Managed) Invoke(ctx context.Context, routeKey string, inv env.Invocatio
 		stats.ThrottlesMemory.Add(1)
 	default:
 		stats.ThrottlesConcurrency.Add(1)
+		cause = wire.ReasonConcurrency
 	}
 	throttle := awserr.Throttled(awserr.ReasonConcurrentInvocationLimitExceeded, "Rate Exceeded.")
 	throttle.Err = throttleCause(cause)
-	return env.Result{}, throttle
+	return env.Result{}, false, throttle
+}
+
+// try offers inv to the environments of one route. It reports whether one
+// took it (then res and err are its answer) and, when none did, why the last
+// busy one refused (wire.ReasonConcurrency, ReasonCPU or ReasonMemory; ""
+// when none of them was busy: none routable, unreachable or draining).
+func (m *Managed) try(ctx context.Context, routeKey string, stats *ManagedStats, inv env.Invocation) (res env.Result, sent bool, cause string, err error) {
+	m.mu.RLock()
+	rt := m.routes[routeKey]
+	m.mu.RUnlock()
+	if rt == nil || len(rt.envs) == 0 {
+		return env.Result{}, false, "", nil
+	}
+	n := len(rt.envs)
+	start := int(rt.next.Add(1)) % n
+	tried := make([]bool, n)
+	for range n {
+		i := pick(rt.envs, start, tried)
+		if i < 0 {
+			if cause == "" && anyFull(rt.envs, tried) {
+				cause = wire.ReasonConcurrency
+			}
+			break
+		}
+		tried[i] = true
+		e := rt.envs[i]
+		if e.outstanding.Add(1) > e.slots.Load() {
+			e.outstanding.Add(-1)
+			if cause == "" {
+				cause = wire.ReasonConcurrency
+			}
+			continue
+		}
+		conn, err := m.invoker.Conn(ctx, *e.instance.Load())
+		if err == nil && isClosed(conn) {
+			err = errors.New("connection closed")
+		}
+		if err != nil {
+			// The instance cannot be reached: nothing was sent, try the others.
+			e.outstanding.Add(-1)
+			if ctx.Err() != nil {
+				return env.Result{}, false, "", ctx.Err()
+			}
+			e.broken.Store(true)
+			continue
+		}
+		t0 := time.Now()
+		res, err := conn.Invoke(ctx, e.id, inv)
+		e.outstanding.Add(-1)
+		if err == nil {
+			stats.Invocations.Add(1)
+			stats.BusyNanos.Add(int64(time.Since(t0)))
+			return res, true, "", nil
+		}
+		if r, ok := wire.AsRefused(err); ok {
+			switch r.Reason {
+			case wire.ReasonCPU, wire.ReasonMemory:
+				cause = r.Reason
+			case wire.ReasonConcurrency:
+				if cause == "" {
+					cause = r.Reason
+				}
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return env.Result{}, false, "", ctx.Err()
+		}
+		// The invocation was sent and its instance went away, or the agent failed.
+		return env.Result{}, false, "", awserr.Service(err, "The function could not be invoked: its instance failed.")
+	}
+	return env.Result{}, false, cause, nil
+}
+
+// anyFull reports whether an untried, reachable environment has every slot taken.
+func anyFull(envs []*managedEnv, tried []bool) bool {
+	for i, e := range envs {
+		if !tried[i] && !e.broken.Load() && e.outstanding.Load() >= e.slots.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // throttleCause is the cause kept in a Managed Instances throttle: the

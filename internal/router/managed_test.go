@@ -159,3 +159,64 @@ func TestManagedUnknownVersionThrottles(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestManagedAlternate: an invocation whose route has no environment that
+// could take it — none routable yet, or none that knows it — runs on the
+// alternate route; one whose environments are busy is throttled at once.
+func TestManagedAlternate(t *testing.T) {
+	gate := make(chan struct{})
+	insts, fa, _ := startAgents(t, []string{"a", "b"}, 1, nil)
+	// Instance a hosts the new version f:2, instance b the old one f:1.
+	insts[0].Environments[0].Version = "2"
+	pool := fleet.NewPool(nil)
+	defer pool.Close()
+	m := NewManaged(pool)
+	invoke := func() (string, bool, error) {
+		res, alt, err := m.InvokeEither(context.Background(), "f:2", "f:1", env.Invocation{})
+		return string(res.Payload), alt, err
+	}
+	m.Update(insts[1:]) // the new version's environment is not in the table yet
+	if ran, alt, err := invoke(); err != nil || !alt || ran != `"env-1"` {
+		t.Fatalf("new version not routable: ran %s (alternate %v), %v; want the old one's env-1", ran, alt, err)
+	}
+	m.Update(insts)
+	if ran, alt, err := invoke(); err != nil || alt || ran != `"env-0"` {
+		t.Fatalf("new version routable: ran %s (alternate %v), %v; want env-0", ran, alt, err)
+	}
+	fa.mu.Lock()
+	delete(fa.slots, "env-0") // its agent no longer knows it (it was stopped)
+	fa.mu.Unlock()
+	if ran, alt, err := invoke(); err != nil || !alt || ran != `"env-1"` {
+		t.Fatalf("new version's environment gone: ran %s (alternate %v), %v", ran, alt, err)
+	}
+	// Busy is not gone: the one slot of env-0 is taken, the next is throttled.
+	fa.mu.Lock()
+	fa.slots["env-0"] = 1
+	fa.gate = gate
+	fa.mu.Unlock()
+	held := make(chan error, 1)
+	go func() {
+		_, err := m.Invoke(context.Background(), "f:2", env.Invocation{})
+		held <- err
+	}()
+	poll.Until(t, 10*time.Second, func() error {
+		if n := fa.hits["env-0"].Load(); n != 2 {
+			return fmt.Errorf("env-0 has run %d", n)
+		}
+		return nil
+	})
+	before := fa.hits["env-1"].Load()
+	if _, alt, err := invoke(); !awserr.Is(err, awserr.CodeTooManyRequests) || alt {
+		t.Fatalf("busy new version: alternate %v, %v; want a 429", alt, err)
+	}
+	if fa.hits["env-1"].Load() != before {
+		t.Fatal("a busy route sent its invocation to the alternate")
+	}
+	if got := m.Stats("f:2").ThrottlesConcurrency.Load(); got != 1 {
+		t.Fatalf("f:2 concurrency throttles = %d", got)
+	}
+	close(gate)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}
