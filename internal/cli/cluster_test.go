@@ -117,17 +117,17 @@ func TestWriteInstancesHosts(t *testing.T) {
 	now := time.Date(2026, 12, 7, 21, 0, 30, 0, time.UTC)
 	launched := now.Add(-30 * time.Second)
 	in := fleetInstance{ID: "i-1", CapacityProvider: "cp1", Type: "c6i.large", Zone: "us-east-1a", State: "running",
-		MemoryMB: 4096, LaunchedAt: launched}
+		MemoryMB: 4096, LaunchedAt: launched, RotationDue: launched.Add(14 * 24 * time.Hour)}
 	tests := []struct {
 		name string
 		host string
 		want string
 	}{
-		{name: "alone", want: `INSTANCE  CAPACITY PROVIDER  TYPE       ZONE        STATE    AGE  LAUNCHED (UTC)       CPU  MEMORY          ENVIRONMENTS  IN FLIGHT
-i-1       cp1                c6i.large  us-east-1a  running  30s  2026-12-07 21:00:00  0 %  0 % of 4096 MB  0             0
+		{name: "alone", want: `INSTANCE  CAPACITY PROVIDER  TYPE       ZONE        STATE    AGE  LAUNCHED (UTC)       ROTATION DUE  CPU  MEMORY          ENVIRONMENTS  IN FLIGHT
+i-1       cp1                c6i.large  us-east-1a  running  30s  2026-12-07 21:00:00  in 13d23h     0 %  0 % of 4096 MB  0             0
 `},
-		{name: "on a host of a cluster", host: "host4", want: `INSTANCE  CAPACITY PROVIDER  TYPE       HOST   ZONE        STATE    AGE  LAUNCHED (UTC)       CPU  MEMORY          ENVIRONMENTS  IN FLIGHT
-i-1       cp1                c6i.large  host4  us-east-1a  running  30s  2026-12-07 21:00:00  0 %  0 % of 4096 MB  0             0
+		{name: "on a host of a cluster", host: "host4", want: `INSTANCE  CAPACITY PROVIDER  TYPE       HOST   ZONE        STATE    AGE  LAUNCHED (UTC)       ROTATION DUE  CPU  MEMORY          ENVIRONMENTS  IN FLIGHT
+i-1       cp1                c6i.large  host4  us-east-1a  running  30s  2026-12-07 21:00:00  in 13d23h     0 %  0 % of 4096 MB  0             0
 `},
 	}
 	for _, tt := range tests {

@@ -152,6 +152,17 @@ func stamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05")
 }
 
+// due shows when a rotation is due: "in 13d23h", "now" once past, "-" unknown.
+func due(at, now time.Time) string {
+	switch {
+	case at.IsZero():
+		return "-"
+	case !at.After(now):
+		return "now"
+	}
+	return "in " + age(at.Sub(now))
+}
+
 // age shows a duration the way ps and kubectl do: its two largest units.
 func age(d time.Duration) string {
 	d = max(d, 0).Truncate(time.Second)
@@ -177,15 +188,15 @@ func writeInstances(w io.Writer, instances []fleetInstance, now time.Time) error
 		return name + "\t"
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\t"+host("HOST")+"ZONE\tSTATE\tAGE\tLAUNCHED (UTC)\tCPU\tMEMORY\tENVIRONMENTS\tIN FLIGHT")
+	fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\t"+host("HOST")+"ZONE\tSTATE\tAGE\tLAUNCHED (UTC)\tROTATION DUE\tCPU\tMEMORY\tENVIRONMENTS\tIN FLIGHT")
 	for _, in := range instances {
 		inFlight := 0
 		for _, e := range in.Environments {
 			inFlight += e.InFlight
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%.0f %%\t%.0f %% of %d MB\t%d\t%d\n", in.ID, in.CapacityProvider, in.Type,
-			host(in.Host), in.Zone, in.State, age(now.Sub(in.LaunchedAt)), stamp(in.LaunchedAt), in.CPUUtilization*100, in.MemoryUtilization*100,
-			in.MemoryMB, len(in.Environments), inFlight)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%s\t%.0f %%\t%.0f %% of %d MB\t%d\t%d\n", in.ID, in.CapacityProvider, in.Type,
+			host(in.Host), in.Zone, in.State, age(now.Sub(in.LaunchedAt)), stamp(in.LaunchedAt), due(in.RotationDue, now), in.CPUUtilization*100,
+			in.MemoryUtilization*100, in.MemoryMB, len(in.Environments), inFlight)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -214,10 +225,12 @@ func newFleetCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "fleet",
 		Short: "Show the Managed Instances fleet: instances, environments and throttles",
-		Long: `Show the Managed Instances fleet: every instance with its age and launch time,
-the execution environments on it and the invocations in flight, the instances
-terminated recently (--terminated-since) with their launch and terminate times,
-and each function version's invocations and throttles.`,
+		Long: `Show the Managed Instances fleet: every instance with its age, launch time and
+when it is due to be replaced (its capacity provider's maximum lifetime), the
+execution environments on it and the invocations in flight, the instances
+terminated recently (--terminated-since) with their launch and terminate times
+and what their drains did to the invocations in flight (finished / cut at the
+function's timeout), and each function version's invocations and throttles.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := cf.validate(); err != nil {
@@ -251,10 +264,11 @@ and each function version's invocations and throttles.`,
 			if len(fv.Terminated) > 0 {
 				fmt.Fprintf(w, "\nTERMINATED in the last %v\n", terminated)
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\tZONE\tLAUNCHED (UTC)\tTERMINATED (UTC)\tLIFETIME")
+				fmt.Fprintln(tw, "INSTANCE\tCAPACITY PROVIDER\tTYPE\tZONE\tLAUNCHED (UTC)\tTERMINATED (UTC)\tLIFETIME\tDRAINED / CUT")
 				for _, in := range fv.Terminated {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.CapacityProvider, in.Type, in.Zone,
-						stamp(in.LaunchedAt), stamp(in.TerminatedAt), age(in.TerminatedAt.Sub(in.LaunchedAt)))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d / %d\n", in.ID, in.CapacityProvider, in.Type, in.Zone,
+						stamp(in.LaunchedAt), stamp(in.TerminatedAt), age(in.TerminatedAt.Sub(in.LaunchedAt)),
+						in.DrainedInvocations, in.CutInvocations)
 				}
 				if err := tw.Flush(); err != nil {
 					return err

@@ -41,6 +41,14 @@ type fleetInstance struct {
 	StartedAt    time.Time `json:"started_at,omitzero"`
 	TerminatedAt time.Time `json:"terminated_at,omitzero"`
 	MeteredUntil time.Time `json:"metered_until,omitzero"`
+	// RotationDue is when the instance reaches its maximum lifetime and is
+	// replaced.
+	RotationDue time.Time `json:"rotation_due,omitzero"`
+	// What drains did to the invocations in flight on the instance's
+	// environments: finished, or still running when the function's timeout
+	// was up.
+	DrainedInvocations uint64 `json:"drained_invocations"`
+	CutInvocations     uint64 `json:"cut_invocations"`
 }
 
 // fleetEnv is one execution environment on an instance (agent.EnvStatus).

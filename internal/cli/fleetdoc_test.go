@@ -13,7 +13,7 @@ import (
 // of the same kind.
 func TestFleetDocMatchesTheServer(t *testing.T) {
 	for _, pair := range []struct{ client, server reflect.Type }{
-		{reflect.TypeFor[fleetInstance](), reflect.TypeFor[fleet.Instance]()},
+		{reflect.TypeFor[fleetInstance](), reflect.TypeFor[fleet.InstanceView]()},
 		{reflect.TypeFor[fleetEnv](), reflect.TypeFor[agent.EnvStatus]()},
 	} {
 		for i := range pair.client.NumField() {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/internal/controlplane"
+	"github.com/shoal-dev/shoal/internal/registry"
 )
 
 func newUpCmd() *cobra.Command {
@@ -78,6 +79,9 @@ func newUpCmd() *cobra.Command {
 	f.BoolVar(&cfg.NoMeter, "no-meter", os.Getenv("SHOAL_NO_METER") != "",
 		"do not record usage (invocations, instance time) in the ledger (env SHOAL_NO_METER)")
 	f.DurationVar(&cfg.LaunchDelay, "launch-delay", 0, "emulate an instance's boot time before its agent starts (e.g. 90s)")
+	f.Var(lifetimeFlag{&cfg.MaxInstanceLifetime}, "max-instance-lifetime",
+		"how long a Managed Instances instance runs before it is replaced, e.g. 14d or 72h; a capacity provider's tag "+
+			registry.MaxInstanceLifetimeTag+" sets its own (default 14d)")
 	f.Var(retentionFlag{&cfg.UsageRetention}, "usage-retention",
 		"how long the usage ledger keeps its events, e.g. 90d or 2160h; 0 keeps them for ever (default 400d)")
 	f.DurationVar(&cfg.AsyncRetryDelay, "async-retry-delay", time.Minute,
@@ -168,3 +172,24 @@ func (f retentionFlag) Set(s string) error {
 }
 
 func (retentionFlag) Type() string { return "duration" }
+
+// lifetimeFlag is --max-instance-lifetime: a duration or whole days (14d).
+type lifetimeFlag struct{ d *time.Duration }
+
+func (f lifetimeFlag) String() string {
+	if f.d == nil || *f.d == 0 {
+		return "14d"
+	}
+	return f.d.String()
+}
+
+func (f lifetimeFlag) Set(s string) error {
+	d, err := registry.ParseLifetime(s)
+	if err != nil {
+		return err
+	}
+	*f.d = d
+	return nil
+}
+
+func (lifetimeFlag) Type() string { return "duration" }

@@ -91,3 +91,26 @@ func TestUsageRetentionFlag(t *testing.T) {
 		t.Errorf("--usage-retention 30d reads back %q", got)
 	}
 }
+
+func TestMaxInstanceLifetimeFlag(t *testing.T) {
+	cmd := newUpCmd()
+	if got := cmd.Flags().Lookup("max-instance-lifetime").Value.String(); got != "14d" {
+		t.Errorf("default shown as %q", got)
+	}
+	for _, c := range []struct {
+		in   string
+		want string
+	}{{"20s", "20s"}, {"7d", "168h0m0s"}, {"72h", "72h0m0s"}} {
+		if err := cmd.Flags().Set("max-instance-lifetime", c.in); err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		if got := cmd.Flags().Lookup("max-instance-lifetime").Value.String(); got != c.want {
+			t.Errorf("--max-instance-lifetime %s reads back %q, want %q", c.in, got, c.want)
+		}
+	}
+	for _, bad := range []string{"1s", "never", "0"} {
+		if err := cmd.Flags().Set("max-instance-lifetime", bad); err == nil {
+			t.Errorf("--max-instance-lifetime %s accepted", bad)
+		}
+	}
+}

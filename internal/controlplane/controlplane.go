@@ -28,6 +28,8 @@ import (
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
+	"github.com/shoal-dev/shoal/internal/runtimes"
+	"github.com/shoal-dev/shoal/internal/scaler"
 	"github.com/shoal-dev/shoal/internal/scratch"
 	"github.com/shoal-dev/shoal/internal/sigv4"
 )
@@ -80,6 +82,10 @@ type Config struct {
 	LaunchDelay   time.Duration
 	Heartbeat     time.Duration
 	ScaleInterval time.Duration
+	// MaxInstanceLifetime is how long a Managed Instances instance runs
+	// before it is replaced (default 14 days); a capacity provider's tag
+	// registry.MaxInstanceLifetimeTag sets its own.
+	MaxInstanceLifetime time.Duration
 
 	// NoMeter turns the usage ledger off (for measuring what metering costs).
 	NoMeter bool
@@ -135,6 +141,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.MaxInstanceLifetime == 0 {
+		c.MaxInstanceLifetime = scaler.DefaultMaxInstanceLifetime
+	}
+	if c.MaxInstanceLifetime < registry.MinInstanceLifetime {
+		return fmt.Errorf("maximum instance lifetime %v: must be at least %v", c.MaxInstanceLifetime, registry.MinInstanceLifetime)
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
@@ -193,6 +205,16 @@ type Deps struct {
 	Ready func(s *Server)
 }
 
+// runtimeVersion names the build of a runtime this machine runs now
+// (runtimes.VersionID), "" when its interpreter is missing.
+func (s *Server) runtimeVersion(runtime string) string {
+	b, err := s.builds.Build(runtimes.KindOf(runtime))
+	if err != nil {
+		return ""
+	}
+	return runtimes.VersionID(runtime, b)
+}
+
 // Run starts shoal and serves until ctx ends, then shuts down cleanly.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	s, err := Start(ctx, cfg, deps)
@@ -217,6 +239,7 @@ type Server struct {
 	async   *asyncq.Queue
 	remote  *remotePlane // in a cluster: environments on any host (remote.go)
 	metrics *serverMetrics
+	builds  runtimes.Prober  // tells this machine's runtime builds apart
 	meter   *ledger.Recorder // nil with Config.NoMeter
 	// provUsage records Provisioned Concurrency time; nil without a meter.
 	provUsage *provisionedUsage
@@ -342,7 +365,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 	t0 = time.Now()
 	err = s.retrying(ctx, "the registry", func(ctx context.Context) (err error) {
 		s.reg, err = registry.Open(ctx, s.bus.JetStream(), registry.Config{AccountID: cfg.AccountID, Region: cfg.Region,
-			Replicas: s.replicas})
+			Replicas: s.replicas, RuntimeVersion: s.runtimeVersion})
 		return err
 	})
 	if err != nil {

@@ -29,15 +29,18 @@ var _ lambdaapi.Invoker = (*invoker)(nil)
 func (i *invoker) Invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (*lambdaapi.InvokeResult, error) {
 	v := req.Version
 	i.metrics.begin(v)
-	res, err := i.invoke(ctx, req)
+	res, ran, err := i.invoke(ctx, req)
 	i.metrics.end(v, res, err)
 	if err != nil {
 		return nil, err
 	}
-	return result(res, v), nil
+	return result(res, ran), nil
 }
 
-func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (env.Result, error) {
+// invoke runs the invocation and returns its result and the version that ran
+// it: req.Version, or during a rollout the version on its other side when
+// req.Version had no environment to take it (RolloutAlternate).
+func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (env.Result, *registry.Version, error) {
 	v := req.Version
 	inv := env.Invocation{
 		RequestID:     req.RequestID,
@@ -50,15 +53,25 @@ func (i *invoker) invoke(ctx context.Context, req *lambdaapi.InvokeRequest) (env
 		inv.Stream = req.Stream
 	}
 	if v.CapacityProviderConfig != nil {
-		return i.managed.Invoke(ctx, router.RouteKey(v.FunctionName, v.Version, v.RevisionId), inv)
+		alt := i.reg.RolloutAlternate(v.FunctionName, req.Qualifier, v)
+		altKey := ""
+		if alt != nil && alt.CapacityProviderConfig != nil {
+			altKey = router.RouteKey(alt.FunctionName, alt.Version, alt.RevisionId)
+		}
+		res, usedAlt, err := i.managed.InvokeEither(ctx, router.RouteKey(v.FunctionName, v.Version, v.RevisionId), altKey, inv)
+		if usedAlt {
+			return res, alt, err
+		}
+		return res, v, err
 	}
 	reserved, err := i.reg.GetFunctionConcurrency(ctx, v.FunctionName)
 	if err != nil {
-		return env.Result{}, err
+		return env.Result{}, v, err
 	}
 	t := targetFor(v, i.cfg)
 	t.Reserved = reserved
-	return i.router.Invoke(ctx, t, inv)
+	res, err := i.router.Invoke(ctx, t, inv)
+	return res, v, err
 }
 
 func result(res env.Result, v *registry.Version) *lambdaapi.InvokeResult {

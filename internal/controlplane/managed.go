@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/registry"
 	"github.com/shoal-dev/shoal/internal/router"
+	"github.com/shoal-dev/shoal/internal/runtimes"
 )
 
 // managedPlane is the Managed Instances side of shoal up: the fleet of
@@ -116,7 +117,13 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 	}
 	m.router = router.NewManaged(m.pool)
 	var err error
-	m.loop, err = newScaleLoop(scaleLoopConfig{Zones: cfg.Zones, ZonesOf: zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval},
+	loopCfg := scaleLoopConfig{Zones: cfg.Zones, ZonesOf: zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval,
+		MaxInstanceLifetime: cfg.MaxInstanceLifetime}
+	if cc == nil && cfg.AgentBinary == "" {
+		// Alone, the fleet launches agents from this very binary.
+		loopCfg.Bootstrap = runtimes.BootstrapHash()
+	}
+	m.loop, err = newScaleLoop(loopCfg,
 		scaleLoopDeps{
 			Registry:     s.reg,
 			Fleet:        m.fleet,
@@ -232,6 +239,21 @@ func (s *Server) serveFleet(w http.ResponseWriter, r *http.Request) {
 		ThrottlesMemory      int64  `json:"throttles_memory"`
 	}
 	instances := s.managed.fleet.Instances()
+	// Each instance with when it is due for replacement: launched plus its
+	// capacity provider's maximum lifetime.
+	views := make([]fleet.InstanceView, len(instances))
+	lifetimes := map[string]time.Duration{}
+	for i, in := range instances {
+		d, ok := lifetimes[in.CapacityProvider]
+		if !ok {
+			d = s.managed.loop.lifetime(r.Context(), in.CapacityProvider)
+			lifetimes[in.CapacityProvider] = d
+		}
+		views[i] = fleet.InstanceView{Instance: in}
+		if !in.LaunchedAt.IsZero() {
+			views[i].RotationDue = in.LaunchedAt.Add(d)
+		}
+	}
 	keys := map[string]bool{}
 	for _, in := range instances {
 		for _, e := range in.Environments {
@@ -245,7 +267,7 @@ func (s *Server) serveFleet(w http.ResponseWriter, r *http.Request) {
 			Invocations: st.Invocations.Load(), ThrottlesConcurrency: st.ThrottlesConcurrency.Load(),
 			ThrottlesCPU: st.ThrottlesCPU.Load(), ThrottlesMemory: st.ThrottlesMemory.Load()})
 	}
-	doc := map[string]any{"instances": instances, "versions": versions}
+	doc := map[string]any{"instances": views, "versions": versions}
 	if terminated != nil {
 		doc["terminated"] = terminated
 	}

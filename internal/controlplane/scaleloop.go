@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/pricing"
 	"github.com/shoal-dev/shoal/internal/randid"
 	"github.com/shoal-dev/shoal/internal/registry"
+	"github.com/shoal-dev/shoal/internal/runtimes"
 	"github.com/shoal-dev/shoal/internal/scaler"
 )
 
@@ -33,6 +35,7 @@ import (
 // scaleRegistry is what the loop reads and reports; *registry.Registry implements it.
 type scaleRegistry interface {
 	ListCapacityProviders(ctx context.Context) ([]*registry.CapacityProvider, error)
+	CapacityProviderTags(ctx context.Context, name string) (map[string]string, error)
 	ListManagedVersions(ctx context.Context) ([]registry.ManagedVersion, error)
 	SetCapacityProviderState(ctx context.Context, name, state, reason string) error
 	SetVersionStatus(ctx context.Context, function, version string, s registry.VersionStatus) error
@@ -65,6 +68,15 @@ type scaleLoopConfig struct {
 	ZonesOf func() []string
 	// Isolate runs environments in namespaces (passed to the agents).
 	Isolate bool
+	// MaxInstanceLifetime is how long an instance runs before it is replaced,
+	// unless its capacity provider's tag registry.MaxInstanceLifetimeTag says
+	// otherwise (default 14 days).
+	MaxInstanceLifetime time.Duration
+	// Bootstrap, when set, is the bootstraps' hash (runtimes.BootstrapHash) of
+	// the agents the fleet launches now: an instance whose agent has other
+	// bootstraps is outdated and replaced. Empty: an instance is outdated when
+	// its bootstraps differ from those of the newest instance of its host.
+	Bootstrap string
 }
 
 // scaleLoopDeps are the loop's collaborators.
@@ -94,6 +106,12 @@ type scaleLoop struct {
 	states   map[string]string       // last state reported per version key
 	cpStates map[string]string
 
+	// serving holds, by decider key, when a previous revision of
+	// $LATEST.PUBLISHED (registry.ManagedVersion.Replaced) was last listed:
+	// its environments are kept a little longer (rolloutGrace) once its
+	// successor is Active, while the switch reaches every router.
+	serving map[string]time.Time
+
 	mu       sync.Mutex           // guards starting and stopping
 	starting map[string]starting  // environment id → its start in progress
 	stopping map[string]time.Time // environment or instance id → when its stop was asked
@@ -104,6 +122,11 @@ type providerState struct {
 	decider *scaler.Decider
 	cfg     scaler.Config
 }
+
+// rolloutGrace is how long the environments of a version that stopped
+// serving are kept before they drain: long enough for the switch to reach
+// every router (a registry watch, a routing table update).
+func (l *scaleLoop) rolloutGrace() time.Duration { return max(2*l.cfg.Interval, time.Second) }
 
 type demandSample struct {
 	served, throttled int64
@@ -139,7 +162,7 @@ func newScaleLoop(cfg scaleLoopConfig, deps scaleLoopDeps) (*scaleLoop, error) {
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "scaler"),
 		deciders: map[string]*providerState{}, demand: map[string]demandSample{},
 		failed: map[string]failure{}, states: map[string]string{}, cpStates: map[string]string{},
-		starting: map[string]starting{}, stopping: map[string]time.Time{},
+		serving: map[string]time.Time{}, starting: map[string]starting{}, stopping: map[string]time.Time{},
 	}, nil
 }
 
@@ -187,7 +210,7 @@ func (l *scaleLoop) Tick(ctx context.Context) {
 				mine = append(mine, mv)
 			}
 		}
-		ps, err := l.provider(cp, mine)
+		ps, err := l.provider(ctx, cp, mine)
 		if err != nil {
 			l.log.Warn("capacity provider cannot scale", "capacity_provider", name, "err", err)
 			l.reportUnplaceable(ctx, mine, err)
@@ -198,15 +221,37 @@ func (l *scaleLoop) Tick(ctx context.Context) {
 		l.apply(ctx, name, plan, byKey, instances)
 		l.report(ctx, mine, snap, ps.cfg.WithDefaults())
 	}
+	for k, at := range l.serving {
+		if now.Sub(at) > 10*l.rolloutGrace() {
+			delete(l.serving, k)
+		}
+	}
+}
+
+// lifetime is the maximum lifetime of cp's instances: its tag's, or the
+// loop's default.
+func (l *scaleLoop) lifetime(ctx context.Context, cp string) time.Duration {
+	if tags, err := l.deps.Registry.CapacityProviderTags(ctx, cp); err == nil {
+		if v, ok := tags[registry.MaxInstanceLifetimeTag]; ok {
+			if d, err := registry.ParseLifetime(v); err == nil {
+				return d
+			}
+		}
+	}
+	if l.cfg.MaxInstanceLifetime > 0 {
+		return l.cfg.MaxInstanceLifetime
+	}
+	return scaler.DefaultMaxInstanceLifetime
 }
 
 // provider returns the decider of cp, made anew when its configuration changed.
-func (l *scaleLoop) provider(cp *registry.CapacityProvider, versions []registry.ManagedVersion) (*providerState, error) {
+func (l *scaleLoop) provider(ctx context.Context, cp *registry.CapacityProvider, versions []registry.ManagedVersion) (*providerState, error) {
 	zones := l.cfg.Zones
 	if l.cfg.ZonesOf != nil {
 		zones = l.cfg.ZonesOf()
 	}
-	cfg := scaler.Config{Mode: scaler.ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: zones}
+	cfg := scaler.Config{Mode: scaler.ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: zones,
+		MaxInstanceLifetime: l.lifetime(ctx, cp.Name())}
 	if sc := cp.CapacityProviderScalingConfig; sc != nil {
 		if sc.ScalingMode == string(scaler.ModeManual) {
 			cfg.Mode = scaler.ModeManual
@@ -222,7 +267,8 @@ func (l *scaleLoop) provider(cp *registry.CapacityProvider, versions []registry.
 	cfg.Instance = shape
 	ps := l.deciders[cp.Name()]
 	if ps != nil && ps.cfg.Mode == cfg.Mode && ps.cfg.TargetCPUPercent == cfg.TargetCPUPercent &&
-		ps.cfg.MaxVCPU == cfg.MaxVCPU && ps.cfg.Instance == cfg.Instance && slices.Equal(ps.cfg.Zones, cfg.Zones) {
+		ps.cfg.MaxVCPU == cfg.MaxVCPU && ps.cfg.Instance == cfg.Instance && slices.Equal(ps.cfg.Zones, cfg.Zones) &&
+		ps.cfg.MaxInstanceLifetime == cfg.MaxInstanceLifetime {
 		return ps, nil
 	}
 	d, err := scaler.New(cfg)
@@ -261,17 +307,36 @@ func (l *scaleLoop) instanceShape(cp *registry.CapacityProvider, versions []regi
 
 func managedVersionKey(function, version string) string { return function + ":" + version }
 
+// deciderKey names a managed version for the decider: "function:version",
+// and for the previous revision of $LATEST.PUBLISHED, which serves beside
+// its successor until that is Active, "function:version@revision".
+func deciderKey(mv registry.ManagedVersion) string {
+	k := managedVersionKey(mv.Version.FunctionName, mv.Version.Version)
+	if mv.Replaced {
+		k += "@" + mv.Version.RevisionId
+	}
+	return k
+}
+
 // snapshot builds the decider's view of one capacity provider. Environments
 // of a version's older revision (republishing $LATEST.PUBLISHED replaces it in
 // place) and of versions that are gone are strays: each group is a version of
 // no environments, so that the decider drains them while counting the room
-// they hold.
+// they hold — but a previous revision that served until a moment ago keeps
+// its environments for rolloutGrace more. Environments on a new runtime
+// build's instance (for versions that take runtime updates) are stale, and
+// instances whose agents run older bootstraps outdated: the decider
+// replaces them.
 func (l *scaleLoop) snapshot(cp string, versions []registry.ManagedVersion, instances []fleetpkg.Instance, now time.Time) (scaler.Snapshot, map[string]registry.ManagedVersion) {
 	var snap scaler.Snapshot
 	byKey := make(map[string]registry.ManagedVersion, len(versions))
 	for _, mv := range versions {
-		byKey[managedVersionKey(mv.Version.FunctionName, mv.Version.Version)] = mv
+		byKey[deciderKey(mv)] = mv
+		if mv.Replaced {
+			l.serving[deciderKey(mv)] = now
+		}
 	}
+	bootstrap := l.bootstraps(cp, instances)
 	envsOf := map[string][]scaler.Environment{}
 	seen := map[string]bool{}
 	var strayKeys []string
@@ -291,8 +356,12 @@ func (l *scaleLoop) snapshot(cp string, versions []registry.ManagedVersion, inst
 		default:
 			continue // lost or terminated: its environments are gone
 		}
-		snap.Instances = append(snap.Instances, scaler.Instance{ID: in.ID, Zone: in.Zone, Type: in.Type, State: st,
-			VCPU: float64(in.VCPU), MemoryMiB: in.MemoryMB, CPUUtilization: in.CPUUtilization})
+		si := scaler.Instance{ID: in.ID, Zone: in.Zone, Type: in.Type, State: st,
+			VCPU: float64(in.VCPU), MemoryMiB: in.MemoryMB, CPUUtilization: in.CPUUtilization, LaunchedAt: in.LaunchedAt}
+		if want := bootstrap[in.Host]; want != "" && in.Bootstrap != "" && in.Bootstrap != want {
+			si.Outdated = fmt.Sprintf("instance %s runs older bootstraps than the fleet launches now", in.ID)
+		}
+		snap.Instances = append(snap.Instances, si)
 		for _, es := range in.Environments {
 			seen[es.ID] = true
 			var est scaler.EnvState
@@ -310,7 +379,13 @@ func (l *scaleLoop) snapshot(cp string, versions []registry.ManagedVersion, inst
 			e := scaler.Environment{ID: es.ID, Instance: in.ID, State: est, InFlight: float64(es.PeakInFlight), CPUUtilization: es.CPUUtilization}
 			mv, ok := byKey[key]
 			if ok && (es.Revision == "" || es.Revision == mv.Version.RevisionId) {
+				e.Stale = staleness(mv, es, in, si.Outdated)
 				envsOf[key] = append(envsOf[key], e)
+				continue
+			}
+			if prev, ok := byKey[key+"@"+es.Revision]; ok && es.Revision != "" {
+				e.Stale = staleness(prev, es, in, si.Outdated)
+				envsOf[key+"@"+es.Revision] = append(envsOf[key+"@"+es.Revision], e)
 				continue
 			}
 			stray := key + " (gone)"
@@ -326,6 +401,11 @@ func (l *scaleLoop) snapshot(cp string, versions []registry.ManagedVersion, inst
 				strays[stray] = sv
 				strayKeys = append(strayKeys, stray)
 			}
+			if at, ok := l.serving[key+"@"+es.Revision]; ok && now.Sub(at) < l.rolloutGrace() && est != scaler.EnvDraining {
+				// It served until a moment ago: hold it a little longer.
+				sv.MinEnvironments++
+				sv.MaxEnvironments++
+			}
 			sv.Environments = append(sv.Environments, e)
 		}
 	}
@@ -339,21 +419,83 @@ func (l *scaleLoop) snapshot(cp string, versions []registry.ManagedVersion, inst
 	l.mu.Unlock()
 	for _, mv := range versions {
 		v := mv.Version
-		key := managedVersionKey(v.FunctionName, v.Version)
+		key := deciderKey(mv)
 		minEnv, maxEnv := mv.MinEnvironments, mv.MaxEnvironments
 		if _, failed := l.failed[key+"@"+v.RevisionId]; failed {
 			minEnv, maxEnv = 0, 0 // its init fails: start nothing more until it changes
 		}
-		snap.Versions = append(snap.Versions, scaler.Version{
+		sv := scaler.Version{
 			Key: key, MinEnvironments: minEnv, MaxEnvironments: maxEnv,
 			EnvVCPU: float64(max(mv.VCPUs, 1)), EnvMemoryMiB: mv.MemoryMB, EnvSlots: max(mv.MaxConcurrency, 1),
-			Environments: envsOf[key], Unserved: l.unserved(key),
-		})
+			Environments: envsOf[key],
+		}
+		if !mv.Replaced {
+			sv.Unserved = l.unserved(key)
+		}
+		// Sized for the traffic it is about to take over.
+		for _, c := range mv.Carries {
+			ck := managedVersionKey(c.FunctionName, c.Version)
+			if cur, ok := byKey[ck]; !ok || cur.Version.RevisionId != c.RevisionId {
+				ck += "@" + c.RevisionId
+			}
+			cmv := byKey[ck]
+			for _, e := range envsOf[ck] {
+				if e.State == scaler.EnvReady {
+					sv.Carried += e.InFlight
+					sv.CarriedVCPU += e.CPUUtilization * float64(max(cmv.VCPUs, 1))
+				}
+			}
+		}
+		snap.Versions = append(snap.Versions, sv)
 	}
 	for _, k := range strayKeys {
 		snap.Versions = append(snap.Versions, *strays[k])
 	}
 	return snap, byKey
+}
+
+// staleness says why environment es of mv on instance in should move to a
+// newer runtime build, "" when it should not: only versions that take runtime
+// updates (Auto) move, when their instance has a newer build of their runtime
+// or is outdated (provided runtimes use nothing of shoal's bootstraps, so
+// their environments leave an outdated instance whatever their mode).
+func staleness(mv registry.ManagedVersion, es fleetpkg.EnvStatus, in fleetpkg.Instance, outdated string) string {
+	kind := runtimes.KindOf(mv.Version.Runtime)
+	if outdated != "" && kind == runtimes.Provided {
+		return outdated
+	}
+	if mv.UpdateRuntimeOn != "" && mv.UpdateRuntimeOn != registry.UpdateRuntimeAuto {
+		return ""
+	}
+	if outdated != "" {
+		return outdated
+	}
+	if cur := in.Runtimes[kind.String()]; es.Build != "" && cur != "" && es.Build != cur {
+		return fmt.Sprintf("a new build of %s is on instance %s", mv.Version.Runtime, in.ID)
+	}
+	return ""
+}
+
+// bootstraps returns, by host, the bootstraps the fleet launches agents with
+// now: the loop's Bootstrap when set, else those of the newest running
+// instance of the host (any capacity provider's), so that an instance is
+// outdated only when a newer one shows that something newer is launched.
+func (l *scaleLoop) bootstraps(cp string, instances []fleetpkg.Instance) map[string]string {
+	out := map[string]string{}
+	newest := map[string]time.Time{}
+	for _, in := range instances {
+		if l.cfg.Bootstrap != "" {
+			out[in.Host] = l.cfg.Bootstrap
+			continue
+		}
+		if in.State != fleetpkg.StateRunning || in.Bootstrap == "" {
+			continue
+		}
+		if at, ok := newest[in.Host]; !ok || in.LaunchedAt.After(at) {
+			newest[in.Host], out[in.Host] = in.LaunchedAt, in.Bootstrap
+		}
+	}
+	return out
 }
 
 // unserved turns the throttles since the last tick into concurrency: throttled
@@ -504,6 +646,9 @@ func (l *scaleLoop) cleanUp(ctx context.Context, instances []fleetpkg.Instance, 
 // MaxVCpuCount cannot hold its minimum.
 func (l *scaleLoop) report(ctx context.Context, versions []registry.ManagedVersion, snap scaler.Snapshot, cfg scaler.Config) {
 	for i, mv := range versions {
+		if mv.Replaced {
+			continue // its state is its successor's to report
+		}
 		v := mv.Version
 		key := managedVersionKey(v.FunctionName, v.Version)
 		sv := snap.Versions[i]
@@ -521,6 +666,10 @@ func (l *scaleLoop) report(ctx context.Context, versions []registry.ManagedVersi
 		why, failed := l.failed[key+"@"+v.RevisionId]
 		l.mu.Unlock()
 		holds := cfg.Holds(float64(mv.VCPUs), mv.MemoryMB)
+		// A version about to take over others' traffic is ready once it has
+		// the slots for what they have in flight, as far as it may grow.
+		need := max(mv.MinEnvironments, int(math.Ceil(sv.Carried/float64(max(sv.EnvSlots, 1))-1e-9)))
+		need = min(need, max(mv.MinEnvironments, min(mv.MaxEnvironments, holds)))
 		switch {
 		case failed:
 			state, reason, code = registry.StateFailed, why.reason, why.code
@@ -535,7 +684,7 @@ func (l *scaleLoop) report(ctx context.Context, versions []registry.ManagedVersi
 			if live > 0 || len(sv.Environments) > 0 {
 				state = registry.StateDeactivating
 			}
-		case ready >= mv.MinEnvironments && ready > 0:
+		case ready >= need && ready > 0:
 			state = registry.StateActive
 		case mv.State == registry.StateActive:
 			// An active version stays active while the decider replaces what
@@ -582,7 +731,7 @@ func (l *scaleLoop) reportUnplaceable(ctx context.Context, versions []registry.M
 	}
 	st := registry.VersionStatus{State: registry.StateFailed, Reason: strings.TrimPrefix(cause.Error(), "scaler: "), ReasonCode: code}
 	for _, mv := range versions {
-		if mv.MinEnvironments == 0 && mv.MaxEnvironments == 0 {
+		if mv.MinEnvironments == 0 && mv.MaxEnvironments == 0 || mv.Replaced {
 			continue // deactivated: it needs no capacity
 		}
 		l.setStatus(ctx, mv, st, false)

@@ -120,6 +120,14 @@ type Instance struct {
 	Bootstrap string            `json:"bootstrap,omitempty"`
 }
 
+// InstanceView is an instance as GET /shoal/v1/fleet shows it: with when it
+// reaches its capacity provider's maximum lifetime and is replaced (zero
+// before it is launched).
+type InstanceView struct {
+	Instance
+	RotationDue time.Time `json:"rotation_due,omitzero"`
+}
+
 // Event is a change of one instance.
 type Event struct {
 	Instance Instance

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -38,6 +42,9 @@ type CreateCapacityProviderInput struct {
 func (r *Registry) CreateCapacityProvider(ctx context.Context, in CreateCapacityProviderInput) (*CapacityProvider, error) {
 	if !validKeyToken(in.Name) {
 		return nil, awserr.InvalidParameter("invalid capacity provider name %q", in.Name)
+	}
+	if err := checkShoalTags(in.Tags); err != nil {
+		return nil, err
 	}
 	r.cpMu.Lock()
 	defer r.cpMu.Unlock()
@@ -311,8 +318,49 @@ func (r *Registry) CapacityProviderTags(ctx context.Context, name string) (map[s
 	return rec.Tags, nil
 }
 
+// MaxInstanceLifetimeTag is the capacity provider tag that sets how long its
+// instances run before they are replaced: a duration such as 336h, 20s or
+// 14d (whole days), at least MinInstanceLifetime. Without it, shoal up's
+// --max-instance-lifetime applies (14 days by default).
+const MaxInstanceLifetimeTag = "shoal:max-instance-lifetime"
+
+// MinInstanceLifetime is the shortest maximum lifetime an instance may have:
+// a shorter one would replace instances about as fast as they start.
+const MinInstanceLifetime = 10 * time.Second
+
+// ParseLifetime reads a maximum instance lifetime: a Go duration (336h, 20s)
+// or whole days (14d), at least MinInstanceLifetime.
+func ParseLifetime(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok && err != nil {
+		var n int
+		if n, err = strconv.Atoi(days); err == nil && n > 0 && n <= 100000 {
+			d = time.Duration(n) * 24 * time.Hour
+		} else if err == nil {
+			err = errors.New("out of range")
+		}
+	}
+	if err != nil || d < MinInstanceLifetime {
+		return 0, fmt.Errorf("%q: want a duration such as 336h or 14d, of at least %v", s, MinInstanceLifetime)
+	}
+	return d, nil
+}
+
+// checkShoalTags refuses a value of a tag shoal reads that it cannot read.
+func checkShoalTags(tags map[string]string) error {
+	if v, ok := tags[MaxInstanceLifetimeTag]; ok {
+		if _, err := ParseLifetime(v); err != nil {
+			return awserr.InvalidParameter("The value of tag %s is not a maximum instance lifetime: %v.", MaxInstanceLifetimeTag, err)
+		}
+	}
+	return nil
+}
+
 // TagCapacityProvider adds or replaces tags of a capacity provider.
 func (r *Registry) TagCapacityProvider(ctx context.Context, name string, tags map[string]string) error {
+	if err := checkShoalTags(tags); err != nil {
+		return err
+	}
 	_, err := r.updateCP(ctx, name, func(rec *capacityProviderRecord) error {
 		if rec.Tags == nil {
 			rec.Tags = make(map[string]string, len(tags))

@@ -218,3 +218,30 @@ func TestLatestPublishedRollout(t *testing.T) {
 		t.Fatalf("after deleting $LATEST.PUBLISHED: %v", err)
 	}
 }
+
+func TestMaxInstanceLifetimeTag(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "" when refused
+	}{
+		{"336h", "336h0m0s"}, {"14d", "336h0m0s"}, {"20s", "20s"}, {"1d", "24h0m0s"},
+		{"9s", ""}, {"0d", ""}, {"-3d", ""}, {"soon", ""}, {"", ""},
+	} {
+		d, err := ParseLifetime(tc.in)
+		if got := d.String(); tc.want == "" && err == nil || tc.want != "" && (err != nil || got != tc.want) {
+			t.Errorf("ParseLifetime(%q) = %v, %v; want %q", tc.in, d, err, tc.want)
+		}
+	}
+	ctx := context.Background()
+	r := newRegistry(t)
+	createCP(t, r, "cp")
+	if err := r.TagCapacityProvider(ctx, "cp", map[string]string{MaxInstanceLifetimeTag: "tomorrow"}); !awserr.Is(err, awserr.CodeInvalidParameterValue) {
+		t.Fatalf("unreadable lifetime tag: %v", err)
+	}
+	if err := r.TagCapacityProvider(ctx, "cp", map[string]string{MaxInstanceLifetimeTag: "7d"}); err != nil {
+		t.Fatal(err)
+	}
+	if tags, _ := r.CapacityProviderTags(ctx, "cp"); tags[MaxInstanceLifetimeTag] != "7d" {
+		t.Fatalf("tags %v", tags)
+	}
+}

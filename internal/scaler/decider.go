@@ -216,6 +216,9 @@ func (w *work) version(v *Version) {
 		}
 		slots += v.Unserved
 	}
+	// So is the work of the versions this one is about to take over.
+	slots += v.Carried
+	cpu += v.CarriedVCPU
 	h := w.d.hist[v.Key]
 	if h == nil {
 		h = &history{}

@@ -179,3 +179,23 @@ func TestStaleEnvironmentsReplaced(t *testing.T) {
 		t.Fatalf("empty outdated instance: drains %+v", p.DrainInstances)
 	}
 }
+
+// TestCarriedDemand: a version about to take another's traffic is sized for it.
+func TestCarriedDemand(t *testing.T) {
+	d, err := New(autoCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Snapshot
+	for i, z := range DefaultZones {
+		s.Instances = append(s.Instances, Instance{ID: fmt.Sprintf("i-%d", i), Zone: z, State: InstanceRunning, VCPU: 2, MemoryMiB: 8192})
+	}
+	v := version(3, 0)
+	v.Carried, v.CarriedVCPU = 80, 1
+	s.Versions = []Version{v}
+	p := d.Decide(s, t0)
+	// ⌈2 × 80 / 16⌉ = 10 environments for the carried slots.
+	if tg := p.Targets[0]; tg.Desired != 10 || tg.ForSlots != 10 {
+		t.Fatalf("target %+v; want 10 environments for 80 carried in flight", tg)
+	}
+}

@@ -127,6 +127,11 @@ type Version struct {
 	// same interval as the environments' InFlight. It is demand that in-flight
 	// counts cannot show, since a saturated version serves no more.
 	Unserved float64
+	// Carried and CarriedVCPU are the in-flight invocations and the vCPUs in
+	// use of the versions whose traffic moves to this one once it is Active
+	// (a rollout); the decider sizes the version for them too.
+	Carried     float64
+	CarriedVCPU float64
 }
 
 // Environment is one execution environment of a version.
