@@ -266,8 +266,15 @@ func (w *work) version(v *Version) {
 		if len(leaving) > 0 {
 			reason = fmt.Sprintf("replace %d of %s's environments (%s): %d→%d: %s", len(leaving), v.Key, w.leaveReason(&v.Environments[leaving[0]]), current, t.Desired, t.Reason)
 		}
+		// Replacements go to the zones of the environments they replace.
+		need := make([]int, len(w.zones))
+		for _, i := range leaving {
+			if s, ok := w.byID[v.Environments[i].Instance]; ok {
+				need[w.insts[s].zone]++
+			}
+		}
 		for i := current; i < t.Desired; i++ {
-			if !w.place(v, reason) {
+			if !w.placeReplacing(v, reason, need) {
 				t.Unplaced++
 				w.wanted = append(w.wanted, want{v: v, reason: reason})
 			}
@@ -387,14 +394,67 @@ func (w *work) place(v *Version, reason string) bool {
 	if w.awaitSpread(v, perZone, best) {
 		return false
 	}
-	s := &w.insts[best]
+	w.commit(v, best, reason)
+	return true
+}
+
+// placeReplacing places one environment of v. While need counts
+// environments being replaced in some zone, it goes to the one of those
+// zones where v has fewest: on a running instance there with room, or, when
+// only an instance still booting there has room, or the zone has no instance
+// but those being replaced (the fleet launches their replacement there, the
+// zone with fewest), nowhere yet — it waits for that instance. Otherwise
+// place decides.
+func (w *work) placeReplacing(v *Version, reason string, need []int) bool {
+	perZone := w.versionZones(v)
+	z := -1
+	for i, n := range need {
+		if n > 0 && (z < 0 || perZone[i] < perZone[z]) {
+			z = i
+		}
+	}
+	if z < 0 {
+		return w.place(v, reason)
+	}
+	need[z]--
+	best, booting, staying := -1, false, false
+	for i := range w.insts {
+		s := &w.insts[i]
+		if s.zone != z || s.retire != "" || s.in.State == InstanceDraining {
+			continue
+		}
+		staying = true
+		if s.freeCPU < v.EnvVCPU-1e-9 || s.freeMem < v.EnvMemoryMiB {
+			continue
+		}
+		switch s.in.State {
+		case InstancePending:
+			booting = true
+		case InstanceRunning:
+			if best < 0 || s.freeCPU < w.insts[best].freeCPU || s.freeCPU == w.insts[best].freeCPU && s.in.ID < w.insts[best].in.ID {
+				best = i
+			}
+		}
+	}
+	switch {
+	case best >= 0:
+		w.commit(v, best, reason)
+		return true
+	case booting || !staying:
+		return false
+	}
+	return w.place(v, reason)
+}
+
+// commit plans one environment of v on instance slot i.
+func (w *work) commit(v *Version, i int, reason string) {
+	s := &w.insts[i]
 	s.freeCPU -= v.EnvVCPU
 	s.freeMem -= v.EnvMemoryMiB
 	s.envs++
 	w.plan.AddEnvironments = append(w.plan.AddEnvironments, AddEnvironment{
 		Version: v.Key, Instance: s.in.ID, Zone: s.in.Zone, Reason: reason,
 	})
-	return true
 }
 
 // awaitSpread reports whether v's next environment should wait for a booting
@@ -413,7 +473,7 @@ func (w *work) awaitSpread(v *Version, perZone []int, best int) bool {
 	}
 	for i := range w.insts {
 		s := &w.insts[i]
-		if s.in.State == InstancePending && perZone[s.zone] < perZone[w.insts[best].zone] &&
+		if s.in.State == InstancePending && s.retire == "" && perZone[s.zone] < perZone[w.insts[best].zone] &&
 			s.freeCPU >= v.EnvVCPU-1e-9 && s.freeMem >= v.EnvMemoryMiB {
 			return true
 		}

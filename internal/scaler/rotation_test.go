@@ -158,23 +158,29 @@ func TestStaleEnvironmentsReplaced(t *testing.T) {
 	manual.Environments = []Environment{{ID: "e-manual", Instance: "i-0", State: EnvReady}}
 	s.Versions = []Version{auto, manual}
 	p := d.Decide(s, t0)
-	if len(p.AddEnvironments) != 1 || p.AddEnvironments[0].Version != "auto:1" || p.AddEnvironments[0].Instance == "i-0" {
-		t.Fatalf("placed %+v; want one auto:1 environment away from the outdated instance", p.AddEnvironments)
+	if len(p.AddInstances) != 1 || p.AddInstances[0].Zone != "zone-a" || len(p.AddEnvironments) != 0 {
+		t.Fatalf("plan %+v; want an instance launched in the outdated one's zone, and the replacement waiting for it", p)
 	}
-	if len(p.AddInstances) != 1 {
-		t.Fatalf("launched %d instances; want one in the outdated one's stead", len(p.AddInstances))
+	s.Instances = append(s.Instances, Instance{ID: "i-3", Zone: "zone-a", State: InstancePending, VCPU: 2, MemoryMiB: 8192, LaunchedAt: t0})
+	if p := d.Decide(s, t0.Add(time.Second)); len(p.AddInstances) != 0 || len(p.AddEnvironments) != 0 {
+		t.Fatalf("while the new instance boots: %+v", p)
 	}
-	s.Versions[0].Environments = append(s.Versions[0].Environments, Environment{ID: "e-new", Instance: p.AddEnvironments[0].Instance, State: EnvReady})
-	p = d.Decide(s, t0.Add(time.Second))
+	s.Instances[3].State = InstanceRunning
+	p = d.Decide(s, t0.Add(2*time.Second))
+	if len(p.AddEnvironments) != 1 || p.AddEnvironments[0].Version != "auto:1" || p.AddEnvironments[0].Instance != "i-3" {
+		t.Fatalf("placed %+v; want one auto:1 environment on i-3, in the outdated instance's zone", p.AddEnvironments)
+	}
+	s.Versions[0].Environments = append(s.Versions[0].Environments, Environment{ID: "e-new", Instance: "i-3", State: EnvReady})
+	p = d.Decide(s, t0.Add(3*time.Second))
 	if len(p.RemoveEnvironments) != 1 || p.RemoveEnvironments[0].Environment != "e-auto" || len(p.DrainInstances) != 0 {
 		t.Fatalf("with the replacement ready: %+v", p)
 	}
 	s.Versions[0].Environments = s.Versions[0].Environments[1:]
-	if p := d.Decide(s, t0.Add(2*time.Second)); len(p.DrainInstances) != 0 || len(p.RemoveEnvironments) != 0 {
+	if p := d.Decide(s, t0.Add(4*time.Second)); len(p.DrainInstances) != 0 || len(p.RemoveEnvironments) != 0 {
 		t.Fatalf("the manual:1 environment stays, and its instance: %+v", p)
 	}
 	s.Versions[1].Environments = nil
-	p = d.Decide(s, t0.Add(3*time.Second))
+	p = d.Decide(s, t0.Add(5*time.Second))
 	if len(p.DrainInstances) != 1 || p.DrainInstances[0].Instance != "i-0" || !p.DrainInstances[0].Rotation {
 		t.Fatalf("empty outdated instance: drains %+v", p.DrainInstances)
 	}
@@ -197,5 +203,46 @@ func TestCarriedDemand(t *testing.T) {
 	// ⌈2 × 80 / 16⌉ = 10 environments for the carried slots.
 	if tg := p.Targets[0]; tg.Desired != 10 || tg.ForSlots != 10 {
 		t.Fatalf("target %+v; want 10 environments for 80 carried in flight", tg)
+	}
+}
+
+// TestRotationKeepsZones: a rotated instance's environments move to its
+// replacement, in its zone, though other instances have room.
+func TestRotationKeepsZones(t *testing.T) {
+	cfg := autoCfg()
+	cfg.MaxInstanceLifetime = 10 * time.Minute
+	f := newFleet(t, cfg, version(3, 0))
+	demand := func(time.Duration) float64 { return 5 }
+	f.run(5*time.Minute, demand)
+	if len(f.insts) != 3 || len(f.envs) != 3 {
+		t.Fatalf("%d instances, %d environments; want 3 and 3", len(f.insts), len(f.envs))
+	}
+	f.throttled = 0
+	for range 40 {
+		f.run(time.Minute, demand)
+		if len(f.envs) < 3 {
+			t.Fatalf("%d environments during the rotation", len(f.envs))
+		}
+	}
+	zones := map[string]int{}
+	perInstance := map[string]int{}
+	for _, e := range f.envs {
+		perInstance[e.inst]++
+		for _, in := range f.insts {
+			if in.id == e.inst {
+				zones[in.zone]++
+			}
+		}
+	}
+	if len(zones) != 3 || len(perInstance) != 3 {
+		t.Fatalf("after the rotations: environments in zones %v on %d instances; want one in each zone and instance", zones, len(perInstance))
+	}
+	for _, in := range f.insts {
+		if perInstance[in.id] == 0 && !f.now.Before(in.readyAt) {
+			t.Fatalf("instance %s (launched %v ago) runs empty", in.id, f.now.Sub(in.launchedAt))
+		}
+	}
+	if f.throttled > 0 {
+		t.Fatalf("throttled %.1f", f.throttled)
 	}
 }
