@@ -105,6 +105,9 @@ type work struct {
 	removed int
 	// active is set when some version is not deactivated.
 	active bool
+	// stale holds the ids of the current version's stale environments
+	// replaced now (pickStale).
+	stale map[string]bool
 }
 
 type want struct {
@@ -118,6 +121,7 @@ func (d *Decider) Decide(s Snapshot, now time.Time) Plan {
 	w := &d.w
 	if w.byID == nil {
 		w.byID = make(map[string]int, len(s.Instances))
+		w.stale = map[string]bool{}
 	}
 	clear(w.byID)
 	w.d, w.now, w.plan, w.fleetVCPU, w.active = d, now, Plan{}, 0, false
@@ -178,16 +182,42 @@ func (w *work) zoneIndex(z string) int {
 // leaving reports whether e is being replaced: it is Stale, or its instance
 // is rotated out.
 func (w *work) leaving(e *Environment) bool {
-	if e.Stale != "" {
+	if e.Stale != "" && w.stale[e.ID] {
 		return true
 	}
 	i, ok := w.byID[e.Instance]
 	return ok && w.insts[i].evict
 }
 
+// pickStale chooses which of v's stale environments are replaced now: as
+// many as RotationShare of its environments (at least one), by id, so that a
+// runtime update rolls through a version a part at a time and the choice is
+// the same from one decision to the next.
+func (w *work) pickStale(v *Version) {
+	clear(w.stale)
+	var ids []string
+	live := 0
+	for i := range v.Environments {
+		e := &v.Environments[i]
+		if e.State == EnvDraining {
+			continue
+		}
+		live++
+		if s, ok := w.byID[e.Instance]; e.Stale != "" && !(ok && w.insts[s].evict) {
+			ids = append(ids, e.ID)
+		}
+	}
+	sort.Strings(ids)
+	n := max(1, int(w.d.cfg.RotationShare*float64(live)+1e-9))
+	for _, id := range ids[:min(n, len(ids))] {
+		w.stale[id] = true
+	}
+}
+
 // version sizes one version and plans its environments.
 func (w *work) version(v *Version) {
 	cfg := &w.d.cfg
+	w.pickStale(v)
 	var slots, cpu float64
 	current, readyKept := 0, 0
 	var leaving []int // indexes of environments being replaced

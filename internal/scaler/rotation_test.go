@@ -132,10 +132,16 @@ func TestStaleEnvironmentsReplaced(t *testing.T) {
 		old[e.id] = true
 	}
 	f.throttled = 0
-	f.run(3*time.Minute, demand)
+	f.plans = nil
+	f.run(5*time.Minute, demand)
 	for _, e := range f.envs {
 		if old[e.id] {
 			t.Fatalf("stale environment %s was not replaced", e.id)
+		}
+	}
+	for _, p := range f.plans {
+		if n := len(p.AddEnvironments); n > 1 {
+			t.Fatalf("%d replacements in one plan for %d environments; want one at a time (a tenth)", n, len(old))
 		}
 	}
 	if f.throttled > 0 {
