@@ -86,6 +86,10 @@ type Config struct {
 	// before it is replaced (default 14 days); a capacity provider's tag
 	// registry.MaxInstanceLifetimeTag sets its own.
 	MaxInstanceLifetime time.Duration
+	// ScalePeakWindow and ScaleInInterval pace the scaler's scale-in: how long
+	// demand must stay low, and the least time between two steps (defaults
+	// scaler.DefaultPeakWindow and DefaultScaleInInterval: 5 and 1 minutes).
+	ScalePeakWindow, ScaleInInterval time.Duration
 
 	// NoMeter turns the usage ledger off (for measuring what metering costs).
 	NoMeter bool

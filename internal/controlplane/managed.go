@@ -118,7 +118,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 	m.router = router.NewManaged(m.pool)
 	var err error
 	loopCfg := scaleLoopConfig{Zones: cfg.Zones, ZonesOf: zones, Isolate: cfg.Isolate, Interval: cfg.ScaleInterval,
-		MaxInstanceLifetime: cfg.MaxInstanceLifetime}
+		MaxInstanceLifetime: cfg.MaxInstanceLifetime, PeakWindow: cfg.ScalePeakWindow, ScaleInInterval: cfg.ScaleInInterval}
 	if cc == nil && cfg.AgentBinary == "" {
 		// Alone, the fleet launches agents from this very binary.
 		loopCfg.Bootstrap = runtimes.BootstrapHash()

@@ -72,6 +72,9 @@ type scaleLoopConfig struct {
 	// unless its capacity provider's tag registry.MaxInstanceLifetimeTag says
 	// otherwise (default 14 days).
 	MaxInstanceLifetime time.Duration
+	// PeakWindow and ScaleInInterval pace scale-in (scaler.Config; zero: the
+	// scaler's defaults).
+	PeakWindow, ScaleInInterval time.Duration
 	// Bootstrap, when set, is the bootstraps' hash (runtimes.BootstrapHash) of
 	// the agents the fleet launches now: an instance whose agent has other
 	// bootstraps is outdated and replaced. Empty: an instance is outdated when
@@ -251,7 +254,7 @@ func (l *scaleLoop) provider(ctx context.Context, cp *registry.CapacityProvider,
 		zones = l.cfg.ZonesOf()
 	}
 	cfg := scaler.Config{Mode: scaler.ModeAuto, MaxVCPU: cp.MaxVCpuCount(), Zones: zones,
-		MaxInstanceLifetime: l.lifetime(ctx, cp.Name())}
+		MaxInstanceLifetime: l.lifetime(ctx, cp.Name()), PeakWindow: l.cfg.PeakWindow, ScaleInInterval: l.cfg.ScaleInInterval}
 	if sc := cp.CapacityProviderScalingConfig; sc != nil {
 		if sc.ScalingMode == string(scaler.ModeManual) {
 			cfg.Mode = scaler.ModeManual
