@@ -180,6 +180,11 @@ type Local struct {
 	watchers map[chan Event]struct{}
 	segs     map[string]*segment // open instance-time segments, by instance
 	closed   bool
+	// undeleted holds the records of gone instances whose delete failed (a
+	// cluster without its majority): the monitor tries again, from
+	// nextDeleteTry on, so that no other node keeps seeing them.
+	undeleted     map[string]bool
+	nextDeleteTry time.Time
 }
 
 var _ Provider = (*Local)(nil)
@@ -244,6 +249,7 @@ func NewLocal(cfg LocalConfig, deps LocalDeps) (*Local, error) {
 		agents: agent.NewClient(deps.NATS), catalog: pricing.Default(),
 		stop: make(chan struct{}), loopEnd: make(chan struct{}),
 		insts: make(map[string]*localInst), watchers: make(map[chan Event]struct{}),
+		undeleted: make(map[string]bool),
 	}
 	l.drainOrphans()
 	if err := l.recover(ctx); err != nil {
@@ -641,9 +647,7 @@ func (l *Local) Terminate(ctx context.Context, id string) error {
 	// instance is always in one or the other (a control plane that dies in
 	// between finds the record and writes the entry itself).
 	l.saveHistory(gone)
-	if err := l.kv.Delete(context.Background(), id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		l.log.Warn("instance record not deleted", "instance", id, "err", err)
-	}
+	l.deleteRecord(context.Background(), id)
 	l.log.Info("instance terminated", "instance", id)
 	return nil
 }

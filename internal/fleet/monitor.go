@@ -106,11 +106,56 @@ func (l *Local) recover(ctx context.Context) error {
 		gone.State, gone.StateReason, gone.TerminatedAt, gone.MeteredUntil = StateTerminated, "gone with an earlier control plane", end, time.Time{}
 		l.saveHistory(gone)
 		l.cleanup(li)
-		if err := l.kv.Delete(ctx, id); err != nil {
-			l.log.Warn("instance record not deleted", "instance", id, "err", err)
-		}
+		l.deleteRecord(ctx, id)
 	}
 	return nil
+}
+
+// deleteRetryInterval is how often the monitor tries again to delete the
+// records whose delete failed.
+const deleteRetryInterval = 5 * time.Second
+
+// deleteRecord deletes the record of an instance that is gone. When the
+// delete fails, the monitor tries again (retryDeletes) until it succeeds.
+func (l *Local) deleteRecord(ctx context.Context, id string) {
+	err := l.kv.Delete(ctx, id)
+	if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
+		return
+	}
+	l.log.Warn("instance record not deleted; trying again", "instance", id, "err", err)
+	l.mu.Lock()
+	l.undeleted[id] = true
+	l.mu.Unlock()
+}
+
+// retryDeletes tries again to delete the records of gone instances whose
+// delete failed, at most once every deleteRetryInterval.
+func (l *Local) retryDeletes(now time.Time) {
+	l.mu.Lock()
+	if len(l.undeleted) == 0 || now.Before(l.nextDeleteTry) {
+		l.mu.Unlock()
+		return
+	}
+	l.nextDeleteTry = now.Add(deleteRetryInterval)
+	var ids []string
+	for id := range l.undeleted {
+		if l.insts[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := l.kv.Delete(ctx, id)
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		l.mu.Lock()
+		delete(l.undeleted, id)
+		l.mu.Unlock()
+		l.log.Info("instance record deleted", "instance", id)
+	}
 }
 
 // onHeartbeat updates an instance from its agent's heartbeat.
@@ -220,6 +265,7 @@ func (l *Local) monitor() {
 func (l *Local) checkInstances() {
 	now := l.clock.Now()
 	l.checkpointUsage(now)
+	l.retryDeletes(now)
 	type loss struct{ id, why string }
 	var lost []loss
 	l.mu.Lock()
