@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/meter"
+	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 	"github.com/shoal-dev/shoal/internal/wire"
 )
@@ -180,6 +181,9 @@ func TestClassicAgentStopsWhatNobodyKeeps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A heartbeat sent before the starts does not list them: orphan is
+	// gone only from one sent after (a sequence number two past the last).
+	hb0, _ := ta.hbs.get(ta.cfg.ID)
 	stop := make(chan struct{})
 	kept := make(chan error, 1)
 	go func() {
@@ -198,7 +202,18 @@ func TestClassicAgentStopsWhatNobodyKeeps(t *testing.T) {
 			}
 		}
 	}()
-	ta.waitEnv(t, "orphan", "")
+	poll.Until(t, 20*time.Second, func() error {
+		hb, ok := ta.hbs.get(ta.cfg.ID)
+		if !ok || hb.Seq <= hb0.Seq+1 {
+			return errors.New("no heartbeat since the environments started")
+		}
+		for _, e := range hb.Environments {
+			if e.ID == "orphan" {
+				return fmt.Errorf("orphan is %s", e.State)
+			}
+		}
+		return nil
+	})
 	close(stop)
 	if err := <-kept; err != nil {
 		t.Fatal(err)
