@@ -41,28 +41,8 @@ func Setup(cidr netip.Prefix) error {
 	if !cidr.IsValid() {
 		cidr = DefaultCIDR
 	}
-	unlock, err := hostLock()
-	if err != nil {
+	if err := rewriteTable(TableName, func(c *nftables.Conn) { addTable(c, cidr.Masked()) }); err != nil {
 		return err
-	}
-	defer unlock()
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("envnet: nftables: %w", err)
-	}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return fmt.Errorf("envnet: nftables: %w", err)
-	}
-	for _, t := range tables {
-		if t.Name == TableName {
-			// Replaced in the same transaction: the rules of this version.
-			c.DelTable(t)
-		}
-	}
-	addTable(c, cidr.Masked())
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("envnet: nftables table %s: %w", TableName, err)
 	}
 	b, err := os.ReadFile(ipForward)
 	if err != nil {
@@ -76,7 +56,8 @@ func Setup(cidr netip.Prefix) error {
 	return nil
 }
 
-// hostLock serialises Setup between the processes of one host.
+// hostLock serialises the rewrites of shoal's nftables tables between the
+// processes of one host.
 func hostLock() (func(), error) {
 	dir := "/run/shoal"
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -175,31 +156,16 @@ func DenyTo(addrs []netip.Prefix) error {
 	if err := supported(); err != nil {
 		return err
 	}
-	unlock, err := hostLock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("envnet: nftables: %w", err)
-	}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return fmt.Errorf("envnet: nftables: %w", err)
-	}
-	for _, t := range tables {
-		if t.Name == DenyTableName {
-			c.DelTable(t)
-		}
-	}
 	var v4 []netip.Prefix
 	for _, p := range addrs {
 		if p.Addr().Unmap().Is4() {
 			v4 = append(v4, netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), 32)).Masked())
 		}
 	}
-	if len(v4) > 0 {
+	return rewriteTable(DenyTableName, func(c *nftables.Conn) {
+		if len(v4) == 0 {
+			return
+		}
 		t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: DenyTableName})
 		policy := nftables.ChainPolicyAccept
 		prio := nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 20)
@@ -215,9 +181,34 @@ func DenyTo(addrs []netip.Prefix) error {
 			}
 			c.AddRule(&nftables.Rule{Table: t, Chain: forward, Exprs: rule(fromEnv, to, drop)})
 		}
+	})
+}
+
+// rewriteTable replaces the nftables table name (family ip) with what add
+// queues, in one transaction, under the host's lock: the old table is
+// deleted and the new one made at once (add may make none).
+func rewriteTable(name string, add func(c *nftables.Conn)) error {
+	unlock, err := hostLock()
+	if err != nil {
+		return err
 	}
+	defer unlock()
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("envnet: nftables: %w", err)
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return fmt.Errorf("envnet: nftables: %w", err)
+	}
+	for _, t := range tables {
+		if t.Name == name {
+			c.DelTable(t)
+		}
+	}
+	add(c)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("envnet: nftables table %s: %w", DenyTableName, err)
+		return fmt.Errorf("envnet: nftables table %s: %w", name, err)
 	}
 	return nil
 }
