@@ -416,29 +416,7 @@ func (c *Cluster) Zones() []string {
 
 // Watch delivers changes until ctx ends or the Cluster closes.
 func (c *Cluster) Watch(ctx context.Context) <-chan Event {
-	ch := make(chan Event, 1024)
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	c.watchers[ch] = struct{}{}
-	c.mu.Unlock()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-c.stop:
-			return
-		}
-		c.mu.Lock()
-		if _, ok := c.watchers[ch]; ok {
-			delete(c.watchers, ch)
-			close(ch)
-		}
-		c.mu.Unlock()
-	}()
-	return ch
+	return addWatcher(ctx, &c.mu, &c.watchers, c.stop)
 }
 
 // ErrNoRoom is returned by Launch when no host of the zone has room for the

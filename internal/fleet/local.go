@@ -326,29 +326,7 @@ func cmpString(a, b string) int {
 // that falls more than 1024 events behind loses the oldest ones (Instances
 // always has the current state).
 func (l *Local) Watch(ctx context.Context) <-chan Event {
-	ch := make(chan Event, 1024)
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	l.watchers[ch] = struct{}{}
-	l.mu.Unlock()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-l.stop:
-			return
-		}
-		l.mu.Lock()
-		if _, ok := l.watchers[ch]; ok {
-			delete(l.watchers, ch)
-			close(ch)
-		}
-		l.mu.Unlock()
-	}()
-	return ch
+	return addWatcher(ctx, &l.mu, &l.watchers, l.stop)
 }
 
 // emitLocked records a change of li's state: it stamps the instance's life
