@@ -286,19 +286,27 @@ func (a *api) eventInvokeRef(r *http.Request) (functionRef, error) {
 	return ref, a.checkOwner(ref)
 }
 
-func (a *api) putFunctionEventInvokeConfig(w http.ResponseWriter, r *http.Request) error {
+// eventInvokeWrite reads what Put and UpdateFunctionEventInvokeConfig
+// share: the reference (the caller owning it), the body, that the function
+// exists and that its destinations may be used.
+func (a *api) eventInvokeWrite(r *http.Request) (functionRef, *eventInvokeConfigRequest, error) {
+	var req *eventInvokeConfigRequest
 	ref, err := a.eventInvokeRef(r)
 	if err != nil {
-		return err
+		return ref, req, err
 	}
-	req, err := parseEventInvokeConfig(r)
-	if err != nil {
-		return err
+	if req, err = parseEventInvokeConfig(r); err != nil {
+		return ref, req, err
 	}
 	if _, err := a.reg.ResolveVersion(r.Context(), ref.Name, ""); err != nil {
-		return awserr.NotFound("The function doesn't exist.")
+		return ref, req, awserr.NotFound("The function doesn't exist.")
 	}
-	if err := a.checkDestinations(ref.Name, req.DestinationConfig); err != nil {
+	return ref, req, a.checkDestinations(ref.Name, req.DestinationConfig)
+}
+
+func (a *api) putFunctionEventInvokeConfig(w http.ResponseWriter, r *http.Request) error {
+	ref, req, err := a.eventInvokeWrite(r)
+	if err != nil {
 		return err
 	}
 	c := registry.EventInvokeConfig{MaximumRetryAttempts: req.MaximumRetryAttempts, MaximumEventAgeInSeconds: req.MaximumEventAgeInSeconds}
@@ -314,18 +322,8 @@ func (a *api) putFunctionEventInvokeConfig(w http.ResponseWriter, r *http.Reques
 }
 
 func (a *api) updateFunctionEventInvokeConfig(w http.ResponseWriter, r *http.Request) error {
-	ref, err := a.eventInvokeRef(r)
+	ref, req, err := a.eventInvokeWrite(r)
 	if err != nil {
-		return err
-	}
-	req, err := parseEventInvokeConfig(r)
-	if err != nil {
-		return err
-	}
-	if _, err := a.reg.ResolveVersion(r.Context(), ref.Name, ""); err != nil {
-		return awserr.NotFound("The function doesn't exist.")
-	}
-	if err := a.checkDestinations(ref.Name, req.DestinationConfig); err != nil {
 		return err
 	}
 	out, err := a.reg.UpdateEventInvokeConfig(r.Context(), ref.Name, ref.Qualifier, func(old *registry.EventInvokeConfig) registry.EventInvokeConfig {
