@@ -166,26 +166,16 @@ func (a *api) functionURL(id string) string {
 }
 
 func (a *api) createFunctionURLConfig(w http.ResponseWriter, r *http.Request) error {
-	ref, err := a.urlRef(r)
-	if err != nil {
-		return err
-	}
-	var body urlConfigRequest
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if err := body.validate(true); err != nil {
-		return err
-	}
-	u, err := a.reg.CreateFunctionURL(r.Context(), ref.Name, ref.Qualifier,
-		registry.FunctionURLChange{AuthType: body.AuthType, Cors: body.Cors, InvokeMode: body.InvokeMode})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, a.urlAnswer(u, "create"))
+	return a.writeFunctionURLConfig(w, r, true)
 }
 
 func (a *api) updateFunctionURLConfig(w http.ResponseWriter, r *http.Request) error {
+	return a.writeFunctionURLConfig(w, r, false)
+}
+
+// writeFunctionURLConfig is CreateFunctionUrlConfig (create) and
+// UpdateFunctionUrlConfig: the same body, validated for the one or the other.
+func (a *api) writeFunctionURLConfig(w http.ResponseWriter, r *http.Request, create bool) error {
 	ref, err := a.urlRef(r)
 	if err != nil {
 		return err
@@ -194,11 +184,18 @@ func (a *api) updateFunctionURLConfig(w http.ResponseWriter, r *http.Request) er
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := body.validate(false); err != nil {
+	if err := body.validate(create); err != nil {
 		return err
 	}
-	u, err := a.reg.UpdateFunctionURL(r.Context(), ref.Name, ref.Qualifier,
-		registry.FunctionURLChange{AuthType: body.AuthType, Cors: body.Cors, InvokeMode: body.InvokeMode})
+	change := registry.FunctionURLChange{AuthType: body.AuthType, Cors: body.Cors, InvokeMode: body.InvokeMode}
+	if create {
+		u, err := a.reg.CreateFunctionURL(r.Context(), ref.Name, ref.Qualifier, change)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, a.urlAnswer(u, "create"))
+	}
+	u, err := a.reg.UpdateFunctionURL(r.Context(), ref.Name, ref.Qualifier, change)
 	if err != nil {
 		return err
 	}
