@@ -40,7 +40,17 @@ func (l *Local) save(ctx context.Context, rec record) {
 	}
 	l.saveMu.Lock()
 	defer l.saveMu.Unlock()
-	if m := l.meteredUntil(rec.ID); m.After(rec.MeteredUntil) {
+	l.mu.Lock()
+	_, live := l.insts[rec.ID]
+	m := l.meteredUntilLocked(rec.ID)
+	l.mu.Unlock()
+	if !live {
+		// Terminated since rec was taken: its record is deleted (or about to
+		// be, under saveMu) and must not come back, or the next control
+		// plane would find it and write a second, wrong end to its life.
+		return
+	}
+	if m.After(rec.MeteredUntil) {
 		rec.MeteredUntil = m
 	}
 	body, err := json.Marshal(rec)
@@ -118,7 +128,9 @@ const deleteRetryInterval = 5 * time.Second
 // deleteRecord deletes the record of an instance that is gone. When the
 // delete fails, the monitor tries again (retryDeletes) until it succeeds.
 func (l *Local) deleteRecord(ctx context.Context, id string) {
+	l.saveMu.Lock()
 	err := l.kv.Delete(ctx, id)
+	l.saveMu.Unlock()
 	if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
 		return
 	}
@@ -146,7 +158,9 @@ func (l *Local) retryDeletes(now time.Time) {
 	l.mu.Unlock()
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		l.saveMu.Lock()
 		err := l.kv.Delete(ctx, id)
+		l.saveMu.Unlock()
 		cancel()
 		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue

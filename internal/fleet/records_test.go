@@ -67,3 +67,38 @@ func TestRecordDeleteIsTriedAgain(t *testing.T) {
 		t.Errorf("after the store answered again: record present %v, still to delete %v", present(), l.undeleted)
 	}
 }
+
+// TestSaveDoesNotBringBackATerminatedRecord: a save that took its record
+// before the instance was terminated (a checkpoint, a heartbeat) and writes
+// after the record's delete must not bring the record back, or the next
+// control plane finds it and records a second, wrong end of the instance.
+func TestSaveDoesNotBringBackATerminatedRecord(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	store, err := b.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "records"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	li := &localInst{info: Instance{ID: "i-1", State: StateRunning}}
+	l := &Local{kv: store, log: testLogger(), insts: map[string]*localInst{"i-1": li}, undeleted: map[string]bool{}}
+	present := func() bool {
+		_, err := store.Get(ctx, "i-1")
+		return err == nil
+	}
+
+	stale := l.recordLocked(li) // taken while it runs
+	l.save(ctx, stale)
+	if !present() {
+		t.Fatal("the record of a running instance was not saved")
+	}
+	delete(l.insts, "i-1") // terminated
+	l.deleteRecord(ctx, "i-1")
+	l.save(ctx, stale) // the overtaken save
+	if present() {
+		t.Error("a save after the delete brought a terminated instance's record back")
+	}
+}
