@@ -57,14 +57,8 @@ func (l *Local) closeSegmentLocked(seg *segment, now time.Time) {
 	seg.start = now
 }
 
-// meteredUntil is the start of the instance's open segment: its instance
+// meteredUntilLocked is the start of the instance's open segment: its instance
 // time before then is recorded. Zero when it has none.
-func (l *Local) meteredUntil(id string) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.meteredUntilLocked(id)
-}
-
 func (l *Local) meteredUntilLocked(id string) time.Time {
 	if seg := l.segs[id]; seg != nil {
 		return seg.start
