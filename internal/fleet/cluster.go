@@ -201,6 +201,7 @@ func (c *Cluster) watchRecords() {
 			} else {
 				var rec record
 				if json.Unmarshal(e.Value(), &rec) == nil && rec.ID == id {
+					rec.rev = e.Revision()
 					c.records[id] = rec
 					delete(c.reserved, id)
 				}
@@ -362,15 +363,27 @@ func (c *Cluster) monitor() {
 		}
 		c.mu.Unlock()
 		for _, rec := range lost {
-			rec.State = StateLost
-			body, err := json.Marshal(rec)
-			if err != nil {
-				continue
-			}
-			if _, err := c.kv.Put(context.Background(), rec.ID, body); err != nil {
-				c.log.Warn("instance not marked lost", "instance", rec.ID, "err", err)
-			}
+			c.markLost(rec)
 		}
+	}
+}
+
+// markLost writes rec back as lost, only over the record as it was read
+// (rec.rev): one that changed since (its host came back, or it was
+// terminated and deleted) is looked at again on the monitor's next round,
+// and a deleted one stays deleted.
+func (c *Cluster) markLost(rec record) {
+	rec.State = StateLost
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	_, err = c.kv.Update(context.Background(), rec.ID, body, rec.rev)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		c.log.Debug("instance record changed before it was marked lost", "instance", rec.ID)
+	case err != nil:
+		c.log.Warn("instance not marked lost", "instance", rec.ID, "err", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/internal/bus"
+	"github.com/shoal-dev/shoal/internal/clock"
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/poll"
 )
@@ -154,5 +156,73 @@ func TestHostDrain(t *testing.T) {
 		default:
 		}
 		break
+	}
+}
+
+// TestLostHostsInstancesAreMarkedLost: when a host stops heartbeating, the
+// leader writes its instances' records back as lost; a record that was
+// deleted after the leader read it (the instance was terminated meanwhile)
+// stays deleted.
+func TestLostHostsInstancesAreMarkedLost(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	fake := clock.NewFake(time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC))
+	const hostTimeout = 5 * time.Second
+	c, err := NewCluster(ClusterConfig{HostTimeout: hostTimeout}, ClusterDeps{NATS: f.bus.Conn(), Logger: testLogger(), Clock: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetLeader(true)
+	beat, _ := json.Marshal(HostStatus{Name: "h1", Zone: "z1", VCPU: 8, MemoryMB: 32768})
+	if err := f.bus.Conn().Publish(HostHeartbeatSubject("h1"), beat); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"i-1", "i-2"} {
+		body, _ := json.Marshal(record{Instance: Instance{ID: id, CapacityProvider: "cp", Type: "m7i.large", Zone: "z1", Host: "h1", State: StateRunning}})
+		if _, err := c.kv.Put(ctx, id, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 10*time.Second, func() error {
+		if s := hostState(c, "h1"); s != HostUp || len(c.Instances()) != 2 {
+			return fmt.Errorf("host h1 is %q with %d instances", s, len(c.Instances()))
+		}
+		return nil
+	})
+	stored := func(id string) (record, bool) {
+		e, err := c.kv.Get(ctx, id)
+		if err != nil {
+			return record{}, false
+		}
+		var rec record
+		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		return rec, true
+	}
+
+	// i-2 is terminated after the leader read its record.
+	c.mu.Lock()
+	read := c.records["i-2"]
+	c.mu.Unlock()
+	if err := c.kv.Delete(ctx, "i-2"); err != nil {
+		t.Fatal(err)
+	}
+	c.markLost(read)
+	if rec, ok := stored("i-2"); ok {
+		t.Errorf("a deleted record came back as %+v", rec.Instance)
+	}
+
+	// h1 goes silent: i-1 is marked lost.
+	poll.Until(t, 10*time.Second, func() error {
+		fake.Advance(time.Second)
+		if rec, ok := stored("i-1"); !ok || rec.State != StateLost {
+			return fmt.Errorf("i-1 is %q (stored %v)", rec.State, ok)
+		}
+		return nil
+	})
+	if s := hostState(c, "h1"); s != HostLost {
+		t.Errorf("host h1 is %q, want %q", s, HostLost)
 	}
 }

@@ -23,6 +23,8 @@ type record struct {
 	Dir     string   `json:"dir"`
 	Socket  string   `json:"socket"`
 	Cgroups []string `json:"cgroups,omitempty"`
+
+	rev uint64 // the bucket's revision it was read at (Cluster); not stored
 }
 
 func (l *Local) recordLocked(li *localInst) record {
