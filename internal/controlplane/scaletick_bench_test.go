@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,7 +175,7 @@ func (f *instantFleet) Instances() []fleetpkg.Instance {
 		c.Environments = slices.Clone(in.Environments)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b fleetpkg.Instance) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b fleetpkg.Instance) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -218,16 +219,6 @@ func (f *instantFleet) envs() int {
 		n += len(in.Environments)
 	}
 	return n
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // zipOf zips one executable file, name, holding data.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -397,7 +398,7 @@ func (c *Cluster) Instances() []Instance {
 			out = append(out, in)
 		}
 	}
-	slices.SortFunc(out, func(a, b Instance) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -409,7 +410,7 @@ func (c *Cluster) Hosts() []HostStatus {
 	for _, h := range c.hosts {
 		out = append(out, *h)
 	}
-	slices.SortFunc(out, func(a, b HostStatus) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b HostStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,7 +81,7 @@ func readHistory(ctx context.Context, history jetstream.KeyValue, log *slog.Logg
 					if c := a.TerminatedAt.Compare(b.TerminatedAt); c != 0 {
 						return c
 					}
-					return cmpString(a.ID, b.ID)
+					return strings.Compare(a.ID, b.ID)
 				})
 				return out, nil
 			}

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -295,7 +296,7 @@ func (l *Local) Instances() []Instance {
 		in.MeteredUntil = l.meteredUntilLocked(id)
 		out = append(out, in)
 	}
-	slices.SortFunc(out, func(a, b Instance) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -310,16 +311,6 @@ func (l *Local) Instance(id string) (Instance, bool) {
 	in := li.info.clone()
 	in.MeteredUntil = l.meteredUntilLocked(id)
 	return in, true
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Watch delivers changes until ctx ends or the provider closes. A watcher

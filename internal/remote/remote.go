@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -287,7 +288,7 @@ func (p *Placer) updateShared() {
 	p.mu.Unlock()
 	p.shared.Update(instances)
 	p.sharedKeys.Store(&keys)
-	slices.SortFunc(view, func(a, b AgentStatus) int { return compareStrings(a.Heartbeat.ID, b.Heartbeat.ID) })
+	slices.SortFunc(view, func(a, b AgentStatus) int { return strings.Compare(a.Heartbeat.ID, b.Heartbeat.ID) })
 	p.view.Store(&view)
 }
 
@@ -552,22 +553,12 @@ func (p *Placer) choose(n Need, tried map[string]bool) (Option, bool) {
 			o.Same += p.dir[o.Agent].provisionedOf(n.Key)
 		}
 	}
-	slices.SortFunc(opts, func(a, b Option) int { return compareStrings(a.Agent, b.Agent) })
+	slices.SortFunc(opts, func(a, b Option) int { return strings.Compare(a.Agent, b.Agent) })
 	i := Place(opts, n)
 	if i < 0 {
 		return Option{}, false
 	}
 	return opts[i], true
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // startLocal starts an environment in this process.
