@@ -26,19 +26,26 @@ func (f *failingKV) Delete(ctx context.Context, key string, opts ...jetstream.KV
 	return f.KeyValue.Delete(ctx, key, opts...)
 }
 
-// The record of a gone instance whose delete failed is deleted by a later
-// round of the monitor, once the store answers again.
-func TestRecordDeleteIsTriedAgain(t *testing.T) {
-	ctx := context.Background()
-	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir()})
+// recordsBucket is an instance-record bucket on a bus of the test's own.
+func recordsBucket(t *testing.T) jetstream.KeyValue {
+	t.Helper()
+	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	store, err := b.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "records"})
+	store, err := b.JetStream().CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "records"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// The record of a gone instance whose delete failed is deleted by a later
+// round of the monitor, once the store answers again.
+func TestRecordDeleteIsTriedAgain(t *testing.T) {
+	ctx := context.Background()
+	store := recordsBucket(t)
 	kv := &failingKV{KeyValue: store}
 	l := &Local{kv: kv, log: testLogger(), insts: map[string]*localInst{}, undeleted: map[string]bool{}}
 	if _, err := store.Put(ctx, "i-gone", []byte(`{}`)); err != nil {
@@ -74,15 +81,7 @@ func TestRecordDeleteIsTriedAgain(t *testing.T) {
 // control plane finds it and records a second, wrong end of the instance.
 func TestSaveDoesNotBringBackATerminatedRecord(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Start(ctx, bus.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	store, err := b.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "records"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := recordsBucket(t)
 	li := &localInst{info: Instance{ID: "i-1", State: StateRunning}}
 	l := &Local{kv: store, log: testLogger(), insts: map[string]*localInst{"i-1": li}, undeleted: map[string]bool{}}
 	present := func() bool {
