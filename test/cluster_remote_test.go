@@ -52,11 +52,13 @@ func (f classicFleet) envHosts(function, initType, state string) map[string]stri
 	return out
 }
 
-// bootCluster starts three nodes and a host on machines of a lab, each with
-// its extra flags, and returns them once all are up.
-func bootCluster(t *testing.T, nodeFlags [3][]string, hostFlags []string) (nodes []*machine, host *machine, keys apiKeys) {
+// bootCluster starts three nodes and a host on machines of lab, each with
+// its extra flags, and returns them once all are up. Every node takes the
+// same API keys: one credentials file, given to all. When the test fails,
+// its cleanup logs each node's view of the cluster and the end of each
+// machine's log, then a summary of each machine's last warnings.
+func bootCluster(t *testing.T, lab *netlab.Lab, nodeFlags [3][]string, hostFlags []string) (nodes []*machine, host *machine, keys apiKeys) {
 	t.Helper()
-	lab := netlab.New(t)
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "cluster-secret")
 	credsFile := filepath.Join(dir, "credentials")
@@ -72,15 +74,31 @@ func bootCluster(t *testing.T, nodeFlags [3][]string, hostFlags []string) (nodes
 	host = &machine{m: lab.Machine(), name: "host4", zone: zones[0], dataDir: filepath.Join(dir, "host4")}
 	all := append(append([]*machine(nil), nodes...), host)
 	t.Cleanup(func() {
+		show := t.Failed() || os.Getenv("SHOAL_TEST_LOG") != ""
+		var status []string
+		if show { // each live node's view of the cluster, before the kill
+			for _, mc := range nodes {
+				raw := json.RawMessage("null")
+				err := getJSON(keys.http, mc.endpoint(), "/shoal/v1/cluster", &raw)
+				line := fmt.Sprintf("%s %s: %s %v", mc.name, mc.m.IP, raw, err)
+				status = append(status, line[:min(len(line), 400)])
+			}
+		}
 		for _, mc := range all {
 			mc.kill(t)
-			if t.Failed() || os.Getenv("SHOAL_TEST_LOG") != "" {
-				log := mc.log()
+		}
+		if show {
+			var last []string
+			for _, mc := range all {
+				log := compactLog(mc.log())
 				if len(log) > 20000 {
 					log = log[len(log)-20000:]
 				}
-				t.Logf("%s's log (the end):\n%s", mc.name, log)
+				t.Logf("%s's log (the end, repeated messages folded):\n%s", mc.name, log)
+				last = append(last, mc.name+": "+strings.Join(lastWarnings(mc.log(), 3), " | "))
 			}
+			// Last, so that the end of a long output says what went wrong.
+			t.Logf("summary:\n%s\n%s", strings.Join(status, "\n"), strings.Join(last, "\n"))
 		}
 	})
 	var join []string
@@ -100,6 +118,10 @@ func bootCluster(t *testing.T, nodeFlags [3][]string, hostFlags []string) (nodes
 	host.args = append([]string{"host", "--join", strings.Join(join, ","), "--cluster-secret", secret,
 		"--name", "host4", "--zone", host.zone, "--advertise", host.m.IP, "--data", host.dataDir,
 		"--log-level", "info"}, hostFlags...)
+
+	// The first node writes the secret; the others are given a copy (the
+	// same file here). A node is up once JetStream has its quorum: start
+	// them together.
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		if i == 1 {
@@ -139,7 +161,7 @@ func hostNameOf(mc *machine) string { return strings.ReplaceAll(mc.m.IP, ".", "-
 // hosts; the ledger holds every invocation once, as on-demand or
 // provisioned.
 func TestClusterRemoteEnvironments(t *testing.T) {
-	nodes, hostM, keys := bootCluster(t, [3][]string{
+	nodes, hostM, keys := bootCluster(t, netlab.New(t), [3][]string{
 		{"--host=false"},
 		{"--vcpus", "2", "--memory", "256"},
 		{"--vcpus", "4", "--memory", "8192"},

@@ -9,9 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +28,6 @@ import (
 	"github.com/shoal-dev/shoal/internal/meter"
 	"github.com/shoal-dev/shoal/internal/netlab"
 	"github.com/shoal-dev/shoal/internal/poll"
-	"github.com/shoal-dev/shoal/internal/sigv4"
 )
 
 // machine is one test machine of a cluster test: a network namespace and
@@ -229,84 +226,10 @@ func (f clusterFleet) readyHosts(function string) map[string]string {
 // through two nodes' APIs while a machine, then the leader, is killed.
 func TestCluster(t *testing.T) {
 	lab := netlab.New(t)
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "cluster-secret")
-	// Every node takes the same API keys: one credentials file, given to all.
-	credsFile := filepath.Join(dir, "credentials")
-	if _, err := sigv4.EnsureCredentialsFile(credsFile); err != nil {
-		t.Fatal(err)
-	}
-	keys := readKeys(t, credsFile)
-	zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
-	var nodes []*machine
-	for i := range 3 {
-		nodes = append(nodes, &machine{m: lab.Machine(), name: fmt.Sprintf("node%d", i+1), zone: zones[i],
-			dataDir: filepath.Join(dir, fmt.Sprintf("node%d", i+1))})
-	}
-	hostM := &machine{m: lab.Machine(), name: "host4", zone: zones[0], dataDir: filepath.Join(dir, "host4")}
-	all := append(append([]*machine(nil), nodes...), hostM)
-	t.Cleanup(func() {
-		show := t.Failed() || os.Getenv("SHOAL_TEST_LOG") != ""
-		var status []string
-		if show { // each live node's view of the cluster, before the kill
-			for _, mc := range nodes {
-				raw := json.RawMessage("null")
-				err := getJSON(keys.http, mc.endpoint(), "/shoal/v1/cluster", &raw)
-				line := fmt.Sprintf("%s %s: %s %v", mc.name, mc.m.IP, raw, err)
-				status = append(status, line[:min(len(line), 400)])
-			}
-		}
-		for _, mc := range all {
-			mc.kill(t)
-		}
-		if show {
-			var last []string
-			for _, mc := range all {
-				log := compactLog(mc.log())
-				if len(log) > 20000 {
-					log = log[len(log)-20000:]
-				}
-				t.Logf("%s's log (the end, repeated messages folded):\n%s", mc.name, log)
-				last = append(last, mc.name+": "+strings.Join(lastWarnings(mc.log(), 3), " | "))
-			}
-			// Last, so that the end of a long output says what went wrong.
-			t.Logf("summary:\n%s\n%s", strings.Join(status, "\n"), strings.Join(last, "\n"))
-		}
-	})
-	var join []string
-	for i, n := range nodes {
-		var routes []string
-		for j, o := range nodes {
-			if j != i {
-				routes = append(routes, "nats-route://"+o.m.IP+":6222")
-			}
-		}
-		join = append(join, "nats://"+n.m.IP+":4222")
-		n.args = []string{"up", "--data", n.dataDir, "--listen", n.m.IP + ":9000",
-			"--cluster-name", "lab", "--cluster-listen", n.m.IP + ":6222", "--routes", strings.Join(routes, ","),
-			"--nats-listen", n.m.IP + ":4222", "--advertise", n.m.IP, "--zone", n.zone,
-			"--cluster-secret", secret, "--credentials", credsFile, "--vcpus", "8", "--memory", "32768", "--log-level", "info"}
-	}
-	hostM.args = []string{"host", "--join", strings.Join(join, ","), "--cluster-secret", secret,
-		"--name", "host4", "--zone", hostM.zone, "--advertise", hostM.m.IP, "--data", hostM.dataDir,
-		// More room than node1 in the same zone: the instance of that zone lands here.
-		"--vcpus", "16", "--memory", "65536", "--log-level", "info"}
-
-	// The first node writes the secret; the others are given a copy (the
-	// same file here). A node is up once JetStream has its quorum: start
-	// them together.
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		if i == 1 {
-			poll.Until(t, time.Minute, func() error {
-				_, err := os.Stat(secret)
-				return err
-			})
-		}
-		wg.Go(func() { n.start(t, "shoal is up") })
-	}
-	wg.Wait()
-	hostM.start(t, "is up in zone")
+	room := []string{"--vcpus", "8", "--memory", "32768"}
+	// The host has more room than node1 in the same zone: the instance of
+	// that zone lands there.
+	nodes, hostM, keys := bootCluster(t, lab, [3][]string{room, room, room}, []string{"--vcpus", "16", "--memory", "65536"})
 
 	c1, c2 := newClient(nodes[0].endpoint(), keys.creds), newClient(nodes[1].endpoint(), keys.creds)
 	s1 := &shoal{client: c1, endpoint: nodes[0].endpoint(), keys: keys, http: keys.http}
