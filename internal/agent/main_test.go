@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,7 +11,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -27,6 +24,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
+	"github.com/shoal-dev/shoal/internal/testfn"
 )
 
 // goFnZip is the aws-lambda-go test function (test/testdata/gofn) packaged
@@ -39,14 +37,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin := filepath.Join(dir, "bootstrap")
-	cmd := exec.Command("go", "build", "-o", bin, "../../test/testdata/gofn")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	goFnZip, err = zipFile(bin, "bootstrap")
+	goFnZip, err = testfn.GoZip(dir, "../../test/testdata/gofn")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -54,28 +45,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func zipFile(path, name string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: name, Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, err := zw.CreateHeader(h)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(data); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // fakeMetrics reports what the test sets; with panics set, it panics.

@@ -1,8 +1,6 @@
 package fleet
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -28,6 +26,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/ledger"
 	"github.com/shoal-dev/shoal/internal/logs"
 	"github.com/shoal-dev/shoal/internal/poll"
+	"github.com/shoal-dev/shoal/internal/testfn"
 )
 
 var (
@@ -75,23 +74,9 @@ func buildBinaries(dir string) error {
 			return err
 		}
 	}
-	fn := filepath.Join(dir, "bootstrap")
-	if err := goBuild(fn, "../../test/testdata/gofn"); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(fn)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h)
-	w.Write(data)
-	zw.Close()
-	goFnZip = buf.Bytes()
-	return nil
+	var err error
+	goFnZip, err = testfn.GoZip(dir, "../../test/testdata/gofn")
+	return err
 }
 
 func testLogger() *slog.Logger {

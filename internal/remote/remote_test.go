@@ -1,8 +1,6 @@
 package remote
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +28,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/pki"
 	"github.com/shoal-dev/shoal/internal/poll"
 	"github.com/shoal-dev/shoal/internal/router"
+	"github.com/shoal-dev/shoal/internal/testfn"
 )
 
 // These tests run real classic agents (in this process, as a host runs
@@ -46,24 +43,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin := filepath.Join(dir, "bootstrap")
-	cmd := exec.Command("go", "build", "-o", bin, "../../test/testdata/gofn")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	data, err := os.ReadFile(bin)
-	if err == nil {
-		var buf bytes.Buffer
-		zw := zip.NewWriter(&buf)
-		h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-		h.SetMode(0o755)
-		w, _ := zw.CreateHeader(h)
-		_, _ = w.Write(data)
-		err = zw.Close()
-		goFnZip = buf.Bytes()
-	}
+	goFnZip, err = testfn.GoZip(dir, "../../test/testdata/gofn")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
