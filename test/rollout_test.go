@@ -23,7 +23,7 @@ import (
 
 // ran is one invocation as a load client saw it.
 type ran struct {
-	version, mark, memory, stream string
+	version, mark, memory string
 }
 
 // load is clients invoking one function without pause until stopped (each
@@ -76,8 +76,7 @@ func (l *load) invoke(k int, q string, ms int) {
 	if err == nil {
 		var env map[string]string
 		if err = json.Unmarshal(out.Payload, &env); err == nil {
-			r = ran{version: aws.ToString(out.ExecutedVersion), mark: env["MARK"], memory: env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
-				stream: env["AWS_LAMBDA_LOG_STREAM_NAME"]}
+			r = ran{version: aws.ToString(out.ExecutedVersion), mark: env["MARK"], memory: env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]}
 		}
 	}
 	l.mu.Lock()
@@ -558,7 +557,9 @@ func TestScaleInDrains(t *testing.T) {
 		return nil
 	})
 	// The calm clients ran on while it shrank.
+	calm.mu.Lock()
 	n := len(calm.results[0])
+	calm.mu.Unlock()
 	poll.Until(t, time.Minute, answered(calm, n+1))
 	calm.end()
 	for name, l := range map[string]*load{"first half": busy, "second half": calm} {
