@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/env"
@@ -19,6 +20,18 @@ const (
 
 // HeartbeatSubject is where agent id publishes its heartbeats.
 func HeartbeatSubject(id string) string { return HeartbeatPrefix + id }
+
+// ReadHeartbeat decodes a heartbeat heard on subject. It is false when the
+// body does not decode or names another agent than the subject does: the bus
+// lets an agent publish on its own heartbeat subject alone, so the subject,
+// not the body, says who sent it.
+func ReadHeartbeat(subject string, data []byte) (Heartbeat, bool) {
+	var hb Heartbeat
+	if json.Unmarshal(data, &hb) != nil || hb.ID == "" || subject != HeartbeatSubject(hb.ID) {
+		return Heartbeat{}, false
+	}
+	return hb, true
+}
 
 // CommandSubject is where agent id answers Commands.
 func CommandSubject(id string) string { return "shoal.agent." + id + ".cmd" }

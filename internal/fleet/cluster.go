@@ -215,8 +215,8 @@ func (c *Cluster) watchRecords() {
 }
 
 func (c *Cluster) onAgentHeartbeat(m *nats.Msg) {
-	var hb agent.Heartbeat
-	if json.Unmarshal(m.Data, &hb) != nil {
+	hb, ok := agent.ReadHeartbeat(m.Subject, m.Data)
+	if !ok {
 		return
 	}
 	c.mu.Lock()

@@ -176,8 +176,8 @@ func (l *Local) retryDeletes(now time.Time) {
 
 // onHeartbeat updates an instance from its agent's heartbeat.
 func (l *Local) onHeartbeat(m *nats.Msg) {
-	var hb agent.Heartbeat
-	if err := json.Unmarshal(m.Data, &hb); err != nil {
+	hb, ok := agent.ReadHeartbeat(m.Subject, m.Data)
+	if !ok {
 		return
 	}
 	l.mu.Lock()

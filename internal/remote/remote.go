@@ -24,7 +24,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -209,8 +208,11 @@ func (p *Placer) LocalUse() fleet.ClassicUse {
 
 // onHeartbeat follows a classic agent.
 func (p *Placer) onHeartbeat(m *nats.Msg) {
-	var hb agent.Heartbeat
-	if json.Unmarshal(m.Data, &hb) != nil || !hb.Classic {
+	if !strings.HasPrefix(m.Subject, agent.HeartbeatSubject(AgentID(""))) {
+		return // an instance's agent: not decoded
+	}
+	hb, ok := agent.ReadHeartbeat(m.Subject, m.Data)
+	if !ok || !hb.Classic {
 		return
 	}
 	_ = guard.Run(p.log, "a classic agent's heartbeat", func() { p.heard(hb) })
