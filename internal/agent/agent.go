@@ -504,13 +504,15 @@ func (a *Agent) startEnv(req StartEnv) Reply {
 	if msg := a.checkClassic(&req); msg != "" {
 		return Reply{Error: "start: " + msg}
 	}
+	// The runtime's build is probed before a.mu is taken: a first probe runs
+	// the interpreter, and invocations wait on a.mu.
+	build, _ := a.builds.Build(runtimes.KindOf(req.Spec.Runtime))
 	a.mu.Lock()
 	if e := a.envs[req.EnvID]; e != nil {
 		a.mu.Unlock()
 		<-e.ready
 		return envReply(e)
 	}
-	build, _ := a.builds.Build(runtimes.KindOf(req.Spec.Runtime))
 	e := newEnv(req.EnvID, req.Revision, build, &req.Spec)
 	if a.cfg.Classic {
 		e.initType = req.Spec.InitType

@@ -22,8 +22,6 @@ package remote
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +38,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/env"
 	"github.com/shoal-dev/shoal/internal/fleet"
 	"github.com/shoal-dev/shoal/internal/guard"
+	"github.com/shoal-dev/shoal/internal/randid"
 	"github.com/shoal-dev/shoal/internal/router"
 	"github.com/shoal-dev/shoal/internal/sandbox"
 	"github.com/shoal-dev/shoal/internal/wire"
@@ -652,10 +651,8 @@ func (p *Placer) startOn(ctx context.Context, opt Option, t *router.Target, spec
 
 // newEnvID names an environment on an agent: od- or pc-, and 24 hex digits.
 func newEnvID(n Need) string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
 	if n.Provisioned {
-		return "pc-" + hex.EncodeToString(b[:])
+		return "pc-" + randid.Hex(12)
 	}
-	return "od-" + hex.EncodeToString(b[:])
+	return "od-" + randid.Hex(12)
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -301,13 +302,12 @@ func (p *pool) watchProvisioned(e *entry) {
 
 // remove takes e out of s, and reports whether it was there.
 func remove(s *[]*entry, e *entry) bool {
-	for i, x := range *s {
-		if x == e {
-			*s = append((*s)[:i], (*s)[i+1:]...)
-			return true
-		}
+	i := slices.Index(*s, e)
+	if i < 0 {
+		return false
 	}
-	return false
+	*s = slices.Delete(*s, i, i+1)
+	return true
 }
 
 func pop(s *[]*entry) *entry {
