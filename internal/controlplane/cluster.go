@@ -274,27 +274,12 @@ const firstTryTimeout = 5 * time.Second
 // and the metrics. Hosts that join later are not known here; a range in
 // --egress-deny covers them.
 func (s *Server) denyEgress() error {
-	deny, err := envnet.ParsePrefixes(s.cfg.EgressDeny)
-	if err != nil {
-		return fmt.Errorf("--egress-deny: %w", err)
-	}
+	var urls []string
 	if cc := s.cfg.Cluster; cc != nil {
-		urls := append([]string{cc.Advertise}, cc.Routes...)
+		urls = append([]string{cc.Advertise}, cc.Routes...)
 		if cc.External != nil {
 			urls = append(urls, cc.External.URLs...)
 		}
-		machines, unresolved := envnet.MachinesOf(urls...)
-		if len(unresolved) > 0 {
-			s.logger.Warn("environments may reach these machines of the cluster: their names do not resolve", "names", unresolved)
-		}
-		deny = append(deny, machines...)
 	}
-	if len(deny) == 0 {
-		return nil
-	}
-	if err := envnet.DenyTo(deny); err != nil {
-		return err
-	}
-	s.logger.Info("environments do not reach these addresses", "deny", deny)
-	return nil
+	return envnet.DenyCluster(s.cfg.EgressDeny, urls, s.logger)
 }

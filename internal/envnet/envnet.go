@@ -360,6 +360,31 @@ func (ps *Pools) Close() error {
 	return errors.Join(errs...)
 }
 
+// DenyCluster keeps environments off the addresses and ranges of egressDeny
+// (--egress-deny) and off the machines that urls name (MachinesOf): with
+// egress they reach the network, and a cluster's machines serve the bus,
+// the API and the metrics there. It logs what it denies, and warns of the
+// names that do not resolve. ErrUnsupported off Linux.
+func DenyCluster(egressDeny, urls []string, logger *slog.Logger) error {
+	deny, err := ParsePrefixes(egressDeny)
+	if err != nil {
+		return fmt.Errorf("--egress-deny: %w", err)
+	}
+	machines, unresolved := MachinesOf(urls...)
+	if len(unresolved) > 0 {
+		logger.Warn("environments may reach these machines of the cluster: their names do not resolve", "names", unresolved)
+	}
+	deny = append(deny, machines...)
+	if len(deny) == 0 {
+		return nil
+	}
+	if err := DenyTo(deny); err != nil {
+		return err
+	}
+	logger.Info("environments do not reach these addresses", "deny", deny)
+	return nil
+}
+
 // MachinesOf returns the IPv4 addresses of the machines that urls name
 // (nats://host:port, nats-route://host:port, host:port or a bare host),
 // each as a /32, for DenyTo. A name is looked up; one that does not

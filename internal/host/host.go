@@ -241,24 +241,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 // --egress-deny: with egress they reach the network, and the nodes serve
 // the bus, the API and the metrics there.
 func denyEgress(cfg Config, logger *slog.Logger) error {
-	deny, err := envnet.ParsePrefixes(cfg.EgressDeny)
-	if err != nil {
-		return fmt.Errorf("--egress-deny: %w", err)
-	}
-	machines, unresolved := envnet.MachinesOf(append([]string{cfg.Advertise}, cfg.Join...)...)
-	if len(unresolved) > 0 {
-		logger.Warn("environments may reach these machines of the cluster: their names do not resolve", "names", unresolved)
-	}
-	deny = append(deny, machines...)
-	if len(deny) == 0 {
+	err := envnet.DenyCluster(cfg.EgressDeny, append([]string{cfg.Advertise}, cfg.Join...), logger)
+	if errors.Is(err, envnet.ErrUnsupported) {
 		return nil
 	}
-	if err := envnet.DenyTo(deny); err != nil {
-		if errors.Is(err, envnet.ErrUnsupported) {
-			return nil
-		}
-		return err
-	}
-	logger.Info("environments do not reach these addresses", "deny", deny)
-	return nil
+	return err
 }
