@@ -29,6 +29,7 @@ type classicFleet struct {
 	Classic []struct {
 		ID           string `json:"id"`
 		Host         string `json:"host"`
+		InvokeAddr   string `json:"invoke_addr"`
 		Environments []struct {
 			ID       string `json:"id"`
 			Function string `json:"function"`

@@ -238,7 +238,9 @@ func TestCluster(t *testing.T) {
 	createGoFn(t, s1, "plain")
 
 	// A function reaches the network (a machine outside the cluster) but
-	// none of the cluster's other nodes: not their API, bus or routes.
+	// none of the cluster's other nodes: not their API, bus or routes; nor
+	// the invoke wire of any machine's classic agent. host4 joined after
+	// the nodes started: it is denied once it is heard of.
 	outside := lab.Machine().Serve(7000, "outside")
 	createSourceFn(t, s1, "prober", types.RuntimePython311, "app.handler", map[string]string{"app.py": hostilePy})
 	var targets []string
@@ -246,6 +248,21 @@ func TestCluster(t *testing.T) {
 		for _, port := range []string{"9000", "4222", "6222"} {
 			targets = append(targets, net.JoinHostPort(n.m.IP, port))
 		}
+	}
+	var classic classicFleet
+	poll.Until(t, time.Minute, func() error {
+		if err := getJSON(keys.http, nodes[0].endpoint(), "/shoal/v1/fleet", &classic); err != nil {
+			return err
+		}
+		for _, a := range classic.Classic {
+			if a.Host == "host4" && a.InvokeAddr != "" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no classic agent of host4 among %+v", classic.Classic)
+	})
+	for _, a := range classic.Classic {
+		targets = append(targets, a.InvokeAddr)
 	}
 	event, _ := json.Marshal(map[string]any{"tcp": targets, "outside": outside})
 	probe, err := c1.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("prober"), Payload: event})

@@ -52,7 +52,7 @@ of its secret (--cluster-secret). See docs/cluster.md.`,
 	f.IntVar(&cfg.MemoryMB, "memory", 0, "memory offered, MiB (default all)")
 	f.StringVar(&cfg.DataDir, "data", ".shoal-host", "directory for the instances and the usage journal")
 	f.BoolVar(&cfg.Isolate, "isolate", os.Geteuid() == 0, "confine instances to cgroups (root)")
-	f.StringSliceVar(&cfg.EgressDeny, "egress-deny", nil, "addresses and ranges environments never reach, e.g. the cluster's network 198.18.0.0/24 (the --join machines are added)")
+	f.StringSliceVar(&cfg.EgressDeny, "egress-deny", nil, "addresses and ranges environments never reach, e.g. the cluster's network 198.18.0.0/24 (the --join machines and the cluster's hosts are added)")
 	f.DurationVar(&cfg.Heartbeat, "heartbeat", time.Second, "heartbeat interval")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	return c

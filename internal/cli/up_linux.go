@@ -72,7 +72,7 @@ func newUpCmd() *cobra.Command {
 	f.DurationVar(&cfg.KeepAlive, "keep-alive", 10*time.Minute, "how long an idle on-demand environment is kept warm")
 	f.BoolVar(&cfg.Isolate, "isolate", true, "run each environment in namespaces of its own (network included) under an unprivileged user of its own (root only)")
 	f.StringVar(&cfg.Egress, "egress", "nat", "what environments reach: nat (the outside world through the host's NAT) or none")
-	f.StringSliceVar(&cfg.EgressDeny, "egress-deny", nil, "addresses and ranges environments never reach, e.g. the cluster's network 198.18.0.0/24 (a cluster's nodes and NATS servers are added)")
+	f.StringSliceVar(&cfg.EgressDeny, "egress-deny", nil, "addresses and ranges environments never reach, e.g. the cluster's network 198.18.0.0/24 (a cluster's nodes, hosts and NATS servers are added)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight invocations may take to finish on stop")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	f.StringSliceVar(&cfg.Zones, "zones", []string{"us-east-1a", "us-east-1b", "us-east-1c"}, "zones the Managed Instances fleet spreads over")

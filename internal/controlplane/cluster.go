@@ -271,9 +271,9 @@ const firstTryTimeout = 5 * time.Second
 // a cluster, off the other machines of the cluster that this node knows
 // (its routes, the external NATS servers, its own advertised address):
 // egress reaches the network, and those machines serve the bus, the API
-// and the metrics. Hosts that join later are not known here; a range in
-// --egress-deny covers them.
-func (s *Server) denyEgress() error {
+// and the metrics. Hosts that join later are added as they are heard of
+// (followHosts).
+func (s *Server) denyEgress() (err error) {
 	var urls []string
 	if cc := s.cfg.Cluster; cc != nil {
 		urls = append([]string{cc.Advertise}, cc.Routes...)
@@ -281,5 +281,21 @@ func (s *Server) denyEgress() error {
 			urls = append(urls, cc.External.URLs...)
 		}
 	}
-	return envnet.DenyCluster(s.cfg.EgressDeny, urls, s.logger)
+	s.deny, err = envnet.NewClusterDeny(s.cfg.EgressDeny, urls, s.logger)
+	return err
+}
+
+// followHosts adds each host of the cluster, at its first heartbeat, to
+// what the environments here do not reach (denyEgress).
+func (s *Server) followHosts() error {
+	if s.deny == nil || s.cfg.Cluster == nil {
+		return nil
+	}
+	var err error
+	s.hostAddrs, err = fleet.FollowHostAddrs(s.bus.Conn(), func(addr string) {
+		if err := s.deny.Add(addr); err != nil {
+			s.logger.Warn("environments may reach a host of the cluster", "addr", addr, "err", err)
+		}
+	})
+	return err
 }

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/shoal-dev/shoal/internal/asyncq"
 	"github.com/shoal-dev/shoal/internal/bus"
 	"github.com/shoal-dev/shoal/internal/clock"
@@ -267,6 +269,10 @@ type Server struct {
 	lock   *dataLock     // held from first to last
 	secret bus.Secret    // what every identity on the bus and the wire derives from
 	nets   *envnet.Pools // the in-process environments' network namespaces; nil without isolation
+	// deny keeps environments off the cluster's machines (denyEgress), with
+	// the hosts that hostAddrs hears of; nil without isolation and egress.
+	deny      *envnet.ClusterDeny
+	hostAddrs *nats.Subscription
 	// In a cluster: this node's TLS, and how many copies JetStream keeps.
 	tls      *clusterTLS
 	replicas int
@@ -440,6 +446,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Server, err error) {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 
+	if err := s.followHosts(); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 	if err := s.startManaged(ctx, dataDir); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
@@ -605,6 +614,9 @@ func (s *Server) closeParts() error {
 		if err := s.remote.close(); err != nil {
 			errs = append(errs, fmt.Errorf("environments for other fronts: %w", err))
 		}
+	}
+	if s.hostAddrs != nil {
+		_ = s.hostAddrs.Unsubscribe()
 	}
 	if s.nets != nil {
 		if err := s.nets.Close(); err != nil {

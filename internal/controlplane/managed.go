@@ -100,7 +100,7 @@ func (s *Server) startManaged(ctx context.Context, dataDir string) error {
 		var err error
 		if m.local != nil {
 			m.host, err = fleet.NewHost(fleet.HostConfig{Name: hostName(cc.Node), Zone: cc.Zone, VCPU: cc.VCPU,
-				MemoryMB: cc.MemoryMB, Heartbeat: cfg.Heartbeat}, m.local, s.bus.Conn(), s.logger, s.clock)
+				MemoryMB: cc.MemoryMB, Heartbeat: cfg.Heartbeat, Advertise: cc.Advertise}, m.local, s.bus.Conn(), s.logger, s.clock)
 			if err != nil {
 				return fmt.Errorf("managed instances: %w", err)
 			}

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -360,28 +361,76 @@ func (ps *Pools) Close() error {
 	return errors.Join(errs...)
 }
 
-// DenyCluster keeps environments off the addresses and ranges of egressDeny
-// (--egress-deny) and off the machines that urls name (MachinesOf): with
-// egress they reach the network, and a cluster's machines serve the bus,
-// the API and the metrics there. It logs what it denies, and warns of the
-// names that do not resolve. ErrUnsupported off Linux.
-func DenyCluster(egressDeny, urls []string, logger *slog.Logger) error {
+// ClusterDeny keeps environments off the addresses and ranges of
+// --egress-deny and off the machines of a cluster: with egress they reach
+// the network, and a cluster's machines serve the bus, the API, the
+// metrics and the invoke wire there. The machines known at start are given
+// to NewClusterDeny; a host that joins later is added (Add) when it is
+// first heard of. Safe for concurrent use; a nil *ClusterDeny adds nothing.
+type ClusterDeny struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	deny   []netip.Prefix
+	seen   map[string]bool // the names given to Add
+}
+
+// NewClusterDeny denies egressDeny and the machines that urls name
+// (MachinesOf). It warns of the names that do not resolve. ErrUnsupported
+// off Linux.
+func NewClusterDeny(egressDeny, urls []string, logger *slog.Logger) (*ClusterDeny, error) {
 	deny, err := ParsePrefixes(egressDeny)
 	if err != nil {
-		return fmt.Errorf("--egress-deny: %w", err)
+		return nil, fmt.Errorf("--egress-deny: %w", err)
 	}
-	machines, unresolved := MachinesOf(urls...)
-	if len(unresolved) > 0 {
-		logger.Warn("environments may reach these machines of the cluster: their names do not resolve", "names", unresolved)
+	d := &ClusterDeny{logger: logger, deny: deny, seen: map[string]bool{}}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addLocked(urls)
+	if len(d.deny) == 0 {
+		return d, nil
 	}
-	deny = append(deny, machines...)
-	if len(deny) == 0 {
+	return d, d.applyLocked()
+}
+
+// Add denies the machine that addr names (a host, host:port or URL), if it
+// is not denied yet.
+func (d *ClusterDeny) Add(addr string) error {
+	if d == nil {
 		return nil
 	}
-	if err := DenyTo(deny); err != nil {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.seen[addr] {
+		return nil
+	}
+	d.seen[addr] = true
+	if !d.addLocked([]string{addr}) {
+		return nil
+	}
+	return d.applyLocked()
+}
+
+// addLocked adds the machines that urls name, and reports whether any was
+// new.
+func (d *ClusterDeny) addLocked(urls []string) (added bool) {
+	machines, unresolved := MachinesOf(urls...)
+	if len(unresolved) > 0 {
+		d.logger.Warn("environments may reach these machines of the cluster: their names do not resolve", "names", unresolved)
+	}
+	for _, m := range machines {
+		if !slices.Contains(d.deny, m) {
+			d.deny, added = append(d.deny, m), true
+		}
+	}
+	return added
+}
+
+// applyLocked writes the rules (DenyTo).
+func (d *ClusterDeny) applyLocked() error {
+	if err := DenyTo(d.deny); err != nil {
 		return err
 	}
-	logger.Info("environments do not reach these addresses", "deny", deny)
+	d.logger.Info("environments do not reach these addresses", "deny", d.deny)
 	return nil
 }
 

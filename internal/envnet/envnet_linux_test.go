@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -338,6 +340,47 @@ func TestDenyTo(t *testing.T) {
 	}
 	if err := reach(); err != nil {
 		t.Fatalf("egress to %s once DenyTo(nil) removed the rules: %v", outside, err)
+	}
+}
+
+// TestClusterDenyAddsAHost: a ClusterDeny made with the machines known at
+// start keeps them denied, and denies a host given to Add later (a host
+// that joined the cluster), once.
+func TestClusterDenyAddsAHost(t *testing.T) {
+	needNamespaces(t)
+	denyToAlone(t)
+	outside, _ := outsideHost(t)
+	p := newTestPool(t, true)
+	n := take(t, p)
+	reach := func() error {
+		c, err := dialFrom(n, outside)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	t.Cleanup(func() { _ = DenyTo(nil) })
+	addr := netip.MustParseAddrPort(outside).Addr()
+	a4 := addr.As4()
+	a4[1] ^= 1 // another machine, not the outside host
+	known := netip.AddrFrom4(a4).String()
+	d, err := NewClusterDeny(nil, []string{"nats-route://" + known + ":6222"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reach(); err != nil {
+		t.Fatalf("egress to %s, which is not a machine of the cluster yet: %v", outside, err)
+	}
+	for range 2 { // the host's every heartbeat adds it again
+		if err := d.Add(addr.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := reach(); err == nil {
+		t.Errorf("an environment reached %s after the host joined", outside)
+	}
+	if want := []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4(a4), 32), netip.PrefixFrom(addr, 32)}; !slices.Equal(d.deny, want) {
+		t.Errorf("denied %v, want %v", d.deny, want)
 	}
 }
 

@@ -32,6 +32,20 @@ const (
 	HostHeartbeatWildcard = HostHeartbeatPrefix + "*"
 )
 
+// FollowHostAddrs calls add with the address of each host that heartbeats,
+// at each of its heartbeats, until the subscription ends. Only nodes and
+// hosts may publish host heartbeats.
+func FollowHostAddrs(nc *nats.Conn, add func(addr string)) (*nats.Subscription, error) {
+	return nc.Subscribe(HostHeartbeatWildcard, func(m *nats.Msg) {
+		var st struct {
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(m.Data, &st) == nil && st.Addr != "" {
+			add(st.Addr)
+		}
+	})
+}
+
 // HostHeartbeatSubject is where host name publishes its HostStatus.
 func HostHeartbeatSubject(name string) string { return HostHeartbeatPrefix + name }
 
@@ -40,8 +54,10 @@ func HostCommandSubject(name string) string { return "shoal.host." + name + ".cm
 
 // HostStatus is a host as its heartbeat reports it.
 type HostStatus struct {
-	Name     string `json:"name"`
-	Zone     string `json:"zone"`
+	Name string `json:"name"`
+	Zone string `json:"zone"`
+	// Addr is the address the other machines use for the host.
+	Addr     string `json:"addr,omitempty"`
 	VCPU     int    `json:"vcpu"`
 	MemoryMB int    `json:"memory_mb"`
 	// UsedVCPU and UsedMemoryMB are what its instances take (pending,
@@ -98,6 +114,9 @@ type HostConfig struct {
 	MemoryMB int
 	// Heartbeat is the interval of the host's heartbeats (default 1 s).
 	Heartbeat time.Duration
+	// Advertise is the address the other machines use for this one; the
+	// heartbeats carry it (HostStatus.Addr).
+	Advertise string
 }
 
 // Host serves a cluster's fleet on this machine.
@@ -186,7 +205,7 @@ func NewHost(cfg HostConfig, local *Local, nc *nats.Conn, logger *slog.Logger, c
 
 // Status is what the host's heartbeat says now.
 func (h *Host) Status() HostStatus {
-	st := HostStatus{Name: h.cfg.Name, Zone: h.cfg.Zone, VCPU: h.cfg.VCPU, MemoryMB: h.cfg.MemoryMB, Time: h.clock.Now(),
+	st := HostStatus{Name: h.cfg.Name, Zone: h.cfg.Zone, Addr: h.cfg.Advertise, VCPU: h.cfg.VCPU, MemoryMB: h.cfg.MemoryMB, Time: h.clock.Now(),
 		Draining: h.draining.Load()}
 	for _, in := range h.local.Instances() {
 		if in.State == StatePending || in.State == StateRunning || in.State == StateDraining {

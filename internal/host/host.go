@@ -145,8 +145,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
+	var deny *envnet.ClusterDeny
 	if cfg.Isolate {
-		if err := denyEgress(cfg, logger); err != nil {
+		if deny, err = denyEgress(cfg, logger); err != nil {
 			return fmt.Errorf("host: %w", err)
 		}
 	}
@@ -195,7 +196,19 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		case <-time.After(time.Second):
 		}
 	}
-	h, err := fleet.NewHost(fleet.HostConfig{Name: cfg.Name, Zone: cfg.Zone, VCPU: vcpu, MemoryMB: mem, Heartbeat: cfg.Heartbeat},
+	if deny != nil {
+		sub, err := fleet.FollowHostAddrs(nc, func(addr string) {
+			if err := deny.Add(addr); err != nil {
+				logger.Warn("environments may reach a host of the cluster", "addr", addr, "err", err)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("host: %w", err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	h, err := fleet.NewHost(fleet.HostConfig{Name: cfg.Name, Zone: cfg.Zone, VCPU: vcpu, MemoryMB: mem, Heartbeat: cfg.Heartbeat,
+		Advertise: cfg.Advertise},
 		local, nc, logger, nil)
 	if err != nil {
 		_ = local.Close()
@@ -239,11 +252,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 // denyEgress keeps the environments of this host's instances off the
 // cluster's machines that the host knows (Join, its own address) and off
 // --egress-deny: with egress they reach the network, and the nodes serve
-// the bus, the API and the metrics there.
-func denyEgress(cfg Config, logger *slog.Logger) error {
-	err := envnet.DenyCluster(cfg.EgressDeny, append([]string{cfg.Advertise}, cfg.Join...), logger)
+// the bus, the API and the metrics there. Other hosts are added as they are
+// heard of. nil where nftables is not there.
+func denyEgress(cfg Config, logger *slog.Logger) (*envnet.ClusterDeny, error) {
+	deny, err := envnet.NewClusterDeny(cfg.EgressDeny, append([]string{cfg.Advertise}, cfg.Join...), logger)
 	if errors.Is(err, envnet.ErrUnsupported) {
-		return nil
+		return nil, nil
 	}
-	return err
+	return deny, err
 }
