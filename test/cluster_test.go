@@ -42,6 +42,10 @@ type machine struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	output *strings.Builder
+	// exited is closed once the process has exited and been waited for,
+	// by the one goroutine that waits for it (start's): two concurrent
+	// waits for one process can leave one waiting for ever.
+	exited chan struct{}
 }
 
 // endpoint is the machine's Lambda API (nodes only).
@@ -53,15 +57,18 @@ func (mc *machine) start(t *testing.T, want string) {
 	cmd := mc.m.Command(shoalBin, mc.args...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
+	// The output pipe closes a while after the process ends, even if one of
+	// its children lives on with a copy of it.
+	cmd.WaitDelay = 5 * time.Second
 	out := &strings.Builder{}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
 	mc.mu.Lock()
-	mc.cmd, mc.output = cmd, out
+	mc.cmd, mc.output, mc.exited = cmd, out, exited
 	mc.mu.Unlock()
 	up := make(chan struct{})
-	exited := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -76,11 +83,16 @@ func (mc *machine) start(t *testing.T, want string) {
 			}
 		}
 	}()
-	go func() { exited <- cmd.Wait(); pw.Close() }()
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		pw.Close()
+		close(exited)
+	}()
 	select {
 	case <-up:
-	case err := <-exited:
-		t.Fatalf("%s exited: %v\n%s", mc.name, err, mc.log())
+	case <-exited:
+		t.Fatalf("%s exited: %v\n%s", mc.name, waitErr, mc.log())
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("%s did not come up:\n%s", mc.name, mc.log())
 	}
@@ -95,7 +107,9 @@ func (mc *machine) log() string {
 	return mc.output.String()
 }
 
-// kill sends SIGKILL to every process of the machine.
+// kill sends SIGKILL to every process of the machine, and to its shoal
+// process by its pid too: while one of its threads sets up an
+// environment's namespace, it may not be listed in the machine's.
 func (mc *machine) kill(t *testing.T) {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "pids", mc.m.Name).Output()
@@ -108,10 +122,11 @@ func (mc *machine) kill(t *testing.T) {
 		}
 	}
 	mc.mu.Lock()
-	cmd := mc.cmd
+	cmd, exited := mc.cmd, mc.exited
 	mc.mu.Unlock()
 	if cmd != nil {
-		_, _ = cmd.Process.Wait()
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 }
 
